@@ -1,0 +1,391 @@
+//! The command line, as clap derive types only. The doc comments here ARE the
+//! `--help` text and the man pages (generated into `man/`), so they are
+//! written for users. Nothing outside `lib.rs` should need clap types.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::duration;
+
+fn dur(s: &str) -> Result<Duration, String> {
+    duration::parse(s)
+}
+
+/// Keep long-running interactive programs alive and accountable, each in its
+/// own tmux server, and feed short-lived workers from a durable FIFO.
+///
+/// A `supervise` tick, run every 60 s by launchd, systemd or cron, restarts
+/// what crashed, reaps what idles, records why things died, and drains the
+/// queues. Every death has a recorded cause in logs/exits.log; every task
+/// `send` acknowledges survives kill -9 and full disks.
+#[derive(Debug, Parser)]
+#[command(name = "muxvisor", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// State directory (created 0700). Beats MUXVISOR_ROOT, which beats
+    /// $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Print exactly one JSON document on stdout instead of human output.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Register or update a peer (identity, program, policy); prints the spec.
+    Add(AddArgs),
+    /// Unregister a peer. Refuses a running peer unless --force.
+    Rm(RmArgs),
+    /// Start a persistent peer now. Exit 0 if it is already running.
+    Launch(IdArgs),
+    /// Deliberately stop a peer: SIGTERM its program, wait, then kill.
+    /// Leaves no death record.
+    Stop(StopArgs),
+    /// Stop, then launch.
+    Restart(StopArgs),
+    /// Queue a task for an ephemeral peer, or type text into a persistent one.
+    Send(SendArgs),
+    /// One row per peer: state, pid, uptime, idle time, exit status, queue.
+    Status(StatusArgs),
+    /// Inspect and manage a peer's FIFO and its dead letters.
+    Queue(QueueArgs),
+    /// Run the supervision tick: restart, reap, record, drain queues.
+    Supervise(SuperviseArgs),
+    /// Print the last lines of a peer's pane.
+    Screen(ScreenArgs),
+    /// Print a peer's pane output log.
+    Logs(LogsArgs),
+    /// Lifecycle and exit events, merged in time order.
+    Events(EventsArgs),
+    /// Attach your terminal to a peer's tmux server.
+    Attach(IdArgs),
+    /// Remove ghosts: stale sockets, orphan canaries, abandoned tmp files,
+    /// old finished tasks; rotate logs to their caps.
+    Clean(CleanArgs),
+    /// Check tmux, the root, sockets, the service and orphans. Exit 1 if
+    /// anything is wrong.
+    Doctor,
+    /// Install, remove or inspect the periodic tick (launchd, systemd, cron).
+    Service(ServiceArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Internal: the tmux pane-died hook.
+    #[command(hide = true, name = "_hook")]
+    Hook(HookArgs),
+    /// Internal: the server-death canary of one identity.
+    #[command(hide = true, name = "_canary")]
+    Canary(CanaryArgs),
+    /// Internal: copies pane output to its size-capped log.
+    #[command(hide = true, name = "_pane-log")]
+    PaneLog(IdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    /// The peer's identity: ^[a-z0-9][a-z0-9_-]{0,39}$
+    pub id: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RestartPolicy {
+    /// Never restart automatically.
+    Never,
+    /// Restart when the program exits non-zero, is signalled, or its server dies.
+    OnFailure,
+    /// Restart whenever it is not running (except after a deliberate stop or idle reap).
+    Always,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Deliver {
+    /// Hand the task through {task} / {task_file} in argv and the environment.
+    Argv,
+    /// Type the task into the worker's pane once its output is quiet.
+    Keys,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The peer's identity: ^[a-z0-9][a-z0-9_-]{0,39}$
+    pub id: String,
+    /// No standing session: each queued task is run by a fresh worker.
+    #[arg(long)]
+    pub ephemeral: bool,
+    /// Working directory of the program (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Environment for the program, repeatable: --env KEY=VALUE.
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Stop the session after this long without pane output.
+    #[arg(long, value_parser = dur, value_name = "DUR")]
+    pub idle_ttl: Option<Duration>,
+    /// Stop the session after this long since launch.
+    #[arg(long, value_parser = dur, value_name = "DUR")]
+    pub max_age: Option<Duration>,
+    /// When a persistent peer is restarted by the tick [default: on-failure].
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub restart: Option<RestartPolicy>,
+    /// First restart/retry delay; doubles with jitter up to --max-backoff [default: 1s].
+    #[arg(long, value_parser = dur, value_name = "DUR")]
+    pub backoff: Option<Duration>,
+    /// Cap on the restart/retry delay [default: 5m].
+    #[arg(long, value_parser = dur, value_name = "DUR")]
+    pub max_backoff: Option<Duration>,
+    /// Failures within --restart-window that mark the peer failed [default: 5].
+    #[arg(long, value_name = "N")]
+    pub restart_burst: Option<u32>,
+    /// Window for --restart-burst [default: 10m].
+    #[arg(long, value_parser = dur, value_name = "DUR")]
+    pub restart_window: Option<Duration>,
+    /// Attempts per task before it is dead-lettered [default: 3].
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+    /// Dead-letter a task not finished this long after it was queued [default: 1d].
+    #[arg(long, value_parser = dur, value_name = "DUR")]
+    pub task_ttl: Option<Duration>,
+    /// Stop a worker that runs one task longer than this [default: 1h].
+    #[arg(long, value_parser = dur, value_name = "DUR")]
+    pub task_timeout: Option<Duration>,
+    /// How a task reaches its worker [default: argv].
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub deliver: Option<Deliver>,
+    /// The program and its arguments. {task} and {task_file} are replaced for
+    /// ephemeral workers.
+    #[arg(last = true, required = true, value_name = "PROGRAM")]
+    pub program: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// The peer's identity.
+    pub id: String,
+    /// Stop the peer first if it is running.
+    #[arg(long)]
+    pub force: bool,
+    /// Also delete its queue, state and pane log.
+    #[arg(long)]
+    pub purge: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The peer's identity.
+    pub id: String,
+    /// How long to wait after SIGTERM before SIGKILL.
+    #[arg(long, value_parser = dur, default_value = "10s", value_name = "DUR")]
+    pub grace: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The peer's identity.
+    pub id: String,
+    /// The task text; `-` reads standard input.
+    #[arg(conflicts_with = "file", value_name = "TEXT")]
+    pub text: Option<String>,
+    /// Read the task text from this file.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Only queue; do not start a worker now (the next tick will).
+    #[arg(long)]
+    pub no_kick: bool,
+    /// Acknowledge without queueing again while a task with this key is
+    /// pending or running.
+    #[arg(long, value_name = "KEY")]
+    pub dedupe: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this peer.
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// The peer's identity.
+    pub id: String,
+    #[command(subcommand)]
+    pub action: Option<QueueAction>,
+    /// With list: show dead letters.
+    #[arg(long)]
+    pub dead: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueAction {
+    /// Pending tasks in FIFO order, the running one, and (--dead) dead letters.
+    List,
+    /// One task: payload, attempts, timestamps, outcome.
+    Show { task: String },
+    /// Put a dead letter back at the tail of the queue.
+    Retry { task: String },
+    /// Remove one pending or dead task.
+    Rm { task: String },
+    /// Remove every pending and dead task (not the running one).
+    Purge,
+}
+
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    /// Run one tick and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Time between ticks when looping.
+    #[arg(long, value_parser = dur, default_value = "60s", value_name = "DUR")]
+    pub interval: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ScreenArgs {
+    /// The peer's identity.
+    pub id: String,
+    /// How many lines from the bottom.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub lines: usize,
+    /// Keep ANSI escape sequences.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The peer's identity.
+    pub id: String,
+    /// How many lines from the end.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub lines: usize,
+    /// Keep printing as the log grows.
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Keep printing new events.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Only events of this identity.
+    #[arg(long = "id", value_name = "ID")]
+    pub id: Option<String>,
+    /// Only events newer than this (e.g. 1h).
+    #[arg(long, value_parser = dur, value_name = "DUR")]
+    pub since: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Say what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep finished tasks this long.
+    #[arg(long, value_parser = dur, default_value = "7d", value_name = "DUR")]
+    pub retention: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ServiceAction {
+    Install,
+    Uninstall,
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// install, uninstall or status.
+    #[arg(value_enum)]
+    pub action: ServiceAction,
+    /// A launchd agent (~/Library/LaunchAgents).
+    #[arg(long, group = "kind")]
+    pub launchd: bool,
+    /// A systemd user service and timer.
+    #[arg(long, group = "kind")]
+    pub systemd: bool,
+    /// A line in your crontab, tagged so uninstall removes only it.
+    #[arg(long, group = "kind")]
+    pub cron: bool,
+    /// Time between ticks.
+    #[arg(long, value_parser = dur, default_value = "60s", value_name = "DUR")]
+    pub interval: Duration,
+    /// Show what would be written; change nothing.
+    #[arg(long)]
+    pub print: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    /// The hook's event (pane-died).
+    pub event: String,
+    /// The identity whose pane died.
+    pub id: String,
+    /// #{pane_dead_status}
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub status: String,
+    /// #{pane_dead_signal}
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub signal: String,
+    /// #{pane_pid}
+    #[arg(long, default_value = "")]
+    pub pid: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CanaryArgs {
+    /// The identity whose server to watch.
+    pub id: String,
+    /// Stay in the foreground (tests); by default the canary detaches.
+    #[arg(long)]
+    pub foreground: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn add_takes_program_after_double_dash() {
+        let cli = Cli::try_parse_from([
+            "muxvisor",
+            "add",
+            "w1",
+            "--ephemeral",
+            "--idle-ttl",
+            "5m",
+            "--",
+            "sh",
+            "-c",
+            "echo {task}",
+        ])
+        .unwrap();
+        let Command::Add(a) = cli.command else { panic!("not add") };
+        assert!(a.ephemeral);
+        assert_eq!(a.idle_ttl, Some(Duration::from_secs(300)));
+        assert_eq!(a.program, ["sh", "-c", "echo {task}"]);
+    }
+
+    #[test]
+    fn json_is_global() {
+        let cli = Cli::try_parse_from(["muxvisor", "status", "--json"]).unwrap();
+        assert!(cli.json);
+    }
+}

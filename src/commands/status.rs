@@ -1,0 +1,13 @@
+//! `status`: one row per peer.
+//! (Being built.)
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::Ctx;
+
+pub fn run(ctx: &Ctx, args: crate::cli::StatusArgs) -> Result<ExitCode> {
+    let _ = (ctx, args);
+    anyhow::bail!("run: not implemented yet")
+}

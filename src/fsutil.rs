@@ -1,0 +1,349 @@
+//! Careful filesystem primitives: the root's permission checks, directories
+//! created 0700 and files 0600, atomic replacement (tmp, fsync, rename, fsync
+//! dir), appends that never follow symlinks, and flock guards.
+//!
+//! Nothing here follows a symlink that someone else could have planted: files
+//! are opened with `O_NOFOLLOW`, directories are checked with `lstat`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::exit::{Exit, fail};
+use crate::paths::Root;
+
+/// Make the root usable: absolute, created 0700 if missing, and refused if it
+/// is a symlink, owned by someone else, or open to group/other. Creates the
+/// subdirectories too.
+pub fn open_root(dir: &Path) -> Result<Root> {
+    let dir = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir().context("finding the current directory")?.join(dir)
+    };
+    let root = Root::new(dir.clone());
+    root.check_socket_len().map_err(anyhow::Error::msg)?;
+    if fs::symlink_metadata(&dir).is_err() {
+        if let Some(parent) = dir.parent() {
+            fs::create_dir_all(parent)
+                .with_context(|| format!("creating {} (parent of the root)", parent.display()))?;
+        }
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("creating root {}", dir.display())),
+        }
+    }
+    check_private_dir(&dir, "root")?;
+    for sub in root.all_dirs() {
+        ensure_dir(&sub)?;
+    }
+    Ok(root)
+}
+
+/// Refuse `dir` unless it is a real directory, owned by us, mode 0700-ish.
+pub fn check_private_dir(dir: &Path, what: &str) -> Result<()> {
+    let md =
+        fs::symlink_metadata(dir).with_context(|| format!("reading {what} {}", dir.display()))?;
+    if md.file_type().is_symlink() {
+        bail!(
+            "{what} {} is a symlink; muxvisor refuses to follow it. Use the real directory \
+             with --root, or remove the link",
+            dir.display()
+        );
+    }
+    if !md.is_dir() {
+        bail!("{what} {} is not a directory; remove it or choose another --root", dir.display());
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    if md.uid() != euid {
+        bail!(
+            "{what} {} is owned by uid {}, not by you (uid {euid}); use a root you own",
+            dir.display(),
+            md.uid()
+        );
+    }
+    let mode = md.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "{what} {} has mode {mode:04o}, open to group or others; run `chmod 700 {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Create `dir` 0700 if missing; refuse it if it is not a private directory.
+pub fn ensure_dir(dir: &Path) -> Result<()> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => check_private_dir(dir, "directory"),
+        Err(e) => Err(e).with_context(|| format!("creating directory {}", dir.display())),
+    }
+}
+
+/// fsync a directory so that entries created or renamed in it are durable.
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    let f = File::open(dir).with_context(|| format!("opening {} to fsync it", dir.display()))?;
+    f.sync_all().with_context(|| format!("fsync of directory {}", dir.display()))
+}
+
+/// Open `path` for reading without following a symlink; `None` if missing.
+pub fn open_read(path: &Path) -> Result<Option<File>> {
+    match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            bail!("{} is a symlink; muxvisor refuses to follow it. Remove it", path.display())
+        }
+        Err(e) => Err(e).with_context(|| format!("opening {}", path.display())),
+    }
+}
+
+/// The whole content of `path`, or `None` if it does not exist.
+pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
+    let Some(mut f) = open_read(path)? else { return Ok(None) };
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(buf))
+}
+
+/// Replace `path` with `bytes` atomically and durably: write a sibling temp
+/// file (0600, exclusive), fsync it, rename it over `path`, fsync the dir.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().context("atomic_write needs a path with a parent")?;
+    let tmp = tmp_sibling(path);
+    let result = (|| -> Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
+        f.sync_all().with_context(|| format!("fsync of {}", tmp.display()))?;
+        fs::rename(&tmp, path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+        fsync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn tmp_sibling(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let nonce = format!("{}.{}", std::process::id(), unique_suffix());
+    path.with_file_name(format!(".{name}.tmp.{nonce}"))
+}
+
+/// A process-unique counter mixed with the clock, for temp-file names.
+pub fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{t:x}{n:x}")
+}
+
+/// Open `path` for appending (created 0600), never through a symlink.
+pub fn open_append(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("opening {} for append", path.display()))
+}
+
+/// Remove `path` if it exists; a missing file is fine.
+pub fn remove_if_exists(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
+    }
+}
+
+/// Set a file's mode to 0600 (for files made by others, like tmux's socket).
+pub fn chmod_600(path: &Path) -> Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("chmod 600 {}", path.display()))
+}
+
+/// An exclusive flock held until drop. Lock files are never deleted, and a
+/// lock is never broken: the kernel releases it when its holder dies.
+#[derive(Debug)]
+pub struct LockGuard {
+    file: File,
+}
+
+impl LockGuard {
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("opening lock file {}", path.display()))
+}
+
+/// Take the lock without waiting; `Ok(None)` if someone else holds it.
+pub fn try_lock(path: &Path) -> Result<Option<LockGuard>> {
+    let file = open_lock_file(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(LockGuard { file })),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
+/// Take the lock, waiting at most `wait`; past that, exit 75 (try again).
+pub fn lock_within(path: &Path, wait: Duration, what: &str) -> Result<LockGuard> {
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(g) = try_lock(path)? {
+            return Ok(g);
+        }
+        if Instant::now() >= deadline {
+            return Err(fail(
+                Exit::TempFail,
+                format!(
+                    "{what}: lock {} is still held after {}; another muxvisor is working on it, \
+                     try again",
+                    path.display(),
+                    crate::duration::format(wait)
+                ),
+            ));
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// True when someone holds `path`'s flock right now. Probes with a shared
+/// lock so that it never blocks an exclusive holder for long.
+pub fn is_locked(path: &Path) -> Result<bool> {
+    let file = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e).with_context(|| format!("opening lock file {}", path.display())),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(false),
+        Err(fs::TryLockError::WouldBlock) => Ok(true),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("probing {}", path.display()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tmp() -> tempfile::TempDir {
+        tempfile::Builder::new().prefix("mvfs").tempdir_in("/tmp").unwrap()
+    }
+
+    #[test]
+    fn root_is_created_private() {
+        let t = tmp();
+        let r = open_root(&t.path().join("root")).unwrap();
+        let md = fs::metadata(r.dir()).unwrap();
+        assert_eq!(md.mode() & 0o777, 0o700);
+        for d in r.all_dirs() {
+            assert_eq!(fs::metadata(&d).unwrap().mode() & 0o777, 0o700, "{}", d.display());
+        }
+    }
+
+    #[test]
+    fn root_refuses_symlink_and_open_modes() {
+        let t = tmp();
+        let real = t.path().join("real");
+        fs::DirBuilder::new().mode(0o700).create(&real).unwrap();
+        let link = t.path().join("link");
+        symlink(&real, &link).unwrap();
+        let e = format!("{:#}", open_root(&link).unwrap_err());
+        assert!(e.contains("symlink"), "{e}");
+
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o755)).unwrap();
+        let e = format!("{:#}", open_root(&real).unwrap_err());
+        assert!(e.contains("0755") && e.contains("chmod 700"), "{e}");
+    }
+
+    #[test]
+    fn root_refuses_foreign_owner() {
+        let t = tmp();
+        let d = t.path().join("foreign");
+        fs::DirBuilder::new().mode(0o700).create(&d).unwrap();
+        // Root can chown; an unprivileged run cannot make this case and skips.
+        if nix::unistd::chown(&d, Some(nix::unistd::Uid::from_raw(4242)), None).is_err() {
+            eprintln!("skipping: cannot chown as this user");
+            return;
+        }
+        let e = format!("{:#}", open_root(&d).unwrap_err());
+        assert!(e.contains("owned by uid 4242"), "{e}");
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_tmp() {
+        let t = tmp();
+        let p = t.path().join("f.json");
+        atomic_write(&p, b"one").unwrap();
+        atomic_write(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_dir(t.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn appends_and_reads_refuse_symlinks() {
+        let t = tmp();
+        let target = t.path().join("target");
+        fs::write(&target, b"secret").unwrap();
+        let link = t.path().join("log");
+        symlink(&target, &link).unwrap();
+        assert!(open_append(&link).is_err());
+        assert!(read_if_exists(&link).is_err());
+        assert_eq!(read_if_exists(&t.path().join("missing")).unwrap(), None);
+    }
+
+    #[test]
+    fn locks_exclude_and_release() {
+        let t = tmp();
+        let p = t.path().join("l.lock");
+        let g = try_lock(&p).unwrap().expect("first lock");
+        assert!(try_lock(&p).unwrap().is_none());
+        assert!(is_locked(&p).unwrap());
+        let e = lock_within(&p, Duration::from_millis(20), "test").unwrap_err();
+        assert_eq!(crate::exit::code_for(&e), Exit::TempFail);
+        drop(g);
+        assert!(!is_locked(&p).unwrap());
+        assert!(try_lock(&p).unwrap().is_some());
+    }
+}

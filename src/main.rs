@@ -1,0 +1,20 @@
+//! The `muxvisor` binary: parse, run, report. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = muxvisor::cli::Cli::parse();
+    match muxvisor::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // A closed stdout (`muxvisor status | head -1`) is not an error.
+            if muxvisor::exit::is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("muxvisor: {err:#}");
+            muxvisor::exit::code_for(&err).into()
+        }
+    }
+}

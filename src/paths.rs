@@ -1,0 +1,198 @@
+//! Where everything lives under the root. Pure functions, no I/O: every other
+//! module asks here for a path, so the layout is written down exactly once.
+//!
+//! ```text
+//! peers/<id>.json            peer spec
+//! run/<id>.sock              tmux socket of the identity's private server
+//! run/<id>.lock              per-identity lock (launch, stop, restart)
+//! run/<id>.canary.lock       held by the live canary (flock; never deleted)
+//! run/<id>.stopping          deliberate-teardown intent (canary and hook stay silent)
+//! state/<id>.json            last observed state, restart counters, current task
+//! queues/<id>/               the durable FIFO (see queue/)
+//! logs/lifecycle.log         lifecycle events
+//! logs/exits.log             session-exit and server-exit events
+//! logs/server-deaths/        forensics snapshots
+//! logs/panes/<id>.log        pane output, size-capped
+//! supervise.lock             held by a running tick
+//! ```
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::peer::Identity;
+
+/// Longest socket path the platform's `sun_path` accepts (with its NUL).
+#[cfg(target_os = "macos")]
+pub const SOCKET_PATH_MAX: usize = 104;
+#[cfg(not(target_os = "macos"))]
+pub const SOCKET_PATH_MAX: usize = 108;
+
+/// The longest identity, used to check a root against the socket limit once.
+pub const LONGEST_ID: usize = 40;
+
+/// Pick the root: `--root` beats `MUXVISOR_ROOT`, which beats
+/// `$XDG_STATE_HOME/muxvisor`, which beats `~/.local/state/muxvisor`.
+/// Empty values count as unset.
+pub fn resolve_root(
+    flag: Option<PathBuf>,
+    muxvisor_root: Option<OsString>,
+    xdg_state_home: Option<OsString>,
+    home: Option<OsString>,
+) -> Option<PathBuf> {
+    let nonempty = |v: Option<OsString>| v.filter(|s| !s.is_empty()).map(PathBuf::from);
+    flag.filter(|p| !p.as_os_str().is_empty())
+        .or_else(|| nonempty(muxvisor_root))
+        .or_else(|| nonempty(xdg_state_home).map(|x| x.join("muxvisor")))
+        .or_else(|| nonempty(home).map(|h| h.join(".local/state/muxvisor")))
+}
+
+/// The state root and every path below it.
+#[derive(Clone, Debug)]
+pub struct Root {
+    dir: PathBuf,
+}
+
+impl Root {
+    /// `dir` must be absolute; [`crate::fsutil::open_root`] makes it so.
+    pub fn new(dir: PathBuf) -> Root {
+        Root { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn peers_dir(&self) -> PathBuf {
+        self.dir.join("peers")
+    }
+    pub fn peer_file(&self, id: &Identity) -> PathBuf {
+        self.peers_dir().join(format!("{id}.json"))
+    }
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.join("run")
+    }
+    pub fn socket(&self, id: &Identity) -> PathBuf {
+        self.run_dir().join(format!("{id}.sock"))
+    }
+    pub fn id_lock(&self, id: &Identity) -> PathBuf {
+        self.run_dir().join(format!("{id}.lock"))
+    }
+    pub fn canary_lock(&self, id: &Identity) -> PathBuf {
+        self.run_dir().join(format!("{id}.canary.lock"))
+    }
+    pub fn stop_intent(&self, id: &Identity) -> PathBuf {
+        self.run_dir().join(format!("{id}.stopping"))
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+    pub fn state_file(&self, id: &Identity) -> PathBuf {
+        self.state_dir().join(format!("{id}.json"))
+    }
+    pub fn queues_dir(&self) -> PathBuf {
+        self.dir.join("queues")
+    }
+    pub fn queue_dir(&self, id: &Identity) -> PathBuf {
+        self.queues_dir().join(id.as_str())
+    }
+    pub fn logs_dir(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+    pub fn lifecycle_log(&self) -> PathBuf {
+        self.logs_dir().join("lifecycle.log")
+    }
+    pub fn exits_log(&self) -> PathBuf {
+        self.logs_dir().join("exits.log")
+    }
+    pub fn server_deaths_dir(&self) -> PathBuf {
+        self.logs_dir().join("server-deaths")
+    }
+    pub fn forensics_file(&self, id: &Identity, unix: i64) -> PathBuf {
+        self.server_deaths_dir().join(format!("{id}-{unix}.txt"))
+    }
+    pub fn panes_dir(&self) -> PathBuf {
+        self.logs_dir().join("panes")
+    }
+    pub fn pane_log(&self, id: &Identity) -> PathBuf {
+        self.panes_dir().join(format!("{id}.log"))
+    }
+    pub fn supervise_lock(&self) -> PathBuf {
+        self.dir.join("supervise.lock")
+    }
+
+    /// Every directory muxvisor creates, parents first.
+    pub fn all_dirs(&self) -> Vec<PathBuf> {
+        vec![
+            self.peers_dir(),
+            self.run_dir(),
+            self.state_dir(),
+            self.queues_dir(),
+            self.logs_dir(),
+            self.server_deaths_dir(),
+            self.panes_dir(),
+        ]
+    }
+
+    /// Length in bytes of the longest socket path this root can produce.
+    pub fn longest_socket_len(&self) -> usize {
+        self.run_dir().as_os_str().len() + 1 + LONGEST_ID + ".sock".len()
+    }
+
+    /// `Err(message)` when some identity's socket would not fit `sun_path`.
+    pub fn check_socket_len(&self) -> Result<(), String> {
+        let len = self.longest_socket_len();
+        if len >= SOCKET_PATH_MAX {
+            return Err(format!(
+                "root {} is too long: socket paths under it reach {len} bytes, over the \
+                 platform limit of {} bytes for a unix socket path; choose a shorter root \
+                 with --root or MUXVISOR_ROOT (for example ~/.mv)",
+                self.dir.display(),
+                SOCKET_PATH_MAX - 1
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(s: &str) -> Option<OsString> {
+        Some(OsString::from(s))
+    }
+
+    #[test]
+    fn root_precedence() {
+        let flag = Some(PathBuf::from("/f"));
+        assert_eq!(resolve_root(flag, os("/e"), os("/x"), os("/h")), Some("/f".into()));
+        assert_eq!(resolve_root(None, os("/e"), os("/x"), os("/h")), Some("/e".into()));
+        assert_eq!(resolve_root(None, None, os("/x"), os("/h")), Some("/x/muxvisor".into()));
+        assert_eq!(
+            resolve_root(None, os(""), os(""), os("/h")),
+            Some("/h/.local/state/muxvisor".into())
+        );
+        assert_eq!(resolve_root(None, None, None, None), None);
+    }
+
+    #[test]
+    fn layout() {
+        let r = Root::new("/r".into());
+        let id = Identity::parse("claude-bob").unwrap();
+        assert_eq!(r.socket(&id), Path::new("/r/run/claude-bob.sock"));
+        assert_eq!(r.peer_file(&id), Path::new("/r/peers/claude-bob.json"));
+        assert_eq!(r.state_file(&id), Path::new("/r/state/claude-bob.json"));
+        assert_eq!(r.queue_dir(&id), Path::new("/r/queues/claude-bob"));
+        assert_eq!(r.pane_log(&id), Path::new("/r/logs/panes/claude-bob.log"));
+        assert_eq!(r.forensics_file(&id, 7), Path::new("/r/logs/server-deaths/claude-bob-7.txt"));
+    }
+
+    #[test]
+    fn socket_length_limit_names_the_limit() {
+        assert!(Root::new("/tmp/x".into()).check_socket_len().is_ok());
+        let long = format!("/tmp/{}", "d".repeat(80));
+        let err = Root::new(long.into()).check_socket_len().unwrap_err();
+        assert!(err.contains("limit of"), "{err}");
+        assert!(err.contains("shorter root"), "{err}");
+    }
+}

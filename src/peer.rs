@@ -1,0 +1,364 @@
+//! Identities and peer specs. The identity rule lives here and nowhere else:
+//! an [`Identity`] can only be made by [`Identity::parse`], so every path,
+//! tmux target and log line built from one is safe by construction.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::duration::{serde_human, serde_human_opt};
+use crate::fsutil;
+use crate::paths::Root;
+
+/// The rule every identity must match, quoted in every refusal.
+pub const IDENTITY_RULE: &str = "^[a-z0-9][a-z0-9_-]{0,39}$";
+
+/// A validated peer name; also its tmux session name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Identity(String);
+
+impl Identity {
+    /// Accept `s` only if it matches [`IDENTITY_RULE`].
+    pub fn parse(s: &str) -> Result<Identity> {
+        let b = s.as_bytes();
+        let first_ok = b.first().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let rest_ok = b
+            .iter()
+            .skip(1)
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-');
+        if !first_ok || !rest_ok || b.len() > 40 {
+            bail!(
+                "invalid identity {s:?}: an identity must match {IDENTITY_RULE} \
+                 (lowercase letters, digits, '_' and '-', starting with a letter or digit, \
+                 at most 40 characters)"
+            );
+        }
+        Ok(Identity(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The exact tmux target for this identity's session: `=id:`.
+    pub fn target(&self) -> String {
+        format!("={}:", self.0)
+    }
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Identity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Identity::parse(&s).map_err(|e| serde::de::Error::custom(format!("{e:#}")))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    Persistent,
+    Ephemeral,
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Policy::Persistent => "persistent",
+            Policy::Ephemeral => "ephemeral",
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    Never,
+    OnFailure,
+    Always,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Deliver {
+    Argv,
+    Keys,
+}
+
+/// Everything muxvisor knows about a peer, as stored in `peers/<id>.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PeerSpec {
+    pub identity: Identity,
+    pub policy: Policy,
+    /// argv; `{task}` and `{task_file}` are replaced for ephemeral workers.
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default, with = "serde_human_opt", skip_serializing_if = "Option::is_none")]
+    pub idle_ttl: Option<Duration>,
+    #[serde(default, with = "serde_human_opt", skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<Duration>,
+    pub restart: Restart,
+    #[serde(with = "serde_human")]
+    pub backoff: Duration,
+    #[serde(with = "serde_human")]
+    pub max_backoff: Duration,
+    pub restart_burst: u32,
+    #[serde(with = "serde_human")]
+    pub restart_window: Duration,
+    pub max_attempts: u32,
+    #[serde(with = "serde_human")]
+    pub task_ttl: Duration,
+    #[serde(with = "serde_human")]
+    pub task_timeout: Duration,
+    pub deliver: Deliver,
+}
+
+pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
+pub const DEFAULT_RESTART_BURST: u32 = 5;
+pub const DEFAULT_RESTART_WINDOW: Duration = Duration::from_secs(600);
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+pub const DEFAULT_TASK_TTL: Duration = Duration::from_secs(86_400);
+pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(3_600);
+
+impl PeerSpec {
+    /// A spec with every default filled in.
+    pub fn new(identity: Identity, policy: Policy, command: Vec<String>, cwd: PathBuf) -> PeerSpec {
+        PeerSpec {
+            identity,
+            policy,
+            command,
+            cwd,
+            env: BTreeMap::new(),
+            idle_ttl: None,
+            max_age: None,
+            restart: Restart::OnFailure,
+            backoff: DEFAULT_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+            restart_burst: DEFAULT_RESTART_BURST,
+            restart_window: DEFAULT_RESTART_WINDOW,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            task_ttl: DEFAULT_TASK_TTL,
+            task_timeout: DEFAULT_TASK_TIMEOUT,
+            deliver: Deliver::Argv,
+        }
+    }
+
+    /// Check what serde cannot: a program, an absolute cwd, sane env names,
+    /// no NUL anywhere, positive counts.
+    pub fn validate(&self) -> Result<()> {
+        let Some(program) = self.command.first() else {
+            bail!("peer {}: no program given; put it after `--`", self.identity);
+        };
+        if program.is_empty() {
+            bail!("peer {}: the program name is empty", self.identity);
+        }
+        if self.command.iter().any(|a| a.contains('\0')) {
+            bail!("peer {}: an argument contains a NUL byte", self.identity);
+        }
+        if !self.cwd.is_absolute() {
+            bail!("peer {}: cwd {} is not absolute", self.identity, self.cwd.display());
+        }
+        for (k, v) in &self.env {
+            let ok = !k.is_empty()
+                && !k.starts_with(|c: char| c.is_ascii_digit())
+                && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+            if !ok {
+                bail!(
+                    "peer {}: environment name {k:?} is not valid (letters, digits and '_', \
+                     not starting with a digit)",
+                    self.identity
+                );
+            }
+            if v.contains('\0') {
+                bail!("peer {}: environment value of {k} contains a NUL byte", self.identity);
+            }
+        }
+        if self.restart_burst == 0 || self.max_attempts == 0 {
+            bail!("peer {}: --restart-burst and --max-attempts must be at least 1", self.identity);
+        }
+        if self.backoff > self.max_backoff {
+            bail!(
+                "peer {}: --backoff {} is larger than --max-backoff {}",
+                self.identity,
+                crate::duration::format(self.backoff),
+                crate::duration::format(self.max_backoff)
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Parse one `KEY=VALUE` from `--env`.
+pub fn parse_env_pair(s: &str) -> Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => bail!("invalid --env {s:?}: expected KEY=VALUE"),
+    }
+}
+
+/// Read `peers/<id>.json`; `Ok(None)` if the peer is not registered.
+pub fn load(root: &Root, id: &Identity) -> Result<Option<PeerSpec>> {
+    let path = root.peer_file(id);
+    let Some(bytes) = fsutil::read_if_exists(&path)? else {
+        return Ok(None);
+    };
+    let spec: PeerSpec = serde_json::from_slice(&bytes).with_context(|| {
+        format!("peer file {} is not a valid peer spec; fix or remove it", path.display())
+    })?;
+    if &spec.identity != id {
+        bail!(
+            "peer file {} names identity {:?}, not {id:?}; fix or remove it",
+            path.display(),
+            spec.identity.as_str()
+        );
+    }
+    Ok(Some(spec))
+}
+
+/// Read a registered peer, or fail with "not found" (exit 1).
+pub fn require(root: &Root, id: &Identity) -> Result<PeerSpec> {
+    load(root, id)?.with_context(|| {
+        format!(
+            "no peer named {id} under {}; register it with `muxvisor add {id} -- PROGRAM`",
+            root.dir().display()
+        )
+    })
+}
+
+/// Write `peers/<id>.json` atomically.
+pub fn save(root: &Root, spec: &PeerSpec) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(spec)?;
+    bytes.push(b'\n');
+    fsutil::atomic_write(&root.peer_file(&spec.identity), &bytes)
+}
+
+/// Every registered identity, sorted. Files that are not `<identity>.json`
+/// are ignored.
+pub fn list(root: &Root) -> Result<Vec<Identity>> {
+    let dir = root.peers_dir();
+    let mut ids = Vec::new();
+    let rd = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    for entry in rd {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        let name = entry.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+            continue;
+        };
+        if let Ok(id) = Identity::parse(stem) {
+            ids.push(id);
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_accepts_the_rule() {
+        for ok in ["a", "0", "claude-bob", "w_1", "a-", &"a".repeat(40)] {
+            assert!(Identity::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn identity_refuses_hostile_names_quoting_the_rule() {
+        let long = "a".repeat(41);
+        let hostile = [
+            "",
+            "../x",
+            "-t",
+            "a;kill-server",
+            "#(touch /tmp/p)",
+            "$(id)",
+            &long,
+            "é",
+            "A",
+            "a.b",
+            "a:b",
+            "_a",
+            "-a",
+            "a b",
+            "a\n",
+            "a/b",
+            "=a",
+            "a\0",
+        ];
+        for bad in hostile {
+            let e = Identity::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(IDENTITY_RULE), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn target_is_exact() {
+        assert_eq!(Identity::parse("id1").unwrap().target(), "=id1:");
+    }
+
+    #[test]
+    fn spec_round_trips_through_json() {
+        let mut s = PeerSpec::new(
+            Identity::parse("w").unwrap(),
+            Policy::Ephemeral,
+            vec!["sh".into(), "-c".into(), "echo {task}".into()],
+            "/tmp".into(),
+        );
+        s.idle_ttl = Some(Duration::from_millis(1500));
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains("\"idle_ttl\":\"1500ms\""), "{json}");
+        let back: PeerSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn deserializing_a_bad_identity_fails() {
+        let s = PeerSpec::new(
+            Identity::parse("w").unwrap(),
+            Policy::Persistent,
+            vec!["x".into()],
+            "/".into(),
+        );
+        let json = serde_json::to_string(&s).unwrap().replace("\"w\"", "\"../w\"");
+        assert!(serde_json::from_str::<PeerSpec>(&json).is_err());
+    }
+
+    #[test]
+    fn validate_catches_bad_specs() {
+        let id = Identity::parse("w").unwrap();
+        let mut s = PeerSpec::new(id.clone(), Policy::Persistent, vec![], "/".into());
+        assert!(s.validate().is_err());
+        s.command = vec!["sh".into()];
+        assert!(s.validate().is_ok());
+        s.env.insert("1BAD".into(), "x".into());
+        assert!(s.validate().is_err());
+        s.env.clear();
+        s.cwd = "rel".into();
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn env_pairs() {
+        assert_eq!(parse_env_pair("A=b=c").unwrap(), ("A".into(), "b=c".into()));
+        assert!(parse_env_pair("=x").is_err());
+        assert!(parse_env_pair("noeq").is_err());
+    }
+}

@@ -1,0 +1,70 @@
+//! `state/<id>.json`: what muxvisor last knew about one identity — the current
+//! incarnation (when launched, pane and server pids), whether it was stopped
+//! on purpose, the tick's restart bookkeeping, and the running task.
+//!
+//! Writers hold the identity's lock (`run/<id>.lock`); the file is replaced
+//! atomically, so readers never see a torn state. Unknown fields are kept
+//! out of the way by `#[serde(default)]` on everything, so an older or newer
+//! muxvisor can read it.
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil;
+use crate::paths::Root;
+use crate::peer::Identity;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    /// When the current (or last) session was launched.
+    pub launched_at: Option<DateTime<Utc>>,
+    /// The pane's pid (leader of the program's process group).
+    pub pane_pid: Option<i32>,
+    /// The tmux server's pid.
+    pub server_pid: Option<i32>,
+    /// True after a deliberate stop (or reap) and before the next launch.
+    pub stopped: bool,
+    /// Why it was stopped: `stop`, `reaped-idle`, `max-age`, `rm`, `task-timeout`.
+    pub stop_reason: Option<String>,
+    /// The state the last tick observed (`running`, `exited`, ...), so that
+    /// transitions are logged once.
+    pub last_observed: Option<String>,
+    /// Times of recent failures, for the restart-burst window.
+    pub failures: Vec<DateTime<Utc>>,
+    /// Consecutive restarts since the last healthy period.
+    pub restart_attempt: u32,
+    /// No restart before this time (backoff).
+    pub next_restart_at: Option<DateTime<Utc>>,
+    /// Too many failures in the window: no restarts until launch/restart.
+    pub failed: bool,
+    /// The task the current worker runs (ephemeral peers).
+    pub current_task: Option<String>,
+}
+
+/// Read the state; a missing file is the default state.
+pub fn load(root: &Root, id: &Identity) -> Result<State> {
+    let path = root.state_file(id);
+    match fsutil::read_if_exists(&path)? {
+        None => Ok(State::default()),
+        Some(b) => serde_json::from_slice(&b).with_context(|| {
+            format!("state file {} is corrupt; remove it and run `muxvisor status`", path.display())
+        }),
+    }
+}
+
+/// Replace the state atomically. Hold the identity lock.
+pub fn save(root: &Root, id: &Identity, st: &State) -> Result<()> {
+    let mut b = serde_json::to_vec_pretty(st)?;
+    b.push(b'\n');
+    fsutil::atomic_write(&root.state_file(id), &b)
+}
+
+/// Load, change, save.
+pub fn update(root: &Root, id: &Identity, f: impl FnOnce(&mut State)) -> Result<State> {
+    let mut st = load(root, id)?;
+    f(&mut st);
+    save(root, id, &st)?;
+    Ok(st)
+}

@@ -1,0 +1,315 @@
+//! The only code that runs tmux. Every call:
+//! - uses the absolute tmux path found once, `-S <socket>` and `-f /dev/null`
+//!   (a user's ~/.tmux.conf can make detached servers exit);
+//! - runs with `TMUX`/`TMUX_PANE` removed, stdin from /dev/null or a file,
+//!   stdout/stderr into anonymous temp files (a tmux client hands its stdio to
+//!   the server, so waiting for EOF on a pipe could block forever);
+//! - has a deadline: past it the client's process group is SIGKILLed and
+//!   reaped, and the caller gets [`TmuxError::Timeout`] (a SIGSTOPped server
+//!   accepts connections and never answers).
+//!
+//! Arguments go through [`Cmd`], which escapes a trailing `;` (tmux's own
+//! parser treats it as a command separator even in an exec'd argv) and keeps
+//! real separators distinct. Anything that tmux will later hand to `/bin/sh`
+//! or format-expand is built with the helpers in [`quote`].
+
+pub mod quote;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// Default deadline for one tmux call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why a tmux call did not succeed. Callers branch on this.
+#[derive(Debug)]
+pub enum TmuxError {
+    /// tmux is not installed (exit 69 material).
+    Missing(String),
+    /// Nothing is listening on the socket: missing file or stale socket.
+    NoServer { socket: PathBuf },
+    /// The server did not answer within the deadline (hung or stopped).
+    Timeout { socket: PathBuf, after: Duration },
+    /// tmux ran and failed; its stderr is kept verbatim.
+    Failed { socket: PathBuf, status: ExitStatus, stderr: String },
+    /// The client could not be spawned or reaped.
+    Io { socket: PathBuf, err: std::io::Error },
+}
+
+impl fmt::Display for TmuxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TmuxError::Missing(m) => write!(f, "{m}"),
+            TmuxError::NoServer { socket } => {
+                write!(f, "no tmux server is running on {}", socket.display())
+            }
+            TmuxError::Timeout { socket, after } => write!(
+                f,
+                "tmux server on {} did not answer within {} ms (hung or stopped?)",
+                socket.display(),
+                after.as_millis()
+            ),
+            TmuxError::Failed { socket, status, stderr } => {
+                write!(f, "tmux on {} failed ({status}): {}", socket.display(), stderr.trim())
+            }
+            TmuxError::Io { socket, err } => {
+                write!(f, "running tmux on {}: {err}", socket.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for TmuxError {}
+
+impl TmuxError {
+    /// True for "no server" and for tmux's own "can't find session/pane".
+    pub fn is_gone(&self) -> bool {
+        match self {
+            TmuxError::NoServer { .. } => true,
+            TmuxError::Failed { stderr, .. } => {
+                stderr.contains("can't find") || stderr.contains("no such session")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Convert into an anyhow error carrying the right exit status (69 when tmux
+/// is missing).
+impl TmuxError {
+    pub fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            TmuxError::Missing(_) => {
+                anyhow::Error::new(crate::exit::Exit::Unavailable).context(self.to_string())
+            }
+            other => anyhow::Error::new(other),
+        }
+    }
+}
+
+/// The absolute path of tmux, looked up once per process on PATH
+/// (override: `MUXVISOR_TMUX`).
+pub fn tmux_path() -> Result<&'static Path, TmuxError> {
+    static PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PATH.get_or_init(|| {
+        if let Some(p) = std::env::var_os("MUXVISOR_TMUX").filter(|p| !p.is_empty()) {
+            return which::which(p).ok();
+        }
+        which::which("tmux").ok()
+    })
+    .as_deref()
+    .ok_or_else(|| {
+        TmuxError::Missing(
+            "tmux was not found on PATH; install it (apt-get install tmux, brew install tmux) \
+             or point MUXVISOR_TMUX at it"
+                .into(),
+        )
+    })
+}
+
+/// One tmux command line (possibly several commands joined by [`Cmd::sep`]).
+#[derive(Clone, Debug, Default)]
+pub struct Cmd {
+    args: Vec<OsString>,
+}
+
+impl Cmd {
+    pub fn new(verb: &str) -> Cmd {
+        Cmd { args: vec![verb.into()] }
+    }
+
+    /// A literal argument; a trailing `;` is escaped so tmux keeps it.
+    pub fn arg(mut self, a: impl AsRef<str>) -> Cmd {
+        self.args.push(quote::escape_trailing_semicolon(a.as_ref()).into());
+        self
+    }
+
+    pub fn args<I, S>(mut self, it: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        for a in it {
+            self = self.arg(a);
+        }
+        self
+    }
+
+    /// End this command and start `verb` in the same invocation.
+    pub fn then(mut self, verb: &str) -> Cmd {
+        self.args.push(";".into());
+        self.args.push(verb.into());
+        self
+    }
+
+    pub fn as_args(&self) -> &[OsString] {
+        &self.args
+    }
+}
+
+/// A tmux client bound to one socket.
+#[derive(Clone, Debug)]
+pub struct Tmux {
+    bin: PathBuf,
+    socket: PathBuf,
+    timeout: Duration,
+}
+
+/// What a successful call printed.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Tmux {
+    /// A client for the server on `socket`, with the default deadline.
+    pub fn new(socket: PathBuf) -> Result<Tmux, TmuxError> {
+        Ok(Tmux { bin: tmux_path()?.to_path_buf(), socket, timeout: DEFAULT_TIMEOUT })
+    }
+
+    pub fn with_timeout(mut self, t: Duration) -> Tmux {
+        self.timeout = t;
+        self
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// Run `cmd` against this server.
+    pub fn run(&self, cmd: &Cmd) -> Result<Output, TmuxError> {
+        self.run_with_stdin(cmd, None)
+    }
+
+    /// Run `cmd` with `input` as its stdin (for `load-buffer -`).
+    pub fn run_with_stdin(&self, cmd: &Cmd, input: Option<&[u8]>) -> Result<Output, TmuxError> {
+        let io = |err| TmuxError::Io { socket: self.socket.clone(), err };
+        let stdin = match input {
+            None => Stdio::null(),
+            Some(bytes) => {
+                let mut f = tempfile::tempfile().map_err(io)?;
+                f.write_all(bytes).map_err(io)?;
+                f.seek(SeekFrom::Start(0)).map_err(io)?;
+                Stdio::from(f)
+            }
+        };
+        let mut out = tempfile::tempfile().map_err(io)?;
+        let mut err = tempfile::tempfile().map_err(io)?;
+        let mut command = Command::new(&self.bin);
+        command
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("-f")
+            .arg("/dev/null")
+            .args(cmd.as_args())
+            .env_remove("TMUX")
+            .env_remove("TMUX_PANE")
+            .stdin(stdin)
+            .stdout(out.try_clone().map_err(io)?)
+            .stderr(err.try_clone().map_err(io)?)
+            .process_group(0);
+        let child = command.spawn().map_err(io)?;
+        let status = wait_deadline(child, self.timeout).map_err(io)?;
+        let Some(status) = status else {
+            return Err(TmuxError::Timeout { socket: self.socket.clone(), after: self.timeout });
+        };
+        let read = |f: &mut File| -> std::io::Result<String> {
+            let mut s = String::new();
+            f.seek(SeekFrom::Start(0))?;
+            f.read_to_string(&mut s).or_else(|_| Ok::<_, std::io::Error>(0))?;
+            Ok(s)
+        };
+        let stdout = read(&mut out).map_err(io)?;
+        let stderr = read(&mut err).map_err(io)?;
+        if status.success() {
+            return Ok(Output { stdout, stderr });
+        }
+        if stderr.contains("no server running on")
+            || stderr.contains("error connecting to")
+            || stderr.contains("server exited unexpectedly")
+        {
+            return Err(TmuxError::NoServer { socket: self.socket.clone() });
+        }
+        Err(TmuxError::Failed { socket: self.socket.clone(), status, stderr })
+    }
+
+    /// Spawn a long-lived client (the canary's `wait-for`): same hygiene, no
+    /// deadline, stdio null, its own process group. The caller owns the child.
+    pub fn spawn(&self, cmd: &Cmd) -> Result<Child, TmuxError> {
+        Command::new(&self.bin)
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("-f")
+            .arg("/dev/null")
+            .args(cmd.as_args())
+            .env_remove("TMUX")
+            .env_remove("TMUX_PANE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|err| TmuxError::Io { socket: self.socket.clone(), err })
+    }
+}
+
+/// Wait for `child` until `timeout`; on timeout SIGKILL its process group,
+/// reap it, and return `Ok(None)`.
+pub fn wait_deadline(mut child: Child, timeout: Duration) -> std::io::Result<Option<ExitStatus>> {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_micros(200);
+    loop {
+        if let Some(st) = child.try_wait()? {
+            return Ok(Some(st));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = child.kill();
+            child.wait()?;
+            return Ok(None);
+        }
+        thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmd_escapes_trailing_semicolons_but_not_separators() {
+        let c = Cmd::new("send-keys").arg("a;").arg(";").arg("x").then("list-panes");
+        let v: Vec<_> = c.as_args().iter().map(|s| s.to_str().unwrap()).collect();
+        assert_eq!(v, ["send-keys", "a\\;", "\\;", "x", ";", "list-panes"]);
+    }
+
+    #[test]
+    fn deadline_kills_and_reaps() {
+        let child = Command::new("sleep").arg("5").process_group(0).spawn().unwrap();
+        let pid = child.id();
+        let t = Instant::now();
+        let r = wait_deadline(child, Duration::from_millis(50)).unwrap();
+        assert!(r.is_none());
+        assert!(t.elapsed() < Duration::from_secs(4));
+        // Reaped: the pid no longer names our child.
+        assert!(nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None).is_err());
+    }
+}

@@ -1,0 +1,196 @@
+//! The test environment: a private root under /tmp (short, so socket paths
+//! fit), a way to run the real binary with a deadline, polling helpers, and a
+//! `Drop` that tears down every tmux server the test started — by socket and
+//! by the pids recorded under this root only. Never by name.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_muxvisor");
+
+/// How long one muxvisor invocation may take in a test before it is a failure.
+pub const CMD_DEADLINE: Duration = Duration::from_secs(60);
+
+pub struct Env {
+    dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+/// The result of one invocation.
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success, got {self:#?}");
+        self
+    }
+    pub fn code(&self, c: i32) -> &Self {
+        assert_eq!(self.code, c, "expected exit {c}, got {self:#?}");
+        self
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:#?}"))
+    }
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::Builder::new().prefix("mv").tempdir_in("/tmp").expect("temp dir");
+        let root = dir.path().join("r");
+        Env { dir, root }
+    }
+
+    /// The root muxvisor uses (created on first command).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A scratch directory for the test's own files (outside the root).
+    pub fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A muxvisor command with `--root` set and a clean environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--root").arg(&self.root).args(args);
+        c.env_remove("MUXVISOR_ROOT").env_remove("TMUX").env_remove("TMUX_PANE");
+        c
+    }
+
+    /// Run muxvisor with `args`, stdin null, under [`CMD_DEADLINE`].
+    pub fn mv(&self, args: &[&str]) -> Out {
+        run_deadline(self.command(args), None, CMD_DEADLINE)
+    }
+
+    /// Run muxvisor with `input` on stdin.
+    pub fn mv_stdin(&self, args: &[&str], input: &[u8]) -> Out {
+        run_deadline(self.command(args), Some(input), CMD_DEADLINE)
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        fs::read_to_string(self.root.join(rel)).unwrap_or_default()
+    }
+
+    /// Lines of `logs/<name>.log` whose `ev=` is `ev`.
+    pub fn events(&self, name: &str, ev: &str) -> Vec<String> {
+        let needle = format!(" ev={ev} ");
+        self.read(&format!("logs/{name}.log"))
+            .lines()
+            .filter(|l| format!("{l} ").contains(&needle))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// tmux on this root's socket for `id` (for test set-up and checks).
+    pub fn tmux(&self, id: &str, args: &[&str]) -> Out {
+        let mut c = Command::new("tmux");
+        c.arg("-S")
+            .arg(self.root.join(format!("run/{id}.sock")))
+            .arg("-f")
+            .arg("/dev/null")
+            .args(args);
+        c.env_remove("TMUX");
+        run_deadline(c, None, Duration::from_secs(5))
+    }
+
+    /// Pid of `id`'s tmux server from muxvisor's state, if recorded.
+    pub fn server_pid(&self, id: &str) -> Option<i32> {
+        let s = self.read(&format!("state/{id}.json"));
+        let v: serde_json::Value = serde_json::from_str(&s).ok()?;
+        v.get("server_pid")?.as_i64().map(|p| p as i32)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let Ok(rd) = fs::read_dir(self.root.join("run")) else { return };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(".sock") else { continue };
+            // Mark the teardown deliberate so canaries stay silent.
+            let _ = fs::write(self.root.join(format!("run/{id}.stopping")), b"test teardown\n");
+            let pid = self.server_pid(id);
+            if let Some(p) = pid {
+                unsafe { libc::kill(p, libc::SIGCONT) };
+            }
+            let out = self.tmux(id, &["kill-server"]);
+            if out.code != 0 {
+                if let Some(p) = pid {
+                    unsafe { libc::kill(p, libc::SIGKILL) };
+                }
+            }
+        }
+    }
+}
+
+/// Poll `cond` until it holds or `timeout` passes; true if it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// Run `c` with output in temp files (so a leaked descriptor cannot hang the
+/// test) and a deadline; a command past its deadline fails the test.
+pub fn run_deadline(mut c: Command, input: Option<&[u8]>, deadline: Duration) -> Out {
+    let mut out = tempfile::tempfile().unwrap();
+    let mut err = tempfile::tempfile().unwrap();
+    let stdin = match input {
+        None => Stdio::null(),
+        Some(b) => {
+            let mut f = tempfile::tempfile().unwrap();
+            std::io::Write::write_all(&mut f, b).unwrap();
+            f.seek(SeekFrom::Start(0)).unwrap();
+            Stdio::from(f)
+        }
+    };
+    c.stdin(stdin)
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .process_group(0);
+    let mut child = c.spawn().expect("spawn");
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if t.elapsed() > deadline {
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            panic!("command {c:?} did not finish within {deadline:?}");
+        }
+        thread::sleep(Duration::from_millis(2));
+    };
+    let mut read = |f: &mut fs::File| {
+        let mut s = String::new();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        let mut b = Vec::new();
+        f.read_to_end(&mut b).unwrap();
+        s.push_str(&String::from_utf8_lossy(&b));
+        s
+    };
+    Out { code: status.code().unwrap_or(-1), stdout: read(&mut out), stderr: read(&mut err) }
+}

@@ -1,0 +1,7 @@
+//! muxvisor's integration tests: the real binary against real tmux, each test
+//! on private sockets under its own short temp root. One binary, one module
+//! per area. Shared fixture: [`Env`].
+
+mod fixture;
+
+mod smoke;
