@@ -14,6 +14,7 @@ pub mod observe;
 pub mod output;
 pub mod paths;
 pub mod peer;
+pub mod queue;
 pub mod session;
 pub mod state;
 pub mod tmux;
