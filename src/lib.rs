@@ -10,6 +10,7 @@ pub mod exit;
 pub mod fsutil;
 pub mod hook;
 pub mod logfmt;
+pub mod manual;
 pub mod observe;
 pub mod output;
 pub mod paths;
