@@ -16,6 +16,7 @@ pub mod output;
 pub mod paths;
 pub mod peer;
 pub mod queue;
+pub mod service;
 pub mod session;
 pub mod state;
 pub mod tmux;

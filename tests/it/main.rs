@@ -5,4 +5,5 @@
 mod fixture;
 
 mod docs;
+mod service;
 mod smoke;
