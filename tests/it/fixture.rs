@@ -128,10 +128,10 @@ impl Drop for Env {
                 unsafe { libc::kill(p, libc::SIGCONT) };
             }
             let out = self.tmux(id, &["kill-server"]);
-            if out.code != 0 {
-                if let Some(p) = pid {
-                    unsafe { libc::kill(p, libc::SIGKILL) };
-                }
+            if out.code != 0
+                && let Some(p) = pid
+            {
+                unsafe { libc::kill(p, libc::SIGKILL) };
             }
         }
     }
