@@ -18,6 +18,7 @@ pub mod queue;
 pub mod session;
 pub mod state;
 pub mod tmux;
+pub mod worker;
 
 use std::process::ExitCode;
 
