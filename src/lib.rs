@@ -20,6 +20,7 @@ pub mod service;
 pub mod session;
 pub mod state;
 pub mod tmux;
+pub mod worker;
 
 use std::process::ExitCode;
 
