@@ -82,25 +82,33 @@ pub fn canary_cmdline_matches(cmdline: &[u8], id: &Identity) -> bool {
     words.windows(2).any(|w| w[0] == b"_canary" && w[1] == id.as_str().as_bytes())
 }
 
-/// Every identity that has a peer file, a socket or a canary lock.
+/// Every identity that has a peer file, a socket, a canary lock or a queue.
 pub fn identities(root: &Root) -> Result<Vec<Identity>> {
     let mut ids: BTreeSet<Identity> = peer::list(root)?.into_iter().collect();
-    let dir = root.run_dir();
-    match std::fs::read_dir(&dir) {
-        Ok(rd) => {
-            for e in rd {
-                let e = e.with_context(|| format!("reading {}", dir.display()))?;
-                let name = e.file_name().to_string_lossy().into_owned();
-                let stem = name.strip_suffix(".canary.lock").or_else(|| name.strip_suffix(".sock"));
-                if let Some(id) = stem.and_then(|s| Identity::parse(s).ok()) {
-                    ids.insert(id);
-                }
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    for name in names(&root.run_dir())? {
+        let stem = name.strip_suffix(".canary.lock").or_else(|| name.strip_suffix(".sock"));
+        ids.extend(stem.and_then(|s| Identity::parse(s).ok()));
+    }
+    // A removed peer can leave its queue behind (rm without --purge).
+    for name in names(&root.queues_dir())? {
+        ids.extend(Identity::parse(&name).ok());
     }
     Ok(ids.into_iter().collect())
+}
+
+/// Entry names of `dir`; none if it does not exist.
+fn names(dir: &Path) -> Result<Vec<String>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        let e = e.with_context(|| format!("reading {}", dir.display()))?;
+        out.push(e.file_name().to_string_lossy().into_owned());
+    }
+    Ok(out)
 }
 
 /// Look at one identity's socket and canary.

@@ -4,6 +4,7 @@
 
 mod fixture;
 
+mod clean;
 mod docs;
 mod service;
 mod smoke;
