@@ -57,6 +57,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Completions(a) = &cli.command {
         return commands::completions::run(a);
     }
+    // doctor diagnoses the root, so it must not refuse to start on a bad one.
+    if let Command::Doctor = &cli.command {
+        return commands::doctor::run(cli.root.clone(), cli.json);
+    }
     let ctx = Ctx { root: open_root(cli.root.clone())?, json: cli.json };
     match cli.command {
         Command::Add(a) => commands::peers::add(&ctx, a),
@@ -73,11 +77,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Events(a) => commands::events::run(&ctx, a),
         Command::Attach(a) => commands::view::attach(&ctx, a),
         Command::Clean(a) => commands::clean::run(&ctx, a),
-        Command::Doctor => commands::doctor::run(&ctx),
         Command::Service(a) => commands::service::run(&ctx, a),
         Command::Hook(a) => hook::run_hook(&ctx, a),
         Command::Canary(a) => canary::run(&ctx, a),
         Command::PaneLog(a) => hook::run_pane_log(&ctx, a),
-        Command::Completions(_) => unreachable!("handled before the root is opened"),
+        Command::Completions(_) | Command::Doctor => {
+            unreachable!("handled before the root is opened")
+        }
     }
 }

@@ -74,8 +74,13 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "MUXVISOR_LOG_MAX",
-        "Size cap in bytes of lifecycle.log, exits.log and each pane log before `clean` \
-         rotates it (default 10 MiB).",
+        "Size cap in bytes of lifecycle.log, exits.log and the service logs before `clean` \
+         rotates them to <name>.1 (default 10 MiB; one old copy is kept).",
+    ),
+    (
+        "MUXVISOR_PANE_LOG_MAX",
+        "Size cap in bytes of each pane log (default: MUXVISOR_LOG_MAX, else 10 MiB). The \
+         pane-log copier of a live session rotates its own log; `clean` rotates the others.",
     ),
     ("MUXVISOR_TASK_ID", "Set for an ephemeral worker: the id of the task it runs."),
     ("MUXVISOR_TASK_FILE", "Set for an ephemeral worker: a file holding the task text."),

@@ -118,10 +118,10 @@ pub fn rotate_all(
     for e in rd {
         let e = e.with_context(|| format!("reading {}", dir.display()))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(id) = name.strip_suffix(".log") {
-            if !live(id) {
-                logs.push(e.path());
-            }
+        if let Some(id) = name.strip_suffix(".log")
+            && !live(id)
+        {
+            logs.push(e.path());
         }
     }
     logs.sort();

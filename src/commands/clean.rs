@@ -155,11 +155,9 @@ fn clean(ctx: &Ctx, args: &CleanArgs) -> Result<Cleaned> {
     match ghosts::tmp_files(root, ghosts::TMP_MAX_AGE, SystemTime::now()) {
         Ok(files) => {
             for f in files {
-                if !dry {
-                    if let Err(e) = crate::fsutil::remove_if_exists(&f) {
-                        c.errors.push(format!("{e:#}"));
-                        continue;
-                    }
+                if !dry && let Err(e) = crate::fsutil::remove_if_exists(&f) {
+                    c.errors.push(format!("{e:#}"));
+                    continue;
                 }
                 c.tmp_files.push(f.display().to_string());
             }

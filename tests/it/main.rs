@@ -6,5 +6,6 @@ mod fixture;
 
 mod clean;
 mod docs;
+mod doctor;
 mod service;
 mod smoke;

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use crate::fixture::*;
 
-struct Fake {
-    bin: PathBuf,
-    state: PathBuf,
-    home: PathBuf,
+pub struct Fake {
+    pub bin: PathBuf,
+    pub state: PathBuf,
+    pub home: PathBuf,
 }
 
 fn script(path: &Path, body: &str) {
@@ -25,7 +25,7 @@ fn script(path: &Path, body: &str) {
 impl Fake {
     /// Fakes under the test's scratch dir; `systemd_up` says whether
     /// `systemctl --user` answers.
-    fn new(env: &Env, systemd_up: bool) -> Fake {
+    pub fn new(env: &Env, systemd_up: bool) -> Fake {
         let base = env.scratch().join("fake");
         let (bin, state, home) = (base.join("bin"), base.join("state"), base.join("home"));
         for d in [&bin, &state, &home] {
@@ -63,7 +63,7 @@ exit 0
         Fake { bin, state, home }
     }
 
-    fn cmd(&self, root: &Path, args: &[&str]) -> Command {
+    pub fn cmd(&self, root: &Path, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.arg("--root").arg(root).args(args);
         let path = format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap_or_default());
@@ -75,23 +75,23 @@ exit 0
         c
     }
 
-    fn mv(&self, env: &Env, args: &[&str]) -> Out {
+    pub fn mv(&self, env: &Env, args: &[&str]) -> Out {
         run_deadline(self.cmd(env.root(), args), None, CMD_DEADLINE)
     }
 
-    fn calls(&self) -> String {
+    pub fn calls(&self) -> String {
         fs::read_to_string(self.state.join("calls")).unwrap_or_default()
     }
 
-    fn crontab(&self) -> String {
+    pub fn crontab(&self) -> String {
         fs::read_to_string(self.state.join("crontab")).unwrap_or_default()
     }
 
-    fn units(&self) -> PathBuf {
+    pub fn units(&self) -> PathBuf {
         self.home.join(".config/systemd/user")
     }
 
-    fn plist(&self) -> PathBuf {
+    pub fn plist(&self) -> PathBuf {
         self.home.join("Library/LaunchAgents/io.muxvisor.supervise.plist")
     }
 }
