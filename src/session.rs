@@ -304,7 +304,7 @@ fn terminate_group(pgid: i32, grace: Duration, server_pid: Option<i32>) -> &'sta
         let deadline = Instant::now() + limit;
         let mut n = 0u32;
         loop {
-            if killpg(pg, None) == Err(Errno::ESRCH) {
+            if !group_alive(pgid) {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -325,6 +325,41 @@ fn terminate_group(pgid: i32, grace: Duration, server_pid: Option<i32>) -> &'sta
     let _ = killpg(pg, Signal::SIGKILL);
     gone(Duration::from_secs(2));
     "kill"
+}
+
+/// True while some non-zombie process is in group `pgid`. A zombie does
+/// not count: where no init reaps orphans (containers), an orphaned child
+/// of the pane stays a zombie forever, and it holds nothing. Linux reads
+/// `/proc` (only during a stop); elsewhere the group's existence is used.
+fn group_alive(pgid: i32) -> bool {
+    if killpg(Pid::from_raw(pgid), None) == Err(Errno::ESRCH) {
+        return false;
+    }
+    let Ok(rd) = std::fs::read_dir("/proc") else { return true };
+    for e in rd.flatten() {
+        if !e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        if let Some((state, pgrp)) = parse_stat_state_pgrp(&stat)
+            && pgrp == pgid
+            && state != 'Z'
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// `(state, pgrp)` from a `/proc/<pid>/stat` line (the name may hold
+/// spaces and parentheses, so parse after the last `)`). Pure.
+pub fn parse_stat_state_pgrp(stat: &str) -> Option<(char, i32)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let _ppid = f.next()?;
+    let pgrp = f.next()?.parse().ok()?;
+    Some((state, pgrp))
 }
 
 /// Write the deliberate-teardown intent (the hook and the canary read it).
@@ -446,6 +481,13 @@ mod tests {
         assert!(format!("{e:#}").contains("not found on the PATH"), "{e:#}");
         assert!(check_program("/etc/passwd", cwd, None).is_err());
         assert!(check_program("/no/such", cwd, None).is_err());
+    }
+
+    #[test]
+    fn stat_lines() {
+        assert_eq!(parse_stat_state_pgrp("12 (a) b) S 1 77 77 0"), Some(('S', 77)));
+        assert_eq!(parse_stat_state_pgrp("12 (sleep) Z 1 5 5"), Some(('Z', 5)));
+        assert_eq!(parse_stat_state_pgrp("garbage"), None);
     }
 
     #[test]
