@@ -180,6 +180,13 @@ pub fn launch(root: &Root, spec: &PeerSpec, task: Option<&TaskHandoff>) -> Resul
         .cloned()
         .or_else(|| std::env::var("PATH").ok())
         .unwrap_or_else(|| "/usr/bin:/bin".into());
+    if !spec.cwd.is_dir() {
+        bail!(
+            "cannot launch {id}: its working directory {} is not a directory; create it or \
+             change it with `muxvisor add {id} --cwd DIR -- ...`",
+            spec.cwd.display()
+        );
+    }
     let program = spec.command.first().context("peer has no program")?;
     check_program(program, &spec.cwd, Some(&path_env))
         .with_context(|| format!("cannot launch {id}"))?;
@@ -261,7 +268,8 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
     let _lock = fsutil::lock_within(&root.id_lock(id), LOCK_WAIT + grace, &format!("stop {id}"))?;
     let obs = observe::observe(root, id, OBSERVE_TIMEOUT)?;
     let grace_ms = grace.as_millis();
-    if !obs.is_alive() {
+    let hung = obs.seen == Seen::Hung;
+    if !obs.is_alive() && !hung {
         teardown_leftovers(root, id, &obs)?;
         state::update(root, id, |st| {
             st.stopped = true;
@@ -272,13 +280,21 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
     write_intent(root, id, reason)?;
     let tmux = Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?;
     let quick = tmux.clone().with_timeout(Duration::from_secs(1));
-    let _ = tl::signal_canary(&quick, id);
-
-    let how = match obs.pane_pid {
-        Some(pgid) if pgid > 1 => terminate_group(pgid, grace, obs.server_pid),
+    let (pane_pid, server_pid) = if hung {
+        // A stopped server cannot tell us its pids: use the recorded ones,
+        // the pane's only while it still is that server's child.
+        let st = state::load(root, id).unwrap_or_default();
+        let pane = st.pane_pid.filter(|p| st.server_pid.is_some_and(|s| is_child_of(*p, s)));
+        (pane, st.server_pid)
+    } else {
+        let _ = tl::signal_canary(&quick, id);
+        (obs.pane_pid, obs.server_pid)
+    };
+    let how = match pane_pid {
+        Some(pgid) if pgid > 1 => terminate_group(pgid, grace, server_pid),
         _ => "term",
     };
-    kill_server_hard(root, id, &quick, obs.server_pid);
+    kill_server_hard(root, id, &quick, server_pid);
     fsutil::remove_if_exists(&root.socket(id))?;
     state::update(root, id, |st| {
         st.stopped = true;
@@ -349,6 +365,14 @@ fn group_alive(pgid: i32) -> bool {
         }
     }
     false
+}
+
+/// True when `pid` is a live child of `parent` and leads its own group.
+fn is_child_of(pid: i32, parent: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return false };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f.len() > 2 && f[0] != "Z" && f[1] == parent.to_string() && f[2] == pid.to_string()
 }
 
 /// `(state, pgrp)` from a `/proc/<pid>/stat` line (the name may hold
