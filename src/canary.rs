@@ -148,10 +148,12 @@ pub fn watch(root: &Root, id: &Identity) -> Result<()> {
         return Ok(());
     };
     let Some(lock) = take_lock(root, id)? else { return Ok(()) };
-    let mut f = lock.file();
-    let _ = f.set_len(0);
-    let _ = f.rewind();
-    let _ = writeln!(f, "{}", std::process::id());
+    {
+        let mut f = lock.file();
+        let _ = f.set_len(0);
+        let _ = f.rewind();
+        let _ = writeln!(f, "{}", std::process::id());
+    }
     loop {
         if intent.exists() {
             return Ok(());
@@ -166,6 +168,9 @@ pub fn watch(root: &Root, id: &Identity) -> Result<()> {
             std::thread::sleep(Duration::from_millis(200));
             continue;
         }
+        // Committed to recording this death: let a canary for the next
+        // incarnation (a quick restart) watch while forensics are gathered.
+        drop(lock);
         record_death(root, id, server_pid, rc)?;
         return Ok(());
     }

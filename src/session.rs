@@ -192,6 +192,11 @@ pub fn launch(root: &Root, spec: &PeerSpec, task: Option<&TaskHandoff>) -> Resul
         .with_context(|| format!("cannot launch {id}"))?;
 
     teardown_leftovers(root, id, &obs)?;
+    // A canary of the previous incarnation may still be about to read the
+    // intent (a quick stop-then-launch): let it go before removing it.
+    if root.stop_intent(id).exists() {
+        wait_canary_gone(root, id);
+    }
     fsutil::remove_if_exists(&root.stop_intent(id))?;
 
     let exe = std::env::current_exe().context("finding the muxvisor binary for the exit hook")?;
@@ -418,14 +423,18 @@ fn teardown_leftovers(root: &Root, id: &Identity, obs: &Observed) -> Result<()> 
     let recorded = state::load(root, id).ok().and_then(|s| s.server_pid);
     kill_server_hard(root, id, &quick, obs.server_pid.or(recorded));
     fsutil::remove_if_exists(&socket)?;
-    // A canary woken by the signal (or by the server's exit) must see the
-    // intent before we remove it; it exits within a poll or two.
+    wait_canary_gone(root, id);
+    Ok(())
+}
+
+/// Wait (at most 2 s) for a canary woken by a deliberate teardown to see
+/// the intent and exit; it does so within a poll or two.
+fn wait_canary_gone(root: &Root, id: &Identity) {
     let lock = root.canary_lock(id);
     let deadline = Instant::now() + Duration::from_secs(2);
     while fsutil::is_locked(&lock).unwrap_or(false) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(5));
     }
-    Ok(())
 }
 
 /// `kill-server`; if the server does not answer, SIGKILL its pid (after
