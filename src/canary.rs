@@ -159,20 +159,44 @@ pub fn watch(root: &Root, id: &Identity) -> Result<()> {
             return Ok(());
         }
         let rc = wait_once(&tmux, id, server_pid)?;
-        if intent.exists() {
-            return Ok(());
+        let intended = intent.exists();
+        let alive = !intended && server_alive(&tmux, server_pid);
+        match decide(intended, alive) {
+            Verdict::Silent => return Ok(()),
+            Verdict::WaitAgain => {
+                // Someone signalled the channel without an intent, or a
+                // client glitch: keep watching, without spinning.
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Verdict::Record => {
+                // Committed to recording this death: let a canary for the
+                // next incarnation watch while forensics are gathered.
+                drop(lock);
+                return record_death(root, id, server_pid, rc);
+            }
         }
-        if server_alive(&tmux, server_pid) {
-            // Someone signalled the channel without an intent, or a client
-            // glitch: keep watching, without spinning.
-            std::thread::sleep(Duration::from_millis(200));
-            continue;
-        }
-        // Committed to recording this death: let a canary for the next
-        // incarnation (a quick restart) watch while forensics are gathered.
-        drop(lock);
-        record_death(root, id, server_pid, rc)?;
-        return Ok(());
+    }
+}
+
+/// What a woken canary does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A deliberate teardown: exit without a word.
+    Silent,
+    /// The server is fine: wait on the channel again.
+    WaitAgain,
+    /// The server died on its own: record it once and exit.
+    Record,
+}
+
+/// The canary's whole decision after `wait-for` returns. `wait-for`'s exit
+/// code is not an input: it is 0 for a signal and a clean shutdown alike.
+/// Pure.
+pub fn decide(intent_exists: bool, server_alive: bool) -> Verdict {
+    match (intent_exists, server_alive) {
+        (true, _) => Verdict::Silent,
+        (false, true) => Verdict::WaitAgain,
+        (false, false) => Verdict::Record,
     }
 }
 
@@ -331,6 +355,14 @@ fn run_bounded(argv: &[&str], limit: Duration) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decisions() {
+        assert_eq!(decide(true, true), Verdict::Silent);
+        assert_eq!(decide(true, false), Verdict::Silent);
+        assert_eq!(decide(false, true), Verdict::WaitAgain);
+        assert_eq!(decide(false, false), Verdict::Record);
+    }
 
     #[test]
     fn forensics_has_every_section() {
