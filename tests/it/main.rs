@@ -4,8 +4,11 @@
 
 mod fixture;
 
+mod canary;
 mod clean;
 mod docs;
 mod doctor;
+mod hostile;
+mod lifecycle;
 mod service;
 mod smoke;
