@@ -4,4 +4,5 @@
 
 mod fixture;
 
+mod queue;
 mod smoke;
