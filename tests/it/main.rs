@@ -4,5 +4,8 @@
 
 mod fixture;
 
+mod canary;
+mod hostile;
+mod lifecycle;
 mod queue;
 mod smoke;
