@@ -30,16 +30,20 @@ pub fn run(ctx: &Ctx, args: QueueArgs) -> Result<ExitCode> {
         QueueAction::Retry { task } => {
             let task = task.to_ascii_lowercase();
             let depth = q.retry(&task)?;
-            report(ctx, json!({"identity": id, "task": task, "retried": true, "depth": depth}), || {
-                format!("task {task} is back at the tail of {id}'s queue, depth {depth}")
-            })
+            report(
+                ctx,
+                json!({"identity": id, "task": task, "retried": true, "depth": depth}),
+                || format!("task {task} is back at the tail of {id}'s queue, depth {depth}"),
+            )
         }
         QueueAction::Rm { task } => {
             let task = task.to_ascii_lowercase();
             let stage = q.rm(&task)?;
-            report(ctx, json!({"identity": id, "task": task, "removed": true, "stage": stage}), || {
-                format!("removed {stage} task {task} from {id}'s queue")
-            })
+            report(
+                ctx,
+                json!({"identity": id, "task": task, "removed": true, "stage": stage}),
+                || format!("removed {stage} task {task} from {id}'s queue"),
+            )
         }
         QueueAction::Purge => {
             let n = q.purge()?;
@@ -51,7 +55,11 @@ pub fn run(ctx: &Ctx, args: QueueArgs) -> Result<ExitCode> {
 }
 
 fn report(ctx: &Ctx, v: serde_json::Value, human: impl FnOnce() -> String) -> Result<ExitCode> {
-    if ctx.json { output::json(&v)? } else { output::line(human())? }
+    if ctx.json {
+        output::json(&v)?
+    } else {
+        output::line(human())?
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -85,7 +93,12 @@ fn list(ctx: &Ctx, q: &Queue, dead: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let id = q.identity();
-    output::line(format!("{id}: {} pending, {} running, {} dead", l.pending.len(), l.running.len(), l.dead.len()))?;
+    output::line(format!(
+        "{id}: {} pending, {} running, {} dead",
+        l.pending.len(),
+        l.running.len(),
+        l.dead.len()
+    ))?;
     for m in &l.running {
         output::line(format!("running  {}", describe(m)))?;
     }

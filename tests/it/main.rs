@@ -8,4 +8,5 @@ mod canary;
 mod hostile;
 mod lifecycle;
 mod queue;
+mod send;
 mod smoke;

@@ -306,8 +306,11 @@ fn hostile_filesystem_entries_are_quarantined_and_reported() {
     let new = env.root().join("queues/w/new");
     let secret = env.scratch().join("secret");
     fs::write(&secret, "secret").unwrap();
-    std::os::unix::fs::symlink(&secret, new.join("00000000000000000000.0000000000000000000000000a"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        &secret,
+        new.join("00000000000000000000.0000000000000000000000000a"),
+    )
+    .unwrap();
     nix::unistd::mkfifo(
         &new.join("00000000000000000000.0000000000000000000000000b"),
         nix::sys::stat::Mode::S_IRWXU,
@@ -339,7 +342,10 @@ fn queue_command_list_show_retry_rm_purge() {
     assert_eq!(out["depth"], 3);
     let c = out["task"].as_str().unwrap().to_string();
     let again = env.mv(&["--json", "send", "w", "gamma", "--no-kick", "--dedupe", "k"]).ok().json();
-    assert_eq!((again["task"].as_str(), again["deduped"].as_bool()), (Some(c.as_str()), Some(true)));
+    assert_eq!(
+        (again["task"].as_str(), again["deduped"].as_bool()),
+        (Some(c.as_str()), Some(true))
+    );
     let human = env.mv(&["send", "w", "gamma", "--no-kick", "--dedupe", "k"]).ok().stdout.clone();
     assert!(human.contains("already queued") && human.contains(&c), "{human}");
 
