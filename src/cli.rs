@@ -215,7 +215,7 @@ pub struct QueueArgs {
     #[command(subcommand)]
     pub action: Option<QueueAction>,
     /// With list: show dead letters.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub dead: bool,
 }
 

@@ -63,6 +63,20 @@ fn report(ctx: &Ctx, v: serde_json::Value, human: impl FnOnce() -> String) -> Re
     Ok(ExitCode::SUCCESS)
 }
 
+/// The text with control characters other than newline and tab shown as
+/// `\u{..}`, so that a hostile payload cannot drive the reader's terminal.
+fn inert(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -138,7 +152,7 @@ fn show(ctx: &Ctx, q: &Queue, task: &str) -> Result<ExitCode> {
         output::line(format!("not before:  {}", ts(t)))?;
     }
     if let Some(e) = &s.meta.last_error {
-        output::line(format!("last error:  {e}"))?;
+        output::line(format!("last error:  {}", inert(e)))?;
     }
     if let Some(r) = &s.reason {
         output::line(format!("dead reason: {}", r.trim().replace('\n', "; ")))?;
@@ -150,11 +164,19 @@ fn show(ctx: &Ctx, q: &Queue, task: &str) -> Result<ExitCode> {
         if !o.screen_tail.is_empty() {
             output::line("screen:")?;
             for l in o.screen_tail.lines() {
-                output::line(format!("  {l}"))?;
+                output::line(format!("  {}", inert(l)))?;
             }
         }
     }
     output::line(format!("payload ({} bytes):", s.meta.bytes))?;
-    output::line(payload)?;
+    output::line(inert(&payload))?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn inert_escapes_terminal_controls() {
+        assert_eq!(super::inert("a\x1b[2Jb\n\tc"), "a\\u{1b}[2Jb\n\tc");
+    }
 }

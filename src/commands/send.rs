@@ -102,13 +102,13 @@ fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Re
     } else {
         output::line(format!("queued for {id}, depth {}, task {}", e.depth, e.task))?;
     }
-    if !args.no_kick {
-        if let Err(err) = worker::start_next(&ctx.root, spec, Utc::now()) {
-            output::warn(format!(
-                "the task is queued, but starting a worker for {id} failed: {err:#}; the next \
-                 tick will try again"
-            ));
-        }
+    if !args.no_kick
+        && let Err(err) = worker::start_next(&ctx.root, spec, Utc::now())
+    {
+        output::warn(format!(
+            "the task is queued, but starting a worker for {id} failed: {err:#}; the next tick \
+             will try again"
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

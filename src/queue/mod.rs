@@ -282,11 +282,11 @@ impl Queue {
             task::check_dedupe(k)?;
         }
         let _lock = self.lock().context("task NOT queued")?;
-        if let Some(k) = dedupe {
-            if let Some(existing) = self.find_dedupe(k)? {
-                let depth = self.read_counter()?.1;
-                return Ok(Enqueued { task: existing, depth: depth as usize, deduped: true });
-            }
+        if let Some(k) = dedupe
+            && let Some(existing) = self.find_dedupe(k)?
+        {
+            let depth = self.read_counter()?.1;
+            return Ok(Enqueued { task: existing, depth: depth as usize, deduped: true });
         }
         let (seq, depth) = self.read_counter()?;
         let (seq, depth) = (seq + 1, depth + 1);
@@ -749,10 +749,10 @@ impl Queue {
     /// directories (the highest sequence anywhere, the count of `new/`).
     fn read_counter(&self) -> Result<(u64, u64)> {
         let path = self.counter_path();
-        if let Some(bytes) = fsutil::read_if_exists(&path)? {
-            if let Some(v) = parse_counter(&bytes) {
-                return Ok(v);
-            }
+        if let Some(bytes) = fsutil::read_if_exists(&path)?
+            && let Some(v) = parse_counter(&bytes)
+        {
+            return Ok(v);
         }
         let mut max = 0;
         for stage in SUBDIRS {
@@ -897,11 +897,11 @@ impl Queue {
     fn sweep_locked(&self, stage: &str) -> Result<usize> {
         let mut n = self.sweep_names(stage)?;
         for name in task_names(&self.sub(stage))? {
-            if let Err(e) = self.load(stage, &name) {
-                if !is_not_found(&e) {
-                    self.quarantine(stage, &name, &format!("{e:#}"))?;
-                    n += 1;
-                }
+            if let Err(e) = self.load(stage, &name)
+                && !is_not_found(&e)
+            {
+                self.quarantine(stage, &name, &format!("{e:#}"))?;
+                n += 1;
             }
         }
         Ok(n)
@@ -996,10 +996,10 @@ impl Queue {
         // An exit note without its task is a leftover; drop it.
         for p in list_dir(&self.sub("cur"))? {
             let name = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            if let Some(base) = name.strip_suffix(".exit") {
-                if fs::symlink_metadata(self.sub("cur").join(base)).is_err() {
-                    remove_any(&p)?;
-                }
+            if let Some(base) = name.strip_suffix(".exit")
+                && fs::symlink_metadata(self.sub("cur").join(base)).is_err()
+            {
+                remove_any(&p)?;
             }
         }
         Ok(None)
@@ -1007,10 +1007,10 @@ impl Queue {
 
     /// A pending or running task carrying dedupe key `key`.
     fn find_dedupe(&self, key: &str) -> Result<Option<String>> {
-        if let Some(c) = self.running_locked()? {
-            if c.header.dedupe.as_deref() == Some(key) {
-                return Ok(Some(c.header.task));
-            }
+        if let Some(c) = self.running_locked()?
+            && c.header.dedupe.as_deref() == Some(key)
+        {
+            return Ok(Some(c.header.task));
         }
         Ok(self
             .all_valid("new")?
@@ -1077,10 +1077,10 @@ fn task_names(dir: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for e in rd {
         let e = e.with_context(|| format!("reading {}", dir.display()))?;
-        if let Some(n) = e.file_name().to_str() {
-            if task::parse_entry_name(n).is_some() {
-                out.push(n.to_string());
-            }
+        if let Some(n) = e.file_name().to_str()
+            && task::parse_entry_name(n).is_some()
+        {
+            out.push(n.to_string());
         }
     }
     out.sort_unstable();

@@ -10,5 +10,7 @@ mod docs;
 mod doctor;
 mod hostile;
 mod lifecycle;
+mod queue;
+mod send;
 mod service;
 mod smoke;
