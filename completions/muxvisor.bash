@@ -337,7 +337,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__queue__subcmd__list)
-            opts="-h --root --json --help"
+            opts="-h --dead --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -355,7 +355,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__queue__subcmd__purge)
-            opts="-h --root --json --help"
+            opts="-h --dead --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -373,7 +373,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__queue__subcmd__retry)
-            opts="-h --root --json --help"
+            opts="-h --dead --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -391,7 +391,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__queue__subcmd__rm)
-            opts="-h --root --json --help"
+            opts="-h --dead --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -409,7 +409,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__queue__subcmd__show)
-            opts="-h --root --json --help"
+            opts="-h --dead --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
