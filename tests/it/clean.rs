@@ -262,3 +262,35 @@ fn logs_past_their_cap_are_rotated_keeping_one_old_copy() {
     // The clean itself was recorded in the fresh lifecycle log.
     assert_eq!(env.events("lifecycle", "clean").len(), 1);
 }
+
+#[test]
+fn hostile_names_and_planted_symlinks_are_never_followed() {
+    let env = Env::new();
+    env.mv(&["status"]);
+    // Names that are not identities are not ours to judge.
+    fs::write(env.root().join("run/Not An Id.sock"), b"").unwrap();
+    fs::write(env.root().join("run/..x.canary.lock"), b"").unwrap();
+    // A planted symlink with a temp-file name must not take its target along.
+    let victim = env.scratch().join("victim");
+    fs::write(&victim, b"precious").unwrap();
+    let planted = env.root().join("state/.w1.json.tmp.1.a");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    // Old enough to count as abandoned, so only its being a link protects it.
+    let st = Command::new("touch").args(["-h", "-d", "20 minutes ago"]).arg(&planted).status();
+    assert!(st.unwrap().success());
+    // An oversized "log" that is a symlink is not rotated through.
+    let big = env.scratch().join("big");
+    fs::write(&big, "b".repeat(500)).unwrap();
+    std::os::unix::fs::symlink(&big, env.root().join("logs/panes/w2.log")).unwrap();
+
+    let mut c = env.command(&["clean", "--json"]);
+    c.env("MUXVISOR_LOG_MAX", "100");
+    let out = run_deadline(c, None, CMD_DEADLINE);
+    out.ok();
+    let v = out.json();
+    assert!(v["rotated"].as_array().unwrap().is_empty(), "{v}");
+    assert!(v["tmp_files"].as_array().unwrap().is_empty(), "{v}");
+    assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    assert_eq!(fs::read(&big).unwrap().len(), 500);
+    assert!(env.root().join("run/Not An Id.sock").exists());
+}

@@ -186,3 +186,17 @@ fn ticks_that_stopped_arriving_are_a_warning_naming_where_to_look() {
     let (_, v) = doctor(&fake, &env, &[]);
     assert_eq!(findings(&v, "service", "warn")[0]["fix"], "muxvisor service install");
 }
+
+#[test]
+fn a_root_too_long_for_socket_paths_is_an_error_naming_the_limit() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    let long = env.scratch().join("d".repeat(90));
+    let out = run_deadline(fake.cmd(&long, &["doctor", "--json"]), None, CMD_DEADLINE);
+    assert_eq!(out.code, 1, "{out:?}");
+    let v = out.json();
+    let f = findings(&v, "sockets", "error");
+    assert_eq!(f.len(), 1, "{v}");
+    assert!(f[0]["message"].as_str().unwrap().contains("limit of"), "{v}");
+    assert!(!long.exists(), "doctor created the root");
+}
