@@ -303,6 +303,21 @@ fn write_crontab(content: &str) -> Result<()> {
     Ok(())
 }
 
+/// launchd and systemd entries have fixed names, so one install serves one
+/// root: say so when this install takes over another root's entry.
+fn replaced_other_root(path: &Path, this_root: &str) -> Result<Option<String>> {
+    let Some(old) = fsutil::read_if_exists(path)? else { return Ok(None) };
+    let old = String::from_utf8_lossy(&old);
+    if !old.contains(render::MARK) || old.contains(this_root) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "{} ran the tick for another root; it now runs it for this one (one root per \
+         launchd/systemd install; use --cron for several roots)",
+        path.display()
+    )))
+}
+
 /// Install the tick as `kind`; with `dry_run` only say what would change.
 pub fn install(kind: Kind, spec: &Spec, host: &Host, dry_run: bool) -> Result<Report> {
     let mut r =
@@ -310,6 +325,8 @@ pub fn install(kind: Kind, spec: &Spec, host: &Host, dry_run: bool) -> Result<Re
     match kind {
         Kind::Launchd => {
             let path = host.plist()?;
+            let this_root = format!("<string>{}</string>", render::xml(&spec.root));
+            r.notes.extend(replaced_other_root(&path, &this_root)?);
             r.changes.push(write_file(&path, &render::plist(spec), dry_run)?);
             if dry_run {
                 return Ok(r);
@@ -347,6 +364,8 @@ pub fn install(kind: Kind, spec: &Spec, host: &Host, dry_run: bool) -> Result<Re
         }
         Kind::Systemd => {
             let dir = host.systemd_dir()?;
+            let this_root = render::systemd_word(&spec.root, true);
+            r.notes.extend(replaced_other_root(&dir.join(render::SYSTEMD_SERVICE), &this_root)?);
             r.changes.push(write_file(
                 &dir.join(render::SYSTEMD_SERVICE),
                 &render::systemd_service(spec),

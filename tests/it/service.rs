@@ -261,6 +261,16 @@ fn systemd_install_writes_units_enables_the_timer_and_uninstall_removes_them() {
     names.sort();
     assert_eq!(names, ["muxvisor-supervise.service", "muxvisor-supervise.timer"]);
 
+    // The unit names are fixed: installing for a second root says it takes over.
+    let other = env.scratch().join("r2");
+    let out = run_deadline(
+        fake.cmd(&other, &["service", "install", "--systemd", "--print"]),
+        None,
+        CMD_DEADLINE,
+    );
+    out.ok();
+    assert!(out.stderr.contains("ran the tick for another root"), "{out:?}");
+
     let st = fake.mv(&env, &["service", "status", "--systemd", "--json"]);
     st.ok();
     let v = st.json();
