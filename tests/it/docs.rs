@@ -216,3 +216,23 @@ fn completions_know_the_commands_and_the_binary_prints_the_same() {
         );
     }
 }
+
+#[test]
+fn bash_completion_completes_commands_and_hides_internal_ones() {
+    let complete = |word: &str| {
+        let script = format!(
+            "source {}; COMP_WORDS=(muxvisor '{word}'); COMP_CWORD=1; \
+             _muxvisor muxvisor '{word}' muxvisor; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            repo().join("completions/muxvisor.bash").display()
+        );
+        let mut c = std::process::Command::new("bash");
+        c.arg("--noprofile").arg("--norc").arg("-c").arg(script);
+        let out = crate::fixture::run_deadline(c, None, std::time::Duration::from_secs(30));
+        assert_eq!(out.code, 0, "{out:?}");
+        out.stdout
+    };
+    assert_eq!(complete("serv").trim(), "service");
+    let all = complete("");
+    assert!(all.lines().any(|l| l == "supervise"), "{all}");
+    assert!(!all.lines().any(|l| l.starts_with('_')), "{all}");
+}
