@@ -282,14 +282,20 @@ pub fn tick_finding(
     }
 }
 
-fn check_service(root: &Root, out: &mut Vec<Finding>) {
+/// Check the service and the ticks; returns the PATH the installed tick
+/// runs with, if one is installed for this root.
+fn check_service(root: &Root, out: &mut Vec<Finding>) -> Option<String> {
     let host = Host::from_env();
     let dir = root.dir().to_string_lossy().into_owned();
     let mut installed = None;
+    let mut tick_path = None;
     for kind in Kind::ALL {
         match service::status(kind, &dir, &host) {
             Ok(s) if s.installed && s.for_this_root => {
-                installed.get_or_insert((kind, s.interval_s.unwrap_or(60)));
+                if installed.is_none() {
+                    installed = Some((kind, s.interval_s.unwrap_or(60)));
+                    tick_path = s.path.clone();
+                }
             }
             Ok(s) if s.installed => out.push(warn(
                 "service",
@@ -318,6 +324,16 @@ fn check_service(root: &Root, out: &mut Vec<Finding>) {
         }
     };
     out.push(tick_finding(installed, last, Utc::now()));
+    if let (Some((kind, _)), Some(p)) = (installed, &tick_path)
+        && which::which_in("tmux", Some(p), "/").is_err()
+    {
+        out.push(error(
+            "service",
+            format!("the {kind} service runs the tick with PATH={p}, where there is no tmux"),
+            "muxvisor service install (it records the directory of the tmux found now)",
+        ));
+    }
+    tick_path
 }
 
 fn check_ghosts(root: &Root, out: &mut Vec<Finding>) {
@@ -376,7 +392,9 @@ fn check_ghosts(root: &Root, out: &mut Vec<Finding>) {
     }
 }
 
-fn check_peers(root: &Root, out: &mut Vec<Finding>) {
+/// Every peer's program must be found where the tick will look: the peer's
+/// own `--env PATH=`, else the installed service's PATH, else ours.
+fn check_peers(root: &Root, tick_path: Option<&str>, out: &mut Vec<Finding>) {
     let ids = match peer::list(root) {
         Ok(ids) => ids,
         Err(e) => {
@@ -406,7 +424,8 @@ fn check_peers(root: &Root, out: &mut Vec<Finding>) {
             continue;
         }
         let Some(program) = spec.command.first() else { continue };
-        let path = spec.env.get("PATH").map(String::as_str).unwrap_or(&current);
+        let path =
+            spec.env.get("PATH").map(String::as_str).or(tick_path).unwrap_or(current.as_str());
         if let Err(e) = crate::session::check_program(program, &spec.cwd, Some(path)) {
             bad += 1;
             out.push(error(
@@ -443,11 +462,11 @@ pub fn run(flag: Option<PathBuf>, json: bool) -> Result<ExitCode> {
     let tmux_ok = findings[0].level != Level::Error;
     let usable = check_root(&root, &mut findings);
     if usable {
-        check_service(&root, &mut findings);
+        let tick_path = check_service(&root, &mut findings);
         if tmux_ok {
             check_ghosts(&root, &mut findings);
         }
-        check_peers(&root, &mut findings);
+        check_peers(&root, tick_path.as_deref(), &mut findings);
     }
     let errors = findings.iter().filter(|f| f.level == Level::Error).count();
     let warnings = findings.iter().filter(|f| f.level == Level::Warn).count();

@@ -235,6 +235,8 @@ pub struct Status {
     /// The installed entry runs for this root (false: another root's unit).
     pub for_this_root: bool,
     pub detail: Option<String>,
+    /// The PATH the installed tick runs with, read back from the entry.
+    pub path: Option<String>,
 }
 
 fn write_file(path: &Path, content: &str, dry_run: bool) -> Result<Change> {
@@ -489,6 +491,7 @@ pub fn status(kind: Kind, root: &str, host: &Host) -> Result<Status> {
         interval_s: None,
         for_this_root: false,
         detail: None,
+        path: None,
     };
     match kind {
         Kind::Launchd => {
@@ -498,6 +501,7 @@ pub fn status(kind: Kind, root: &str, host: &Host) -> Result<Status> {
                 s.installed = true;
                 s.locations.push(path.display().to_string());
                 s.interval_s = interval_from(&c, "<key>StartInterval</key>\n  <integer>", "<");
+                s.path = render::path_from(Kind::Launchd, &c);
                 s.for_this_root = c.contains(&format!("<string>{}</string>", render::xml(root)));
                 if exec::find("launchctl").is_some() {
                     let ran = exec::run(
@@ -531,8 +535,9 @@ pub fn status(kind: Kind, root: &str, host: &Host) -> Result<Status> {
                         interval_from(&String::from_utf8_lossy(t), "OnUnitActiveSec=", "s\n");
                 }
                 if let Some(v) = &sv {
-                    s.for_this_root =
-                        String::from_utf8_lossy(v).contains(&render::systemd_word(root, true));
+                    let v = String::from_utf8_lossy(v);
+                    s.for_this_root = v.contains(&render::systemd_word(root, true));
+                    s.path = render::path_from(Kind::Systemd, &v);
                 }
                 if systemd_usable() {
                     let ran = exec::run(
@@ -558,6 +563,7 @@ pub fn status(kind: Kind, root: &str, host: &Host) -> Result<Status> {
                 s.locations.push("crontab".into());
                 s.interval_s = cron_interval(line);
                 s.detail = Some((*line).to_string());
+                s.path = render::path_from(Kind::Cron, line);
             }
         }
     }

@@ -192,6 +192,64 @@ pub fn cron_line(spec: &Spec) -> Result<String, String> {
     Ok(format!("{schedule} {} {}", cron_escape(&body), cron_marker(&spec.root)))
 }
 
+/// Undo [`xml`].
+fn xml_unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The PATH written into an installed entry of `kind` (the file's content, or
+/// for cron our crontab line), so doctor can check what the tick will find.
+pub fn path_from(kind: super::Kind, content: &str) -> Option<String> {
+    use super::Kind;
+    match kind {
+        Kind::Launchd => {
+            let rest = &content[content.find("<key>PATH</key>")?..];
+            let start = rest.find("<string>")? + "<string>".len();
+            let end = rest[start..].find("</string>")? + start;
+            Some(xml_unescape(&rest[start..end]))
+        }
+        Kind::Systemd => {
+            let line = content.lines().find(|l| l.starts_with("Environment=\"PATH="))?;
+            let inner = line.strip_prefix("Environment=\"PATH=")?.strip_suffix('"')?;
+            let mut out = String::new();
+            let mut chars = inner.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => out.extend(chars.next()),
+                    '%' if chars.peek() == Some(&'%') => {
+                        chars.next();
+                        out.push('%');
+                    }
+                    c => out.push(c),
+                }
+            }
+            Some(out)
+        }
+        Kind::Cron => {
+            let line = content.replace("\\%", "%");
+            let rest = &line[line.find("PATH='")? + "PATH='".len()..];
+            // A single-quoted sh word: `'\''` is an embedded quote.
+            let mut out = String::new();
+            let mut rest = rest;
+            loop {
+                let end = rest.find('\'')?;
+                out.push_str(&rest[..end]);
+                rest = &rest[end..];
+                if let Some(r) = rest.strip_prefix("'\\''") {
+                    out.push('\'');
+                    rest = r;
+                } else {
+                    return Some(out);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +313,16 @@ mod tests {
         assert!(!l.contains('\n'));
         // Every % that reaches cron is escaped.
         assert_eq!(l.matches('%').count(), l.matches("\\%").count());
+    }
+
+    #[test]
+    fn path_reads_back_from_every_format() {
+        use crate::service::Kind;
+        let odd = "/a b:/c'd:/e%f:/g\\h:/i\"j:/k&<l>";
+        let sp = Spec { path: odd.into(), ..spec("/r") };
+        assert_eq!(path_from(Kind::Launchd, &plist(&sp)).as_deref(), Some(odd));
+        assert_eq!(path_from(Kind::Systemd, &systemd_service(&sp)).as_deref(), Some(odd));
+        assert_eq!(path_from(Kind::Cron, &cron_line(&sp).unwrap()).as_deref(), Some(odd));
+        assert_eq!(path_from(Kind::Systemd, "[Service]\n"), None);
     }
 }

@@ -200,3 +200,51 @@ fn a_root_too_long_for_socket_paths_is_an_error_naming_the_limit() {
     assert!(f[0]["message"].as_str().unwrap().contains("limit of"), "{v}");
     assert!(!long.exists(), "doctor created the root");
 }
+
+#[test]
+fn programs_and_tmux_are_looked_up_on_the_path_the_service_gives_the_tick() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    fake.mv(&env, &["service", "install", "--cron"]).ok();
+    // A program only our shell can see (its dir is added after install).
+    let extra = env.scratch().join("extra");
+    fs::create_dir_all(&extra).unwrap();
+    let prog = extra.join("only-here-prog");
+    fs::write(&prog, "#!/bin/sh\nexec sleep 600\n").unwrap();
+    fs::set_permissions(&prog, fs::Permissions::from_mode(0o755)).unwrap();
+    let root = muxvisor::fsutil::open_root(env.root()).unwrap();
+    let spec = PeerSpec::new(
+        Identity::parse("p2").unwrap(),
+        Policy::Persistent,
+        vec!["only-here-prog".into()],
+        env.scratch().to_path_buf(),
+    );
+    muxvisor::peer::save(&root, &spec).unwrap();
+    let with_extra = format!("{}:{}", extra.display(), std::env::var("PATH").unwrap());
+
+    let (out, v) =
+        doctor(&fake, &env, &[("PATH", &format!("{}:{with_extra}", fake.bin.display()))]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let f = findings(&v, "peers", "error");
+    assert_eq!(f.len(), 1, "{v}");
+    assert!(f[0]["message"].as_str().unwrap().contains("only-here-prog"), "{v}");
+
+    // Reinstalling from the shell that sees it records that PATH: fixed.
+    let mut c = fake.cmd(env.root(), &["service", "install", "--cron"]);
+    c.env("PATH", format!("{}:{with_extra}", fake.bin.display()));
+    run_deadline(c, None, CMD_DEADLINE).ok();
+    let (out, v) = doctor(&fake, &env, &[]);
+    assert_eq!(findings(&v, "peers", "error").len(), 0, "{out:?}");
+
+    // A service PATH without tmux is an error too.
+    let ct = fs::read_to_string(fake.state.join("crontab")).unwrap();
+    let start = ct.find("PATH='").unwrap() + "PATH='".len();
+    let end = start + ct[start..].find('\'').unwrap();
+    let broken = format!("{}/nowhere{}", &ct[..start], &ct[end..]);
+    fs::write(fake.state.join("crontab"), broken).unwrap();
+    let (out, v) = doctor(&fake, &env, &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let f = findings(&v, "service", "error");
+    assert_eq!(f.len(), 1, "{v}");
+    assert!(f[0]["message"].as_str().unwrap().contains("no tmux"), "{v}");
+}
