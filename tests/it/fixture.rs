@@ -48,8 +48,13 @@ impl Out {
 
 impl Env {
     pub fn new() -> Env {
+        Env::with_root_name("r")
+    }
+
+    /// An environment whose root directory is named `name` (hostile-path tests).
+    pub fn with_root_name(name: &str) -> Env {
         let dir = tempfile::Builder::new().prefix("mv").tempdir_in("/tmp").expect("temp dir");
-        let root = dir.path().join("r");
+        let root = dir.path().join(name);
         Env { dir, root }
     }
 
@@ -128,10 +133,10 @@ impl Drop for Env {
                 unsafe { libc::kill(p, libc::SIGCONT) };
             }
             let out = self.tmux(id, &["kill-server"]);
-            if out.code != 0 {
-                if let Some(p) = pid {
-                    unsafe { libc::kill(p, libc::SIGKILL) };
-                }
+            if out.code != 0
+                && let Some(p) = pid
+            {
+                unsafe { libc::kill(p, libc::SIGKILL) };
             }
         }
     }
@@ -184,7 +189,7 @@ pub fn run_deadline(mut c: Command, input: Option<&[u8]>, deadline: Duration) ->
         }
         thread::sleep(Duration::from_millis(2));
     };
-    let mut read = |f: &mut fs::File| {
+    let read = |f: &mut fs::File| {
         let mut s = String::new();
         f.seek(SeekFrom::Start(0)).unwrap();
         let mut b = Vec::new();
