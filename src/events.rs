@@ -157,7 +157,9 @@ mod tests {
 
     #[test]
     fn json_values_are_all_strings() {
-        let r = rec(r#"ts=2026-11-22T03:04:05Z ev=session-exit identity=a status=3 signal= reason="two words""#);
+        let r = rec(
+            r#"ts=2026-11-22T03:04:05Z ev=session-exit identity=a status=3 signal= reason="two words""#,
+        );
         let j = r.to_json();
         assert_eq!(j["status"], "3");
         assert_eq!(j["signal"], "");
@@ -184,7 +186,8 @@ mod tests {
         let r3 = rec("ts=2026-11-22T03:00:09Z ev=tick");
         let f = Filter { identity: Some("a".into()), since: None };
         assert!(f.matches(&r1) && !f.matches(&r2) && !f.matches(&r3));
-        let since = DateTime::parse_from_rfc3339("2026-11-22T03:00:05Z").unwrap().with_timezone(&Utc);
+        let since =
+            DateTime::parse_from_rfc3339("2026-11-22T03:00:05Z").unwrap().with_timezone(&Utc);
         let f = Filter { identity: None, since: Some(since) };
         assert!(!f.matches(&r1) && f.matches(&r2) && f.matches(&r3));
     }
@@ -194,7 +197,8 @@ mod tests {
         let t = tempfile::Builder::new().prefix("mvev").tempdir_in("/tmp").unwrap();
         let p = t.path().join("l.log");
         let good = "ts=2026-11-22T03:00:01Z ev=a identity=x\n";
-        let content = format!("{good}not logfmt at all\n\u{0}\u{ff}\n{good}ts=2026-11-22T03:00:02Z ev=torn");
+        let content =
+            format!("{good}not logfmt at all\n\u{0}\u{ff}\n{good}ts=2026-11-22T03:00:02Z ev=torn");
         std::fs::write(&p, content).unwrap();
         let (rs, off) = read_file(&p).unwrap();
         assert_eq!(rs.len(), 2);

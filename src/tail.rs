@@ -80,13 +80,8 @@ impl Follower {
     /// Follow `path` from `pos` of the file it names now (or from the start
     /// of whatever appears there later).
     pub fn new(path: &Path, pos: u64) -> Result<Follower> {
-        let mut f = Follower {
-            path: path.to_path_buf(),
-            file: None,
-            ino: 0,
-            pos: 0,
-            partial: Vec::new(),
-        };
+        let mut f =
+            Follower { path: path.to_path_buf(), file: None, ino: 0, pos: 0, partial: Vec::new() };
         if let Some(file) = fsutil::open_read(path)? {
             f.ino = file.metadata().with_context(|| format!("stat {}", path.display()))?.ino();
             f.pos = pos;

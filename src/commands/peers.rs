@@ -205,11 +205,7 @@ fn print_spec(spec: &PeerSpec, updated: bool) -> Result<()> {
         output::line(format!("  env:      {}", env.join(" ")))?;
     }
     let opt = |d: Option<Duration>| d.map(duration::format).unwrap_or_else(|| "none".into());
-    output::line(format!(
-        "  idle-ttl: {}, max-age: {}",
-        opt(spec.idle_ttl),
-        opt(spec.max_age)
-    ))?;
+    output::line(format!("  idle-ttl: {}, max-age: {}", opt(spec.idle_ttl), opt(spec.max_age)))?;
     match spec.policy {
         Policy::Persistent => output::line(format!(
             "  restart:  {}, backoff {} up to {}, failed after {} failures in {}",
@@ -234,8 +230,8 @@ fn print_spec(spec: &PeerSpec, updated: bool) -> Result<()> {
 
 /// A word as a shell would need it typed: bare when safe, else quoted.
 fn display_word(w: &str) -> String {
-    let safe = !w.is_empty()
-        && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%{}".contains(c));
+    let safe =
+        !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%{}".contains(c));
     if safe { w.to_string() } else { tmux::quote::sh(w) }
 }
 
@@ -376,16 +372,7 @@ mod tests {
 
     #[test]
     fn update_keeps_what_was_not_given() {
-        let a = add_args(&[
-            "w",
-            "--ephemeral",
-            "--max-attempts",
-            "7",
-            "--env",
-            "A=1",
-            "--",
-            "old",
-        ]);
+        let a = add_args(&["w", "--ephemeral", "--max-attempts", "7", "--env", "A=1", "--", "old"]);
         let (old, _) = build_spec(None, &id(), &a, Some("/tmp".into())).unwrap();
         let b = add_args(&["w", "--task-ttl", "2h", "--", "new", "{task}"]);
         let (s, warns) = build_spec(Some(old), &id(), &b, None).unwrap();
