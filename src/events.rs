@@ -70,17 +70,9 @@ pub struct Filter {
 
 impl Filter {
     pub fn matches(&self, r: &Record) -> bool {
-        if let Some(id) = &self.identity {
-            if r.identity() != Some(id.as_str()) {
-                return false;
-            }
-        }
-        if let Some(since) = self.since {
-            if r.ts < since {
-                return false;
-            }
-        }
-        true
+        let id_ok = self.identity.as_deref().is_none_or(|id| r.identity() == Some(id));
+        let time_ok = self.since.is_none_or(|since| r.ts >= since);
+        id_ok && time_ok
     }
 }
 

@@ -86,17 +86,17 @@ fn tail_pane_log(root: &Root, id: &Identity, n: usize) -> Result<Option<(Vec<u8>
     let (mut bytes, end) = current.clone().unwrap_or_default();
     let have = tail::count_lines(&bytes);
     let mut found = current.is_some();
-    if have < n {
-        if let Some(mut f) = fsutil::open_read(&old)? {
-            found = true;
-            let (mut older, _) = tail::last_lines_of(&mut f, n - have)
-                .with_context(|| format!("reading {}", old.display()))?;
-            if !older.is_empty() && older.last() != Some(&b'\n') {
-                older.push(b'\n');
-            }
-            older.extend_from_slice(&bytes);
-            bytes = older;
+    if have < n
+        && let Some(mut f) = fsutil::open_read(&old)?
+    {
+        found = true;
+        let (mut older, _) = tail::last_lines_of(&mut f, n - have)
+            .with_context(|| format!("reading {}", old.display()))?;
+        if !older.is_empty() && older.last() != Some(&b'\n') {
+            older.push(b'\n');
         }
+        older.extend_from_slice(&bytes);
+        bytes = older;
     }
     Ok(found.then_some((bytes, end)))
 }
