@@ -16,12 +16,11 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use crate::Ctx;
 use crate::cli::{IdArgs, LogsArgs, ScreenArgs};
-use crate::exit::{Exit, fail};
 use crate::fsutil;
 use crate::observe::{self, Seen};
 use crate::output;
@@ -33,9 +32,8 @@ use crate::tmux::{self, Tmux, TmuxError, query};
 const POLL: Duration = Duration::from_millis(200);
 
 fn not_running(id: &Identity) -> anyhow::Error {
-    fail(
-        Exit::Failure,
-        format!("peer {id} is not running (no tmux session); start it with `muxvisor launch {id}`"),
+    anyhow::anyhow!(
+        "peer {id} is not running (no tmux session); start it with `muxvisor launch {id}`"
     )
 }
 
@@ -110,14 +108,10 @@ pub fn logs(ctx: &Ctx, args: LogsArgs) -> Result<ExitCode> {
         Some(t) => t,
         None if args.follow => (Vec::new(), 0),
         None => {
-            return Err(fail(
-                Exit::Failure,
-                format!(
-                    "no pane log for {id} yet ({} does not exist); it is written while the \
-                     peer runs",
-                    path.display()
-                ),
-            ));
+            bail!(
+                "no pane log for {id} yet ({} does not exist); it is written while the peer runs",
+                path.display()
+            );
         }
     };
     if ctx.json && !args.follow {
@@ -171,10 +165,7 @@ pub fn attach(ctx: &Ctx, args: IdArgs) -> Result<ExitCode> {
     match obs.seen {
         Seen::Alive | Seen::PaneDead { .. } => {}
         Seen::Hung => {
-            return Err(fail(
-                Exit::Failure,
-                format!("the tmux server of {id} does not answer (hung or stopped); not attaching"),
-            ));
+            bail!("the tmux server of {id} does not answer (hung or stopped); not attaching");
         }
         Seen::SessionGone | Seen::NoSocket | Seen::StaleSocket => return Err(not_running(&id)),
     }

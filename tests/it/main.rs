@@ -4,4 +4,8 @@
 
 mod fixture;
 
+mod events;
+mod peers;
 mod smoke;
+mod status;
+mod view;
