@@ -4,7 +4,10 @@
 
 mod fixture;
 
+mod canary;
 mod events;
+mod hostile;
+mod lifecycle;
 mod peers;
 mod smoke;
 mod status;
