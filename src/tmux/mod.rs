@@ -80,7 +80,10 @@ impl TmuxError {
         match self {
             TmuxError::NoServer { .. } => true,
             TmuxError::Failed { stderr, .. } => {
-                stderr.contains("can't find") || stderr.contains("no such session")
+                // "no current target": a server with no session left at all.
+                stderr.contains("can't find")
+                    || stderr.contains("no such session")
+                    || stderr.contains("no current target")
             }
             _ => false,
         }
