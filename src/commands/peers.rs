@@ -178,19 +178,22 @@ fn resolve_cwd(dir: &Path) -> Result<PathBuf> {
     Ok(abs)
 }
 
-/// A warning when the program cannot be found the way tmux will look for it.
+/// A warning when the program cannot be run the way `launch` will look for
+/// it (same check, same PATH), so that `add` and `launch` agree.
 fn program_warning(spec: &PeerSpec) -> Option<String> {
     let prog = spec.command.first()?;
-    let path = spec.env.get("PATH").map(Into::into).or_else(|| std::env::var_os("PATH"));
-    match which::which_in(prog, path, &spec.cwd) {
-        Ok(_) => None,
-        Err(_) => Some(format!(
-            "program {prog:?} was not found on PATH (or is not executable) from {}; \
-             peer {} will fail to launch until it is",
-            spec.cwd.display(),
+    let path = spec
+        .env
+        .get("PATH")
+        .cloned()
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_else(|| "/usr/bin:/bin".into());
+    session::check_program(prog, &spec.cwd, Some(&path)).err().map(|e| {
+        format!(
+            "{e:#}; peer {} is registered but will fail to launch until this is fixed",
             spec.identity
-        )),
-    }
+        )
+    })
 }
 
 fn print_spec(spec: &PeerSpec, updated: bool) -> Result<()> {

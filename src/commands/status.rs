@@ -17,9 +17,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::Ctx;
+use crate::canary;
 use crate::cli::StatusArgs;
 use crate::exit::{self, Exit};
-use crate::fsutil;
 use crate::observe::{self, Observed, Seen};
 use crate::output;
 use crate::paths::Root;
@@ -106,7 +106,7 @@ fn observe_one(root: &Root, id: &Identity, now: DateTime<Utc>) -> Result<Row> {
     let spec = peer::load(root, id)?;
     let st = state::load(root, id)?;
     let obs = observe::observe(root, id, tmux::DEFAULT_TIMEOUT)?;
-    let canary = fsutil::is_locked(&root.canary_lock(id))?;
+    let canary = canary::is_watching(root, id);
     let counts = queue::counts(root, id)?;
     Ok(row(id, spec.as_ref(), &obs, &st, canary, counts, now))
 }

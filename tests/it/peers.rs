@@ -155,7 +155,8 @@ fn add_validates_cwd_env_and_warns_about_the_program() {
 
     let out = env.mv(&["add", "w", "--", "no-such-program-muxvisor-test"]);
     out.ok();
-    assert!(out.stderr.contains("not found on PATH"), "{out:?}");
+    assert!(out.stderr.contains("was not found"), "{out:?}");
+    assert!(out.stderr.contains("will fail to launch"), "{out:?}");
     assert!(env.root().join("peers/w.json").exists(), "a missing program only warns");
 
     let out = env.mv(&["add", "w", "--deliver", "keys", "--", "cat", "{task}"]);

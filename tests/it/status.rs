@@ -81,6 +81,11 @@ fn running_then_exited_with_its_status() {
     assert!(row["uptime_s"].as_i64().is_some_and(|u| u >= 0), "{row}");
     assert!(row["idle_s"].as_i64().is_some_and(|u| u >= 0), "{row}");
     assert!(row["exit_status"].is_null() && row["exit_signal"].is_null(), "{row}");
+    assert!(
+        wait_until(Duration::from_secs(10), || status_of(&env, "w")["canary"] == true),
+        "a launched peer gets a canary: {}",
+        status_of(&env, "w")
+    );
 
     env.tmux("w", &["send-keys", "-t", "=w:", "go", "Enter"]).ok();
     assert!(
