@@ -78,9 +78,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         return commands::completions::run(a);
     }
     // A hostile identity is refused before any file or tmux operation, even
-    // before the root is created (SPEC §1), and the same way for every command.
+    // before the root is created (SPEC §1), the same way for every command:
+    // exit 1, as for any other refusal of an argument's value.
     if let Some(raw) = named_identity(&cli.command) {
-        peer::Identity::parse(raw).map_err(|e| exit::fail(exit::Exit::Usage, format!("{e:#}")))?;
+        peer::Identity::parse(raw)?;
     }
     let ctx = Ctx { root: open_root(cli.root.clone())?, json: cli.json };
     match cli.command {

@@ -104,6 +104,8 @@ fn rm_keeps_queue_state_and_logs_unless_purge() {
     assert!(r.join("peers/w2.json").exists());
 }
 
+/// Refused with exit 1 (a refused value, like an unknown peer; clap's own
+/// usage errors are 2), the rule quoted, before even the root is created.
 #[test]
 fn hostile_identities_are_refused_before_any_file() {
     let env = Env::new();
@@ -113,7 +115,7 @@ fn hostile_identities_are_refused_before_any_file() {
     let hostile = ["../x", "-t", "a;kill-server", &hash, "$(id)", &long, "", "é", "A", "a.b"];
     for bad in hostile {
         let out = env.mv(&["add", bad, "--", "sh"]);
-        out.code(2);
+        out.code(1);
         assert!(out.stderr.contains(RULE), "{bad:?}: {out:?}");
         assert!(out.stdout.is_empty(), "{bad:?}: {out:?}");
         // Positional identities after `--`, and --id values, are checked the same way.
@@ -123,14 +125,17 @@ fn hostile_identities_are_refused_before_any_file() {
             vec!["screen", "--", bad],
             vec!["logs", "--", bad],
             vec!["attach", "--", bad],
+            vec!["launch", "--", bad],
+            vec!["stop", "--", bad],
+            vec!["queue", "--", bad],
         ] {
             let out = env.mv(&args);
-            out.code(2);
+            out.code(1);
             assert!(out.stderr.contains(RULE), "{args:?}: {out:?}");
         }
         let id_eq = format!("--id={bad}");
         let out = env.mv(&["events", &id_eq]);
-        out.code(2);
+        out.code(1);
         assert!(out.stderr.contains(RULE), "{bad:?}: {out:?}");
     }
     assert!(!env.root().exists(), "not even the root may be created for a hostile identity");
