@@ -84,9 +84,10 @@ pub fn merge(lists: Vec<Vec<Record>>) -> Vec<Record> {
     all
 }
 
-/// The parseable records of one log file and the offset just past the last
-/// complete line (where a follower should continue). A missing file is empty.
-pub fn read_file(path: &Path) -> Result<(Vec<Record>, u64)> {
+/// The parseable records of one log file that `filter` keeps, and the
+/// offset just past the last complete line (where a follower should
+/// continue). A missing file is empty. Only kept records are held in memory.
+pub fn read_file(path: &Path, filter: &Filter) -> Result<(Vec<Record>, u64)> {
     let Some(file) = fsutil::open_read(path)? else {
         return Ok((Vec::new(), 0));
     };
@@ -103,7 +104,9 @@ pub fn read_file(path: &Path) -> Result<(Vec<Record>, u64)> {
             break;
         }
         offset += n as u64;
-        if let Some(r) = Record::parse(&String::from_utf8_lossy(&line)) {
+        if let Some(r) = Record::parse(&String::from_utf8_lossy(&line))
+            && filter.matches(&r)
+        {
             records.push(r);
         }
     }
@@ -119,8 +122,7 @@ pub fn log_paths(root: &Root) -> [std::path::PathBuf; 2] {
 pub fn read_all(root: &Root, filter: &Filter) -> Result<Vec<Record>> {
     let mut lists = Vec::new();
     for p in log_paths(root) {
-        let (records, _) = read_file(&p)?;
-        lists.push(records.into_iter().filter(|r| filter.matches(r)).collect());
+        lists.push(read_file(&p, filter)?.0);
     }
     Ok(merge(lists))
 }
@@ -192,10 +194,12 @@ mod tests {
         let content =
             format!("{good}not logfmt at all\n\u{0}\u{ff}\n{good}ts=2026-11-22T03:00:02Z ev=torn");
         std::fs::write(&p, content).unwrap();
-        let (rs, off) = read_file(&p).unwrap();
+        let (rs, off) = read_file(&p, &Filter::default()).unwrap();
         assert_eq!(rs.len(), 2);
         let whole = std::fs::read(&p).unwrap();
         assert_eq!(&whole[off as usize..], b"ts=2026-11-22T03:00:02Z ev=torn");
-        assert_eq!(read_file(&t.path().join("missing")).unwrap().0.len(), 0);
+        let only_y = Filter { identity: Some("y".into()), since: None };
+        assert_eq!(read_file(&p, &only_y).unwrap(), (Vec::new(), off));
+        assert_eq!(read_file(&t.path().join("missing"), &only_y).unwrap().0.len(), 0);
     }
 }

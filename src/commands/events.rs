@@ -41,8 +41,8 @@ pub fn run(ctx: &Ctx, args: EventsArgs) -> Result<ExitCode> {
     let mut lists = Vec::new();
     let mut followers = Vec::new();
     for path in events::log_paths(&ctx.root) {
-        let (records, offset) = events::read_file(&path)?;
-        lists.push(records.into_iter().filter(|r| filter.matches(r)).collect());
+        let (records, offset) = events::read_file(&path, &filter)?;
+        lists.push(records);
         followers.push(Follower::new(&path, offset)?);
     }
     print(&events::merge(lists), ctx.json)?;

@@ -34,7 +34,17 @@ const RM_GRACE: Duration = Duration::from_secs(10);
 
 pub fn add(ctx: &Ctx, args: AddArgs) -> Result<ExitCode> {
     let id = Identity::parse(&args.id)?;
-    let existing = peer::load(&ctx.root, &id)?;
+    // Read-modify-write under the identity lock, so two concurrent updates
+    // cannot lose one another's options.
+    let _lock =
+        fsutil::lock_within(&ctx.root.id_lock(&id), session::LOCK_WAIT, &format!("add {id}"))?;
+    let existing = match peer::load(&ctx.root, &id) {
+        Ok(s) => s,
+        Err(e) => {
+            output::warn(format!("{e:#}; replacing it with a new spec"));
+            None
+        }
+    };
     let cwd = match &args.cwd {
         Some(dir) => Some(resolve_cwd(dir)?),
         None if existing.is_none() => Some(resolve_cwd(
@@ -265,7 +275,13 @@ pub fn rm_plan(seen: &Seen, force: bool) -> RmPlan {
 pub fn rm(ctx: &Ctx, args: RmArgs) -> Result<ExitCode> {
     let root = &ctx.root;
     let id = Identity::parse(&args.id)?;
-    peer::require(root, &id)?;
+    // A spec that no longer parses can still be removed.
+    if let Err(e) = peer::require(root, &id) {
+        if fsutil::open_read(&root.peer_file(&id))?.is_none() {
+            return Err(e);
+        }
+        output::warn(format!("{e:#}; removing it anyway"));
+    }
     // No socket file means no server: no need to ask tmux (which may even
     // be missing).
     let seen = if std::fs::symlink_metadata(root.socket(&id)).is_err() {
@@ -285,10 +301,15 @@ pub fn rm(ctx: &Ctx, args: RmArgs) -> Result<ExitCode> {
         session::stop(root, &id, RM_GRACE, "rm")
             .with_context(|| format!("stopping peer {id} before removing it"))?;
     }
-    fsutil::remove_if_exists(&root.peer_file(&id))?;
-    fsutil::fsync_dir(&root.peers_dir())?;
-    if args.purge {
-        purge(root, &id)?;
+    {
+        // Not held across `stop`, which takes the same lock itself.
+        let _lock =
+            fsutil::lock_within(&root.id_lock(&id), session::LOCK_WAIT, &format!("rm {id}"))?;
+        fsutil::remove_if_exists(&root.peer_file(&id))?;
+        fsutil::fsync_dir(&root.peers_dir())?;
+        if args.purge {
+            purge(root, &id)?;
+        }
     }
     let _ = Event::new("rm")
         .id(&id)

@@ -169,3 +169,32 @@ fn several_peers_sorted_with_a_table() {
     assert_eq!(&lines[3][col..col + 7], "running", "{human:?}");
     assert_eq!(&lines[1][col..col + 7], "stopped", "{human:?}");
 }
+
+#[test]
+fn an_unreadable_peer_is_reported_not_fatal() {
+    let env = Env::new();
+    env.mv(&["add", "good", "--", "sleep", "1000"]).ok();
+    env.mv(&["add", "bad", "--", "sleep", "1000"]).ok();
+    std::fs::write(env.root().join("peers/bad.json"), b"{ not json").unwrap();
+    let out = env.mv(&["status", "--json"]);
+    out.code(1);
+    let j = out.json();
+    let rows = j.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{j}");
+    assert_eq!(rows[0]["identity"], "bad");
+    assert_eq!(rows[0]["state"], "unknown");
+    assert!(rows[0]["error"].as_str().unwrap().contains("bad.json"), "{j}");
+    assert_eq!(rows[1]["state"], "stopped");
+    assert!(out.stderr.contains("bad.json"), "{out:?}");
+
+    // rm still removes it; add replaces it.
+    std::fs::copy(env.root().join("peers/bad.json"), env.scratch().join("bad.json")).unwrap();
+    let out = env.mv(&["rm", "bad"]);
+    out.ok();
+    assert!(out.stderr.contains("removing it anyway"), "{out:?}");
+    std::fs::copy(env.scratch().join("bad.json"), env.root().join("peers/bad.json")).unwrap();
+    let out = env.mv(&["add", "bad", "--", "cat"]);
+    out.ok();
+    assert!(out.stderr.contains("replacing it"), "{out:?}");
+    assert_eq!(env.mv(&["status", "--json"]).ok().json().as_array().unwrap().len(), 2);
+}
