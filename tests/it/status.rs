@@ -198,3 +198,26 @@ fn an_unreadable_peer_is_reported_not_fatal() {
     assert!(out.stderr.contains("replacing it"), "{out:?}");
     assert_eq!(env.mv(&["status", "--json"]).ok().json().as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn several_hung_servers_do_not_hide_the_healthy_one() {
+    let env = Env::new();
+    for id in ["h1", "h2", "ok"] {
+        launch(&env, id, &["sleep", "1000"]);
+    }
+    let mut resume = Vec::new();
+    for id in ["h1", "h2"] {
+        let server = env.server_pid(id).expect("launch records the server pid");
+        resume.push(Resume(server));
+        assert_eq!(unsafe { libc::kill(server, libc::SIGSTOP) }, 0);
+    }
+    let j = env.mv(&["status", "--json"]).ok().json();
+    let states: Vec<&str> =
+        j.as_array().unwrap().iter().map(|r| r["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["hung", "hung", "running"], "{j}");
+    drop(resume);
+    assert!(wait_until(Duration::from_secs(10), || {
+        let j = env.mv(&["status", "--json"]).ok().json();
+        j.as_array().unwrap().iter().all(|r| r["state"] == "running")
+    }));
+}

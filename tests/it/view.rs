@@ -140,3 +140,63 @@ fn logs_show_pane_output() {
         env.mv(&["logs", "w"])
     );
 }
+
+#[test]
+fn screen_of_a_dead_pane_shows_its_last_output() {
+    let env = Env::new();
+    env.mv(&[
+        "add",
+        "w",
+        "--restart",
+        "never",
+        "--",
+        "sh",
+        "-c",
+        "echo last-words; read x; exit 3",
+    ])
+    .ok();
+    env.mv(&["launch", "w"]).ok();
+    assert!(wait_until(Duration::from_secs(10), || env
+        .mv(&["screen", "w"])
+        .stdout
+        .contains("last-words")));
+    env.tmux("w", &["send-keys", "-t", "=w:", "x", "Enter"]).ok();
+    assert!(wait_until(Duration::from_secs(10), || {
+        let j = env.mv(&["status", "w", "--json"]).ok().json();
+        j[0]["state"] == "exited"
+    }));
+    let out = env.mv(&["screen", "w"]);
+    assert!(out.ok().stdout.contains("last-words"), "{out:?}");
+}
+
+#[test]
+fn logs_follow_ends_when_its_reader_goes_away() {
+    let env = Env::new();
+    env.mv(&["add", "w", "--", "sleep", "1000"]).ok();
+    let log = env.root().join("logs/panes/w.log");
+    fs::write(&log, "first\n").unwrap();
+    let mut child = env
+        .command(&["logs", "w", "--follow"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buf = [0u8; 6];
+    std::io::Read::read_exact(&mut stdout, &mut buf).unwrap();
+    assert_eq!(&buf, b"first\n");
+    drop(stdout);
+    let mut w = fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let exited = wait_until(Duration::from_secs(10), || {
+        // Keep writing: the follower notices the closed pipe on its next write.
+        w.write_all(b"more\n").unwrap();
+        child.try_wait().unwrap().is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    assert!(exited, "logs --follow kept running after its reader went away");
+    assert!(status.success(), "a closed pipe is not an error: {status:?}");
+}
