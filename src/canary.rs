@@ -82,7 +82,16 @@ pub fn ensure(root: &Root, id: &Identity) -> Result<bool> {
         .with_context(|| format!("spawning the canary of {id}"))?;
     // The parent forks and exits at once; the canary lives on detached.
     match wait_deadline(child, Duration::from_secs(5)) {
-        Ok(Some(st)) if st.success() => Ok(true),
+        Ok(Some(st)) if st.success() => {
+            // Wait (briefly, bounded) until it holds its lock, so that a
+            // teardown right after this launch finds it watching and waits
+            // for it to see the intent, instead of racing its start-up.
+            let deadline = Instant::now() + Duration::from_millis(500);
+            while !is_watching(root, id) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok(true)
+        }
         Ok(Some(st)) => anyhow::bail!("the canary of {id} failed to start ({st})"),
         Ok(None) => anyhow::bail!("the canary of {id} did not detach within 5 s"),
         Err(e) => Err(e).with_context(|| format!("waiting for the canary of {id} to detach")),
@@ -129,18 +138,22 @@ fn take_lock(root: &Root, id: &Identity) -> Result<Option<LockGuard>> {
 
 /// The canary's life: lock, learn the server, wait, decide, record once.
 pub fn watch(root: &Root, id: &Identity) -> Result<()> {
-    let Some(lock) = take_lock(root, id)? else { return Ok(()) };
-    let mut f = lock.file();
-    let _ = f.set_len(0);
-    let _ = f.rewind();
-    let _ = writeln!(f, "{}", std::process::id());
-
+    // Learn the server before claiming to watch it: once the lock is held
+    // (and `is_watching` says yes), a death at any instant is caught, because
+    // a `wait-for` on a dead server returns at once with rc 1.
     let intent = root.stop_intent(id);
     let tmux = Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?;
     let Some(server_pid) = server_pid(root, id, &tmux) else {
         // Nothing answers: nothing to watch (the tick records a gone server).
         return Ok(());
     };
+    let Some(lock) = take_lock(root, id)? else { return Ok(()) };
+    {
+        let mut f = lock.file();
+        let _ = f.set_len(0);
+        let _ = f.rewind();
+        let _ = writeln!(f, "{}", std::process::id());
+    }
     loop {
         if intent.exists() {
             return Ok(());
@@ -155,6 +168,9 @@ pub fn watch(root: &Root, id: &Identity) -> Result<()> {
             std::thread::sleep(Duration::from_millis(200));
             continue;
         }
+        // Committed to recording this death: let a canary for the next
+        // incarnation (a quick restart) watch while forensics are gathered.
+        drop(lock);
         record_death(root, id, server_pid, rc)?;
         return Ok(());
     }
