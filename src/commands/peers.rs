@@ -61,6 +61,12 @@ pub fn add(ctx: &Ctx, args: AddArgs) -> Result<ExitCode> {
         output::warn(w);
     }
     peer::save(&ctx.root, &spec)?;
+    if updated && server_is_up(&ctx.root, &id) {
+        output::warn(format!(
+            "peer {id} is running; the new spec takes effect at its next launch \
+             (`muxvisor restart {id}`)"
+        ));
+    }
     let _ = Event::new("add")
         .id(&id)
         .kv("policy", spec.policy)
@@ -176,6 +182,12 @@ fn policy_warnings(spec: &PeerSpec, args: &AddArgs) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// True when a server answers for `id` (no tmux call without a socket file).
+fn server_is_up(root: &Root, id: &Identity) -> bool {
+    std::fs::symlink_metadata(root.socket(id)).is_ok()
+        && observe::observe(root, id, tmux::DEFAULT_TIMEOUT).is_ok_and(|o| o.server_answers())
 }
 
 /// Canonical, existing directory for `--cwd`.

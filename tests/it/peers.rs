@@ -206,6 +206,8 @@ fn rm_refuses_a_running_peer_without_force() {
     let env = Env::new();
     env.mv(&["add", "w", "--", "sleep", "1000"]).ok();
     env.mv(&["launch", "w"]).ok();
+    let out = env.mv(&["add", "w", "--", "sleep", "999"]);
+    assert!(out.ok().stderr.contains("takes effect at its next launch"), "{out:?}");
     let out = env.mv(&["rm", "w"]);
     out.code(1);
     assert!(out.stderr.contains("--force"), "{out:?}");

@@ -116,6 +116,8 @@ fn killed_server_is_server_dead() {
     assert!(row["pid"].is_null(), "{row}");
 }
 
+/// Regression: with its only session killed, tmux answers "no current
+/// target" (not "can't find session"), which once made status fail.
 #[test]
 fn killed_session_is_session_gone() {
     let env = Env::new();
