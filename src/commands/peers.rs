@@ -140,7 +140,8 @@ pub fn build_spec(
         };
     }
     spec.validate()?;
-    Ok((spec.clone(), policy_warnings(&spec, args)))
+    let warnings = policy_warnings(&spec, args);
+    Ok((spec, warnings))
 }
 
 /// Options given that the peer's policy will ignore.
