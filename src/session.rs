@@ -211,10 +211,18 @@ pub fn launch(root: &Root, spec: &PeerSpec, task: Option<&TaskHandoff>) -> Resul
         has_remain_format: tl::version().is_some_and(|v| v >= (3, 3)),
     };
     let tmux = Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?;
-    let out = tmux
-        .run(&tl::launch_cmd(&plan))
-        .map_err(TmuxError::into_anyhow)
-        .with_context(|| format!("starting tmux server for {id}"))?;
+    let out = match tmux.run(&tl::launch_cmd(&plan)) {
+        Ok(out) => out,
+        Err(e) => {
+            // Do not leave a half-made server (no session, exit-empty off)
+            // behind; the intent keeps its hook and canary quiet.
+            write_intent(root, id, "failed-launch")?;
+            let quick = tmux.clone().with_timeout(Duration::from_secs(1));
+            let _ = tl::kill_server(&quick);
+            let _ = fsutil::remove_if_exists(&root.socket(id));
+            return Err(e.into_anyhow().context(format!("starting the tmux server for {id}")));
+        }
+    };
     let (server_pid, pane_pid) = tl::parse_pids(&out.stdout);
     let _ = fsutil::chmod_600(&root.socket(id));
 
