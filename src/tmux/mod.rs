@@ -14,6 +14,7 @@
 //! or format-expand is built with the helpers in [`quote`].
 
 pub mod launch;
+pub mod query;
 pub mod quote;
 
 use std::ffi::OsString;
@@ -79,7 +80,10 @@ impl TmuxError {
         match self {
             TmuxError::NoServer { .. } => true,
             TmuxError::Failed { stderr, .. } => {
-                stderr.contains("can't find") || stderr.contains("no such session")
+                // "no current target": a server with no session left at all.
+                stderr.contains("can't find")
+                    || stderr.contains("no such session")
+                    || stderr.contains("no current target")
             }
             _ => false,
         }

@@ -5,6 +5,10 @@
 mod fixture;
 
 mod canary;
+mod events;
 mod hostile;
 mod lifecycle;
+mod peers;
 mod smoke;
+mod status;
+mod view;
