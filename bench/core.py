@@ -56,6 +56,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="mvb", dir="/tmp")
     root = os.path.join(tmp, "r")
     env = dict(os.environ, MUXVISOR_ROOT=root)
+    env0 = dict(env, MUXVISOR_SETTLE_MS="0")  # launch without the 1 s early-death watch
     env.pop("TMUX", None)
     M = lambda *a: sh(mv, *a, env=env)
     rows = []
@@ -71,7 +72,7 @@ def main():
         rows.append(("/bin/true (floor)", med_ms(true_t), ""))
         rows.append(("tmux -S … has-session (floor)", med_ms(has_t), ""))
 
-        # Launch: stop (untimed), then launch with --settle 0 (the session is
+        # Launch: stop (untimed), then launch with MUXVISOR_SETTLE_MS=0 (the session is
         # running, hooked, piped and canaried when it returns) and with the
         # default 1 s settle (what `muxvisor launch` costs a user).
         M("add", "lp", "--", "sleep", "1000000")
@@ -79,11 +80,11 @@ def main():
         l0, l1 = [], []
         for i in range(n):
             M("stop", "lp", "--grace", "1s")
-            l0.append(timed([mv, "launch", "lp", "--settle", "0"], env)[0])
+            l0.append(timed([mv, "launch", "lp"], env0)[0])
             if i < 3:
                 M("stop", "lp", "--grace", "1s")
                 l1.append(timed([mv, "launch", "lp"], env)[0])
-        rows.append(("muxvisor launch --settle 0", med_ms(l0), f"{med_ms(l0)/med_ms(has_t):.1f}x has-session"))
+        rows.append(("muxvisor launch, MUXVISOR_SETTLE_MS=0", med_ms(l0), f"{med_ms(l0)/med_ms(has_t):.1f}x has-session"))
         rows.append(("muxvisor launch (default 1 s settle, 3 runs)", med_ms(l1), "includes the 1 s early-death watch"))
 
         # status --json at 1, 10, 50 running peers.
@@ -93,7 +94,7 @@ def main():
             while len(peers) < target:
                 ident = f"p{len(peers)}"
                 M("add", ident, "--", "sleep", "1000000")
-                M("launch", ident, "--settle", "0")
+                sh(mv, "launch", ident, env=env0)
                 peers.append(ident)
                 started.append(ident)
             ts = []
@@ -119,7 +120,7 @@ def main():
         lat = []
         exits = os.path.join(root, "logs", "exits.log")
         for _ in range(min(n, 10)):
-            M("launch", "dl", "--settle", "0")
+            sh(mv, "launch", "dl", env=env0)
             st = json.load(open(os.path.join(root, "state", "dl.json")))
             # Wait until the canary holds its lock, so we time detection, not start-up.
             deadline = time.time() + 5
