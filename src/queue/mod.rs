@@ -637,7 +637,8 @@ impl Queue {
         }
         let (old, payload) = self.load("dead", &name)?;
         let (seq, depth) = self.read_counter()?;
-        let mut h = Header::new(task, seq + 1, old.enqueued_at, old.dedupe.as_deref(), &payload);
+        // A fresh enqueue time: the TTL that may have killed it restarts.
+        let mut h = Header::new(task, seq + 1, Utc::now(), old.dedupe.as_deref(), &payload);
         h.last_error = old.last_error;
         self.write_counter(seq + 1, depth + 1)?;
         self.install(&h, &payload, "new")?;

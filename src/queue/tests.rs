@@ -123,6 +123,7 @@ fn expire_and_dead_letter() {
     assert_eq!(gone, [a.clone(), b.clone()]);
     assert_eq!(t.q.show(&a).unwrap().reason.unwrap().trim(), "ttl");
     t.q.retry(&b).unwrap();
+    assert!(t.q.expire(Duration::from_secs(60), now()).unwrap().is_empty(), "TTL restarts");
     t.q.dead_letter(&b, "operator").unwrap();
     assert_eq!(t.q.list().unwrap().dead.len(), 2);
     assert_eq!(t.q.purge().unwrap(), 2);

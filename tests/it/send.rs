@@ -125,8 +125,7 @@ fn after_an_ack_the_next_send_starts_a_fresh_worker_despite_the_dead_pane() {
     let id = muxvisor::peer::Identity::parse("w").unwrap();
     let q = muxvisor::queue::Queue::open(&root, &id).unwrap();
     assert!(wait_until(WAIT, || {
-        muxvisor::observe::observe(&root, &id, Duration::from_secs(3))
-            .is_ok_and(|o| !o.is_alive())
+        muxvisor::observe::observe(&root, &id, Duration::from_secs(3)).is_ok_and(|o| !o.is_alive())
     }));
     q.ack(&first, &muxvisor::queue::Outcome { status: Some(0), ..Default::default() }).unwrap();
     let out = env.mv(&["--json", "send", "w", "two"]).ok().json();
