@@ -139,3 +139,21 @@ fn after_an_ack_the_next_send_starts_a_fresh_worker_despite_the_dead_pane() {
     assert_eq!(shown["stage"], "done");
     assert_eq!(shown["outcome"]["status"], 0);
 }
+
+#[test]
+fn concurrent_kicks_start_exactly_one_worker() {
+    let env = Env::new();
+    add_peer(&env, "w", Policy::Ephemeral, &["sleep", "30"], Deliver::Argv);
+    std::thread::scope(|s| {
+        for k in 0..6 {
+            let env = &env;
+            s.spawn(move || env.mv(&["send", "w", &format!("job {k}")]).ok().code);
+        }
+    });
+    assert!(wait_until(WAIT, || env.events("lifecycle", "task-start").len() == 1));
+    let l = env.mv(&["--json", "queue", "w", "list"]).ok().json();
+    assert_eq!(l["running"].as_array().unwrap().len(), 1, "{l}");
+    assert_eq!(l["pending"].as_array().unwrap().len(), 5, "{l}");
+    assert_eq!(env.events("lifecycle", "task-start").len(), 1);
+    assert_eq!(env.events("lifecycle", "launch").len(), 1);
+}
