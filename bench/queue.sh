@@ -99,6 +99,7 @@ def fill(to):
 
 results = {}
 results["/bin/true"] = med([timed(["/bin/true"])[0] for _ in range(n)])
+results["muxvisor --version (no queue work)"] = med([timed([mv, "--version"])[0] for _ in range(n)])
 run(send)  # warm the page cache and create the queue
 run([mv, "--root", root, "queue", "w", "purge"])
 results["muxvisor send (depth 0)"] = med(send_at_current_depth(n))
