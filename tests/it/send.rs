@@ -85,6 +85,10 @@ fn deliver_keys_types_the_task_into_a_quiet_worker() {
     assert!(wait_until(WAIT, || read(&env, "got").is_some()), "the task was never typed");
     assert_eq!(read(&env, "got").unwrap(), text);
     assert!(!env.scratch().join("pwned").exists());
+    // A task that would be typed may not carry ESC or other controls.
+    let out = env.mv(&["send", "w", "x\x1b[201~y", "--no-kick"]);
+    out.code(1);
+    assert!(out.stderr.contains("NOT queued") && out.stderr.contains("control character"));
 }
 
 #[test]
