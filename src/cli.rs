@@ -113,6 +113,7 @@ pub enum Deliver {
 #[derive(Debug, Args)]
 pub struct AddArgs {
     /// The peer's identity: ^[a-z0-9][a-z0-9_-]{0,39}$
+    #[arg(allow_hyphen_values = true)]
     pub id: String,
     /// No standing session: each queued task is run by a fresh worker.
     #[arg(long)]

@@ -5,8 +5,12 @@
 mod fixture;
 
 mod canary;
+mod events;
 mod hostile;
 mod lifecycle;
+mod peers;
 mod queue;
 mod send;
 mod smoke;
+mod status;
+mod view;
