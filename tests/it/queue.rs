@@ -397,3 +397,22 @@ fn dead_letters_list_and_retry_to_the_tail() {
     let seen: HashSet<String> = env.events("lifecycle", "task-dead").into_iter().collect();
     assert_eq!(seen.len(), 1);
 }
+
+#[test]
+fn send_refuses_bad_targets_and_missing_text() {
+    let env = Env::new();
+    ephemeral(&env, "w");
+    let out = env.mv(&["send", "nosuch", "x"]);
+    out.code(1);
+    assert!(out.stderr.contains("no peer named nosuch"), "{out:#?}");
+    let out = env.mv(&["send", "$(id)", "x"]);
+    out.code(1);
+    assert!(out.stderr.contains("^[a-z0-9][a-z0-9_-]{0,39}$"), "{out:#?}");
+    let out = env.mv(&["send", "w"]);
+    out.code(1);
+    assert!(out.stderr.contains("nothing to send"), "{out:#?}");
+    env.mv(&["send", "w", "x", "--file", "/etc/hostname"]).code(2);
+    env.mv(&["send", "w", "--file", "/nonexistent/file", "--no-kick"]).code(1);
+    assert!(!env.root().join("queues/nosuch").exists());
+    assert!(pending_ids(&env, "w").is_empty());
+}
