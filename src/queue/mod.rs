@@ -228,10 +228,20 @@ impl Queue {
     /// Open (creating if needed, 0700) `id`'s queue under `root`.
     pub fn open(root: &Root, id: &Identity) -> Result<Queue> {
         let dir = root.queue_dir(id);
-        fsutil::ensure_dir(&root.queues_dir())?;
-        fsutil::ensure_dir(&dir)?;
-        for sub in SUBDIRS {
-            fsutil::ensure_dir(&dir.join(sub))?;
+        let mut chain = vec![root.queues_dir(), dir.clone()];
+        chain.extend(SUBDIRS.iter().map(|s| dir.join(s)));
+        let mut created = false;
+        for d in &chain {
+            let fresh = fs::symlink_metadata(d).is_err();
+            fsutil::ensure_dir(d)?;
+            created |= fresh;
+        }
+        if created {
+            // A new queue's directories must survive a crash as surely as
+            // the first task written into them.
+            fsutil::fsync_dir(root.dir())?;
+            fsutil::fsync_dir(&root.queues_dir())?;
+            fsutil::fsync_dir(&dir)?;
         }
         Ok(Queue { id: id.clone(), dir, log: root.lifecycle_log() })
     }
