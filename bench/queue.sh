@@ -31,7 +31,7 @@ cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
 
 python3 - "$MV" "$WORK" "$N" "$OUT" <<'PY'
-import json, os, platform, shutil, statistics, subprocess, sys, time
+import json, os, platform, random, shutil, statistics, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor
 
 mv, work, n, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
@@ -56,113 +56,123 @@ def timed(cmd, env=None):
 def med(xs):
     return statistics.median(xs)
 
-# The peer, written as the spec file `muxvisor add` writes (independent of add).
+# Peers written as the spec file `muxvisor add` writes (independent of add):
+# w0 stays empty, w1k holds 1,000 tasks, w10k holds 10,000.
 os.makedirs(os.path.join(root, "peers"), mode=0o700, exist_ok=True)
 os.chmod(root, 0o700)
-spec = {"identity": "w", "policy": "ephemeral", "command": ["/bin/true"], "cwd": "/tmp",
-        "env": {}, "restart": "on-failure", "backoff": "1s", "max_backoff": "5m",
-        "restart_burst": 5, "restart_window": "10m", "max_attempts": 3, "task_ttl": "1d",
-        "task_timeout": "1h", "deliver": "argv"}
-with open(os.path.join(root, "peers", "w.json"), "w") as f:
-    json.dump(spec, f)
-os.chmod(os.path.join(root, "peers", "w.json"), 0o600)
+for ident in ("w0", "w1k", "w10k"):
+    spec = {"identity": ident, "policy": "ephemeral", "command": ["/bin/true"], "cwd": "/tmp",
+            "env": {}, "restart": "on-failure", "backoff": "1s", "max_backoff": "5m",
+            "restart_burst": 5, "restart_window": "10m", "max_attempts": 3, "task_ttl": "1d",
+            "task_timeout": "1h", "deliver": "argv"}
+    path = os.path.join(root, "peers", ident + ".json")
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    os.chmod(path, 0o600)
 
-send = [mv, "--root", root, "send", "w", "bench task", "--no-kick"]
-def task_of(stdout):
-    return stdout.strip().rsplit(" ", 1)[-1]
+def send(ident):
+    return [mv, "--root", root, "send", ident, "bench task", "--no-kick"]
 
-def depth():
-    return len(json.loads(run([mv, "--root", root, "--json", "queue", "w", "list"], capture=True))["pending"])
+def depth(ident):
+    out = run([mv, "--root", root, "--json", "queue", ident, "list"], capture=True)
+    return len(json.loads(out)["pending"])
 
-def send_at_current_depth(k):
-    """k timed sends, each removed again (untimed) so the depth stays put."""
-    xs = []
-    for _ in range(k):
-        ms, so = timed(send)
-        xs.append(ms)
-        run([mv, "--root", root, "queue", "w", "rm", task_of(so)])
-    return xs
-
-def fill(to):
-    have = depth()
-    need = to - have
-    if need <= 0:
-        return 0.0, 0
+def fill(ident, need):
+    """need tasks from 8 concurrent senders; returns seconds."""
     per = [need // 8 + (1 if i < need % 8 else 0) for i in range(8)]
     def sender(k):
         for _ in range(k):
-            run(send)
+            run(send(ident))
     t = time.perf_counter()
     with ThreadPoolExecutor(8) as ex:
         list(ex.map(sender, per))
-    return time.perf_counter() - t, need
+    return time.perf_counter() - t
 
-results = {}
-results["/bin/true"] = med([timed(["/bin/true"])[0] for _ in range(n)])
-results["muxvisor --version (no queue work)"] = med([timed([mv, "--version"])[0] for _ in range(n)])
-run(send)  # warm the page cache and create the queue
-run([mv, "--root", root, "queue", "w", "purge"])
-results["muxvisor send (depth 0)"] = med(send_at_current_depth(n))
-fill(1000)
-assert depth() == 1000
-results["muxvisor send (depth 1,000)"] = med(send_at_current_depth(n))
-secs, count = fill(10000)
+fill("w1k", 1000)
+secs = fill("w10k", 10000)
+count = 10000
 throughput = count / secs
-assert depth() == 10000
-results["muxvisor send (depth 10,000)"] = med(send_at_current_depth(n))
+run(send("w0"))
+run([mv, "--root", root, "queue", "w0", "purge"])
+assert (depth("w0"), depth("w1k"), depth("w10k")) == (0, 1000, 10000)
 
-# nq: NQDIR holds one lock file per job; the job (/bin/true) runs at once.
 nqdir = os.path.join(work, "nq"); os.makedirs(nqdir)
-env = dict(os.environ, NQDIR=nqdir)
-results["nq /bin/true"] = med([timed(["nq", "-q", "/bin/true"], env=env)[0] for _ in range(n)])
-
-# tsp: one server per socket, started by the first call (untimed).
+nenv = dict(os.environ, NQDIR=nqdir)
 tenv = dict(os.environ, TS_SOCKET=os.path.join(work, "tsp.sock"), TMPDIR=work)
-run(["tsp", "/bin/true"], env=tenv)
-results["tsp /bin/true"] = med([timed(["tsp", "/bin/true"], env=tenv)[0] for _ in range(n)])
-subprocess.run(["tsp", "-K"], env=tenv, stdout=DEV, stderr=DEV)
-
-# pueue: its own daemon, config, data and socket under the work dir.
+run(["tsp", "/bin/true"], env=tenv)  # starts its server, untimed
 penv = dict(os.environ, XDG_CONFIG_HOME=os.path.join(work, "pc"),
             XDG_DATA_HOME=os.path.join(work, "pd"), XDG_RUNTIME_DIR=os.path.join(work, "pr"))
 for d in ("pc", "pd", "pr"):
     os.makedirs(os.path.join(work, d), mode=0o700)
+daemon = None
 if shutil.which("pueued") and shutil.which("pueue"):
     daemon = subprocess.Popen(["pueued"], env=penv, stdout=DEV, stderr=DEV)
-    ok = False
     for _ in range(200):
         if subprocess.run(["pueue", "status"], env=penv, stdout=DEV, stderr=DEV).returncode == 0:
-            ok = True
             break
         time.sleep(0.05)
-    if ok:
-        results["pueue add /bin/true"] = med(
-            [timed(["pueue", "add", "--", "/bin/true"], env=penv)[0] for _ in range(n)])
-    daemon.terminate()
-    try:
-        daemon.wait(10)
-    except subprocess.TimeoutExpired:
-        daemon.kill()
-else:
+    else:
+        daemon.terminate()
+        daemon = None
+
+# Rows are measured interleaved, in a shuffled order each round, so that
+# load from anything else on the machine falls on all of them alike.
+rows = {
+    "/bin/true": (["/bin/true"], None, None),
+    "muxvisor --version (start-up only)": ([mv, "--version"], None, None),
+    "muxvisor send (depth 0)": (send("w0"), None, "w0"),
+    "muxvisor send (depth 1,000)": (send("w1k"), None, "w1k"),
+    "muxvisor send (depth 10,000)": (send("w10k"), None, "w10k"),
+    "nq /bin/true": (["nq", "-q", "/bin/true"], nenv, None),
+    "tsp /bin/true": (["tsp", "/bin/true"], tenv, None),
+}
+if daemon is not None:
+    rows["pueue add /bin/true"] = (["pueue", "add", "--", "/bin/true"], penv, None)
+samples = {k: [] for k in rows}
+rnd = random.Random(42)
+try:
+    for _ in range(n):
+        order = list(rows)
+        rnd.shuffle(order)
+        for k in order:
+            cmd, env, ident = rows[k]
+            ms, so = timed(cmd, env=env)
+            samples[k].append(ms)
+            if ident:  # keep the depth fixed: remove the task again, untimed
+                run([mv, "--root", root, "queue", ident, "rm", so.strip().rsplit(" ", 1)[-1]])
+finally:
+    subprocess.run(["tsp", "-K"], env=tenv, stdout=DEV, stderr=DEV)
+    if daemon is not None:
+        daemon.terminate()
+        try:
+            daemon.wait(10)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+results = {k: med(v) for k, v in samples.items()}
+if daemon is None:
     results["pueue add /bin/true"] = None
+assert (depth("w0"), depth("w1k"), depth("w10k")) == (0, 1000, 10000)
 
 fs = subprocess.run(["df", "-T", work], capture_output=True, text=True).stdout.splitlines()[-1].split()[1]
 cmd = f"bench/queue.sh {n}"
 with open(out, "w") as f:
     f.write("## Queue: `muxvisor send` latency and throughput\n\n")
     f.write(f"Command: `{cmd}` (release build; {n} calls per row, median; all rows from the "
-            f"same run). Machine: {os.cpu_count()} cores, {platform.system()} "
+            f"same run, interleaved in shuffled order). Machine: {os.cpu_count()} cores, {platform.system()} "
             f"{platform.release()}, filesystem {fs}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n")
     f.write("| what | median ms per call |\n|---|---:|\n")
     for k, v in results.items():
         f.write(f"| {k} | {'n/a (pueue not installed)' if v is None else f'{v:.2f}'} |\n")
-    f.write(f"\nThroughput, 8 concurrent `muxvisor send --no-kick` processes (depth 1,000 -> "
-            f"10,000): **{throughput:.0f} tasks/s** ({count} tasks in {secs:.2f} s).\n\n")
+    f.write(f"\nThroughput, 8 concurrent `muxvisor send --no-kick` processes (filling "
+            f"an empty queue to 10,000): **{throughput:.0f} tasks/s** ({count} tasks in {secs:.2f} s).\n\n")
     f.write("Notes: every `muxvisor send` above is durable before it returns (task file, "
             "counter and both directories fsynced); the depth stays fixed during a row "
-            "because each timed task is removed again, untimed. nq creates a lock file and "
-            "forks the job without fsync; tsp and pueue hand the job to a daemon that keeps "
-            "the queue in memory (pueue saves its state file without fsync). /bin/true is "
-            "the cost of spawning any process here.\n")
+            "because each timed task is removed again, untimed. nq returns as soon as it has "
+            "forked: its child publishes the job (rename, then fsync of the directory) after "
+            "nq has exited, so an nq exit does not mean the job is on disk. tsp and pueue "
+            "hand the job to a daemon that keeps the queue in memory (pueue saves its state "
+            "file without fsync). /bin/true is the cost of spawning any process here; "
+            "`muxvisor --version` is muxvisor's own start-up, so the durable enqueue itself "
+            "costs the difference between the send rows and that row.\n")
 print(open(out).read())
 PY
