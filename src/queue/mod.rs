@@ -364,6 +364,13 @@ impl Queue {
     }
 
     /// The claimed task, if any (resolving leftovers of interrupted moves).
+    ///
+    /// A claim whose worker is gone (its claimer died between `claim_head`
+    /// and the launch, or the worker's server died) is recovered by the
+    /// caller: take [`Queue::try_worker_lock`] first (`worker::start_next`
+    /// holds it from claim to launch, so holding it means no launch is in
+    /// flight), confirm no session is alive, then `release` (nothing ran) or
+    /// `nack` (something ran and failed).
     pub fn running(&self) -> Result<Option<Claimed>> {
         let _lock = self.lock()?;
         self.running_locked()
@@ -725,8 +732,11 @@ impl Queue {
         Ok(())
     }
 
-    /// The per-identity worker lock, without waiting: held while a worker is
-    /// being started, so the tick and a kicking `send` never start two.
+    /// The per-identity worker lock, without waiting: held by
+    /// `worker::start_next` from the claim until the launch returned, so the
+    /// tick and a kicking `send` never start two workers, and a tick holding
+    /// it knows that a claimed task without a live session has no launch in
+    /// flight. `Ok(None)`: someone else holds it right now.
     pub fn try_worker_lock(&self) -> Result<Option<LockGuard>> {
         fsutil::try_lock(&self.dir.join("worker.lock"))
     }
