@@ -255,6 +255,12 @@ impl Queue {
         Queue::open(root, id).map(Some)
     }
 
+    /// Pending / running / dead counts (directory listings, no lock).
+    pub fn counts(&self) -> Result<Counts> {
+        let n = |sub: &str| -> Result<usize> { Ok(task_names(&self.sub(sub))?.len()) };
+        Ok(Counts { pending: n("new")?, running: n("cur")?, dead: n("dead")? })
+    }
+
     pub fn identity(&self) -> &Identity {
         &self.id
     }
