@@ -321,6 +321,7 @@ impl Queue {
             fs::rename(&tmp, &dest).with_context(|| format!("publishing {}", dest.display()))?;
             published = true;
             fault("published");
+            fault_eio("eio-dir-fsync").context("fsync of new/")?;
             fsutil::fsync_dir(&self.sub("new"))?;
             fsutil::fsync_dir(&self.sub("tmp"))?;
             fault("synced");
@@ -1171,6 +1172,7 @@ fn write_new_file(path: &Path, bytes: &[u8], step: &str) -> Result<()> {
             .with_context(|| format!("creating {}", path.display()))?;
         f.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
         fault(step);
+        fault_eio("eio-file-fsync").with_context(|| format!("fsync of {}", path.display()))?;
         f.sync_all().with_context(|| format!("fsync of {}", path.display()))
     })();
     if result.is_err() {
@@ -1225,6 +1227,23 @@ fn fault(step: &str) {
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
 fn fault(_step: &str) {}
+
+/// Test-only I/O errors: with the `fault-injection` feature, an `EIO` in
+/// place of the fsync named by `MUXVISOR_FAULT` (`eio-file-fsync`,
+/// `eio-dir-fsync`), to prove a failed fsync is reported, not retried.
+#[cfg(feature = "fault-injection")]
+fn fault_eio(step: &str) -> io::Result<()> {
+    if std::env::var("MUXVISOR_FAULT").is_ok_and(|s| s == step) {
+        return Err(io::Error::from_raw_os_error(libc::EIO));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+fn fault_eio(_step: &str) -> io::Result<()> {
+    Ok(())
+}
 
 /// The crash points `MUXVISOR_FAULT` accepts, in protocol order.
 pub const FAULT_STEPS: [&str; 5] =
