@@ -33,6 +33,13 @@
 //! A failed write or fsync is never retried: the partial file is removed
 //! and the send fails with exit 75, "NOT queued".
 //!
+//! `counter` also carries the pending count, so that `send` can report the
+//! depth without listing `new/` (its cost must not grow with depth). A crash
+//! between persisting the counter and publishing leaves it one too high
+//! until the next operation that lists `new/` anyway (claim, nack, rm, ...)
+//! rewrites it; a torn counter fails its checksum and is rebuilt from the
+//! directories.
+//!
 //! Claiming moves the head to `cur/` (rewritten with attempt+1 and
 //! started_at through `tmp/`, then the `new/` copy unlinked); only one task
 //! is in `cur/` at a time, so `claim_head` returns nothing while one runs.
