@@ -9,13 +9,17 @@ pub mod duration;
 pub mod events;
 pub mod exit;
 pub mod fsutil;
+pub mod ghosts;
 pub mod hook;
 pub mod logfmt;
+pub mod manual;
 pub mod observe;
 pub mod output;
 pub mod paths;
 pub mod peer;
 pub mod queue;
+pub mod rotate;
+pub mod service;
 pub mod session;
 pub mod state;
 pub mod tail;
@@ -78,6 +82,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Completions(a) = &cli.command {
         return commands::completions::run(a);
     }
+    // doctor diagnoses the root, so it must not refuse to start on a bad one.
+    if let Command::Doctor = &cli.command {
+        return commands::doctor::run(cli.root.clone(), cli.json);
+    }
     // A hostile identity is refused before any file or tmux operation, even
     // before the root is created (SPEC §1), the same way for every command:
     // exit 1, as for any other refusal of an argument's value.
@@ -100,11 +108,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Events(a) => commands::events::run(&ctx, a),
         Command::Attach(a) => commands::view::attach(&ctx, a),
         Command::Clean(a) => commands::clean::run(&ctx, a),
-        Command::Doctor => commands::doctor::run(&ctx),
         Command::Service(a) => commands::service::run(&ctx, a),
         Command::Hook(a) => hook::run_hook(&ctx, a),
         Command::Canary(a) => canary::run(&ctx, a),
         Command::PaneLog(a) => hook::run_pane_log(&ctx, a),
-        Command::Completions(_) => unreachable!("handled before the root is opened"),
+        Command::Completions(_) | Command::Doctor => {
+            unreachable!("handled before the root is opened")
+        }
     }
 }

@@ -5,12 +5,16 @@
 mod fixture;
 
 mod canary;
+mod clean;
+mod docs;
+mod doctor;
 mod events;
 mod hostile;
 mod lifecycle;
 mod peers;
 mod queue;
 mod send;
+mod service;
 mod smoke;
 mod status;
 mod view;
