@@ -173,6 +173,44 @@ fn send_and_kill(env: &Env, text: &str, after: Duration) -> Option<String> {
 }
 
 #[test]
+fn a_sender_killed_holding_the_lock_never_blocks_the_next_one() {
+    let env = Env::new();
+    ephemeral(&env, "w");
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ u64::from(std::process::id()));
+    let mut acked = Vec::new();
+    for n in 0..40 {
+        // Two senders race; one is killed at a random moment, maybe while it
+        // holds the queue lock. The other must still succeed (the kernel
+        // releases a dead holder's flock; nothing waits for a timeout).
+        let mut other = env.command(&["send", "w", &format!("survivor {n}"), "--no-kick"]);
+        let out_path = env.scratch().join(format!("survivor-{n}"));
+        other
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&out_path).unwrap())
+            .stderr(Stdio::null())
+            .process_group(0);
+        let mut other = other.spawn().unwrap();
+        if let Some(t) =
+            send_and_kill(&env, &format!("victim {n}"), Duration::from_micros(rng.next() % 6000))
+        {
+            acked.push(t);
+        }
+        let deadline = Instant::now() + CMD_DEADLINE;
+        let st = loop {
+            if let Some(st) = other.try_wait().unwrap() {
+                break st;
+            }
+            assert!(Instant::now() < deadline, "the surviving sender hung");
+            thread::sleep(Duration::from_millis(2));
+        };
+        assert_eq!(st.code(), Some(0), "trial {n}");
+        let s = fs::read_to_string(&out_path).unwrap();
+        acked.push(s.trim().rsplit(' ').next().unwrap().to_string());
+    }
+    assert_intact(&env, "w", &acked);
+}
+
+#[test]
 fn kill_9_of_send_at_random_moments_loses_and_duplicates_nothing() {
     let env = Env::new();
     ephemeral(&env, "w");
@@ -220,6 +258,25 @@ fn fault_injection_at_every_enqueue_step() {
         assert_eq!(pending_ids(&env, "w").last(), acked.last(), "step {step}");
     }
     assert_intact(&env, "w", &acked);
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_failed_fsync_is_exit_75_and_leaves_nothing_behind() {
+    let env = Env::new();
+    ephemeral(&env, "w");
+    let first = task_of(env.mv(&["send", "w", "first", "--no-kick"]).ok());
+    for step in ["eio-file-fsync", "eio-dir-fsync"] {
+        let mut c = env.command(&["send", "w", step, "--no-kick"]);
+        c.env("MUXVISOR_FAULT", step);
+        let out = run_deadline(c, None, CMD_DEADLINE);
+        assert_eq!(out.code, 75, "{step}: {out:#?}");
+        assert!(out.stderr.contains("NOT queued") && out.stderr.contains("fsync"), "{out:#?}");
+        assert_eq!(pending_ids(&env, "w"), std::slice::from_ref(&first), "{step}");
+        assert!(dir_names(&env.root().join("queues/w/tmp")).is_empty(), "{step}");
+    }
+    let second = task_of(env.mv(&["send", "w", "second", "--no-kick"]).ok());
+    assert_eq!(pending_ids(&env, "w"), [first, second]);
 }
 
 /// Unmounts the test's tmpfs when dropped (before the Env's own cleanup).
@@ -396,4 +453,23 @@ fn dead_letters_list_and_retry_to_the_tail() {
     assert_eq!(pending_ids(&env, "w"), [b, a]);
     let seen: HashSet<String> = env.events("lifecycle", "task-dead").into_iter().collect();
     assert_eq!(seen.len(), 1);
+}
+
+#[test]
+fn send_refuses_bad_targets_and_missing_text() {
+    let env = Env::new();
+    ephemeral(&env, "w");
+    let out = env.mv(&["send", "nosuch", "x"]);
+    out.code(1);
+    assert!(out.stderr.contains("no peer named nosuch"), "{out:#?}");
+    let out = env.mv(&["send", "$(id)", "x"]);
+    out.code(1);
+    assert!(out.stderr.contains("^[a-z0-9][a-z0-9_-]{0,39}$"), "{out:#?}");
+    let out = env.mv(&["send", "w"]);
+    out.code(1);
+    assert!(out.stderr.contains("nothing to send"), "{out:#?}");
+    env.mv(&["send", "w", "x", "--file", "/etc/hostname"]).code(2);
+    env.mv(&["send", "w", "--file", "/nonexistent/file", "--no-kick"]).code(1);
+    assert!(!env.root().join("queues/nosuch").exists());
+    assert!(pending_ids(&env, "w").is_empty());
 }

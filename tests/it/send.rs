@@ -85,6 +85,10 @@ fn deliver_keys_types_the_task_into_a_quiet_worker() {
     assert!(wait_until(WAIT, || read(&env, "got").is_some()), "the task was never typed");
     assert_eq!(read(&env, "got").unwrap(), text);
     assert!(!env.scratch().join("pwned").exists());
+    // A task that would be typed may not carry ESC or other controls.
+    let out = env.mv(&["send", "w", "x\x1b[201~y", "--no-kick"]);
+    out.code(1);
+    assert!(out.stderr.contains("NOT queued") && out.stderr.contains("control character"));
 }
 
 #[test]
@@ -110,4 +114,50 @@ fn persistent_peer_is_woken_and_typed_into() {
         assert!(out.stderr.contains("control character"), "{out:#?}");
     }
     env.mv(&["send", "p", "x", "--dedupe", "k"]).code(1);
+}
+
+#[test]
+fn after_an_ack_the_next_send_starts_a_fresh_worker_despite_the_dead_pane() {
+    let env = Env::new();
+    let script = "printf %s \"$1\" > \"out-$MUXVISOR_TASK_ID\"";
+    add_peer(&env, "w", Policy::Ephemeral, &["sh", "-c", script, "sh", "{task}"], Deliver::Argv);
+    let out = env.mv(&["--json", "send", "w", "one"]).ok().json();
+    let first = out["task"].as_str().unwrap().to_string();
+    assert!(wait_until(WAIT, || read(&env, &format!("out-{first}")).is_some()));
+    // The worker's pane is dead (remain-on-exit); the tick would ack it now.
+    let root = muxvisor::fsutil::open_root(env.root()).unwrap();
+    let id = muxvisor::peer::Identity::parse("w").unwrap();
+    let q = muxvisor::queue::Queue::open(&root, &id).unwrap();
+    assert!(wait_until(WAIT, || {
+        muxvisor::observe::observe(&root, &id, Duration::from_secs(3)).is_ok_and(|o| !o.is_alive())
+    }));
+    q.ack(&first, &muxvisor::queue::Outcome { status: Some(0), ..Default::default() }).unwrap();
+    let out = env.mv(&["--json", "send", "w", "two"]).ok().json();
+    let second = out["task"].as_str().unwrap().to_string();
+    assert!(
+        wait_until(WAIT, || read(&env, &format!("out-{second}")).is_some_and(|s| s == "two")),
+        "no worker for the second task: {:?}",
+        env.events("lifecycle", "task-start")
+    );
+    let shown = env.mv(&["--json", "queue", "w", "show", &first]).ok().json();
+    assert_eq!(shown["stage"], "done");
+    assert_eq!(shown["outcome"]["status"], 0);
+}
+
+#[test]
+fn concurrent_kicks_start_exactly_one_worker() {
+    let env = Env::new();
+    add_peer(&env, "w", Policy::Ephemeral, &["sleep", "30"], Deliver::Argv);
+    std::thread::scope(|s| {
+        for k in 0..6 {
+            let env = &env;
+            s.spawn(move || env.mv(&["send", "w", &format!("job {k}")]).ok().code);
+        }
+    });
+    assert!(wait_until(WAIT, || env.events("lifecycle", "task-start").len() == 1));
+    let l = env.mv(&["--json", "queue", "w", "list"]).ok().json();
+    assert_eq!(l["running"].as_array().unwrap().len(), 1, "{l}");
+    assert_eq!(l["pending"].as_array().unwrap().len(), 5, "{l}");
+    assert_eq!(env.events("lifecycle", "task-start").len(), 1);
+    assert_eq!(env.events("lifecycle", "launch").len(), 1);
 }
