@@ -42,7 +42,32 @@ fn hook(root: &Root, args: &HookArgs) -> Result<()> {
     if root.stop_intent(&id).exists() {
         return Ok(());
     }
-    session_exit_event(&id, &args.status, &args.signal, &args.pid).append_to(&root.exits_log())
+    let logged = session_exit_event(&id, &args.status, &args.signal, &args.pid)
+        .append_to(&root.exits_log());
+    // An ephemeral worker's exit is noted durably with its task at once, so
+    // the task is finished correctly even if the tick crashes or the server
+    // dies before a tick reads the dead pane.
+    let noted = note_task_exit(root, &id, args);
+    logged.and(noted)
+}
+
+/// Note the exit on the running task, but only if this pane is the one
+/// launched for it (same pane pid as recorded at launch): a late hook of an
+/// earlier worker never touches the task claimed after it.
+fn note_task_exit(root: &Root, id: &Identity, args: &HookArgs) -> Result<()> {
+    let st = crate::state::load(root, id)?;
+    let (Some(task), Some(pid)) = (st.current_task.as_deref(), st.pane_pid) else {
+        return Ok(());
+    };
+    if args.pid.trim().parse::<i32>().ok() != Some(pid) {
+        return Ok(());
+    }
+    let Some(q) = crate::queue::Queue::open_existing(root, id)? else { return Ok(()) };
+    let status = args.status.trim().parse::<i32>().ok();
+    let signal = Some(args.signal.trim().to_string()).filter(|s| !s.is_empty());
+    let status = if signal.is_some() { None } else { status };
+    q.record_exit(Some(task), status, signal)?;
+    Ok(())
 }
 
 /// The `ev=session-exit` line. Pure. tmux gives the signal as a number; we

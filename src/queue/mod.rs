@@ -391,14 +391,20 @@ impl Queue {
     }
 
     /// Durably note that the running task's worker exited. Returns the task
-    /// id, or `None` when nothing is running.
+    /// id, or `None` when nothing is running. With `expect`, the note is
+    /// written only if that task is the running one: a late hook of an
+    /// earlier worker must never finish the task claimed after it.
     pub fn record_exit(
         &self,
+        expect: Option<&str>,
         status: Option<i32>,
         signal: Option<String>,
     ) -> Result<Option<String>> {
         let _lock = self.lock()?;
         let Some(c) = self.running_locked()? else { return Ok(None) };
+        if expect.is_some_and(|t| t != c.header.task) {
+            return Ok(None);
+        }
         let note = ExitNote { status, signal, at: Utc::now() };
         let name = format!("{}.exit", c.header.name());
         let tmp = self.sub("tmp").join(&name);

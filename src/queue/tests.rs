@@ -134,10 +134,13 @@ fn expire_and_dead_letter() {
 #[test]
 fn record_exit_is_kept_with_the_running_task() {
     let t = setup();
-    assert_eq!(t.q.record_exit(Some(0), None).unwrap(), None);
+    assert_eq!(t.q.record_exit(None, Some(0), None).unwrap(), None);
     let a = t.q.enqueue(b"a", None).unwrap().task;
     t.q.claim_head(now()).unwrap().unwrap();
-    assert_eq!(t.q.record_exit(None, Some("9".into())).unwrap(), Some(a.clone()));
+    // A late hook of an earlier worker names another task: nothing is noted.
+    assert_eq!(t.q.record_exit(Some("01OTHER"), Some(0), None).unwrap(), None);
+    assert!(t.q.running().unwrap().unwrap().exit.is_none());
+    assert_eq!(t.q.record_exit(Some(&a), None, Some("9".into())).unwrap(), Some(a.clone()));
     let r = t.q.running().unwrap().unwrap();
     assert_eq!(r.exit.as_ref().unwrap().signal.as_deref(), Some("9"));
     t.q.ack(&a, &Outcome { signal: Some("9".into()), ..Default::default() }).unwrap();
