@@ -42,8 +42,8 @@ fn hook(root: &Root, args: &HookArgs) -> Result<()> {
     if root.stop_intent(&id).exists() {
         return Ok(());
     }
-    let logged = session_exit_event(&id, &args.status, &args.signal, &args.pid)
-        .append_to(&root.exits_log());
+    let logged =
+        session_exit_event(&id, &args.status, &args.signal, &args.pid).append_to(&root.exits_log());
     // An ephemeral worker's exit is noted durably with its task at once, so
     // the task is finished correctly even if the tick crashes or the server
     // dies before a tick reads the dead pane.

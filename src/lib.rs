@@ -40,16 +40,21 @@ pub struct Ctx {
     pub json: bool,
 }
 
-/// Open the root chosen by `--root`, `MUXVISOR_ROOT`, XDG or HOME.
-pub fn open_root(flag: Option<std::path::PathBuf>) -> Result<Root> {
-    let dir = paths::resolve_root(
+/// The root directory chosen by `--root`, `MUXVISOR_ROOT`, XDG or HOME
+/// (not opened, not checked).
+pub fn root_dir(flag: Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
+    paths::resolve_root(
         flag,
         std::env::var_os("MUXVISOR_ROOT"),
         std::env::var_os("XDG_STATE_HOME"),
         std::env::var_os("HOME"),
     )
-    .context("cannot choose a state root: set --root, MUXVISOR_ROOT or HOME")?;
-    fsutil::open_root(&dir)
+    .context("cannot choose a state root: set --root, MUXVISOR_ROOT or HOME")
+}
+
+/// Open (create and check) the root chosen by `--root`, `MUXVISOR_ROOT`, XDG or HOME.
+pub fn open_root(flag: Option<std::path::PathBuf>) -> Result<Root> {
+    fsutil::open_root(&root_dir(flag)?)
 }
 
 /// The identity a command line names, if any.

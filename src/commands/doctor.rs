@@ -445,13 +445,7 @@ fn check_peers(root: &Root, tick_path: Option<&str>, out: &mut Vec<Finding>) {
 
 /// Run every check. `flag` is `--root`; the root is resolved, not opened.
 pub fn run(flag: Option<PathBuf>, json: bool) -> Result<ExitCode> {
-    let dir = paths::resolve_root(
-        flag,
-        std::env::var_os("MUXVISOR_ROOT"),
-        std::env::var_os("XDG_STATE_HOME"),
-        std::env::var_os("HOME"),
-    )
-    .context("cannot choose a state root: set --root, MUXVISOR_ROOT or HOME")?;
+    let dir = crate::root_dir(flag)?;
     let dir = if dir.is_absolute() {
         dir
     } else {

@@ -198,6 +198,20 @@ impl Tmux {
         &self.bin
     }
 
+    /// The client command line: our socket, no user config, no inherited
+    /// `TMUX` (which would make tmux talk to the caller's own server).
+    fn command(&self, cmd: &Cmd) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("-S")
+            .arg(&self.socket)
+            .arg("-f")
+            .arg("/dev/null")
+            .args(cmd.as_args())
+            .env_remove("TMUX")
+            .env_remove("TMUX_PANE");
+        c
+    }
+
     /// Run `cmd` against this server.
     pub fn run(&self, cmd: &Cmd) -> Result<Output, TmuxError> {
         self.run_with_stdin(cmd, None)
@@ -217,15 +231,8 @@ impl Tmux {
         };
         let mut out = tempfile::tempfile().map_err(io)?;
         let mut err = tempfile::tempfile().map_err(io)?;
-        let mut command = Command::new(&self.bin);
+        let mut command = self.command(cmd);
         command
-            .arg("-S")
-            .arg(&self.socket)
-            .arg("-f")
-            .arg("/dev/null")
-            .args(cmd.as_args())
-            .env_remove("TMUX")
-            .env_remove("TMUX_PANE")
             .stdin(stdin)
             .stdout(out.try_clone().map_err(io)?)
             .stderr(err.try_clone().map_err(io)?)
@@ -258,14 +265,7 @@ impl Tmux {
     /// Spawn a long-lived client (the canary's `wait-for`): same hygiene, no
     /// deadline, stdio null, its own process group. The caller owns the child.
     pub fn spawn(&self, cmd: &Cmd) -> Result<Child, TmuxError> {
-        Command::new(&self.bin)
-            .arg("-S")
-            .arg(&self.socket)
-            .arg("-f")
-            .arg("/dev/null")
-            .args(cmd.as_args())
-            .env_remove("TMUX")
-            .env_remove("TMUX_PANE")
+        self.command(cmd)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
