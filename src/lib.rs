@@ -17,6 +17,7 @@ pub mod peer;
 pub mod queue;
 pub mod session;
 pub mod state;
+pub mod supervise;
 pub mod tmux;
 
 use std::process::ExitCode;

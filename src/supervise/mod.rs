@@ -1,0 +1,2 @@
+//! The tick (placeholder while the decide table lands).
+pub mod decide;
