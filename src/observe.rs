@@ -1,15 +1,27 @@
 //! Observation of one identity's tmux server in (ideally) one round trip:
 //! is the socket there, does a server answer, does the session exist, is the
-//! pane alive, and if dead with what status. Used by `status` and the tick.
+//! pane alive, and if dead with what status. Used by `status`, the tick,
+//! `launch` (settle) and `stop`.
+//!
+//! Acting is kept apart from deciding: [`observe`] only asks tmux (plus one
+//! `SIGCHLD` nudge, see below), and the pure [`classify`] turns an
+//! observation and the recorded state into the user-facing [`PeerState`].
+//!
+//! The nudge: tmux before 3.6 sometimes marks a pane dead without reaping its
+//! program, so status and signal are both empty and `pane-died` never fires
+//! until some other child of the server exits. `SIGCHLD` to the server makes
+//! it reap at once; we send it and read once more.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
 use crate::paths::Root;
 use crate::peer::Identity;
+use crate::state::State;
+use crate::tmux::{Cmd, Tmux, TmuxError};
 
 /// What tmux says about an identity right now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -42,8 +54,259 @@ pub struct Observed {
     pub dead_at: Option<DateTime<Utc>>,
 }
 
-/// Observe `id`'s server, spending at most `timeout` on tmux.
+impl Observed {
+    /// An observation with nothing but `seen` (no server to ask).
+    pub fn bare(seen: Seen) -> Observed {
+        Observed { seen, pane_pid: None, server_pid: None, last_output: None, dead_at: None }
+    }
+
+    /// True when the pane's program is running.
+    pub fn is_alive(&self) -> bool {
+        self.seen == Seen::Alive
+    }
+
+    /// True when a server answers on the socket (alive, dead pane, or no session).
+    pub fn server_answers(&self) -> bool {
+        matches!(self.seen, Seen::Alive | Seen::PaneDead { .. } | Seen::SessionGone)
+    }
+}
+
+/// The state of a peer as `status` shows it (SPEC §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PeerState {
+    Running,
+    Exited,
+    SessionGone,
+    ServerDead,
+    Hung,
+    Stopped,
+    Failed,
+}
+
+impl PeerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerState::Running => "running",
+            PeerState::Exited => "exited",
+            PeerState::SessionGone => "session-gone",
+            PeerState::ServerDead => "server-dead",
+            PeerState::Hung => "hung",
+            PeerState::Stopped => "stopped",
+            PeerState::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for PeerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Decide the user-facing state from what tmux said and what we recorded.
+///
+/// A live program is `running` and a server that does not answer is `hung`
+/// whatever the record says. With no server: never launched or stopped on
+/// purpose is `stopped`, else `failed` if the restart budget is spent, else
+/// `server-dead`. With a server but no live program: `failed` if the budget
+/// is spent, else `exited` (dead pane) or `session-gone`.
+pub fn classify(obs: &Observed, st: &State) -> PeerState {
+    match obs.seen {
+        Seen::Alive => PeerState::Running,
+        Seen::Hung => PeerState::Hung,
+        Seen::NoSocket | Seen::StaleSocket => {
+            if st.launched_at.is_none() || st.stopped {
+                PeerState::Stopped
+            } else if st.failed {
+                PeerState::Failed
+            } else {
+                PeerState::ServerDead
+            }
+        }
+        Seen::PaneDead { .. } if st.failed => PeerState::Failed,
+        Seen::PaneDead { .. } => PeerState::Exited,
+        Seen::SessionGone if st.failed => PeerState::Failed,
+        Seen::SessionGone if st.stopped => PeerState::Stopped,
+        Seen::SessionGone => PeerState::SessionGone,
+    }
+}
+
+/// The `list-panes` format: fields are numeric or empty, so `|` is a safe
+/// separator that keeps empty fields visible.
+const FORMAT: &str = "#{pid}|#{pane_pid}|#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}|#{window_activity}|#{pane_dead_time}";
+
+/// Parse one `list-panes` line in [`FORMAT`]. Pure.
+pub fn parse_panes(stdout: &str) -> Option<Observed> {
+    let line = stdout.lines().next()?;
+    let f: Vec<&str> = line.split('|').collect();
+    if f.len() < 7 {
+        return None;
+    }
+    let int = |s: &str| s.trim().parse::<i32>().ok();
+    let time = |s: &str| {
+        s.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|t| *t > 0)
+            .and_then(|t| Utc.timestamp_opt(t, 0).single())
+    };
+    let dead = f[2].trim() == "1";
+    let seen = if dead {
+        Seen::PaneDead {
+            status: int(f[3]),
+            signal: Some(f[4].trim()).filter(|s| !s.is_empty()).map(str::to_string),
+        }
+    } else {
+        Seen::Alive
+    };
+    Some(Observed {
+        seen,
+        server_pid: int(f[0]),
+        pane_pid: int(f[1]),
+        last_output: time(f[5]),
+        dead_at: if dead { time(f[6]) } else { None },
+    })
+}
+
+/// Observe `id`'s server, spending at most about `timeout` on tmux.
 pub fn observe(root: &Root, id: &Identity, timeout: Duration) -> Result<Observed> {
-    let _ = (root, id, timeout);
-    anyhow::bail!("observe: not implemented yet")
+    let socket = root.socket(id);
+    if !socket_exists(&socket) {
+        return Ok(Observed::bare(Seen::NoSocket));
+    }
+    let start = Instant::now();
+    let tmux = Tmux::new(socket.clone()).map_err(TmuxError::into_anyhow)?.with_timeout(timeout);
+    let first = read_once(&tmux, id)?;
+    let lost_status = matches!(first.seen, Seen::PaneDead { status: None, signal: None });
+    if !lost_status {
+        return Ok(first);
+    }
+    let Some(server) = first.server_pid else { return Ok(first) };
+    nudge(server);
+    // Give the server a moment to reap; bounded, and only on this rare path.
+    let left = timeout.saturating_sub(start.elapsed());
+    let deadline = Instant::now() + left.min(Duration::from_millis(500));
+    let mut last = first;
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        let again = read_once(&tmux.clone().with_timeout(deadline - Instant::now()), id)?;
+        let still_lost = matches!(again.seen, Seen::PaneDead { status: None, signal: None });
+        last = again;
+        if !still_lost {
+            break;
+        }
+    }
+    Ok(last)
+}
+
+/// `kill(server, SIGCHLD)`: makes a tmux < 3.6 server reap a zombie pane.
+pub fn nudge(server_pid: i32) {
+    if server_pid > 1 {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(server_pid),
+            nix::sys::signal::Signal::SIGCHLD,
+        );
+    }
+}
+
+fn socket_exists(p: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+fn read_once(tmux: &Tmux, id: &Identity) -> Result<Observed> {
+    let cmd = Cmd::new("list-panes").arg("-t").arg(id.target()).arg("-F").arg(FORMAT);
+    match tmux.run(&cmd) {
+        Ok(out) => {
+            Ok(parse_panes(&out.stdout).unwrap_or_else(|| Observed::bare(Seen::SessionGone)))
+        }
+        Err(TmuxError::NoServer { .. }) => Ok(Observed::bare(if socket_exists(tmux.socket()) {
+            Seen::StaleSocket
+        } else {
+            Seen::NoSocket
+        })),
+        Err(TmuxError::Timeout { .. }) => Ok(Observed::bare(Seen::Hung)),
+        Err(e @ TmuxError::Failed { .. }) if e.is_gone() => Ok(Observed::bare(Seen::SessionGone)),
+        Err(e) => Err(e.into_anyhow().context(format!("observing {id}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(seen: Seen) -> Observed {
+        Observed::bare(seen)
+    }
+
+    #[test]
+    fn classify_table() {
+        let never = State::default();
+        let launched = State { launched_at: Some(Utc::now()), ..State::default() };
+        let stopped = State { stopped: true, ..launched.clone() };
+        let failed = State { failed: true, ..launched.clone() };
+        let dead = Seen::PaneDead { status: Some(3), signal: None };
+        use PeerState::*;
+        let table: Vec<(Seen, &State, PeerState)> = vec![
+            (Seen::Alive, &never, Running),
+            (Seen::Alive, &stopped, Running),
+            (Seen::Alive, &failed, Running),
+            (Seen::Hung, &launched, Hung),
+            (Seen::Hung, &never, Hung),
+            (Seen::NoSocket, &never, Stopped),
+            (Seen::StaleSocket, &never, Stopped),
+            (Seen::NoSocket, &stopped, Stopped),
+            (Seen::StaleSocket, &stopped, Stopped),
+            (Seen::NoSocket, &launched, ServerDead),
+            (Seen::StaleSocket, &launched, ServerDead),
+            (Seen::NoSocket, &failed, Failed),
+            (dead.clone(), &launched, Exited),
+            (dead.clone(), &failed, Failed),
+            (Seen::SessionGone, &launched, SessionGone),
+            (Seen::SessionGone, &failed, Failed),
+            (Seen::SessionGone, &stopped, Stopped),
+        ];
+        for (seen, st, want) in table {
+            assert_eq!(classify(&obs(seen.clone()), st), want, "{seen:?} {st:?}");
+        }
+    }
+
+    #[test]
+    fn states_serialise_as_the_contract_says() {
+        use PeerState::*;
+        for (s, want) in [
+            (Running, "running"),
+            (Exited, "exited"),
+            (SessionGone, "session-gone"),
+            (ServerDead, "server-dead"),
+            (Hung, "hung"),
+            (Stopped, "stopped"),
+            (Failed, "failed"),
+        ] {
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{want}\""));
+            assert_eq!(s.as_str(), want);
+        }
+    }
+
+    #[test]
+    fn parses_alive_and_dead_panes() {
+        let a = parse_panes("100|200|0|||1795316917|\n").unwrap();
+        assert_eq!(a.seen, Seen::Alive);
+        assert_eq!((a.server_pid, a.pane_pid), (Some(100), Some(200)));
+        assert_eq!(a.last_output.map(|t| t.timestamp()), Some(1795316917));
+        assert_eq!(a.dead_at, None);
+
+        let d = parse_panes("100|200|1|3||1795316917|1795316918").unwrap();
+        assert_eq!(d.seen, Seen::PaneDead { status: Some(3), signal: None });
+        assert_eq!(d.dead_at.map(|t| t.timestamp()), Some(1795316918));
+
+        let s = parse_panes("100|200|1||15|1|1").unwrap();
+        assert_eq!(s.seen, Seen::PaneDead { status: None, signal: Some("15".into()) });
+
+        let lost = parse_panes("100|200|1||||").unwrap();
+        assert_eq!(lost.seen, Seen::PaneDead { status: None, signal: None });
+
+        assert!(parse_panes("").is_none());
+        assert!(parse_panes("garbage").is_none());
+    }
 }

@@ -232,7 +232,7 @@ impl Tmux {
         let read = |f: &mut File| -> std::io::Result<String> {
             let mut s = String::new();
             f.seek(SeekFrom::Start(0))?;
-            f.read_to_string(&mut s).or_else(|_| Ok::<_, std::io::Error>(0))?;
+            f.read_to_string(&mut s).or(Ok::<_, std::io::Error>(0))?;
             Ok(s)
         };
         let stdout = read(&mut out).map_err(io)?;

@@ -128,10 +128,10 @@ impl Drop for Env {
                 unsafe { libc::kill(p, libc::SIGCONT) };
             }
             let out = self.tmux(id, &["kill-server"]);
-            if out.code != 0 {
-                if let Some(p) = pid {
-                    unsafe { libc::kill(p, libc::SIGKILL) };
-                }
+            if out.code != 0
+                && let Some(p) = pid
+            {
+                unsafe { libc::kill(p, libc::SIGKILL) };
             }
         }
     }
@@ -184,7 +184,7 @@ pub fn run_deadline(mut c: Command, input: Option<&[u8]>, deadline: Duration) ->
         }
         thread::sleep(Duration::from_millis(2));
     };
-    let mut read = |f: &mut fs::File| {
+    let read = |f: &mut fs::File| {
         let mut s = String::new();
         f.seek(SeekFrom::Start(0)).unwrap();
         let mut b = Vec::new();
