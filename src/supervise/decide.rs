@@ -194,17 +194,10 @@ impl Phase {
     }
 }
 
-/// The `last_observed` label for a sighting (matches `status`'s states).
-pub fn label(seen: &Seen, st: &State) -> &'static str {
-    match (seen, Phase::of(st)) {
-        (Seen::Alive, _) => "running",
-        (Seen::Hung, _) => "hung",
-        (Seen::PaneDead { .. }, _) => "exited",
-        (_, Phase::Failed) => "failed",
-        (_, Phase::Stopped | Phase::Never) => "stopped",
-        (Seen::SessionGone, Phase::Live) => "session-gone",
-        (Seen::NoSocket | Seen::StaleSocket, Phase::Live) => "server-dead",
-    }
+/// The `last_observed` label for a sighting: `status`'s state, so that the
+/// tick and `status` never disagree about what a transition is.
+pub fn label(obs: &Observed, st: &State) -> &'static str {
+    crate::observe::classify(obs, st).as_str()
 }
 
 /// How long an incarnation must live for its death to start a fresh crash
@@ -249,7 +242,7 @@ pub fn decide(i: &Input) -> Plan {
         Policy::Persistent => persistent(i, &mut st, &mut out),
         Policy::Ephemeral => ephemeral(i, &mut st, &mut out),
     }
-    st.last_observed = Some(label(&i.observed.seen, i.recorded).to_string());
+    st.last_observed = Some(label(i.observed, i.recorded).to_string());
     Plan { actions: out, state: st }
 }
 

@@ -178,17 +178,17 @@ fn running(task: &str, attempt: u32) -> RunningTask {
 #[test]
 fn labels_follow_status_states() {
     let live = state(Phase::Live);
-    assert_eq!(label(&Seen::Alive, &live), "running");
-    assert_eq!(label(&dead(0), &live), "exited");
-    assert_eq!(label(&Seen::SessionGone, &live), "session-gone");
-    assert_eq!(label(&Seen::NoSocket, &live), "server-dead");
-    assert_eq!(label(&Seen::StaleSocket, &live), "server-dead");
-    assert_eq!(label(&Seen::Hung, &live), "hung");
-    assert_eq!(label(&Seen::NoSocket, &state(Phase::Stopped)), "stopped");
-    assert_eq!(label(&Seen::NoSocket, &state(Phase::Never)), "stopped");
-    assert_eq!(label(&Seen::NoSocket, &state(Phase::Failed)), "failed");
-    let p =
-        run(&obs(Seen::NoSocket), &live, &spec(Policy::Persistent), &QueueFacts::default(), at(1));
+    let l = |seen: Seen, st: &State| label(&obs(seen), st);
+    assert_eq!(l(Seen::Alive, &live), "running");
+    assert_eq!(l(dead(0), &live), "exited");
+    assert_eq!(l(Seen::SessionGone, &live), "session-gone");
+    assert_eq!(l(Seen::NoSocket, &live), "server-dead");
+    assert_eq!(l(Seen::StaleSocket, &live), "server-dead");
+    assert_eq!(l(Seen::Hung, &live), "hung");
+    assert_eq!(l(Seen::NoSocket, &state(Phase::Stopped)), "stopped");
+    assert_eq!(l(Seen::NoSocket, &state(Phase::Never)), "stopped");
+    assert_eq!(l(Seen::NoSocket, &state(Phase::Failed)), "failed");
+    let p = run(&obs(Seen::NoSocket), &live, &spec(Policy::Persistent), &QueueFacts::default(), at(1));
     assert_eq!(p.state.last_observed.as_deref(), Some("server-dead"));
 }
 
