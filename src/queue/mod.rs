@@ -1,10 +1,87 @@
-//! The durable per-identity FIFO. (Being built: see issue 3.)
+//! The durable per-identity FIFO. Only this module touches queue files.
+//!
+//! ```text
+//! queues/<id>/queue.lock   flock taken for EVERY change below; never deleted, never broken
+//! queues/<id>/counter      "<next-seq> <depth> <fnv>": last sequence handed out, pending count
+//! queues/<id>/tmp/         files being written (complete only once renamed out)
+//! queues/<id>/new/         pending tasks, <seq:020>.<task-id>; byte order = FIFO order
+//! queues/<id>/cur/         the claimed (running) task, + <name>.exit once its worker died
+//! queues/<id>/done/        finished tasks, + <name>.outcome (status, signal, duration, screen)
+//! queues/<id>/dead/        dead letters, + <name>.reason
+//! queues/<id>/quarantine/  anything foreign or damaged found in new/ or cur/, + <name>.reason
+//! queues/<id>/work/        <task-id>: the payload handed to the running worker
+//! ```
+//!
+//! A task file is one JSON header line (task id, seq, enqueued_at, attempt,
+//! not_before, dedupe key, payload length and FNV-1a 64 checksum) and then the
+//! payload bytes. To enqueue, a sender takes `queue.lock`, reads `counter`,
+//! writes `tmp/<name>` (create-exclusive, O_NOFOLLOW, 0600) and fsyncs it,
+//! persists the incremented counter (pwrite + fdatasync) BEFORE publishing,
+//! renames the file into `new/`, fsyncs `new/` and `tmp/`, and only then
+//! releases the lock and reports success. Because sequence numbers are
+//! assigned and published under the one lock, and names sort by sequence,
+//! `new/` read in byte order is exactly the order in which sends became
+//! durable, whatever the number of concurrent senders.
+//!
+//! A crash (kill -9, power loss) at each step leaves: before the rename, at
+//! most a stray `tmp/` file (every `tmp/` file seen by a lock holder is
+//! abandoned; `clean` removes old ones) and possibly a consumed sequence
+//! number, i.e. a gap, never a duplicate; after the rename, a complete,
+//! checksummed task, whose send may not have said so (it was not
+//! acknowledged, so either outcome is allowed). A torn file cannot be
+//! published, and one damaged later fails its checksum and is quarantined.
+//! A failed write or fsync is never retried: the partial file is removed
+//! and the send fails with exit 75, "NOT queued".
+//!
+//! Claiming moves the head to `cur/` (rewritten with attempt+1 and
+//! started_at through `tmp/`, then the `new/` copy unlinked); only one task
+//! is in `cur/` at a time, so `claim_head` returns nothing while one runs.
+//! Every transition out of `cur/` writes its destination first and removes
+//! the `cur/` copy last, so a crash in between leaves the same name twice;
+//! the rule "a `cur/` entry with a twin in `new/`, `done/` or `dead/` is
+//! stale" (applied under the lock by `running`) resolves it the only safe
+//! way. `ack` is a rename `cur/` -> `done/`, atomic: a task completes once.
+//! A claimed task whose claimer died stays in `cur/`; the tick sees it with
+//! `running` and acks or nacks it. The pane-died hook calls `record_exit`,
+//! which durably notes the worker's exit next to the task, so a finished
+//! task is acknowledged correctly even if the tick or the server dies first.
+//!
+//! A nacked task goes back to `new/` under its old name, so it stays at the
+//! HEAD, with `not_before` set by capped exponential backoff: while it waits,
+//! the tasks behind it wait too (strict FIFO, by design). After
+//! `max_attempts` it is dead-lettered. Anything in `new/` or `cur/` that is
+//! not a regular file of ours (symlink, FIFO, hard link, foreign owner,
+//! oversize, bad name, bad checksum) is moved to `quarantine/` with a reason
+//! file and an `ev=task-dead reason=corrupt` event; nothing is ever silently
+//! dropped and nothing is followed.
+//!
+//! Events: this module logs `enqueue`, `task-done`, `task-retry` and
+//! `task-dead` (after the change is durable); `worker` logs `task-start`.
+//! A logging failure never undoes a durable change; it is a warning.
 
-use anyhow::Result;
-use serde::Serialize;
+pub mod task;
 
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::exit::{Exit, fail};
+use crate::fsutil::{self, LockGuard};
+use crate::logfmt::Event;
 use crate::paths::Root;
 use crate::peer::Identity;
+pub use task::{Header, MAX_PAYLOAD};
+
+/// How long a command waits for another holder of the queue lock.
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// `tmp/` files older than this are abandoned (writers hold them for ms).
+pub const TMP_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// Queue depth by stage, as `status` shows it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -14,8 +91,1084 @@ pub struct Counts {
     pub dead: usize,
 }
 
-/// Count `id`'s tasks by stage (a missing queue counts as empty).
+/// Count `id`'s tasks by stage (a missing queue counts as empty). Reads
+/// directory listings only, without the lock.
 pub fn counts(root: &Root, id: &Identity) -> Result<Counts> {
-    let _ = (root, id);
-    Ok(Counts::default())
+    let dir = root.queue_dir(id);
+    let n = |sub: &str| -> Result<usize> { Ok(task_names(&dir.join(sub))?.len()) };
+    Ok(Counts { pending: n("new")?, running: n("cur")?, dead: n("dead")? })
 }
+
+/// What `enqueue` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Enqueued {
+    pub task: String,
+    /// Pending tasks including this one.
+    pub depth: usize,
+    /// True when a pending or running task with the same dedupe key already
+    /// existed; `task` is that task and nothing new was queued.
+    pub deduped: bool,
+}
+
+/// A task as `list` and the tick see it.
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskMeta {
+    pub task: String,
+    pub seq: u64,
+    pub attempt: u32,
+    pub enqueued_at: DateTime<Utc>,
+    pub not_before: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub dedupe: Option<String>,
+    pub bytes: u64,
+}
+
+impl From<&Header> for TaskMeta {
+    fn from(h: &Header) -> TaskMeta {
+        TaskMeta {
+            task: h.task.clone(),
+            seq: h.seq,
+            attempt: h.attempt,
+            enqueued_at: h.enqueued_at,
+            not_before: h.not_before,
+            started_at: h.started_at,
+            last_error: h.last_error.clone(),
+            dedupe: h.dedupe.clone(),
+            bytes: h.len,
+        }
+    }
+}
+
+/// The worker's exit, noted by the pane-died hook.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitNote {
+    pub status: Option<i32>,
+    pub signal: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// The task in `cur/`.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub header: Header,
+    pub payload: Vec<u8>,
+    /// Set once the worker's exit was recorded.
+    pub exit: Option<ExitNote>,
+}
+
+impl Claimed {
+    pub fn task(&self) -> &str {
+        &self.header.task
+    }
+}
+
+/// How a task finished (kept in `done/<name>.outcome`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Outcome {
+    pub status: Option<i32>,
+    pub signal: Option<String>,
+    pub duration_ms: u64,
+    /// The last lines of the worker's screen.
+    pub screen_tail: String,
+}
+
+/// What `nack` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Nacked {
+    /// Back at the head; not started before `not_before`.
+    Retry { attempt: u32, not_before: DateTime<Utc> },
+    /// Out of attempts: dead-lettered with reason `max-attempts`.
+    Dead,
+}
+
+/// A dead letter as `list --dead` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeadMeta {
+    #[serde(flatten)]
+    pub meta: TaskMeta,
+    pub reason: String,
+}
+
+/// Everything `queue list` shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct Listing {
+    pub pending: Vec<TaskMeta>,
+    pub running: Vec<TaskMeta>,
+    pub dead: Vec<DeadMeta>,
+}
+
+/// One task in full, for `queue show`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Shown {
+    /// `pending`, `running`, `done` or `dead`.
+    pub stage: &'static str,
+    #[serde(flatten)]
+    pub meta: TaskMeta,
+    /// 1-based place in the FIFO when pending.
+    pub position: Option<usize>,
+    #[serde(skip)]
+    pub payload: Vec<u8>,
+    pub outcome: Option<Outcome>,
+    pub exit: Option<ExitNote>,
+    pub reason: Option<String>,
+}
+
+/// One identity's queue.
+#[derive(Clone, Debug)]
+pub struct Queue {
+    id: Identity,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+const SUBDIRS: [&str; 7] = ["tmp", "new", "cur", "done", "dead", "quarantine", "work"];
+
+impl Queue {
+    /// Open (creating if needed, 0700) `id`'s queue under `root`.
+    pub fn open(root: &Root, id: &Identity) -> Result<Queue> {
+        let dir = root.queue_dir(id);
+        fsutil::ensure_dir(&root.queues_dir())?;
+        fsutil::ensure_dir(&dir)?;
+        for sub in SUBDIRS {
+            fsutil::ensure_dir(&dir.join(sub))?;
+        }
+        Ok(Queue { id: id.clone(), dir, log: root.lifecycle_log() })
+    }
+
+    /// Open `id`'s queue only if it exists (the exit hook of a persistent
+    /// peer must not create one).
+    pub fn open_existing(root: &Root, id: &Identity) -> Result<Option<Queue>> {
+        if fs::symlink_metadata(root.queue_dir(id)).is_err() {
+            return Ok(None);
+        }
+        Queue::open(root, id).map(Some)
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.id
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn sub(&self, s: &str) -> PathBuf {
+        self.dir.join(s)
+    }
+
+    fn lock(&self) -> Result<LockGuard> {
+        fsutil::lock_within(
+            &self.dir.join("queue.lock"),
+            LOCK_WAIT,
+            &format!("queue of {}", self.id),
+        )
+    }
+
+    /// Make `payload` durable at the tail. See the module header for the
+    /// protocol. Disk full / quota / I/O errors exit 75 with "NOT queued";
+    /// nothing partial is left behind.
+    pub fn enqueue(&self, payload: &[u8], dedupe: Option<&str>) -> Result<Enqueued> {
+        if payload.len() > MAX_PAYLOAD {
+            bail!(
+                "task NOT queued for {}: the payload is {} bytes, over the limit of {} bytes \
+                 (1 MiB); put large inputs in a file and send its path",
+                self.id,
+                payload.len(),
+                MAX_PAYLOAD
+            );
+        }
+        if let Some(k) = dedupe {
+            task::check_dedupe(k)?;
+        }
+        let _lock = self.lock().context("task NOT queued")?;
+        if let Some(k) = dedupe {
+            if let Some(existing) = self.find_dedupe(k)? {
+                let depth = self.read_counter()?.1;
+                return Ok(Enqueued { task: existing, depth: depth as usize, deduped: true });
+            }
+        }
+        let (seq, depth) = self.read_counter()?;
+        let (seq, depth) = (seq + 1, depth + 1);
+        let task = new_task_id();
+        let h = Header::new(&task, seq, Utc::now(), dedupe, payload);
+        let name = h.name();
+        let bytes = task::encode(&h, payload)?;
+        let tmp = self.sub("tmp").join(&name);
+        let dest = self.sub("new").join(&name);
+        let mut published = false;
+        let result = (|| -> Result<()> {
+            write_new_file(&tmp, &bytes, "tmp-written")?;
+            fault("tmp-synced");
+            self.write_counter(seq, depth)?;
+            fault("counter-persisted");
+            fs::rename(&tmp, &dest).with_context(|| format!("publishing {}", dest.display()))?;
+            published = true;
+            fault("published");
+            fsutil::fsync_dir(&self.sub("new"))?;
+            fsutil::fsync_dir(&self.sub("tmp"))?;
+            fault("synced");
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            if published {
+                // Not durable for sure: take it back rather than run a task
+                // whose sender was told it was not queued.
+                let _ = fs::remove_file(&dest);
+                let _ = fsutil::fsync_dir(&self.sub("new"));
+            }
+            let code = if is_temp_io(&e) { Exit::TempFail } else { Exit::Failure };
+            let msg = format!("task NOT queued for {}: {e:#}", self.id);
+            return Err(fail(code, msg));
+        }
+        self.event(Event::new("enqueue").id(&self.id).kv("task", &task).kv("depth", depth));
+        Ok(Enqueued { task, depth: depth as usize, deduped: false })
+    }
+
+    /// The head of the FIFO (quarantining damaged entries in front of it).
+    pub fn head(&self) -> Result<Option<TaskMeta>> {
+        let _lock = self.lock()?;
+        Ok(self.first_valid("new")?.map(|(h, _)| TaskMeta::from(&h)))
+    }
+
+    /// Move the head to `cur/` and return it, or `None` when the queue is
+    /// empty, a task is already running, or the head's `not_before` is still
+    /// in the future: a backed-off head blocks the whole queue (strict FIFO).
+    pub fn claim_head(&self, now: DateTime<Utc>) -> Result<Option<Claimed>> {
+        let _lock = self.lock()?;
+        if self.running_locked()?.is_some() {
+            return Ok(None);
+        }
+        let Some((mut h, payload)) = self.first_valid("new")? else { return Ok(None) };
+        if h.not_before.is_some_and(|nb| nb > now) {
+            return Ok(None);
+        }
+        h.attempt += 1;
+        h.started_at = Some(now);
+        let name = h.name();
+        self.install(&h, &payload, "cur")?;
+        remove_durably(&self.sub("new").join(&name))?;
+        self.recount()?;
+        Ok(Some(Claimed { header: h, payload, exit: None }))
+    }
+
+    /// The claimed task, if any (resolving leftovers of interrupted moves).
+    pub fn running(&self) -> Result<Option<Claimed>> {
+        let _lock = self.lock()?;
+        self.running_locked()
+    }
+
+    /// Durably note that the running task's worker exited. Returns the task
+    /// id, or `None` when nothing is running.
+    pub fn record_exit(
+        &self,
+        status: Option<i32>,
+        signal: Option<String>,
+    ) -> Result<Option<String>> {
+        let _lock = self.lock()?;
+        let Some(c) = self.running_locked()? else { return Ok(None) };
+        let note = ExitNote { status, signal, at: Utc::now() };
+        let name = format!("{}.exit", c.header.name());
+        let tmp = self.sub("tmp").join(&name);
+        let bytes = serde_json::to_vec(&note)?;
+        let _ = fs::remove_file(&tmp);
+        write_new_file(&tmp, &bytes, "exit-written")?;
+        let dest = self.sub("cur").join(&name);
+        fs::rename(&tmp, &dest).with_context(|| format!("recording {}", dest.display()))?;
+        fsutil::fsync_dir(&self.sub("cur"))?;
+        Ok(Some(c.header.task))
+    }
+
+    /// Finish the running task `task` with `outcome`: its outcome is written,
+    /// then it moves to `done/` in one rename. Acking a task that is already
+    /// done is a no-op.
+    pub fn ack(&self, task: &str, outcome: &Outcome) -> Result<()> {
+        let _lock = self.lock()?;
+        let c = match self.running_locked()? {
+            Some(c) if c.header.task == task => c,
+            _ => {
+                if self.find_in("done", task)?.is_some() {
+                    return Ok(());
+                }
+                bail!("task {task} of {} is not running; nothing to acknowledge", self.id);
+            }
+        };
+        let name = c.header.name();
+        let out = self.sub("done").join(format!("{name}.outcome"));
+        fsutil::atomic_write(&out, &serde_json::to_vec(outcome)?)?;
+        let from = self.sub("cur").join(&name);
+        fs::rename(&from, self.sub("done").join(&name))
+            .with_context(|| format!("moving {} to done/", from.display()))?;
+        fsutil::fsync_dir(&self.sub("done"))?;
+        fsutil::remove_if_exists(&self.sub("cur").join(format!("{name}.exit")))?;
+        fsutil::fsync_dir(&self.sub("cur"))?;
+        self.forget_work(task);
+        self.event(
+            Event::new("task-done")
+                .id(&self.id)
+                .kv("task", task)
+                .opt("status", outcome.status)
+                .opt("signal", outcome.signal.clone())
+                .kv("duration_ms", outcome.duration_ms),
+        );
+        Ok(())
+    }
+
+    /// The running task `task` failed for `reason`: back to the head with
+    /// `not_before` = now + capped exponential backoff with jitter, or
+    /// dead-lettered (reason `max-attempts`) once `max_attempts` were made.
+    pub fn nack(
+        &self,
+        task: &str,
+        reason: &str,
+        backoff_base: Duration,
+        backoff_max: Duration,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Nacked> {
+        let _lock = self.lock()?;
+        let c = match self.running_locked()? {
+            Some(c) if c.header.task == task => c,
+            _ => bail!("task {task} of {} is not running; nothing to retry", self.id),
+        };
+        let mut h = c.header.clone();
+        h.last_error = Some(reason.to_string());
+        if h.attempt >= max_attempts {
+            self.dead_letter_locked("cur", &h, &c.payload, "max-attempts", Some(reason))?;
+            return Ok(Nacked::Dead);
+        }
+        let delay = task::backoff_delay(backoff_base, backoff_max, h.attempt, random_u64());
+        let not_before = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        h.not_before = Some(not_before);
+        let name = h.name();
+        self.install(&h, &c.payload, "new")?;
+        fsutil::remove_if_exists(&self.sub("cur").join(format!("{name}.exit")))?;
+        remove_durably(&self.sub("cur").join(&name))?;
+        self.forget_work(task);
+        self.recount()?;
+        self.event(
+            Event::new("task-retry")
+                .id(&self.id)
+                .kv("task", task)
+                .kv("attempt", h.attempt)
+                .kv("not_before", not_before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .kv("reason", reason),
+        );
+        Ok(Nacked::Retry { attempt: h.attempt, not_before })
+    }
+
+    /// Dead-letter a pending or running task with `reason`.
+    pub fn dead_letter(&self, task: &str, reason: &str) -> Result<()> {
+        let _lock = self.lock()?;
+        let _ = self.running_locked()?;
+        for stage in ["cur", "new"] {
+            if let Some(name) = self.find_in(stage, task)? {
+                let (h, payload) = self.load(stage, &name)?;
+                self.dead_letter_locked(stage, &h, &payload, reason, None)?;
+                self.recount()?;
+                return Ok(());
+            }
+        }
+        bail!("no pending or running task {task} in the queue of {}", self.id)
+    }
+
+    /// Dead-letter (reason `ttl`) every pending task enqueued more than `ttl`
+    /// ago. Returns their ids.
+    pub fn expire(&self, ttl: Duration, now: DateTime<Utc>) -> Result<Vec<String>> {
+        let _lock = self.lock()?;
+        let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        let mut gone = Vec::new();
+        for (h, payload) in self.all_valid("new")? {
+            if h.enqueued_at + ttl < now {
+                self.dead_letter_locked("new", &h, &payload, "ttl", None)?;
+                gone.push(h.task);
+            }
+        }
+        if !gone.is_empty() {
+            self.recount()?;
+        }
+        Ok(gone)
+    }
+
+    /// Quarantine every damaged or foreign entry in `new/` and `cur/`.
+    /// Returns how many were moved.
+    pub fn sweep(&self) -> Result<usize> {
+        let _lock = self.lock()?;
+        let mut n = 0;
+        for stage in ["new", "cur"] {
+            n += self.sweep_locked(stage)?;
+        }
+        if n > 0 {
+            self.recount()?;
+        }
+        Ok(n)
+    }
+
+    /// Old `tmp/` files, `done/` entries older than `retention`, and payload
+    /// files of tasks no longer running. Returns what was (or, with
+    /// `dry_run`, would be) removed.
+    pub fn clean(
+        &self,
+        retention: Duration,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<Vec<PathBuf>> {
+        let _lock = self.lock()?;
+        let mut out = Vec::new();
+        let old = |p: &Path, age: Duration| -> bool {
+            fs::symlink_metadata(p)
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .map(DateTime::<Utc>::from)
+                .is_some_and(|t| {
+                    now - t > chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX)
+                })
+        };
+        for p in list_dir(&self.sub("tmp"))? {
+            if old(&p, TMP_MAX_AGE) {
+                out.push(p);
+            }
+        }
+        for p in list_dir(&self.sub("done"))? {
+            if old(&p, retention) {
+                out.push(p);
+            }
+        }
+        let running = self.running_locked()?.map(|c| c.header.task);
+        for p in list_dir(&self.sub("work"))? {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if running.as_deref() != Some(name.as_str()) {
+                out.push(p);
+            }
+        }
+        if !dry_run {
+            for p in &out {
+                remove_any(p)?;
+            }
+            for d in ["tmp", "done", "work"] {
+                fsutil::fsync_dir(&self.sub(d))?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Pending (FIFO order), running, and dead tasks. Damaged entries are
+    /// quarantined on the way.
+    pub fn list(&self) -> Result<Listing> {
+        let _lock = self.lock()?;
+        let running = self.running_locked()?.map(|c| TaskMeta::from(&c.header));
+        let pending = self.all_valid("new")?.iter().map(|(h, _)| TaskMeta::from(h)).collect();
+        let mut dead = Vec::new();
+        for name in task_names(&self.sub("dead"))? {
+            let Ok((h, _)) = self.load("dead", &name) else { continue };
+            let reason = read_text(&self.sub("dead").join(format!("{name}.reason")));
+            dead.push(DeadMeta { meta: TaskMeta::from(&h), reason: first_word(&reason) });
+        }
+        Ok(Listing { pending, running: running.into_iter().collect(), dead })
+    }
+
+    /// One task wherever it is.
+    pub fn show(&self, task: &str) -> Result<Shown> {
+        let _lock = self.lock()?;
+        let running = self.running_locked()?;
+        if let Some(c) = running.filter(|c| c.header.task == task) {
+            return Ok(Shown {
+                stage: "running",
+                meta: TaskMeta::from(&c.header),
+                position: None,
+                payload: c.payload,
+                outcome: None,
+                exit: c.exit,
+                reason: None,
+            });
+        }
+        let pending = task_names(&self.sub("new"))?;
+        if let Some(pos) = pending.iter().position(|n| name_task(n) == Some(task)) {
+            let (h, payload) = self.load("new", &pending[pos])?;
+            return Ok(Shown {
+                stage: "pending",
+                meta: TaskMeta::from(&h),
+                position: Some(pos + 1),
+                payload,
+                outcome: None,
+                exit: None,
+                reason: None,
+            });
+        }
+        for stage in ["done", "dead"] {
+            if let Some(name) = self.find_in(stage, task)? {
+                let (h, payload) = self.load(stage, &name)?;
+                let outcome =
+                    fsutil::read_if_exists(&self.sub("done").join(format!("{name}.outcome")))?
+                        .filter(|_| stage == "done")
+                        .and_then(|b| serde_json::from_slice(&b).ok());
+                let reason = (stage == "dead")
+                    .then(|| read_text(&self.sub("dead").join(format!("{name}.reason"))));
+                return Ok(Shown {
+                    stage: if stage == "done" { "done" } else { "dead" },
+                    meta: TaskMeta::from(&h),
+                    position: None,
+                    payload,
+                    outcome,
+                    exit: None,
+                    reason,
+                });
+            }
+        }
+        Err(unknown_task(&self.id, task))
+    }
+
+    /// Put dead letter `task` back at the TAIL (new sequence number, attempts
+    /// reset). Returns the new depth.
+    pub fn retry(&self, task: &str) -> Result<usize> {
+        let _lock = self.lock()?;
+        let Some(name) = self.find_in("dead", task)? else {
+            if self.find_in("new", task)?.is_some() {
+                bail!("task {task} of {} is already pending", self.id);
+            }
+            return Err(unknown_task(&self.id, task).context("only dead letters can be retried"));
+        };
+        let (old, payload) = self.load("dead", &name)?;
+        let (seq, depth) = self.read_counter()?;
+        let mut h = Header::new(task, seq + 1, old.enqueued_at, old.dedupe.as_deref(), &payload);
+        h.last_error = old.last_error;
+        self.write_counter(seq + 1, depth + 1)?;
+        self.install(&h, &payload, "new")?;
+        fsutil::remove_if_exists(&self.sub("dead").join(format!("{name}.reason")))?;
+        remove_durably(&self.sub("dead").join(&name))?;
+        let depth = self.recount()?;
+        self.event(
+            Event::new("enqueue").id(&self.id).kv("task", task).kv("depth", depth).kv("retry", 1),
+        );
+        Ok(depth)
+    }
+
+    /// Remove one pending or dead task (never the running one).
+    pub fn rm(&self, task: &str) -> Result<&'static str> {
+        let _lock = self.lock()?;
+        if self.running_locked()?.is_some_and(|c| c.header.task == task) {
+            bail!(
+                "task {task} of {} is running; stop the worker first (`muxvisor stop {}`)",
+                self.id,
+                self.id
+            );
+        }
+        for stage in ["new", "dead"] {
+            if let Some(name) = self.find_in(stage, task)? {
+                if stage == "dead" {
+                    fsutil::remove_if_exists(&self.sub("dead").join(format!("{name}.reason")))?;
+                }
+                remove_durably(&self.sub(stage).join(&name))?;
+                self.recount()?;
+                return Ok(if stage == "new" { "pending" } else { "dead" });
+            }
+        }
+        Err(unknown_task(&self.id, task))
+    }
+
+    /// Remove every pending and dead task (not the running one). Returns
+    /// how many.
+    pub fn purge(&self) -> Result<usize> {
+        let _lock = self.lock()?;
+        let mut n = 0;
+        for stage in ["new", "dead"] {
+            for p in list_dir(&self.sub(stage))? {
+                let is_task = p
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    .is_some_and(|f| task::parse_entry_name(f).is_some());
+                remove_any(&p)?;
+                n += usize::from(is_task);
+            }
+            fsutil::fsync_dir(&self.sub(stage))?;
+        }
+        self.recount()?;
+        Ok(n)
+    }
+
+    /// Write the payload of the running task where its worker can read it
+    /// (`work/<task-id>`, 0600) and return that path.
+    pub fn work_file(&self, c: &Claimed) -> Result<PathBuf> {
+        let p = self.sub("work").join(c.task());
+        let _ = fs::remove_file(&p);
+        write_new_file(&p, &c.payload, "work-written")?;
+        Ok(p)
+    }
+
+    // ----- internals; callers hold the lock -----
+
+    fn event(&self, ev: Event) {
+        if let Err(e) = ev.append_to(&self.log) {
+            crate::output::warn(format!("could not log a queue event for {}: {e:#}", self.id));
+        }
+    }
+
+    fn forget_work(&self, task: &str) {
+        let _ = fs::remove_file(self.sub("work").join(task));
+    }
+
+    fn counter_path(&self) -> PathBuf {
+        self.dir.join("counter")
+    }
+
+    /// `(last seq, depth)`. A missing or torn counter is rebuilt from the
+    /// directories (the highest sequence anywhere, the count of `new/`).
+    fn read_counter(&self) -> Result<(u64, u64)> {
+        let path = self.counter_path();
+        if let Some(bytes) = fsutil::read_if_exists(&path)? {
+            if let Some(v) = parse_counter(&bytes) {
+                return Ok(v);
+            }
+        }
+        let mut max = 0;
+        for stage in SUBDIRS {
+            for p in list_dir(&self.sub(stage))? {
+                if let Some((seq, _)) = p.file_name().and_then(|f| f.to_str()).and_then(|f| {
+                    let base = f.split('.').take(2).collect::<Vec<_>>().join(".");
+                    task::parse_entry_name(&base).map(|(s, t)| (s, t.to_string()))
+                }) {
+                    max = max.max(seq);
+                }
+            }
+        }
+        Ok((max, task_names(&self.sub("new"))?.len() as u64))
+    }
+
+    /// Persist the counter in place: one small pwrite and fdatasync (a torn
+    /// record fails its checksum and is rebuilt, see `read_counter`).
+    fn write_counter(&self, seq: u64, depth: u64) -> Result<()> {
+        let path = self.counter_path();
+        let created = fs::symlink_metadata(&path).is_err();
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        f.write_all_at(&encode_counter(seq, depth), 0)
+            .with_context(|| format!("writing {}", path.display()))?;
+        f.sync_data().with_context(|| format!("fsync of {}", path.display()))?;
+        if created {
+            fsutil::fsync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Recount `new/` into the counter; returns the depth.
+    fn recount(&self) -> Result<usize> {
+        let (seq, _) = self.read_counter()?;
+        let depth = task_names(&self.sub("new"))?.len();
+        self.write_counter(seq, depth as u64)?;
+        Ok(depth)
+    }
+
+    /// Write `h`+`payload` via `tmp/` into `stage/<name>`, durably.
+    fn install(&self, h: &Header, payload: &[u8], stage: &str) -> Result<()> {
+        let name = h.name();
+        let tmp = self.sub("tmp").join(&name);
+        let _ = fs::remove_file(&tmp);
+        write_new_file(&tmp, &task::encode(h, payload)?, "install-written")?;
+        let dest = self.sub(stage).join(&name);
+        fs::rename(&tmp, &dest)
+            .with_context(|| format!("moving {} into {stage}/", tmp.display()))?;
+        fsutil::fsync_dir(&self.sub(stage))?;
+        fsutil::fsync_dir(&self.sub("tmp"))
+    }
+
+    fn dead_letter_locked(
+        &self,
+        stage: &str,
+        h: &Header,
+        payload: &[u8],
+        reason: &str,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        let name = h.name();
+        let text = match detail {
+            Some(d) => format!("{reason}\n{d}\n"),
+            None => format!("{reason}\n"),
+        };
+        fsutil::atomic_write(&self.sub("dead").join(format!("{name}.reason")), text.as_bytes())?;
+        self.install(h, payload, "dead")?;
+        fsutil::remove_if_exists(&self.sub(stage).join(format!("{name}.exit")))?;
+        remove_durably(&self.sub(stage).join(&name))?;
+        self.forget_work(&h.task);
+        self.event(
+            Event::new("task-dead")
+                .id(&self.id)
+                .kv("task", &h.task)
+                .kv("reason", reason)
+                .kv("attempt", h.attempt),
+        );
+        Ok(())
+    }
+
+    fn find_in(&self, stage: &str, task: &str) -> Result<Option<String>> {
+        let task = task.to_ascii_lowercase();
+        Ok(task_names(&self.sub(stage))?.into_iter().find(|n| name_task(n) == Some(task.as_str())))
+    }
+
+    /// Read and verify `stage/name`. Refuses anything that is not a regular,
+    /// singly linked, own, bounded file, without following or blocking on it.
+    fn load(&self, stage: &str, name: &str) -> Result<(Header, Vec<u8>)> {
+        let path = self.sub(stage).join(name);
+        let md =
+            fs::symlink_metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+        check_entry(&md)?;
+        let mut f = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let md2 = f.metadata()?;
+        if md2.ino() != md.ino() || md2.dev() != md.dev() {
+            bail!("the entry changed while it was being opened");
+        }
+        check_entry(&md2)?;
+        let mut bytes = Vec::with_capacity(md2.len() as usize);
+        (&mut f).take(task::MAX_FILE + 1).read_to_end(&mut bytes)?;
+        task::decode(name, &bytes)
+    }
+
+    /// First verified task of `stage` in FIFO order; damaged ones in front
+    /// of it are quarantined.
+    fn first_valid(&self, stage: &str) -> Result<Option<(Header, Vec<u8>)>> {
+        self.sweep_names(stage)?;
+        for name in task_names(&self.sub(stage))? {
+            match self.load(stage, &name) {
+                Ok(v) => return Ok(Some(v)),
+                Err(e) if is_not_found(&e) => continue,
+                Err(e) => self.quarantine(stage, &name, &format!("{e:#}"))?,
+            }
+        }
+        Ok(None)
+    }
+
+    fn all_valid(&self, stage: &str) -> Result<Vec<(Header, Vec<u8>)>> {
+        self.sweep_names(stage)?;
+        let mut out = Vec::new();
+        for name in task_names(&self.sub(stage))? {
+            match self.load(stage, &name) {
+                Ok(v) => out.push(v),
+                Err(e) if is_not_found(&e) => continue,
+                Err(e) => self.quarantine(stage, &name, &format!("{e:#}"))?,
+            }
+        }
+        Ok(out)
+    }
+
+    fn sweep_locked(&self, stage: &str) -> Result<usize> {
+        let mut n = self.sweep_names(stage)?;
+        for name in task_names(&self.sub(stage))? {
+            if let Err(e) = self.load(stage, &name) {
+                if !is_not_found(&e) {
+                    self.quarantine(stage, &name, &format!("{e:#}"))?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Quarantine entries whose names are not ours (side files allowed in
+    /// `cur/` are `<task-name>.exit`).
+    fn sweep_names(&self, stage: &str) -> Result<usize> {
+        let mut n = 0;
+        for p in list_dir(&self.sub(stage))? {
+            let name = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            let ok = task::parse_entry_name(&name).is_some()
+                || (stage == "cur"
+                    && name
+                        .strip_suffix(".exit")
+                        .is_some_and(|b| task::parse_entry_name(b).is_some()));
+            if !ok {
+                self.quarantine(stage, &name, "unexpected entry name (not <seq>.<task-id>)")?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Move `stage/name` (whatever it is; rename never follows it) into
+    /// `quarantine/` with a reason file, and log it.
+    fn quarantine(&self, stage: &str, name: &str, reason: &str) -> Result<()> {
+        let from = self.sub(stage).join(name);
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '_' }
+            })
+            .collect();
+        let safe = safe.trim_start_matches('.').to_string();
+        let mut dest_name = format!("{stage}-{safe}");
+        if fs::symlink_metadata(self.sub("quarantine").join(&dest_name)).is_ok() {
+            dest_name = format!("{dest_name}.{}", fsutil::unique_suffix());
+        }
+        let dest = self.sub("quarantine").join(&dest_name);
+        match fs::rename(&from, &dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("quarantining {} (reason: {reason})", from.display())
+                });
+            }
+        }
+        let text = format!("from {stage}/{name:?}\nreason: {reason}\n");
+        fsutil::atomic_write(
+            &self.sub("quarantine").join(format!("{dest_name}.reason")),
+            text.as_bytes(),
+        )?;
+        fsutil::fsync_dir(&self.sub(stage))?;
+        let task = task::parse_entry_name(name).map(|(_, t)| t.to_string()).unwrap_or_default();
+        self.event(
+            Event::new("task-dead")
+                .id(&self.id)
+                .kv("task", task)
+                .kv("reason", "corrupt")
+                .kv("entry", format!("{stage}/{name}"))
+                .kv("detail", reason),
+        );
+        Ok(())
+    }
+
+    /// The task in `cur/`, after removing stale copies whose move already
+    /// completed elsewhere (`new/`, `done/` or `dead/` has the same name).
+    fn running_locked(&self) -> Result<Option<Claimed>> {
+        self.sweep_names("cur")?;
+        for name in task_names(&self.sub("cur"))? {
+            let twin = ["new", "done", "dead"]
+                .iter()
+                .any(|s| fs::symlink_metadata(self.sub(s).join(&name)).is_ok());
+            if twin {
+                fsutil::remove_if_exists(&self.sub("cur").join(format!("{name}.exit")))?;
+                remove_durably(&self.sub("cur").join(&name))?;
+                continue;
+            }
+            match self.load("cur", &name) {
+                Ok((header, payload)) => {
+                    let exit =
+                        fsutil::read_if_exists(&self.sub("cur").join(format!("{name}.exit")))?
+                            .and_then(|b| serde_json::from_slice(&b).ok());
+                    return Ok(Some(Claimed { header, payload, exit }));
+                }
+                Err(e) if is_not_found(&e) => continue,
+                Err(e) => self.quarantine("cur", &name, &format!("{e:#}"))?,
+            }
+        }
+        // An exit note without its task is a leftover; drop it.
+        for p in list_dir(&self.sub("cur"))? {
+            let name = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            if let Some(base) = name.strip_suffix(".exit") {
+                if fs::symlink_metadata(self.sub("cur").join(base)).is_err() {
+                    remove_any(&p)?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// A pending or running task carrying dedupe key `key`.
+    fn find_dedupe(&self, key: &str) -> Result<Option<String>> {
+        if let Some(c) = self.running_locked()? {
+            if c.header.dedupe.as_deref() == Some(key) {
+                return Ok(Some(c.header.task));
+            }
+        }
+        Ok(self
+            .all_valid("new")?
+            .into_iter()
+            .find(|(h, _)| h.dedupe.as_deref() == Some(key))
+            .map(|(h, _)| h.task))
+    }
+}
+
+fn unknown_task(id: &Identity, task: &str) -> anyhow::Error {
+    anyhow!("no task {task:?} in the queue of {id}; see `muxvisor queue {id} list --dead`")
+}
+
+fn check_entry(md: &fs::Metadata) -> Result<()> {
+    let ft = md.file_type();
+    if ft.is_symlink() {
+        bail!("entry is a symlink");
+    }
+    if !ft.is_file() {
+        bail!("entry is not a regular file (FIFO, socket, device or directory)");
+    }
+    if md.nlink() > 1 {
+        bail!("entry has {} hard links (a foreign link into the queue?)", md.nlink());
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    if md.uid() != euid {
+        bail!("entry is owned by uid {}, not by us (uid {euid})", md.uid());
+    }
+    if md.len() > task::MAX_FILE {
+        bail!("entry is {} bytes, over the {} byte limit", md.len(), task::MAX_FILE);
+    }
+    Ok(())
+}
+
+fn encode_counter(seq: u64, depth: u64) -> Vec<u8> {
+    let body = format!("{seq:020} {depth:020}");
+    format!("{body} {:016x}\n", task::fnv1a64(body.as_bytes())).into_bytes()
+}
+
+fn parse_counter(bytes: &[u8]) -> Option<(u64, u64)> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    let line = s.lines().next()?;
+    let (body, sum) = line.rsplit_once(' ')?;
+    if format!("{:016x}", task::fnv1a64(body.as_bytes())) != sum {
+        return None;
+    }
+    let (seq, depth) = body.split_once(' ')?;
+    Some((seq.parse().ok()?, depth.parse().ok()?))
+}
+
+/// The task id part of an entry name.
+fn name_task(name: &str) -> Option<&str> {
+    task::parse_entry_name(name).map(|(_, t)| t)
+}
+
+/// Entry names of `dir` that are task names, sorted (= FIFO order). A
+/// missing directory is empty.
+fn task_names(dir: &Path) -> Result<Vec<String>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        let e = e.with_context(|| format!("reading {}", dir.display()))?;
+        if let Some(n) = e.file_name().to_str() {
+            if task::parse_entry_name(n).is_some() {
+                out.push(n.to_string());
+            }
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        out.push(e.with_context(|| format!("reading {}", dir.display()))?.path());
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn remove_any(p: &Path) -> Result<()> {
+    let md = match fs::symlink_metadata(p) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", p.display())),
+    };
+    if md.is_dir() {
+        fs::remove_dir_all(p).with_context(|| format!("removing {}", p.display()))
+    } else {
+        fsutil::remove_if_exists(p)
+    }
+}
+
+fn remove_durably(p: &Path) -> Result<()> {
+    fsutil::remove_if_exists(p)?;
+    fsutil::fsync_dir(p.parent().context("a queue entry has a parent")?)
+}
+
+fn read_text(p: &Path) -> String {
+    fsutil::read_if_exists(p)
+        .ok()
+        .flatten()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+fn first_word(s: &str) -> String {
+    s.lines().next().unwrap_or("").trim().to_string()
+}
+
+/// Create `path` exclusively (0600, never through a symlink), write `bytes`
+/// and fsync it. A failure removes the partial file; nothing is retried.
+fn write_new_file(path: &Path, bytes: &[u8], step: &str) -> Result<()> {
+    let result = (|| -> Result<()> {
+        let mut f: File = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        f.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
+        fault(step);
+        f.sync_all().with_context(|| format!("fsync of {}", path.display()))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(path);
+    }
+    result
+}
+
+fn is_not_found(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::NotFound)
+    })
+}
+
+/// Disk full, quota exceeded, or an I/O error: the caller should retry later.
+fn is_temp_io(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+            .is_some_and(|n| n == libc::ENOSPC || n == libc::EDQUOT || n == libc::EIO)
+    })
+}
+
+/// A fresh task id (time, process counter, 64 random bits).
+pub fn new_task_id() -> String {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static COUNTER: AtomicU16 = AtomicU16::new(0);
+    let ms = Utc::now().timestamp_millis().max(0) as u64;
+    task::task_id(ms, COUNTER.fetch_add(1, Ordering::Relaxed), random_u64())
+}
+
+/// 64 random bits from /dev/urandom, or (if unreadable) a mix of clock and pid.
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    if File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_ok() {
+        return u64::from_le_bytes(b);
+    }
+    let t = Utc::now().timestamp_nanos_opt().unwrap_or(0) as u64;
+    task::fnv1a64(&[t.to_le_bytes(), u64::from(std::process::id()).to_le_bytes()].concat())
+}
+
+/// Test-only crash points: with the `fault-injection` feature, the process
+/// `_exit`s (no cleanup, like kill -9) when `MUXVISOR_FAULT` names `step`.
+#[cfg(feature = "fault-injection")]
+fn fault(step: &str) {
+    if std::env::var("MUXVISOR_FAULT").is_ok_and(|s| s == step) {
+        // SAFETY: _exit ends the process at once; that is the point.
+        unsafe { libc::_exit(86) };
+    }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+fn fault(_step: &str) {}
+
+/// The crash points `MUXVISOR_FAULT` accepts, in protocol order.
+pub const FAULT_STEPS: [&str; 5] =
+    ["tmp-written", "tmp-synced", "counter-persisted", "published", "synced"];
+
+#[cfg(test)]
+mod tests;

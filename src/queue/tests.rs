@@ -1,0 +1,273 @@
+//! Unit tests of the queue protocol on a real filesystem (no tmux).
+
+use super::*;
+use std::os::unix::fs::symlink;
+
+struct T {
+    _dir: tempfile::TempDir,
+    root: Root,
+    q: Queue,
+}
+
+fn setup() -> T {
+    let dir = tempfile::Builder::new().prefix("mvq").tempdir_in("/tmp").unwrap();
+    let root = fsutil::open_root(&dir.path().join("r")).unwrap();
+    let q = Queue::open(&root, &Identity::parse("w").unwrap()).unwrap();
+    T { _dir: dir, root, q }
+}
+
+fn pending(q: &Queue) -> Vec<String> {
+    q.list().unwrap().pending.into_iter().map(|m| m.task).collect()
+}
+
+fn quarantined(q: &Queue) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(q.dir().join("quarantine"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+#[test]
+fn fifo_order_and_depth() {
+    let t = setup();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let e = t.q.enqueue(format!("task {i}").as_bytes(), None).unwrap();
+        assert_eq!(e.depth, i + 1);
+        assert!(!e.deduped);
+        ids.push(e.task);
+    }
+    assert_eq!(pending(&t.q), ids);
+    assert_eq!(
+        counts(&t.root, t.q.identity()).unwrap(),
+        Counts { pending: 20, running: 0, dead: 0 }
+    );
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    assert_eq!(c.task(), ids[0]);
+    assert_eq!(c.payload, b"task 0");
+    assert_eq!(c.header.attempt, 1);
+    // One task at a time.
+    assert!(t.q.claim_head(now()).unwrap().is_none());
+    t.q.ack(&ids[0], &Outcome { status: Some(0), ..Default::default() }).unwrap();
+    t.q.ack(&ids[0], &Outcome::default()).unwrap(); // idempotent
+    assert_eq!(t.q.claim_head(now()).unwrap().unwrap().task(), ids[1]);
+    assert_eq!(t.q.show(&ids[0]).unwrap().stage, "done");
+    assert_eq!(t.q.show(&ids[0]).unwrap().outcome.unwrap().status, Some(0));
+    assert_eq!(t.q.show(&ids[5]).unwrap().position, Some(4));
+}
+
+#[test]
+fn payload_limit_and_dedupe() {
+    let t = setup();
+    let e = t.q.enqueue(&vec![b'x'; MAX_PAYLOAD + 1], None).unwrap_err();
+    assert!(format!("{e:#}").contains("NOT queued"), "{e:#}");
+    t.q.enqueue(&vec![b'x'; MAX_PAYLOAD], None).unwrap();
+    let a = t.q.enqueue(b"cron", Some("k")).unwrap();
+    let b = t.q.enqueue(b"cron", Some("k")).unwrap();
+    assert!(b.deduped);
+    assert_eq!(a.task, b.task);
+    assert_eq!(pending(&t.q).len(), 2);
+    // Still deduped while running; a new task once done.
+    t.q.rm(&pending(&t.q)[0]).unwrap();
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    assert_eq!(c.task(), a.task);
+    assert!(t.q.enqueue(b"cron", Some("k")).unwrap().deduped);
+    t.q.ack(&a.task, &Outcome::default()).unwrap();
+    assert!(!t.q.enqueue(b"cron", Some("k")).unwrap().deduped);
+}
+
+#[test]
+fn nack_keeps_the_head_and_backs_off_then_dead_letters() {
+    let t = setup();
+    let a = t.q.enqueue(b"a", None).unwrap().task;
+    let b = t.q.enqueue(b"b", None).unwrap().task;
+    let t0 = now();
+    t.q.claim_head(t0).unwrap().unwrap();
+    let base = Duration::from_secs(10);
+    let r = t.q.nack(&a, "exit 1", base, Duration::from_secs(60), 2, t0).unwrap();
+    let Nacked::Retry { attempt, not_before } = r else { panic!("{r:?}") };
+    assert_eq!(attempt, 1);
+    assert!(not_before >= t0 + chrono::Duration::seconds(5), "{not_before}");
+    assert_eq!(pending(&t.q), [a.clone(), b.clone()]);
+    // The backed-off head blocks the queue (b does not overtake).
+    assert!(t.q.claim_head(t0).unwrap().is_none());
+    let later = not_before + chrono::Duration::seconds(1);
+    let c = t.q.claim_head(later).unwrap().unwrap();
+    assert_eq!((c.task(), c.header.attempt), (a.as_str(), 2));
+    assert_eq!(t.q.nack(&a, "exit 1", base, base, 2, later).unwrap(), Nacked::Dead);
+    let l = t.q.list().unwrap();
+    assert_eq!(l.dead.len(), 1);
+    assert_eq!(l.dead[0].reason, "max-attempts");
+    assert_eq!(t.q.claim_head(later).unwrap().unwrap().task(), b);
+    // Retry puts the dead letter at the tail with a new sequence.
+    t.q.retry(&a).unwrap();
+    let l = t.q.list().unwrap();
+    assert!(l.dead.is_empty());
+    assert_eq!(l.pending.len(), 1);
+    assert_eq!(l.pending[0].attempt, 0);
+}
+
+#[test]
+fn expire_and_dead_letter() {
+    let t = setup();
+    let a = t.q.enqueue(b"a", None).unwrap().task;
+    let b = t.q.enqueue(b"b", None).unwrap().task;
+    assert!(t.q.expire(Duration::from_secs(60), now()).unwrap().is_empty());
+    let gone = t.q.expire(Duration::from_secs(60), now() + chrono::Duration::seconds(61)).unwrap();
+    assert_eq!(gone, [a.clone(), b.clone()]);
+    assert_eq!(t.q.show(&a).unwrap().reason.unwrap().trim(), "ttl");
+    t.q.retry(&b).unwrap();
+    t.q.dead_letter(&b, "operator").unwrap();
+    assert_eq!(t.q.list().unwrap().dead.len(), 2);
+    assert_eq!(t.q.purge().unwrap(), 2);
+    assert!(t.q.rm(&a).is_err());
+}
+
+#[test]
+fn record_exit_is_kept_with_the_running_task() {
+    let t = setup();
+    assert_eq!(t.q.record_exit(Some(0), None).unwrap(), None);
+    let a = t.q.enqueue(b"a", None).unwrap().task;
+    t.q.claim_head(now()).unwrap().unwrap();
+    assert_eq!(t.q.record_exit(None, Some("9".into())).unwrap(), Some(a.clone()));
+    let r = t.q.running().unwrap().unwrap();
+    assert_eq!(r.exit.as_ref().unwrap().signal.as_deref(), Some("9"));
+    t.q.ack(&a, &Outcome { signal: Some("9".into()), ..Default::default() }).unwrap();
+    assert!(t.q.running().unwrap().is_none());
+    assert_eq!(fs::read_dir(t.q.dir().join("cur")).unwrap().count(), 0);
+}
+
+#[test]
+fn interrupted_moves_leave_a_stale_cur_copy_that_is_dropped() {
+    let t = setup();
+    let a = t.q.enqueue(b"a", None).unwrap().task;
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    let name = c.header.name();
+    // Simulate a crash after a claim's first rename: same name in new/ and cur/.
+    fs::copy(t.q.dir().join("cur").join(&name), t.q.dir().join("new").join(&name)).unwrap();
+    assert!(t.q.running().unwrap().is_none());
+    assert_eq!(pending(&t.q), [a.clone()]);
+    // A crash after ack's rename: the done/ copy wins.
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    fs::copy(t.q.dir().join("cur").join(&name), t.q.dir().join("done").join(&name)).unwrap();
+    assert!(t.q.running().unwrap().is_none());
+    assert!(t.q.claim_head(now()).unwrap().is_none(), "{c:?} must not run twice");
+}
+
+#[test]
+fn counter_survives_damage_without_reusing_sequences() {
+    let t = setup();
+    for _ in 0..3 {
+        t.q.enqueue(b"x", None).unwrap();
+    }
+    fs::write(t.q.dir().join("counter"), b"garbage").unwrap();
+    let e = t.q.enqueue(b"y", None).unwrap();
+    let l = t.q.list().unwrap();
+    let seqs: Vec<u64> = l.pending.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(e.depth, 4);
+    fs::remove_file(t.q.dir().join("counter")).unwrap();
+    assert_eq!(t.q.enqueue(b"z", None).unwrap().depth, 5);
+}
+
+#[test]
+fn hostile_entries_are_quarantined_not_followed() {
+    let t = setup();
+    let good = t.q.enqueue(b"good", None).unwrap().task;
+    let new = t.q.dir().join("new");
+    let outside = t.root.dir().join("secret");
+    fs::write(&outside, b"secret").unwrap();
+    let id = |n: u64| task::task_id(n, 0, n);
+    // A symlink, a FIFO, a hard link, a foreign file, a torn file, an
+    // oversize file, garbage, and a badly named file, all before `good`.
+    symlink(&outside, new.join(task::entry_name(0, &id(1)))).unwrap();
+    nix::unistd::mkfifo(&new.join(task::entry_name(0, &id(2))), nix::sys::stat::Mode::S_IRWXU)
+        .unwrap();
+    let h = Header::new(&id(3), 0, now(), None, b"linked");
+    let linked = t.root.dir().join("linked");
+    fs::write(&linked, task::encode(&h, b"linked").unwrap()).unwrap();
+    fs::hard_link(&linked, new.join(h.name())).unwrap();
+    let h = Header::new(&id(4), 0, now(), None, b"torn!");
+    let mut torn = task::encode(&h, b"torn!").unwrap();
+    torn.truncate(torn.len() - 1);
+    fs::write(new.join(h.name()), torn).unwrap();
+    fs::write(new.join(task::entry_name(0, &id(5))), vec![b'x'; task::MAX_FILE as usize + 1])
+        .unwrap();
+    fs::write(new.join(task::entry_name(0, &id(6))), b"{not json\npayload").unwrap();
+    fs::write(new.join("$(id);rm -rf ~"), b"x").unwrap();
+    fs::create_dir(new.join(task::entry_name(0, &id(7)))).unwrap();
+    let foreign = Header::new(&id(8), 0, now(), None, b"f");
+    let fp = new.join(foreign.name());
+    fs::write(&fp, task::encode(&foreign, b"f").unwrap()).unwrap();
+    let chowned = nix::unistd::chown(&fp, Some(nix::unistd::Uid::from_raw(4242)), None).is_ok();
+    if !chowned {
+        fs::remove_file(&fp).unwrap();
+    }
+
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    assert_eq!(c.task(), good);
+    assert_eq!(fs::read(&outside).unwrap(), b"secret", "the symlink target is untouched");
+    let q = quarantined(&t.q);
+    let moved = q.iter().filter(|n| !n.ends_with(".reason")).count();
+    let reasons = q.iter().filter(|n| n.ends_with(".reason")).count();
+    assert_eq!(moved, 8 + usize::from(chowned), "{q:#?}");
+    assert_eq!(reasons, moved);
+    let all: String = q
+        .iter()
+        .filter(|n| n.ends_with(".reason"))
+        .map(|n| fs::read_to_string(t.q.dir().join("quarantine").join(n)).unwrap())
+        .collect();
+    for needle in [
+        "symlink",
+        "regular file",
+        "hard links",
+        "torn",
+        "byte limit",
+        "not a valid",
+        "unexpected entry name",
+    ] {
+        assert!(all.contains(needle), "{needle} missing in {all}");
+    }
+    if chowned {
+        assert!(all.contains("owned by uid 4242"), "{all}");
+    }
+    assert_eq!(fs::read_dir(&new).unwrap().count(), 0);
+    let log = fs::read_to_string(t.root.lifecycle_log()).unwrap();
+    assert_eq!(log.matches("reason=corrupt").count(), moved, "{log}");
+}
+
+#[test]
+fn clean_removes_old_tmp_and_done_only() {
+    let t = setup();
+    let a = t.q.enqueue(b"a", None).unwrap().task;
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    let wf = t.q.work_file(&c).unwrap();
+    assert_eq!(fs::read(&wf).unwrap(), b"a");
+    t.q.ack(&a, &Outcome::default()).unwrap();
+    assert!(!wf.exists());
+    fs::write(t.q.dir().join("tmp").join("abandoned"), b"x").unwrap();
+    assert!(t.q.clean(Duration::from_secs(3600), now(), false).unwrap().is_empty());
+    let later = now() + chrono::Duration::hours(2);
+    let dry = t.q.clean(Duration::from_secs(3600), later, true).unwrap();
+    assert_eq!(dry.len(), 3, "{dry:?}"); // tmp file, done task, its outcome
+    assert!(dry.iter().all(|p| p.exists()));
+    let done = t.q.clean(Duration::from_secs(3600), later, false).unwrap();
+    assert_eq!(done, dry);
+    assert!(done.iter().all(|p| !p.exists()));
+}
+
+#[test]
+fn counter_format_detects_torn_records() {
+    let b = encode_counter(7, 3);
+    assert_eq!(parse_counter(&b), Some((7, 3)));
+    let mut torn = b.clone();
+    torn[5] = b'9';
+    assert_eq!(parse_counter(&torn), None);
+    assert_eq!(parse_counter(b""), None);
+}
