@@ -1,20 +1,138 @@
-//! Processes tmux starts on our behalf: the `pane-died` hook (`_hook`), which
-//! records `ev=session-exit`, and the pane-output copier (`_pane-log`), which
-//! keeps `logs/panes/<id>.log` under its size cap. (Being built.)
+//! Processes tmux starts on our behalf, from inside the server:
+//!
+//! - `_hook pane-died <id> --status S --signal G --pid P`, run by the
+//!   `pane-died` hook (`run-shell -b`), appends `ev=session-exit` to
+//!   `logs/exits.log` the moment the program dies, unless a deliberate stop
+//!   wrote its intent first. It runs inside tmux, so it must be quick and
+//!   never fail loudly: every error is swallowed after a best-effort note on
+//!   stderr (which tmux discards).
+//! - `_pane-log <id>`, run by `pipe-pane`, copies the pane's output from
+//!   stdin to `logs/panes/<id>.log`, rotating it to `<id>.log.1` past a cap
+//!   (10 MiB, or `MUXVISOR_PANE_LOG_MAX` bytes), one old copy kept. It ends
+//!   at EOF, which tmux gives it when the pane or the server goes.
 
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
 
 use crate::Ctx;
 use crate::cli::{HookArgs, IdArgs};
+use crate::fsutil;
+use crate::logfmt::Event;
+use crate::paths::Root;
+use crate::peer::Identity;
+
+/// Default cap of one pane log before rotation.
+pub const PANE_LOG_MAX: u64 = 10 * 1024 * 1024;
 
 pub fn run_hook(ctx: &Ctx, args: HookArgs) -> Result<ExitCode> {
-    let _ = (ctx, args);
-    anyhow::bail!("_hook: not implemented yet")
+    if let Err(e) = hook(&ctx.root, &args) {
+        eprintln!("muxvisor _hook: {e:#}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hook(root: &Root, args: &HookArgs) -> Result<()> {
+    if args.event != "pane-died" {
+        return Ok(());
+    }
+    let id = Identity::parse(&args.id)?;
+    if root.stop_intent(&id).exists() {
+        return Ok(());
+    }
+    session_exit_event(&id, &args.status, &args.signal, &args.pid).append_to(&root.exits_log())
+}
+
+/// The `ev=session-exit` line. Pure. tmux gives the signal as a number; we
+/// keep it and add its name. Status is empty when signalled and vice versa.
+pub fn session_exit_event(id: &Identity, status: &str, signal: &str, pid: &str) -> Event {
+    let signal = signal.trim();
+    let status = if signal.is_empty() { status.trim() } else { "" };
+    let mut ev = Event::new("session-exit")
+        .id(id)
+        .kv("status", status)
+        .kv("signal", signal)
+        .kv("pid", pid.trim());
+    if let Some(name) = signal_name(signal) {
+        ev = ev.kv("signal_name", name);
+    }
+    ev
+}
+
+/// `15` -> `SIGTERM`. Pure.
+pub fn signal_name(num: &str) -> Option<&'static str> {
+    let n: i32 = num.parse().ok()?;
+    nix::sys::signal::Signal::try_from(n).ok().map(|s| s.as_str())
 }
 
 pub fn run_pane_log(ctx: &Ctx, args: IdArgs) -> Result<ExitCode> {
-    let _ = (ctx, args);
-    anyhow::bail!("_pane-log: not implemented yet")
+    let id = Identity::parse(&args.id)?;
+    let cap = std::env::var("MUXVISOR_PANE_LOG_MAX")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(PANE_LOG_MAX);
+    copy_rotating(std::io::stdin().lock(), &ctx.root.pane_log(&id), cap)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Copy `input` to `log` until EOF, rotating to `log.1` when the next chunk
+/// would take it past `cap` bytes.
+pub fn copy_rotating(mut input: impl Read, log: &Path, cap: u64) -> Result<()> {
+    let old = rotated(log);
+    let mut out = fsutil::open_append(log)?;
+    let mut size = out.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if size > 0 && size + n as u64 > cap {
+            std::fs::rename(log, &old)?;
+            out = fsutil::open_append(log)?;
+            size = 0;
+        }
+        out.write_all(&buf[..n])?;
+        size += n as u64;
+    }
+}
+
+fn rotated(log: &Path) -> PathBuf {
+    let mut s = log.as_os_str().to_owned();
+    s.push(".1");
+    PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_lines() {
+        let id = Identity::parse("w").unwrap();
+        let l = session_exit_event(&id, "3", "", "42").line();
+        assert!(l.contains(" ev=session-exit identity=w status=3 signal= pid=42"), "{l}");
+        let l = session_exit_event(&id, "", "15", "42").line();
+        assert!(l.contains("status= signal=15 pid=42 signal_name=SIGTERM"), "{l}");
+        let l = session_exit_event(&id, "0", "9", "").line();
+        assert!(l.contains("status= signal=9 pid= signal_name=SIGKILL"), "{l}");
+    }
+
+    #[test]
+    fn rotation_keeps_one_old_copy() {
+        let t = tempfile::Builder::new().prefix("mvh").tempdir_in("/tmp").unwrap();
+        let log = t.path().join("p.log");
+        copy_rotating(&b"0123456789"[..], &log, 8).unwrap();
+        copy_rotating(&b"abcdef"[..], &log, 8).unwrap();
+        assert_eq!(std::fs::read(&log).unwrap(), b"abcdef");
+        assert_eq!(std::fs::read(rotated(&log)).unwrap(), b"0123456789");
+        copy_rotating(&b"xyz"[..], &log, 8).unwrap();
+        assert_eq!(std::fs::read(&log).unwrap(), b"xyz");
+        assert_eq!(std::fs::read(rotated(&log)).unwrap(), b"abcdef");
+    }
 }

@@ -1,13 +1,50 @@
 //! Launch and deliberate stop of one identity's private tmux server.
-//! (Being built: see issue 2.)
+//!
+//! Both run under the identity's lock (`run/<id>.lock`), so two launches of
+//! the same identity start one server, and a stop never interleaves with a
+//! launch.
+//!
+//! **Launch** (race-free): refuse if the program already runs; check that the
+//! program exists and is executable (tmux would give a silent dead pane);
+//! pre-clean whatever is left on the socket (a stale socket, a dead pane, a
+//! hung server) with the stop intent written first so its canary and hook
+//! stay silent; then ONE tmux invocation sets `remain-on-exit`, the
+//! `pane-died` hook, creates the session, starts `pipe-pane` and reports the
+//! pids; then the canary is ensured (never blocking the launch), the state
+//! written and `ev=launch` appended. `launch` does not wait for the program
+//! to settle, because ephemeral workers need millisecond starts; the CLI
+//! calls [`settle`] for that.
+//!
+//! **Stop**: intent on disk, canary woken, SIGTERM to the pane's process
+//! group, up to `grace` for it to vanish, then SIGKILL; `kill-server`, socket
+//! removed, `ev=stop`. The intent file stays until the next launch so that a
+//! late hook or canary wake-up still sees it.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
 
+use crate::canary;
+use crate::fsutil;
+use crate::logfmt::Event;
+use crate::observe::{self, Observed, Seen};
+use crate::output;
 use crate::paths::Root;
 use crate::peer::{Identity, PeerSpec};
+use crate::state;
+use crate::tmux::launch::{self as tl, LaunchPlan};
+use crate::tmux::{Tmux, TmuxError};
+
+/// How long launch/stop wait for another muxvisor holding the identity lock.
+pub const LOCK_WAIT: Duration = Duration::from_secs(20);
+
+/// The deadline for observations made by launch and stop.
+const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A task handed to a fresh ephemeral worker.
 #[derive(Clone, Debug)]
@@ -38,17 +75,384 @@ pub struct Stopped {
     pub grace_ms: u128,
 }
 
+/// How a freshly launched program died while [`settle`] watched it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Death {
+    pub status: Option<i32>,
+    pub signal: Option<String>,
+    /// What was seen (a dead pane, or the session/server gone).
+    pub seen: Seen,
+}
+
+impl Death {
+    /// `exit status 3`, `signal 15`, or what vanished.
+    pub fn describe(&self) -> String {
+        match (&self.status, &self.signal) {
+            (Some(s), _) => format!("exit status {s}"),
+            (None, Some(g)) => format!("signal {g}"),
+            _ => match self.seen {
+                Seen::SessionGone => "its session vanished".into(),
+                Seen::NoSocket | Seen::StaleSocket => "its tmux server died".into(),
+                _ => "unknown status".into(),
+            },
+        }
+    }
+}
+
+/// Replace `{task}` and `{task_file}` in every argument. Pure.
+pub fn expand_argv(argv: &[String], task: Option<&TaskHandoff>) -> Vec<String> {
+    match task {
+        None => argv.to_vec(),
+        Some(t) => argv
+            .iter()
+            .map(|a| a.replace("{task_file}", &t.file.to_string_lossy()).replace("{task}", &t.text))
+            .collect(),
+    }
+}
+
+/// The environment given to the program with `new-session -e`. Pure.
+pub fn launch_env(spec: &PeerSpec, task: Option<&TaskHandoff>) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> =
+        spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    env.push(("MUXVISOR_IDENTITY".into(), spec.identity.to_string()));
+    if let Some(t) = task {
+        env.push(("MUXVISOR_TASK_ID".into(), t.id.clone()));
+        env.push(("MUXVISOR_TASK_FILE".into(), t.file.to_string_lossy().into_owned()));
+    }
+    env
+}
+
+/// Check that `program` can be executed by the pane: an absolute path (or one
+/// relative to `cwd`), or a name on `path`. Returns the resolved path.
+pub fn check_program(program: &str, cwd: &Path, path: Option<&str>) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let resolved = if program.contains('/') {
+        let p = cwd.join(program);
+        if !p.exists() {
+            bail!("program {program} does not exist (looked in {})", cwd.display());
+        }
+        p
+    } else {
+        let search = path.map(str::to_string).unwrap_or_default();
+        which::which_in(program, Some(&search), cwd).map_err(|_| {
+            anyhow::anyhow!(
+                "program {program:?} was not found on the PATH the peer will get ({search}); \
+                 give an absolute path or set PATH with `muxvisor add --env PATH=...`"
+            )
+        })?
+    };
+    let md = std::fs::metadata(&resolved)
+        .with_context(|| format!("checking program {}", resolved.display()))?;
+    if !md.is_file() || md.permissions().mode() & 0o111 == 0 {
+        bail!("program {} is not an executable file", resolved.display());
+    }
+    Ok(resolved)
+}
+
+/// True when `pid` is a tmux process serving `socket` (guards against pid
+/// reuse before we SIGKILL a recorded server pid). Linux only: elsewhere we
+/// cannot tell, and say no.
+pub fn is_tmux_server(pid: i32, socket: &Path) -> bool {
+    if pid <= 1 {
+        return false;
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if !comm.starts_with("tmux") {
+        return false;
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let sock = socket.as_os_str().as_encoded_bytes();
+    cmdline.split(|b| *b == 0).any(|w| w == sock)
+}
+
 /// Start `spec`'s session (with `task` for an ephemeral worker). Takes the
 /// identity lock itself.
 pub fn launch(root: &Root, spec: &PeerSpec, task: Option<&TaskHandoff>) -> Result<Launched> {
-    let _ = (root, spec, task);
-    anyhow::bail!("launch: not implemented yet")
+    let id = &spec.identity;
+    let _lock = fsutil::lock_within(&root.id_lock(id), LOCK_WAIT, &format!("launch {id}"))?;
+    let obs = observe::observe(root, id, OBSERVE_TIMEOUT)?;
+    if obs.is_alive() {
+        return Ok(Launched { started: false, already: true, pane_pid: obs.pane_pid });
+    }
+    let path_env = spec
+        .env
+        .get("PATH")
+        .cloned()
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_else(|| "/usr/bin:/bin".into());
+    let program = spec.command.first().context("peer has no program")?;
+    check_program(program, &spec.cwd, Some(&path_env))
+        .with_context(|| format!("cannot launch {id}"))?;
+
+    teardown_leftovers(root, id, &obs)?;
+    fsutil::remove_if_exists(&root.stop_intent(id))?;
+
+    let exe = std::env::current_exe().context("finding the muxvisor binary for the exit hook")?;
+    let argv = expand_argv(&spec.command, task);
+    let plan = LaunchPlan {
+        id,
+        exe: &exe,
+        root: root.dir(),
+        cwd: &spec.cwd,
+        env: launch_env(spec, task),
+        argv,
+        has_remain_format: tl::version().is_some_and(|v| v >= (3, 3)),
+    };
+    let tmux = Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?;
+    let out = tmux
+        .run(&tl::launch_cmd(&plan))
+        .map_err(TmuxError::into_anyhow)
+        .with_context(|| format!("starting tmux server for {id}"))?;
+    let (server_pid, pane_pid) = tl::parse_pids(&out.stdout);
+    let _ = fsutil::chmod_600(&root.socket(id));
+
+    if let Err(e) = canary::ensure(root, id) {
+        output::warn(format!("{id}: could not start the server-death canary: {e:#}"));
+    }
+    state::update(root, id, |st| {
+        st.launched_at = Some(Utc::now());
+        st.pane_pid = pane_pid;
+        st.server_pid = server_pid;
+        st.stopped = false;
+        st.stop_reason = None;
+        st.failed = false;
+        st.current_task = task.map(|t| t.id.clone());
+    })?;
+    let mut ev = Event::new("launch")
+        .id(id)
+        .kv("pid", pane_pid.map(|p| p.to_string()).unwrap_or_default())
+        .kv("policy", spec.policy);
+    if let Some(t) = task {
+        ev = ev.kv("task", &t.id).kv("attempt", t.attempt);
+    }
+    ev.append_to(&root.lifecycle_log())?;
+    Ok(Launched { started: true, already: false, pane_pid })
+}
+
+/// Watch a freshly launched pane for `dur` (polling every ~50 ms); the
+/// program's death if it died in that time.
+pub fn settle(root: &Root, id: &Identity, dur: Duration) -> Result<Option<Death>> {
+    let deadline = Instant::now() + dur;
+    loop {
+        let obs = observe::observe(root, id, OBSERVE_TIMEOUT)?;
+        match &obs.seen {
+            Seen::Alive | Seen::Hung => {}
+            Seen::PaneDead { status, signal } => {
+                return Ok(Some(Death {
+                    status: *status,
+                    signal: signal.clone(),
+                    seen: obs.seen.clone(),
+                }));
+            }
+            other => return Ok(Some(Death { status: None, signal: None, seen: other.clone() })),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
+    }
 }
 
 /// Deliberately stop `id`: intent, canary, SIGTERM, grace, kill, teardown.
 /// `reason` goes to the state (`stop`, `reaped-idle`, ...). Takes the
 /// identity lock itself.
 pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result<Stopped> {
-    let _ = (root, id, grace, reason);
-    anyhow::bail!("stop: not implemented yet")
+    let _lock = fsutil::lock_within(&root.id_lock(id), LOCK_WAIT + grace, &format!("stop {id}"))?;
+    let obs = observe::observe(root, id, OBSERVE_TIMEOUT)?;
+    let grace_ms = grace.as_millis();
+    if !obs.is_alive() {
+        teardown_leftovers(root, id, &obs)?;
+        state::update(root, id, |st| {
+            st.stopped = true;
+            st.stop_reason = Some(reason.to_string());
+        })?;
+        return Ok(Stopped { was_running: false, how: "term", grace_ms });
+    }
+    write_intent(root, id, reason)?;
+    let tmux = Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?;
+    let quick = tmux.clone().with_timeout(Duration::from_secs(1));
+    let _ = tl::signal_canary(&quick, id);
+
+    let how = match obs.pane_pid {
+        Some(pgid) if pgid > 1 => terminate_group(pgid, grace, obs.server_pid),
+        _ => "term",
+    };
+    kill_server_hard(root, id, &quick, obs.server_pid);
+    fsutil::remove_if_exists(&root.socket(id))?;
+    state::update(root, id, |st| {
+        st.stopped = true;
+        st.stop_reason = Some(reason.to_string());
+    })?;
+    Event::new("stop")
+        .id(id)
+        .kv("how", how)
+        .kv("grace_ms", grace_ms)
+        .kv("reason", reason)
+        .append_to(&root.lifecycle_log())?;
+    Ok(Stopped { was_running: true, how, grace_ms })
+}
+
+/// SIGTERM the group, wait up to `grace` for it to vanish, else SIGKILL.
+/// The server is nudged while we wait so that tmux < 3.6 reaps the leader.
+fn terminate_group(pgid: i32, grace: Duration, server_pid: Option<i32>) -> &'static str {
+    let pg = Pid::from_raw(pgid);
+    if killpg(pg, Signal::SIGTERM) == Err(Errno::ESRCH) {
+        return "term";
+    }
+    let gone = |limit: Duration| {
+        let deadline = Instant::now() + limit;
+        let mut n = 0u32;
+        loop {
+            if killpg(pg, None) == Err(Errno::ESRCH) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            n += 1;
+            if n.is_multiple_of(10)
+                && let Some(s) = server_pid
+            {
+                observe::nudge(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    if gone(grace) {
+        return "term";
+    }
+    let _ = killpg(pg, Signal::SIGKILL);
+    gone(Duration::from_secs(2));
+    "kill"
+}
+
+/// Write the deliberate-teardown intent (the hook and the canary read it).
+fn write_intent(root: &Root, id: &Identity, reason: &str) -> Result<()> {
+    let line = format!("{} {reason} pid={}\n", Utc::now().to_rfc3339(), std::process::id());
+    fsutil::atomic_write(&root.stop_intent(id), line.as_bytes())
+        .with_context(|| format!("writing the stop intent of {id}"))
+}
+
+/// Remove whatever a previous incarnation left on the socket: a server with
+/// a dead pane or no session, a hung server, a stale socket file. Silent:
+/// the intent is written and the canary signalled first, and we wait for the
+/// old canary to leave before returning, so it cannot mistake this for a
+/// crash once the intent is removed.
+fn teardown_leftovers(root: &Root, id: &Identity, obs: &Observed) -> Result<()> {
+    let socket = root.socket(id);
+    match obs.seen {
+        Seen::NoSocket => return Ok(()),
+        Seen::StaleSocket => {
+            fsutil::remove_if_exists(&socket)?;
+            return Ok(());
+        }
+        _ => {}
+    }
+    write_intent(root, id, "pre-clean")?;
+    let quick = Tmux::new(socket.clone())
+        .map_err(TmuxError::into_anyhow)?
+        .with_timeout(Duration::from_secs(1));
+    if obs.seen != Seen::Hung {
+        let _ = tl::signal_canary(&quick, id);
+    }
+    let recorded = state::load(root, id).ok().and_then(|s| s.server_pid);
+    kill_server_hard(root, id, &quick, obs.server_pid.or(recorded));
+    fsutil::remove_if_exists(&socket)?;
+    // A canary woken by the signal (or by the server's exit) must see the
+    // intent before we remove it; it exits within a poll or two.
+    let lock = root.canary_lock(id);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while fsutil::is_locked(&lock).unwrap_or(false) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// `kill-server`; if the server does not answer, SIGKILL its pid (after
+/// checking it is still our tmux server) and wait for it to go.
+fn kill_server_hard(root: &Root, id: &Identity, tmux: &Tmux, pid: Option<i32>) {
+    match tl::kill_server(tmux) {
+        Ok(()) | Err(TmuxError::NoServer { .. }) => {}
+        Err(_) => {
+            if let Some(p) = pid.filter(|p| is_tmux_server(*p, &root.socket(id))) {
+                let pid = Pid::from_raw(p);
+                let _ = kill(pid, Signal::SIGKILL);
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while kill(pid, None).is_ok() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            } else {
+                output::warn(format!(
+                    "{id}: tmux server did not answer kill-server and its pid is unknown or \
+                     not tmux; remove it by hand if it lingers"
+                ));
+            }
+        }
+    }
+    // kill-server returns before the server has exited; wait briefly so the
+    // socket is really free for the next launch.
+    if let Some(p) = pid {
+        let pid = Pid::from_raw(p);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while kill(pid, None).is_ok()
+            && is_tmux_server(p, &root.socket(id))
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::Policy;
+
+    fn task() -> TaskHandoff {
+        TaskHandoff { id: "t1".into(), file: "/q/t1".into(), text: "do $(x)".into(), attempt: 1 }
+    }
+
+    #[test]
+    fn argv_placeholders() {
+        let argv = vec!["sh".into(), "-c".into(), "cat {task_file}; echo {task}".into()];
+        assert_eq!(expand_argv(&argv, None), argv);
+        assert_eq!(expand_argv(&argv, Some(&task()))[2], "cat /q/t1; echo do $(x)");
+    }
+
+    #[test]
+    fn env_has_identity_and_task() {
+        let mut spec = PeerSpec::new(
+            Identity::parse("w").unwrap(),
+            Policy::Ephemeral,
+            vec!["x".into()],
+            "/".into(),
+        );
+        spec.env.insert("A".into(), "1".into());
+        let env = launch_env(&spec, Some(&task()));
+        assert!(env.contains(&("A".into(), "1".into())));
+        assert!(env.contains(&("MUXVISOR_IDENTITY".into(), "w".into())));
+        assert!(env.contains(&("MUXVISOR_TASK_ID".into(), "t1".into())));
+        assert!(env.contains(&("MUXVISOR_TASK_FILE".into(), "/q/t1".into())));
+        assert_eq!(launch_env(&spec, None).len(), 2);
+    }
+
+    #[test]
+    fn program_checks() {
+        let cwd = Path::new("/");
+        assert!(check_program("sh", cwd, Some("/usr/bin:/bin")).is_ok());
+        assert!(check_program("/bin/sh", cwd, None).is_ok());
+        let e = check_program("no-such-prog-x", cwd, Some("/usr/bin")).unwrap_err();
+        assert!(format!("{e:#}").contains("not found on the PATH"), "{e:#}");
+        assert!(check_program("/etc/passwd", cwd, None).is_err());
+        assert!(check_program("/no/such", cwd, None).is_err());
+    }
+
+    #[test]
+    fn deaths_describe_themselves() {
+        let d = Death { status: Some(3), signal: None, seen: Seen::Alive };
+        assert_eq!(d.describe(), "exit status 3");
+        let d = Death { status: None, signal: Some("15".into()), seen: Seen::Alive };
+        assert_eq!(d.describe(), "signal 15");
+    }
 }

@@ -13,6 +13,7 @@
 //! real separators distinct. Anything that tmux will later hand to `/bin/sh`
 //! or format-expand is built with the helpers in [`quote`].
 
+pub mod launch;
 pub mod quote;
 
 use std::ffi::OsString;

@@ -48,8 +48,13 @@ impl Out {
 
 impl Env {
     pub fn new() -> Env {
+        Env::with_root_name("r")
+    }
+
+    /// An environment whose root directory is named `name` (hostile-path tests).
+    pub fn with_root_name(name: &str) -> Env {
         let dir = tempfile::Builder::new().prefix("mv").tempdir_in("/tmp").expect("temp dir");
-        let root = dir.path().join("r");
+        let root = dir.path().join(name);
         Env { dir, root }
     }
 

@@ -4,4 +4,7 @@
 
 mod fixture;
 
+mod canary;
+mod hostile;
+mod lifecycle;
 mod smoke;

@@ -1,0 +1,245 @@
+//! The one tmux invocation that creates an identity's server, and the verbs
+//! around it (version, canary channel, kill-server). The builders are pure
+//! so that the quoting of everything user-controlled (root path, argv, env,
+//! cwd) is unit-tested; the session module only runs what they return.
+//!
+//! Why one invocation: all commands joined with `;` run before the server
+//! processes the child's exit, so the exit hook and `remain-on-exit` are in
+//! place even for a program that dies at once.
+//!
+//! Where quoting is needed and why:
+//! - the `pane-died` hook is a tmux command string (parsed by tmux's own
+//!   parser when set) running a `/bin/sh` line that tmux format-expands: each
+//!   word is shell-quoted, `#` doubled, then the line wrapped in a tmux
+//!   double-quoted string ([`quote::tmux_string`]); only our own
+//!   `#{pane_dead_status}`-style formats stay single;
+//! - the `pipe-pane` command is a `/bin/sh` line that tmux format-expands;
+//! - `new-session -c` is format-expanded, so `#` is doubled there;
+//! - argv after `--` and `-e K=V` are passed verbatim (the trailing-`;`
+//!   escape is applied by [`Cmd::arg`]).
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::{Cmd, Tmux, TmuxError, quote, tmux_path, wait_deadline};
+use crate::peer::Identity;
+
+/// The canary's wait-for channel for `id`.
+pub fn canary_channel(id: &Identity) -> String {
+    format!("muxvisor-canary-{id}")
+}
+
+/// Everything the launch invocation needs, already decided.
+#[derive(Clone, Debug)]
+pub struct LaunchPlan<'a> {
+    pub id: &'a Identity,
+    /// Absolute path of the muxvisor binary the hook and pipe will run.
+    pub exe: &'a Path,
+    pub root: &'a Path,
+    pub cwd: &'a Path,
+    pub env: Vec<(String, String)>,
+    pub argv: Vec<String>,
+    /// tmux >= 3.3: `remain-on-exit-format` exists.
+    pub has_remain_format: bool,
+}
+
+/// The `/bin/sh` line (already `#`-doubled) that runs a muxvisor subcommand
+/// from inside tmux.
+fn self_command(exe: &Path, root: &Path, rest: &[&str]) -> String {
+    let mut words: Vec<String> =
+        vec![exe.to_string_lossy().into_owned(), "--root".into(), root.to_string_lossy().into()];
+    words.extend(rest.iter().map(|s| s.to_string()));
+    quote::shell_command_for_tmux(&words)
+}
+
+/// The body of the `pane-died` hook: a tmux command string.
+pub fn hook_command(exe: &Path, root: &Path, id: &Identity) -> String {
+    let line = format!(
+        "{} --status '#{{pane_dead_status}}' --signal '#{{pane_dead_signal}}' --pid '#{{pane_pid}}'",
+        self_command(exe, root, &["_hook", "pane-died", id.as_str()])
+    );
+    format!("run-shell -b {}", quote::tmux_string(&line))
+}
+
+/// The `pipe-pane` shell command that copies pane output to its log.
+pub fn pipe_command(exe: &Path, root: &Path, id: &Identity) -> String {
+    self_command(exe, root, &["_pane-log", id.as_str()])
+}
+
+/// The whole launch as one tmux command line. Its stdout is one line,
+/// `<server pid> <pane pid>`.
+pub fn launch_cmd(p: &LaunchPlan) -> Cmd {
+    let target = p.id.target();
+    let mut c = Cmd::new("set-option").args(["-g", "remain-on-exit", "on"]);
+    if p.has_remain_format {
+        c = c.then("set-option").args(["-g", "remain-on-exit-format", ""]);
+    }
+    c = c
+        .then("set-option")
+        .args(["-g", "exit-empty", "off"])
+        .then("set-option")
+        .args(["-g", "exit-unattached", "off"])
+        .then("set-option")
+        .args(["-g", "destroy-unattached", "off"])
+        .then("set-hook")
+        .args(["-g", "pane-died"])
+        .arg(hook_command(p.exe, p.root, p.id))
+        .then("new-session")
+        .args(["-d", "-s", p.id.as_str(), "-x", "200", "-y", "50", "-c"])
+        .arg(quote::escape_format(&p.cwd.to_string_lossy()));
+    for (k, v) in &p.env {
+        c = c.arg("-e").arg(format!("{k}={v}"));
+    }
+    c = c.arg("--").args(&p.argv);
+    c.then("pipe-pane")
+        .arg("-t")
+        .arg(&target)
+        .arg(pipe_command(p.exe, p.root, p.id))
+        .then("display-message")
+        .args(["-p", "-t"])
+        .arg(&target)
+        .arg("#{pid} #{pane_pid}")
+}
+
+/// Parse `<server pid> <pane pid>` from the launch's stdout.
+pub fn parse_pids(stdout: &str) -> (Option<i32>, Option<i32>) {
+    let mut it = stdout.split_whitespace().map(|s| s.parse::<i32>().ok());
+    (it.next().flatten(), it.next().flatten())
+}
+
+/// `(major, minor)` from `tmux -V` output such as `tmux 3.3a` or
+/// `tmux next-3.6`. Pure.
+pub fn parse_version(s: &str) -> Option<(u32, u32)> {
+    let v = s.split_whitespace().nth(1)?;
+    let v = v.trim_start_matches(|c: char| !c.is_ascii_digit());
+    let mut parts = v.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor_s: String =
+        parts.next().unwrap_or("0").chars().take_while(|c| c.is_ascii_digit()).collect();
+    Some((major, minor_s.parse().unwrap_or(0)))
+}
+
+/// The installed tmux's version, asked once per process (with a deadline).
+pub fn version() -> Option<(u32, u32)> {
+    static V: OnceLock<Option<(u32, u32)>> = OnceLock::new();
+    *V.get_or_init(|| {
+        let bin = tmux_path().ok()?;
+        let mut out = tempfile::tempfile().ok()?;
+        let child = std::process::Command::new(bin)
+            .arg("-V")
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().ok()?)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        wait_deadline(child, Duration::from_secs(3)).ok()??;
+        use std::io::{Read, Seek};
+        let mut s = String::new();
+        out.rewind().ok()?;
+        out.read_to_string(&mut s).ok()?;
+        parse_version(&s)
+    })
+}
+
+/// Wake every canary waiting on `id`'s channel (and the next one to wait).
+pub fn signal_canary(tmux: &Tmux, id: &Identity) -> Result<(), TmuxError> {
+    tmux.run(&Cmd::new("wait-for").arg("-S").arg(canary_channel(id))).map(|_| ())
+}
+
+/// `kill-server`.
+pub fn kill_server(tmux: &Tmux) -> Result<(), TmuxError> {
+    tmux.run(&Cmd::new("kill-server")).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn id() -> Identity {
+        Identity::parse("w1").unwrap()
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("tmux 3.3a"), Some((3, 3)));
+        assert_eq!(parse_version("tmux 3.6"), Some((3, 6)));
+        assert_eq!(parse_version("tmux next-3.6"), Some((3, 6)));
+        assert_eq!(parse_version("tmux 2.9a\n"), Some((2, 9)));
+        assert_eq!(parse_version("garbage"), None);
+    }
+
+    #[test]
+    fn pids() {
+        assert_eq!(parse_pids("12 34\n"), (Some(12), Some(34)));
+        assert_eq!(parse_pids(""), (None, None));
+    }
+
+    #[test]
+    fn hook_quotes_hostile_root_and_keeps_our_formats() {
+        let root = Path::new("/tmp/a'b $x #(touch X) ;c");
+        let h = hook_command(Path::new("/bin/mv x"), root, &id());
+        assert!(h.starts_with("run-shell -b \""), "{h}");
+        // The user's `#` is doubled, ours are not; `$` is escaped for tmux.
+        assert!(h.contains("##(touch X)"), "{h}");
+        assert!(!h.replace("##", "").contains("#("), "{h}");
+        assert!(h.contains("'#{pane_dead_status}'"), "{h}");
+        assert!(h.contains("\\$x"), "{h}");
+    }
+
+    #[test]
+    fn pipe_command_survives_sh_after_format_unescape() {
+        let root = Path::new("/tmp/a'b $(id) #{pane_pid} ;c");
+        let p = pipe_command(Path::new("/bin/echo"), root, &id());
+        // tmux turns `##` into `#`; then sh must see the exact words.
+        let after_tmux = p.replace("##", "#");
+        let out = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("printf '%s\\n' {}", after_tmux.trim_start_matches("'/bin/echo' ")))
+            .output()
+            .unwrap();
+        let got = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(got, format!("--root\n{}\n_pane-log\nw1\n", root.display()));
+    }
+
+    #[test]
+    fn launch_cmd_is_one_invocation_in_order() {
+        let plan = LaunchPlan {
+            id: &id(),
+            exe: Path::new("/bin/mv"),
+            root: Path::new("/r"),
+            cwd: Path::new("/home/#me"),
+            env: vec![("A".into(), "b;".into())],
+            argv: vec!["prog".into(), "a;".into(), "#{pane_pid}".into()],
+            has_remain_format: true,
+        };
+        let c = launch_cmd(&plan);
+        let v: Vec<String> = c.as_args().iter().map(|s| s.to_string_lossy().into_owned()).collect();
+        let verbs: Vec<&str> = v
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i == 0 || v[i - 1] == ";")
+            .map(|(_, s)| s.as_str())
+            .collect();
+        assert_eq!(
+            verbs,
+            [
+                "set-option",
+                "set-option",
+                "set-option",
+                "set-option",
+                "set-option",
+                "set-hook",
+                "new-session",
+                "pipe-pane",
+                "display-message"
+            ]
+        );
+        assert!(v.contains(&"/home/##me".to_string()), "{v:?}");
+        assert!(v.contains(&"A=b\\;".to_string()), "{v:?}");
+        assert!(v.contains(&"a\\;".to_string()), "{v:?}");
+        assert!(v.contains(&"#{pane_pid}".to_string()), "{v:?}");
+        assert!(v.contains(&"=w1:".to_string()), "{v:?}");
+    }
+}

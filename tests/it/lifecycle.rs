@@ -1,0 +1,336 @@
+//! launch, stop, restart and the exit hook, against real tmux on private
+//! sockets. Peers are registered by writing their spec file directly (the
+//! same JSON `add` writes), so these tests depend only on the lifecycle.
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+use std::time::Duration;
+
+use muxvisor::observe::{self, Seen};
+use muxvisor::paths::Root;
+use muxvisor::peer::{Identity, PeerSpec, Policy};
+
+use crate::fixture::*;
+
+/// Register a persistent peer running `argv` in the scratch directory.
+pub fn add_peer(env: &Env, id: &str, argv: &[&str]) -> PeerSpec {
+    add_peer_with(env, id, argv, |_| {})
+}
+
+/// Register a peer, letting `f` adjust the spec first.
+pub fn add_peer_with(
+    env: &Env,
+    id: &str,
+    argv: &[&str],
+    f: impl FnOnce(&mut PeerSpec),
+) -> PeerSpec {
+    let peers = env.root().join("peers");
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(&peers).unwrap();
+    let mut spec = PeerSpec::new(
+        Identity::parse(id).unwrap(),
+        Policy::Persistent,
+        argv.iter().map(|s| s.to_string()).collect(),
+        env.scratch().to_path_buf(),
+    );
+    f(&mut spec);
+    fs::write(peers.join(format!("{id}.json")), serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    spec
+}
+
+/// Observe `id` in-process with the library (status belongs elsewhere).
+pub fn seen(env: &Env, id: &str, timeout: Duration) -> Seen {
+    let root = Root::new(env.root().to_path_buf());
+    observe::observe(&root, &Identity::parse(id).unwrap(), timeout).unwrap().seen
+}
+
+pub fn state(env: &Env, id: &str) -> serde_json::Value {
+    serde_json::from_str(&env.read(&format!("state/{id}.json"))).unwrap_or_default()
+}
+
+pub fn pane_pid(env: &Env, id: &str) -> i32 {
+    state(env, id)["pane_pid"].as_i64().expect("pane_pid in state") as i32
+}
+
+pub fn alive(pid: i32) -> bool {
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// Lines of exits.log for `id` with `ev`.
+pub fn exits(env: &Env, ev: &str, id: &str) -> Vec<String> {
+    env.events("exits", ev)
+        .into_iter()
+        .filter(|l| l.contains(&format!(" identity={id} ")))
+        .collect()
+}
+
+/// True while a canary holds `id`'s lock.
+pub fn canary_watching(env: &Env, id: &str) -> bool {
+    let root = Root::new(env.root().to_path_buf());
+    muxvisor::canary::is_watching(&root, &Identity::parse(id).unwrap())
+}
+
+#[test]
+fn launch_runs_and_second_launch_says_already() {
+    let env = Env::new();
+    add_peer(&env, "p1", &["sleep", "1000"]);
+    let out = env.mv(&["launch", "p1"]);
+    out.ok();
+    assert!(out.stdout.starts_with("launched p1 (pid "), "{out:?}");
+    let pid = pane_pid(&env, "p1");
+    assert!(alive(pid));
+    assert_eq!(seen(&env, "p1", Duration::from_secs(5)), Seen::Alive);
+    let panes = env.tmux("p1", &["list-panes", "-t", "=p1:", "-F", "#{pane_pid} #{pane_dead}"]);
+    assert_eq!(panes.stdout.trim(), format!("{pid} 0"));
+
+    let again = env.mv(&["launch", "p1"]);
+    again.ok();
+    assert!(again.stdout.contains("already running"), "{again:?}");
+    let j = env.mv(&["--json", "launch", "p1"]);
+    j.ok();
+    let v = j.json();
+    assert_eq!(v["already"], true);
+    assert_eq!(v["started"], false);
+    assert_eq!(v["identity"], "p1");
+    assert_eq!(v["pid"], pid);
+    assert_eq!(env.events("lifecycle", "launch").len(), 1);
+    let l = &env.events("lifecycle", "launch")[0];
+    assert!(l.contains(&format!("pid={pid}")) && l.contains("policy=persistent"), "{l}");
+}
+
+#[test]
+fn launch_json_reports_started() {
+    let env = Env::new();
+    add_peer(&env, "pj", &["sleep", "1000"]);
+    let v = env.mv(&["--json", "launch", "pj"]).json();
+    assert_eq!(v["started"], true);
+    assert_eq!(v["already"], false);
+    assert_eq!(v["pid"], pane_pid(&env, "pj"));
+}
+
+#[test]
+fn program_dying_at_once_fails_the_launch_with_its_status() {
+    let env = Env::new();
+    add_peer(&env, "p3", &["sh", "-c", "exit 3"]);
+    let out = env.mv(&["launch", "p3"]);
+    out.code(1);
+    assert!(out.stderr.contains("exit status 3"), "{out:?}");
+    assert!(!out.stdout.contains("launched"), "{out:?}");
+
+    add_peer(&env, "px", &["no-such-program-xyz"]);
+    let out = env.mv(&["launch", "px"]);
+    out.code(1);
+    assert!(out.stderr.contains("no-such-program-xyz"), "{out:?}");
+}
+
+#[test]
+fn ephemeral_peer_cannot_be_launched_by_hand() {
+    let env = Env::new();
+    add_peer_with(&env, "eph", &["true"], |s| s.policy = Policy::Ephemeral);
+    let out = env.mv(&["launch", "eph"]);
+    out.code(1);
+    assert!(out.stderr.contains("muxvisor send eph"), "{out:?}");
+}
+
+#[test]
+fn exit_hook_records_status_and_signals() {
+    let env = Env::new();
+    let cases = [
+        ("e0", "exit 0", "status=0 signal= "),
+        ("e3", "exit 3", "status=3 signal= "),
+        ("eterm", "kill -TERM $$", "status= signal=15 "),
+        ("ekill", "kill -KILL $$", "status= signal=9 "),
+    ];
+    for (id, script, _) in &cases {
+        add_peer(&env, id, &["sh", "-c", script]);
+        env.mv(&["launch", id]).code(1);
+    }
+    for (id, _, want) in &cases {
+        assert!(
+            wait_until(Duration::from_secs(5), || exits(&env, "session-exit", id).len() == 1),
+            "{id}: {}",
+            env.read("logs/exits.log")
+        );
+        let line = &exits(&env, "session-exit", id)[0];
+        assert!(line.contains(want), "{id}: {line}");
+    }
+    assert!(exits(&env, "session-exit", "eterm")[0].contains("signal_name=SIGTERM"));
+}
+
+#[test]
+fn clean_stop_is_silent_and_removes_the_socket() {
+    let env = Env::new();
+    add_peer(&env, "s1", &["sleep", "1000"]);
+    env.mv(&["launch", "s1"]).ok();
+    let pid = pane_pid(&env, "s1");
+    assert!(wait_until(Duration::from_secs(5), || canary_watching(&env, "s1")));
+    let out = env.mv(&["stop", "s1"]);
+    out.ok();
+    assert!(out.stdout.contains("stopped s1 (term)"), "{out:?}");
+    assert!(!alive(pid));
+    assert!(!env.root().join("run/s1.sock").exists());
+    // The canary has seen the intent and left; only then is silence proven.
+    assert!(wait_until(Duration::from_secs(5), || !canary_watching(&env, "s1")));
+    let stops = env.events("lifecycle", "stop");
+    assert_eq!(stops.len(), 1);
+    assert!(stops[0].contains("how=term") && stops[0].contains("grace_ms=10000"), "{stops:?}");
+    assert!(env.events("exits", "session-exit").is_empty(), "{}", env.read("logs/exits.log"));
+    assert!(env.events("exits", "server-exit").is_empty(), "{}", env.read("logs/exits.log"));
+    assert_eq!(state(&env, "s1")["stopped"], true);
+    assert_eq!(seen(&env, "s1", Duration::from_secs(2)), Seen::NoSocket);
+
+    let again = env.mv(&["--json", "stop", "s1"]);
+    assert_eq!(again.json()["was_running"], false);
+}
+
+#[test]
+fn stop_lets_a_term_trapping_program_clean_up() {
+    let env = Env::new();
+    let marker = env.scratch().join("bye");
+    add_peer_with(
+        &env,
+        "trap",
+        &["sh", "-c", "trap 'echo bye > \"$MARK\"; exit 0' TERM; while :; do sleep 0.1; done"],
+        |s| {
+            s.env.insert("MARK".into(), marker.display().to_string());
+        },
+    );
+    env.mv(&["launch", "trap"]).ok();
+    let v = env.mv(&["--json", "stop", "trap"]).json();
+    assert_eq!(v["how"], "term");
+    assert_eq!(fs::read_to_string(&marker).unwrap(), "bye\n");
+    assert!(env.events("lifecycle", "stop")[0].contains("how=term"));
+}
+
+#[test]
+fn stop_kills_a_program_that_ignores_term() {
+    let env = Env::new();
+    add_peer(&env, "stub", &["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"]);
+    env.mv(&["launch", "stub"]).ok();
+    let pid = pane_pid(&env, "stub");
+    let out = env.mv(&["stop", "stub", "--grace", "300ms"]);
+    out.ok();
+    assert!(out.stdout.contains("(kill)"), "{out:?}");
+    assert!(!alive(pid));
+    let l = &env.events("lifecycle", "stop")[0];
+    assert!(l.contains("how=kill") && l.contains("grace_ms=300"), "{l}");
+}
+
+#[test]
+fn stale_socket_after_server_sigkill_is_cleaned_by_next_launch() {
+    let env = Env::new();
+    add_peer(&env, "st", &["sleep", "1000"]);
+    env.mv(&["launch", "st"]).ok();
+    let server = env.server_pid("st").expect("server pid");
+    unsafe { libc::kill(server, libc::SIGKILL) };
+    assert!(wait_until(Duration::from_secs(5), || !alive(server)
+        || fs::read_to_string(format!("/proc/{server}/stat")).is_ok_and(|s| s.contains(") Z "))));
+    assert!(env.root().join("run/st.sock").exists(), "tmux leaves its socket behind");
+    assert_eq!(seen(&env, "st", Duration::from_secs(2)), Seen::StaleSocket);
+
+    let out = env.mv(&["launch", "st"]);
+    out.ok();
+    assert!(out.stdout.starts_with("launched st"), "{out:?}");
+    let new_server = env.server_pid("st").unwrap();
+    assert_ne!(new_server, server);
+    assert_eq!(seen(&env, "st", Duration::from_secs(5)), Seen::Alive);
+    assert_eq!(env.events("lifecycle", "launch").len(), 2);
+}
+
+#[test]
+fn launch_replaces_a_dead_pane() {
+    let env = Env::new();
+    add_peer(&env, "dp", &["sh", "-c", "exit 4"]);
+    env.mv(&["launch", "dp"]).code(1);
+    assert!(matches!(seen(&env, "dp", Duration::from_secs(5)), Seen::PaneDead { .. }));
+    add_peer(&env, "dp", &["sleep", "1000"]);
+    env.mv(&["launch", "dp"]).ok();
+    assert_eq!(seen(&env, "dp", Duration::from_secs(5)), Seen::Alive);
+    // The pre-clean was deliberate: no server-exit for the replaced server.
+    assert!(wait_until(Duration::from_secs(5), || canary_watching(&env, "dp")));
+    assert!(env.events("exits", "server-exit").is_empty(), "{}", env.read("logs/exits.log"));
+}
+
+#[test]
+fn hung_server_is_observed_as_hung_and_stop_does_not_hang() {
+    let env = Env::new();
+    add_peer(&env, "hung", &["sleep", "1000"]);
+    env.mv(&["launch", "hung"]).ok();
+    let server = env.server_pid("hung").unwrap();
+    unsafe { libc::kill(server, libc::SIGSTOP) };
+    assert_eq!(seen(&env, "hung", Duration::from_millis(300)), Seen::Hung);
+    let out = env.mv(&["stop", "hung", "--grace", "500ms"]);
+    unsafe { libc::kill(server, libc::SIGCONT) };
+    out.ok();
+    assert!(wait_until(Duration::from_secs(5), || !alive(server)
+        || fs::read_to_string(format!("/proc/{server}/stat")).is_ok_and(|s| s.contains(") Z "))));
+    assert!(!env.root().join("run/hung.sock").exists());
+}
+
+#[test]
+fn restart_stops_then_launches_again() {
+    let env = Env::new();
+    add_peer(&env, "rs", &["sleep", "1000"]);
+    env.mv(&["launch", "rs"]).ok();
+    let first = pane_pid(&env, "rs");
+    let v = env.mv(&["--json", "restart", "rs", "--grace", "1s"]).json();
+    assert_eq!(v["started"], true);
+    let second = pane_pid(&env, "rs");
+    assert_ne!(first, second);
+    assert!(!alive(first));
+    assert_eq!(env.events("lifecycle", "launch").len(), 2);
+    assert_eq!(env.events("lifecycle", "stop").len(), 1);
+    assert!(wait_until(Duration::from_secs(5), || canary_watching(&env, "rs")));
+    assert!(env.events("exits", "server-exit").is_empty());
+    assert!(env.events("exits", "session-exit").is_empty());
+}
+
+#[test]
+fn concurrent_launches_start_one_server() {
+    let env = Env::new();
+    add_peer(&env, "cc", &["sleep", "1000"]);
+    let spawn = || {
+        let mut c = env.command(&["launch", "cc"]);
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        c.spawn().unwrap()
+    };
+    let mut a = spawn();
+    let mut b = spawn();
+    let mut codes = vec![];
+    for ch in [&mut a, &mut b] {
+        assert!(wait_until(CMD_DEADLINE, || ch.try_wait().unwrap().is_some()));
+        codes.push(ch.wait().unwrap().code());
+    }
+    assert_eq!(codes, [Some(0), Some(0)]);
+    assert_eq!(env.events("lifecycle", "launch").len(), 1);
+    let sessions = env.tmux("cc", &["list-sessions", "-F", "#{session_name}"]);
+    assert_eq!(sessions.stdout.trim(), "cc");
+}
+
+#[test]
+fn pane_output_goes_to_the_log_and_rotates() {
+    let env = Env::new();
+    add_peer(
+        &env,
+        "pl",
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 12 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxx; sleep 0.05; i=$((i+1)); done; sleep 1000",
+        ],
+    );
+    let mut c = env.command(&["launch", "pl"]);
+    c.env("MUXVISOR_PANE_LOG_MAX", "300");
+    run_deadline(c, None, CMD_DEADLINE).ok();
+    let log = env.root().join("logs/panes/pl.log");
+    let old = env.root().join("logs/panes/pl.log.1");
+    assert!(
+        wait_until(Duration::from_secs(5), || env.read("logs/panes/pl.log").contains("line-11")),
+        "{}",
+        env.read("logs/panes/pl.log")
+    );
+    assert!(old.exists(), "rotated copy");
+    assert!(fs::metadata(&log).unwrap().len() <= 300);
+    assert!(fs::metadata(&old).unwrap().len() <= 300);
+    assert!(!Path::new(&format!("{}.2", log.display())).exists());
+}
