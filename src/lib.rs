@@ -19,6 +19,7 @@ pub mod session;
 pub mod state;
 pub mod supervise;
 pub mod tmux;
+pub mod worker;
 
 use std::process::ExitCode;
 

@@ -629,6 +629,12 @@ impl Queue {
             }
             return Err(unknown_task(&self.id, task).context("only dead letters can be retried"));
         };
+        if self.find_in("new", task)?.is_some() {
+            // An earlier retry published it and died before removing this copy.
+            fsutil::remove_if_exists(&self.sub("dead").join(format!("{name}.reason")))?;
+            remove_durably(&self.sub("dead").join(&name))?;
+            return self.recount();
+        }
         let (old, payload) = self.load("dead", &name)?;
         let (seq, depth) = self.read_counter()?;
         let mut h = Header::new(task, seq + 1, old.enqueued_at, old.dedupe.as_deref(), &payload);
@@ -685,6 +691,33 @@ impl Queue {
         }
         self.recount()?;
         Ok(n)
+    }
+
+    /// Put the running task back at the head WITHOUT counting the attempt
+    /// (its worker never started: the launch was refused before the program
+    /// ran). No backoff, no event.
+    pub fn release(&self, task: &str) -> Result<()> {
+        let _lock = self.lock()?;
+        let c = match self.running_locked()? {
+            Some(c) if c.header.task == task => c,
+            _ => bail!("task {task} of {} is not running; nothing to release", self.id),
+        };
+        let mut h = c.header.clone();
+        h.attempt = h.attempt.saturating_sub(1);
+        h.started_at = None;
+        let name = h.name();
+        self.install(&h, &c.payload, "new")?;
+        fsutil::remove_if_exists(&self.sub("cur").join(format!("{name}.exit")))?;
+        remove_durably(&self.sub("cur").join(&name))?;
+        self.forget_work(task);
+        self.recount()?;
+        Ok(())
+    }
+
+    /// The per-identity worker lock, without waiting: held while a worker is
+    /// being started, so the tick and a kicking `send` never start two.
+    pub fn try_worker_lock(&self) -> Result<Option<LockGuard>> {
+        fsutil::try_lock(&self.dir.join("worker.lock"))
     }
 
     /// Write the payload of the running task where its worker can read it

@@ -14,6 +14,7 @@
 //! or format-expand is built with the helpers in [`quote`].
 
 pub mod launch;
+pub mod paste;
 pub mod quote;
 
 use std::ffi::OsString;
