@@ -18,7 +18,7 @@ use super::decide::{self, Action, ExitNote, Input, QueueFacts, RunningTask};
 use super::{Report, TickConfig, seed};
 use crate::canary;
 use crate::duration;
-use crate::fsutil;
+use crate::fsutil::{self, LockGuard};
 use crate::logfmt::Event;
 use crate::observe::{self, Observed};
 use crate::paths::Root;
@@ -41,10 +41,15 @@ pub fn handle_peer(root: &Root, id: &Identity, cfg: &TickConfig) -> Result<Vec<R
         return Ok(Vec::new()); // removed since the list was read
     };
     match spec.policy {
-        Policy::Persistent => run_peer(root, &spec, cfg, None),
+        Policy::Persistent => run_peer(root, &spec, cfg, None, None),
         Policy::Ephemeral => {
             let q = Queue::open(root, id)?;
-            run_peer(root, &spec, cfg, Some(&q))
+            // The lock `send`'s kick holds from claim to launch: without it
+            // a task being started would look like one whose worker died.
+            let Some(guard) = q.try_worker_lock()? else {
+                return Ok(Vec::new()); // a worker is being started right now
+            };
+            run_peer(root, &spec, cfg, Some(&q), Some(guard))
         }
     }
 }
@@ -54,6 +59,7 @@ fn run_peer(
     spec: &PeerSpec,
     cfg: &TickConfig,
     q: Option<&Queue>,
+    worker_guard: Option<LockGuard>,
 ) -> Result<Vec<Report>> {
     let id = &spec.identity;
     let obs = observe::observe(root, id, cfg.call_timeout)?;
@@ -75,7 +81,8 @@ fn run_peer(
     if !save_bookkeeping(root, id, &recorded, &plan.state)? {
         return Ok(vec![Report::new(id, "skipped", "a launch or stop changed the peer meanwhile")]);
     }
-    let mut ctx = Act { root, spec, cfg, obs: &obs, now, seed, q, reports: Vec::new() };
+    let mut ctx =
+        Act { root, spec, cfg, obs: &obs, now, seed, q, worker_guard, reports: Vec::new() };
     for a in &plan.actions {
         if let Err(e) = ctx.apply(a) {
             ctx.report("error", format!("{}: {e:#}", name(a)));
@@ -151,6 +158,8 @@ struct Act<'a> {
     now: DateTime<Utc>,
     seed: u64,
     q: Option<&'a Queue>,
+    /// Held (ephemeral peers) until the actions reach `StartNext`.
+    worker_guard: Option<LockGuard>,
     reports: Vec<Report>,
 }
 
@@ -201,7 +210,7 @@ impl Act<'_> {
                 fsutil::remove_if_exists(&root.socket(&id))?;
                 self.report("clean-socket", "no server listened on it");
             }
-            Action::EnsureCanary => match temp_canary_ensure(root, &id) {
+            Action::EnsureCanary => match canary::ensure(root, &id) {
                 Ok(true) => self.report("canary", "no canary was watching; started one"),
                 Ok(false) => {}
                 // Observability only: never let it block the tick.
@@ -256,9 +265,8 @@ impl Act<'_> {
                 self.report("task-dead", format!("task {task}: {reason}"));
             }
             Action::Requeue { task } => {
-                // Back to the head at once; never dead-lettered for this.
-                let q = self.queue()?;
-                q.nack(task, "worker-never-started", Duration::ZERO, Duration::ZERO, u32::MAX, self.now)?;
+                // Back to the head, uncounted: no program ever ran it.
+                self.queue()?.release(task)?;
                 self.report("task-requeued", format!("task {task}: its worker never started"));
             }
             Action::StopWorker { reason } => {
@@ -280,7 +288,13 @@ impl Act<'_> {
                 }
             }
             Action::StartNext => {
-                anyhow::bail!("TEMP: worker::start_next not merged yet");
+                // The worker lock is ours until now; `start_next` takes it
+                // itself (a kick may slip in between: then it started the
+                // worker and `start_next` finds the task running).
+                self.worker_guard = None;
+                if let Some(s) = crate::worker::start_next(root, self.spec, Utc::now())? {
+                    self.report("task-start", format!("task {} attempt {}", s.task, s.attempt));
+                }
             }
         }
         Ok(())
@@ -349,7 +363,3 @@ impl Act<'_> {
     }
 }
 
-// TEMP until core's canary lands.
-fn temp_canary_ensure(_root: &Root, _id: &Identity) -> Result<bool> {
-    anyhow::bail!("TEMP: canary::ensure not merged yet")
-}

@@ -8,3 +8,4 @@ mod canary;
 mod hostile;
 mod lifecycle;
 mod smoke;
+mod supervise;
