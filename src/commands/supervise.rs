@@ -35,7 +35,8 @@ pub fn run(ctx: &Ctx, args: SuperviseArgs) -> Result<ExitCode> {
     let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
     for sig in [Signal::SIGTERM, Signal::SIGINT] {
         // SAFETY: the handler only stores to an atomic.
-        unsafe { sigaction(sig, &action) }.with_context(|| format!("installing a {sig} handler"))?;
+        unsafe { sigaction(sig, &action) }
+            .with_context(|| format!("installing a {sig} handler"))?;
     }
     while !STOP.load(Ordering::SeqCst) {
         let started = Instant::now();

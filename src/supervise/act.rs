@@ -326,7 +326,14 @@ impl Act<'_> {
 
     fn nack(&mut self, task: &str, reason: &str) -> Result<()> {
         let s = self.spec;
-        match self.queue()?.nack(task, reason, s.backoff, s.max_backoff, s.max_attempts, self.now)? {
+        match self.queue()?.nack(
+            task,
+            reason,
+            s.backoff,
+            s.max_backoff,
+            s.max_attempts,
+            self.now,
+        )? {
             Nacked::Retry { attempt, not_before } => self.report(
                 "task-retry",
                 format!(
@@ -334,7 +341,9 @@ impl Act<'_> {
                     not_before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
                 ),
             ),
-            Nacked::Dead => self.report("task-dead", format!("task {task}: {reason}; max-attempts")),
+            Nacked::Dead => {
+                self.report("task-dead", format!("task {task}: {reason}; max-attempts"))
+            }
         }
         Ok(())
     }
@@ -362,4 +371,3 @@ impl Act<'_> {
         }
     }
 }
-

@@ -43,8 +43,8 @@
 //! ----------------+---------------------------------------------+-----------------------------
 //! Alive           | timeout: stop, retry | keys+idle: reap, ack | orphan worker: stop
 //! PaneDead        | exit 0: ack; else retry; teardown           | leftover: teardown
-//! Gone/NoSocket/  | exit note: per note; never launched:        | (stale: clean socket)
-//!  StaleSocket    | requeue; else gone + retry                  |
+//! Gone/NoSocket/  | exit note: per note; never launched: wait   | (stale: clean socket)
+//!  StaleSocket    | LAUNCH_GRACE, then requeue; else gone+retry |
 //! Hung            | report hung                                 | report hung
 //! ```
 //!
@@ -64,6 +64,11 @@ use crate::state::State;
 /// A restart is never scheduled sooner than this after a healthy run resets
 /// the counter; also the floor of [`healthy_period`].
 pub const MIN_HEALTHY: Duration = Duration::from_secs(60);
+
+/// A claimed task whose launch never recorded itself is put back only this
+/// long after its claim: longer than any tmux call of a launch (3 s) that an
+/// orphaned client of a killed claimer could still complete.
+pub const LAUNCH_GRACE: Duration = Duration::from_secs(10);
 
 /// How a recorded session went missing (the `death=` of `ev=gone`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -291,10 +296,15 @@ fn reap(i: &Input) -> Option<Action> {
             return Some(Action::ReapAge { age_s: age.as_secs() });
         }
     }
+    reap_idle(i)
+}
+
+/// Idle = no pane output (or, if there never was any, since the launch).
+fn reap_idle(i: &Input) -> Option<Action> {
     let ttl = i.spec.idle_ttl?;
-    let last = i.observed.last_output.or(st.launched_at)?;
+    let last = i.observed.last_output.or(i.recorded.launched_at)?;
     let idle = since(i.now, last);
-    (idle > ttl).then(|| Action::ReapIdle { idle_s: idle.as_secs() })
+    (idle > ttl).then_some(Action::ReapIdle { idle_s: idle.as_secs() })
 }
 
 /// A persistent incarnation is dead. `gone` is set when the session went
@@ -429,6 +439,12 @@ fn ephemeral(i: &Input, st: &mut State, out: &mut Vec<Action>) {
             if let Some(n) = &t.exit_note {
                 finish(i, t, n.status, n.signal.clone(), out);
             } else if i.recorded.current_task.as_deref() != Some(t.task.as_str()) {
+                // Its launch never recorded itself. A claimer killed inside
+                // `launch` may still have a tmux client in flight that will
+                // start the worker: requeue only once that cannot happen.
+                if since(i.now, t.started_at) < LAUNCH_GRACE {
+                    return;
+                }
                 out.push(Action::Requeue { task: t.task.clone() });
             } else {
                 let death =
@@ -467,7 +483,7 @@ fn worker_alive(i: &Input, t: &RunningTask, out: &mut Vec<Action>) -> bool {
         return true;
     }
     if i.spec.deliver == Deliver::Keys
-        && let Some(Action::ReapIdle { idle_s }) = reap_idle_only(i)
+        && let Some(Action::ReapIdle { idle_s }) = reap_idle(i)
     {
         out.push(Action::ReapIdle { idle_s });
         out.push(Action::AckTask {
@@ -479,13 +495,6 @@ fn worker_alive(i: &Input, t: &RunningTask, out: &mut Vec<Action>) -> bool {
         return true;
     }
     false
-}
-
-fn reap_idle_only(i: &Input) -> Option<Action> {
-    let ttl = i.spec.idle_ttl?;
-    let last = i.observed.last_output.or(i.recorded.launched_at)?;
-    let idle = since(i.now, last);
-    (idle > ttl).then(|| Action::ReapIdle { idle_s: idle.as_secs() })
 }
 
 fn finish(

@@ -108,9 +108,8 @@ pub fn tick(root: &Root, cfg: &TickConfig) -> Result<Option<TickResult>> {
                     let mine = if Instant::now() >= deadline {
                         vec![Report::new(id, "skipped", "tick deadline reached")]
                     } else {
-                        act::handle_peer(root, id, cfg).unwrap_or_else(|e| {
-                            vec![Report::new(id, "error", format!("{e:#}"))]
-                        })
+                        act::handle_peer(root, id, cfg)
+                            .unwrap_or_else(|e| vec![Report::new(id, "error", format!("{e:#}"))])
                     };
                     if let Ok(mut all) = reports.lock() {
                         all.extend(mine);
@@ -137,8 +136,11 @@ pub fn human_lines(r: &TickResult) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut current: Option<(&str, Vec<String>)> = None;
     for rep in &r.reports {
-        let item =
-            if rep.reason.is_empty() { rep.action.clone() } else { format!("{} ({})", rep.action, rep.reason) };
+        let item = if rep.reason.is_empty() {
+            rep.action.clone()
+        } else {
+            format!("{} ({})", rep.action, rep.reason)
+        };
         match &mut current {
             Some((id, items)) if *id == rep.identity => items.push(item),
             _ => {
@@ -193,11 +195,14 @@ mod tests {
                 rep("b", "hung", "no answer within 2000 ms"),
             ],
         };
-        assert_eq!(human_lines(&r), vec![
-            "a: restart (attempt 1, backoff 100ms); canary".to_string(),
-            "b: hung (no answer within 2000 ms)".to_string(),
-            "tick: 3 peers, 3 actions on 2, 12 ms".to_string(),
-        ]);
+        assert_eq!(
+            human_lines(&r),
+            vec![
+                "a: restart (attempt 1, backoff 100ms); canary".to_string(),
+                "b: hung (no answer within 2000 ms)".to_string(),
+                "tick: 3 peers, 3 actions on 2, 12 ms".to_string(),
+            ]
+        );
         let quiet = TickResult { peers: 1, duration_ms: 3, reports: vec![] };
         assert_eq!(human_lines(&quiet), vec!["tick: 1 peer, 0 actions on 0, 3 ms".to_string()]);
     }

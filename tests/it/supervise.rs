@@ -43,7 +43,9 @@ fn ticks_until(env: &Env, timeout: Duration, mut cond: impl FnMut() -> bool) -> 
 fn life(env: &Env, ev: &str, id: &str) -> Vec<String> {
     env.events("lifecycle", ev)
         .into_iter()
-        .filter(|l| l.contains(&format!(" identity={id} ")) || l.ends_with(&format!(" identity={id}")))
+        .filter(|l| {
+            l.contains(&format!(" identity={id} ")) || l.ends_with(&format!(" identity={id}"))
+        })
         .collect()
 }
 
@@ -140,10 +142,14 @@ fn server_death_is_recorded_gone_once_and_restarted() {
         s.max_backoff = Duration::from_millis(400);
     });
     env.mv(&["launch", "sd"]).ok();
+    assert!(wait_until(Duration::from_secs(5), || canary_watching(&env, "sd")));
+    let old_canary = muxvisor::canary::pid(&root(&env), &ident("sd")).unwrap();
     let server = env.server_pid("sd").unwrap();
     unsafe { libc::kill(server, libc::SIGKILL) };
-    assert!(wait_until(Duration::from_secs(5), || !alive(server)
-        || fs::read_to_string(format!("/proc/{server}/stat")).is_ok_and(|s| s.contains(") Z "))));
+    // The old canary records the death and leaves; only then tick, so that
+    // the restart's own canary is not mistaken for the leaving one.
+    assert!(wait_until(Duration::from_secs(5), || !alive(old_canary)));
+    assert_eq!(exits(&env, "server-exit", "sd").len(), 1);
     let v = tick(&env);
     assert!(has(&v, "sd", "gone") && has(&v, "sd", "restart"), "{v:?}");
     let gone = life(&env, "gone", "sd");
@@ -190,8 +196,9 @@ fn old_peer_is_reaped_by_max_age() {
         s.restart = Restart::Always;
     });
     env.mv(&["launch", "old"]).ok();
-    assert!(ticks_until(&env, Duration::from_secs(20), || !life(&env, "reaped-age", "old")
-        .is_empty()));
+    assert!(
+        ticks_until(&env, Duration::from_secs(20), || !life(&env, "reaped-age", "old").is_empty())
+    );
     assert_eq!(state(&env, "old")["stop_reason"], "max-age");
     let v = tick(&env);
     assert!(!has(&v, "old", "restart"), "{v:?}");
@@ -384,7 +391,8 @@ fn failing_workers_retry_then_finish_or_are_dead_lettered() {
     send(&env, "doomed", "work");
     assert!(
         ticks_until(&env, Duration::from_secs(60), || {
-            life(&env, "task-done", "flaky").len() == 1 && life(&env, "task-dead", "doomed").len() == 1
+            life(&env, "task-done", "flaky").len() == 1
+                && life(&env, "task-dead", "doomed").len() == 1
         }),
         "{}",
         env.read("logs/lifecycle.log")
@@ -401,8 +409,9 @@ fn failing_workers_retry_then_finish_or_are_dead_lettered() {
 }
 
 /// A claimer that died between claim and launch (as a tick killed -9 there
-/// would) leaves a task in `cur/` with no worker: the next tick puts it back
-/// and it runs to completion exactly once, still first.
+/// would) leaves a task in `cur/` with no worker: once the launch grace has
+/// passed, the next tick puts it back and it runs to completion exactly
+/// once, still first.
 #[test]
 fn claimed_task_without_a_worker_is_recovered_and_runs_once() {
     let env = Env::new();
@@ -414,7 +423,9 @@ fn claimed_task_without_a_worker_is_recovered_and_runs_once() {
         send(&env, "rec", p);
     }
     let q = Queue::open(&root(&env), &ident("rec")).unwrap();
-    let claimed = q.claim_head(Utc::now()).unwrap().expect("head claimed");
+    // Claimed a minute ago by a claimer that died before launching.
+    let then = Utc::now() - chrono::TimeDelta::seconds(60);
+    let claimed = q.claim_head(then).unwrap().expect("head claimed");
     let v = tick(&env);
     assert!(has(&v, "rec", "task-requeued"), "{v:?}");
     assert!(ticks_until(&env, Duration::from_secs(30), || lines(&out).len() >= 3));
