@@ -303,8 +303,17 @@ impl Act<'_> {
     fn restart(&mut self, attempt: u32, backoff_ms: u64) -> Result<()> {
         let (root, id) = (self.root, self.id().clone());
         match session::launch(root, self.spec, None) {
-            Ok(l) => {
+            Ok(l) if l.already => {
+                // Someone launched it between our look and our launch.
+                let _lock = fsutil::lock_within(&root.id_lock(&id), ID_LOCK_WAIT, "tick")?;
                 state::update(root, &id, |st| decide::after_restart(st, attempt))?;
+                self.report("restart", "already running again; nothing to do");
+                Ok(())
+            }
+            Ok(l) => {
+                let _lock = fsutil::lock_within(&root.id_lock(&id), ID_LOCK_WAIT, "tick")?;
+                state::update(root, &id, |st| decide::after_restart(st, attempt))?;
+                drop(_lock);
                 self.log(
                     Event::new("restart")
                         .id(&id)
