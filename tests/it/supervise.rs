@@ -475,3 +475,30 @@ fn ticks_killed_mid_drain_lose_nothing_and_repeat_nothing() {
     let c = queue::counts(&root(&env), &ident("k9")).unwrap();
     assert_eq!((c.pending, c.running, c.dead), (0, 0, 0));
 }
+
+/// A worker past `--task-timeout` is stopped on purpose (no death record)
+/// and its task retried, then dead-lettered at `max_attempts`.
+#[test]
+fn a_worker_past_its_task_timeout_is_stopped_and_the_task_retried() {
+    let env = Env::new();
+    ephemeral(&env, "slowpoke", &["sleep", "1000"], |s| {
+        s.task_timeout = Duration::from_millis(500);
+        s.max_attempts = 2;
+        s.backoff = Duration::from_millis(100);
+        s.max_backoff = Duration::from_millis(100);
+    });
+    send(&env, "slowpoke", "forever");
+    assert!(
+        ticks_until(&env, Duration::from_secs(30), || !life(&env, "task-dead", "slowpoke")
+            .is_empty()),
+        "{}",
+        env.read("logs/lifecycle.log")
+    );
+    let retry = life(&env, "task-retry", "slowpoke");
+    assert_eq!(retry.len(), 1, "{retry:?}");
+    assert_eq!(field(&retry[0], "reason"), "timeout");
+    assert_eq!(field(&life(&env, "task-dead", "slowpoke")[0], "reason"), "max-attempts");
+    assert_eq!(life(&env, "task-start", "slowpoke").len(), 2);
+    assert!(exits(&env, "session-exit", "slowpoke").is_empty(), "a deliberate stop");
+    assert!(!env.root().join("run/slowpoke.sock").exists());
+}
