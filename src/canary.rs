@@ -82,7 +82,16 @@ pub fn ensure(root: &Root, id: &Identity) -> Result<bool> {
         .with_context(|| format!("spawning the canary of {id}"))?;
     // The parent forks and exits at once; the canary lives on detached.
     match wait_deadline(child, Duration::from_secs(5)) {
-        Ok(Some(st)) if st.success() => Ok(true),
+        Ok(Some(st)) if st.success() => {
+            // Wait (briefly, bounded) until it holds its lock, so that a
+            // teardown right after this launch finds it watching and waits
+            // for it to see the intent, instead of racing its start-up.
+            let deadline = Instant::now() + Duration::from_millis(500);
+            while !is_watching(root, id) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok(true)
+        }
         Ok(Some(st)) => anyhow::bail!("the canary of {id} failed to start ({st})"),
         Ok(None) => anyhow::bail!("the canary of {id} did not detach within 5 s"),
         Err(e) => Err(e).with_context(|| format!("waiting for the canary of {id} to detach")),
@@ -129,34 +138,65 @@ fn take_lock(root: &Root, id: &Identity) -> Result<Option<LockGuard>> {
 
 /// The canary's life: lock, learn the server, wait, decide, record once.
 pub fn watch(root: &Root, id: &Identity) -> Result<()> {
-    let Some(lock) = take_lock(root, id)? else { return Ok(()) };
-    let mut f = lock.file();
-    let _ = f.set_len(0);
-    let _ = f.rewind();
-    let _ = writeln!(f, "{}", std::process::id());
-
+    // Learn the server before claiming to watch it: once the lock is held
+    // (and `is_watching` says yes), a death at any instant is caught, because
+    // a `wait-for` on a dead server returns at once with rc 1.
     let intent = root.stop_intent(id);
     let tmux = Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?;
     let Some(server_pid) = server_pid(root, id, &tmux) else {
         // Nothing answers: nothing to watch (the tick records a gone server).
         return Ok(());
     };
+    let Some(lock) = take_lock(root, id)? else { return Ok(()) };
+    {
+        let mut f = lock.file();
+        let _ = f.set_len(0);
+        let _ = f.rewind();
+        let _ = writeln!(f, "{}", std::process::id());
+    }
     loop {
         if intent.exists() {
             return Ok(());
         }
         let rc = wait_once(&tmux, id, server_pid)?;
-        if intent.exists() {
-            return Ok(());
+        let intended = intent.exists();
+        let alive = !intended && server_alive(&tmux, server_pid);
+        match decide(intended, alive) {
+            Verdict::Silent => return Ok(()),
+            Verdict::WaitAgain => {
+                // Someone signalled the channel without an intent, or a
+                // client glitch: keep watching, without spinning.
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Verdict::Record => {
+                // Committed to recording this death: let a canary for the
+                // next incarnation watch while forensics are gathered.
+                drop(lock);
+                return record_death(root, id, server_pid, rc);
+            }
         }
-        if server_alive(&tmux, server_pid) {
-            // Someone signalled the channel without an intent, or a client
-            // glitch: keep watching, without spinning.
-            std::thread::sleep(Duration::from_millis(200));
-            continue;
-        }
-        record_death(root, id, server_pid, rc)?;
-        return Ok(());
+    }
+}
+
+/// What a woken canary does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A deliberate teardown: exit without a word.
+    Silent,
+    /// The server is fine: wait on the channel again.
+    WaitAgain,
+    /// The server died on its own: record it once and exit.
+    Record,
+}
+
+/// The canary's whole decision after `wait-for` returns. `wait-for`'s exit
+/// code is not an input: it is 0 for a signal and a clean shutdown alike.
+/// Pure.
+pub fn decide(intent_exists: bool, server_alive: bool) -> Verdict {
+    match (intent_exists, server_alive) {
+        (true, _) => Verdict::Silent,
+        (false, true) => Verdict::WaitAgain,
+        (false, false) => Verdict::Record,
     }
 }
 
@@ -315,6 +355,14 @@ fn run_bounded(argv: &[&str], limit: Duration) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decisions() {
+        assert_eq!(decide(true, true), Verdict::Silent);
+        assert_eq!(decide(true, false), Verdict::Silent);
+        assert_eq!(decide(false, true), Verdict::WaitAgain);
+        assert_eq!(decide(false, false), Verdict::Record);
+    }
 
     #[test]
     fn forensics_has_every_section() {

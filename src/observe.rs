@@ -184,20 +184,23 @@ pub fn observe(root: &Root, id: &Identity, timeout: Duration) -> Result<Observed
     }
     let Some(server) = first.server_pid else { return Ok(first) };
     nudge(server);
-    // Give the server a moment to reap; bounded, and only on this rare path.
-    let left = timeout.saturating_sub(start.elapsed());
-    let deadline = Instant::now() + left.min(Duration::from_millis(500));
-    let mut last = first;
-    while Instant::now() < deadline {
+    // Give the server a moment to reap; bounded by what is left of
+    // `timeout` (at most 500 ms), and only on this rare path.
+    let deadline = start + timeout.min(start.elapsed() + Duration::from_millis(500));
+    loop {
         std::thread::sleep(Duration::from_millis(10));
-        let again = read_once(&tmux.clone().with_timeout(deadline - Instant::now()), id)?;
-        let still_lost = matches!(again.seen, Seen::PaneDead { status: None, signal: None });
-        last = again;
-        if !still_lost {
-            break;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(first);
+        }
+        let again = read_once(&tmux.clone().with_timeout(left), id)?;
+        match again.seen {
+            Seen::PaneDead { status: None, signal: None } => {}
+            // A re-read cut short by our own deadline says nothing new.
+            Seen::Hung => return Ok(first),
+            _ => return Ok(again),
         }
     }
-    Ok(last)
 }
 
 /// `kill(server, SIGCHLD)`: makes a tmux < 3.6 server reap a zombie pane.

@@ -180,11 +180,23 @@ pub fn launch(root: &Root, spec: &PeerSpec, task: Option<&TaskHandoff>) -> Resul
         .cloned()
         .or_else(|| std::env::var("PATH").ok())
         .unwrap_or_else(|| "/usr/bin:/bin".into());
+    if !spec.cwd.is_dir() {
+        bail!(
+            "cannot launch {id}: its working directory {} is not a directory; create it or \
+             change it with `muxvisor add {id} --cwd DIR -- ...`",
+            spec.cwd.display()
+        );
+    }
     let program = spec.command.first().context("peer has no program")?;
     check_program(program, &spec.cwd, Some(&path_env))
         .with_context(|| format!("cannot launch {id}"))?;
 
     teardown_leftovers(root, id, &obs)?;
+    // A canary of the previous incarnation may still be about to read the
+    // intent (a quick stop-then-launch): let it go before removing it.
+    if root.stop_intent(id).exists() {
+        wait_canary_gone(root, id);
+    }
     fsutil::remove_if_exists(&root.stop_intent(id))?;
 
     let exe = std::env::current_exe().context("finding the muxvisor binary for the exit hook")?;
@@ -199,10 +211,18 @@ pub fn launch(root: &Root, spec: &PeerSpec, task: Option<&TaskHandoff>) -> Resul
         has_remain_format: tl::version().is_some_and(|v| v >= (3, 3)),
     };
     let tmux = Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?;
-    let out = tmux
-        .run(&tl::launch_cmd(&plan))
-        .map_err(TmuxError::into_anyhow)
-        .with_context(|| format!("starting tmux server for {id}"))?;
+    let out = match tmux.run(&tl::launch_cmd(&plan)) {
+        Ok(out) => out,
+        Err(e) => {
+            // Do not leave a half-made server (no session, exit-empty off)
+            // behind; the intent keeps its hook and canary quiet.
+            write_intent(root, id, "failed-launch")?;
+            let quick = tmux.clone().with_timeout(Duration::from_secs(1));
+            let _ = tl::kill_server(&quick);
+            let _ = fsutil::remove_if_exists(&root.socket(id));
+            return Err(e.into_anyhow().context(format!("starting the tmux server for {id}")));
+        }
+    };
     let (server_pid, pane_pid) = tl::parse_pids(&out.stdout);
     let _ = fsutil::chmod_600(&root.socket(id));
 
@@ -261,7 +281,8 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
     let _lock = fsutil::lock_within(&root.id_lock(id), LOCK_WAIT + grace, &format!("stop {id}"))?;
     let obs = observe::observe(root, id, OBSERVE_TIMEOUT)?;
     let grace_ms = grace.as_millis();
-    if !obs.is_alive() {
+    let hung = obs.seen == Seen::Hung;
+    if !obs.is_alive() && !hung {
         teardown_leftovers(root, id, &obs)?;
         state::update(root, id, |st| {
             st.stopped = true;
@@ -272,13 +293,21 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
     write_intent(root, id, reason)?;
     let tmux = Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?;
     let quick = tmux.clone().with_timeout(Duration::from_secs(1));
-    let _ = tl::signal_canary(&quick, id);
-
-    let how = match obs.pane_pid {
-        Some(pgid) if pgid > 1 => terminate_group(pgid, grace, obs.server_pid),
+    let (pane_pid, server_pid) = if hung {
+        // A stopped server cannot tell us its pids: use the recorded ones,
+        // the pane's only while it still is that server's child.
+        let st = state::load(root, id).unwrap_or_default();
+        let pane = st.pane_pid.filter(|p| st.server_pid.is_some_and(|s| is_child_of(*p, s)));
+        (pane, st.server_pid)
+    } else {
+        let _ = tl::signal_canary(&quick, id);
+        (obs.pane_pid, obs.server_pid)
+    };
+    let how = match pane_pid {
+        Some(pgid) if pgid > 1 => terminate_group(pgid, grace, server_pid),
         _ => "term",
     };
-    kill_server_hard(root, id, &quick, obs.server_pid);
+    kill_server_hard(root, id, &quick, server_pid);
     fsutil::remove_if_exists(&root.socket(id))?;
     state::update(root, id, |st| {
         st.stopped = true;
@@ -304,7 +333,7 @@ fn terminate_group(pgid: i32, grace: Duration, server_pid: Option<i32>) -> &'sta
         let deadline = Instant::now() + limit;
         let mut n = 0u32;
         loop {
-            if killpg(pg, None) == Err(Errno::ESRCH) {
+            if !group_alive(pgid) {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -325,6 +354,49 @@ fn terminate_group(pgid: i32, grace: Duration, server_pid: Option<i32>) -> &'sta
     let _ = killpg(pg, Signal::SIGKILL);
     gone(Duration::from_secs(2));
     "kill"
+}
+
+/// True while some non-zombie process is in group `pgid`. A zombie does
+/// not count: where no init reaps orphans (containers), an orphaned child
+/// of the pane stays a zombie forever, and it holds nothing. Linux reads
+/// `/proc` (only during a stop); elsewhere the group's existence is used.
+fn group_alive(pgid: i32) -> bool {
+    if killpg(Pid::from_raw(pgid), None) == Err(Errno::ESRCH) {
+        return false;
+    }
+    let Ok(rd) = std::fs::read_dir("/proc") else { return true };
+    for e in rd.flatten() {
+        if !e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        if let Some((state, pgrp)) = parse_stat_state_pgrp(&stat)
+            && pgrp == pgid
+            && state != 'Z'
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// True when `pid` is a live child of `parent` and leads its own group.
+fn is_child_of(pid: i32, parent: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return false };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f.len() > 2 && f[0] != "Z" && f[1] == parent.to_string() && f[2] == pid.to_string()
+}
+
+/// `(state, pgrp)` from a `/proc/<pid>/stat` line (the name may hold
+/// spaces and parentheses, so parse after the last `)`). Pure.
+pub fn parse_stat_state_pgrp(stat: &str) -> Option<(char, i32)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let _ppid = f.next()?;
+    let pgrp = f.next()?.parse().ok()?;
+    Some((state, pgrp))
 }
 
 /// Write the deliberate-teardown intent (the hook and the canary read it).
@@ -359,14 +431,18 @@ fn teardown_leftovers(root: &Root, id: &Identity, obs: &Observed) -> Result<()> 
     let recorded = state::load(root, id).ok().and_then(|s| s.server_pid);
     kill_server_hard(root, id, &quick, obs.server_pid.or(recorded));
     fsutil::remove_if_exists(&socket)?;
-    // A canary woken by the signal (or by the server's exit) must see the
-    // intent before we remove it; it exits within a poll or two.
+    wait_canary_gone(root, id);
+    Ok(())
+}
+
+/// Wait (at most 2 s) for a canary woken by a deliberate teardown to see
+/// the intent and exit; it does so within a poll or two.
+fn wait_canary_gone(root: &Root, id: &Identity) {
     let lock = root.canary_lock(id);
     let deadline = Instant::now() + Duration::from_secs(2);
     while fsutil::is_locked(&lock).unwrap_or(false) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(5));
     }
-    Ok(())
 }
 
 /// `kill-server`; if the server does not answer, SIGKILL its pid (after
@@ -446,6 +522,13 @@ mod tests {
         assert!(format!("{e:#}").contains("not found on the PATH"), "{e:#}");
         assert!(check_program("/etc/passwd", cwd, None).is_err());
         assert!(check_program("/no/such", cwd, None).is_err());
+    }
+
+    #[test]
+    fn stat_lines() {
+        assert_eq!(parse_stat_state_pgrp("12 (a) b) S 1 77 77 0"), Some(('S', 77)));
+        assert_eq!(parse_stat_state_pgrp("12 (sleep) Z 1 5 5"), Some(('Z', 5)));
+        assert_eq!(parse_stat_state_pgrp("garbage"), None);
     }
 
     #[test]

@@ -1,1 +1,69 @@
+//! Hostile input on the way into tmux and sh: a root path full of quoting
+//! metacharacters, and program arguments that tmux or a shell would
+//! interpret. Nothing may be executed, and everything must still work.
 
+use std::fs;
+use std::time::Duration;
+
+use crate::fixture::*;
+use crate::lifecycle::{add_peer, add_peer_with, canary_watching, exits};
+
+#[test]
+fn hostile_root_path_keeps_hook_pane_log_and_canary_working() {
+    let env = Env::with_root_name("r'$#(touch X);b c");
+    let x_in_scratch = env.scratch().join("X");
+    add_peer(&env, "h1", &["sh", "-c", "echo hello-from-pane; sleep 0.5; exit 7"]);
+    let mut c = env.command(&["launch", "h1"]);
+    c.current_dir(env.scratch());
+    run_deadline(c, None, CMD_DEADLINE).code(1);
+    assert!(
+        wait_until(Duration::from_secs(5), || exits(&env, "session-exit", "h1").len() == 1),
+        "hook did not run: {:?}",
+        env.read("logs/exits.log")
+    );
+    assert!(exits(&env, "session-exit", "h1")[0].contains("status=7 "));
+    assert!(
+        wait_until(Duration::from_secs(5), || env
+            .read("logs/panes/h1.log")
+            .contains("hello-from-pane")),
+        "pane log: {:?}",
+        env.read("logs/panes/h1.log")
+    );
+
+    // The canary works under this root too.
+    add_peer(&env, "h2", &["sleep", "1000"]);
+    let mut c = env.command(&["launch", "h2"]);
+    c.current_dir(env.scratch());
+    run_deadline(c, None, CMD_DEADLINE).ok();
+    assert!(wait_until(Duration::from_secs(5), || canary_watching(&env, "h2")));
+    let server = env.server_pid("h2").unwrap();
+    unsafe { libc::kill(server, libc::SIGKILL) };
+    assert!(wait_until(Duration::from_secs(5), || exits(&env, "server-exit", "h2").len() == 1));
+
+    assert!(!x_in_scratch.exists(), "a #(...) in the root path was executed");
+    assert!(!std::path::Path::new("X").exists(), "a #(...) ran in the test's cwd");
+}
+
+#[test]
+fn hostile_argv_and_env_arrive_literally() {
+    let env = Env::new();
+    let out = env.scratch().join("args");
+    let args = ["a;", "$(id)", "#{pane_pid}", "#(touch Y)", "b c", "'q'", "\\", ";"];
+    let mut argv =
+        vec!["sh", "-c", "printf '%s\\n' \"$@\" \"$HOSTILE\" > \"$OUT\"; sleep 1000", "sh"];
+    argv.extend(args);
+    add_peer_with(&env, "argv", &argv, |s| {
+        s.env.insert("OUT".into(), out.display().to_string());
+        s.env.insert("HOSTILE".into(), "#{pane_pid} $(id) x;".into());
+    });
+    let mut c = env.command(&["launch", "argv"]);
+    c.current_dir(env.scratch());
+    run_deadline(c, None, CMD_DEADLINE).ok();
+    assert!(wait_until(Duration::from_secs(5), || fs::read_to_string(&out)
+        .is_ok_and(|s| s.lines().count() == args.len() + 1)));
+    let got = fs::read_to_string(&out).unwrap();
+    let mut want: Vec<&str> = args.to_vec();
+    want.push("#{pane_pid} $(id) x;");
+    assert_eq!(got.lines().collect::<Vec<_>>(), want);
+    assert!(!env.scratch().join("Y").exists());
+}

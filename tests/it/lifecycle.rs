@@ -52,8 +52,14 @@ pub fn pane_pid(env: &Env, id: &str) -> i32 {
     state(env, id)["pane_pid"].as_i64().expect("pane_pid in state") as i32
 }
 
+/// True while `pid` runs. A zombie is dead: in a container whose init does
+/// not reap, orphans stay zombies forever.
 pub fn alive(pid: i32) -> bool {
-    unsafe { libc::kill(pid, 0) == 0 }
+    if unsafe { libc::kill(pid, 0) } != 0 {
+        return false;
+    }
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    muxvisor::session::parse_stat_state_pgrp(&stat).is_none_or(|(state, _)| state != 'Z')
 }
 
 /// Lines of exits.log for `id` with `ev`.
@@ -121,6 +127,13 @@ fn program_dying_at_once_fails_the_launch_with_its_status() {
     let out = env.mv(&["launch", "px"]);
     out.code(1);
     assert!(out.stderr.contains("no-such-program-xyz"), "{out:?}");
+    assert!(!env.root().join("run/px.sock").exists(), "no server for a missing program");
+
+    let gone = env.scratch().join("gone");
+    add_peer_with(&env, "pc", &["sleep", "1"], |s| s.cwd = gone.clone());
+    let out = env.mv(&["launch", "pc"]);
+    out.code(1);
+    assert!(out.stderr.contains("is not a directory"), "{out:?}");
 }
 
 #[test]
@@ -223,8 +236,7 @@ fn stale_socket_after_server_sigkill_is_cleaned_by_next_launch() {
     env.mv(&["launch", "st"]).ok();
     let server = env.server_pid("st").expect("server pid");
     unsafe { libc::kill(server, libc::SIGKILL) };
-    assert!(wait_until(Duration::from_secs(5), || !alive(server)
-        || fs::read_to_string(format!("/proc/{server}/stat")).is_ok_and(|s| s.contains(") Z "))));
+    assert!(wait_until(Duration::from_secs(5), || !alive(server)));
     assert!(env.root().join("run/st.sock").exists(), "tmux leaves its socket behind");
     assert_eq!(seen(&env, "st", Duration::from_secs(2)), Seen::StaleSocket);
 
@@ -257,14 +269,19 @@ fn hung_server_is_observed_as_hung_and_stop_does_not_hang() {
     add_peer(&env, "hung", &["sleep", "1000"]);
     env.mv(&["launch", "hung"]).ok();
     let server = env.server_pid("hung").unwrap();
+    let pane = pane_pid(&env, "hung");
     unsafe { libc::kill(server, libc::SIGSTOP) };
     assert_eq!(seen(&env, "hung", Duration::from_millis(300)), Seen::Hung);
     let out = env.mv(&["stop", "hung", "--grace", "500ms"]);
     unsafe { libc::kill(server, libc::SIGCONT) };
     out.ok();
-    assert!(wait_until(Duration::from_secs(5), || !alive(server)
-        || fs::read_to_string(format!("/proc/{server}/stat")).is_ok_and(|s| s.contains(") Z "))));
+    assert!(wait_until(Duration::from_secs(5), || !alive(server)));
+    assert!(wait_until(Duration::from_secs(5), || !alive(pane)));
     assert!(!env.root().join("run/hung.sock").exists());
+    assert_eq!(env.events("lifecycle", "stop").len(), 1);
+    // The canary was blocked behind the stopped server; it must stay silent.
+    assert!(wait_until(Duration::from_secs(5), || !canary_watching(&env, "hung")));
+    assert!(env.events("exits", "server-exit").is_empty(), "{}", env.read("logs/exits.log"));
 }
 
 #[test]
