@@ -113,6 +113,7 @@ pub enum Deliver {
 #[derive(Debug, Args)]
 pub struct AddArgs {
     /// The peer's identity: ^[a-z0-9][a-z0-9_-]{0,39}$
+    #[arg(allow_hyphen_values = true)]
     pub id: String,
     /// No standing session: each queued task is run by a fresh worker.
     #[arg(long)]
@@ -215,7 +216,7 @@ pub struct QueueArgs {
     #[command(subcommand)]
     pub action: Option<QueueAction>,
     /// With list: show dead letters.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub dead: bool,
 }
 

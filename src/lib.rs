@@ -6,18 +6,27 @@ pub mod canary;
 pub mod cli;
 pub mod commands;
 pub mod duration;
+pub mod events;
 pub mod exit;
 pub mod fsutil;
+pub mod ghosts;
 pub mod hook;
 pub mod logfmt;
+pub mod manual;
 pub mod observe;
 pub mod output;
 pub mod paths;
 pub mod peer;
 pub mod queue;
+pub mod rotate;
+pub mod service;
 pub mod session;
 pub mod state;
+<<<<<<< HEAD
 pub mod supervise;
+=======
+pub mod tail;
+>>>>>>> queue
 pub mod tmux;
 pub mod worker;
 
@@ -47,12 +56,45 @@ pub fn open_root(flag: Option<std::path::PathBuf>) -> Result<Root> {
     fsutil::open_root(&dir)
 }
 
+/// The identity a command line names, if any.
+fn named_identity(cmd: &Command) -> Option<&str> {
+    match cmd {
+        Command::Add(a) => Some(&a.id),
+        Command::Rm(a) => Some(&a.id),
+        Command::Launch(a) | Command::Attach(a) | Command::PaneLog(a) => Some(&a.id),
+        Command::Stop(a) | Command::Restart(a) => Some(&a.id),
+        Command::Send(a) => Some(&a.id),
+        Command::Status(a) => a.id.as_deref(),
+        Command::Queue(a) => Some(&a.id),
+        Command::Screen(a) => Some(&a.id),
+        Command::Logs(a) => Some(&a.id),
+        Command::Events(a) => a.id.as_deref(),
+        Command::Hook(a) => Some(&a.id),
+        Command::Canary(a) => Some(&a.id),
+        Command::Supervise(_)
+        | Command::Clean(_)
+        | Command::Doctor
+        | Command::Service(_)
+        | Command::Completions(_) => None,
+    }
+}
+
 /// Run one parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     // Everything muxvisor creates is private, whatever the caller's umask.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     if let Command::Completions(a) = &cli.command {
         return commands::completions::run(a);
+    }
+    // doctor diagnoses the root, so it must not refuse to start on a bad one.
+    if let Command::Doctor = &cli.command {
+        return commands::doctor::run(cli.root.clone(), cli.json);
+    }
+    // A hostile identity is refused before any file or tmux operation, even
+    // before the root is created (SPEC §1), the same way for every command:
+    // exit 1, as for any other refusal of an argument's value.
+    if let Some(raw) = named_identity(&cli.command) {
+        peer::Identity::parse(raw)?;
     }
     let ctx = Ctx { root: open_root(cli.root.clone())?, json: cli.json };
     match cli.command {
@@ -70,11 +112,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Events(a) => commands::events::run(&ctx, a),
         Command::Attach(a) => commands::view::attach(&ctx, a),
         Command::Clean(a) => commands::clean::run(&ctx, a),
-        Command::Doctor => commands::doctor::run(&ctx),
         Command::Service(a) => commands::service::run(&ctx, a),
         Command::Hook(a) => hook::run_hook(&ctx, a),
         Command::Canary(a) => canary::run(&ctx, a),
         Command::PaneLog(a) => hook::run_pane_log(&ctx, a),
-        Command::Completions(_) => unreachable!("handled before the root is opened"),
+        Command::Completions(_) | Command::Doctor => {
+            unreachable!("handled before the root is opened")
+        }
     }
 }

@@ -103,6 +103,9 @@ pub fn start_next(root: &Root, spec: &PeerSpec, now: DateTime<Utc>) -> Result<Op
 fn deliver_keys(root: &Root, spec: &PeerSpec, payload: &[u8]) -> Result<()> {
     let id = &spec.identity;
     let tmux = Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?;
+    let text = std::str::from_utf8(payload).context("the task is not valid UTF-8 text")?;
+    paste::check_text(text).map_err(anyhow::Error::msg)?;
     paste::wait_quiet(&tmux, id, QUIET, KEYS_MAX_WAIT);
-    paste::paste(&tmux, id, payload, true).map_err(TmuxError::into_anyhow)
+    let text = text.trim_end_matches('\n');
+    paste::paste(&tmux, id, text.as_bytes(), true).map_err(TmuxError::into_anyhow)
 }

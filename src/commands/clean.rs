@@ -1,13 +1,209 @@
-//! `clean`: remove ghosts and rotate logs.
-//! (Being built.)
+//! `clean [--dry-run] [--retention DUR]`: remove what crashes leave behind
+//! (stale sockets, orphan canaries, abandoned temp files, finished tasks past
+//! their retention) and rotate logs past their caps. The scan is `ghosts`,
+//! the caps are `rotate`, the queue cleans itself (`Queue::clean`); this
+//! module runs them in order, keeps going when one part fails, and reports.
 
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use anyhow::Result;
+use chrono::Utc;
+use serde::Serialize;
 
 use crate::Ctx;
+use crate::cli::CleanArgs;
+use crate::ghosts::{self, Killed};
+use crate::logfmt::Event;
+use crate::output;
+use crate::queue::Queue;
+use crate::rotate::{self, Caps, Rotation};
 
-pub fn run(ctx: &Ctx, args: crate::cli::CleanArgs) -> Result<ExitCode> {
-    let _ = (ctx, args);
-    anyhow::bail!("run: not implemented yet")
+/// What clean did (or, with `--dry-run`, would do).
+#[derive(Debug, Default, Serialize)]
+pub struct Cleaned {
+    pub dry_run: bool,
+    pub stale_sockets: Vec<String>,
+    pub orphan_canaries: Vec<Orphan>,
+    pub tmp_files: Vec<String>,
+    pub done_tasks: Vec<String>,
+    /// Payload files of tasks no longer running.
+    pub stale_payloads: Vec<String>,
+    pub rotated: Vec<Rotation>,
+    /// Parts that failed; clean goes on with the rest and exits 1.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Orphan {
+    pub identity: String,
+    pub pid: Option<i32>,
+    /// `term` or `kill`; absent on a dry run.
+    pub how: Option<&'static str>,
+}
+
+impl Cleaned {
+    fn total(&self) -> usize {
+        self.stale_sockets.len()
+            + self.orphan_canaries.len()
+            + self.tmp_files.len()
+            + self.done_tasks.len()
+            + self.stale_payloads.len()
+            + self.rotated.len()
+    }
+}
+
+pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<ExitCode> {
+    let c = clean(ctx, &args)?;
+    if !c.dry_run && c.total() > 0 {
+        let ev = Event::new("clean")
+            .kv("stale_sockets", c.stale_sockets.len())
+            .kv("orphan_canaries", c.orphan_canaries.len())
+            .kv("tmp_files", c.tmp_files.len())
+            .kv("done_tasks", c.done_tasks.len())
+            .kv("rotated", c.rotated.len());
+        if let Err(e) = ev.append_to(&ctx.root.lifecycle_log()) {
+            output::warn(format!("could not record the clean in the lifecycle log: {e:#}"));
+        }
+    }
+    if ctx.json {
+        output::json(&c)?;
+    } else {
+        print_human(&c)?;
+    }
+    for e in &c.errors {
+        output::warn(e);
+    }
+    Ok(if c.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn clean(ctx: &Ctx, args: &CleanArgs) -> Result<Cleaned> {
+    let root = &ctx.root;
+    let dry = args.dry_run;
+    let mut c = Cleaned { dry_run: dry, ..Cleaned::default() };
+
+    let mut live: Vec<String> = Vec::new();
+    for id in ghosts::identities(root)? {
+        let scan = match ghosts::scan_id(root, &id) {
+            Ok(s) => s,
+            Err(e) => {
+                c.errors.push(format!("{id}: could not observe its server: {e:#}"));
+                // Unknown: treat as live so its pane log is left alone.
+                live.push(id.to_string());
+                continue;
+            }
+        };
+        if !matches!(scan.seen, "no-socket" | "stale-socket") {
+            live.push(id.to_string());
+        }
+        // The canary first: it may be waiting on the very socket we remove.
+        if scan.orphan_canary() {
+            if dry {
+                c.orphan_canaries.push(Orphan {
+                    identity: id.to_string(),
+                    pid: scan.canary_pid,
+                    how: None,
+                });
+            } else {
+                match ghosts::kill_orphan_canary(root, &id) {
+                    Ok(Some(Killed { pid, how })) => c.orphan_canaries.push(Orphan {
+                        identity: id.to_string(),
+                        pid: Some(pid),
+                        how: Some(how),
+                    }),
+                    Ok(None) => {}
+                    Err(e) => c.errors.push(format!("{id}: orphan canary: {e:#}")),
+                }
+            }
+        }
+        if scan.stale_socket() {
+            let sock = scan.socket.display().to_string();
+            if dry {
+                c.stale_sockets.push(sock);
+            } else {
+                match ghosts::remove_stale_socket(root, &id) {
+                    Ok(true) => c.stale_sockets.push(sock),
+                    Ok(false) => {}
+                    Err(e) => c.errors.push(format!("{id}: stale socket {sock}: {e:#}")),
+                }
+            }
+        }
+        match Queue::open_existing(root, &id) {
+            Ok(Some(q)) => match q.clean(args.retention, Utc::now(), dry) {
+                Ok(paths) => {
+                    for p in paths {
+                        let stage = p
+                            .parent()
+                            .and_then(|d| d.file_name())
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        let s = p.display().to_string();
+                        match stage.as_str() {
+                            "done" => c.done_tasks.push(s),
+                            "tmp" => c.tmp_files.push(s),
+                            _ => c.stale_payloads.push(s),
+                        }
+                    }
+                }
+                Err(e) => c.errors.push(format!("{id}: queue clean: {e:#}")),
+            },
+            Ok(None) => {}
+            Err(e) => c.errors.push(format!("{id}: opening its queue: {e:#}")),
+        }
+    }
+
+    match ghosts::tmp_files(root, ghosts::TMP_MAX_AGE, SystemTime::now()) {
+        Ok(files) => {
+            for f in files {
+                if !dry && let Err(e) = crate::fsutil::remove_if_exists(&f) {
+                    c.errors.push(format!("{e:#}"));
+                    continue;
+                }
+                c.tmp_files.push(f.display().to_string());
+            }
+        }
+        Err(e) => c.errors.push(format!("looking for abandoned temp files: {e:#}")),
+    }
+
+    let is_live = |id: &str| live.iter().any(|l| l == id);
+    match rotate::rotate_all(root, Caps::from_env(), &is_live, dry) {
+        Ok(r) => c.rotated = r,
+        Err(e) => c.errors.push(format!("rotating logs: {e:#}")),
+    }
+    Ok(c)
+}
+
+fn print_human(c: &Cleaned) -> Result<()> {
+    let (rm, rot) =
+        if c.dry_run { ("would remove", "would rotate") } else { ("removed", "rotated") };
+    for s in &c.stale_sockets {
+        output::line(format!("{rm} stale socket {s}"))?;
+    }
+    for o in &c.orphan_canaries {
+        let pid = o.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        let verb = if c.dry_run { "would end" } else { "ended" };
+        output::line(format!("{verb} orphan canary of {}{pid}", o.identity))?;
+    }
+    for s in &c.tmp_files {
+        output::line(format!("{rm} abandoned temp file {s}"))?;
+    }
+    for s in &c.done_tasks {
+        output::line(format!("{rm} finished task {s}"))?;
+    }
+    for s in &c.stale_payloads {
+        output::line(format!("{rm} stale task payload {s}"))?;
+    }
+    for r in &c.rotated {
+        output::line(format!(
+            "{rot} {} ({} bytes, cap {}) to {}",
+            r.path.display(),
+            r.size,
+            r.cap,
+            rotate::rotated_name(&r.path).display()
+        ))?;
+    }
+    if c.total() == 0 {
+        output::line("nothing to clean")?;
+    }
+    Ok(())
 }

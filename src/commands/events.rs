@@ -1,13 +1,84 @@
-//! `events`: lifecycle and exit events merged in time order.
-//! (Being built.)
+//! `events`: lifecycle and exit events, merged in time order.
+//!
+//! Human output is the log lines as written. `--json` prints one JSON array
+//! of objects (every key and value a string). `--follow --json` cannot end
+//! its array, so it prints JSON Lines instead: one object per line, the
+//! backlog first, then each new event as it is appended. `--follow` polls
+//! both logs every 200 ms and runs until interrupted or its reader goes away.
 
+use std::io::Write;
 use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
 
 use anyhow::Result;
+use chrono::Utc;
 
 use crate::Ctx;
+use crate::cli::EventsArgs;
+use crate::events::{self, Filter, Record};
+use crate::output;
+use crate::tail::Follower;
 
-pub fn run(ctx: &Ctx, args: crate::cli::EventsArgs) -> Result<ExitCode> {
-    let _ = (ctx, args);
-    anyhow::bail!("run: not implemented yet")
+const POLL: Duration = Duration::from_millis(200);
+
+pub fn run(ctx: &Ctx, args: EventsArgs) -> Result<ExitCode> {
+    let since = args.since.and_then(|d| {
+        chrono::TimeDelta::from_std(d).ok().and_then(|d| Utc::now().checked_sub_signed(d))
+    });
+    let filter = Filter { identity: args.id, since };
+    if !args.follow {
+        let records = events::read_all(&ctx.root, &filter)?;
+        if ctx.json {
+            let all: Vec<serde_json::Value> = records.iter().map(Record::to_json).collect();
+            output::json(&all)?;
+        } else {
+            print(&records, false)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let mut lists = Vec::new();
+    let mut followers = Vec::new();
+    for path in events::log_paths(&ctx.root) {
+        let (records, offset) = events::read_file(&path, &filter)?;
+        lists.push(records);
+        followers.push(Follower::new(&path, offset)?);
+    }
+    print(&events::merge(lists), ctx.json)?;
+    loop {
+        thread::sleep(POLL);
+        let mut lists = Vec::new();
+        for f in &mut followers {
+            let new: Vec<Record> = f
+                .poll_lines()?
+                .iter()
+                .filter_map(|l| Record::parse(l))
+                .filter(|r| filter.matches(r))
+                .collect();
+            lists.push(new);
+        }
+        print(&events::merge(lists), ctx.json)?;
+    }
+}
+
+/// Raw lines, or one JSON object per line.
+fn print(records: &[Record], json_lines: bool) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    for r in records {
+        if json_lines {
+            // Serialized first so that a closed pipe surfaces as io::Error.
+            let line = serde_json::to_string(&r.to_json())?;
+            out.write_all(line.as_bytes())?;
+            out.write_all(b"\n")?;
+        } else {
+            out.write_all(r.raw.as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
 }

@@ -1,18 +1,472 @@
 //! `add` and `rm`: register, update and unregister peers.
-//! (Being built.)
+//!
+//! `add` on an existing peer is an update: the program is always replaced,
+//! every option not given keeps its stored value (including the policy, so an
+//! ephemeral peer stays ephemeral; remove and add it again to change that),
+//! and `--env` given at all replaces the whole environment. Options that only
+//! mean something for the other policy are accepted with a warning.
+//!
+//! `rm` refuses a peer whose tmux server is up (even with a dead pane, or
+//! hung) unless `--force`, which stops it first; its queue, state and pane log
+//! stay unless `--purge`.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
+use serde_json::json;
 
 use crate::Ctx;
+use crate::cli::{self, AddArgs, RmArgs};
+use crate::duration;
+use crate::fsutil;
+use crate::logfmt::Event;
+use crate::observe::{self, Seen};
+use crate::output;
+use crate::paths::Root;
+use crate::peer::{self, Deliver, Identity, PeerSpec, Policy, Restart};
+use crate::session;
+use crate::tmux;
 
-pub fn add(ctx: &Ctx, args: crate::cli::AddArgs) -> Result<ExitCode> {
-    let _ = (ctx, args);
-    anyhow::bail!("add: not implemented yet")
+/// How long `rm --force` lets the program shut down before killing it.
+const RM_GRACE: Duration = Duration::from_secs(10);
+
+pub fn add(ctx: &Ctx, args: AddArgs) -> Result<ExitCode> {
+    let id = Identity::parse(&args.id)?;
+    // Read-modify-write under the identity lock, so two concurrent updates
+    // cannot lose one another's options.
+    let _lock =
+        fsutil::lock_within(&ctx.root.id_lock(&id), session::LOCK_WAIT, &format!("add {id}"))?;
+    let existing = match peer::load(&ctx.root, &id) {
+        Ok(s) => s,
+        Err(e) => {
+            output::warn(format!("{e:#}; replacing it with a new spec"));
+            None
+        }
+    };
+    let cwd = match &args.cwd {
+        Some(dir) => Some(resolve_cwd(dir)?),
+        None if existing.is_none() => Some(resolve_cwd(
+            &std::env::current_dir().context("finding the current directory for --cwd")?,
+        )?),
+        None => None,
+    };
+    let updated = existing.is_some();
+    let (spec, warnings) = build_spec(existing, &id, &args, cwd)?;
+    for w in &warnings {
+        output::warn(w);
+    }
+    if let Some(w) = program_warning(&spec) {
+        output::warn(w);
+    }
+    peer::save(&ctx.root, &spec)?;
+    if updated && server_is_up(&ctx.root, &id) {
+        output::warn(format!(
+            "peer {id} is running; the new spec takes effect at its next launch \
+             (`muxvisor restart {id}`)"
+        ));
+    }
+    let _ = Event::new("add")
+        .id(&id)
+        .kv("policy", spec.policy)
+        .kv("updated", updated)
+        .append_to(&ctx.root.lifecycle_log());
+    if ctx.json {
+        output::json(&spec)?;
+    } else {
+        print_spec(&spec, updated)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
-pub fn rm(ctx: &Ctx, args: crate::cli::RmArgs) -> Result<ExitCode> {
-    let _ = (ctx, args);
-    anyhow::bail!("rm: not implemented yet")
+/// The spec `add` should store: `existing` updated by `args`, or a new one.
+/// `cwd` is the resolved `--cwd` (or the current directory for a new peer).
+pub fn build_spec(
+    existing: Option<PeerSpec>,
+    id: &Identity,
+    args: &AddArgs,
+    cwd: Option<PathBuf>,
+) -> Result<(PeerSpec, Vec<String>)> {
+    let mut spec = match existing {
+        Some(mut s) => {
+            if args.ephemeral {
+                s.policy = Policy::Ephemeral;
+            }
+            s.command = args.program.clone();
+            s
+        }
+        None => {
+            let policy = if args.ephemeral { Policy::Ephemeral } else { Policy::Persistent };
+            let cwd = cwd.clone().context("a new peer needs a working directory")?;
+            PeerSpec::new(id.clone(), policy, args.program.clone(), cwd)
+        }
+    };
+    if let Some(c) = cwd {
+        spec.cwd = c;
+    }
+    if !args.env.is_empty() {
+        spec.env.clear();
+        for pair in &args.env {
+            let (k, v) = peer::parse_env_pair(pair)?;
+            spec.env.insert(k, v);
+        }
+    }
+    let set = |slot: &mut Option<Duration>, v: Option<Duration>| {
+        if v.is_some() {
+            *slot = v;
+        }
+    };
+    set(&mut spec.idle_ttl, args.idle_ttl);
+    set(&mut spec.max_age, args.max_age);
+    if let Some(r) = args.restart {
+        spec.restart = match r {
+            cli::RestartPolicy::Never => Restart::Never,
+            cli::RestartPolicy::OnFailure => Restart::OnFailure,
+            cli::RestartPolicy::Always => Restart::Always,
+        };
+    }
+    spec.backoff = args.backoff.unwrap_or(spec.backoff);
+    spec.max_backoff = args.max_backoff.unwrap_or(spec.max_backoff);
+    spec.restart_burst = args.restart_burst.unwrap_or(spec.restart_burst);
+    spec.restart_window = args.restart_window.unwrap_or(spec.restart_window);
+    spec.max_attempts = args.max_attempts.unwrap_or(spec.max_attempts);
+    spec.task_ttl = args.task_ttl.unwrap_or(spec.task_ttl);
+    spec.task_timeout = args.task_timeout.unwrap_or(spec.task_timeout);
+    if let Some(d) = args.deliver {
+        spec.deliver = match d {
+            cli::Deliver::Argv => Deliver::Argv,
+            cli::Deliver::Keys => Deliver::Keys,
+        };
+    }
+    spec.validate()?;
+    let warnings = policy_warnings(&spec, args);
+    Ok((spec, warnings))
+}
+
+/// Options given that the peer's policy will ignore.
+fn policy_warnings(spec: &PeerSpec, args: &AddArgs) -> Vec<String> {
+    let mut ignored = Vec::new();
+    match spec.policy {
+        Policy::Persistent => {
+            let flags = [
+                ("--deliver", args.deliver.is_some()),
+                ("--max-attempts", args.max_attempts.is_some()),
+                ("--task-ttl", args.task_ttl.is_some()),
+                ("--task-timeout", args.task_timeout.is_some()),
+            ];
+            ignored.extend(flags.iter().filter(|(_, given)| *given).map(|(f, _)| f.to_string()));
+            if spec.command.iter().any(|a| a.contains("{task}") || a.contains("{task_file}")) {
+                ignored.push("the {task}/{task_file} placeholders".into());
+            }
+        }
+        Policy::Ephemeral => {
+            let flags = [
+                ("--restart", args.restart.is_some()),
+                ("--restart-burst", args.restart_burst.is_some()),
+                ("--restart-window", args.restart_window.is_some()),
+            ];
+            ignored.extend(flags.iter().filter(|(_, given)| *given).map(|(f, _)| f.to_string()));
+        }
+    }
+    ignored
+        .into_iter()
+        .map(|what| {
+            format!(
+                "{what} only applies to {} peers; peer {} is {} and ignores it",
+                match spec.policy {
+                    Policy::Persistent => "ephemeral",
+                    Policy::Ephemeral => "persistent",
+                },
+                spec.identity,
+                spec.policy
+            )
+        })
+        .collect()
+}
+
+/// True when a server answers for `id` (no tmux call without a socket file).
+fn server_is_up(root: &Root, id: &Identity) -> bool {
+    std::fs::symlink_metadata(root.socket(id)).is_ok()
+        && observe::observe(root, id, tmux::DEFAULT_TIMEOUT).is_ok_and(|o| o.server_answers())
+}
+
+/// Canonical, existing directory for `--cwd`.
+fn resolve_cwd(dir: &Path) -> Result<PathBuf> {
+    let abs = std::fs::canonicalize(dir)
+        .with_context(|| format!("--cwd {}: no such directory", dir.display()))?;
+    if !abs.is_dir() {
+        bail!("--cwd {}: not a directory", dir.display());
+    }
+    Ok(abs)
+}
+
+/// A warning when the program cannot be run the way `launch` will look for
+/// it (same check, same PATH), so that `add` and `launch` agree.
+fn program_warning(spec: &PeerSpec) -> Option<String> {
+    let prog = spec.command.first()?;
+    let path = spec
+        .env
+        .get("PATH")
+        .cloned()
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_else(|| "/usr/bin:/bin".into());
+    session::check_program(prog, &spec.cwd, Some(&path)).err().map(|e| {
+        format!(
+            "{e:#}; peer {} is registered but will fail to launch until this is fixed",
+            spec.identity
+        )
+    })
+}
+
+fn print_spec(spec: &PeerSpec, updated: bool) -> Result<()> {
+    let verb = if updated { "updated" } else { "registered" };
+    output::line(format!("peer {} ({}) {verb}", spec.identity, spec.policy))?;
+    let words: Vec<String> = spec.command.iter().map(|w| display_word(w)).collect();
+    output::line(format!("  command:  {}", words.join(" ")))?;
+    output::line(format!("  cwd:      {}", spec.cwd.display()))?;
+    if !spec.env.is_empty() {
+        let env: Vec<String> =
+            spec.env.iter().map(|(k, v)| format!("{k}={}", display_word(v))).collect();
+        output::line(format!("  env:      {}", env.join(" ")))?;
+    }
+    let opt = |d: Option<Duration>| d.map(duration::format).unwrap_or_else(|| "none".into());
+    output::line(format!("  idle-ttl: {}, max-age: {}", opt(spec.idle_ttl), opt(spec.max_age)))?;
+    match spec.policy {
+        Policy::Persistent => output::line(format!(
+            "  restart:  {}, backoff {} up to {}, failed after {} failures in {}",
+            serde_json::to_value(spec.restart)?.as_str().unwrap_or("?"),
+            duration::format(spec.backoff),
+            duration::format(spec.max_backoff),
+            spec.restart_burst,
+            duration::format(spec.restart_window)
+        ))?,
+        Policy::Ephemeral => output::line(format!(
+            "  tasks:    deliver {}, {} attempts, backoff {} up to {}, ttl {}, timeout {}",
+            serde_json::to_value(spec.deliver)?.as_str().unwrap_or("?"),
+            spec.max_attempts,
+            duration::format(spec.backoff),
+            duration::format(spec.max_backoff),
+            duration::format(spec.task_ttl),
+            duration::format(spec.task_timeout)
+        ))?,
+    }
+    Ok(())
+}
+
+/// A word as a shell would need it typed: bare when safe, else quoted.
+fn display_word(w: &str) -> String {
+    let safe =
+        !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%{}".contains(c));
+    if safe { w.to_string() } else { tmux::quote::sh(w) }
+}
+
+/// What `rm` does about the peer's server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RmPlan {
+    /// No server: just unregister.
+    Remove,
+    /// A server is up (or hung) and `--force` was given.
+    StopThenRemove,
+    /// A server is up (or hung) and no `--force`.
+    Refuse,
+}
+
+/// Decide `rm` from what was seen.
+pub fn rm_plan(seen: &Seen, force: bool) -> RmPlan {
+    let live = match seen {
+        Seen::Alive | Seen::PaneDead { .. } | Seen::SessionGone | Seen::Hung => true,
+        Seen::NoSocket | Seen::StaleSocket => false,
+    };
+    match (live, force) {
+        (false, _) => RmPlan::Remove,
+        (true, true) => RmPlan::StopThenRemove,
+        (true, false) => RmPlan::Refuse,
+    }
+}
+
+pub fn rm(ctx: &Ctx, args: RmArgs) -> Result<ExitCode> {
+    let root = &ctx.root;
+    let id = Identity::parse(&args.id)?;
+    // A spec that no longer parses can still be removed.
+    if let Err(e) = peer::require(root, &id) {
+        if fsutil::open_read(&root.peer_file(&id))?.is_none() {
+            return Err(e);
+        }
+        output::warn(format!("{e:#}; removing it anyway"));
+    }
+    // No socket file means no server: no need to ask tmux (which may even
+    // be missing).
+    let seen = if std::fs::symlink_metadata(root.socket(&id)).is_err() {
+        Seen::NoSocket
+    } else {
+        observe::observe(root, &id, tmux::DEFAULT_TIMEOUT)?.seen
+    };
+    let plan = rm_plan(&seen, args.force);
+    if plan == RmPlan::Refuse {
+        bail!(
+            "peer {id} is running (its tmux server is up); stop it first with \
+             `muxvisor stop {id}`, or use `muxvisor rm --force {id}`"
+        );
+    }
+    let stopped = plan == RmPlan::StopThenRemove;
+    if stopped {
+        session::stop(root, &id, RM_GRACE, "rm")
+            .with_context(|| format!("stopping peer {id} before removing it"))?;
+    }
+    {
+        // Not held across `stop`, which takes the same lock itself.
+        let _lock =
+            fsutil::lock_within(&root.id_lock(&id), session::LOCK_WAIT, &format!("rm {id}"))?;
+        fsutil::remove_if_exists(&root.peer_file(&id))?;
+        fsutil::fsync_dir(&root.peers_dir())?;
+        if args.purge {
+            purge(root, &id)?;
+        }
+    }
+    let _ = Event::new("rm")
+        .id(&id)
+        .kv("stopped", stopped)
+        .kv("purge", args.purge)
+        .append_to(&root.lifecycle_log());
+    if ctx.json {
+        output::json(&json!({
+            "identity": id,
+            "removed": true,
+            "stopped": stopped,
+            "purged": args.purge,
+        }))?;
+    } else {
+        let mut msg = format!("removed peer {id}");
+        if stopped {
+            msg.push_str(" (stopped it first)");
+        }
+        msg.push_str(if args.purge {
+            "; deleted its queue, state and pane logs"
+        } else {
+            "; kept its queue, state and pane logs (--purge deletes them)"
+        });
+        output::line(msg)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Delete `id`'s queue, state and pane logs (current and rotated).
+fn purge(root: &Root, id: &Identity) -> Result<()> {
+    let q = root.queue_dir(id);
+    match std::fs::remove_dir_all(&q) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing queue {}", q.display())),
+    }
+    fsutil::remove_if_exists(&root.state_file(id))?;
+    let log = format!("{id}.log");
+    let rotated = format!("{id}.log.");
+    let dir = root.panes_dir();
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            // Identities cannot contain '.', so this never matches another peer's log.
+            if name == log || name.starts_with(&rotated) {
+                fsutil::remove_if_exists(&e.path())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn add_args(argv: &[&str]) -> AddArgs {
+        let mut full = vec!["muxvisor", "add"];
+        full.extend_from_slice(argv);
+        match cli::Cli::try_parse_from(full).unwrap().command {
+            cli::Command::Add(a) => a,
+            _ => panic!("not add"),
+        }
+    }
+
+    fn id() -> Identity {
+        Identity::parse("w").unwrap()
+    }
+
+    #[test]
+    fn new_spec_takes_defaults_and_flags() {
+        let a = add_args(&["w", "--env", "A=1", "--idle-ttl", "5m", "--", "sh", "-c", "x"]);
+        let (s, warns) = build_spec(None, &id(), &a, Some("/tmp".into())).unwrap();
+        assert_eq!(s.policy, Policy::Persistent);
+        assert_eq!(s.command, ["sh", "-c", "x"]);
+        assert_eq!(s.cwd, Path::new("/tmp"));
+        assert_eq!(s.env.get("A").map(String::as_str), Some("1"));
+        assert_eq!(s.idle_ttl, Some(Duration::from_secs(300)));
+        assert_eq!(s.restart, Restart::OnFailure);
+        assert!(warns.is_empty(), "{warns:?}");
+    }
+
+    #[test]
+    fn update_keeps_what_was_not_given() {
+        let a = add_args(&["w", "--ephemeral", "--max-attempts", "7", "--env", "A=1", "--", "old"]);
+        let (old, _) = build_spec(None, &id(), &a, Some("/tmp".into())).unwrap();
+        let b = add_args(&["w", "--task-ttl", "2h", "--", "new", "{task}"]);
+        let (s, warns) = build_spec(Some(old), &id(), &b, None).unwrap();
+        assert_eq!(s.policy, Policy::Ephemeral);
+        assert_eq!(s.command, ["new", "{task}"]);
+        assert_eq!(s.max_attempts, 7);
+        assert_eq!(s.task_ttl, Duration::from_secs(7200));
+        assert_eq!(s.cwd, Path::new("/tmp"));
+        assert_eq!(s.env.len(), 1);
+        assert!(warns.is_empty(), "{warns:?}");
+    }
+
+    #[test]
+    fn ephemeral_only_options_warn_on_persistent_peers() {
+        let a = add_args(&["w", "--deliver", "keys", "--task-ttl", "1h", "--", "p", "{task}"]);
+        let (_, warns) = build_spec(None, &id(), &a, Some("/".into())).unwrap();
+        assert_eq!(warns.len(), 3, "{warns:?}");
+        assert!(warns.iter().all(|w| w.contains("only applies to ephemeral")), "{warns:?}");
+        let a = add_args(&["w", "--ephemeral", "--restart", "always", "--", "p"]);
+        let (_, warns) = build_spec(None, &id(), &a, Some("/".into())).unwrap();
+        assert_eq!(warns.len(), 1, "{warns:?}");
+    }
+
+    #[test]
+    fn invalid_specs_are_refused() {
+        let a = add_args(&["w", "--env", "1X=y", "--", "p"]);
+        assert!(build_spec(None, &id(), &a, Some("/".into())).is_err());
+        let a = add_args(&["w", "--backoff", "10m", "--max-backoff", "1m", "--", "p"]);
+        assert!(build_spec(None, &id(), &a, Some("/".into())).is_err());
+        let a = add_args(&["w", "--env", "novalue", "--", "p"]);
+        assert!(build_spec(None, &id(), &a, Some("/".into())).is_err());
+    }
+
+    #[test]
+    fn rm_plan_table() {
+        let dead = Seen::PaneDead { status: Some(1), signal: None };
+        let cases = [
+            (Seen::NoSocket, false, RmPlan::Remove),
+            (Seen::StaleSocket, false, RmPlan::Remove),
+            (Seen::NoSocket, true, RmPlan::Remove),
+            (Seen::Alive, false, RmPlan::Refuse),
+            (Seen::Alive, true, RmPlan::StopThenRemove),
+            (dead.clone(), false, RmPlan::Refuse),
+            (dead, true, RmPlan::StopThenRemove),
+            (Seen::SessionGone, false, RmPlan::Refuse),
+            (Seen::Hung, false, RmPlan::Refuse),
+            (Seen::Hung, true, RmPlan::StopThenRemove),
+        ];
+        for (seen, force, want) in cases {
+            assert_eq!(rm_plan(&seen, force), want, "{seen:?} force={force}");
+        }
+    }
+
+    #[test]
+    fn display_words() {
+        assert_eq!(display_word("sh"), "sh");
+        assert_eq!(display_word("echo {task}"), "'echo {task}'");
+        assert_eq!(display_word(""), "''");
+    }
 }

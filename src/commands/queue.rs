@@ -30,16 +30,20 @@ pub fn run(ctx: &Ctx, args: QueueArgs) -> Result<ExitCode> {
         QueueAction::Retry { task } => {
             let task = task.to_ascii_lowercase();
             let depth = q.retry(&task)?;
-            report(ctx, json!({"identity": id, "task": task, "retried": true, "depth": depth}), || {
-                format!("task {task} is back at the tail of {id}'s queue, depth {depth}")
-            })
+            report(
+                ctx,
+                json!({"identity": id, "task": task, "retried": true, "depth": depth}),
+                || format!("task {task} is back at the tail of {id}'s queue, depth {depth}"),
+            )
         }
         QueueAction::Rm { task } => {
             let task = task.to_ascii_lowercase();
             let stage = q.rm(&task)?;
-            report(ctx, json!({"identity": id, "task": task, "removed": true, "stage": stage}), || {
-                format!("removed {stage} task {task} from {id}'s queue")
-            })
+            report(
+                ctx,
+                json!({"identity": id, "task": task, "removed": true, "stage": stage}),
+                || format!("removed {stage} task {task} from {id}'s queue"),
+            )
         }
         QueueAction::Purge => {
             let n = q.purge()?;
@@ -51,8 +55,26 @@ pub fn run(ctx: &Ctx, args: QueueArgs) -> Result<ExitCode> {
 }
 
 fn report(ctx: &Ctx, v: serde_json::Value, human: impl FnOnce() -> String) -> Result<ExitCode> {
-    if ctx.json { output::json(&v)? } else { output::line(human())? }
+    if ctx.json {
+        output::json(&v)?
+    } else {
+        output::line(human())?
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The text with control characters other than newline and tab shown as
+/// `\u{..}`, so that a hostile payload cannot drive the reader's terminal.
+fn inert(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn ts(t: &DateTime<Utc>) -> String {
@@ -85,7 +107,12 @@ fn list(ctx: &Ctx, q: &Queue, dead: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let id = q.identity();
-    output::line(format!("{id}: {} pending, {} running, {} dead", l.pending.len(), l.running.len(), l.dead.len()))?;
+    output::line(format!(
+        "{id}: {} pending, {} running, {} dead",
+        l.pending.len(),
+        l.running.len(),
+        l.dead.len()
+    ))?;
     for m in &l.running {
         output::line(format!("running  {}", describe(m)))?;
     }
@@ -125,7 +152,7 @@ fn show(ctx: &Ctx, q: &Queue, task: &str) -> Result<ExitCode> {
         output::line(format!("not before:  {}", ts(t)))?;
     }
     if let Some(e) = &s.meta.last_error {
-        output::line(format!("last error:  {e}"))?;
+        output::line(format!("last error:  {}", inert(e)))?;
     }
     if let Some(r) = &s.reason {
         output::line(format!("dead reason: {}", r.trim().replace('\n', "; ")))?;
@@ -137,11 +164,19 @@ fn show(ctx: &Ctx, q: &Queue, task: &str) -> Result<ExitCode> {
         if !o.screen_tail.is_empty() {
             output::line("screen:")?;
             for l in o.screen_tail.lines() {
-                output::line(format!("  {l}"))?;
+                output::line(format!("  {}", inert(l)))?;
             }
         }
     }
     output::line(format!("payload ({} bytes):", s.meta.bytes))?;
-    output::line(payload)?;
+    output::line(inert(&payload))?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn inert_escapes_terminal_controls() {
+        assert_eq!(super::inert("a\x1b[2Jb\n\tc"), "a\\u{1b}[2Jb\n\tc");
+    }
 }

@@ -20,7 +20,7 @@ use crate::Ctx;
 use crate::cli::SendArgs;
 use crate::observe::{self, Seen};
 use crate::output;
-use crate::peer::{self, Identity, PeerSpec, Policy};
+use crate::peer::{self, Deliver, Identity, PeerSpec, Policy};
 use crate::queue::{MAX_PAYLOAD, Queue};
 use crate::session;
 use crate::tmux::{Tmux, TmuxError, paste};
@@ -82,6 +82,13 @@ fn read_payload(args: &SendArgs) -> Result<Vec<u8>> {
 
 fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Result<ExitCode> {
     let id = &spec.identity;
+    if spec.deliver == Deliver::Keys {
+        // The task will be typed into the worker's pane: same rule as typing
+        // into a persistent peer, checked before it is queued.
+        let text = std::str::from_utf8(payload)
+            .with_context(|| format!("task NOT queued: {id} types tasks, and this is not UTF-8"))?;
+        paste::check_text(text).map_err(|m| anyhow::anyhow!("task NOT queued for {id}: {m}"))?;
+    }
     let q = Queue::open(&ctx.root, id)?;
     let e = q.enqueue(payload, args.dedupe.as_deref())?;
     if ctx.json {
@@ -102,13 +109,13 @@ fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Re
     } else {
         output::line(format!("queued for {id}, depth {}, task {}", e.depth, e.task))?;
     }
-    if !args.no_kick {
-        if let Err(err) = worker::start_next(&ctx.root, spec, Utc::now()) {
-            output::warn(format!(
-                "the task is queued, but starting a worker for {id} failed: {err:#}; the next \
-                 tick will try again"
-            ));
-        }
+    if !args.no_kick
+        && let Err(err) = worker::start_next(&ctx.root, spec, Utc::now())
+    {
+        output::warn(format!(
+            "the task is queued, but starting a worker for {id} failed: {err:#}; the next tick \
+             will try again"
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,13 +1,211 @@
-//! `service`: install the periodic tick under launchd, systemd or cron.
-//! (Being built.)
+//! `service install|uninstall|status`: install the periodic tick under
+//! launchd, systemd or cron. The work is in `crate::service`; this module picks
+//! the kind, assembles the spec from the running binary and the tmux found
+//! now, records the change in the lifecycle log, and prints the result.
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use serde_json::json;
 
 use crate::Ctx;
+use crate::cli::{ServiceAction, ServiceArgs};
+use crate::logfmt::Event;
+use crate::output;
+use crate::service::{self, Host, Kind, Report, Spec};
 
-pub fn run(ctx: &Ctx, args: crate::cli::ServiceArgs) -> Result<ExitCode> {
-    let _ = (ctx, args);
-    anyhow::bail!("run: not implemented yet")
+fn asked_kind(args: &ServiceArgs) -> Option<Kind> {
+    if args.launchd {
+        Some(Kind::Launchd)
+    } else if args.systemd {
+        Some(Kind::Systemd)
+    } else if args.cron {
+        Some(Kind::Cron)
+    } else {
+        None
+    }
+}
+
+/// The spec for this root: this binary, the interval, a PATH with tmux in it.
+pub fn spec_for(ctx: &Ctx, interval: std::time::Duration) -> Result<Spec> {
+    let exe = std::env::current_exe().context("finding the muxvisor binary to install")?;
+    let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
+    let tmux_dir = crate::tmux::tmux_path().ok().and_then(|p| p.parent().map(|d| d.to_path_buf()));
+    let current = std::env::var("PATH").unwrap_or_default();
+    let path = service::search_path(tmux_dir.as_deref(), exe.parent(), &current);
+    Spec::new(&exe, &ctx.root, interval, path)
+}
+
+pub fn run(ctx: &Ctx, args: ServiceArgs) -> Result<ExitCode> {
+    let host = Host::from_env();
+    let root = ctx.root.dir().to_str().context("the root path is not valid UTF-8")?.to_string();
+    match args.action {
+        ServiceAction::Status => status(ctx, &args, &host, &root),
+        ServiceAction::Install => {
+            let kind = asked_kind(&args).unwrap_or_else(service::default_kind);
+            let spec = spec_for(ctx, args.interval)?;
+            let mut report = service::install(kind, &spec, &host, args.print)?;
+            if crate::tmux::tmux_path().is_err() {
+                report.notes.push(
+                    "tmux is not on PATH now; the tick will fail until it is installed".into(),
+                );
+            }
+            if !args.print {
+                report.notes.push(format!(
+                    "the tick runs {}; if you move or rebuild muxvisor elsewhere, install again",
+                    spec.exe
+                ));
+                let path = report.changes.first().map(|c| c.target.clone()).unwrap_or_default();
+                log(
+                    ctx,
+                    Event::new("service-install")
+                        .kv("kind", kind)
+                        .kv("interval_s", spec.interval_s)
+                        .kv("path", path),
+                );
+            }
+            print_report(ctx, &report, Some(&spec))
+        }
+        ServiceAction::Uninstall => {
+            let kind = match asked_kind(&args) {
+                Some(k) => k,
+                None => installed_kind(&host, &root).unwrap_or_else(service::default_kind),
+            };
+            let report = service::uninstall(kind, &root, &host, args.print)?;
+            if !args.print && !report.changes.is_empty() {
+                let path = report.changes.first().map(|c| c.target.clone()).unwrap_or_default();
+                log(ctx, Event::new("service-uninstall").kv("kind", kind).kv("path", path));
+            }
+            print_report(ctx, &report, None)
+        }
+    }
+}
+
+/// The first kind installed for this root, to uninstall without a flag.
+fn installed_kind(host: &Host, root: &str) -> Option<Kind> {
+    Kind::ALL
+        .into_iter()
+        .find(|k| service::status(*k, root, host).is_ok_and(|s| s.installed && s.for_this_root))
+}
+
+fn log(ctx: &Ctx, ev: Event) {
+    if let Err(e) = ev.append_to(&ctx.root.lifecycle_log()) {
+        output::warn(format!("could not record the change in the lifecycle log: {e:#}"));
+    }
+}
+
+fn describe(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Launchd => "a launchd agent",
+        Kind::Systemd => "a systemd user timer",
+        Kind::Cron => "a crontab line",
+    }
+}
+
+fn print_report(ctx: &Ctx, r: &Report, spec: Option<&Spec>) -> Result<ExitCode> {
+    if ctx.json {
+        output::json(r)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if r.dry_run {
+        for c in &r.changes {
+            match (c.op, c.target.as_str()) {
+                ("remove", "crontab") => {
+                    output::line(format!(
+                        "# would remove this line from your crontab:\n{}",
+                        c.content.as_deref().unwrap_or("")
+                    ))?;
+                }
+                ("remove", path) => output::line(format!("# would remove {path}"))?,
+                (op, "crontab") => output::line(format!(
+                    "# {} your crontab: this line\n{}",
+                    if op == "unchanged" { "already in" } else { "would add to" },
+                    c.content.as_deref().unwrap_or("")
+                ))?,
+                (op, path) => output::line(format!(
+                    "# {} {path}\n{}",
+                    if op == "unchanged" { "already up to date:" } else { "would write" },
+                    c.content.as_deref().unwrap_or("").trim_end()
+                ))?,
+            }
+        }
+    } else {
+        let every = spec.map(|s| format!(" (every {}s)", s.interval_s)).unwrap_or_default();
+        match r.action {
+            "install" => {
+                output::line(format!("installed the tick as {}{every}", describe(r.kind)))?
+            }
+            _ if r.changes.is_empty() => {}
+            _ => output::line(format!("removed the {} tick", r.kind))?,
+        }
+        for c in &r.changes {
+            let what = match c.op {
+                "write" => "wrote",
+                "remove" => "removed",
+                _ => "unchanged",
+            };
+            if c.target == "crontab" {
+                output::line(format!(
+                    "  {what} crontab line: {}",
+                    c.content.as_deref().unwrap_or("")
+                ))?;
+            } else {
+                output::line(format!("  {what} {}", c.target))?;
+            }
+        }
+        match r.enabled {
+            Some(true) => output::line("  enabled and started")?,
+            Some(false) => output::line("  NOT enabled (see below)")?,
+            None => {}
+        }
+    }
+    for n in &r.notes {
+        output::warn(n);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(ctx: &Ctx, args: &ServiceArgs, host: &Host, root: &str) -> Result<ExitCode> {
+    let kinds: Vec<Kind> = match asked_kind(args) {
+        Some(k) => vec![k],
+        None => Kind::ALL.to_vec(),
+    };
+    let mut found = Vec::new();
+    for k in kinds {
+        match service::status(k, root, host) {
+            Ok(s) => found.push(s),
+            // One unreadable manager (a broken crontab binary) must not hide the others.
+            Err(e) if asked_kind(args).is_none() => {
+                output::warn(format!("could not check {k}: {e:#}"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let installed = found.iter().any(|s| s.installed && s.for_this_root);
+    if ctx.json {
+        output::json(&json!({ "root": root, "installed": installed, "services": found }))?;
+    } else {
+        for s in &found {
+            if !s.installed && s.locations.is_empty() {
+                output::line(format!("{}: not installed", s.kind))?;
+                continue;
+            }
+            let loaded = match s.loaded {
+                Some(true) => ", loaded",
+                Some(false) => ", NOT loaded",
+                None => "",
+            };
+            let every = s.interval_s.map(|i| format!(", every {i}s")).unwrap_or_default();
+            let other = if s.for_this_root { "" } else { ", for ANOTHER root" };
+            output::line(format!(
+                "{}: installed{every}{loaded}{other}: {}",
+                s.kind,
+                s.locations.join(", ")
+            ))?;
+            if let Some(d) = &s.detail {
+                output::line(format!("  {d}"))?;
+            }
+        }
+    }
+    Ok(if installed { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -1,13 +1,396 @@
-//! `status`: one row per peer.
-//! (Being built.)
+//! `status`: one row per peer, sorted by identity. Every peer is observed in
+//! parallel (a bounded pool of scoped threads), so 50 peers cost about one
+//! tmux round trip, not fifty, and a hung server costs its own timeout
+//! without delaying the others.
+//!
+//! The JSON rows are SPEC §4's (`identity`, `policy`, `state`, `pid`,
+//! `uptime_s`, `idle_s`, `exit_status`, `exit_signal`, `canary`, `queue`) plus
+//! `server_pid`, `launched_at`, `restarts`, `task`, and `error` for a peer
+//! that could not be read (its state is then `unknown` and the exit status 1).
 
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 use crate::Ctx;
+use crate::canary;
+use crate::cli::StatusArgs;
+use crate::exit::{self, Exit};
+use crate::observe::{self, Observed, Seen};
+use crate::output;
+use crate::paths::Root;
+use crate::peer::{self, Identity, PeerSpec, Policy};
+use crate::queue::{self, Counts};
+use crate::state::{self, State};
+use crate::tmux;
 
-pub fn run(ctx: &Ctx, args: crate::cli::StatusArgs) -> Result<ExitCode> {
-    let _ = (ctx, args);
-    anyhow::bail!("run: not implemented yet")
+/// At most this many tmux clients at once.
+const MAX_PARALLEL: usize = 32;
+
+/// One `status` row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Row {
+    pub identity: Identity,
+    pub policy: Option<Policy>,
+    pub state: String,
+    pub pid: Option<i32>,
+    pub uptime_s: Option<i64>,
+    pub idle_s: Option<i64>,
+    pub exit_status: Option<i32>,
+    /// A number when tmux reports one (it does), else the name.
+    pub exit_signal: Option<serde_json::Value>,
+    pub canary: bool,
+    pub queue: Counts,
+    pub server_pid: Option<i32>,
+    pub launched_at: Option<DateTime<Utc>>,
+    pub restarts: u32,
+    pub task: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Build a row from what was read. Pure.
+pub fn row(
+    id: &Identity,
+    spec: Option<&PeerSpec>,
+    obs: &Observed,
+    st: &State,
+    canary: bool,
+    queue: Counts,
+    now: DateTime<Utc>,
+) -> Row {
+    let state = observe::classify(obs, st);
+    let secs_since = |t: Option<DateTime<Utc>>| t.map(|t| (now - t).num_seconds().max(0));
+    let alive = obs.seen == Seen::Alive;
+    let (exit_status, exit_signal) = match &obs.seen {
+        Seen::PaneDead { status, signal } => (
+            *status,
+            signal.as_ref().map(|s| match s.parse::<i64>() {
+                Ok(n) => serde_json::Value::from(n),
+                Err(_) => serde_json::Value::from(s.clone()),
+            }),
+        ),
+        _ => (None, None),
+    };
+    let pid = match obs.seen {
+        Seen::Alive | Seen::PaneDead { .. } => obs.pane_pid,
+        // A hung server cannot say; the recorded pid is the best we have.
+        Seen::Hung => st.pane_pid,
+        _ => None,
+    };
+    Row {
+        identity: id.clone(),
+        policy: spec.map(|s| s.policy),
+        state: state.as_str().to_string(),
+        pid,
+        uptime_s: if alive { secs_since(st.launched_at) } else { None },
+        idle_s: if alive { secs_since(obs.last_output) } else { None },
+        exit_status,
+        exit_signal,
+        canary,
+        queue,
+        server_pid: obs.server_pid.or(if obs.seen == Seen::Hung { st.server_pid } else { None }),
+        launched_at: st.launched_at,
+        restarts: st.restart_attempt,
+        task: st.current_task.clone(),
+        error: None,
+    }
+}
+
+/// Read and observe one peer.
+fn observe_one(root: &Root, id: &Identity, now: DateTime<Utc>) -> Result<Row> {
+    let spec = peer::load(root, id)?;
+    let st = state::load(root, id)?;
+    let obs = observe::observe(root, id, tmux::DEFAULT_TIMEOUT)?;
+    let canary = canary::is_watching(root, id);
+    let counts = queue::counts(root, id)?;
+    Ok(row(id, spec.as_ref(), &obs, &st, canary, counts, now))
+}
+
+/// Rows for `ids`, observed in parallel, in the order of `ids`; the worst
+/// error's exit status alongside (0 if none).
+pub fn rows(root: &Root, ids: &[Identity]) -> (Vec<Row>, Exit) {
+    let now = Utc::now();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Row>>>> =
+        Mutex::new((0..ids.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..ids.len().min(MAX_PARALLEL) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(id) = ids.get(i) else { break };
+                    let r = observe_one(root, id, now);
+                    if let Ok(mut v) = results.lock() {
+                        v[i] = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut worst = Exit::Ok;
+    let mut out = Vec::with_capacity(ids.len());
+    for (id, r) in ids.iter().zip(results) {
+        match r {
+            Some(Ok(row)) => out.push(row),
+            Some(Err(e)) => {
+                let code = exit::code_for(&e);
+                if worst != Exit::Unavailable {
+                    worst = code;
+                }
+                out.push(error_row(id, format!("{e:#}")));
+            }
+            None => {
+                worst = Exit::Failure;
+                out.push(error_row(id, "observation did not finish".into()));
+            }
+        }
+    }
+    (out, worst)
+}
+
+fn error_row(id: &Identity, error: String) -> Row {
+    Row {
+        identity: id.clone(),
+        policy: None,
+        state: "unknown".into(),
+        pid: None,
+        uptime_s: None,
+        idle_s: None,
+        exit_status: None,
+        exit_signal: None,
+        canary: false,
+        queue: Counts::default(),
+        server_pid: None,
+        launched_at: None,
+        restarts: 0,
+        task: None,
+        error: Some(error),
+    }
+}
+
+pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<ExitCode> {
+    let ids = match &args.id {
+        Some(raw) => {
+            let id = Identity::parse(raw)?;
+            if peer::load(&ctx.root, &id)?.is_none() {
+                bail!(
+                    "no peer named {id} under {}; `muxvisor status` lists them all",
+                    ctx.root.dir().display()
+                );
+            }
+            vec![id]
+        }
+        None => peer::list(&ctx.root)?,
+    };
+    let (rows, worst) = rows(&ctx.root, &ids);
+    if ctx.json {
+        output::json(&rows)?;
+    } else if rows.is_empty() {
+        output::warn("no peers registered; add one with `muxvisor add ID -- PROGRAM`");
+    } else {
+        for l in table(&rows) {
+            output::line(l)?;
+        }
+    }
+    for r in &rows {
+        if let Some(e) = &r.error {
+            output::warn(format!("{}: {e}", r.identity));
+        }
+    }
+    Ok(worst.into())
+}
+
+/// The human table, columns aligned. Pure.
+pub fn table(rows: &[Row]) -> Vec<String> {
+    let dash = || "-".to_string();
+    let mut cells: Vec<[String; 9]> = vec![[
+        "IDENTITY".into(),
+        "POLICY".into(),
+        "STATE".into(),
+        "PID".into(),
+        "UPTIME".into(),
+        "IDLE".into(),
+        "EXIT".into(),
+        "CANARY".into(),
+        "QUEUE P/R/D".into(),
+    ]];
+    for r in rows {
+        let exit = match (&r.exit_status, &r.exit_signal) {
+            (Some(s), _) => s.to_string(),
+            (None, Some(sig)) => {
+                format!("sig {}", sig.as_str().map_or(sig.to_string(), String::from))
+            }
+            (None, None) => dash(),
+        };
+        cells.push([
+            r.identity.to_string(),
+            r.policy.map_or_else(dash, |p| p.to_string()),
+            r.state.clone(),
+            r.pid.map_or_else(dash, |p| p.to_string()),
+            r.uptime_s.map_or_else(dash, human_secs),
+            r.idle_s.map_or_else(dash, human_secs),
+            exit,
+            if r.canary { "yes" } else { "no" }.into(),
+            format!("{}/{}/{}", r.queue.pending, r.queue.running, r.queue.dead),
+        ]);
+    }
+    let mut widths = [0usize; 9];
+    for c in &cells {
+        for (w, s) in widths.iter_mut().zip(c) {
+            *w = (*w).max(s.chars().count());
+        }
+    }
+    cells
+        .iter()
+        .map(|c| {
+            let mut line = String::new();
+            for (i, (s, w)) in c.iter().zip(widths).enumerate() {
+                if i + 1 == c.len() {
+                    line.push_str(s);
+                } else {
+                    line.push_str(&format!("{s:<w$}  "));
+                }
+            }
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
+/// `45s`, `3m20s`, `2h5m`, `3d4h`: two units at most.
+pub fn human_secs(s: i64) -> String {
+    let s = s.max(0);
+    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{sec}s"),
+        (0, 0, _) => format!("{m}m{sec}s"),
+        (0, _, _) => format!("{h}h{m}m"),
+        _ => format!("{d}d{h}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    fn id(s: &str) -> Identity {
+        Identity::parse(s).unwrap()
+    }
+
+    fn at(secs_ago: i64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        Some(now - TimeDelta::seconds(secs_ago))
+    }
+
+    #[test]
+    fn running_row_has_uptime_idle_and_pid() {
+        let now = Utc::now();
+        let st = State { launched_at: at(100, now), pane_pid: Some(7), ..State::default() };
+        let obs = Observed {
+            seen: Seen::Alive,
+            pane_pid: Some(42),
+            server_pid: Some(41),
+            last_output: at(5, now),
+            dead_at: None,
+        };
+        let r = row(&id("a"), None, &obs, &st, true, Counts::default(), now);
+        assert_eq!(r.state, "running");
+        assert_eq!(r.pid, Some(42));
+        assert_eq!(r.uptime_s, Some(100));
+        assert_eq!(r.idle_s, Some(5));
+        assert_eq!((r.exit_status, r.exit_signal.clone()), (None, None));
+        let j = serde_json::to_value(&r).unwrap();
+        for k in [
+            "identity",
+            "policy",
+            "state",
+            "pid",
+            "uptime_s",
+            "idle_s",
+            "exit_status",
+            "exit_signal",
+            "canary",
+            "queue",
+        ] {
+            assert!(j.get(k).is_some(), "missing {k}: {j}");
+        }
+        assert!(j["policy"].is_null());
+        assert_eq!(j["queue"]["pending"], 0);
+        assert!(j.get("error").is_none());
+    }
+
+    #[test]
+    fn dead_pane_row_reports_status_or_signal() {
+        let now = Utc::now();
+        let st = State { launched_at: at(10, now), ..State::default() };
+        let mut obs = Observed::bare(Seen::PaneDead { status: Some(3), signal: None });
+        obs.pane_pid = Some(9);
+        let r = row(&id("a"), None, &obs, &st, false, Counts::default(), now);
+        assert_eq!((r.state.as_str(), r.exit_status, r.uptime_s), ("exited", Some(3), None));
+        let obs = Observed::bare(Seen::PaneDead { status: None, signal: Some("15".into()) });
+        let r = row(&id("a"), None, &obs, &st, false, Counts::default(), now);
+        assert_eq!(r.exit_signal, Some(serde_json::json!(15)));
+        let obs = Observed::bare(Seen::PaneDead { status: None, signal: Some("TERM".into()) });
+        let r = row(&id("a"), None, &obs, &st, false, Counts::default(), now);
+        assert_eq!(r.exit_signal, Some(serde_json::json!("TERM")));
+    }
+
+    #[test]
+    fn hung_row_falls_back_to_recorded_pids() {
+        let now = Utc::now();
+        let st = State {
+            launched_at: at(10, now),
+            pane_pid: Some(5),
+            server_pid: Some(4),
+            ..State::default()
+        };
+        let r = row(&id("a"), None, &Observed::bare(Seen::Hung), &st, true, Counts::default(), now);
+        assert_eq!((r.state.as_str(), r.pid, r.server_pid), ("hung", Some(5), Some(4)));
+    }
+
+    #[test]
+    fn table_is_aligned() {
+        let now = Utc::now();
+        let st = State::default();
+        let rows = vec![
+            row(
+                &id("a"),
+                None,
+                &Observed::bare(Seen::NoSocket),
+                &st,
+                false,
+                Counts::default(),
+                now,
+            ),
+            row(
+                &id("longer-name"),
+                None,
+                &Observed::bare(Seen::NoSocket),
+                &st,
+                false,
+                Counts { pending: 2, running: 1, dead: 0 },
+                now,
+            ),
+        ];
+        let t = table(&rows);
+        assert_eq!(t.len(), 3);
+        let col = |l: &str| l.find("stopped").or_else(|| l.find("STATE"));
+        assert_eq!(col(&t[0]), col(&t[1]));
+        assert_eq!(col(&t[1]), col(&t[2]));
+        assert!(t[2].ends_with("2/1/0"), "{}", t[2]);
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_secs(0), "0s");
+        assert_eq!(human_secs(59), "59s");
+        assert_eq!(human_secs(200), "3m20s");
+        assert_eq!(human_secs(7500), "2h5m");
+        assert_eq!(human_secs(3 * 86_400 + 4 * 3600 + 5), "3d4h");
+    }
 }

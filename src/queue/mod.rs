@@ -33,6 +33,13 @@
 //! A failed write or fsync is never retried: the partial file is removed
 //! and the send fails with exit 75, "NOT queued".
 //!
+//! `counter` also carries the pending count, so that `send` can report the
+//! depth without listing `new/` (its cost must not grow with depth). A crash
+//! between persisting the counter and publishing leaves it one too high
+//! until the next operation that lists `new/` anyway (claim, nack, rm, ...)
+//! rewrites it; a torn counter fails its checksum and is rebuilt from the
+//! directories.
+//!
 //! Claiming moves the head to `cur/` (rewritten with attempt+1 and
 //! started_at through `tmp/`, then the `new/` copy unlinked); only one task
 //! is in `cur/` at a time, so `claim_head` returns nothing while one runs.
@@ -228,10 +235,20 @@ impl Queue {
     /// Open (creating if needed, 0700) `id`'s queue under `root`.
     pub fn open(root: &Root, id: &Identity) -> Result<Queue> {
         let dir = root.queue_dir(id);
-        fsutil::ensure_dir(&root.queues_dir())?;
-        fsutil::ensure_dir(&dir)?;
-        for sub in SUBDIRS {
-            fsutil::ensure_dir(&dir.join(sub))?;
+        let mut chain = vec![root.queues_dir(), dir.clone()];
+        chain.extend(SUBDIRS.iter().map(|s| dir.join(s)));
+        let mut created = false;
+        for d in &chain {
+            let fresh = fs::symlink_metadata(d).is_err();
+            fsutil::ensure_dir(d)?;
+            created |= fresh;
+        }
+        if created {
+            // A new queue's directories must survive a crash as surely as
+            // the first task written into them.
+            fsutil::fsync_dir(root.dir())?;
+            fsutil::fsync_dir(&root.queues_dir())?;
+            fsutil::fsync_dir(&dir)?;
         }
         Ok(Queue { id: id.clone(), dir, log: root.lifecycle_log() })
     }
@@ -243,6 +260,12 @@ impl Queue {
             return Ok(None);
         }
         Queue::open(root, id).map(Some)
+    }
+
+    /// Pending / running / dead counts (directory listings, no lock).
+    pub fn counts(&self) -> Result<Counts> {
+        let n = |sub: &str| -> Result<usize> { Ok(task_names(&self.sub(sub))?.len()) };
+        Ok(Counts { pending: n("new")?, running: n("cur")?, dead: n("dead")? })
     }
 
     pub fn identity(&self) -> &Identity {
@@ -282,11 +305,11 @@ impl Queue {
             task::check_dedupe(k)?;
         }
         let _lock = self.lock().context("task NOT queued")?;
-        if let Some(k) = dedupe {
-            if let Some(existing) = self.find_dedupe(k)? {
-                let depth = self.read_counter()?.1;
-                return Ok(Enqueued { task: existing, depth: depth as usize, deduped: true });
-            }
+        if let Some(k) = dedupe
+            && let Some(existing) = self.find_dedupe(k)?
+        {
+            let depth = self.read_counter()?.1;
+            return Ok(Enqueued { task: existing, depth: depth as usize, deduped: true });
         }
         let (seq, depth) = self.read_counter()?;
         let (seq, depth) = (seq + 1, depth + 1);
@@ -305,6 +328,7 @@ impl Queue {
             fs::rename(&tmp, &dest).with_context(|| format!("publishing {}", dest.display()))?;
             published = true;
             fault("published");
+            fault_eio("eio-dir-fsync").context("fsync of new/")?;
             fsutil::fsync_dir(&self.sub("new"))?;
             fsutil::fsync_dir(&self.sub("tmp"))?;
             fault("synced");
@@ -354,6 +378,13 @@ impl Queue {
     }
 
     /// The claimed task, if any (resolving leftovers of interrupted moves).
+    ///
+    /// A claim whose worker is gone (its claimer died between `claim_head`
+    /// and the launch, or the worker's server died) is recovered by the
+    /// caller: take [`Queue::try_worker_lock`] first (`worker::start_next`
+    /// holds it from claim to launch, so holding it means no launch is in
+    /// flight), confirm no session is alive, then `release` (nothing ran) or
+    /// `nack` (something ran and failed).
     pub fn running(&self) -> Result<Option<Claimed>> {
         let _lock = self.lock()?;
         self.running_locked()
@@ -637,7 +668,8 @@ impl Queue {
         }
         let (old, payload) = self.load("dead", &name)?;
         let (seq, depth) = self.read_counter()?;
-        let mut h = Header::new(task, seq + 1, old.enqueued_at, old.dedupe.as_deref(), &payload);
+        // A fresh enqueue time: the TTL that may have killed it restarts.
+        let mut h = Header::new(task, seq + 1, Utc::now(), old.dedupe.as_deref(), &payload);
         h.last_error = old.last_error;
         self.write_counter(seq + 1, depth + 1)?;
         self.install(&h, &payload, "new")?;
@@ -714,8 +746,11 @@ impl Queue {
         Ok(())
     }
 
-    /// The per-identity worker lock, without waiting: held while a worker is
-    /// being started, so the tick and a kicking `send` never start two.
+    /// The per-identity worker lock, without waiting: held by
+    /// `worker::start_next` from the claim until the launch returned, so the
+    /// tick and a kicking `send` never start two workers, and a tick holding
+    /// it knows that a claimed task without a live session has no launch in
+    /// flight. `Ok(None)`: someone else holds it right now.
     pub fn try_worker_lock(&self) -> Result<Option<LockGuard>> {
         fsutil::try_lock(&self.dir.join("worker.lock"))
     }
@@ -749,10 +784,10 @@ impl Queue {
     /// directories (the highest sequence anywhere, the count of `new/`).
     fn read_counter(&self) -> Result<(u64, u64)> {
         let path = self.counter_path();
-        if let Some(bytes) = fsutil::read_if_exists(&path)? {
-            if let Some(v) = parse_counter(&bytes) {
-                return Ok(v);
-            }
+        if let Some(bytes) = fsutil::read_if_exists(&path)?
+            && let Some(v) = parse_counter(&bytes)
+        {
+            return Ok(v);
         }
         let mut max = 0;
         for stage in SUBDIRS {
@@ -897,11 +932,11 @@ impl Queue {
     fn sweep_locked(&self, stage: &str) -> Result<usize> {
         let mut n = self.sweep_names(stage)?;
         for name in task_names(&self.sub(stage))? {
-            if let Err(e) = self.load(stage, &name) {
-                if !is_not_found(&e) {
-                    self.quarantine(stage, &name, &format!("{e:#}"))?;
-                    n += 1;
-                }
+            if let Err(e) = self.load(stage, &name)
+                && !is_not_found(&e)
+            {
+                self.quarantine(stage, &name, &format!("{e:#}"))?;
+                n += 1;
             }
         }
         Ok(n)
@@ -996,10 +1031,10 @@ impl Queue {
         // An exit note without its task is a leftover; drop it.
         for p in list_dir(&self.sub("cur"))? {
             let name = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            if let Some(base) = name.strip_suffix(".exit") {
-                if fs::symlink_metadata(self.sub("cur").join(base)).is_err() {
-                    remove_any(&p)?;
-                }
+            if let Some(base) = name.strip_suffix(".exit")
+                && fs::symlink_metadata(self.sub("cur").join(base)).is_err()
+            {
+                remove_any(&p)?;
             }
         }
         Ok(None)
@@ -1007,10 +1042,10 @@ impl Queue {
 
     /// A pending or running task carrying dedupe key `key`.
     fn find_dedupe(&self, key: &str) -> Result<Option<String>> {
-        if let Some(c) = self.running_locked()? {
-            if c.header.dedupe.as_deref() == Some(key) {
-                return Ok(Some(c.header.task));
-            }
+        if let Some(c) = self.running_locked()?
+            && c.header.dedupe.as_deref() == Some(key)
+        {
+            return Ok(Some(c.header.task));
         }
         Ok(self
             .all_valid("new")?
@@ -1077,10 +1112,10 @@ fn task_names(dir: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for e in rd {
         let e = e.with_context(|| format!("reading {}", dir.display()))?;
-        if let Some(n) = e.file_name().to_str() {
-            if task::parse_entry_name(n).is_some() {
-                out.push(n.to_string());
-            }
+        if let Some(n) = e.file_name().to_str()
+            && task::parse_entry_name(n).is_some()
+        {
+            out.push(n.to_string());
         }
     }
     out.sort_unstable();
@@ -1144,6 +1179,7 @@ fn write_new_file(path: &Path, bytes: &[u8], step: &str) -> Result<()> {
             .with_context(|| format!("creating {}", path.display()))?;
         f.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
         fault(step);
+        fault_eio("eio-file-fsync").with_context(|| format!("fsync of {}", path.display()))?;
         f.sync_all().with_context(|| format!("fsync of {}", path.display()))
     })();
     if result.is_err() {
@@ -1198,6 +1234,23 @@ fn fault(step: &str) {
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
 fn fault(_step: &str) {}
+
+/// Test-only I/O errors: with the `fault-injection` feature, an `EIO` in
+/// place of the fsync named by `MUXVISOR_FAULT` (`eio-file-fsync`,
+/// `eio-dir-fsync`), to prove a failed fsync is reported, not retried.
+#[cfg(feature = "fault-injection")]
+fn fault_eio(step: &str) -> io::Result<()> {
+    if std::env::var("MUXVISOR_FAULT").is_ok_and(|s| s == step) {
+        return Err(io::Error::from_raw_os_error(libc::EIO));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+fn fault_eio(_step: &str) -> io::Result<()> {
+    Ok(())
+}
 
 /// The crash points `MUXVISOR_FAULT` accepts, in protocol order.
 pub const FAULT_STEPS: [&str; 5] =

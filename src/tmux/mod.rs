@@ -15,6 +15,10 @@
 
 pub mod launch;
 pub mod paste;
+<<<<<<< HEAD
+=======
+pub mod query;
+>>>>>>> queue
 pub mod quote;
 
 use std::ffi::OsString;
@@ -80,7 +84,10 @@ impl TmuxError {
         match self {
             TmuxError::NoServer { .. } => true,
             TmuxError::Failed { stderr, .. } => {
-                stderr.contains("can't find") || stderr.contains("no such session")
+                // "no current target": a server with no session left at all.
+                stderr.contains("can't find")
+                    || stderr.contains("no such session")
+                    || stderr.contains("no current target")
             }
             _ => false,
         }

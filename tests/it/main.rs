@@ -5,7 +5,17 @@
 mod fixture;
 
 mod canary;
+mod clean;
+mod docs;
+mod doctor;
+mod events;
 mod hostile;
 mod lifecycle;
+mod peers;
+mod queue;
+mod send;
+mod service;
 mod smoke;
+mod status;
 mod supervise;
+mod view;

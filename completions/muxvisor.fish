@@ -1,0 +1,164 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_muxvisor_global_optspecs
+    string join \n root= json h/help V/version
+end
+
+function __fish_muxvisor_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_muxvisor_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_muxvisor_using_subcommand
+    set -l cmd (__fish_muxvisor_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -s V -l version -d 'Print version'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "add" -d 'Register or update a peer (identity, program, policy); prints the spec'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "rm" -d 'Unregister a peer. Refuses a running peer unless --force'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "launch" -d 'Start a persistent peer now. Exit 0 if it is already running'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "stop" -d 'Deliberately stop a peer: SIGTERM its program, wait, then kill. Leaves no death record'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "restart" -d 'Stop, then launch'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "send" -d 'Queue a task for an ephemeral peer, or type text into a persistent one'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "status" -d 'One row per peer: state, pid, uptime, idle time, exit status, queue'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "queue" -d 'Inspect and manage a peer\'s FIFO and its dead letters'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "supervise" -d 'Run the supervision tick: restart, reap, record, drain queues'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "screen" -d 'Print the last lines of a peer\'s pane'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "logs" -d 'Print a peer\'s pane output log'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "events" -d 'Lifecycle and exit events, merged in time order'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "attach" -d 'Attach your terminal to a peer\'s tmux server'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "clean" -d 'Remove ghosts: stale sockets, orphan canaries, abandoned tmp files, old finished tasks; rotate logs to their caps'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "doctor" -d 'Check tmux, the root, sockets, the service and orphans. Exit 1 if anything is wrong'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "service" -d 'Install, remove or inspect the periodic tick (launchd, systemd, cron)'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l cwd -d 'Working directory of the program (default: the current directory)' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l env -d 'Environment for the program, repeatable: --env KEY=VALUE' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l idle-ttl -d 'Stop the session after this long without pane output' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l max-age -d 'Stop the session after this long since launch' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l restart -d 'When a persistent peer is restarted by the tick [default: on-failure]' -r -f -a "never\t'Never restart automatically'
+on-failure\t'Restart when the program exits non-zero, is signalled, or its server dies'
+always\t'Restart whenever it is not running (except after a deliberate stop or idle reap)'"
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l backoff -d 'First restart/retry delay; doubles with jitter up to --max-backoff [default: 1s]' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l max-backoff -d 'Cap on the restart/retry delay [default: 5m]' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l restart-burst -d 'Failures within --restart-window that mark the peer failed [default: 5]' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l restart-window -d 'Window for --restart-burst [default: 10m]' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l max-attempts -d 'Attempts per task before it is dead-lettered [default: 3]' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l task-ttl -d 'Dead-letter a task not finished this long after it was queued [default: 1d]' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l task-timeout -d 'Stop a worker that runs one task longer than this [default: 1h]' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l deliver -d 'How a task reaches its worker [default: argv]' -r -f -a "argv\t'Hand the task through {task} / {task_file} in argv and the environment'
+keys\t'Type the task into the worker\'s pane once its output is quiet'"
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l ephemeral -d 'No standing session: each queued task is run by a fresh worker'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand rm" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand rm" -l force -d 'Stop the peer first if it is running'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand rm" -l purge -d 'Also delete its queue, state and pane log'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand rm" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand rm" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l grace -d 'How long to wait after SIGTERM before SIGKILL' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -l grace -d 'How long to wait after SIGTERM before SIGKILL' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l file -d 'Read the task text from this file' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l dedupe -d 'Acknowledge without queueing again while a task with this key is pending or running' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l no-kick -d 'Only queue; do not start a worker now (the next tick will)'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand status" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand status" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand status" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and not __fish_seen_subcommand_from list show retry rm purge" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and not __fish_seen_subcommand_from list show retry rm purge" -l dead -d 'With list: show dead letters'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and not __fish_seen_subcommand_from list show retry rm purge" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and not __fish_seen_subcommand_from list show retry rm purge" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and not __fish_seen_subcommand_from list show retry rm purge" -a "list" -d 'Pending tasks in FIFO order, the running one, and (--dead) dead letters'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and not __fish_seen_subcommand_from list show retry rm purge" -a "show" -d 'One task: payload, attempts, timestamps, outcome'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and not __fish_seen_subcommand_from list show retry rm purge" -a "retry" -d 'Put a dead letter back at the tail of the queue'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and not __fish_seen_subcommand_from list show retry rm purge" -a "rm" -d 'Remove one pending or dead task'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and not __fish_seen_subcommand_from list show retry rm purge" -a "purge" -d 'Remove every pending and dead task (not the running one)'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from list" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from list" -l dead -d 'With list: show dead letters'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from list" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from show" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from show" -l dead -d 'With list: show dead letters'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from show" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from retry" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from retry" -l dead -d 'With list: show dead letters'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from retry" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from retry" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from rm" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from rm" -l dead -d 'With list: show dead letters'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from rm" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from purge" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from purge" -l dead -d 'With list: show dead letters'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from purge" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from purge" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l interval -d 'Time between ticks when looping' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l once -d 'Run one tick and exit'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand screen" -l lines -d 'How many lines from the bottom' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand screen" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand screen" -l raw -d 'Keep ANSI escape sequences'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand screen" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand screen" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand logs" -l lines -d 'How many lines from the end' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand logs" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand logs" -s f -l follow -d 'Keep printing as the log grows'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand logs" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand events" -l id -d 'Only events of this identity' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand events" -l since -d 'Only events newer than this (e.g. 1h)' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand events" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand events" -s f -l follow -d 'Keep printing new events'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand events" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand events" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand attach" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand attach" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand attach" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand clean" -l retention -d 'Keep finished tasks this long' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand clean" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand clean" -l dry-run -d 'Say what would be removed; remove nothing'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand clean" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand clean" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand doctor" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand doctor" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l interval -d 'Time between ticks' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l launchd -d 'A launchd agent (~/Library/LaunchAgents)'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l systemd -d 'A systemd user service and timer'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l cron -d 'A line in your crontab, tagged so uninstall removes only it'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l print -d 'Show what would be written; change nothing'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand completions" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand completions" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand completions" -s h -l help -d 'Print help'

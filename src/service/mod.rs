@@ -1,0 +1,643 @@
+//! Installing the periodic tick where the machine already runs periodic jobs:
+//! a launchd LaunchAgent on macOS, a systemd user timer where `systemctl
+//! --user` works, else one tagged crontab line. muxvisor needs no daemon of
+//! its own; this module is how it gets run every interval.
+//!
+//! The shape: [`Spec`] says what to run (absolute binary, root, interval, an
+//! explicit PATH, because launchd and cron give a minimal one that lacks
+//! Homebrew and ~/.local/bin); `render` turns it into file contents and a
+//! crontab line (pure); `cron` edits crontab text (pure); the functions here
+//! read and write files and call the managers through `exec`, with deadlines.
+//! Everything written carries the `muxvisor-supervise` mark, and uninstall
+//! removes only marked files and lines.
+
+pub mod cron;
+pub mod exec;
+pub mod render;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::fsutil;
+use crate::paths::Root;
+
+/// Where the tick is installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Launchd,
+    Systemd,
+    Cron,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Launchd, Kind::Systemd, Kind::Cron];
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Launchd => "launchd",
+            Kind::Systemd => "systemd",
+            Kind::Cron => "cron",
+        })
+    }
+}
+
+/// What the service runs, already validated as text every format can carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// Absolute path of the muxvisor binary.
+    pub exe: String,
+    /// Absolute root.
+    pub root: String,
+    pub interval_s: u64,
+    /// The PATH the tick runs with.
+    pub path: String,
+    /// Where launchd and cron send the tick's stdout and stderr.
+    pub stdout_log: String,
+    pub stderr_log: String,
+}
+
+fn text(p: &Path, what: &str) -> Result<String> {
+    let s = p.to_str().with_context(|| {
+        format!("{what} {} is not valid UTF-8; service files cannot name it", p.display())
+    })?;
+    if s.chars().any(char::is_control) {
+        bail!("{what} {s:?} contains a control character; service files cannot name it safely");
+    }
+    if !p.is_absolute() {
+        bail!("{what} {s} is not absolute");
+    }
+    Ok(s.to_string())
+}
+
+impl Spec {
+    /// Validate and assemble. The interval must be whole seconds, at least 1.
+    pub fn new(exe: &Path, root: &Root, interval: Duration, path: String) -> Result<Spec> {
+        if interval.subsec_nanos() != 0 || interval.as_secs() == 0 {
+            bail!(
+                "--interval {} is not a whole number of seconds (at least 1s)",
+                crate::duration::format(interval)
+            );
+        }
+        Ok(Spec {
+            exe: text(exe, "the muxvisor binary")?,
+            root: text(root.dir(), "root")?,
+            interval_s: interval.as_secs(),
+            path,
+            stdout_log: text(&service_out(root), "log")?,
+            stderr_log: text(&service_err(root), "log")?,
+        })
+    }
+}
+
+/// Where the scheduled tick's stdout goes (launchd, cron).
+pub fn service_out(root: &Root) -> PathBuf {
+    root.logs_dir().join("service.out")
+}
+
+/// Where the scheduled tick's stderr goes (launchd, cron).
+pub fn service_err(root: &Root) -> PathBuf {
+    root.logs_dir().join("service.err")
+}
+
+/// The PATH for the service: the directories of tmux and of muxvisor as found
+/// now, then the installer's own PATH (so peers' programs resolve as they do
+/// in the user's shell), then the usual system directories. Only absolute,
+/// printable entries without `:`; no duplicates.
+pub fn search_path(tmux_dir: Option<&Path>, exe_dir: Option<&Path>, current: &str) -> String {
+    let mut dirs: Vec<String> = Vec::new();
+    let mut push = |d: &str| {
+        let ok = d.starts_with('/') && !d.contains(':') && !d.chars().any(char::is_control);
+        if ok && !dirs.iter().any(|x| x == d) {
+            dirs.push(d.to_string());
+        }
+    };
+    for d in [tmux_dir, exe_dir].into_iter().flatten() {
+        if let Some(s) = d.to_str() {
+            push(s);
+        }
+    }
+    for d in current.split(':') {
+        push(d);
+    }
+    for d in ["/opt/homebrew/bin", "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"] {
+        push(d);
+    }
+    dirs.join(":")
+}
+
+/// Where the service files live, from HOME and XDG_CONFIG_HOME, so tests (and
+/// users) can point them elsewhere.
+#[derive(Clone, Debug)]
+pub struct Host {
+    pub home: Option<PathBuf>,
+    pub config_home: Option<PathBuf>,
+}
+
+impl Host {
+    pub fn from_env() -> Host {
+        let abs = |v: Option<std::ffi::OsString>| v.map(PathBuf::from).filter(|p| p.is_absolute());
+        Host {
+            home: abs(std::env::var_os("HOME")),
+            config_home: abs(std::env::var_os("XDG_CONFIG_HOME")),
+        }
+    }
+
+    fn home(&self) -> Result<&Path> {
+        self.home
+            .as_deref()
+            .context("HOME is not set (or not absolute); set it to your home directory")
+    }
+
+    /// `~/Library/LaunchAgents/io.muxvisor.supervise.plist`
+    pub fn plist(&self) -> Result<PathBuf> {
+        Ok(self
+            .home()?
+            .join("Library/LaunchAgents")
+            .join(format!("{}.plist", render::LAUNCHD_LABEL)))
+    }
+
+    /// `$XDG_CONFIG_HOME/systemd/user` (default `~/.config/systemd/user`).
+    pub fn systemd_dir(&self) -> Result<PathBuf> {
+        let base = match &self.config_home {
+            Some(c) => c.clone(),
+            None => self.home()?.join(".config"),
+        };
+        Ok(base.join("systemd/user"))
+    }
+}
+
+/// The kind to use when none is asked for: launchd on macOS, systemd when
+/// `systemctl --user` answers, else cron.
+pub fn default_kind() -> Kind {
+    if cfg!(target_os = "macos") {
+        return Kind::Launchd;
+    }
+    if systemd_usable() {
+        return Kind::Systemd;
+    }
+    Kind::Cron
+}
+
+/// True when a user service manager answers (with a deadline: a missing user
+/// bus can make systemctl wait).
+pub fn systemd_usable() -> bool {
+    matches!(
+        exec::run("systemctl", &["--user", "show-environment"], None, Duration::from_secs(3)),
+        Ok(Some(r)) if r.ok
+    )
+}
+
+/// One file or crontab change, planned or done.
+#[derive(Clone, Debug, Serialize)]
+pub struct Change {
+    /// A file path, or `crontab`.
+    pub target: String,
+    /// `write`, `remove` or `unchanged`.
+    pub op: &'static str,
+    /// The new content for `write` (the full new crontab for cron).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+/// What install or uninstall did (or, with `print`, would do).
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub kind: Kind,
+    pub action: &'static str,
+    /// True with `--print`: nothing was changed.
+    pub dry_run: bool,
+    pub changes: Vec<Change>,
+    /// Whether the manager now runs it (systemd/launchd); `None` when it was
+    /// not asked (print, cron, manager unavailable).
+    pub enabled: Option<bool>,
+    /// Things the user should know or do next.
+    pub notes: Vec<String>,
+}
+
+/// Whether and where the tick is installed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    pub kind: Kind,
+    pub installed: bool,
+    /// Files (launchd, systemd) or `crontab`.
+    pub locations: Vec<String>,
+    /// Whether the manager has it loaded/active; `None` if unknown.
+    pub loaded: Option<bool>,
+    /// The interval written in the installed entry, if it can be read back.
+    pub interval_s: Option<u64>,
+    /// The installed entry runs for this root (false: another root's unit).
+    pub for_this_root: bool,
+    pub detail: Option<String>,
+    /// The PATH the installed tick runs with, read back from the entry.
+    pub path: Option<String>,
+}
+
+fn write_file(path: &Path, content: &str, dry_run: bool) -> Result<Change> {
+    let old = fsutil::read_if_exists(path)?;
+    let op = if old.as_deref() == Some(content.as_bytes()) { "unchanged" } else { "write" };
+    if !dry_run && op == "write" {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        fsutil::atomic_write(path, content.as_bytes())?;
+    }
+    Ok(Change { target: path.display().to_string(), op, content: Some(content.to_string()) })
+}
+
+/// Remove `path` if install wrote it (it carries our mark); refuse a file of
+/// the same name that someone else wrote.
+fn remove_marked(path: &Path, dry_run: bool) -> Result<Option<Change>> {
+    let Some(old) = fsutil::read_if_exists(path)? else { return Ok(None) };
+    if !String::from_utf8_lossy(&old).contains(render::MARK) {
+        bail!(
+            "{} was not written by `muxvisor service install` (no {} mark); remove it yourself \
+             if it should go",
+            path.display(),
+            render::MARK
+        );
+    }
+    if !dry_run {
+        fsutil::remove_if_exists(path)?;
+    }
+    Ok(Some(Change { target: path.display().to_string(), op: "remove", content: None }))
+}
+
+fn systemctl(args: &[&str]) -> Result<exec::Ran> {
+    let mut full = vec!["--user"];
+    full.extend_from_slice(args);
+    let ran = exec::run("systemctl", &full, None, exec::TIMEOUT)?
+        .context("systemctl is not installed")?;
+    if !ran.ok {
+        bail!("`systemctl --user {}` failed ({})", args.join(" "), ran.describe());
+    }
+    Ok(ran)
+}
+
+/// The user's crontab text (empty when they have none).
+pub fn read_crontab() -> Result<String> {
+    let ran = exec::run("crontab", &["-l"], None, exec::TIMEOUT)?
+        .context("crontab is not installed; install cron, or use --systemd / --launchd")?;
+    if ran.ok {
+        return Ok(ran.stdout);
+    }
+    if ran.stderr.to_lowercase().contains("no crontab") {
+        return Ok(String::new());
+    }
+    bail!("`crontab -l` failed ({})", ran.describe())
+}
+
+fn write_crontab(content: &str) -> Result<()> {
+    let mut f = tempfile::NamedTempFile::new().context("creating a temp file for the crontab")?;
+    std::io::Write::write_all(&mut f, content.as_bytes()).context("writing the new crontab")?;
+    let path = f.path().to_str().context("temp path is not UTF-8")?.to_string();
+    let ran =
+        exec::run("crontab", &[&path], None, exec::TIMEOUT)?.context("crontab is not installed")?;
+    if !ran.ok {
+        bail!("`crontab {path}` failed ({}); your crontab was not changed", ran.describe());
+    }
+    Ok(())
+}
+
+/// launchd and systemd entries have fixed names, so one install serves one
+/// root: say so when this install takes over another root's entry.
+fn replaced_other_root(path: &Path, this_root: &str) -> Result<Option<String>> {
+    let Some(old) = fsutil::read_if_exists(path)? else { return Ok(None) };
+    let old = String::from_utf8_lossy(&old);
+    if !old.contains(render::MARK) || old.contains(this_root) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "{} ran the tick for another root; it now runs it for this one (one root per \
+         launchd/systemd install; use --cron for several roots)",
+        path.display()
+    )))
+}
+
+/// Install the tick as `kind`; with `dry_run` only say what would change.
+pub fn install(kind: Kind, spec: &Spec, host: &Host, dry_run: bool) -> Result<Report> {
+    let mut r =
+        Report { kind, action: "install", dry_run, changes: vec![], enabled: None, notes: vec![] };
+    match kind {
+        Kind::Launchd => {
+            let path = host.plist()?;
+            let this_root = format!("<string>{}</string>", render::xml(&spec.root));
+            r.notes.extend(replaced_other_root(&path, &this_root)?);
+            r.changes.push(write_file(&path, &render::plist(spec), dry_run)?);
+            if dry_run {
+                return Ok(r);
+            }
+            let p = path.display().to_string();
+            if exec::find("launchctl").is_some() {
+                let uid = nix::unistd::getuid().as_raw();
+                let domain = format!("gui/{uid}");
+                // Reload so a changed interval or PATH takes effect; bootout of
+                // an agent that is not loaded fails harmlessly.
+                let _ = exec::run(
+                    "launchctl",
+                    &["bootout", &format!("{domain}/{}", render::LAUNCHD_LABEL)],
+                    None,
+                    exec::TIMEOUT,
+                );
+                match exec::run("launchctl", &["bootstrap", &domain, &p], None, exec::TIMEOUT)? {
+                    Some(ran) if ran.ok => r.enabled = Some(true),
+                    Some(ran) => {
+                        r.enabled = Some(false);
+                        r.notes.push(format!(
+                            "launchctl bootstrap failed ({}); load it with `launchctl bootstrap \
+                             {domain} {p}`",
+                            ran.describe()
+                        ));
+                    }
+                    None => {}
+                }
+            } else {
+                r.notes.push(format!(
+                    "launchctl is not available here; on macOS load it with `launchctl \
+                     bootstrap gui/$(id -u) {p}`"
+                ));
+            }
+        }
+        Kind::Systemd => {
+            let dir = host.systemd_dir()?;
+            let this_root = render::systemd_word(&spec.root, true);
+            r.notes.extend(replaced_other_root(&dir.join(render::SYSTEMD_SERVICE), &this_root)?);
+            r.changes.push(write_file(
+                &dir.join(render::SYSTEMD_SERVICE),
+                &render::systemd_service(spec),
+                dry_run,
+            )?);
+            r.changes.push(write_file(
+                &dir.join(render::SYSTEMD_TIMER),
+                &render::systemd_timer(spec),
+                dry_run,
+            )?);
+            if dry_run {
+                return Ok(r);
+            }
+            if systemd_usable() {
+                systemctl(&["daemon-reload"])?;
+                systemctl(&["enable", "--now", render::SYSTEMD_TIMER])?;
+                // The first tick now rather than one interval from now.
+                let _ = systemctl(&["start", "--no-block", render::SYSTEMD_SERVICE]);
+                r.enabled = Some(true);
+            } else {
+                r.enabled = Some(false);
+                r.notes.push(format!(
+                    "`systemctl --user` does not answer here, so the timer was written but not \
+                     enabled. In a user session run: systemctl --user daemon-reload && \
+                     systemctl --user enable --now {}",
+                    render::SYSTEMD_TIMER
+                ));
+            }
+        }
+        Kind::Cron => {
+            let line = render::cron_line(spec).map_err(anyhow::Error::msg)?;
+            let old = read_crontab()?;
+            let new = cron::with(&old, &spec.root, &line);
+            let op = if new == old { "unchanged" } else { "write" };
+            if !dry_run && op == "write" {
+                write_crontab(&new)?;
+            }
+            r.changes.push(Change { target: "crontab".into(), op, content: Some(line) });
+        }
+    }
+    Ok(r)
+}
+
+/// Remove what install wrote for `kind` (for cron: this root's line only).
+pub fn uninstall(kind: Kind, root: &str, host: &Host, dry_run: bool) -> Result<Report> {
+    let mut r = Report {
+        kind,
+        action: "uninstall",
+        dry_run,
+        changes: vec![],
+        enabled: None,
+        notes: vec![],
+    };
+    match kind {
+        Kind::Launchd => {
+            let path = host.plist()?;
+            if !dry_run && path.exists() && exec::find("launchctl").is_some() {
+                let uid = nix::unistd::getuid().as_raw();
+                let _ = exec::run(
+                    "launchctl",
+                    &["bootout", &format!("gui/{uid}/{}", render::LAUNCHD_LABEL)],
+                    None,
+                    exec::TIMEOUT,
+                );
+            }
+            r.changes.extend(remove_marked(&path, dry_run)?);
+        }
+        Kind::Systemd => {
+            let dir = host.systemd_dir()?;
+            let service = dir.join(render::SYSTEMD_SERVICE);
+            let timer = dir.join(render::SYSTEMD_TIMER);
+            let usable = !dry_run && (service.exists() || timer.exists()) && systemd_usable();
+            if usable {
+                // Stopping a timer that is not loaded is not an error worth failing on.
+                let _ = systemctl(&["disable", "--now", render::SYSTEMD_TIMER]);
+            }
+            r.changes.extend(remove_marked(&timer, dry_run)?);
+            r.changes.extend(remove_marked(&service, dry_run)?);
+            if usable {
+                systemctl(&["daemon-reload"])?;
+            }
+        }
+        Kind::Cron => {
+            let old = read_crontab()?;
+            let (new, n) = cron::without(&old, root);
+            if n > 0 {
+                if !dry_run {
+                    write_crontab(&new)?;
+                }
+                for l in cron::entries(&old, root) {
+                    r.changes.push(Change {
+                        target: "crontab".into(),
+                        op: "remove",
+                        content: Some(l.to_string()),
+                    });
+                }
+            }
+        }
+    }
+    if r.changes.is_empty() {
+        r.notes.push(format!("nothing to remove: no {kind} entry is installed"));
+    }
+    Ok(r)
+}
+
+/// Read `key=<n>s` style values back from an installed file.
+fn interval_from(content: &str, key: &str, suffix: &str) -> Option<u64> {
+    let start = content.find(key)? + key.len();
+    let rest = &content[start..];
+    let end = rest.find(suffix)?;
+    rest[..end].trim().parse().ok()
+}
+
+/// Whether the tick is installed as `kind`, and where.
+pub fn status(kind: Kind, root: &str, host: &Host) -> Result<Status> {
+    let mut s = Status {
+        kind,
+        installed: false,
+        locations: vec![],
+        loaded: None,
+        interval_s: None,
+        for_this_root: false,
+        detail: None,
+        path: None,
+    };
+    match kind {
+        Kind::Launchd => {
+            let path = host.plist()?;
+            if let Some(b) = fsutil::read_if_exists(&path)? {
+                let c = String::from_utf8_lossy(&b);
+                s.installed = true;
+                s.locations.push(path.display().to_string());
+                s.interval_s = interval_from(&c, "<key>StartInterval</key>\n  <integer>", "<");
+                s.path = render::path_from(Kind::Launchd, &c);
+                s.for_this_root = c.contains(&format!("<string>{}</string>", render::xml(root)));
+                if exec::find("launchctl").is_some() {
+                    let ran = exec::run(
+                        "launchctl",
+                        &["list", render::LAUNCHD_LABEL],
+                        None,
+                        exec::TIMEOUT,
+                    )?;
+                    s.loaded = ran.map(|r| r.ok);
+                }
+            }
+        }
+        Kind::Systemd => {
+            let dir = host.systemd_dir()?;
+            let service = dir.join(render::SYSTEMD_SERVICE);
+            let timer = dir.join(render::SYSTEMD_TIMER);
+            let sv = fsutil::read_if_exists(&service)?;
+            let tm = fsutil::read_if_exists(&timer)?;
+            if sv.is_some() || tm.is_some() {
+                s.installed = sv.is_some() && tm.is_some();
+                if !s.installed {
+                    s.detail = Some("only one of the service and the timer exists; run `muxvisor service install --systemd` again".into());
+                }
+                for (p, c) in [(&service, &sv), (&timer, &tm)] {
+                    if c.is_some() {
+                        s.locations.push(p.display().to_string());
+                    }
+                }
+                if let Some(t) = &tm {
+                    s.interval_s =
+                        interval_from(&String::from_utf8_lossy(t), "OnUnitActiveSec=", "s\n");
+                }
+                if let Some(v) = &sv {
+                    let v = String::from_utf8_lossy(v);
+                    s.for_this_root = v.contains(&render::systemd_word(root, true));
+                    s.path = render::path_from(Kind::Systemd, &v);
+                }
+                if systemd_usable() {
+                    let ran = exec::run(
+                        "systemctl",
+                        &["--user", "is-active", render::SYSTEMD_TIMER],
+                        None,
+                        exec::TIMEOUT,
+                    )?;
+                    s.loaded = ran.map(|r| r.ok && r.stdout.trim() == "active");
+                }
+            }
+        }
+        Kind::Cron => {
+            if exec::find("crontab").is_none() {
+                s.detail = Some("crontab is not installed".into());
+                return Ok(s);
+            }
+            let ct = read_crontab()?;
+            let ours = cron::entries(&ct, root);
+            if let Some(line) = ours.first() {
+                s.installed = true;
+                s.for_this_root = true;
+                s.locations.push("crontab".into());
+                s.interval_s = cron_interval(line);
+                s.detail = Some((*line).to_string());
+                s.path = render::path_from(Kind::Cron, line);
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// The interval of one of our crontab lines, from its schedule.
+fn cron_interval(line: &str) -> Option<u64> {
+    let f: Vec<&str> = line.split_whitespace().take(5).collect();
+    match f.as_slice() {
+        ["*", "*", "*", "*", "*"] => Some(60),
+        ["0", "*", "*", "*", "*"] => Some(3600),
+        ["0", "0", "*", "*", "*"] => Some(86_400),
+        ["0", h, "*", "*", "*"] => h.strip_prefix("*/")?.parse::<u64>().ok().map(|n| n * 3600),
+        [m, "*", "*", "*", "*"] => m.strip_prefix("*/")?.parse::<u64>().ok().map(|n| n * 60),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_path_puts_tmux_first_and_drops_junk() {
+        let p = search_path(
+            Some(Path::new("/opt/tmux/bin")),
+            Some(Path::new("/home/u/.cargo/bin")),
+            "/usr/bin:relative:/a:b:/opt/tmux/bin::/x\ny",
+        );
+        let dirs: Vec<&str> = p.split(':').collect();
+        assert_eq!(&dirs[..4], ["/opt/tmux/bin", "/home/u/.cargo/bin", "/usr/bin", "/a"]);
+        assert!(dirs.contains(&"/bin"));
+        assert!(!dirs.iter().any(|d| !d.starts_with('/') || d.contains('\n')), "{p}");
+        let mut sorted = dirs.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), dirs.len(), "duplicates in {p}");
+    }
+
+    #[test]
+    fn spec_refuses_fractional_intervals_and_control_characters() {
+        let root = Root::new("/r".into());
+        let ok = Spec::new(Path::new("/bin/mv"), &root, Duration::from_secs(60), "/bin".into());
+        assert_eq!(ok.unwrap().stdout_log, "/r/logs/service.out");
+        let e = Spec::new(Path::new("/bin/mv"), &root, Duration::from_millis(1500), "/bin".into());
+        assert!(format!("{:#}", e.unwrap_err()).contains("whole number of seconds"));
+        let bad = Root::new("/r\nx".into());
+        let e = Spec::new(Path::new("/bin/mv"), &bad, Duration::from_secs(60), "/bin".into());
+        assert!(format!("{:#}", e.unwrap_err()).contains("control character"));
+    }
+
+    #[test]
+    fn intervals_read_back_from_what_we_write() {
+        let spec = Spec {
+            exe: "/b/mv".into(),
+            root: "/r".into(),
+            interval_s: 120,
+            path: "/bin".into(),
+            stdout_log: "/r/o".into(),
+            stderr_log: "/r/e".into(),
+        };
+        assert_eq!(
+            interval_from(&render::systemd_timer(&spec), "OnUnitActiveSec=", "s\n"),
+            Some(120)
+        );
+        assert_eq!(
+            interval_from(&render::plist(&spec), "<key>StartInterval</key>\n  <integer>", "<"),
+            Some(120)
+        );
+        assert_eq!(cron_interval(&render::cron_line(&spec).unwrap()), Some(120));
+        for secs in [60, 300, 3600, 7200, 86_400] {
+            let l = render::cron_line(&Spec { interval_s: secs, ..spec.clone() }).unwrap();
+            assert_eq!(cron_interval(&l), Some(secs), "{l}");
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! `clean`: each kind of ghost, made for real (a SIGKILLed tmux server, a
+//! process holding a canary lock with no server, old temp files, old finished
+//! tasks, oversized logs), listed by `--dry-run` without being touched, then
+//! removed. Processes are ended by the pid the test started, never by name.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chrono::Utc;
+use muxvisor::peer::Identity;
+use muxvisor::queue::{Outcome, Queue};
+
+use crate::fixture::*;
+
+/// Set `path`'s mtime `minutes` into the past.
+pub fn age(path: &Path, minutes: u32) {
+    let st = Command::new("touch")
+        .arg("-d")
+        .arg(format!("{minutes} minutes ago"))
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success(), "touch {}", path.display());
+}
+
+/// A process that holds `lock` (flock) and writes its pid into it, the way a
+/// canary does; its argv carries `argv_tail`. Returns once the lock is held.
+pub struct Holder {
+    child: Child,
+}
+
+impl Holder {
+    pub fn start(env: &Env, lock: &Path, argv_tail: &[&str]) -> Holder {
+        let ready = env.scratch().join(format!("ready-{}", argv_tail.join("-")));
+        let script = r#"
+import fcntl, os, sys, time
+f = open(sys.argv[1], "a+")
+fcntl.flock(f, fcntl.LOCK_EX)
+f.truncate(0); f.write("%d\n" % os.getpid()); f.flush()
+open(sys.argv[2], "w").close()
+time.sleep(600)
+"#;
+        let child = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(lock)
+            .arg(&ready)
+            .args(argv_tail)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(wait_until(Duration::from_secs(10), || ready.exists()), "holder did not start");
+        Holder { child }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// True once the process has exited (and is reaped).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Register `id` running `sleep 600` (through the library: this test is
+/// about clean, not add) and launch it for real, canary included.
+pub fn launch_sleeper(env: &Env, id: &str) {
+    let root = muxvisor::fsutil::open_root(env.root()).unwrap();
+    let spec = muxvisor::peer::PeerSpec::new(
+        Identity::parse(id).unwrap(),
+        muxvisor::peer::Policy::Persistent,
+        vec!["sleep".into(), "600".into()],
+        env.scratch().to_path_buf(),
+    );
+    muxvisor::peer::save(&root, &spec).unwrap();
+    env.mv(&["launch", id]).ok();
+}
+
+/// Start a real tmux server for `id` on the root's socket, then SIGKILL it:
+/// the socket file stays behind, stale. Returns the socket path.
+pub fn stale_socket(env: &Env, id: &str) -> PathBuf {
+    // The root exists once any command ran.
+    env.mv(&["status"]);
+    env.tmux(id, &["new-session", "-d", "-s", id, "sleep 600"]).ok();
+    let pid: i32 =
+        env.tmux(id, &["display-message", "-p", "#{pid}"]).stdout.trim().parse().unwrap();
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert!(
+        wait_until(Duration::from_secs(10), || env.tmux(id, &["has-session"]).code != 0),
+        "server did not die"
+    );
+    let sock = env.root().join(format!("run/{id}.sock"));
+    assert!(sock.exists(), "tmux removed its socket?");
+    sock
+}
+
+#[test]
+fn stale_socket_of_a_killed_server_is_listed_then_removed() {
+    let env = Env::new();
+    let sock = stale_socket(&env, "g1");
+
+    let dry = env.mv(&["clean", "--dry-run", "--json"]);
+    dry.ok();
+    let v = dry.json();
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["stale_sockets"][0], sock.display().to_string(), "{v}");
+    assert!(sock.exists(), "dry run removed the socket");
+
+    let out = env.mv(&["clean"]);
+    out.ok();
+    assert!(out.stdout.contains("removed stale socket"), "{out:?}");
+    assert!(!sock.exists());
+    assert_eq!(env.events("lifecycle", "clean").len(), 1);
+    let again = env.mv(&["clean"]);
+    again.ok();
+    assert!(again.stdout.contains("nothing to clean"), "{again:?}");
+}
+
+#[test]
+fn orphan_canary_is_ended_by_its_pid_and_a_live_server_is_left_alone() {
+    let env = Env::new();
+    env.mv(&["status"]);
+    let lock = env.root().join("run/g2.canary.lock");
+    let mut orphan = Holder::start(&env, &lock, &["_canary", "g2"]);
+    // A healthy peer with its real canary: neither is a ghost.
+    launch_sleeper(&env, "ok1");
+    let ok_lock = env.root().join("run/ok1.canary.lock");
+    assert!(
+        wait_until(Duration::from_secs(10), || muxvisor::fsutil::is_locked(&ok_lock).unwrap()),
+        "the healthy peer has no canary"
+    );
+
+    let dry = env.mv(&["clean", "--dry-run", "--json"]);
+    dry.ok();
+    let v = dry.json();
+    assert_eq!(v["orphan_canaries"][0]["identity"], "g2", "{v}");
+    assert_eq!(v["orphan_canaries"][0]["pid"], orphan.pid(), "{v}");
+    assert!(v["stale_sockets"].as_array().unwrap().is_empty(), "{v}");
+    assert!(!orphan.exited());
+
+    let out = env.mv(&["clean", "--json"]);
+    out.ok();
+    assert_eq!(out.json()["orphan_canaries"][0]["how"], "term");
+    assert!(wait_until(Duration::from_secs(5), || orphan.exited()), "orphan still runs");
+    assert_eq!(env.tmux("ok1", &["has-session", "-t", "=ok1"]).code, 0, "live server touched");
+    assert!(muxvisor::fsutil::is_locked(&ok_lock).unwrap(), "a healthy canary was ended");
+    assert!(!env.root().join("run/g2.stopping").exists(), "left its stop intent behind");
+    assert!(env.read("logs/exits.log").is_empty());
+}
+
+#[test]
+fn a_lock_holder_that_is_not_a_canary_is_never_signalled() {
+    let env = Env::new();
+    env.mv(&["status"]);
+    let lock = env.root().join("run/g3.canary.lock");
+    let mut stranger = Holder::start(&env, &lock, &["not-a-canary", "g3"]);
+    let out = env.mv(&["clean"]);
+    out.code(1);
+    assert!(out.stderr.contains("not a muxvisor canary"), "{out:?}");
+    assert!(!stranger.exited(), "clean signalled a process that is not a canary");
+}
+
+#[test]
+fn old_temp_files_go_and_fresh_ones_stay() {
+    let env = Env::new();
+    env.mv(&["status"]);
+    let old = env.root().join("state/.w1.json.tmp.4242.abc");
+    let fresh = env.root().join("peers/.w1.json.tmp.4243.abd");
+    fs::write(&old, b"{").unwrap();
+    fs::write(&fresh, b"{").unwrap();
+    age(&old, 20);
+
+    let dry = env.mv(&["clean", "--dry-run"]);
+    dry.ok();
+    assert!(dry.stdout.contains(&format!("would remove abandoned temp file {}", old.display())));
+    assert!(old.exists());
+    env.mv(&["clean"]).ok();
+    assert!(!old.exists());
+    assert!(fresh.exists(), "a temp file still being written was removed");
+}
+
+#[test]
+fn finished_tasks_past_retention_are_removed_and_newer_ones_kept() {
+    let env = Env::new();
+    env.mv(&["status"]);
+    let root = muxvisor::fsutil::open_root(env.root()).unwrap();
+    let id = Identity::parse("w1").unwrap();
+    let q = Queue::open(&root, &id).unwrap();
+    let finish = |text: &[u8]| {
+        q.enqueue(text, None).unwrap();
+        let c = q.claim_head(Utc::now()).unwrap().expect("claimed");
+        let out =
+            Outcome { status: Some(0), signal: None, duration_ms: 1, screen_tail: String::new() };
+        q.ack(c.task(), &out).unwrap();
+    };
+    finish(b"old task");
+    let done = env.root().join("queues/w1/done");
+    let old: Vec<PathBuf> = fs::read_dir(&done).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(!old.is_empty());
+    for p in &old {
+        age(p, 3 * 60);
+    }
+    finish(b"new task");
+
+    let dry = env.mv(&["clean", "--dry-run", "--retention", "1h", "--json"]);
+    dry.ok();
+    let listed = dry.json()["done_tasks"].as_array().unwrap().len();
+    assert_eq!(listed, old.len(), "{dry:?}");
+    assert!(old.iter().all(|p| p.exists()));
+
+    env.mv(&["clean", "--retention", "1h"]).ok();
+    assert!(old.iter().all(|p| !p.exists()), "old done entries remain");
+    assert!(fs::read_dir(&done).unwrap().count() > 0, "the newer task was removed");
+    // With the default retention (7 days) nothing else goes.
+    let out = env.mv(&["clean", "--json"]);
+    assert!(out.json()["done_tasks"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn logs_past_their_cap_are_rotated_keeping_one_old_copy() {
+    let env = Env::new();
+    env.mv(&["status"]);
+    let lc = env.root().join("logs/lifecycle.log");
+    let exits = env.root().join("logs/exits.log");
+    let pane = env.root().join("logs/panes/gone1.log");
+    fs::write(&lc, "x".repeat(300)).unwrap();
+    fs::write(env.root().join("logs/lifecycle.log.1"), "older copy").unwrap();
+    fs::write(&exits, "small\n").unwrap();
+    fs::write(&pane, "p".repeat(300)).unwrap();
+
+    let run = |args: &[&str]| {
+        let mut c = env.command(args);
+        c.env("MUXVISOR_LOG_MAX", "100").env_remove("MUXVISOR_PANE_LOG_MAX");
+        run_deadline(c, None, CMD_DEADLINE)
+    };
+    let dry = run(&["clean", "--dry-run", "--json"]);
+    dry.ok();
+    assert_eq!(dry.json()["rotated"].as_array().unwrap().len(), 2, "{dry:?}");
+    assert_eq!(fs::read_to_string(&lc).unwrap().len(), 300);
+
+    run(&["clean"]).ok();
+    assert_eq!(
+        fs::read_to_string(env.root().join("logs/lifecycle.log.1")).unwrap(),
+        "x".repeat(300)
+    );
+    assert_eq!(fs::read_to_string(env.root().join("logs/panes/gone1.log.1")).unwrap().len(), 300);
+    assert!(!pane.exists());
+    assert_eq!(fs::read_to_string(&exits).unwrap(), "small\n");
+    assert!(!env.root().join("logs/exits.log.1").exists());
+    // The clean itself was recorded in the fresh lifecycle log.
+    assert_eq!(env.events("lifecycle", "clean").len(), 1);
+}
+
+#[test]
+fn hostile_names_and_planted_symlinks_are_never_followed() {
+    let env = Env::new();
+    env.mv(&["status"]);
+    // Names that are not identities are not ours to judge.
+    fs::write(env.root().join("run/Not An Id.sock"), b"").unwrap();
+    fs::write(env.root().join("run/..x.canary.lock"), b"").unwrap();
+    // A planted symlink with a temp-file name must not take its target along.
+    let victim = env.scratch().join("victim");
+    fs::write(&victim, b"precious").unwrap();
+    let planted = env.root().join("state/.w1.json.tmp.1.a");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    // Old enough to count as abandoned, so only its being a link protects it.
+    let st = Command::new("touch").args(["-h", "-d", "20 minutes ago"]).arg(&planted).status();
+    assert!(st.unwrap().success());
+    // An oversized "log" that is a symlink is not rotated through.
+    let big = env.scratch().join("big");
+    fs::write(&big, "b".repeat(500)).unwrap();
+    std::os::unix::fs::symlink(&big, env.root().join("logs/panes/w2.log")).unwrap();
+
+    let mut c = env.command(&["clean", "--json"]);
+    c.env("MUXVISOR_LOG_MAX", "100");
+    let out = run_deadline(c, None, CMD_DEADLINE);
+    out.ok();
+    let v = out.json();
+    assert!(v["rotated"].as_array().unwrap().is_empty(), "{v}");
+    assert!(v["tmp_files"].as_array().unwrap().is_empty(), "{v}");
+    assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    assert_eq!(fs::read(&big).unwrap().len(), 500);
+    assert!(env.root().join("run/Not An Id.sock").exists());
+}

@@ -1,0 +1,250 @@
+//! `doctor` on a healthy root (exit 0) and on each failure we can build for
+//! real: a stale socket, an orphan canary, a missing program, a directory
+//! opened to others, no tmux, an old tmux, ticks that stopped. The service
+//! managers are the fakes of `service.rs`, so the real crontab and systemd
+//! are never asked.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use chrono::Utc;
+use muxvisor::logfmt::Event;
+use muxvisor::peer::{Identity, PeerSpec, Policy};
+
+use crate::clean::{Holder, launch_sleeper, stale_socket};
+use crate::fixture::*;
+use crate::service::Fake;
+
+fn doctor(fake: &Fake, env: &Env, extra: &[(&str, &str)]) -> (Out, serde_json::Value) {
+    let mut c = fake.cmd(env.root(), &["doctor", "--json"]);
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    let out = run_deadline(c, None, CMD_DEADLINE);
+    let v = out.json();
+    (out, v)
+}
+
+/// Findings of `check` at `level`.
+fn findings<'a>(v: &'a serde_json::Value, check: &str, level: &str) -> Vec<&'a serde_json::Value> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == check && f["level"] == level)
+        .collect()
+}
+
+fn record_tick(env: &Env, ago: chrono::Duration) {
+    Event::at(Utc::now() - ago, "tick")
+        .kv("peers", 1)
+        .kv("duration_ms", 3)
+        .kv("actions", 0)
+        .append_to(&env.root().join("logs/lifecycle.log"))
+        .unwrap();
+}
+
+#[test]
+fn healthy_root_with_service_and_recent_tick_is_ok() {
+    let env = Env::new();
+    let fake = Fake::new(&env, true);
+    fake.mv(&env, &["service", "install", "--systemd"]).ok();
+    launch_sleeper(&env, "ok1");
+    let lock = env.root().join("run/ok1.canary.lock");
+    assert!(wait_until(Duration::from_secs(10), || muxvisor::fsutil::is_locked(&lock).unwrap()));
+    record_tick(&env, chrono::Duration::seconds(5));
+
+    let (out, v) = doctor(&fake, &env, &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["errors"], 0, "{v}");
+    assert_eq!(v["warnings"], 0, "{v}");
+    for check in ["tmux", "root", "sockets", "permissions", "service", "tick", "ghosts", "peers"] {
+        assert_eq!(findings(&v, check, "ok").len(), 1, "{check}: {v}");
+    }
+    assert!(findings(&v, "tmux", "ok")[0]["message"].as_str().unwrap().contains("tmux 3."));
+
+    // The human form says the same, with the fixes.
+    let human = run_deadline(fake.cmd(env.root(), &["doctor"]), None, CMD_DEADLINE);
+    human.ok();
+    assert!(human.stdout.contains("0 problem(s), 0 warning(s)"), "{human:?}");
+}
+
+#[test]
+fn stale_socket_is_an_error_until_clean_removes_it() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    let sock = stale_socket(&env, "g1");
+    let (out, v) = doctor(&fake, &env, &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let f = findings(&v, "stale-socket", "error");
+    assert_eq!(f.len(), 1, "{v}");
+    assert!(f[0]["message"].as_str().unwrap().contains(&sock.display().to_string()));
+    assert_eq!(f[0]["fix"], "muxvisor clean");
+
+    env.mv(&["clean"]).ok();
+    let (out, v) = doctor(&fake, &env, &[]);
+    assert_eq!(out.code, 0, "{v}");
+}
+
+#[test]
+fn orphan_canary_is_an_error() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    env.mv(&["status"]);
+    let holder = Holder::start(&env, &env.root().join("run/g2.canary.lock"), &["_canary", "g2"]);
+    let (out, v) = doctor(&fake, &env, &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let f = findings(&v, "orphan-canary", "error");
+    assert_eq!(f.len(), 1, "{v}");
+    assert!(f[0]["message"].as_str().unwrap().contains(&format!("pid {}", holder.pid())));
+}
+
+#[test]
+fn a_peer_whose_program_is_missing_is_an_error_naming_it() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    env.mv(&["status"]);
+    let root = muxvisor::fsutil::open_root(env.root()).unwrap();
+    let spec = PeerSpec::new(
+        Identity::parse("p1").unwrap(),
+        Policy::Persistent,
+        vec!["no-such-program-zz9".into()],
+        env.scratch().to_path_buf(),
+    );
+    muxvisor::peer::save(&root, &spec).unwrap();
+    let (out, v) = doctor(&fake, &env, &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let f = findings(&v, "peers", "error");
+    assert_eq!(f.len(), 1, "{v}");
+    assert!(f[0]["message"].as_str().unwrap().contains("no-such-program-zz9"));
+    assert!(f[0]["fix"].as_str().unwrap().contains("absolute path"));
+}
+
+#[test]
+fn a_directory_open_to_others_is_an_error_that_doctor_can_still_report() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    env.mv(&["status"]);
+    let state = env.root().join("state");
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o755)).unwrap();
+    // Other commands refuse the root; doctor explains it.
+    let (out, v) = doctor(&fake, &env, &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let f = findings(&v, "permissions", "error");
+    assert_eq!(f.len(), 1, "{v}");
+    assert_eq!(
+        f[0]["fix"].as_str().unwrap(),
+        format!("chmod 700 {} (and check who changed it)", state.display())
+    );
+
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o700)).unwrap();
+    // A readable file is a warning, not a failure.
+    let log = env.root().join("logs/lifecycle.log");
+    fs::write(&log, "").unwrap();
+    fs::set_permissions(&log, fs::Permissions::from_mode(0o644)).unwrap();
+    let (out, v) = doctor(&fake, &env, &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(findings(&v, "permissions", "warn").len(), 1, "{v}");
+}
+
+#[test]
+fn missing_tmux_is_an_error_and_an_old_one_a_warning() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    env.mv(&["status"]);
+    let (out, v) = doctor(&fake, &env, &[("MUXVISOR_TMUX", "/nonexistent/tmux")]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(findings(&v, "tmux", "error").len(), 1, "{v}");
+
+    let old = fake.bin.join("tmux-old");
+    fs::write(&old, "#!/bin/sh\necho 'tmux 3.1c'\n").unwrap();
+    fs::set_permissions(&old, fs::Permissions::from_mode(0o755)).unwrap();
+    let (out, v) = doctor(&fake, &env, &[("MUXVISOR_TMUX", old.to_str().unwrap())]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let f = findings(&v, "tmux", "warn");
+    assert_eq!(f.len(), 1, "{v}");
+    assert!(f[0]["message"].as_str().unwrap().contains("older than 3.2"));
+}
+
+#[test]
+fn ticks_that_stopped_arriving_are_a_warning_naming_where_to_look() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    fake.mv(&env, &["service", "install", "--cron"]).ok();
+    record_tick(&env, chrono::Duration::minutes(10));
+    let (out, v) = doctor(&fake, &env, &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let f = findings(&v, "tick", "warn");
+    assert_eq!(f.len(), 1, "{v}");
+    assert!(f[0]["message"].as_str().unwrap().contains("every 60 s"), "{v}");
+    assert!(f[0]["fix"].as_str().unwrap().contains("service.err"), "{v}");
+
+    // Without any service, doctor says how to install one.
+    fake.mv(&env, &["service", "uninstall", "--cron"]).ok();
+    let (_, v) = doctor(&fake, &env, &[]);
+    assert_eq!(findings(&v, "service", "warn")[0]["fix"], "muxvisor service install");
+}
+
+#[test]
+fn a_root_too_long_for_socket_paths_is_an_error_naming_the_limit() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    let long = env.scratch().join("d".repeat(90));
+    let out = run_deadline(fake.cmd(&long, &["doctor", "--json"]), None, CMD_DEADLINE);
+    assert_eq!(out.code, 1, "{out:?}");
+    let v = out.json();
+    let f = findings(&v, "sockets", "error");
+    assert_eq!(f.len(), 1, "{v}");
+    assert!(f[0]["message"].as_str().unwrap().contains("limit of"), "{v}");
+    assert!(!long.exists(), "doctor created the root");
+}
+
+#[test]
+fn programs_and_tmux_are_looked_up_on_the_path_the_service_gives_the_tick() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    fake.mv(&env, &["service", "install", "--cron"]).ok();
+    // A program only our shell can see (its dir is added after install).
+    let extra = env.scratch().join("extra");
+    fs::create_dir_all(&extra).unwrap();
+    let prog = extra.join("only-here-prog");
+    fs::write(&prog, "#!/bin/sh\nexec sleep 600\n").unwrap();
+    fs::set_permissions(&prog, fs::Permissions::from_mode(0o755)).unwrap();
+    let root = muxvisor::fsutil::open_root(env.root()).unwrap();
+    let spec = PeerSpec::new(
+        Identity::parse("p2").unwrap(),
+        Policy::Persistent,
+        vec!["only-here-prog".into()],
+        env.scratch().to_path_buf(),
+    );
+    muxvisor::peer::save(&root, &spec).unwrap();
+    let with_extra = format!("{}:{}", extra.display(), std::env::var("PATH").unwrap());
+
+    let (out, v) =
+        doctor(&fake, &env, &[("PATH", &format!("{}:{with_extra}", fake.bin.display()))]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let f = findings(&v, "peers", "error");
+    assert_eq!(f.len(), 1, "{v}");
+    assert!(f[0]["message"].as_str().unwrap().contains("only-here-prog"), "{v}");
+
+    // Reinstalling from the shell that sees it records that PATH: fixed.
+    let mut c = fake.cmd(env.root(), &["service", "install", "--cron"]);
+    c.env("PATH", format!("{}:{with_extra}", fake.bin.display()));
+    run_deadline(c, None, CMD_DEADLINE).ok();
+    let (out, v) = doctor(&fake, &env, &[]);
+    assert_eq!(findings(&v, "peers", "error").len(), 0, "{out:?}");
+
+    // A service PATH without tmux is an error too.
+    let ct = fs::read_to_string(fake.state.join("crontab")).unwrap();
+    let start = ct.find("PATH='").unwrap() + "PATH='".len();
+    let end = start + ct[start..].find('\'').unwrap();
+    let broken = format!("{}/nowhere{}", &ct[..start], &ct[end..]);
+    fs::write(fake.state.join("crontab"), broken).unwrap();
+    let (out, v) = doctor(&fake, &env, &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let f = findings(&v, "service", "error");
+    assert_eq!(f.len(), 1, "{v}");
+    assert!(f[0]["message"].as_str().unwrap().contains("no tmux"), "{v}");
+}

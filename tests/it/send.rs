@@ -1,0 +1,163 @@
+//! `send` against real tmux: the kick starts a worker at once with the task
+//! in its environment and argv, `--deliver keys` types the task, a
+//! persistent peer is woken and typed into, hostile text stays inert.
+
+use std::fs;
+use std::time::Duration;
+
+use muxvisor::peer::{Deliver, Policy};
+
+use crate::fixture::*;
+use crate::queue::add_peer;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn read(env: &Env, name: &str) -> Option<String> {
+    fs::read_to_string(env.scratch().join(name)).ok()
+}
+
+#[test]
+fn kick_starts_a_worker_with_the_task_in_env_and_argv() {
+    let env = Env::new();
+    let script = "printf '%s\\n' \"$MUXVISOR_TASK_ID\" \"$MUXVISOR_IDENTITY\" > ids; \
+                  cat \"$MUXVISOR_TASK_FILE\" > file; printf %s \"$1\" > arg.tmp; mv arg.tmp arg";
+    add_peer(&env, "w", Policy::Ephemeral, &["sh", "-c", script, "sh", "{task}"], Deliver::Argv);
+    let text = "'; touch pwned #$(touch pwned2) `touch pwned3` #{pane_pid};";
+    let out = env.mv(&["--json", "send", "w", text]).ok().json();
+    assert_eq!(out["queued"], true);
+    let task = out["task"].as_str().unwrap().to_string();
+    assert!(wait_until(WAIT, || read(&env, "arg").is_some()), "worker never ran");
+    assert_eq!(read(&env, "arg").unwrap(), text);
+    assert!(wait_until(WAIT, || read(&env, "file").is_some_and(|f| f == text)));
+    assert!(wait_until(WAIT, || read(&env, "ids").is_some_and(|s| s == format!("{task}\nw\n"))));
+    for p in ["pwned", "pwned2", "pwned3"] {
+        assert!(!env.scratch().join(p).exists(), "{p} was created: the text was interpreted");
+    }
+    let starts = env.events("lifecycle", "task-start");
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    assert!(starts[0].contains(&format!("task={task}")) && starts[0].contains("attempt=1"));
+    // The task is claimed (running) until the tick acknowledges it.
+    let l = env.mv(&["--json", "queue", "w", "list"]).ok().json();
+    assert_eq!(l["running"][0]["task"], task.as_str());
+    // A second send while it runs only queues.
+    env.mv(&["send", "w", "second"]).ok();
+    assert_eq!(env.events("lifecycle", "task-start").len(), 1);
+}
+
+#[test]
+fn no_kick_only_queues_and_dedupe_covers_the_running_task() {
+    let env = Env::new();
+    add_peer(&env, "w", Policy::Ephemeral, &["sleep", "30"], Deliver::Argv);
+    env.mv(&["send", "w", "job", "--no-kick", "--dedupe", "cron"]).ok();
+    assert!(env.events("lifecycle", "task-start").is_empty());
+    assert!(env.tmux("w", &["has-session", "-t", "=w:"]).code != 0, "--no-kick started a worker");
+    // Kick with another task: the head (the deduped one) starts.
+    env.mv(&["send", "w", "other"]).ok();
+    assert!(wait_until(WAIT, || env.events("lifecycle", "task-start").len() == 1));
+    let again = env.mv(&["--json", "send", "w", "job", "--dedupe", "cron"]).ok().json();
+    assert_eq!(again["deduped"], true, "{again}");
+    let l = env.mv(&["--json", "queue", "w", "list"]).ok().json();
+    assert_eq!(l["running"].as_array().unwrap().len(), 1);
+    assert_eq!(l["pending"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_failed_kick_is_a_warning_and_the_task_stays_queued() {
+    let env = Env::new();
+    add_peer(&env, "w", Policy::Ephemeral, &["/nonexistent/program"], Deliver::Argv);
+    let out = env.mv(&["send", "w", "job"]);
+    out.ok();
+    assert!(out.stdout.starts_with("queued for w, depth 1, task "), "{out:#?}");
+    assert!(out.stderr.contains("the task is queued"), "{out:#?}");
+    let l = env.mv(&["--json", "queue", "w", "list"]).ok().json();
+    assert_eq!(l["pending"].as_array().unwrap().len(), 1, "{l}");
+    assert_eq!(l["pending"][0]["attempt"], 1, "a failed launch counts as an attempt");
+    assert_eq!(env.events("lifecycle", "task-retry").len(), 1);
+}
+
+#[test]
+fn deliver_keys_types_the_task_into_a_quiet_worker() {
+    let env = Env::new();
+    let script = "echo ready; IFS= read -r line; printf %s \"$line\" > got.tmp; mv got.tmp got";
+    add_peer(&env, "w", Policy::Ephemeral, &["sh", "-c", script], Deliver::Keys);
+    let text = "hello keys $(touch pwned) 'q' \"dq\"";
+    env.mv(&["send", "w", text]).ok();
+    assert!(wait_until(WAIT, || read(&env, "got").is_some()), "the task was never typed");
+    assert_eq!(read(&env, "got").unwrap(), text);
+    assert!(!env.scratch().join("pwned").exists());
+    // A task that would be typed may not carry ESC or other controls.
+    let out = env.mv(&["send", "w", "x\x1b[201~y", "--no-kick"]);
+    out.code(1);
+    assert!(out.stderr.contains("NOT queued") && out.stderr.contains("control character"));
+}
+
+#[test]
+fn persistent_peer_is_woken_and_typed_into() {
+    let env = Env::new();
+    let script = "while IFS= read -r l; do printf '%s\\n' \"$l\" >> got; done";
+    add_peer(&env, "p", Policy::Persistent, &["sh", "-c", script], Deliver::Argv);
+    let out = env.mv(&["--json", "send", "p", "first $(touch pwned)"]).ok().json();
+    assert_eq!(out, serde_json::json!({"delivered": true, "identity": "p"}));
+    assert!(wait_until(WAIT, || read(&env, "got").is_some_and(|g| g.lines().count() == 1)));
+    let out = env.mv(&["send", "p", "second"]).ok().stdout.clone();
+    assert_eq!(out.trim(), "delivered to p");
+    assert!(wait_until(WAIT, || read(&env, "got").is_some_and(|g| g.lines().count() == 2)));
+    // Multi-line text from stdin arrives as lines.
+    env.mv_stdin(&["send", "p", "-"], b"third\nfourth\n").ok();
+    assert!(wait_until(WAIT, || read(&env, "got").is_some_and(|g| g.lines().count() == 4)));
+    assert_eq!(read(&env, "got").unwrap(), "first $(touch pwned)\nsecond\nthird\nfourth\n");
+    assert!(!env.scratch().join("pwned").exists());
+    // ESC (which could end a bracketed paste) and other controls are refused.
+    for bad in ["evil\x1b[201~; touch pwned", "bell\x07", "cr\rx"] {
+        let out = env.mv(&["send", "p", bad]);
+        out.code(1);
+        assert!(out.stderr.contains("control character"), "{out:#?}");
+    }
+    env.mv(&["send", "p", "x", "--dedupe", "k"]).code(1);
+}
+
+#[test]
+fn after_an_ack_the_next_send_starts_a_fresh_worker_despite_the_dead_pane() {
+    let env = Env::new();
+    let script = "printf %s \"$1\" > \"out-$MUXVISOR_TASK_ID\"";
+    add_peer(&env, "w", Policy::Ephemeral, &["sh", "-c", script, "sh", "{task}"], Deliver::Argv);
+    let out = env.mv(&["--json", "send", "w", "one"]).ok().json();
+    let first = out["task"].as_str().unwrap().to_string();
+    assert!(wait_until(WAIT, || read(&env, &format!("out-{first}")).is_some()));
+    // The worker's pane is dead (remain-on-exit); the tick would ack it now.
+    let root = muxvisor::fsutil::open_root(env.root()).unwrap();
+    let id = muxvisor::peer::Identity::parse("w").unwrap();
+    let q = muxvisor::queue::Queue::open(&root, &id).unwrap();
+    assert!(wait_until(WAIT, || {
+        muxvisor::observe::observe(&root, &id, Duration::from_secs(3)).is_ok_and(|o| !o.is_alive())
+    }));
+    q.ack(&first, &muxvisor::queue::Outcome { status: Some(0), ..Default::default() }).unwrap();
+    let out = env.mv(&["--json", "send", "w", "two"]).ok().json();
+    let second = out["task"].as_str().unwrap().to_string();
+    assert!(
+        wait_until(WAIT, || read(&env, &format!("out-{second}")).is_some_and(|s| s == "two")),
+        "no worker for the second task: {:?}",
+        env.events("lifecycle", "task-start")
+    );
+    let shown = env.mv(&["--json", "queue", "w", "show", &first]).ok().json();
+    assert_eq!(shown["stage"], "done");
+    assert_eq!(shown["outcome"]["status"], 0);
+}
+
+#[test]
+fn concurrent_kicks_start_exactly_one_worker() {
+    let env = Env::new();
+    add_peer(&env, "w", Policy::Ephemeral, &["sleep", "30"], Deliver::Argv);
+    std::thread::scope(|s| {
+        for k in 0..6 {
+            let env = &env;
+            s.spawn(move || env.mv(&["send", "w", &format!("job {k}")]).ok().code);
+        }
+    });
+    assert!(wait_until(WAIT, || env.events("lifecycle", "task-start").len() == 1));
+    let l = env.mv(&["--json", "queue", "w", "list"]).ok().json();
+    assert_eq!(l["running"].as_array().unwrap().len(), 1, "{l}");
+    assert_eq!(l["pending"].as_array().unwrap().len(), 5, "{l}");
+    assert_eq!(env.events("lifecycle", "task-start").len(), 1);
+    assert_eq!(env.events("lifecycle", "launch").len(), 1);
+}
