@@ -22,11 +22,8 @@ pub mod rotate;
 pub mod service;
 pub mod session;
 pub mod state;
-<<<<<<< HEAD
 pub mod supervise;
-=======
 pub mod tail;
->>>>>>> queue
 pub mod tmux;
 pub mod worker;
 

@@ -15,10 +15,7 @@
 
 pub mod launch;
 pub mod paste;
-<<<<<<< HEAD
-=======
 pub mod query;
->>>>>>> queue
 pub mod quote;
 
 use std::ffi::OsString;
