@@ -100,7 +100,7 @@ fn queue_facts(root: &Root, id: &Identity, q: &Queue) -> Result<QueueFacts> {
         task: c.header.task.clone(),
         attempt: c.header.attempt,
         started_at: c.header.started_at.unwrap_or(c.header.enqueued_at),
-        exit_note: c.exit.map(|n| ExitNote { status: n.status, signal: n.signal }),
+        exit_note: c.exit.map(|n| ExitNote { status: n.status, signal: n.signal, at: Some(n.at) }),
     });
     let pending = crate::queue::counts(root, id)?.pending;
     Ok(QueueFacts { running, pending })

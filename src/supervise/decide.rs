@@ -95,6 +95,9 @@ impl Death {
 pub struct ExitNote {
     pub status: Option<i32>,
     pub signal: Option<String>,
+    /// When the hook noted it (millisecond precision, unlike tmux's
+    /// whole-second `pane_dead_time`).
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// The task claimed in `cur/`, if any.
@@ -505,7 +508,8 @@ fn finish(
     out: &mut Vec<Action>,
 ) {
     if status == Some(0) && signal.is_none() {
-        let end = i.observed.dead_at.unwrap_or(i.now);
+        let noted = t.exit_note.as_ref().and_then(|n| n.at);
+        let end = noted.or(i.observed.dead_at).unwrap_or(i.now);
         out.push(Action::AckTask {
             task: t.task.clone(),
             status,

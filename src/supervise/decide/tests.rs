@@ -474,12 +474,13 @@ fn keys_worker_idle_past_ttl_is_done_but_argv_worker_is_not_reaped() {
 fn the_durable_exit_note_decides_when_the_pane_is_gone_or_lost_its_status() {
     let s = spec(Policy::Ephemeral);
     let mut t = running("t1", 1);
-    t.exit_note = Some(ExitNote { status: Some(0), signal: None });
+    t.exit_note = Some(ExitNote { status: Some(0), signal: None, at: Some(at_ms(1250)) });
     let p = eph(Seen::NoSocket, t.clone(), &s, at(2));
     assert_eq!(kinds(&p), vec!["expire", "ack", "start-next"], "no false gone, no retry");
+    assert!(matches!(p.actions[1], Action::AckTask { duration_ms: 1250, .. }), "{:?}", p.actions);
     let p = eph(Seen::PaneDead { status: None, signal: None }, t.clone(), &s, at(2));
     assert_eq!(kinds(&p), vec!["expire", "ack", "teardown", "start-next"]);
-    t.exit_note = Some(ExitNote { status: Some(2), signal: None });
+    t.exit_note = Some(ExitNote { status: Some(2), signal: None, at: None });
     let p = eph(Seen::SessionGone, t, &s, at(2));
     assert_eq!(kinds(&p), vec!["expire", "retry", "start-next"]);
     let p = eph(Seen::PaneDead { status: None, signal: None }, running("t1", 1), &s, at(2));
