@@ -22,6 +22,7 @@ pub mod rotate;
 pub mod service;
 pub mod session;
 pub mod state;
+pub mod supervise;
 pub mod tail;
 pub mod tmux;
 pub mod worker;

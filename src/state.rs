@@ -37,6 +37,13 @@ pub struct State {
     pub restart_attempt: u32,
     /// No restart before this time (backoff).
     pub next_restart_at: Option<DateTime<Utc>>,
+    /// The attempt number and backoff of the restart scheduled at
+    /// `next_restart_at` (logged with `ev=restart`).
+    pub pending_attempt: u32,
+    pub pending_backoff_ms: u64,
+    /// `launched_at` of the incarnation whose death the tick has already
+    /// recorded, so that a death is logged and counted once.
+    pub dead_incarnation: Option<DateTime<Utc>>,
     /// Too many failures in the window: no restarts until launch/restart.
     pub failed: bool,
     /// The task the current worker runs (ephemeral peers).

@@ -1,13 +1,82 @@
-//! `supervise`: the tick, once or in a loop.
-//! (Being built.)
+//! `supervise`: one tick (`--once`) or a loop of ticks every `--interval`
+//! until SIGTERM/SIGINT, which let the tick in progress finish. The tick
+//! itself lives in `crate::supervise`.
+//!
+//! A tick that finds another one running is not an error (cron and a manual
+//! run overlap): it says `another tick is running` and exits 0 (with
+//! `--json`, it prints `[]` and says so on stderr).
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 use crate::Ctx;
+use crate::cli::SuperviseArgs;
+use crate::output;
+use crate::supervise::{self, TickConfig, TickResult};
 
-pub fn run(ctx: &Ctx, args: crate::cli::SuperviseArgs) -> Result<ExitCode> {
-    let _ = (ctx, args);
-    anyhow::bail!("run: not implemented yet")
+const BUSY: &str = "another tick is running";
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+pub fn run(ctx: &Ctx, args: SuperviseArgs) -> Result<ExitCode> {
+    let cfg = TickConfig::default();
+    if args.once {
+        once(ctx, &cfg)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
+    for sig in [Signal::SIGTERM, Signal::SIGINT] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { sigaction(sig, &action) }
+            .with_context(|| format!("installing a {sig} handler"))?;
+    }
+    while !STOP.load(Ordering::SeqCst) {
+        let started = Instant::now();
+        if let Err(e) = once(ctx, &cfg) {
+            // One bad tick must not end the loop; the next one may succeed.
+            output::warn(format!("tick failed: {e:#}"));
+        }
+        sleep_until(started + args.interval);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sleep in short slices so that a signal ends the wait promptly.
+fn sleep_until(when: Instant) {
+    while !STOP.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        if now >= when {
+            return;
+        }
+        std::thread::sleep((when - now).min(Duration::from_millis(100)));
+    }
+}
+
+fn once(ctx: &Ctx, cfg: &TickConfig) -> Result<()> {
+    match supervise::tick(&ctx.root, cfg)? {
+        None if ctx.json => {
+            output::warn(BUSY);
+            output::json(&Vec::<supervise::Report>::new())
+        }
+        None => output::line(BUSY),
+        Some(r) => print(ctx, &r),
+    }
+}
+
+fn print(ctx: &Ctx, r: &TickResult) -> Result<()> {
+    if ctx.json {
+        return output::json(&r.reports);
+    }
+    for l in supervise::human_lines(r) {
+        output::line(l)?;
+    }
+    Ok(())
 }

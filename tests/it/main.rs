@@ -17,4 +17,5 @@ mod send;
 mod service;
 mod smoke;
 mod status;
+mod supervise;
 mod view;

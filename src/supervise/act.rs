@@ -1,0 +1,406 @@
+//! The tick's edge: gather the facts about one peer, ask [`decide`], record
+//! the bookkeeping, and carry the actions out through the modules that own
+//! each outside thing (`session` for tmux servers, `canary`, `queue` and
+//! `worker` for tasks). Every action that changed something yields a
+//! [`Report`]; the events are logged here, except the task events, which the
+//! queue logs as it makes each change durable.
+//!
+//! An action that fails stops the peer's remaining actions for this tick
+//! (they may depend on it) and is reported as `error`; the next tick decides
+//! again from what is then on disk and on screen.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+
+use super::decide::{self, Action, ExitNote, Input, QueueFacts, RunningTask};
+use super::{Report, TickConfig, seed};
+use crate::canary;
+use crate::duration;
+use crate::fsutil::{self, LockGuard};
+use crate::logfmt::Event;
+use crate::observe::{self, Observed};
+use crate::paths::Root;
+use crate::peer::{self, Identity, PeerSpec, Policy};
+use crate::queue::{Nacked, Outcome, Queue};
+use crate::session;
+use crate::state::{self, State};
+use crate::tmux::{Cmd, Tmux};
+
+/// How long the tick waits for a peer's identity lock (a `launch` or `stop`
+/// in progress holds it for about as long as its grace).
+const ID_LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// How often the tick tries to start a due task (10 ms apart).
+const START_TRIES: usize = 20;
+
+/// Lines of a finished worker's screen kept with its outcome.
+const SCREEN_TAIL_LINES: usize = 20;
+
+/// Observe, decide and act for one peer.
+pub fn handle_peer(root: &Root, id: &Identity, cfg: &TickConfig) -> Result<Vec<Report>> {
+    let Some(spec) = peer::load(root, id)? else {
+        return Ok(Vec::new()); // removed since the list was read
+    };
+    match spec.policy {
+        Policy::Persistent => run_peer(root, &spec, cfg, None, None),
+        Policy::Ephemeral => {
+            let q = Queue::open(root, id)?;
+            // The lock `send`'s kick holds from claim to launch: without it
+            // a task being started would look like one whose worker died.
+            let Some(guard) = q.try_worker_lock()? else {
+                return Ok(Vec::new()); // a worker is being started right now
+            };
+            run_peer(root, &spec, cfg, Some(&q), Some(guard))
+        }
+    }
+}
+
+fn run_peer(
+    root: &Root,
+    spec: &PeerSpec,
+    cfg: &TickConfig,
+    q: Option<&Queue>,
+    worker_guard: Option<LockGuard>,
+) -> Result<Vec<Report>> {
+    let id = &spec.identity;
+    let obs = observe::observe(root, id, cfg.call_timeout)?;
+    let recorded = state::load(root, id)?;
+    let facts = match q {
+        Some(q) => queue_facts(root, id, q)?,
+        None => QueueFacts::default(),
+    };
+    let now = Utc::now();
+    let seed = seed(id);
+    let plan = decide::decide(&Input {
+        observed: &obs,
+        recorded: &recorded,
+        spec,
+        queue: &facts,
+        now,
+        seed,
+    });
+    if !save_bookkeeping(root, id, &recorded, &plan.state)? {
+        return Ok(vec![Report::new(id, "skipped", "a launch or stop changed the peer meanwhile")]);
+    }
+    let mut ctx =
+        Act { root, spec, cfg, obs: &obs, now, seed, q, worker_guard, reports: Vec::new() };
+    for a in &plan.actions {
+        if let Err(e) = ctx.apply(a) {
+            ctx.report("error", format!("{}: {e:#}", name(a)));
+            break;
+        }
+    }
+    Ok(ctx.reports)
+}
+
+fn queue_facts(root: &Root, id: &Identity, q: &Queue) -> Result<QueueFacts> {
+    let running = q.running()?.map(|c| RunningTask {
+        task: c.header.task.clone(),
+        attempt: c.header.attempt,
+        started_at: c.header.started_at.unwrap_or(c.header.enqueued_at),
+        exit_note: c.exit.map(|n| ExitNote { status: n.status, signal: n.signal, at: Some(n.at) }),
+    });
+    let pending = crate::queue::counts(root, id)?.pending;
+    Ok(QueueFacts { running, pending })
+}
+
+/// Merge the tick's bookkeeping fields into the state file under the
+/// identity lock; false (and nothing written) when a launch or stop replaced
+/// the incarnation since it was observed.
+fn save_bookkeeping(root: &Root, id: &Identity, before: &State, after: &State) -> Result<bool> {
+    if before == after {
+        return Ok(true);
+    }
+    let _lock = fsutil::lock_within(&root.id_lock(id), ID_LOCK_WAIT, &format!("tick of {id}"))?;
+    let mut cur = state::load(root, id)?;
+    if cur.launched_at != before.launched_at || cur.stopped != before.stopped {
+        return Ok(false);
+    }
+    cur.last_observed.clone_from(&after.last_observed);
+    cur.failures.clone_from(&after.failures);
+    cur.restart_attempt = after.restart_attempt;
+    cur.next_restart_at = after.next_restart_at;
+    cur.pending_attempt = after.pending_attempt;
+    cur.pending_backoff_ms = after.pending_backoff_ms;
+    cur.dead_incarnation = after.dead_incarnation;
+    cur.failed = after.failed;
+    state::save(root, id, &cur)?;
+    Ok(true)
+}
+
+/// A short name for an action, for error reports.
+fn name(a: &Action) -> &'static str {
+    match a {
+        Action::ReportHung { .. } => "hung",
+        Action::RecordGone { .. } => "gone",
+        Action::NudgeServer => "nudge",
+        Action::CleanStaleSocket => "clean-socket",
+        Action::EnsureCanary => "canary",
+        Action::ReapIdle { .. } => "reaped-idle",
+        Action::ReapAge { .. } => "reaped-age",
+        Action::Restart { .. } => "restart",
+        Action::MarkFailed { .. } => "failed",
+        Action::AckTask { .. } => "task-done",
+        Action::RetryTask { .. } => "task-retry",
+        Action::DeadTask { .. } => "task-dead",
+        Action::Requeue { .. } => "task-requeued",
+        Action::StopWorker { .. } => "worker-stopped",
+        Action::Teardown => "teardown",
+        Action::ExpireTasks => "expire",
+        Action::StartNext => "task-start",
+    }
+}
+
+struct Act<'a> {
+    root: &'a Root,
+    spec: &'a PeerSpec,
+    cfg: &'a TickConfig,
+    obs: &'a Observed,
+    now: DateTime<Utc>,
+    seed: u64,
+    q: Option<&'a Queue>,
+    /// Held (ephemeral peers) until the actions reach `StartNext`.
+    worker_guard: Option<LockGuard>,
+    reports: Vec<Report>,
+}
+
+impl Act<'_> {
+    fn id(&self) -> &Identity {
+        &self.spec.identity
+    }
+
+    fn report(&mut self, action: &str, reason: impl Into<String>) {
+        let r = Report::new(self.id(), action, reason);
+        self.reports.push(r);
+    }
+
+    fn log(&self, ev: Event) -> Result<()> {
+        ev.append_to(&self.root.lifecycle_log())
+    }
+
+    fn queue(&self) -> Result<&Queue> {
+        self.q.context("internal: a task action for a peer without a queue")
+    }
+
+    fn apply(&mut self, a: &Action) -> Result<()> {
+        let (root, id) = (self.root, self.id().clone());
+        match a {
+            Action::ReportHung { first } => {
+                let why = format!(
+                    "tmux server did not answer within {}",
+                    duration::format(self.cfg.call_timeout)
+                );
+                if *first {
+                    self.log(Event::new("hung").id(&id).kv("reason", &why))?;
+                }
+                self.report("hung", why);
+            }
+            Action::RecordGone { death, reason } => {
+                self.log(
+                    Event::new("gone").id(&id).kv("death", death.as_str()).kv("reason", reason),
+                )?;
+                self.report("gone", format!("{}: {reason}", death.as_str()));
+            }
+            Action::NudgeServer => {
+                if let Some(pid) = self.obs.server_pid {
+                    observe::nudge(pid);
+                    self.report("nudge", "pane dead without an exit status; SIGCHLD sent to tmux");
+                }
+            }
+            Action::CleanStaleSocket => {
+                fsutil::remove_if_exists(&root.socket(&id))?;
+                self.report("clean-socket", "no server listened on it");
+            }
+            Action::EnsureCanary => match canary::ensure(root, &id) {
+                Ok(true) => self.report("canary", "no canary was watching; started one"),
+                Ok(false) => {}
+                // Observability only: never let it block the tick.
+                Err(e) => self.report("canary", format!("could not start one: {e:#}")),
+            },
+            Action::ReapIdle { idle_s } => {
+                session::stop(root, &id, self.cfg.stop_grace, "reaped-idle")?;
+                self.log(Event::new("reaped-idle").id(&id).kv("idle_s", idle_s))?;
+                let ttl = self.spec.idle_ttl.map(duration::format).unwrap_or_default();
+                self.report("reaped-idle", format!("no output for {idle_s}s (idle-ttl {ttl})"));
+            }
+            Action::ReapAge { age_s } => {
+                session::stop(root, &id, self.cfg.stop_grace, "max-age")?;
+                self.log(Event::new("reaped-age").id(&id).kv("age_s", age_s))?;
+                let max = self.spec.max_age.map(duration::format).unwrap_or_default();
+                self.report("reaped-age", format!("running for {age_s}s (max-age {max})"));
+            }
+            Action::Restart { attempt, backoff_ms } => self.restart(*attempt, *backoff_ms)?,
+            Action::MarkFailed { restarts, failures, window_s } => {
+                self.log(
+                    Event::new("failed")
+                        .id(&id)
+                        .kv("restarts", restarts)
+                        .kv("failures", failures)
+                        .kv("window_s", window_s),
+                )?;
+                self.report(
+                    "failed",
+                    format!(
+                        "{failures} deaths within {}; no more restarts until `muxvisor launch {id}`",
+                        duration::format(self.spec.restart_window)
+                    ),
+                );
+            }
+            Action::AckTask { task, status, signal, duration_ms } => {
+                let outcome = Outcome {
+                    status: *status,
+                    signal: signal.clone(),
+                    duration_ms: *duration_ms,
+                    screen_tail: self.screen_tail(),
+                };
+                self.queue()?.ack(task, &outcome)?;
+                let how = match status {
+                    Some(s) => format!("exit {s}"),
+                    None => "worker reaped idle".into(),
+                };
+                self.report("task-done", format!("task {task}: {how}, {duration_ms} ms"));
+            }
+            Action::RetryTask { task, reason } => self.nack(task, reason)?,
+            Action::DeadTask { task, reason } => {
+                self.queue()?.dead_letter(task, reason)?;
+                self.report("task-dead", format!("task {task}: {reason}"));
+            }
+            Action::Requeue { task } => {
+                // Back to the head, uncounted: no program ever ran it.
+                self.queue()?.release(task)?;
+                self.report("task-requeued", format!("task {task}: its worker never started"));
+            }
+            Action::StopWorker { reason } => {
+                let s = session::stop(root, &id, self.cfg.stop_grace, reason)?;
+                self.report("worker-stopped", format!("{reason} (how={})", s.how));
+            }
+            Action::Teardown => {
+                session::stop(root, &id, self.cfg.stop_grace, "worker-finished")?;
+            }
+            Action::ExpireTasks => {
+                let q = self.queue()?;
+                let swept = q.sweep()?;
+                let expired = q.expire(self.spec.task_ttl, self.now)?;
+                if swept > 0 {
+                    self.report("quarantined", format!("{swept} corrupt queue entries"));
+                }
+                for t in expired {
+                    self.report("task-dead", format!("task {t}: ttl"));
+                }
+            }
+            Action::StartNext => {
+                // The worker lock is ours until now; `start_next` takes it
+                // itself (a kick may slip in between: then it started the
+                // worker and `start_next` finds the task running).
+                self.worker_guard = None;
+                if let Some(s) = self.start_next()? {
+                    self.report("task-start", format!("task {} attempt {}", s.task, s.attempt));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn restart(&mut self, attempt: u32, backoff_ms: u64) -> Result<()> {
+        let (root, id) = (self.root, self.id().clone());
+        match session::launch(root, self.spec, None) {
+            Ok(l) if l.already => {
+                // Someone launched it between our look and our launch.
+                let _lock = fsutil::lock_within(&root.id_lock(&id), ID_LOCK_WAIT, "tick")?;
+                state::update(root, &id, |st| decide::after_restart(st, attempt))?;
+                self.report("restart", "already running again; nothing to do");
+                Ok(())
+            }
+            Ok(l) => {
+                let _lock = fsutil::lock_within(&root.id_lock(&id), ID_LOCK_WAIT, "tick")?;
+                state::update(root, &id, |st| decide::after_restart(st, attempt))?;
+                drop(_lock);
+                self.log(
+                    Event::new("restart")
+                        .id(&id)
+                        .kv("attempt", attempt)
+                        .kv("backoff_ms", backoff_ms),
+                )?;
+                let pid = l.pane_pid.map(|p| format!(", pid {p}")).unwrap_or_default();
+                self.report("restart", format!("attempt {attempt}, backoff {backoff_ms}ms{pid}"));
+                Ok(())
+            }
+            Err(e) => {
+                let (spec, now, seed) = (self.spec, self.now, self.seed);
+                let _lock = fsutil::lock_within(&root.id_lock(&id), ID_LOCK_WAIT, "tick")?;
+                state::update(root, &id, |st| decide::after_failed_restart(st, spec, now, seed))?;
+                Err(e.context(format!("restart attempt {attempt} of {id}")))
+            }
+        }
+    }
+
+    fn nack(&mut self, task: &str, reason: &str) -> Result<()> {
+        let s = self.spec;
+        match self.queue()?.nack(
+            task,
+            reason,
+            s.backoff,
+            s.max_backoff,
+            s.max_attempts,
+            self.now,
+        )? {
+            Nacked::Retry { attempt, not_before } => self.report(
+                "task-retry",
+                format!(
+                    "task {task}: {reason}; attempt {attempt} failed, next not before {}",
+                    not_before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                ),
+            ),
+            Nacked::Dead => {
+                self.report("task-dead", format!("task {task}: {reason}; max-attempts"))
+            }
+        }
+        Ok(())
+    }
+
+    /// `worker::start_next`, retried for a moment while a start is due but
+    /// the worker lock is busy. Why it can be busy although we just dropped
+    /// it: this process spawns tmux clients from other threads, and a child
+    /// between fork and exec holds a copy of every open file description,
+    /// ours included, so the flock outlives our `drop` by that instant.
+    fn start_next(&self) -> Result<Option<crate::worker::Started>> {
+        let q = self.queue()?;
+        for _ in 0..START_TRIES {
+            let now = Utc::now();
+            if let Some(s) = crate::worker::start_next(self.root, self.spec, now)? {
+                return Ok(Some(s));
+            }
+            let due = q.head()?.is_some_and(|h| h.not_before.is_none_or(|nb| nb <= now));
+            if !due || q.running()?.is_some() {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(None)
+    }
+
+    /// The last lines of a finished worker's pane, for `queue show`.
+    fn screen_tail(&self) -> String {
+        if !self.obs.server_answers() {
+            return String::new();
+        }
+        let id = self.id();
+        let cmd = Cmd::new("capture-pane")
+            .arg("-p")
+            .arg("-t")
+            .arg(id.target())
+            .arg("-S")
+            .arg(format!("-{SCREEN_TAIL_LINES}"));
+        let Ok(tmux) = Tmux::new(self.root.socket(id)) else { return String::new() };
+        match tmux.with_timeout(self.cfg.call_timeout).run(&cmd) {
+            Ok(out) => {
+                let lines: Vec<&str> = out.stdout.trim_end().lines().collect();
+                let from = lines.len().saturating_sub(SCREEN_TAIL_LINES);
+                lines[from..].join("\n")
+            }
+            Err(_) => String::new(),
+        }
+    }
+}

@@ -1,0 +1,538 @@
+//! The tick's brain: a pure function from what tmux shows, what was recorded,
+//! the peer's spec and its queue to a list of actions, with the clock and the
+//! jitter seed passed in. No I/O happens here, so every (observed, recorded)
+//! pair is a unit test with a synthetic clock.
+//!
+//! The table, in the spirit of s6 — rows are what tmux shows, columns what the
+//! state file says about the incarnation (`Never` launched, deliberately
+//! `Stopped` or reaped, `Failed` after a crash loop, or `Live`):
+//!
+//! ```text
+//! persistent      | Never          | Stopped        | Failed         | Live
+//! ----------------+----------------+----------------+----------------+------------------------------
+//! Alive           | canary, reap?  | nothing        | nothing        | canary, reap (age, then idle)
+//! PaneDead        | nothing        | nothing        | nothing        | death(exited)
+//! SessionGone     | nothing        | nothing        | nothing        | death(session-gone)
+//! NoSocket        | nothing        | nothing        | nothing        | death(server-dead)
+//! StaleSocket     | clean socket   | clean socket   | clean socket   | clean socket, death(server-dead)
+//! Hung            | report hung    | report hung    | report hung    | report hung
+//! ```
+//!
+//! `Alive` with `Stopped`/`Failed` is a `stop` or `launch` in flight (or a
+//! hand-started server): the tick leaves it alone rather than race them.
+//!
+//! `death(kind)` is decided once per incarnation (`State::dead_incarnation`
+//! remembers which launch's death was recorded): a missing session logs
+//! `gone` with its `death` kind; the restart policy says whether to restart
+//! (`never`: no; `on-failure`: not after exit 0; `always`: yes). Every death
+//! that wants a restart counts toward the crash-loop budget: `restart_burst`
+//! deaths within `restart_window` mark the peer `failed` and nothing restarts
+//! it until `launch`/`restart`. Otherwise restart attempt `n` waits
+//! `backoff(n)` measured from the incarnation's launch (s6's "minimum pause
+//! between starts": a program that ran longer than its backoff restarts at
+//! once). `backoff(n)` doubles from `--backoff`, is capped by `--max-backoff`
+//! and loses up to a quarter to jitter, so it still grows strictly until the
+//! cap. An incarnation that lived at least [`healthy_period`] resets the
+//! attempt counter to 1. A restart not yet due is remembered
+//! (`next_restart_at`) and taken by the first tick past it.
+//!
+//! Ephemeral peers (the worker slot and the running task in `cur/`):
+//!
+//! ```text
+//! ephemeral       | task running                                | no task running
+//! ----------------+---------------------------------------------+-----------------------------
+//! Alive           | timeout: stop, retry | keys+idle: reap, ack | orphan worker: stop
+//! PaneDead        | exit 0: ack; else retry; teardown           | leftover: teardown
+//! Gone/NoSocket/  | exit note: per note; never launched: wait   | (stale: clean socket)
+//!  StaleSocket    | LAUNCH_GRACE, then requeue; else gone+retry |
+//! Hung            | report hung                                 | report hung
+//! ```
+//!
+//! then, whenever the slot is (or becomes) free, `start-next` (the queue
+//! decides whether the head is due). A retry at `max_attempts` is a
+//! dead-letter instead. Tasks past their TTL are expired every tick.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+use crate::observe::{Observed, Seen};
+use crate::peer::{Deliver, PeerSpec, Policy, Restart};
+use crate::state::State;
+
+/// A restart is never scheduled sooner than this after a healthy run resets
+/// the counter; also the floor of [`healthy_period`].
+pub const MIN_HEALTHY: Duration = Duration::from_secs(60);
+
+/// A claimed task whose launch never recorded itself is put back only this
+/// long after its claim: longer than any tmux call of a launch (3 s) that an
+/// orphaned client of a killed claimer could still complete.
+pub const LAUNCH_GRACE: Duration = Duration::from_secs(10);
+
+/// How a recorded session went missing (the `death=` of `ev=gone`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Death {
+    /// The server is gone (socket missing or stale).
+    ServerDead,
+    /// The server answers but the session is missing.
+    SessionGone,
+}
+
+impl Death {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Death::ServerDead => "server-dead",
+            Death::SessionGone => "session-gone",
+        }
+    }
+}
+
+/// The worker's exit as noted durably by the pane-died hook (the queue's
+/// `record_exit`), for when the pane itself is no longer there to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExitNote {
+    pub status: Option<i32>,
+    pub signal: Option<String>,
+    /// When the hook noted it (millisecond precision, unlike tmux's
+    /// whole-second `pane_dead_time`).
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// The task claimed in `cur/`, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunningTask {
+    pub task: String,
+    /// 1 for the first run.
+    pub attempt: u32,
+    /// When it was claimed (the worker starts right after).
+    pub started_at: DateTime<Utc>,
+    pub exit_note: Option<ExitNote>,
+}
+
+/// What the tick knows about an ephemeral peer's queue.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueFacts {
+    pub running: Option<RunningTask>,
+    /// Tasks waiting in `new/` (due or not).
+    pub pending: usize,
+}
+
+/// Everything `decide` looks at.
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    pub observed: &'a Observed,
+    pub recorded: &'a State,
+    pub spec: &'a PeerSpec,
+    pub queue: &'a QueueFacts,
+    pub now: DateTime<Utc>,
+    /// Source of restart jitter, so that `decide` stays a pure function.
+    pub seed: u64,
+}
+
+/// One thing the tick should do for a peer, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// The server did not answer; `first` when this is news (log `ev=hung`).
+    ReportHung { first: bool },
+    /// Log `ev=gone` for the recorded session that went missing.
+    RecordGone { death: Death, reason: String },
+    /// Send SIGCHLD to the server: tmux < 3.6 can lose a pane's exit status.
+    NudgeServer,
+    /// Remove a socket file no server listens on.
+    CleanStaleSocket,
+    /// Start a canary if none watches this server.
+    EnsureCanary,
+    /// Deliberate stop: idle longer than `idle_ttl`.
+    ReapIdle { idle_s: u64 },
+    /// Deliberate stop: older than `max_age`.
+    ReapAge { age_s: u64 },
+    /// Tear down what is left of the server and launch again.
+    Restart { attempt: u32, backoff_ms: u64 },
+    /// Crash loop: no more restarts until `launch`/`restart`.
+    MarkFailed { restarts: u32, failures: usize, window_s: u64 },
+    /// Ephemeral: acknowledge the running task.
+    AckTask { task: String, status: Option<i32>, signal: Option<String>, duration_ms: u64 },
+    /// Ephemeral: the task failed; back to the head with backoff.
+    RetryTask { task: String, reason: String },
+    /// Ephemeral: the task failed its last attempt.
+    DeadTask { task: String, reason: String },
+    /// Ephemeral: claimed but its worker never started (a tick or sender
+    /// died in between); back to the head without counting an attempt.
+    Requeue { task: String },
+    /// Ephemeral: deliberately stop the live worker (`reason` goes to state).
+    StopWorker { reason: String },
+    /// Ephemeral: remove a finished worker's server (dead pane).
+    Teardown,
+    /// Ephemeral: dead-letter tasks past their TTL.
+    ExpireTasks,
+    /// Ephemeral: claim the head, if due, and launch a worker for it.
+    StartNext,
+}
+
+/// The decision: actions in order, and the state to record (bookkeeping
+/// fields only; the act layer merges them under the identity lock).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub state: State,
+}
+
+/// The incarnation as the state file describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Never,
+    Stopped,
+    Failed,
+    Live,
+}
+
+impl Phase {
+    pub fn of(st: &State) -> Phase {
+        if st.failed {
+            Phase::Failed
+        } else if st.stopped {
+            Phase::Stopped
+        } else if st.launched_at.is_none() {
+            Phase::Never
+        } else {
+            Phase::Live
+        }
+    }
+}
+
+/// The `last_observed` label for a sighting: `status`'s state, so that the
+/// tick and `status` never disagree about what a transition is.
+pub fn label(obs: &Observed, st: &State) -> &'static str {
+    crate::observe::classify(obs, st).as_str()
+}
+
+/// How long an incarnation must live for its death to start a fresh crash
+/// count (restart attempt 1): the longest backoff, but at least a minute.
+pub fn healthy_period(spec: &PeerSpec) -> Duration {
+    spec.max_backoff.max(MIN_HEALTHY)
+}
+
+/// The pause before restart attempt `attempt` (1-based): `backoff` doubled
+/// `attempt - 1` times, capped at `max_backoff`, minus up to a quarter of
+/// jitter drawn from `seed`.
+pub fn backoff_for(spec: &PeerSpec, attempt: u32, seed: u64) -> Duration {
+    let base = spec.backoff.as_millis() as u64;
+    let cap = spec.max_backoff.as_millis() as u64;
+    let shift = attempt.saturating_sub(1).min(40);
+    let full = base.saturating_mul(1u64 << shift).min(cap);
+    let jitter = (full / 4).checked_mul(mix(seed ^ u64::from(attempt)) % 1000).unwrap_or(0) / 1000;
+    Duration::from_millis(full - jitter)
+}
+
+/// splitmix64: a well-mixed 64-bit value from any seed.
+fn mix(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn since(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
+    (now - then).to_std().unwrap_or(Duration::ZERO)
+}
+
+fn add(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    t + TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+/// The whole decision for one peer.
+pub fn decide(i: &Input) -> Plan {
+    let mut st = i.recorded.clone();
+    let mut out = Vec::new();
+    match i.spec.policy {
+        Policy::Persistent => persistent(i, &mut st, &mut out),
+        Policy::Ephemeral => ephemeral(i, &mut st, &mut out),
+    }
+    st.last_observed = Some(label(i.observed, i.recorded).to_string());
+    Plan { actions: out, state: st }
+}
+
+fn hung(i: &Input, out: &mut Vec<Action>) {
+    out.push(Action::ReportHung { first: i.recorded.last_observed.as_deref() != Some("hung") });
+}
+
+fn persistent(i: &Input, st: &mut State, out: &mut Vec<Action>) {
+    use Phase::*;
+    match (&i.observed.seen, Phase::of(i.recorded)) {
+        (Seen::Hung, _) => hung(i, out),
+        (Seen::Alive, Live | Never) => alive(i, out),
+        (Seen::Alive, Stopped | Failed) => {}
+        (Seen::PaneDead { status, signal }, Live) => {
+            let clean = *status == Some(0) && signal.is_none();
+            if status.is_none() && signal.is_none() {
+                out.push(Action::NudgeServer);
+            }
+            death(i, st, out, None, !clean);
+        }
+        (Seen::PaneDead { .. }, Never | Stopped | Failed) => {}
+        (Seen::SessionGone, Live) => death(i, st, out, Some(Death::SessionGone), true),
+        (Seen::NoSocket, Live) => death(i, st, out, Some(Death::ServerDead), true),
+        (Seen::StaleSocket, Live) => {
+            out.push(Action::CleanStaleSocket);
+            death(i, st, out, Some(Death::ServerDead), true);
+        }
+        (Seen::SessionGone | Seen::NoSocket, Never | Stopped | Failed) => {}
+        (Seen::StaleSocket, Never | Stopped | Failed) => out.push(Action::CleanStaleSocket),
+    }
+}
+
+/// Alive: make sure a canary watches, then reap by age before idleness.
+fn alive(i: &Input, out: &mut Vec<Action>) {
+    out.push(Action::EnsureCanary);
+    if let Some(a) = reap(i) {
+        out.push(a);
+    }
+}
+
+fn reap(i: &Input) -> Option<Action> {
+    let st = i.recorded;
+    if let (Some(max), Some(at)) = (i.spec.max_age, st.launched_at) {
+        let age = since(i.now, at);
+        if age > max {
+            return Some(Action::ReapAge { age_s: age.as_secs() });
+        }
+    }
+    reap_idle(i)
+}
+
+/// Idle = no pane output (or, if there never was any, since the launch).
+fn reap_idle(i: &Input) -> Option<Action> {
+    let ttl = i.spec.idle_ttl?;
+    let last = i.observed.last_output.or(i.recorded.launched_at)?;
+    let idle = since(i.now, last);
+    (idle > ttl).then_some(Action::ReapIdle { idle_s: idle.as_secs() })
+}
+
+/// A persistent incarnation is dead. `gone` is set when the session went
+/// missing (log it); `failure` is false only for a clean exit 0.
+fn death(i: &Input, st: &mut State, out: &mut Vec<Action>, gone: Option<Death>, failure: bool) {
+    let spec = i.spec;
+    if st.dead_incarnation.is_some() && st.dead_incarnation == st.launched_at {
+        // Recorded on an earlier tick: only a scheduled restart remains.
+        if st.next_restart_at.is_some_and(|at| i.now >= at) {
+            due_restart(i, st, out);
+        }
+        return;
+    }
+    st.dead_incarnation = st.launched_at;
+    if let Some(death) = gone {
+        let reason = match death {
+            Death::ServerDead => "tmux server is not running",
+            Death::SessionGone => "tmux server is up but the session is missing",
+        };
+        out.push(Action::RecordGone { death, reason: reason.into() });
+    }
+    let wants = match spec.restart {
+        Restart::Never => false,
+        Restart::OnFailure => failure,
+        Restart::Always => true,
+    };
+    if !wants {
+        st.next_restart_at = None;
+        return;
+    }
+    let died_at = i.observed.dead_at.unwrap_or(i.now);
+    st.failures.push(died_at);
+    let healthy = st.launched_at.is_some_and(|l| since(died_at, l) >= healthy_period(spec));
+    let attempt = if healthy { 1 } else { st.restart_attempt.saturating_add(1) };
+    schedule(i, st, attempt, st.launched_at.unwrap_or(i.now));
+    if st.next_restart_at.is_some_and(|at| i.now >= at) {
+        due_restart(i, st, out);
+    } else {
+        prune(i, st);
+        if st.failures.len() >= spec.restart_burst as usize {
+            mark_failed(i, st, out);
+        }
+    }
+}
+
+fn schedule(i: &Input, st: &mut State, attempt: u32, from: DateTime<Utc>) {
+    let b = backoff_for(i.spec, attempt, i.seed);
+    st.pending_attempt = attempt;
+    st.pending_backoff_ms = b.as_millis() as u64;
+    st.next_restart_at = Some(add(from, b));
+}
+
+fn prune(i: &Input, st: &mut State) {
+    let window = i.spec.restart_window;
+    st.failures.retain(|t| since(i.now, *t) <= window);
+}
+
+fn due_restart(i: &Input, st: &mut State, out: &mut Vec<Action>) {
+    prune(i, st);
+    if st.failures.len() >= i.spec.restart_burst as usize {
+        mark_failed(i, st, out);
+        return;
+    }
+    out.push(Action::Restart { attempt: st.pending_attempt, backoff_ms: st.pending_backoff_ms });
+}
+
+fn mark_failed(i: &Input, st: &mut State, out: &mut Vec<Action>) {
+    st.failed = true;
+    st.next_restart_at = None;
+    out.push(Action::MarkFailed {
+        restarts: st.restart_attempt,
+        failures: st.failures.len(),
+        window_s: i.spec.restart_window.as_secs(),
+    });
+}
+
+/// The restart was launched: the bookkeeping a tick records afterwards.
+pub fn after_restart(st: &mut State, attempt: u32) {
+    st.restart_attempt = attempt;
+    st.next_restart_at = None;
+    st.dead_incarnation = None;
+}
+
+/// The restart's launch failed: that counts as another failure and the next
+/// attempt waits its (longer) backoff from now.
+pub fn after_failed_restart(st: &mut State, spec: &PeerSpec, now: DateTime<Utc>, seed: u64) {
+    st.failures.push(now);
+    st.restart_attempt = st.pending_attempt;
+    let attempt = st.pending_attempt.saturating_add(1);
+    let b = backoff_for(spec, attempt, seed);
+    st.pending_attempt = attempt;
+    st.pending_backoff_ms = b.as_millis() as u64;
+    st.next_restart_at = Some(add(now, b));
+}
+
+fn ephemeral(i: &Input, st: &mut State, out: &mut Vec<Action>) {
+    out.push(Action::ExpireTasks);
+    let running = i.queue.running.as_ref();
+    let slot_free = match (&i.observed.seen, running) {
+        (Seen::Hung, _) => {
+            hung(i, out);
+            false
+        }
+        (Seen::Alive, Some(t)) => {
+            out.push(Action::EnsureCanary);
+            worker_alive(i, t, out)
+        }
+        (Seen::Alive, None) => {
+            out.push(Action::StopWorker { reason: "orphan-worker".into() });
+            true
+        }
+        (Seen::PaneDead { status, signal }, Some(t)) => {
+            let (status, signal) = match &t.exit_note {
+                Some(n) if status.is_none() && signal.is_none() => (n.status, n.signal.clone()),
+                _ => (*status, signal.clone()),
+            };
+            if status.is_none() && signal.is_none() {
+                out.push(Action::NudgeServer);
+            }
+            finish(i, t, status, signal, out);
+            out.push(Action::Teardown);
+            true
+        }
+        (Seen::PaneDead { .. }, None) => {
+            out.push(Action::Teardown);
+            true
+        }
+        (seen @ (Seen::SessionGone | Seen::NoSocket | Seen::StaleSocket), Some(t)) => {
+            if *seen == Seen::StaleSocket {
+                out.push(Action::CleanStaleSocket);
+            }
+            if let Some(n) = &t.exit_note {
+                finish(i, t, n.status, n.signal.clone(), out);
+            } else if i.recorded.current_task.as_deref() != Some(t.task.as_str()) {
+                // Its launch never recorded itself. A claimer killed inside
+                // `launch` may still have a tmux client in flight that will
+                // start the worker: requeue only once that cannot happen.
+                if since(i.now, t.started_at) < LAUNCH_GRACE {
+                    return;
+                }
+                out.push(Action::Requeue { task: t.task.clone() });
+            } else {
+                let death =
+                    if *seen == Seen::SessionGone { Death::SessionGone } else { Death::ServerDead };
+                if Phase::of(i.recorded) == Phase::Live && st.dead_incarnation != st.launched_at {
+                    st.dead_incarnation = st.launched_at;
+                    out.push(Action::RecordGone {
+                        death,
+                        reason: format!("worker for task {} vanished", t.task),
+                    });
+                }
+                fail_task(i, t, death.as_str(), out);
+            }
+            true
+        }
+        (seen @ (Seen::SessionGone | Seen::NoSocket | Seen::StaleSocket), None) => {
+            if *seen == Seen::StaleSocket {
+                out.push(Action::CleanStaleSocket);
+            }
+            true
+        }
+    };
+    let finished = running.is_some() && slot_free;
+    if slot_free && (i.queue.pending > 0 || finished) {
+        out.push(Action::StartNext);
+    }
+}
+
+/// A live worker: stop it past the task timeout; with `--deliver keys`, a
+/// worker idle past its TTL has finished. True when the slot is freed.
+fn worker_alive(i: &Input, t: &RunningTask, out: &mut Vec<Action>) -> bool {
+    let ran = since(i.now, t.started_at);
+    if ran > i.spec.task_timeout {
+        out.push(Action::StopWorker { reason: "task-timeout".into() });
+        fail_task(i, t, "timeout", out);
+        return true;
+    }
+    if i.spec.deliver == Deliver::Keys
+        && let Some(Action::ReapIdle { idle_s }) = reap_idle(i)
+    {
+        out.push(Action::ReapIdle { idle_s });
+        out.push(Action::AckTask {
+            task: t.task.clone(),
+            status: None,
+            signal: None,
+            duration_ms: ran.as_millis() as u64,
+        });
+        return true;
+    }
+    false
+}
+
+fn finish(
+    i: &Input,
+    t: &RunningTask,
+    status: Option<i32>,
+    signal: Option<String>,
+    out: &mut Vec<Action>,
+) {
+    if status == Some(0) && signal.is_none() {
+        let noted = t.exit_note.as_ref().and_then(|n| n.at);
+        let end = noted.or(i.observed.dead_at).unwrap_or(i.now);
+        out.push(Action::AckTask {
+            task: t.task.clone(),
+            status,
+            signal,
+            duration_ms: since(end, t.started_at).as_millis() as u64,
+        });
+        return;
+    }
+    let reason = match (status, signal) {
+        (_, Some(sig)) => format!("signal-{sig}"),
+        (Some(code), None) => format!("exit-{code}"),
+        (None, None) => "status-lost".to_string(),
+    };
+    fail_task(i, t, &reason, out);
+}
+
+fn fail_task(i: &Input, t: &RunningTask, reason: &str, out: &mut Vec<Action>) {
+    if t.attempt >= i.spec.max_attempts {
+        out.push(Action::DeadTask { task: t.task.clone(), reason: "max-attempts".into() });
+    } else {
+        out.push(Action::RetryTask { task: t.task.clone(), reason: reason.into() });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,524 @@
+//! The decide table, case by case, on a synthetic clock.
+
+use super::*;
+use crate::peer::Identity;
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc)
+}
+
+fn at_ms(ms: i64) -> DateTime<Utc> {
+    t0() + TimeDelta::milliseconds(ms)
+}
+
+fn at(s: i64) -> DateTime<Utc> {
+    at_ms(s * 1000)
+}
+
+fn spec(policy: Policy) -> PeerSpec {
+    let mut s = PeerSpec::new(Identity::parse("p").unwrap(), policy, vec!["x".into()], "/".into());
+    s.backoff = Duration::from_millis(100);
+    s.max_backoff = Duration::from_millis(400);
+    s.restart_burst = 3;
+    s.restart_window = Duration::from_secs(60);
+    s.max_attempts = 3;
+    s.task_timeout = Duration::from_secs(30);
+    s
+}
+
+fn obs(seen: Seen) -> Observed {
+    Observed {
+        seen,
+        pane_pid: Some(10),
+        server_pid: Some(9),
+        last_output: Some(at(9)),
+        dead_at: None,
+    }
+}
+
+fn dead(status: i32) -> Seen {
+    Seen::PaneDead { status: Some(status), signal: None }
+}
+
+fn state(phase: Phase) -> State {
+    let mut st = State::default();
+    match phase {
+        Phase::Never => {}
+        Phase::Stopped => {
+            st.launched_at = Some(at(0));
+            st.stopped = true;
+            st.stop_reason = Some("stop".into());
+        }
+        Phase::Failed => {
+            st.launched_at = Some(at(0));
+            st.failed = true;
+        }
+        Phase::Live => st.launched_at = Some(at(0)),
+    }
+    assert_eq!(Phase::of(&st), phase);
+    st
+}
+
+fn run(o: &Observed, st: &State, spec: &PeerSpec, q: &QueueFacts, now: DateTime<Utc>) -> Plan {
+    decide(&Input { observed: o, recorded: st, spec, queue: q, now, seed: 7 })
+}
+
+fn kinds(p: &Plan) -> Vec<&'static str> {
+    p.actions
+        .iter()
+        .map(|a| match a {
+            Action::ReportHung { .. } => "hung",
+            Action::RecordGone { .. } => "gone",
+            Action::NudgeServer => "nudge",
+            Action::CleanStaleSocket => "clean-socket",
+            Action::EnsureCanary => "canary",
+            Action::ReapIdle { .. } => "reap-idle",
+            Action::ReapAge { .. } => "reap-age",
+            Action::Restart { .. } => "restart",
+            Action::MarkFailed { .. } => "failed",
+            Action::AckTask { .. } => "ack",
+            Action::RetryTask { .. } => "retry",
+            Action::DeadTask { .. } => "dead",
+            Action::Requeue { .. } => "requeue",
+            Action::StopWorker { .. } => "stop-worker",
+            Action::Teardown => "teardown",
+            Action::ExpireTasks => "expire",
+            Action::StartNext => "start-next",
+        })
+        .collect()
+}
+
+const SEENS: [&str; 6] = ["alive", "dead1", "session-gone", "no-socket", "stale", "hung"];
+
+fn seen(name: &str) -> Seen {
+    match name {
+        "alive" => Seen::Alive,
+        "dead1" => dead(1),
+        "dead0" => dead(0),
+        "session-gone" => Seen::SessionGone,
+        "no-socket" => Seen::NoSocket,
+        "stale" => Seen::StaleSocket,
+        "hung" => Seen::Hung,
+        _ => unreachable!(),
+    }
+}
+
+/// Every (observed, recorded) pair of the persistent table, at a moment when
+/// any restart's backoff has long passed.
+#[test]
+fn persistent_table_every_pair() {
+    use Phase::*;
+    let table: &[(&str, Phase, &[&str])] = &[
+        ("alive", Never, &["canary"]),
+        ("alive", Stopped, &[]),
+        ("alive", Failed, &[]),
+        ("alive", Live, &["canary"]),
+        ("dead1", Never, &[]),
+        ("dead1", Stopped, &[]),
+        ("dead1", Failed, &[]),
+        ("dead1", Live, &["restart"]),
+        ("session-gone", Never, &[]),
+        ("session-gone", Stopped, &[]),
+        ("session-gone", Failed, &[]),
+        ("session-gone", Live, &["gone", "restart"]),
+        ("no-socket", Never, &[]),
+        ("no-socket", Stopped, &[]),
+        ("no-socket", Failed, &[]),
+        ("no-socket", Live, &["gone", "restart"]),
+        ("stale", Never, &["clean-socket"]),
+        ("stale", Stopped, &["clean-socket"]),
+        ("stale", Failed, &["clean-socket"]),
+        ("stale", Live, &["clean-socket", "gone", "restart"]),
+        ("hung", Never, &["hung"]),
+        ("hung", Stopped, &["hung"]),
+        ("hung", Failed, &["hung"]),
+        ("hung", Live, &["hung"]),
+    ];
+    assert_eq!(table.len(), SEENS.len() * 4, "every pair is listed");
+    let s = spec(Policy::Persistent);
+    for (name, phase, want) in table {
+        let p = run(&obs(seen(name)), &state(*phase), &s, &QueueFacts::default(), at(10));
+        assert_eq!(kinds(&p), *want, "({name}, {phase:?})");
+    }
+}
+
+/// Every (observed, queue) pair of the ephemeral table, with one more task
+/// pending and the worker launched for the running task.
+#[test]
+fn ephemeral_table_every_pair() {
+    let table: &[(&str, bool, &[&str])] = &[
+        ("alive", true, &["expire", "canary"]),
+        ("alive", false, &["expire", "stop-worker", "start-next"]),
+        ("dead1", true, &["expire", "retry", "teardown", "start-next"]),
+        ("dead1", false, &["expire", "teardown", "start-next"]),
+        ("session-gone", true, &["expire", "gone", "retry", "start-next"]),
+        ("session-gone", false, &["expire", "start-next"]),
+        ("no-socket", true, &["expire", "gone", "retry", "start-next"]),
+        ("no-socket", false, &["expire", "start-next"]),
+        ("stale", true, &["expire", "clean-socket", "gone", "retry", "start-next"]),
+        ("stale", false, &["expire", "clean-socket", "start-next"]),
+        ("hung", true, &["expire", "hung"]),
+        ("hung", false, &["expire", "hung"]),
+    ];
+    assert_eq!(table.len(), SEENS.len() * 2, "every pair is listed");
+    let s = spec(Policy::Ephemeral);
+    let mut st = state(Phase::Live);
+    st.current_task = Some("t1".into());
+    for (name, has_task, want) in table {
+        let q = QueueFacts { running: has_task.then(|| running("t1", 1)), pending: 1 };
+        let p = run(&obs(seen(name)), &st, &s, &q, at(10));
+        assert_eq!(kinds(&p), *want, "({name}, task running: {has_task})");
+    }
+}
+
+fn running(task: &str, attempt: u32) -> RunningTask {
+    RunningTask { task: task.into(), attempt, started_at: at(0), exit_note: None }
+}
+
+#[test]
+fn labels_follow_status_states() {
+    let live = state(Phase::Live);
+    let l = |seen: Seen, st: &State| label(&obs(seen), st);
+    assert_eq!(l(Seen::Alive, &live), "running");
+    assert_eq!(l(dead(0), &live), "exited");
+    assert_eq!(l(Seen::SessionGone, &live), "session-gone");
+    assert_eq!(l(Seen::NoSocket, &live), "server-dead");
+    assert_eq!(l(Seen::StaleSocket, &live), "server-dead");
+    assert_eq!(l(Seen::Hung, &live), "hung");
+    assert_eq!(l(Seen::NoSocket, &state(Phase::Stopped)), "stopped");
+    assert_eq!(l(Seen::NoSocket, &state(Phase::Never)), "stopped");
+    assert_eq!(l(Seen::NoSocket, &state(Phase::Failed)), "failed");
+    let p =
+        run(&obs(Seen::NoSocket), &live, &spec(Policy::Persistent), &QueueFacts::default(), at(1));
+    assert_eq!(p.state.last_observed.as_deref(), Some("server-dead"));
+}
+
+#[test]
+fn a_death_is_recorded_once() {
+    let mut s = spec(Policy::Persistent);
+    s.restart = Restart::Never;
+    let q = QueueFacts::default();
+    let first = run(&obs(Seen::NoSocket), &state(Phase::Live), &s, &q, at(10));
+    assert_eq!(
+        first.actions,
+        vec![Action::RecordGone {
+            death: Death::ServerDead,
+            reason: "tmux server is not running".into()
+        }]
+    );
+    let again = run(&obs(Seen::NoSocket), &first.state, &s, &q, at(70));
+    assert!(again.actions.is_empty(), "{:?}", again.actions);
+    assert_eq!(again.state, first.state);
+    let sg = run(&obs(Seen::SessionGone), &state(Phase::Live), &s, &q, at(10));
+    assert!(matches!(sg.actions[0], Action::RecordGone { death: Death::SessionGone, .. }));
+}
+
+#[test]
+fn restart_policies() {
+    let q = QueueFacts::default();
+    let live = state(Phase::Live);
+    let mut s = spec(Policy::Persistent);
+    let cases = [
+        (Restart::OnFailure, dead(0), vec![]),
+        (Restart::OnFailure, dead(3), vec!["restart"]),
+        (
+            Restart::OnFailure,
+            Seen::PaneDead { status: None, signal: Some("9".into()) },
+            vec!["restart"],
+        ),
+        (Restart::Always, dead(0), vec!["restart"]),
+        (Restart::Never, dead(3), vec![]),
+        (Restart::Never, Seen::SessionGone, vec!["gone"]),
+        (Restart::Always, Seen::NoSocket, vec!["gone", "restart"]),
+    ];
+    for (policy, seen, want) in cases {
+        s.restart = policy;
+        let p = run(&obs(seen.clone()), &live, &s, &q, at(10));
+        assert_eq!(kinds(&p), want, "{policy:?} {seen:?}");
+    }
+}
+
+#[test]
+fn lost_exit_status_nudges_and_counts_as_failure() {
+    let p = run(
+        &obs(Seen::PaneDead { status: None, signal: None }),
+        &state(Phase::Live),
+        &spec(Policy::Persistent),
+        &QueueFacts::default(),
+        at(10),
+    );
+    assert_eq!(kinds(&p), vec!["nudge", "restart"]);
+}
+
+#[test]
+fn backoff_doubles_is_capped_and_jittered_down_by_at_most_a_quarter() {
+    let s = spec(Policy::Persistent);
+    for seed in 0..200u64 {
+        let b: Vec<u64> = (1..=5).map(|n| backoff_for(&s, n, seed).as_millis() as u64).collect();
+        for (n, ms) in b.iter().enumerate() {
+            let full = (100u64 << n).min(400);
+            assert!(*ms <= full && *ms >= full - full / 4, "seed {seed} attempt {}: {ms}", n + 1);
+        }
+        assert!(b[0] < b[1] && b[1] < b[2], "grows until the cap: {b:?}");
+        assert_eq!(backoff_for(&s, 2, seed), backoff_for(&s, 2, seed), "pure");
+    }
+    assert!(backoff_for(&s, u32::MAX, 1).as_millis() as u64 <= 400);
+}
+
+/// A program that dies at once, ticked every 50 ms: restarts wait a growing
+/// backoff, and the third death within the window marks the peer failed.
+#[test]
+fn crash_loop_grows_backoff_then_fails() {
+    let s = spec(Policy::Persistent);
+    let q = QueueFacts::default();
+    let mut st = state(Phase::Live);
+    let mut restarts = Vec::new();
+    let mut now_ms = 0;
+    let mut failed = None;
+    while now_ms < 10_000 && failed.is_none() {
+        now_ms += 50;
+        let seen = if st.launched_at == Some(at_ms(now_ms)) { Seen::Alive } else { dead(1) };
+        let p = run(&obs(seen), &st, &s, &q, at_ms(now_ms));
+        st = p.state;
+        for a in p.actions {
+            match a {
+                Action::Restart { attempt, backoff_ms } => {
+                    restarts.push((attempt, backoff_ms, now_ms));
+                    after_restart(&mut st, attempt);
+                    st.launched_at = Some(at_ms(now_ms));
+                }
+                Action::MarkFailed { restarts, failures, window_s } => {
+                    failed = Some((restarts, failures, window_s))
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(failed, Some((2, 3, 60)), "restarts: {restarts:?}");
+    assert_eq!(restarts.len(), 2);
+    assert_eq!((restarts[0].0, restarts[1].0), (1, 2));
+    assert!(restarts[0].1 < restarts[1].1, "backoff grows: {restarts:?}");
+    assert!(st.failed);
+    // Failed is terminal: later ticks do nothing, however much time passes.
+    let p = run(&obs(dead(1)), &st, &s, &q, at(3600));
+    assert!(p.actions.is_empty());
+}
+
+#[test]
+fn a_restart_not_yet_due_is_taken_by_a_later_tick() {
+    let s = spec(Policy::Persistent);
+    let q = QueueFacts::default();
+    let mut st = state(Phase::Live);
+    st.launched_at = Some(at_ms(1000));
+    st.restart_attempt = 2; // next is attempt 3: 300..400 ms after launch
+    let p = run(&obs(dead(1)), &st, &s, &q, at_ms(1100));
+    assert!(p.actions.is_empty(), "{:?}", p.actions);
+    let due = p.state.next_restart_at.expect("scheduled");
+    assert!(due >= at_ms(1300) && due <= at_ms(1400), "{due}");
+    assert_eq!(p.state.pending_attempt, 3);
+    let p2 = run(&obs(dead(1)), &p.state, &s, &q, due);
+    assert_eq!(
+        p2.actions,
+        vec![Action::Restart { attempt: 3, backoff_ms: p.state.pending_backoff_ms }]
+    );
+    assert_eq!(p2.state.failures.len(), 1, "the death counted once");
+}
+
+#[test]
+fn a_healthy_run_resets_the_attempt_counter() {
+    let s = spec(Policy::Persistent);
+    let mut st = state(Phase::Live);
+    st.restart_attempt = 4;
+    let long = run(&obs(dead(1)), &st, &s, &QueueFacts::default(), at(61));
+    assert!(matches!(long.actions[..], [Action::Restart { attempt: 1, .. }]));
+    let short = run(&obs(dead(1)), &st, &s, &QueueFacts::default(), at(59));
+    assert!(matches!(short.actions[..], [Action::Restart { attempt: 5, .. }]));
+}
+
+#[test]
+fn failures_outside_the_window_do_not_count() {
+    let s = spec(Policy::Persistent);
+    let mut st = state(Phase::Live);
+    st.launched_at = Some(at(200));
+    st.failures = vec![at(0), at(1), at(190)];
+    let p = run(&obs(dead(1)), &st, &s, &QueueFacts::default(), at(201));
+    assert_eq!(kinds(&p), vec!["restart"]);
+    assert_eq!(p.state.failures, vec![at(190), at(201)]);
+}
+
+#[test]
+fn a_failed_launch_counts_and_backs_off_from_now() {
+    let s = spec(Policy::Persistent);
+    let mut st = state(Phase::Live);
+    st.pending_attempt = 1;
+    after_failed_restart(&mut st, &s, at(5), 3);
+    assert_eq!(st.failures, vec![at(5)]);
+    assert_eq!(st.restart_attempt, 1);
+    assert_eq!(st.pending_attempt, 2);
+    let due = st.next_restart_at.unwrap();
+    assert!(due > at(5) && due <= at_ms(5200), "{due}");
+}
+
+#[test]
+fn reaping_by_age_beats_idleness_and_needs_a_ttl() {
+    let mut s = spec(Policy::Persistent);
+    let live = state(Phase::Live);
+    let q = QueueFacts::default();
+    let mut o = obs(Seen::Alive);
+    o.last_output = Some(at(7));
+    assert_eq!(kinds(&run(&o, &live, &s, &q, at(10))), vec!["canary"]);
+    s.idle_ttl = Some(Duration::from_secs(2));
+    let p = run(&o, &live, &s, &q, at(10));
+    assert_eq!(p.actions, vec![Action::EnsureCanary, Action::ReapIdle { idle_s: 3 }]);
+    assert_eq!(kinds(&run(&o, &live, &s, &q, at(9))), vec!["canary"], "2 s is not idle > 2 s");
+    s.max_age = Some(Duration::from_secs(5));
+    let p = run(&o, &live, &s, &q, at(10));
+    assert_eq!(p.actions, vec![Action::EnsureCanary, Action::ReapAge { age_s: 10 }]);
+    // Never any output: idleness counts from the launch.
+    s.max_age = None;
+    o.last_output = None;
+    let p = run(&o, &live, &s, &q, at(10));
+    assert_eq!(p.actions, vec![Action::EnsureCanary, Action::ReapIdle { idle_s: 10 }]);
+}
+
+#[test]
+fn a_reaped_or_stopped_peer_is_not_restarted() {
+    let s = spec(Policy::Persistent);
+    let mut st = state(Phase::Stopped);
+    st.stop_reason = Some("reaped-idle".into());
+    for seen in [Seen::NoSocket, Seen::SessionGone, dead(1)] {
+        let p = run(&obs(seen), &st, &s, &QueueFacts::default(), at(100));
+        assert!(p.actions.is_empty());
+    }
+}
+
+#[test]
+fn hung_is_news_once() {
+    let s = spec(Policy::Persistent);
+    let p = run(&obs(Seen::Hung), &state(Phase::Live), &s, &QueueFacts::default(), at(1));
+    assert_eq!(p.actions, vec![Action::ReportHung { first: true }]);
+    let p2 = run(&obs(Seen::Hung), &p.state, &s, &QueueFacts::default(), at(2));
+    assert_eq!(p2.actions, vec![Action::ReportHung { first: false }]);
+}
+
+fn eph(seen: Seen, task: RunningTask, s: &PeerSpec, now: DateTime<Utc>) -> Plan {
+    let mut st = state(Phase::Live);
+    st.current_task = Some(task.task.clone());
+    let q = QueueFacts { running: Some(task), pending: 0 };
+    run(&obs(seen), &st, s, &q, now)
+}
+
+#[test]
+fn worker_exit_zero_acks_with_duration() {
+    let s = spec(Policy::Ephemeral);
+    let mut o = obs(dead(0));
+    o.dead_at = Some(at_ms(1500));
+    let mut st = state(Phase::Live);
+    st.current_task = Some("t1".into());
+    let q = QueueFacts { running: Some(running("t1", 1)), pending: 0 };
+    let p = run(&o, &st, &s, &q, at(10));
+    assert_eq!(
+        p.actions,
+        vec![
+            Action::ExpireTasks,
+            Action::AckTask { task: "t1".into(), status: Some(0), signal: None, duration_ms: 1500 },
+            Action::Teardown,
+            Action::StartNext,
+        ]
+    );
+}
+
+#[test]
+fn worker_failures_retry_until_max_attempts_then_dead_letter() {
+    let s = spec(Policy::Ephemeral);
+    let p = eph(dead(3), running("t1", 1), &s, at(1));
+    assert!(p.actions.contains(&Action::RetryTask { task: "t1".into(), reason: "exit-3".into() }));
+    let sig = Seen::PaneDead { status: None, signal: Some("9".into()) };
+    let p = eph(sig, running("t1", 2), &s, at(1));
+    assert!(
+        p.actions.contains(&Action::RetryTask { task: "t1".into(), reason: "signal-9".into() })
+    );
+    let p = eph(dead(3), running("t1", 3), &s, at(1));
+    assert!(
+        p.actions.contains(&Action::DeadTask { task: "t1".into(), reason: "max-attempts".into() })
+    );
+}
+
+#[test]
+fn worker_past_its_timeout_is_stopped_and_retried() {
+    let s = spec(Policy::Ephemeral);
+    assert_eq!(kinds(&eph(Seen::Alive, running("t1", 1), &s, at(30))), vec!["expire", "canary"]);
+    let p = eph(Seen::Alive, running("t1", 1), &s, at(31));
+    assert_eq!(kinds(&p), vec!["expire", "canary", "stop-worker", "retry", "start-next"]);
+    assert!(p.actions.contains(&Action::StopWorker { reason: "task-timeout".into() }));
+}
+
+#[test]
+fn keys_worker_idle_past_ttl_is_done_but_argv_worker_is_not_reaped() {
+    let mut s = spec(Policy::Ephemeral);
+    s.idle_ttl = Some(Duration::from_secs(1));
+    let p = eph(Seen::Alive, running("t1", 1), &s, at(12));
+    assert_eq!(kinds(&p), vec!["expire", "canary"], "argv workers end by exiting");
+    s.deliver = Deliver::Keys;
+    let p = eph(Seen::Alive, running("t1", 1), &s, at(12));
+    assert_eq!(kinds(&p), vec!["expire", "canary", "reap-idle", "ack", "start-next"]);
+    assert!(p.actions.contains(&Action::AckTask {
+        task: "t1".into(),
+        status: None,
+        signal: None,
+        duration_ms: 12_000
+    }));
+}
+
+#[test]
+fn the_durable_exit_note_decides_when_the_pane_is_gone_or_lost_its_status() {
+    let s = spec(Policy::Ephemeral);
+    let mut t = running("t1", 1);
+    t.exit_note = Some(ExitNote { status: Some(0), signal: None, at: Some(at_ms(1250)) });
+    let p = eph(Seen::NoSocket, t.clone(), &s, at(2));
+    assert_eq!(kinds(&p), vec!["expire", "ack", "start-next"], "no false gone, no retry");
+    assert!(matches!(p.actions[1], Action::AckTask { duration_ms: 1250, .. }), "{:?}", p.actions);
+    let p = eph(Seen::PaneDead { status: None, signal: None }, t.clone(), &s, at(2));
+    assert_eq!(kinds(&p), vec!["expire", "ack", "teardown", "start-next"]);
+    t.exit_note = Some(ExitNote { status: Some(2), signal: None, at: None });
+    let p = eph(Seen::SessionGone, t, &s, at(2));
+    assert_eq!(kinds(&p), vec!["expire", "retry", "start-next"]);
+    let p = eph(Seen::PaneDead { status: None, signal: None }, running("t1", 1), &s, at(2));
+    assert_eq!(kinds(&p), vec!["expire", "nudge", "retry", "teardown", "start-next"]);
+}
+
+#[test]
+fn a_claimed_task_whose_worker_never_started_is_requeued() {
+    let s = spec(Policy::Ephemeral);
+    let mut st = state(Phase::Stopped);
+    st.current_task = Some("older".into());
+    let q = QueueFacts { running: Some(running("t2", 1)), pending: 0 };
+    // A killed claimer's tmux client may still start the worker: wait.
+    let p = run(&obs(Seen::NoSocket), &st, &s, &q, at(5));
+    assert_eq!(p.actions, vec![Action::ExpireTasks]);
+    let p = run(&obs(Seen::NoSocket), &st, &s, &q, at(11));
+    assert_eq!(
+        p.actions,
+        vec![Action::ExpireTasks, Action::Requeue { task: "t2".into() }, Action::StartNext]
+    );
+}
+
+#[test]
+fn an_empty_queue_starts_nothing() {
+    let s = spec(Policy::Ephemeral);
+    let p = run(&obs(Seen::NoSocket), &state(Phase::Stopped), &s, &QueueFacts::default(), at(1));
+    assert_eq!(kinds(&p), vec!["expire"]);
+    let q = QueueFacts { running: None, pending: 2 };
+    let p = run(&obs(Seen::NoSocket), &state(Phase::Stopped), &s, &q, at(1));
+    assert_eq!(kinds(&p), vec!["expire", "start-next"]);
+}
+
+#[test]
+fn a_vanished_worker_is_recorded_gone_once() {
+    let s = spec(Policy::Ephemeral);
+    let p = eph(Seen::NoSocket, running("t1", 1), &s, at(2));
+    assert!(matches!(p.actions[1], Action::RecordGone { death: Death::ServerDead, .. }));
+    let q = QueueFacts { running: Some(running("t1", 2)), pending: 0 };
+    let p2 = run(&obs(Seen::NoSocket), &p.state, &s, &q, at(3));
+    assert!(!kinds(&p2).contains(&"gone"), "{:?}", p2.actions);
+}

@@ -1,0 +1,215 @@
+//! The tick: for every registered peer, observe (one tmux round trip),
+//! decide (the pure table in [`decide`]), act (the thin edge in [`act`]),
+//! and log; then one `ev=tick` line. Run every 60 s by launchd, systemd or
+//! cron, so it must be idempotent, bounded in time, and cheap.
+//!
+//! Overlap: the whole tick holds `supervise.lock` (flock, never deleted); a
+//! second tick finds it held and returns at once ([`tick`] gives `None`).
+//!
+//! Bounds: every tmux call has [`TickConfig::call_timeout`], so a hung
+//! (SIGSTOPped) server costs one timeout and is reported `hung`; peers are
+//! handled by a small pool of scoped threads, so one slow peer does not hold
+//! up the others; a peer not begun before the whole-tick deadline is
+//! reported `skipped` and left to the next tick.
+//!
+//! Crash safety: nothing here needs cleaning up after a kill -9. The lock
+//! dies with the process; state files are replaced atomically; the queue's
+//! moves are durable and a task left in `cur/` is reconciled by the next
+//! tick's decide table (finished from the dead pane or the durable exit
+//! note, retried if its worker vanished, requeued if it never started).
+//!
+//! Each peer's bookkeeping is merged into its state file under the identity
+//! lock, and only if no `launch` replaced the incarnation since it was
+//! observed; `session::launch`/`stop` take that lock themselves, so it is
+//! never held across them. Ephemeral peers are handled under the queue's
+//! worker lock, the one `send`'s kick takes, so a tick never mistakes a
+//! worker being started for one that vanished.
+
+pub mod act;
+pub mod decide;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::fsutil;
+use crate::logfmt::Event;
+use crate::paths::Root;
+use crate::peer::{self, Identity};
+
+/// Limits of one tick.
+#[derive(Clone, Debug)]
+pub struct TickConfig {
+    /// No peer is begun after this much time has passed.
+    pub deadline: Duration,
+    /// Deadline of each tmux call (observation).
+    pub call_timeout: Duration,
+    /// Grace of the deliberate stops a tick makes (reaps, task timeouts).
+    pub stop_grace: Duration,
+    /// Peers handled at once.
+    pub threads: usize,
+}
+
+impl Default for TickConfig {
+    fn default() -> TickConfig {
+        TickConfig {
+            deadline: Duration::from_secs(45),
+            call_timeout: Duration::from_secs(2),
+            stop_grace: Duration::from_secs(5),
+            threads: 8,
+        }
+    }
+}
+
+/// One thing a tick did (or found) for a peer: an element of the
+/// `supervise --json` array.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub identity: String,
+    pub action: String,
+    pub reason: String,
+}
+
+impl Report {
+    pub fn new(id: &Identity, action: &str, reason: impl Into<String>) -> Report {
+        Report { identity: id.to_string(), action: action.into(), reason: reason.into() }
+    }
+}
+
+/// What a finished tick did.
+#[derive(Clone, Debug, Serialize)]
+pub struct TickResult {
+    pub peers: usize,
+    pub duration_ms: u64,
+    pub reports: Vec<Report>,
+}
+
+/// Run one tick; `Ok(None)` when another tick holds the lock.
+pub fn tick(root: &Root, cfg: &TickConfig) -> Result<Option<TickResult>> {
+    let Some(_lock) = fsutil::try_lock(&root.supervise_lock())? else {
+        return Ok(None);
+    };
+    let start = Instant::now();
+    let deadline = start + cfg.deadline;
+    let ids = peer::list(root)?;
+    let reports = Mutex::new(Vec::new());
+    let next = AtomicUsize::new(0);
+    let threads = cfg.threads.clamp(1, ids.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(id) = ids.get(n) else { break };
+                    let mine = if Instant::now() >= deadline {
+                        vec![Report::new(id, "skipped", "tick deadline reached")]
+                    } else {
+                        act::handle_peer(root, id, cfg)
+                            .unwrap_or_else(|e| vec![Report::new(id, "error", format!("{e:#}"))])
+                    };
+                    if let Ok(mut all) = reports.lock() {
+                        all.extend(mine);
+                    }
+                }
+            });
+        }
+    });
+    let mut reports = reports.into_inner().unwrap_or_default();
+    // Stable output: by identity, each peer's actions in the order taken.
+    reports.sort_by(|a, b| a.identity.cmp(&b.identity));
+    let duration_ms = start.elapsed().as_millis() as u64;
+    Event::new("tick")
+        .kv("peers", ids.len())
+        .kv("duration_ms", duration_ms)
+        .kv("actions", reports.len())
+        .append_to(&root.lifecycle_log())
+        .context("recording the tick")?;
+    Ok(Some(TickResult { peers: ids.len(), duration_ms, reports }))
+}
+
+/// The human summary: one line per peer that did something, then a total.
+pub fn human_lines(r: &TickResult) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current: Option<(&str, Vec<String>)> = None;
+    for rep in &r.reports {
+        let item = if rep.reason.is_empty() {
+            rep.action.clone()
+        } else {
+            format!("{} ({})", rep.action, rep.reason)
+        };
+        match &mut current {
+            Some((id, items)) if *id == rep.identity => items.push(item),
+            _ => {
+                if let Some((id, items)) = current.take() {
+                    lines.push(format!("{id}: {}", items.join("; ")));
+                }
+                current = Some((&rep.identity, vec![item]));
+            }
+        }
+    }
+    if let Some((id, items)) = current {
+        lines.push(format!("{id}: {}", items.join("; ")));
+    }
+    let touched = lines.len();
+    lines.push(format!(
+        "tick: {} peer{}, {} action{} on {touched}, {} ms",
+        r.peers,
+        if r.peers == 1 { "" } else { "s" },
+        r.reports.len(),
+        if r.reports.len() == 1 { "" } else { "s" },
+        r.duration_ms
+    ));
+    lines
+}
+
+/// A jitter seed that differs per peer, per tick and per process.
+pub fn seed(id: &Identity) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.as_str().bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or(0) as u64;
+    h ^ nanos ^ (u64::from(std::process::id()) << 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rep(id: &str, action: &str, reason: &str) -> Report {
+        Report { identity: id.into(), action: action.into(), reason: reason.into() }
+    }
+
+    #[test]
+    fn human_summary_groups_by_peer() {
+        let r = TickResult {
+            peers: 3,
+            duration_ms: 12,
+            reports: vec![
+                rep("a", "restart", "attempt 1, backoff 100ms"),
+                rep("a", "canary", ""),
+                rep("b", "hung", "no answer within 2000 ms"),
+            ],
+        };
+        assert_eq!(
+            human_lines(&r),
+            vec![
+                "a: restart (attempt 1, backoff 100ms); canary".to_string(),
+                "b: hung (no answer within 2000 ms)".to_string(),
+                "tick: 3 peers, 3 actions on 2, 12 ms".to_string(),
+            ]
+        );
+        let quiet = TickResult { peers: 1, duration_ms: 3, reports: vec![] };
+        assert_eq!(human_lines(&quiet), vec!["tick: 1 peer, 0 actions on 0, 3 ms".to_string()]);
+    }
+
+    #[test]
+    fn json_shape_is_the_contract() {
+        let v = serde_json::to_value(vec![rep("a", "restart", "x")]).unwrap();
+        assert_eq!(v, serde_json::json!([{"identity": "a", "action": "restart", "reason": "x"}]));
+    }
+}
