@@ -229,19 +229,35 @@ fn wait_once(tmux: &Tmux, id: &Identity, server_pid: i32) -> Result<i32> {
     }
 }
 
-/// Alive = the pid exists AND a server answers on the socket (a zombie
-/// server pid in a container without a reaper must not count).
+/// Alive = our server's pid still runs (a zombie does not count: a
+/// container without a reaper keeps a killed server as one) AND the server
+/// answering on the socket is that same pid. A new incarnation that a quick
+/// restart put on the same socket must never be taken for ours, or this
+/// death would go unrecorded while the canary watched the wrong server.
 fn server_alive(tmux: &Tmux, server_pid: i32) -> bool {
-    if kill(Pid::from_raw(server_pid), None).is_err() {
+    if kill(Pid::from_raw(server_pid), None).is_err() || is_zombie(server_pid) {
         return false;
     }
     let quick = tmux.clone().with_timeout(Duration::from_secs(1));
-    match quick.run(&Cmd::new("has-session")) {
-        Ok(_) => true,
-        Err(TmuxError::Timeout { .. }) => true,
-        Err(TmuxError::Failed { .. }) => true,
+    match quick.run(&Cmd::new("display-message").arg("-p").arg("#{pid}")) {
+        Ok(out) => answered_by(&out.stdout, server_pid),
+        // Ours still exists and did not answer plainly (stopped, or busy).
+        Err(TmuxError::Timeout { .. }) | Err(TmuxError::Failed { .. }) => true,
         Err(_) => false,
     }
+}
+
+/// True when `display -p '#{pid}'` printed `server_pid`. Pure.
+pub fn answered_by(stdout: &str, server_pid: i32) -> bool {
+    stdout.trim().parse::<i32>().ok() == Some(server_pid)
+}
+
+/// A zombie (`Z` in /proc/<pid>/stat). Linux only; elsewhere false.
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| crate::session::parse_stat_state_pgrp(&s))
+        .is_some_and(|(state, _)| state == 'Z')
 }
 
 /// Write the forensics snapshot and the one `ev=server-exit` line.
@@ -362,6 +378,13 @@ mod tests {
         assert_eq!(decide(true, false), Verdict::Silent);
         assert_eq!(decide(false, true), Verdict::WaitAgain);
         assert_eq!(decide(false, false), Verdict::Record);
+    }
+
+    #[test]
+    fn only_our_own_pid_counts_as_an_answer() {
+        assert!(answered_by("4242\n", 4242));
+        assert!(!answered_by("4243\n", 4242));
+        assert!(!answered_by("", 4242));
     }
 
     #[test]

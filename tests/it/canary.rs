@@ -60,6 +60,31 @@ fn server_sigkill_is_recorded_once_with_forensics() {
     assert!(exits(&env, "session-exit", "k1").is_empty());
 }
 
+/// Regression: a restart that puts a new server on the same socket before
+/// the old canary looks must not make that canary take the new server for
+/// its own and stay silent (seen when the README tour's tick restarted the
+/// peer within the canary's 200 ms poll).
+#[test]
+fn server_sigkill_then_instant_relaunch_is_still_recorded() {
+    let env = Env::new();
+    add_peer(&env, "k3", &["sleep", "1000"]);
+    env.mv(&["launch", "k3"]).ok();
+    assert!(wait_until(Duration::from_secs(5), || canary_watching(&env, "k3")));
+    let old = env.server_pid("k3").unwrap();
+    unsafe { libc::kill(old, libc::SIGKILL) };
+    let mut relaunch = env.command(&["launch", "k3"]);
+    relaunch.env("MUXVISOR_SETTLE_MS", "0");
+    run_deadline(relaunch, None, CMD_DEADLINE).ok();
+    assert_ne!(env.server_pid("k3"), Some(old), "a new server runs");
+    assert!(
+        wait_until(Duration::from_secs(5), || exits(&env, "server-exit", "k3").len() == 1),
+        "the old server's death must be recorded: {}",
+        env.read("logs/exits.log")
+    );
+    let line = exits(&env, "server-exit", "k3").remove(0);
+    assert!(line.contains(&format!("server_pid={old} ")), "{line}");
+}
+
 #[test]
 fn ensuring_twice_keeps_one_canary() {
     let env = Env::new();

@@ -13,6 +13,7 @@ mod hostile;
 mod lifecycle;
 mod peers;
 mod queue;
+mod readme;
 mod send;
 mod service;
 mod smoke;

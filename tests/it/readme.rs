@@ -78,8 +78,11 @@ fn readme_tour_runs_verbatim() {
         "the tick did not record the server death"
     );
     let done = env.events("lifecycle", "task-done");
-    assert!(wait_until(Duration::from_secs(10), || {
-        env.mv(&["supervise", "--once"]).ok();
-        env.events("lifecycle", "task-done").len() >= 2
-    }), "both worker tasks finish: {done:?}");
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            env.mv(&["supervise", "--once"]).ok();
+            env.events("lifecycle", "task-done").len() >= 2
+        }),
+        "both worker tasks finish: {done:?}"
+    );
 }
