@@ -20,6 +20,7 @@
 use std::fmt::Write as _;
 use std::io::{Read, Seek, Write};
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -210,22 +211,30 @@ fn server_pid(root: &Root, id: &Identity, tmux: &Tmux) -> Option<i32> {
     }
 }
 
-/// Block in `wait-for` (polled), nudging the server about once a second.
-/// Returns the client's exit code (-1 if it had none).
+/// Block in `wait-for`, nudging the server about once a second. The client
+/// is reaped by a helper thread, so the canary wakes the instant `wait-for`
+/// returns (a death is recorded in milliseconds, and a deliberate teardown
+/// does not wait on a poll) while sleeping the rest of the time. Returns the
+/// client's exit code (-1 if it had none).
 fn wait_once(tmux: &Tmux, id: &Identity, server_pid: i32) -> Result<i32> {
     let mut child = tmux
         .spawn(&Cmd::new("wait-for").arg(canary_channel(id)))
         .map_err(TmuxError::into_anyhow)?;
-    let mut last_nudge = Instant::now();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
     loop {
-        if let Some(st) = child.try_wait().context("polling the canary's wait-for")? {
-            return Ok(st.code().unwrap_or(-1));
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(status) => {
+                let status = status.context("waiting for the canary's wait-for")?;
+                return Ok(status.code().unwrap_or(-1));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => observe::nudge(server_pid),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                anyhow::bail!("the thread reaping the canary's wait-for of {id} died")
+            }
         }
-        if last_nudge.elapsed() >= Duration::from_secs(1) {
-            observe::nudge(server_pid);
-            last_nudge = Instant::now();
-        }
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -436,7 +436,7 @@ fn teardown_leftovers(root: &Root, id: &Identity, obs: &Observed) -> Result<()> 
 }
 
 /// Wait (at most 2 s) for a canary woken by a deliberate teardown to see
-/// the intent and exit; it does so within a poll or two.
+/// the intent and exit; it wakes the instant its `wait-for` returns.
 fn wait_canary_gone(root: &Root, id: &Identity) {
     let lock = root.canary_lock(id);
     let deadline = Instant::now() + Duration::from_secs(2);
