@@ -70,6 +70,10 @@ for n in "${SIZES[@]}"; do
   rows+=("| $n | $w | $c | $f | $(awk -v w="$w" -v n="$n" 'BEGIN{printf "%.1f", w/n}') |")
 done
 
+# Retire the idle fleet so the latencies below time one peer's tick, not
+# the observation of a hundred others.
+seq 1 "$have" | xargs -P 10 -I{} "$MV" --root "$ROOT" rm --force "idle{}" >/dev/null
+
 # Ephemeral latencies. The worker stamps its start and, just before it
 # exits, its end (nanoseconds since the epoch).
 STAMPS="$BASE/stamps"
@@ -89,6 +93,7 @@ done
 "$MV" --root "$ROOT" supervise --once >/dev/null
 
 tickpath=()
+tickonly=()
 prev=""
 extra=0
 for r in $(seq 11); do
@@ -102,7 +107,9 @@ for r in $(seq 11); do
     [ "$d" = 1 ] && break
     sleep 0.002
   done
+  ta=$(now_ns)
   "$MV" --root "$ROOT" supervise --once >/dev/null # acks $prev, starts $t
+  tickonly+=("$(( ($(now_ns) - ta) / 1000000 ))")
   for _ in 1 2 3; do # a tick that started nothing is counted and retried
     for _ in $(seq 200); do [ -s "$STAMPS/start.$t" ] && break; sleep 0.005; done
     [ -s "$STAMPS/start.$t" ] && break
@@ -118,13 +125,14 @@ done
 # starting the tick; the script starts it as soon as the end stamp exists.
 kick_med=$(printf '%s\n' "${kick[@]}" | median)
 tick_med=$(printf '%s\n' "${tickpath[@]}" | median)
+tickonly_med=$(printf '%s\n' "${tickonly[@]}" | median)
 
 {
   echo "# Tick benchmarks"
   echo
   echo "Command: \`bench/tick.sh ${SIZES[*]}\` (RUNS=$RUNS), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores,"
   echo "$(tmux -V), release build. Medians. Peers are idle \`sleep\` programs, each"
-  echo "in its own tmux server with its canary; the machine was shared with other builds."
+  echo "in its own tmux server with its canary."
   echo
   echo "| peers | tick wall ms | tick CPU ms (user+sys) | serial floor ms (N x list-panes) | wall ms per peer |"
   echo "|---|---|---|---|---|"
@@ -135,6 +143,7 @@ tick_med=$(printf '%s\n' "${tickpath[@]}" | median)
   echo "Ephemeral start latency, median of 10:"
   echo "- send -> worker start (kick path): ${kick_med} ms (samples: ${kick[*]})"
   echo "- worker exit -> next worker start (tick path: the tick is started as soon as tmux shows the pane dead): ${tick_med} ms (samples: ${tickpath[*]})"
+  echo "- of which the tick itself (wall time of the \`supervise --once\` that acks and starts): ${tickonly_med} ms (samples: ${tickonly[*]})"
   echo "- ticks that started no worker although one was due (retried at once): ${extra}"
 } > "$OUT"
 cat "$OUT"

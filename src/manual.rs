@@ -73,6 +73,11 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "The tmux binary to use (a path or a name looked up on PATH); default: tmux on PATH.",
     ),
     (
+        "MUXVISOR_SETTLE_MS",
+        "How long `launch` and `restart` watch a new program for an early death before \
+         reporting success, in milliseconds (default 1000; 0 skips the watch).",
+    ),
+    (
         "MUXVISOR_LOG_MAX",
         "Size cap in bytes of lifecycle.log, exits.log and the service logs before `clean` \
          rotates them to <name>.1 (default 10 MiB; one old copy is kept).",
