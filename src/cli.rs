@@ -42,7 +42,9 @@ pub enum Command {
     Add(AddArgs),
     /// Unregister a peer. Refuses a running peer unless --force.
     Rm(RmArgs),
-    /// Start a persistent peer now. Exit 0 if it is already running.
+    /// Start a persistent peer now. Exit 0 if it is already running; exit 1
+    /// with its status if the program dies within 1 s (MUXVISOR_SETTLE_MS).
+    /// Ephemeral peers are started by `send` and the tick, not by hand.
     Launch(IdArgs),
     /// Deliberately stop a peer: SIGTERM its program, wait, then kill.
     /// Leaves no death record.
@@ -61,7 +63,8 @@ pub enum Command {
     Screen(ScreenArgs),
     /// Print a peer's pane output log.
     Logs(LogsArgs),
-    /// Lifecycle and exit events, merged in time order.
+    /// Lifecycle and exit events, merged in time order. With --follow
+    /// --json, one JSON object per line.
     Events(EventsArgs),
     /// Attach your terminal to a peer's tmux server.
     Attach(IdArgs),
