@@ -62,6 +62,8 @@ pub fn plist(spec: &Spec) -> String {
     <key>PATH</key>
     <string>{path}</string>
   </dict>
+  <key>Umask</key>
+  <integer>63</integer>
   <key>StandardOutPath</key>
   <string>{out}</string>
   <key>StandardErrorPath</key>
@@ -183,7 +185,7 @@ pub fn cron_line(spec: &Spec) -> Result<String, String> {
     let q = crate::tmux::quote::sh;
     let cmd: Vec<String> = argv(spec).iter().map(|a| q(a)).collect();
     let body = format!(
-        "PATH={} {} >>{} 2>>{}",
+        "umask 077; PATH={} {} >>{} 2>>{}",
         q(&spec.path),
         cmd.join(" "),
         q(&spec.stdout_log),
@@ -306,7 +308,8 @@ mod tests {
     #[test]
     fn cron_line_quotes_for_sh_and_escapes_percent() {
         let l = cron_line(&spec("/r/it's 50%")).unwrap();
-        assert!(l.starts_with("* * * * * PATH='/usr/local/bin:/usr/bin:/bin' "), "{l}");
+        // umask first: the shell creates the log files, and they must be 0600.
+        assert!(l.starts_with("* * * * * umask 077; PATH='/usr/local/bin:/usr/bin:/bin' "), "{l}");
         assert!(l.contains("'/opt/mv bin/muxvisor' 'supervise' '--once' '--root'"), "{l}");
         assert!(l.contains("'/r/it'\\''s 50\\%'"), "{l}");
         assert!(l.ends_with("# muxvisor-supervise root=/r/it's 50\\%"), "{l}");

@@ -172,7 +172,7 @@ fn cron_refuses_sub_minute_and_uneven_intervals_without_touching_the_crontab() {
     assert!(!fake.calls().contains("crontab /"), "crontab was written: {}", fake.calls());
     // A whole, even number of minutes is fine.
     fake.mv(&env, &["service", "install", "--cron", "--interval", "5m"]).ok();
-    assert!(fake.crontab().contains("\n*/5 * * * * PATH="), "{}", fake.crontab());
+    assert!(fake.crontab().contains("\n*/5 * * * * umask 077; PATH="), "{}", fake.crontab());
 }
 
 #[test]
@@ -195,8 +195,9 @@ fn cron_entries_of_two_roots_are_independent_and_a_hostile_root_survives_sh() {
     let command: String = line.splitn(6, ' ').nth(5).unwrap().replace("\\%", "%");
     let out = run_deadline(
         {
+            // cron's usual umask: the entry itself must make its logs private.
             let mut c = Command::new("/bin/sh");
-            c.arg("-c").arg(&command);
+            c.arg("-c").arg(format!("umask 022; {command}"));
             c
         },
         None,
@@ -213,6 +214,11 @@ fn cron_entries_of_two_roots_are_independent_and_a_hostile_root_survives_sh() {
         hostile.display(),
         env_read(&hostile, "logs/service.err")
     );
+
+    for log in ["logs/service.out", "logs/service.err"] {
+        let mode = fs::metadata(hostile.join(log)).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode.ok(), Some(0o600), "{log} must be created 0600 by the cron entry");
+    }
 
     run(&hostile, &["service", "uninstall", "--cron"]).ok();
     let ct = fake.crontab();
