@@ -44,6 +44,28 @@ fn readme_test_command_is_what_ci_runs() {
     assert!(setup.lines().any(|l| l.starts_with("cargo run --release -- supervise --once")));
 }
 
+/// The install lines name files that exist in the repository (man pages and
+/// completions are generated and checked in; see docs.rs).
+#[test]
+fn readme_install_lines_name_files_that_exist() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let install = blocks("sh").into_iter().nth(1).expect("an install block");
+    let mut named = 0;
+    for word in install.split_whitespace() {
+        if word.starts_with("man/") || word.starts_with("completions/") {
+            named += 1;
+            let found = if let Some(dir) = word.strip_suffix("*.1") {
+                std::fs::read_dir(repo.join(dir)).map(|d| d.count() > 1).unwrap_or(false)
+            } else {
+                repo.join(word).is_file()
+            };
+            assert!(found, "README install line names {word}, which is not in the repository");
+        }
+    }
+    assert!(named >= 4, "the install block names the man pages and three completions");
+    assert!(CI.contains("cargo run --locked --release -- supervise --once"));
+}
+
 #[test]
 fn readme_tour_runs_verbatim() {
     let env = Env::new();
