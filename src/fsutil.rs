@@ -196,7 +196,9 @@ impl LockGuard {
     }
 }
 
-fn open_lock_file(path: &Path) -> Result<File> {
+/// Open `path` read-write, created 0600 if missing, never truncated and
+/// never through a symlink (lock files, in-place counters).
+pub fn open_private_rw(path: &Path) -> Result<File> {
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -205,7 +207,11 @@ fn open_lock_file(path: &Path) -> Result<File> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .with_context(|| format!("opening lock file {}", path.display()))
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    open_private_rw(path).context("opening a lock file")
 }
 
 /// Take the lock without waiting; `Ok(None)` if someone else holds it.

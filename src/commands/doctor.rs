@@ -54,20 +54,10 @@ fn error(check: &'static str, message: impl Into<String>, fix: impl Into<String>
     Finding { check, level: Level::Error, message: message.into(), fix: Some(fix.into()) }
 }
 
-/// `tmux 3.3a` -> (3, 3); `tmux next-3.4` -> (3, 4); `tmux master` -> None.
-pub fn parse_tmux_version(s: &str) -> Option<(u32, u32)> {
-    let v = s.trim().strip_prefix("tmux")?.trim();
-    let v = v.strip_prefix("next-").unwrap_or(v);
-    let mut parts = v.split('.');
-    let major: u32 = parts.next()?.parse().ok()?;
-    let minor: String = parts.next()?.chars().take_while(char::is_ascii_digit).collect();
-    Some((major, minor.parse().ok()?))
-}
-
 /// The finding for tmux's `-V` output. Pure.
 pub fn tmux_finding(bin: &Path, version_line: &str) -> Finding {
     let shown = version_line.trim();
-    match parse_tmux_version(shown) {
+    match crate::tmux::launch::parse_version(shown) {
         None => warn(
             "tmux",
             format!("cannot tell the version of {} ({shown:?})", bin.display()),
@@ -501,12 +491,6 @@ mod tests {
 
     #[test]
     fn tmux_versions() {
-        assert_eq!(parse_tmux_version("tmux 3.3a\n"), Some((3, 3)));
-        assert_eq!(parse_tmux_version("tmux 3.6"), Some((3, 6)));
-        assert_eq!(parse_tmux_version("tmux next-3.7"), Some((3, 7)));
-        assert_eq!(parse_tmux_version("tmux 2.9a"), Some((2, 9)));
-        assert_eq!(parse_tmux_version("tmux master"), None);
-        assert_eq!(parse_tmux_version("screen 4"), None);
         let bin = Path::new("/usr/bin/tmux");
         assert_eq!(tmux_finding(bin, "tmux 3.1c").level, Level::Warn);
         let f = tmux_finding(bin, "tmux 3.3a");

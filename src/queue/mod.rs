@@ -814,15 +814,7 @@ impl Queue {
     fn write_counter(&self, seq: u64, depth: u64) -> Result<()> {
         let path = self.counter_path();
         let created = fs::symlink_metadata(&path).is_err();
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
+        let f = fsutil::open_private_rw(&path)?;
         f.write_all_at(&encode_counter(seq, depth), 0)
             .with_context(|| format!("writing {}", path.display()))?;
         f.sync_data().with_context(|| format!("fsync of {}", path.display()))?;

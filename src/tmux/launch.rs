@@ -111,13 +111,13 @@ pub fn parse_pids(stdout: &str) -> (Option<i32>, Option<i32>) {
 /// `(major, minor)` from `tmux -V` output such as `tmux 3.3a` or
 /// `tmux next-3.6`. Pure.
 pub fn parse_version(s: &str) -> Option<(u32, u32)> {
-    let v = s.split_whitespace().nth(1)?;
-    let v = v.trim_start_matches(|c: char| !c.is_ascii_digit());
+    let v = s.trim().strip_prefix("tmux")?.trim();
+    let v = v.strip_prefix("next-").unwrap_or(v);
     let mut parts = v.split('.');
     let major = parts.next()?.parse().ok()?;
-    let minor_s: String =
+    let minor: String =
         parts.next().unwrap_or("0").chars().take_while(|c| c.is_ascii_digit()).collect();
-    Some((major, minor_s.parse().unwrap_or(0)))
+    Some((major, minor.parse().unwrap_or(0)))
 }
 
 /// The installed tmux's version, asked once per process (with a deadline).
@@ -168,6 +168,9 @@ mod tests {
         assert_eq!(parse_version("tmux next-3.6"), Some((3, 6)));
         assert_eq!(parse_version("tmux 2.9a\n"), Some((2, 9)));
         assert_eq!(parse_version("garbage"), None);
+        assert_eq!(parse_version("tmux next-3.7"), Some((3, 7)));
+        assert_eq!(parse_version("tmux master"), None);
+        assert_eq!(parse_version("screen 4"), None);
     }
 
     #[test]
