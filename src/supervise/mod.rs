@@ -128,7 +128,22 @@ pub fn tick(root: &Root, cfg: &TickConfig) -> Result<Option<TickResult>> {
         .kv("actions", reports.len())
         .append_to(&root.lifecycle_log())
         .context("recording the tick")?;
+    rotate_event_logs(root);
     Ok(Some(TickResult { peers: ids.len(), duration_ms, reports }))
+}
+
+/// Keep the event logs bounded even if nobody runs `clean`: each tick
+/// rotates those past their cap (`MUXVISOR_LOG_MAX`, default 10 MiB) to
+/// `<name>.1`. Pane logs rotate themselves in their copier. A writer that
+/// opened a log before the rename finishes its line in `.1`; nothing is torn.
+/// A failure here is a warning: the tick's work is done.
+fn rotate_event_logs(root: &Root) {
+    let cap = crate::rotate::Caps::from_env().events;
+    for log in crate::rotate::event_logs(root) {
+        if let Err(e) = crate::rotate::rotate(&log, cap, false) {
+            crate::output::warn(format!("rotating {}: {e:#}", log.display()));
+        }
+    }
 }
 
 /// The human summary: one line per peer that did something, then a total.
