@@ -79,8 +79,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "MUXVISOR_LOG_MAX",
-        "Size cap in bytes of lifecycle.log, exits.log and the service logs before `clean` \
-         rotates them to <name>.1 (default 10 MiB; one old copy is kept).",
+        "Size cap in bytes of lifecycle.log, exits.log and the service logs; every tick (and \
+         `clean`) rotates a log past it to <name>.1 (default 10 MiB; one old copy is kept).",
     ),
     (
         "MUXVISOR_PANE_LOG_MAX",
