@@ -23,6 +23,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::fsutil::LockGuard;
 use crate::logfmt::Event;
 use crate::observe::{self, Seen};
 use crate::paths::Root;
@@ -48,9 +49,24 @@ pub struct Started {
 /// nothing to do (empty, backed off, busy, or another process is starting
 /// one right now).
 pub fn start_next(root: &Root, spec: &PeerSpec, now: DateTime<Utc>) -> Result<Option<Started>> {
+    let q = Queue::open(root, &spec.identity)?;
+    let Some(guard) = q.try_worker_lock()? else { return Ok(None) };
+    start_next_locked(root, spec, &q, &guard, now)
+}
+
+/// [`start_next`] for a caller that already holds `q`'s worker lock (the
+/// tick, which took it to decide). Handing the held lock over, rather than
+/// dropping and re-taking it, leaves no gap for another starter and no
+/// spurious "busy": a child forked by another thread can hold a copy of the
+/// lock's descriptor for an instant after a drop.
+pub fn start_next_locked(
+    root: &Root,
+    spec: &PeerSpec,
+    q: &Queue,
+    _held: &LockGuard,
+    now: DateTime<Utc>,
+) -> Result<Option<Started>> {
     let id = &spec.identity;
-    let q = Queue::open(root, id)?;
-    let Some(_guard) = q.try_worker_lock()? else { return Ok(None) };
     if q.running()?.is_some() {
         return Ok(None);
     }

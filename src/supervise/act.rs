@@ -32,9 +32,6 @@ use crate::tmux::{Cmd, Tmux};
 /// in progress holds it for about as long as its grace).
 const ID_LOCK_WAIT: Duration = Duration::from_secs(5);
 
-/// How often the tick tries to start a due task (10 ms apart).
-const START_TRIES: usize = 20;
-
 /// Lines of a finished worker's screen kept with its outcome.
 const SCREEN_TAIL_LINES: usize = 20;
 
@@ -291,10 +288,8 @@ impl Act<'_> {
                 }
             }
             Action::StartNext => {
-                // The worker lock is ours until now; `start_next` takes it
-                // itself (a kick may slip in between: then it started the
-                // worker and `start_next` finds the task running).
-                self.worker_guard = None;
+                // The worker lock taken to decide is handed to the start,
+                // so no kick can slip in between.
                 if let Some(s) = self.start_next()? {
                     self.report("task-start", format!("task {} attempt {}", s.task, s.attempt));
                 }
@@ -360,25 +355,16 @@ impl Act<'_> {
         Ok(())
     }
 
-    /// `worker::start_next`, retried for a moment while a start is due but
-    /// the worker lock is busy. Why it can be busy although we just dropped
-    /// it: this process spawns tmux clients from other threads, and a child
-    /// between fork and exec holds a copy of every open file description,
-    /// ours included, so the flock outlives our `drop` by that instant.
-    fn start_next(&self) -> Result<Option<crate::worker::Started>> {
-        let q = self.queue()?;
-        for _ in 0..START_TRIES {
-            let now = Utc::now();
-            if let Some(s) = crate::worker::start_next(self.root, self.spec, now)? {
-                return Ok(Some(s));
+    /// Start the head task under the worker lock this tick already holds
+    /// (ephemeral peers always hold it here; see `handle_peer`).
+    fn start_next(&mut self) -> Result<Option<crate::worker::Started>> {
+        let q = self.q.context("internal: a task start for a peer without a queue")?;
+        match self.worker_guard.take() {
+            Some(held) => {
+                crate::worker::start_next_locked(self.root, self.spec, q, &held, Utc::now())
             }
-            let due = q.head()?.is_some_and(|h| h.not_before.is_none_or(|nb| nb <= now));
-            if !due || q.running()?.is_some() {
-                return Ok(None);
-            }
-            std::thread::sleep(Duration::from_millis(10));
+            None => crate::worker::start_next(self.root, self.spec, Utc::now()),
         }
-        Ok(None)
     }
 
     /// The last lines of a finished worker's pane, for `queue show`.
