@@ -16,3 +16,42 @@ fn usage_error_is_exit_2() {
     env.mv(&["no-such-command"]).code(2);
     env.mv(&["supervise", "--interval", "5x"]).code(2);
 }
+
+/// Exit 69 when tmux is needed and cannot be found, with a message that
+/// says what to do. A peer with no socket needs no tmux to be "stopped".
+#[test]
+fn missing_tmux_is_exit_69() {
+    let env = Env::new();
+    env.mv(&["add", "t1", "--", "sleep", "100"]).ok();
+    let no_tmux = |args: &[&str]| {
+        let mut c = env.command(args);
+        c.env("MUXVISOR_TMUX", "/nonexistent/tmux");
+        run_deadline(c, None, CMD_DEADLINE)
+    };
+    let out = no_tmux(&["launch", "t1"]);
+    out.code(69);
+    assert!(out.stderr.contains("tmux was not found"), "{out:?}");
+    let out = no_tmux(&["status", "t1"]);
+    out.ok();
+    assert!(out.stdout.contains("stopped"), "{out:?}");
+}
+
+/// A root whose socket paths would not fit sun_path is refused up front,
+/// naming the limit and suggesting a shorter root, and nothing is created.
+#[test]
+fn root_too_long_for_sockets_is_refused() {
+    let env = Env::new();
+    let long = env.scratch().join("d".repeat(90));
+    let out = run_deadline(
+        {
+            let mut c = std::process::Command::new(BIN);
+            c.arg("--root").arg(&long).arg("status");
+            c
+        },
+        None,
+        CMD_DEADLINE,
+    );
+    out.code(1);
+    assert!(out.stderr.contains("limit of") && out.stderr.contains("shorter root"), "{out:?}");
+    assert!(!long.exists(), "nothing is created under a refused root");
+}
