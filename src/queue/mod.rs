@@ -1102,24 +1102,16 @@ fn name_task(name: &str) -> Option<&str> {
 /// Entry names of `dir` that are task names, sorted (= FIFO order). A
 /// missing directory is empty.
 fn task_names(dir: &Path) -> Result<Vec<String>> {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
-    };
-    let mut out = Vec::new();
-    for e in rd {
-        let e = e.with_context(|| format!("reading {}", dir.display()))?;
-        if let Some(n) = e.file_name().to_str()
-            && task::parse_entry_name(n).is_some()
-        {
-            out.push(n.to_string());
-        }
-    }
-    out.sort_unstable();
-    Ok(out)
+    // `list_dir` sorts full paths; in one directory that is name order.
+    Ok(list_dir(dir)?
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str())
+        .filter(|n| task::parse_entry_name(n).is_some())
+        .map(str::to_string)
+        .collect())
 }
 
+/// The entries of `dir`, sorted; a missing directory is empty.
 fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
