@@ -38,6 +38,14 @@ fn hook(root: &Root, args: &HookArgs) -> Result<()> {
     if args.event != "pane-died" {
         return Ok(());
     }
+    // Test-only: a hook that tmux runs late (a loaded machine), to pin that
+    // a deliberate stop never turns into a recorded death.
+    #[cfg(feature = "fault-injection")]
+    if let Some(ms) =
+        std::env::var("MUXVISOR_FAULT_HOOK_DELAY_MS").ok().and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
     let id = Identity::parse(&args.id)?;
     if root.stop_intent(&id).exists() {
         return Ok(());

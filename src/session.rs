@@ -301,6 +301,10 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
         (pane, st.server_pid)
     } else {
         let _ = tl::signal_canary(&quick, id);
+        // No pane-died hook for a deliberate stop: tmux runs hooks
+        // asynchronously (`run-shell -b`), and one that ran late, after the
+        // next launch removed the intent, would record this stop as a death.
+        let _ = tl::unhook_pane_died(&quick);
         (obs.pane_pid, obs.server_pid)
     };
     let how = match pane_pid {

@@ -120,6 +120,11 @@ pub fn parse_version(s: &str) -> Option<(u32, u32)> {
     Some((major, minor.parse().unwrap_or(0)))
 }
 
+/// Remove the server's `pane-died` hook (before a deliberate stop).
+pub fn unhook_pane_died(tmux: &Tmux) -> Result<(), TmuxError> {
+    tmux.run(&Cmd::new("set-hook").arg("-gu").arg("pane-died")).map(|_| ())
+}
+
 /// The installed tmux's version, asked once per process (with a deadline).
 pub fn version() -> Option<(u32, u32)> {
     static V: OnceLock<Option<(u32, u32)>> = OnceLock::new();

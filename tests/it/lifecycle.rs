@@ -351,3 +351,31 @@ fn pane_output_goes_to_the_log_and_rotates() {
     assert!(fs::metadata(&old).unwrap().len() <= 300);
     assert!(!Path::new(&format!("{}.2", log.display())).exists());
 }
+
+/// Regression (seen in CI under load): the pane-died hook runs
+/// asynchronously, and a late one of a deliberately stopped pane, running
+/// after `restart`'s launch removed the intent, recorded a death. A stop now
+/// unhooks pane-died before signalling. The test build delays every hook.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_late_hook_of_a_deliberate_stop_records_no_death() {
+    let env = Env::new();
+    add_peer(&env, "lh", &["sleep", "1000"]);
+    let mut c = env.command(&["launch", "lh"]);
+    c.env("MUXVISOR_FAULT_HOOK_DELAY_MS", "1500").env("MUXVISOR_SETTLE_MS", "0");
+    run_deadline(c, None, CMD_DEADLINE).ok();
+    let mut c = env.command(&["restart", "lh", "--grace", "2s"]);
+    c.env("MUXVISOR_SETTLE_MS", "0");
+    run_deadline(c, None, CMD_DEADLINE).ok();
+    assert_eq!(env.events("lifecycle", "launch").len(), 2);
+    // Watch past the hook's delay: no death record may appear.
+    let recorded = wait_until(Duration::from_secs(4), || {
+        !env.events("exits", "session-exit").is_empty()
+            || !env.events("exits", "server-exit").is_empty()
+    });
+    assert!(
+        !recorded,
+        "a deliberate restart was recorded as a death:\n{}",
+        env.read("logs/exits.log")
+    );
+}
