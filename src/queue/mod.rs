@@ -478,12 +478,7 @@ impl Queue {
         let delay = task::backoff_delay(backoff_base, backoff_max, h.attempt, random_u64());
         let not_before = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
         h.not_before = Some(not_before);
-        let name = h.name();
-        self.install(&h, &c.payload, "new")?;
-        fsutil::remove_if_exists(&self.sub("cur").join(format!("{name}.exit")))?;
-        remove_durably(&self.sub("cur").join(&name))?;
-        self.forget_work(task);
-        self.recount()?;
+        self.requeue_locked(&h, &c.payload)?;
         self.event(
             Event::new("task-retry")
                 .id(&self.id)
@@ -743,11 +738,20 @@ impl Queue {
         let mut h = c.header.clone();
         h.attempt = h.attempt.saturating_sub(1);
         h.started_at = None;
+        self.requeue_locked(&h, &c.payload)
+    }
+
+    /// Put the running task back at the head of new/ with header `h`: the
+    /// new/ copy is durable before the cur/ entry (and its exit note) goes,
+    /// so a crash in between leaves the task in both places, never in none
+    /// (`running` drops a cur/ entry whose name is also in new/). Hold the
+    /// queue lock.
+    fn requeue_locked(&self, h: &Header, payload: &[u8]) -> Result<()> {
         let name = h.name();
-        self.install(&h, &c.payload, "new")?;
+        self.install(h, payload, "new")?;
         fsutil::remove_if_exists(&self.sub("cur").join(format!("{name}.exit")))?;
         remove_durably(&self.sub("cur").join(&name))?;
-        self.forget_work(task);
+        self.forget_work(&h.task);
         self.recount()?;
         Ok(())
     }
