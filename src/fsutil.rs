@@ -94,6 +94,21 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
     f.sync_all().with_context(|| format!("fsync of directory {}", dir.display()))
 }
 
+/// The entries of `dir` as paths, sorted; a missing directory is empty.
+pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        out.push(e.with_context(|| format!("reading {}", dir.display()))?.path());
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Open `path` for reading without following a symlink; `None` if missing.
 pub fn open_read(path: &Path) -> Result<Option<File>> {
     match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path) {

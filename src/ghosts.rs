@@ -98,17 +98,10 @@ pub fn identities(root: &Root) -> Result<Vec<Identity>> {
 
 /// Entry names of `dir`; none if it does not exist.
 fn names(dir: &Path) -> Result<Vec<String>> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
-    };
-    let mut out = Vec::new();
-    for e in rd {
-        let e = e.with_context(|| format!("reading {}", dir.display()))?;
-        out.push(e.file_name().to_string_lossy().into_owned());
-    }
-    Ok(out)
+    Ok(fsutil::list_dir(dir)?
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect())
 }
 
 /// Look at one identity's socket and canary.
@@ -156,14 +149,7 @@ fn walk(
     if depth > 4 || dir == skip {
         return Ok(());
     }
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
-    };
-    for e in rd {
-        let e = e.with_context(|| format!("reading {}", dir.display()))?;
-        let p = e.path();
+    for p in fsutil::list_dir(dir)? {
         let Ok(md) = std::fs::symlink_metadata(&p) else { continue };
         if md.is_dir() {
             walk(&p, skip, depth + 1, f)?;

@@ -248,23 +248,11 @@ pub fn save(root: &Root, spec: &PeerSpec) -> Result<()> {
 /// Every registered identity, sorted. Files that are not `<identity>.json`
 /// are ignored.
 pub fn list(root: &Root) -> Result<Vec<Identity>> {
-    let dir = root.peers_dir();
-    let mut ids = Vec::new();
-    let rd = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
-    };
-    for entry in rd {
-        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
-        let name = entry.file_name();
-        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
-            continue;
-        };
-        if let Ok(id) = Identity::parse(stem) {
-            ids.push(id);
-        }
-    }
+    let mut ids: Vec<Identity> = fsutil::list_dir(&root.peers_dir())?
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str()?.strip_suffix(".json"))
+        .filter_map(|stem| Identity::parse(stem).ok())
+        .collect();
     ids.sort();
     Ok(ids)
 }

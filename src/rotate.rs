@@ -108,25 +108,12 @@ pub fn rotate_all(
     for log in event_logs(root) {
         out.extend(rotate(&log, caps.events, dry_run)?);
     }
-    let dir = root.panes_dir();
-    let rd = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    let logs = crate::fsutil::list_dir(&root.panes_dir())?;
+    let idle = |p: &&PathBuf| {
+        p.file_name().and_then(|n| n.to_str()?.strip_suffix(".log")).is_some_and(|id| !live(id))
     };
-    let mut logs: Vec<PathBuf> = Vec::new();
-    for e in rd {
-        let e = e.with_context(|| format!("reading {}", dir.display()))?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(id) = name.strip_suffix(".log")
-            && !live(id)
-        {
-            logs.push(e.path());
-        }
-    }
-    logs.sort();
-    for log in logs {
-        out.extend(rotate(&log, caps.panes, dry_run)?);
+    for log in logs.iter().filter(idle) {
+        out.extend(rotate(log, caps.panes, dry_run)?);
     }
     Ok(out)
 }

@@ -557,18 +557,18 @@ impl Queue {
                     now - t > chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX)
                 })
         };
-        for p in list_dir(&self.sub("tmp"))? {
+        for p in fsutil::list_dir(&self.sub("tmp"))? {
             if old(&p, TMP_MAX_AGE) {
                 out.push(p);
             }
         }
-        for p in list_dir(&self.sub("done"))? {
+        for p in fsutil::list_dir(&self.sub("done"))? {
             if old(&p, retention) {
                 out.push(p);
             }
         }
         let running = self.running_locked()?.map(|c| c.header.task);
-        for p in list_dir(&self.sub("work"))? {
+        for p in fsutil::list_dir(&self.sub("work"))? {
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             if running.as_deref() != Some(name.as_str()) {
                 out.push(p);
@@ -712,7 +712,7 @@ impl Queue {
         let _lock = self.lock()?;
         let mut n = 0;
         for stage in ["new", "dead"] {
-            for p in list_dir(&self.sub(stage))? {
+            for p in fsutil::list_dir(&self.sub(stage))? {
                 let is_task = p
                     .file_name()
                     .and_then(|f| f.to_str())
@@ -801,7 +801,7 @@ impl Queue {
         }
         let mut max = 0;
         for stage in SUBDIRS {
-            for p in list_dir(&self.sub(stage))? {
+            for p in fsutil::list_dir(&self.sub(stage))? {
                 if let Some((seq, _)) = p.file_name().and_then(|f| f.to_str()).and_then(|f| {
                     let base = f.split('.').take(2).collect::<Vec<_>>().join(".");
                     task::parse_entry_name(&base).map(|(s, t)| (s, t.to_string()))
@@ -948,7 +948,7 @@ impl Queue {
     /// `cur/` are `<task-name>.exit`).
     fn sweep_names(&self, stage: &str) -> Result<usize> {
         let mut n = 0;
-        for p in list_dir(&self.sub(stage))? {
+        for p in fsutil::list_dir(&self.sub(stage))? {
             let name = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
             let ok = task::parse_entry_name(&name).is_some()
                 || (stage == "cur"
@@ -1031,7 +1031,7 @@ impl Queue {
             }
         }
         // An exit note without its task is a leftover; drop it.
-        for p in list_dir(&self.sub("cur"))? {
+        for p in fsutil::list_dir(&self.sub("cur"))? {
             let name = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
             if let Some(base) = name.strip_suffix(".exit")
                 && fs::symlink_metadata(self.sub("cur").join(base)).is_err()
@@ -1107,27 +1107,12 @@ fn name_task(name: &str) -> Option<&str> {
 /// missing directory is empty.
 fn task_names(dir: &Path) -> Result<Vec<String>> {
     // `list_dir` sorts full paths; in one directory that is name order.
-    Ok(list_dir(dir)?
+    Ok(fsutil::list_dir(dir)?
         .iter()
         .filter_map(|p| p.file_name()?.to_str())
         .filter(|n| task::parse_entry_name(n).is_some())
         .map(str::to_string)
         .collect())
-}
-
-/// The entries of `dir`, sorted; a missing directory is empty.
-fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
-    };
-    let mut out = Vec::new();
-    for e in rd {
-        out.push(e.with_context(|| format!("reading {}", dir.display()))?.path());
-    }
-    out.sort();
-    Ok(out)
 }
 
 fn remove_any(p: &Path) -> Result<()> {
