@@ -263,10 +263,7 @@ pub fn answered_by(stdout: &str, server_pid: i32) -> bool {
 
 /// A zombie (`Z` in /proc/<pid>/stat). Linux only; elsewhere false.
 fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| crate::session::parse_stat_state_pgrp(&s))
-        .is_some_and(|(state, _)| state == 'Z')
+    crate::session::proc_stat(pid).is_some_and(|st| st.is_zombie())
 }
 
 /// Write the forensics snapshot and the one `ev=server-exit` line.

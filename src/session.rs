@@ -374,9 +374,9 @@ fn group_alive(pgid: i32) -> bool {
             continue;
         }
         let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
-        if let Some((state, pgrp)) = parse_stat_state_pgrp(&stat)
-            && pgrp == pgid
-            && state != 'Z'
+        if let Some(st) = parse_stat(&stat)
+            && st.pgrp == pgid
+            && !st.is_zombie()
         {
             return true;
         }
@@ -386,21 +386,38 @@ fn group_alive(pgid: i32) -> bool {
 
 /// True when `pid` is a live child of `parent` and leads its own group.
 fn is_child_of(pid: i32, parent: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return false };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    f.len() > 2 && f[0] != "Z" && f[1] == parent.to_string() && f[2] == pid.to_string()
+    proc_stat(pid).is_some_and(|st| !st.is_zombie() && st.ppid == parent && st.pgrp == pid)
 }
 
-/// `(state, pgrp)` from a `/proc/<pid>/stat` line (the name may hold
-/// spaces and parentheses, so parse after the last `)`). Pure.
-pub fn parse_stat_state_pgrp(stat: &str) -> Option<(char, i32)> {
+/// The fields of `/proc/<pid>/stat` that muxvisor uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcStat {
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+}
+
+impl ProcStat {
+    pub fn is_zombie(&self) -> bool {
+        self.state == 'Z'
+    }
+}
+
+/// Parse a `/proc/<pid>/stat` line (the name may hold spaces and
+/// parentheses, so parse after the last `)`). Pure.
+pub fn parse_stat(stat: &str) -> Option<ProcStat> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut f = rest.split_whitespace();
     let state = f.next()?.chars().next()?;
-    let _ppid = f.next()?;
+    let ppid = f.next()?.parse().ok()?;
     let pgrp = f.next()?.parse().ok()?;
-    Some((state, pgrp))
+    Some(ProcStat { state, ppid, pgrp })
+}
+
+/// `/proc/<pid>/stat` of a live or zombie process; `None` if it is gone
+/// or this is not Linux.
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 /// Write the deliberate-teardown intent (the hook and the canary read it).
@@ -530,9 +547,11 @@ mod tests {
 
     #[test]
     fn stat_lines() {
-        assert_eq!(parse_stat_state_pgrp("12 (a) b) S 1 77 77 0"), Some(('S', 77)));
-        assert_eq!(parse_stat_state_pgrp("12 (sleep) Z 1 5 5"), Some(('Z', 5)));
-        assert_eq!(parse_stat_state_pgrp("garbage"), None);
+        let st = |state, ppid, pgrp| Some(ProcStat { state, ppid, pgrp });
+        assert_eq!(parse_stat("12 (a) b) S 1 77 77 0"), st('S', 1, 77));
+        assert_eq!(parse_stat("12 (sleep) Z 1 5 5"), st('Z', 1, 5));
+        assert!(parse_stat("12 (sleep) Z 1 5 5").unwrap().is_zombie());
+        assert_eq!(parse_stat("garbage"), None);
     }
 
     #[test]

@@ -58,8 +58,7 @@ pub fn alive(pid: i32) -> bool {
     if unsafe { libc::kill(pid, 0) } != 0 {
         return false;
     }
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    muxvisor::session::parse_stat_state_pgrp(&stat).is_none_or(|(state, _)| state != 'Z')
+    muxvisor::session::proc_stat(pid).is_none_or(|st| !st.is_zombie())
 }
 
 /// Lines of exits.log for `id` with `ev`.
