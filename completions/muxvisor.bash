@@ -107,7 +107,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__add)
-            opts="-h --ephemeral --cwd --env --idle-ttl --max-age --restart --backoff --max-backoff --restart-burst --restart-window --max-attempts --task-ttl --task-timeout --deliver --root --json --help"
+            opts="-h --ephemeral --cwd --env --idle-ttl --max-age --restart --backoff --max-backoff --restart-burst --restart-window --max-attempts --task-ttl --task-timeout --deliver --linger --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -163,6 +163,10 @@ _muxvisor() {
                     ;;
                 --deliver)
                     COMPREPLY=($(compgen -W "argv keys" -- "${cur}"))
+                    return 0
+                    ;;
+                --linger)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --root)

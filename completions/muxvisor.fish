@@ -61,6 +61,7 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l task-ttl -d 'D
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l task-timeout -d 'Stop a worker that runs one task longer than this [default: 1h]' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l deliver -d 'How a task reaches its worker [default: argv]' -r -f -a "argv\t'Hand the task through {task} / {task_file} in argv and the environment'
 keys\t'Type the task into the worker\'s pane once its output is quiet'"
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l linger -d 'How long an ephemeral peer\'s runner waits for more tasks once its queue is empty before it ends its tmux server [default: 2s]' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l ephemeral -d 'No standing session: each queued task is run by a fresh worker'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l json -d 'Print exactly one JSON document on stdout instead of human output'

@@ -87,6 +87,9 @@ pub enum Command {
     /// Internal: copies pane output to its size-capped log.
     #[command(hide = true, name = "_pane-log")]
     PaneLog(IdArgs),
+    /// Internal: the runner in an ephemeral peer's pane.
+    #[command(hide = true, name = "_run")]
+    Run(IdArgs),
 }
 
 #[derive(Debug, Args)]
@@ -160,6 +163,10 @@ pub struct AddArgs {
     /// How a task reaches its worker [default: argv].
     #[arg(long, value_enum, value_name = "HOW")]
     pub deliver: Option<Deliver>,
+    /// How long an ephemeral peer's runner waits for more tasks once its
+    /// queue is empty before it ends its tmux server [default: 2s].
+    #[arg(long, value_parser = dur, value_name = "DUR")]
+    pub linger: Option<Duration>,
     /// The program and its arguments. {task} and {task_file} are replaced for
     /// ephemeral workers.
     #[arg(last = true, required = true, value_name = "PROGRAM")]

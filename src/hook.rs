@@ -2,10 +2,17 @@
 //!
 //! - `_hook pane-died <id> --status S --signal G --pid P`, run by the
 //!   `pane-died` hook (`run-shell -b`), appends `ev=session-exit` to
-//!   `logs/exits.log` the moment the program dies, unless a deliberate stop
-//!   wrote its intent first. It runs inside tmux, so it must be quick and
-//!   never fail loudly: every error is swallowed after a best-effort note on
-//!   stderr (which tmux discards).
+//!   `logs/exits.log` the moment the pane's program dies, unless a
+//!   deliberate stop wrote its intent first. It first waits for the
+//!   identity lock, which a launch holds until its `ev=launch` is written,
+//!   so an instant death is never logged before its launch. For an
+//!   ephemeral peer the program that died is its runner (killed or
+//!   crashed): the hook then forks a detached **hand-over** that runs the
+//!   tick's per-peer step for this identity at once (finish the task the
+//!   runner left, tear down, start a new runner), so the queue goes on
+//!   draining without a tick. It runs inside tmux, so it must be quick and
+//!   never fail loudly: every error is swallowed after a best-effort note
+//!   on stderr (which tmux discards).
 //! - `_pane-log <id>`, run by `pipe-pane`, copies the pane's output from
 //!   stdin to `logs/panes/<id>.log`, rotating it to `<id>.log.1` past a cap
 //!   (10 MiB, or `MUXVISOR_PANE_LOG_MAX` bytes), one old copy kept. It ends
@@ -15,14 +22,15 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::Ctx;
 use crate::cli::{HookArgs, IdArgs};
 use crate::fsutil;
 use crate::logfmt::Event;
 use crate::paths::Root;
-use crate::peer::Identity;
+use crate::peer::{self, Identity, Policy};
+use crate::session;
 
 /// Default cap of one pane log before rotation.
 pub const PANE_LOG_MAX: u64 = 10 * 1024 * 1024;
@@ -47,35 +55,68 @@ fn hook(root: &Root, args: &HookArgs) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
     let id = Identity::parse(&args.id)?;
-    if root.stop_intent(&id).exists() {
-        return Ok(());
+    {
+        let _launch_done =
+            fsutil::lock_within(&root.id_lock(&id), session::LOCK_WAIT, "the exit hook")?;
+        if root.stop_intent(&id).exists() {
+            return Ok(());
+        }
+        session_exit_event(&id, &args.status, &args.signal, &args.pid)
+            .append_to(&root.exits_log())?;
     }
-    let logged =
-        session_exit_event(&id, &args.status, &args.signal, &args.pid).append_to(&root.exits_log());
-    // An ephemeral worker's exit is noted durably with its task at once, so
-    // the task is finished correctly even if the tick crashes or the server
-    // dies before a tick reads the dead pane.
-    let noted = note_task_exit(root, &id, args);
-    logged.and(noted)
+    crate::fault::point("hook-logged");
+    let ephemeral =
+        peer::load(root, &id).ok().flatten().is_some_and(|s| s.policy == Policy::Ephemeral);
+    if ephemeral && detach()? {
+        crate::fault::point("handover-detached");
+        handover(root, &id)?;
+    }
+    Ok(())
 }
 
-/// Note the exit on the running task, but only if this pane is the one
-/// launched for it (same pane pid as recorded at launch): a late hook of an
-/// earlier worker never touches the task claimed after it.
-fn note_task_exit(root: &Root, id: &Identity, args: &HookArgs) -> Result<()> {
-    let st = crate::state::load(root, id)?;
-    let (Some(task), Some(pid)) = (st.current_task.as_deref(), st.pane_pid) else {
+/// The hand-over: the tick's per-peer step for one ephemeral identity,
+/// without the tick's maintenance, waiting for the worker lock (whoever
+/// holds it is starting or stopping a runner; afterwards the step finds
+/// nothing to do, or what is left).
+pub fn handover(root: &Root, id: &Identity) -> Result<()> {
+    let Some(spec) = peer::load(root, id)?.filter(|s| s.policy == Policy::Ephemeral) else {
         return Ok(());
     };
-    if args.pid.trim().parse::<i32>().ok() != Some(pid) {
-        return Ok(());
+    let q = crate::queue::Queue::open(root, id)?;
+    let guard = q.worker_lock_within(std::time::Duration::from_secs(60))?;
+    let cfg = crate::supervise::TickConfig::on_demand();
+    for r in crate::supervise::act::handle_ephemeral(root, &spec, &q, guard, &cfg)? {
+        if r.action == "error" {
+            Event::new("handover-error")
+                .id(id)
+                .kv("reason", &r.reason)
+                .append_to(&root.lifecycle_log())?;
+        }
     }
-    let Some(q) = crate::queue::Queue::open_existing(root, id)? else { return Ok(()) };
-    let status = args.status.trim().parse::<i32>().ok();
-    let signal = Some(args.signal.trim().to_string()).filter(|s| !s.is_empty());
-    let status = if signal.is_some() { None } else { status };
-    q.record_exit(Some(task), status, signal)?;
     Ok(())
+}
+
+/// Fork; the parent returns `false` (and exits, so tmux reaps its job at
+/// once), the child leaves tmux's session and process group (a server
+/// that exits kills its jobs) with stdio on /dev/null and returns `true`.
+pub fn detach() -> Result<bool> {
+    use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, fork, setsid};
+    // SAFETY: called while this process runs only its main thread.
+    match unsafe { fork() }.context("fork for a detached process")? {
+        ForkResult::Parent { .. } => Ok(false),
+        ForkResult::Child => {
+            let _ = setsid();
+            let null = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .context("opening /dev/null")?;
+            let _ = dup2_stdin(&null);
+            let _ = dup2_stdout(&null);
+            let _ = dup2_stderr(&null);
+            Ok(true)
+        }
+    }
 }
 
 /// The `ev=session-exit` line. Pure. tmux gives the signal as a number; we

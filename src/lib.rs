@@ -8,6 +8,7 @@ pub mod commands;
 pub mod duration;
 pub mod events;
 pub mod exit;
+pub mod fault;
 pub mod fsutil;
 pub mod ghosts;
 pub mod hook;
@@ -19,6 +20,7 @@ pub mod paths;
 pub mod peer;
 pub mod queue;
 pub mod rotate;
+pub mod runner;
 pub mod service;
 pub mod session;
 pub mod state;
@@ -63,7 +65,9 @@ fn named_identity(cmd: &Command) -> Option<&str> {
     match cmd {
         Command::Add(a) => Some(&a.id),
         Command::Rm(a) => Some(&a.id),
-        Command::Launch(a) | Command::Attach(a) | Command::PaneLog(a) => Some(&a.id),
+        Command::Launch(a) | Command::Attach(a) | Command::PaneLog(a) | Command::Run(a) => {
+            Some(&a.id)
+        }
         Command::Stop(a) | Command::Restart(a) => Some(&a.id),
         Command::Send(a) => Some(&a.id),
         Command::Status(a) => a.id.as_deref(),
@@ -118,6 +122,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Hook(a) => hook::run_hook(&ctx, a),
         Command::Canary(a) => canary::run(&ctx, a),
         Command::PaneLog(a) => hook::run_pane_log(&ctx, a),
+        Command::Run(a) => runner::run(&ctx, a),
         Command::Completions(_) | Command::Doctor => {
             unreachable!("handled before the root is opened")
         }

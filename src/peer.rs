@@ -123,6 +123,13 @@ pub struct PeerSpec {
     #[serde(with = "serde_human")]
     pub task_timeout: Duration,
     pub deliver: Deliver,
+    /// How long a runner waits for more tasks before it retires.
+    #[serde(default = "default_linger", with = "serde_human")]
+    pub linger: Duration,
+}
+
+fn default_linger() -> Duration {
+    DEFAULT_LINGER
 }
 
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
@@ -132,6 +139,7 @@ pub const DEFAULT_RESTART_WINDOW: Duration = Duration::from_secs(600);
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 pub const DEFAULT_TASK_TTL: Duration = Duration::from_secs(86_400);
 pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(3_600);
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(2);
 
 impl PeerSpec {
     /// A spec with every default filled in.
@@ -153,6 +161,7 @@ impl PeerSpec {
             task_ttl: DEFAULT_TASK_TTL,
             task_timeout: DEFAULT_TASK_TIMEOUT,
             deliver: Deliver::Argv,
+            linger: DEFAULT_LINGER,
         }
     }
 

@@ -46,15 +46,14 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(20);
 /// The deadline for observations made by launch and stop.
 const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A task handed to a fresh ephemeral worker.
-#[derive(Clone, Debug)]
-pub struct TaskHandoff {
-    pub id: String,
-    /// The payload file the worker may read (`{task_file}`, `MUXVISOR_TASK_FILE`).
-    pub file: PathBuf,
-    /// The payload as text (`{task}`).
-    pub text: String,
-    pub attempt: u32,
+/// What a launch runs in the pane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// The peer's own program (a persistent peer).
+    Program,
+    /// `muxvisor _run <id>`, the runner that feeds an ephemeral peer's tasks
+    /// to its program one at a time (see `runner`).
+    Runner,
 }
 
 /// What `launch` did.
@@ -99,27 +98,39 @@ impl Death {
     }
 }
 
-/// Replace `{task}` and `{task_file}` in every argument. Pure.
-pub fn expand_argv(argv: &[String], task: Option<&TaskHandoff>) -> Vec<String> {
-    match task {
-        None => argv.to_vec(),
-        Some(t) => argv
-            .iter()
-            .map(|a| a.replace("{task_file}", &t.file.to_string_lossy()).replace("{task}", &t.text))
-            .collect(),
-    }
-}
-
-/// The environment given to the program with `new-session -e`. Pure.
-pub fn launch_env(spec: &PeerSpec, task: Option<&TaskHandoff>) -> Vec<(String, String)> {
+/// The environment given to the pane with `new-session -e`: the spec's,
+/// plus `MUXVISOR_IDENTITY`. Pure.
+pub fn launch_env(spec: &PeerSpec) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> =
         spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     env.push(("MUXVISOR_IDENTITY".into(), spec.identity.to_string()));
-    if let Some(t) = task {
-        env.push(("MUXVISOR_TASK_ID".into(), t.id.clone()));
-        env.push(("MUXVISOR_TASK_FILE".into(), t.file.to_string_lossy().into_owned()));
-    }
     env
+}
+
+/// The PATH the peer's program will get: its spec's, else ours.
+pub fn peer_path(spec: &PeerSpec) -> String {
+    spec.env
+        .get("PATH")
+        .cloned()
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_else(|| "/usr/bin:/bin".into())
+}
+
+/// Refuse to start `spec`'s program when its working directory is missing
+/// or the program cannot be executed (tmux would give a silent dead pane).
+pub fn check_startable(spec: &PeerSpec) -> Result<()> {
+    let id = &spec.identity;
+    if !spec.cwd.is_dir() {
+        bail!(
+            "cannot launch {id}: its working directory {} is not a directory; create it or \
+             change it with `muxvisor add {id} --cwd DIR -- ...`",
+            spec.cwd.display()
+        );
+    }
+    let program = spec.command.first().context("peer has no program")?;
+    check_program(program, &spec.cwd, Some(&peer_path(spec)))
+        .with_context(|| format!("cannot launch {id}"))?;
+    Ok(())
 }
 
 /// Check that `program` can be executed by the pane: an absolute path (or one
@@ -165,31 +176,35 @@ pub fn is_tmux_server(pid: i32, socket: &Path) -> bool {
     cmdline.split(|b| *b == 0).any(|w| w == sock)
 }
 
-/// Start `spec`'s session (with `task` for an ephemeral worker). Takes the
-/// identity lock itself.
-pub fn launch(root: &Root, spec: &PeerSpec, task: Option<&TaskHandoff>) -> Result<Launched> {
+/// Start `spec`'s session running `start`. Takes the identity lock itself.
+pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
     let id = &spec.identity;
     let _lock = fsutil::lock_within(&root.id_lock(id), LOCK_WAIT, &format!("launch {id}"))?;
     let obs = observe::observe(root, id, OBSERVE_TIMEOUT)?;
     if obs.is_alive() {
         return Ok(Launched { started: false, already: true, pane_pid: obs.pane_pid });
     }
-    let path_env = spec
-        .env
-        .get("PATH")
-        .cloned()
-        .or_else(|| std::env::var("PATH").ok())
-        .unwrap_or_else(|| "/usr/bin:/bin".into());
-    if !spec.cwd.is_dir() {
-        bail!(
-            "cannot launch {id}: its working directory {} is not a directory; create it or \
-             change it with `muxvisor add {id} --cwd DIR -- ...`",
-            spec.cwd.display()
-        );
-    }
-    let program = spec.command.first().context("peer has no program")?;
-    check_program(program, &spec.cwd, Some(&path_env))
-        .with_context(|| format!("cannot launch {id}"))?;
+    let exe = std::env::current_exe().context("finding the muxvisor binary for the exit hook")?;
+    let (argv, cwd) = match start {
+        Start::Program => {
+            check_startable(spec)?;
+            (spec.command.clone(), spec.cwd.clone())
+        }
+        // The runner checks the program before each task (a task that
+        // cannot start uses up an attempt); its own cwd only matters to a
+        // person who attaches.
+        Start::Runner => {
+            let argv = vec![
+                exe.to_string_lossy().into_owned(),
+                "--root".into(),
+                root.dir().to_string_lossy().into_owned(),
+                "_run".into(),
+                id.to_string(),
+            ];
+            let cwd = if spec.cwd.is_dir() { spec.cwd.clone() } else { PathBuf::from("/") };
+            (argv, cwd)
+        }
+    };
 
     teardown_leftovers(root, id, &obs)?;
     // A canary of the previous incarnation may still be about to read the
@@ -199,14 +214,12 @@ pub fn launch(root: &Root, spec: &PeerSpec, task: Option<&TaskHandoff>) -> Resul
     }
     fsutil::remove_if_exists(&root.stop_intent(id))?;
 
-    let exe = std::env::current_exe().context("finding the muxvisor binary for the exit hook")?;
-    let argv = expand_argv(&spec.command, task);
     let plan = LaunchPlan {
         id,
         exe: &exe,
         root: root.dir(),
-        cwd: &spec.cwd,
-        env: launch_env(spec, task),
+        cwd: &cwd,
+        env: launch_env(spec),
         argv,
         has_remain_format: tl::version().is_some_and(|v| v >= (3, 3)),
     };
@@ -236,14 +249,14 @@ pub fn launch(root: &Root, spec: &PeerSpec, task: Option<&TaskHandoff>) -> Resul
         st.stopped = false;
         st.stop_reason = None;
         st.failed = false;
-        st.current_task = task.map(|t| t.id.clone());
+        st.current_task = None;
     })?;
     let mut ev = Event::new("launch")
         .id(id)
         .kv("pid", pane_pid.map(|p| p.to_string()).unwrap_or_default())
         .kv("policy", spec.policy);
-    if let Some(t) = task {
-        ev = ev.kv("task", &t.id).kv("attempt", t.attempt);
+    if start == Start::Runner {
+        ev = ev.kv("runner", 1);
     }
     ev.append_to(&root.lifecycle_log())?;
     Ok(Launched { started: true, already: false, pane_pid })
@@ -433,26 +446,74 @@ fn write_intent(root: &Root, id: &Identity, reason: &str) -> Result<()> {
 /// old canary to leave before returning, so it cannot mistake this for a
 /// crash once the intent is removed.
 fn teardown_leftovers(root: &Root, id: &Identity, obs: &Observed) -> Result<()> {
+    let recorded = state::load(root, id).unwrap_or_default();
     let socket = root.socket(id);
     match obs.seen {
-        Seen::NoSocket => return Ok(()),
-        Seen::StaleSocket => {
+        Seen::NoSocket => {}
+        Seen::StaleSocket => fsutil::remove_if_exists(&socket)?,
+        _ => {
+            write_intent(root, id, "pre-clean")?;
+            let quick = Tmux::new(socket.clone())
+                .map_err(TmuxError::into_anyhow)?
+                .with_timeout(Duration::from_secs(1));
+            if obs.seen != Seen::Hung {
+                let _ = tl::signal_canary(&quick, id);
+            }
+            kill_server_hard(root, id, &quick, obs.server_pid.or(recorded.server_pid));
             fsutil::remove_if_exists(&socket)?;
-            return Ok(());
+            wait_canary_gone(root, id);
         }
-        _ => {}
     }
-    write_intent(root, id, "pre-clean")?;
-    let quick = Tmux::new(socket.clone())
+    if let Some(pgid) = obs.pane_pid.or(recorded.pane_pid) {
+        kill_orphaned_group(pgid);
+    }
+    Ok(())
+}
+
+/// Kill what is left of a dead pane's program: a child that ignored the
+/// SIGHUP of its closing terminal keeps the dead pane process's group alive
+/// (and could finish a task that is about to be retried). Only a group
+/// whose leader is gone (or a zombie) is touched: a pid is not reused while
+/// a process group of that id still has members, so the members of such a
+/// group can only be leftovers of our pane. True if a group was killed.
+pub fn kill_orphaned_group(pgid: i32) -> bool {
+    if pgid <= 1 {
+        return false;
+    }
+    let leader_alive = kill(Pid::from_raw(pgid), None).is_ok()
+        && !proc_stat(pgid).is_some_and(|st| st.is_zombie());
+    if leader_alive || killpg(Pid::from_raw(pgid), None).is_err() {
+        return false;
+    }
+    killpg(Pid::from_raw(pgid), Signal::SIGKILL).is_ok()
+}
+
+/// A runner ends its own session once its queue is drained: the steps of a
+/// deliberate stop (intent, no hook, canary told, state, `ev=stop`,
+/// `kill-server`, socket removed), taken from inside the pane and without
+/// signalling the pane's group, which is the caller. The caller must ignore
+/// the SIGHUP that the server's exit sends it.
+pub fn retire_self(root: &Root, id: &Identity, reason: &str) -> Result<()> {
+    let _lock = fsutil::lock_within(&root.id_lock(id), LOCK_WAIT, &format!("retire {id}"))?;
+    write_intent(root, id, reason)?;
+    let quick = Tmux::new(root.socket(id))
         .map_err(TmuxError::into_anyhow)?
         .with_timeout(Duration::from_secs(1));
-    if obs.seen != Seen::Hung {
-        let _ = tl::signal_canary(&quick, id);
-    }
-    let recorded = state::load(root, id).ok().and_then(|s| s.server_pid);
-    kill_server_hard(root, id, &quick, obs.server_pid.or(recorded));
-    fsutil::remove_if_exists(&socket)?;
-    wait_canary_gone(root, id);
+    let _ = tl::unhook_pane_died(&quick);
+    let _ = tl::signal_canary(&quick, id);
+    state::update(root, id, |st| {
+        st.stopped = true;
+        st.stop_reason = Some(reason.to_string());
+    })?;
+    Event::new("stop")
+        .id(id)
+        .kv("how", "exit")
+        .kv("grace_ms", 0)
+        .kv("reason", reason)
+        .append_to(&root.lifecycle_log())?;
+    let server = state::load(root, id).ok().and_then(|s| s.server_pid);
+    kill_server_hard(root, id, &quick, server);
+    fsutil::remove_if_exists(&root.socket(id))?;
     Ok(())
 }
 
@@ -506,19 +567,8 @@ mod tests {
     use super::*;
     use crate::peer::Policy;
 
-    fn task() -> TaskHandoff {
-        TaskHandoff { id: "t1".into(), file: "/q/t1".into(), text: "do $(x)".into(), attempt: 1 }
-    }
-
     #[test]
-    fn argv_placeholders() {
-        let argv = vec!["sh".into(), "-c".into(), "cat {task_file}; echo {task}".into()];
-        assert_eq!(expand_argv(&argv, None), argv);
-        assert_eq!(expand_argv(&argv, Some(&task()))[2], "cat /q/t1; echo do $(x)");
-    }
-
-    #[test]
-    fn env_has_identity_and_task() {
+    fn env_has_the_identity() {
         let mut spec = PeerSpec::new(
             Identity::parse("w").unwrap(),
             Policy::Ephemeral,
@@ -526,12 +576,10 @@ mod tests {
             "/".into(),
         );
         spec.env.insert("A".into(), "1".into());
-        let env = launch_env(&spec, Some(&task()));
+        let env = launch_env(&spec);
         assert!(env.contains(&("A".into(), "1".into())));
         assert!(env.contains(&("MUXVISOR_IDENTITY".into(), "w".into())));
-        assert!(env.contains(&("MUXVISOR_TASK_ID".into(), "t1".into())));
-        assert!(env.contains(&("MUXVISOR_TASK_FILE".into(), "/q/t1".into())));
-        assert_eq!(launch_env(&spec, None).len(), 2);
+        assert_eq!(env.len(), 2);
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub fn launch(ctx: &Ctx, args: IdArgs) -> Result<ExitCode> {
 
 fn launch_and_report(ctx: &Ctx, spec: &PeerSpec) -> Result<ExitCode> {
     let id = &spec.identity;
-    let l = session::launch(&ctx.root, spec, None)?;
+    let l = session::launch(&ctx.root, spec, session::Start::Program)?;
     if l.already {
         // A running peer may predate its canary (or have lost it): retrofit.
         if let Err(e) = canary::ensure(&ctx.root, id) {

@@ -133,6 +133,7 @@ pub fn build_spec(
     spec.max_attempts = args.max_attempts.unwrap_or(spec.max_attempts);
     spec.task_ttl = args.task_ttl.unwrap_or(spec.task_ttl);
     spec.task_timeout = args.task_timeout.unwrap_or(spec.task_timeout);
+    spec.linger = args.linger.unwrap_or(spec.linger);
     if let Some(d) = args.deliver {
         spec.deliver = match d {
             cli::Deliver::Argv => Deliver::Argv,
@@ -154,6 +155,7 @@ fn policy_warnings(spec: &PeerSpec, args: &AddArgs) -> Vec<String> {
                 ("--max-attempts", args.max_attempts.is_some()),
                 ("--task-ttl", args.task_ttl.is_some()),
                 ("--task-timeout", args.task_timeout.is_some()),
+                ("--linger", args.linger.is_some()),
             ];
             ignored.extend(flags.iter().filter(|(_, given)| *given).map(|(f, _)| f.to_string()));
             if spec.command.iter().any(|a| a.contains("{task}") || a.contains("{task_file}")) {
@@ -242,13 +244,14 @@ fn print_spec(spec: &PeerSpec, updated: bool) -> Result<()> {
             duration::format(spec.restart_window)
         ))?,
         Policy::Ephemeral => output::line(format!(
-            "  tasks:    deliver {}, {} attempts, backoff {} up to {}, ttl {}, timeout {}",
+            "  tasks:    deliver {}, {} attempts, backoff {} up to {}, ttl {}, timeout {}, linger {}",
             serde_json::to_value(spec.deliver)?.as_str().unwrap_or("?"),
             spec.max_attempts,
             duration::format(spec.backoff),
             duration::format(spec.max_backoff),
             duration::format(spec.task_ttl),
-            duration::format(spec.task_timeout)
+            duration::format(spec.task_timeout),
+            duration::format(spec.linger)
         ))?,
     }
     Ok(())

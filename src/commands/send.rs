@@ -13,14 +13,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use chrono::Utc;
 use serde_json::json;
 
 use crate::Ctx;
 use crate::cli::SendArgs;
 use crate::observe::{self, Seen};
 use crate::output;
-use crate::peer::{self, Deliver, Identity, PeerSpec, Policy};
+use crate::peer::{self, Identity, PeerSpec, Policy};
 use crate::queue::{MAX_PAYLOAD, Queue};
 use crate::session;
 use crate::tmux::{Tmux, TmuxError, paste};
@@ -82,13 +81,10 @@ fn read_payload(args: &SendArgs) -> Result<Vec<u8>> {
 
 fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Result<ExitCode> {
     let id = &spec.identity;
-    if spec.deliver == Deliver::Keys {
-        // The task will be typed into the worker's pane: same rule as typing
-        // into a persistent peer, checked before it is queued.
-        let text = std::str::from_utf8(payload)
-            .with_context(|| format!("task NOT queued: {id} types tasks, and this is not UTF-8"))?;
-        paste::check_text(text).map_err(|m| anyhow::anyhow!("task NOT queued for {id}: {m}"))?;
-    }
+    // A task its worker could never receive is refused now, not accepted
+    // and dead-lettered later.
+    worker::check_deliverable(&ctx.root, spec, payload)
+        .map_err(|m| anyhow::anyhow!("task NOT queued for {id}: {m}"))?;
     let q = Queue::open(&ctx.root, id)?;
     let e = q.enqueue(payload, args.dedupe.as_deref())?;
     if ctx.json {
@@ -109,8 +105,16 @@ fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Re
     } else {
         output::line(format!("queued for {id}, depth {}, task {}", e.depth, e.task))?;
     }
+    if let Err(e) = session::check_startable(spec) {
+        // Queued all the same (the program may be installed before the
+        // next attempt), but say so now rather than in the events only.
+        output::warn(format!(
+            "the task is queued, but {e:#}; each attempt will fail until that is fixed, then the \
+             task is dead-lettered"
+        ));
+    }
     if !args.no_kick
-        && let Err(err) = worker::start_next(&ctx.root, spec, Utc::now())
+        && let Err(err) = worker::kick(&ctx.root, spec)
     {
         output::warn(format!(
             "the task is queued, but starting a worker for {id} failed: {err:#}; the next tick \
@@ -135,7 +139,7 @@ fn deliver(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Resul
         Seen::Alive => {}
         Seen::Hung => bail!("{id}'s tmux server does not answer (hung?); nothing was typed"),
         _ => {
-            session::launch(&ctx.root, spec, None)
+            session::launch(&ctx.root, spec, session::Start::Program)
                 .with_context(|| format!("waking {id} to deliver the text"))?;
             paste::wait_quiet(&tmux, id, worker::QUIET, WAKE_MAX_WAIT);
         }

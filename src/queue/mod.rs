@@ -147,21 +147,11 @@ impl From<&Header> for TaskMeta {
     }
 }
 
-/// The worker's exit, noted by the pane-died hook.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExitNote {
-    pub status: Option<i32>,
-    pub signal: Option<String>,
-    pub at: DateTime<Utc>,
-}
-
 /// The task in `cur/`.
 #[derive(Clone, Debug)]
 pub struct Claimed {
     pub header: Header,
     pub payload: Vec<u8>,
-    /// Set once the worker's exit was recorded.
-    pub exit: Option<ExitNote>,
 }
 
 impl Claimed {
@@ -178,6 +168,19 @@ pub struct Outcome {
     pub duration_ms: u64,
     /// The last lines of the worker's screen.
     pub screen_tail: String,
+}
+
+/// What [`Queue::claim`] found.
+#[derive(Clone, Debug)]
+pub enum Claim {
+    /// The head was due and is now in `cur/`.
+    Claimed(Claimed),
+    /// Nothing pending.
+    Empty,
+    /// A task is already claimed.
+    Busy,
+    /// The head is backing off until then (and blocks the queue).
+    NotBefore(DateTime<Utc>),
 }
 
 /// What `nack` did.
@@ -217,7 +220,6 @@ pub struct Shown {
     #[serde(skip)]
     pub payload: Vec<u8>,
     pub outcome: Option<Outcome>,
-    pub exit: Option<ExitNote>,
     pub reason: Option<String>,
 }
 
@@ -330,7 +332,6 @@ impl Queue {
             fault("published");
             fault_eio("eio-dir-fsync").context("fsync of new/")?;
             fsutil::fsync_dir(&self.sub("new"))?;
-            fsutil::fsync_dir(&self.sub("tmp"))?;
             fault("synced");
             Ok(())
         })();
@@ -360,21 +361,44 @@ impl Queue {
     /// empty, a task is already running, or the head's `not_before` is still
     /// in the future: a backed-off head blocks the whole queue (strict FIFO).
     pub fn claim_head(&self, now: DateTime<Utc>) -> Result<Option<Claimed>> {
+        Ok(match self.claim(now, None)? {
+            Claim::Claimed(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// Claim the head if it is due: it is rewritten into `cur/` with
+    /// attempt+1 and `started_at` (durable before this returns, so an
+    /// attempt is counted even if its worker never starts), then its `new/`
+    /// entry is removed. With `ttl`, heads enqueued longer ago than that are
+    /// dead-lettered (reason `ttl`) on the way instead of being run.
+    pub fn claim(&self, now: DateTime<Utc>, ttl: Option<Duration>) -> Result<Claim> {
         let _lock = self.lock()?;
         if self.running_locked()?.is_some() {
-            return Ok(None);
+            return Ok(Claim::Busy);
         }
-        let Some((mut h, payload)) = self.first_valid("new")? else { return Ok(None) };
-        if h.not_before.is_some_and(|nb| nb > now) {
-            return Ok(None);
+        loop {
+            let Some((mut h, payload)) = self.first_valid("new")? else { return Ok(Claim::Empty) };
+            if let Some(ttl) = ttl
+                && h.enqueued_at + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX)
+                    < now
+            {
+                self.dead_letter_locked("new", &h, &payload, "ttl", None)?;
+                self.add_depth(-1)?;
+                continue;
+            }
+            if let Some(nb) = h.not_before.filter(|nb| *nb > now) {
+                return Ok(Claim::NotBefore(nb));
+            }
+            h.attempt += 1;
+            h.started_at = Some(now);
+            let name = h.name();
+            self.install(&h, &payload, "cur")?;
+            fault("claim-installed");
+            remove_durably(&self.sub("new").join(&name))?;
+            self.add_depth(-1)?;
+            return Ok(Claim::Claimed(Claimed { header: h, payload }));
         }
-        h.attempt += 1;
-        h.started_at = Some(now);
-        let name = h.name();
-        self.install(&h, &payload, "cur")?;
-        remove_durably(&self.sub("new").join(&name))?;
-        self.recount()?;
-        Ok(Some(Claimed { header: h, payload, exit: None }))
     }
 
     /// The claimed task, if any (resolving leftovers of interrupted moves).
@@ -390,57 +414,39 @@ impl Queue {
         self.running_locked()
     }
 
-    /// Durably note that the running task's worker exited. Returns the task
-    /// id, or `None` when nothing is running. With `expect`, the note is
-    /// written only if that task is the running one: a late hook of an
-    /// earlier worker must never finish the task claimed after it.
-    pub fn record_exit(
-        &self,
-        expect: Option<&str>,
-        status: Option<i32>,
-        signal: Option<String>,
-    ) -> Result<Option<String>> {
-        let _lock = self.lock()?;
-        let Some(c) = self.running_locked()? else { return Ok(None) };
-        if expect.is_some_and(|t| t != c.header.task) {
-            return Ok(None);
+    /// Finish the running task `task` with `outcome`: it moves to `done/`
+    /// in one rename (the commit point: a task completes once), then its
+    /// outcome is written beside it. Acking a task that is already done is
+    /// a no-op.
+    pub fn ack(&self, task: &str, outcome: &Outcome) -> Result<()> {
+        if let Some(name) = self.complete(task, outcome)? {
+            self.write_outcome(&name, outcome)?;
         }
-        let note = ExitNote { status, signal, at: Utc::now() };
-        let name = format!("{}.exit", c.header.name());
-        let tmp = self.sub("tmp").join(&name);
-        let bytes = serde_json::to_vec(&note)?;
-        let _ = fs::remove_file(&tmp);
-        write_new_file(&tmp, &bytes, "exit-written")?;
-        let dest = self.sub("cur").join(&name);
-        fs::rename(&tmp, &dest).with_context(|| format!("recording {}", dest.display()))?;
-        fsutil::fsync_dir(&self.sub("cur"))?;
-        Ok(Some(c.header.task))
+        Ok(())
     }
 
-    /// Finish the running task `task` with `outcome`: its outcome is written,
-    /// then it moves to `done/` in one rename. Acking a task that is already
-    /// done is a no-op.
-    pub fn ack(&self, task: &str, outcome: &Outcome) -> Result<()> {
+    /// The commit of an ack: `cur/<name>` renamed into `done/`, `done/`
+    /// synced, `ev=task-done` logged (from `outcome`'s status, signal and
+    /// duration), nothing else, so that the window between a program's exit
+    /// and its durable record is one rename and one sync. Returns the entry
+    /// name for [`Queue::write_outcome`], or `None` when the task was
+    /// already done.
+    pub fn complete(&self, task: &str, outcome: &Outcome) -> Result<Option<String>> {
         let _lock = self.lock()?;
         let c = match self.running_locked()? {
             Some(c) if c.header.task == task => c,
             _ => {
                 if self.find_in("done", task)?.is_some() {
-                    return Ok(());
+                    return Ok(None);
                 }
                 bail!("task {task} of {} is not running; nothing to acknowledge", self.id);
             }
         };
         let name = c.header.name();
-        let out = self.sub("done").join(format!("{name}.outcome"));
-        fsutil::atomic_write(&out, &serde_json::to_vec(outcome)?)?;
         let from = self.sub("cur").join(&name);
         fs::rename(&from, self.sub("done").join(&name))
             .with_context(|| format!("moving {} to done/", from.display()))?;
         fsutil::fsync_dir(&self.sub("done"))?;
-        fsutil::remove_if_exists(&self.sub("cur").join(format!("{name}.exit")))?;
-        fsutil::fsync_dir(&self.sub("cur"))?;
-        self.forget_work(task);
         self.event(
             Event::new("task-done")
                 .id(&self.id)
@@ -449,7 +455,28 @@ impl Queue {
                 .opt("signal", outcome.signal.clone())
                 .kv("duration_ms", outcome.duration_ms),
         );
-        Ok(())
+        fault("acked");
+        self.forget_work(task);
+        Ok(Some(name))
+    }
+
+    /// Write the outcome of a task [`Queue::complete`] just finished (entry
+    /// `name`). Informational and not synced: the task is done whether or
+    /// not this lands, and a crash can only lose the outcome.
+    pub fn write_outcome(&self, name: &str, outcome: &Outcome) -> Result<()> {
+        let path = self.sub("done").join(format!("{name}.outcome"));
+        let tmp = self.sub("tmp").join(format!("{name}.outcome"));
+        let _ = fs::remove_file(&tmp);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(&serde_json::to_vec(outcome)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
     }
 
     /// The running task `task` failed for `reason`: back to the head with
@@ -611,7 +638,6 @@ impl Queue {
                 position: None,
                 payload: c.payload,
                 outcome: None,
-                exit: c.exit,
                 reason: None,
             });
         }
@@ -624,7 +650,6 @@ impl Queue {
                 position: Some(pos + 1),
                 payload,
                 outcome: None,
-                exit: None,
                 reason: None,
             });
         }
@@ -643,7 +668,6 @@ impl Queue {
                     position: None,
                     payload,
                     outcome,
-                    exit: None,
                     reason,
                 });
             }
@@ -726,21 +750,6 @@ impl Queue {
         Ok(n)
     }
 
-    /// Put the running task back at the head WITHOUT counting the attempt
-    /// (its worker never started: the launch was refused before the program
-    /// ran). No backoff, no event.
-    pub fn release(&self, task: &str) -> Result<()> {
-        let _lock = self.lock()?;
-        let c = match self.running_locked()? {
-            Some(c) if c.header.task == task => c,
-            _ => bail!("task {task} of {} is not running; nothing to release", self.id),
-        };
-        let mut h = c.header.clone();
-        h.attempt = h.attempt.saturating_sub(1);
-        h.started_at = None;
-        self.requeue_locked(&h, &c.payload)
-    }
-
     /// Put the running task back at the head of new/ with header `h`: the
     /// new/ copy is durable before the cur/ entry (and its exit note) goes,
     /// so a crash in between leaves the task in both places, never in none
@@ -749,28 +758,67 @@ impl Queue {
     fn requeue_locked(&self, h: &Header, payload: &[u8]) -> Result<()> {
         let name = h.name();
         self.install(h, payload, "new")?;
-        fsutil::remove_if_exists(&self.sub("cur").join(format!("{name}.exit")))?;
         remove_durably(&self.sub("cur").join(&name))?;
         self.forget_work(&h.task);
-        self.recount()?;
+        self.add_depth(1)?;
         Ok(())
     }
 
-    /// The per-identity worker lock, without waiting: held by
-    /// `worker::start_next` from the claim until the launch returned, so the
-    /// tick and a kicking `send` never start two workers, and a tick holding
-    /// it knows that a claimed task without a live session has no launch in
-    /// flight. `Ok(None)`: someone else holds it right now.
+    /// The per-identity worker lock, without waiting. Held by whoever
+    /// starts a runner (the kick, the tick, the hand-over) from its decision
+    /// until the runner holds `runner.lock`, and by a runner while it
+    /// retires; so a runner is never started twice and never retires while
+    /// a starter is deciding. `Ok(None)`: someone else holds it right now.
     pub fn try_worker_lock(&self) -> Result<Option<LockGuard>> {
         fsutil::try_lock(&self.dir.join("worker.lock"))
     }
 
+    /// The worker lock, waiting at most `wait` (then exit 75).
+    pub fn worker_lock_within(&self, wait: Duration) -> Result<LockGuard> {
+        fsutil::lock_within(&self.dir.join("worker.lock"), wait, &format!("worker of {}", self.id))
+    }
+
+    /// `runner.lock`: held by the live runner for its whole life.
+    pub fn runner_lock_path(&self) -> PathBuf {
+        self.dir.join("runner.lock")
+    }
+
+    /// True while a runner lives and has not begun to retire.
+    pub fn runner_alive(&self) -> bool {
+        fsutil::is_locked(&self.runner_lock_path()).unwrap_or(false)
+    }
+
+    /// The live runner's pid, as it wrote it into its lock file.
+    pub fn runner_pid(&self) -> Option<i32> {
+        if !self.runner_alive() {
+            return None;
+        }
+        let b = fsutil::read_if_exists(&self.runner_lock_path()).ok()??;
+        String::from_utf8_lossy(&b).trim().parse().ok()
+    }
+
+    /// A cheap fingerprint of the queue's last change (the counter file's
+    /// size, mtime and inode): every enqueue, claim and requeue rewrites the
+    /// counter, so a runner polls this instead of listing `new/`.
+    pub fn change_mark(&self) -> Option<(u64, i64, i64, u64)> {
+        let md = fs::symlink_metadata(self.counter_path()).ok()?;
+        Some((md.len(), md.mtime(), md.mtime_nsec(), md.ino()))
+    }
+
     /// Write the payload of the running task where its worker can read it
-    /// (`work/<task-id>`, 0600) and return that path.
+    /// (`work/<task-id>`, 0600) and return that path. Not synced: after a
+    /// crash the task runs again and its payload file is written again.
     pub fn work_file(&self, c: &Claimed) -> Result<PathBuf> {
         let p = self.sub("work").join(c.task());
         let _ = fs::remove_file(&p);
-        write_new_file(&p, &c.payload, "work-written")?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p)
+            .with_context(|| format!("creating {}", p.display()))?;
+        f.write_all(&c.payload).with_context(|| format!("writing {}", p.display()))?;
         Ok(p)
     }
 
@@ -790,14 +838,17 @@ impl Queue {
         self.dir.join("counter")
     }
 
-    /// `(last seq, depth)`. A missing or torn counter is rebuilt from the
-    /// directories (the highest sequence anywhere, the count of `new/`).
+    /// `(last seq, depth)`. A counter that is missing, torn, or written
+    /// during an earlier boot (its writes were not synced, so a crash may
+    /// have lost the newest ones) is rebuilt from the directories: the
+    /// highest sequence anywhere, the count of `new/`.
     fn read_counter(&self) -> Result<(u64, u64)> {
         let path = self.counter_path();
         if let Some(bytes) = fsutil::read_if_exists(&path)?
-            && let Some(v) = parse_counter(&bytes)
+            && let Some((seq, depth, boot)) = parse_counter(&bytes)
+            && boot.is_none_or(|b| Some(b) == boot_id())
         {
-            return Ok(v);
+            return Ok((seq, depth));
         }
         let mut max = 0;
         for stage in SUBDIRS {
@@ -813,19 +864,29 @@ impl Queue {
         Ok((max, task_names(&self.sub("new"))?.len() as u64))
     }
 
-    /// Persist the counter in place: one small pwrite and fdatasync (a torn
-    /// record fails its checksum and is rebuilt, see `read_counter`).
+    /// Write the counter in place (one small pwrite), tagged with this
+    /// boot's id and NOT synced: only a crash of the whole machine can lose
+    /// it, and that means a new boot id, so the next reader rebuilds it
+    /// (see the module header). Where no boot id can be read it is synced.
     fn write_counter(&self, seq: u64, depth: u64) -> Result<()> {
         let path = self.counter_path();
-        let created = fs::symlink_metadata(&path).is_err();
         let f = fsutil::open_private_rw(&path)?;
-        f.write_all_at(&encode_counter(seq, depth), 0)
+        let boot = boot_id();
+        f.write_all_at(&encode_counter(seq, depth, boot.as_deref()), 0)
             .with_context(|| format!("writing {}", path.display()))?;
-        f.sync_data().with_context(|| format!("fsync of {}", path.display()))?;
-        if created {
-            fsutil::fsync_dir(&self.dir)?;
+        if boot.is_none() {
+            f.sync_data().with_context(|| format!("fsync of {}", path.display()))?;
         }
         Ok(())
+    }
+
+    /// Adjust the depth kept in the counter by `delta` without listing
+    /// `new/` (a claim is -1, a requeue +1). Returns the new depth.
+    fn add_depth(&self, delta: i64) -> Result<usize> {
+        let (seq, depth) = self.read_counter()?;
+        let depth = depth.saturating_add_signed(delta);
+        self.write_counter(seq, depth)?;
+        Ok(depth as usize)
     }
 
     /// Recount `new/` into the counter; returns the depth.
@@ -845,8 +906,7 @@ impl Queue {
         let dest = self.sub(stage).join(&name);
         fs::rename(&tmp, &dest)
             .with_context(|| format!("moving {} into {stage}/", tmp.display()))?;
-        fsutil::fsync_dir(&self.sub(stage))?;
-        fsutil::fsync_dir(&self.sub("tmp"))
+        fsutil::fsync_dir(&self.sub(stage))
     }
 
     fn dead_letter_locked(
@@ -864,7 +924,6 @@ impl Queue {
         };
         fsutil::atomic_write(&self.sub("dead").join(format!("{name}.reason")), text.as_bytes())?;
         self.install(h, payload, "dead")?;
-        fsutil::remove_if_exists(&self.sub(stage).join(format!("{name}.exit")))?;
         remove_durably(&self.sub(stage).join(&name))?;
         self.forget_work(&h.task);
         self.event(
@@ -944,18 +1003,19 @@ impl Queue {
         Ok(n)
     }
 
-    /// Quarantine entries whose names are not ours (side files allowed in
-    /// `cur/` are `<task-name>.exit`).
+    /// Quarantine entries whose names are not ours. (`cur/<name>.exit`
+    /// notes of earlier versions are dropped: the runner records exits now.)
     fn sweep_names(&self, stage: &str) -> Result<usize> {
         let mut n = 0;
         for p in fsutil::list_dir(&self.sub(stage))? {
             let name = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            let ok = task::parse_entry_name(&name).is_some()
-                || (stage == "cur"
-                    && name
-                        .strip_suffix(".exit")
-                        .is_some_and(|b| task::parse_entry_name(b).is_some()));
-            if !ok {
+            if stage == "cur"
+                && name.strip_suffix(".exit").is_some_and(|b| task::parse_entry_name(b).is_some())
+            {
+                remove_any(&p)?;
+                continue;
+            }
+            if task::parse_entry_name(&name).is_none() {
                 self.quarantine(stage, &name, "unexpected entry name (not <seq>.<task-id>)")?;
                 n += 1;
             }
@@ -1015,28 +1075,13 @@ impl Queue {
                 .iter()
                 .any(|s| fs::symlink_metadata(self.sub(s).join(&name)).is_ok());
             if twin {
-                fsutil::remove_if_exists(&self.sub("cur").join(format!("{name}.exit")))?;
                 remove_durably(&self.sub("cur").join(&name))?;
                 continue;
             }
             match self.load("cur", &name) {
-                Ok((header, payload)) => {
-                    let exit =
-                        fsutil::read_if_exists(&self.sub("cur").join(format!("{name}.exit")))?
-                            .and_then(|b| serde_json::from_slice(&b).ok());
-                    return Ok(Some(Claimed { header, payload, exit }));
-                }
+                Ok((header, payload)) => return Ok(Some(Claimed { header, payload })),
                 Err(e) if is_not_found(&e) => continue,
                 Err(e) => self.quarantine("cur", &name, &format!("{e:#}"))?,
-            }
-        }
-        // An exit note without its task is a leftover; drop it.
-        for p in fsutil::list_dir(&self.sub("cur"))? {
-            let name = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            if let Some(base) = name.strip_suffix(".exit")
-                && fs::symlink_metadata(self.sub("cur").join(base)).is_err()
-            {
-                remove_any(&p)?;
             }
         }
         Ok(None)
@@ -1082,20 +1127,76 @@ fn check_entry(md: &fs::Metadata) -> Result<()> {
     Ok(())
 }
 
-fn encode_counter(seq: u64, depth: u64) -> Vec<u8> {
-    let body = format!("{seq:020} {depth:020}");
+/// `<seq> <depth> <boot id or -> <fnv>`: the boot id says which boot wrote
+/// it (see `read_counter`); `-` means it was synced.
+fn encode_counter(seq: u64, depth: u64, boot: Option<&str>) -> Vec<u8> {
+    let body = format!("{seq:020} {depth:020} {}", boot.unwrap_or("-"));
     format!("{body} {:016x}\n", task::fnv1a64(body.as_bytes())).into_bytes()
 }
 
-fn parse_counter(bytes: &[u8]) -> Option<(u64, u64)> {
+/// `(seq, depth, boot id)`; `None` for a torn or foreign record. The
+/// two-field form of earlier versions was always synced: no boot id.
+fn parse_counter(bytes: &[u8]) -> Option<(u64, u64, Option<String>)> {
     let s = std::str::from_utf8(bytes).ok()?;
     let line = s.lines().next()?;
     let (body, sum) = line.rsplit_once(' ')?;
     if format!("{:016x}", task::fnv1a64(body.as_bytes())) != sum {
         return None;
     }
-    let (seq, depth) = body.split_once(' ')?;
-    Some((seq.parse().ok()?, depth.parse().ok()?))
+    let mut f = body.split(' ');
+    let seq = f.next()?.parse().ok()?;
+    let depth = f.next()?.parse().ok()?;
+    let boot = match f.next() {
+        None | Some("-") => None,
+        Some(b) => Some(b.to_string()),
+    };
+    Some((seq, depth, boot))
+}
+
+/// This boot's id, read once per process: Linux
+/// `/proc/sys/kernel/random/boot_id`, macOS `kern.bootsessionuuid`.
+/// `None` where the OS does not say.
+pub fn boot_id() -> Option<String> {
+    static ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let raw = read_boot_id()?;
+        let id: String =
+            raw.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        (!id.is_empty()).then_some(id)
+    })
+    .clone()
+}
+
+#[cfg(target_os = "linux")]
+fn read_boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()
+}
+
+#[cfg(target_os = "macos")]
+fn read_boot_id() -> Option<String> {
+    let name = c"kern.bootsessionuuid";
+    let mut buf = [0u8; 64];
+    let mut len = buf.len();
+    // SAFETY: `buf` is writable for `len` bytes and `name` is NUL-terminated.
+    let rc = unsafe {
+        libc::sysctlbyname(
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            &mut len,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf[..len].iter().position(|b| *b == 0).unwrap_or(len);
+    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn read_boot_id() -> Option<String> {
+    None
 }
 
 /// The task id part of an entry name.
@@ -1159,7 +1260,7 @@ fn write_new_file(path: &Path, bytes: &[u8], step: &str) -> Result<()> {
         f.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
         fault(step);
         fault_eio("eio-file-fsync").with_context(|| format!("fsync of {}", path.display()))?;
-        f.sync_all().with_context(|| format!("fsync of {}", path.display()))
+        f.sync_data().with_context(|| format!("fsync of {}", path.display()))
     })();
     if result.is_err() {
         let _ = fs::remove_file(path);
@@ -1200,36 +1301,7 @@ pub fn random_u64() -> u64 {
     task::fnv1a64(&[t.to_le_bytes(), u64::from(std::process::id()).to_le_bytes()].concat())
 }
 
-/// Test-only crash points: with the `fault-injection` feature, the process
-/// `_exit`s (no cleanup, like kill -9) when `MUXVISOR_FAULT` names `step`.
-#[cfg(feature = "fault-injection")]
-fn fault(step: &str) {
-    if std::env::var("MUXVISOR_FAULT").is_ok_and(|s| s == step) {
-        // SAFETY: _exit ends the process at once; that is the point.
-        unsafe { libc::_exit(86) };
-    }
-}
-
-#[cfg(not(feature = "fault-injection"))]
-#[inline(always)]
-fn fault(_step: &str) {}
-
-/// Test-only I/O errors: with the `fault-injection` feature, an `EIO` in
-/// place of the fsync named by `MUXVISOR_FAULT` (`eio-file-fsync`,
-/// `eio-dir-fsync`), to prove a failed fsync is reported, not retried.
-#[cfg(feature = "fault-injection")]
-fn fault_eio(step: &str) -> io::Result<()> {
-    if std::env::var("MUXVISOR_FAULT").is_ok_and(|s| s == step) {
-        return Err(io::Error::from_raw_os_error(libc::EIO));
-    }
-    Ok(())
-}
-
-#[cfg(not(feature = "fault-injection"))]
-#[inline(always)]
-fn fault_eio(_step: &str) -> io::Result<()> {
-    Ok(())
-}
+use crate::fault::{eio as fault_eio, point as fault};
 
 /// The crash points `MUXVISOR_FAULT` accepts, in protocol order.
 pub const FAULT_STEPS: [&str; 5] =

@@ -132,20 +132,80 @@ fn expire_and_dead_letter() {
 }
 
 #[test]
-fn record_exit_is_kept_with_the_running_task() {
+fn ack_commits_first_and_claim_expires_and_waits() {
     let t = setup();
-    assert_eq!(t.q.record_exit(None, Some(0), None).unwrap(), None);
     let a = t.q.enqueue(b"a", None).unwrap().task;
-    t.q.claim_head(now()).unwrap().unwrap();
-    // A late hook of an earlier worker names another task: nothing is noted.
-    assert_eq!(t.q.record_exit(Some("01OTHER"), Some(0), None).unwrap(), None);
-    assert!(t.q.running().unwrap().unwrap().exit.is_none());
-    assert_eq!(t.q.record_exit(Some(&a), None, Some("9".into())).unwrap(), Some(a.clone()));
-    let r = t.q.running().unwrap().unwrap();
-    assert_eq!(r.exit.as_ref().unwrap().signal.as_deref(), Some("9"));
-    t.q.ack(&a, &Outcome { signal: Some("9".into()), ..Default::default() }).unwrap();
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    // The commit alone: done/ has the task, no outcome yet, not running.
+    let name = t.q.complete(&a, &Outcome::default()).unwrap().expect("it was running");
+    assert_eq!(name, c.header.name());
     assert!(t.q.running().unwrap().is_none());
+    assert_eq!(t.q.show(&a).unwrap().stage, "done");
+    assert!(t.q.show(&a).unwrap().outcome.is_none());
+    assert_eq!(t.q.complete(&a, &Outcome::default()).unwrap(), None, "a second commit is a no-op");
+    t.q.write_outcome(&name, &Outcome { status: Some(0), ..Default::default() }).unwrap();
+    assert_eq!(t.q.show(&a).unwrap().outcome.unwrap().status, Some(0));
     assert_eq!(fs::read_dir(t.q.dir().join("cur")).unwrap().count(), 0);
+
+    // Heads past the TTL are dead-lettered on the way, not run.
+    let old = t.q.enqueue(b"old", None).unwrap().task;
+    let older = t.q.enqueue(b"older", None).unwrap().task;
+    let later = Utc::now() + chrono::Duration::seconds(120);
+    assert!(matches!(t.q.claim(later, Some(Duration::from_secs(60))).unwrap(), Claim::Empty));
+    assert_eq!(t.q.show(&old).unwrap().stage, "dead");
+    assert_eq!(t.q.show(&older).unwrap().reason.unwrap().trim(), "ttl");
+    let fresh = t.q.enqueue(b"fresh", None).unwrap().task;
+    let Claim::Claimed(c) = t.q.claim(Utc::now(), Some(Duration::from_secs(60))).unwrap() else {
+        panic!("a fresh head is claimed")
+    };
+    assert_eq!(c.task(), fresh);
+    assert!(matches!(t.q.claim(Utc::now(), None).unwrap(), Claim::Busy));
+}
+
+#[test]
+fn a_backed_off_head_reports_when_it_is_due() {
+    let t = setup();
+    let a = t.q.enqueue(b"a", None).unwrap().task;
+    assert!(matches!(t.q.claim(now(), None).unwrap(), Claim::Claimed(_)));
+    let base = Duration::from_secs(10);
+    let Nacked::Retry { not_before, .. } = t.q.nack(&a, "exit-1", base, base, 3, now()).unwrap()
+    else {
+        panic!("not retried")
+    };
+    match t.q.claim(now(), None).unwrap() {
+        Claim::NotBefore(t) => assert_eq!(t, not_before),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(t.q.claim(not_before, None).unwrap(), Claim::Claimed(_)));
+    t.q.ack(&a, &Outcome::default()).unwrap();
+    assert!(matches!(t.q.claim(now(), None).unwrap(), Claim::Empty));
+}
+
+#[test]
+fn depth_follows_claims_and_requeues_without_a_listing() {
+    let t = setup();
+    for i in 0..3 {
+        t.q.enqueue(format!("{i}").as_bytes(), None).unwrap();
+    }
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    assert_eq!(t.q.enqueue(b"x", None).unwrap().depth, 3, "3 - 1 claimed + 1 new");
+    let d = Duration::from_millis(1);
+    t.q.nack(c.task(), "exit-1", d, d, 3, now()).unwrap();
+    assert_eq!(t.q.enqueue(b"y", None).unwrap().depth, 5, "+1 requeued, +1 new");
+}
+
+#[test]
+fn a_counter_from_an_earlier_boot_is_rebuilt() {
+    let t = setup();
+    for _ in 0..3 {
+        t.q.enqueue(b"x", None).unwrap();
+    }
+    // Unsynced counter writes of a boot that ended in a crash: stale.
+    fs::write(t.q.dir().join("counter"), encode_counter(1, 1, Some("another-boot"))).unwrap();
+    let e = t.q.enqueue(b"y", None).unwrap();
+    assert_eq!(e.depth, 4);
+    let seqs: Vec<u64> = t.q.list().unwrap().pending.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4], "no sequence reused");
 }
 
 #[test]
@@ -269,8 +329,9 @@ fn clean_removes_old_tmp_and_done_only() {
 
 #[test]
 fn counter_format_detects_torn_records() {
-    let b = encode_counter(7, 3);
-    assert_eq!(parse_counter(&b), Some((7, 3)));
+    let b = encode_counter(7, 3, Some("b00t"));
+    assert_eq!(parse_counter(&b), Some((7, 3, Some("b00t".to_string()))));
+    assert_eq!(parse_counter(&encode_counter(7, 3, None)), Some((7, 3, None)));
     let mut torn = b.clone();
     torn[5] = b'9';
     assert_eq!(parse_counter(&torn), None);

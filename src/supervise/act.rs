@@ -14,28 +14,25 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::decide::{self, Action, ExitNote, Input, QueueFacts, RunningTask};
+use super::decide::{self, Action, Input, QueueFacts, RunningTask};
 use super::{Report, TickConfig, seed};
 use crate::canary;
 use crate::duration;
 use crate::fsutil::{self, LockGuard};
 use crate::logfmt::Event;
-use crate::observe::{self, Observed};
+use crate::observe;
 use crate::paths::Root;
 use crate::peer::{self, Identity, PeerSpec, Policy};
-use crate::queue::{Nacked, Outcome, Queue};
+use crate::queue::Queue;
 use crate::session;
 use crate::state::{self, State};
-use crate::tmux::{Cmd, Tmux};
+use crate::worker::Finished;
 
 /// How long the tick waits for a peer's identity lock (a `launch` or `stop`
 /// in progress holds it for about as long as its grace).
 const ID_LOCK_WAIT: Duration = Duration::from_secs(5);
 
-/// Lines of a finished worker's screen kept with its outcome.
-const SCREEN_TAIL_LINES: usize = 20;
-
-/// Observe, decide and act for one peer.
+/// Observe, decide and act for one peer (the tick).
 pub fn handle_peer(root: &Root, id: &Identity, cfg: &TickConfig) -> Result<Vec<Report>> {
     let Some(spec) = peer::load(root, id)? else {
         return Ok(Vec::new()); // removed since the list was read
@@ -44,14 +41,26 @@ pub fn handle_peer(root: &Root, id: &Identity, cfg: &TickConfig) -> Result<Vec<R
         Policy::Persistent => run_peer(root, &spec, cfg, None, None),
         Policy::Ephemeral => {
             let q = Queue::open(root, id)?;
-            // The lock `send`'s kick holds from claim to launch: without it
-            // a task being started would look like one whose worker died.
+            // Held by whoever is starting a runner or by a runner retiring:
+            // leave the peer to them this time.
             let Some(guard) = q.try_worker_lock()? else {
-                return Ok(Vec::new()); // a worker is being started right now
+                return Ok(Vec::new());
             };
             run_peer(root, &spec, cfg, Some(&q), Some(guard))
         }
     }
+}
+
+/// The per-peer step for an ephemeral peer whose worker lock the caller
+/// already holds: the kick and the hand-over run exactly the tick's code.
+pub fn handle_ephemeral(
+    root: &Root,
+    spec: &PeerSpec,
+    q: &Queue,
+    guard: LockGuard,
+    cfg: &TickConfig,
+) -> Result<Vec<Report>> {
+    run_peer(root, spec, cfg, Some(q), Some(guard))
 }
 
 fn run_peer(
@@ -65,7 +74,7 @@ fn run_peer(
     let obs = observe::observe(root, id, cfg.call_timeout)?;
     let recorded = state::load(root, id)?;
     let facts = match q {
-        Some(q) => queue_facts(root, id, q)?,
+        Some(q) => queue_facts(q)?,
         None => QueueFacts::default(),
     };
     let now = Utc::now();
@@ -77,12 +86,22 @@ fn run_peer(
         queue: &facts,
         now,
         seed,
+        maintenance: cfg.maintenance,
     });
     if !save_bookkeeping(root, id, &recorded, &plan.state)? {
         return Ok(vec![Report::new(id, "skipped", "a launch or stop changed the peer meanwhile")]);
     }
-    let mut ctx =
-        Act { root, spec, cfg, obs: &obs, now, seed, q, worker_guard, reports: Vec::new() };
+    let mut ctx = Act {
+        root,
+        spec,
+        cfg,
+        server_pid: obs.server_pid,
+        now,
+        seed,
+        q,
+        worker_guard,
+        reports: Vec::new(),
+    };
     for a in &plan.actions {
         if let Err(e) = ctx.apply(a) {
             ctx.report("error", format!("{}: {e:#}", name(a)));
@@ -92,15 +111,17 @@ fn run_peer(
     Ok(ctx.reports)
 }
 
-fn queue_facts(root: &Root, id: &Identity, q: &Queue) -> Result<QueueFacts> {
+fn queue_facts(q: &Queue) -> Result<QueueFacts> {
+    // The runner first: a runner that ends right after this look leaves
+    // its task finished (or claimed) on disk, which the next look sees.
+    let runner = q.runner_alive();
     let running = q.running()?.map(|c| RunningTask {
         task: c.header.task.clone(),
         attempt: c.header.attempt,
         started_at: c.header.started_at.unwrap_or(c.header.enqueued_at),
-        exit_note: c.exit.map(|n| ExitNote { status: n.status, signal: n.signal, at: Some(n.at) }),
     });
-    let pending = crate::queue::counts(root, id)?.pending;
-    Ok(QueueFacts { running, pending })
+    let pending = q.counts()?.pending;
+    Ok(QueueFacts { running, pending, runner })
 }
 
 /// Merge the tick's bookkeeping fields into the state file under the
@@ -139,10 +160,7 @@ fn name(a: &Action) -> &'static str {
         Action::ReapAge { .. } => "reaped-age",
         Action::Restart { .. } => "restart",
         Action::MarkFailed { .. } => "failed",
-        Action::AckTask { .. } => "task-done",
-        Action::RetryTask { .. } => "task-retry",
-        Action::DeadTask { .. } => "task-dead",
-        Action::Requeue { .. } => "task-requeued",
+        Action::FailTask { .. } => "task-retry",
         Action::StopWorker { .. } => "worker-stopped",
         Action::Teardown => "teardown",
         Action::ExpireTasks => "expire",
@@ -154,7 +172,7 @@ struct Act<'a> {
     root: &'a Root,
     spec: &'a PeerSpec,
     cfg: &'a TickConfig,
-    obs: &'a Observed,
+    server_pid: Option<i32>,
     now: DateTime<Utc>,
     seed: u64,
     q: Option<&'a Queue>,
@@ -201,7 +219,7 @@ impl Act<'_> {
                 self.report("gone", format!("{}: {reason}", death.as_str()));
             }
             Action::NudgeServer => {
-                if let Some(pid) = self.obs.server_pid {
+                if let Some(pid) = self.server_pid {
                     observe::nudge(pid);
                     self.report("nudge", "pane dead without an exit status; SIGCHLD sent to tmux");
                 }
@@ -245,30 +263,7 @@ impl Act<'_> {
                     ),
                 );
             }
-            Action::AckTask { task, status, signal, duration_ms } => {
-                let outcome = Outcome {
-                    status: *status,
-                    signal: signal.clone(),
-                    duration_ms: *duration_ms,
-                    screen_tail: self.screen_tail(),
-                };
-                self.queue()?.ack(task, &outcome)?;
-                let how = match status {
-                    Some(s) => format!("exit {s}"),
-                    None => "worker reaped idle".into(),
-                };
-                self.report("task-done", format!("task {task}: {how}, {duration_ms} ms"));
-            }
-            Action::RetryTask { task, reason } => self.nack(task, reason)?,
-            Action::DeadTask { task, reason } => {
-                self.queue()?.dead_letter(task, reason)?;
-                self.report("task-dead", format!("task {task}: {reason}"));
-            }
-            Action::Requeue { task } => {
-                // Back to the head, uncounted: no program ever ran it.
-                self.queue()?.release(task)?;
-                self.report("task-requeued", format!("task {task}: its worker never started"));
-            }
+            Action::FailTask { task, reason } => self.fail(task, reason)?,
             Action::StopWorker { reason } => {
                 let s = session::stop(root, &id, self.cfg.stop_grace, reason)?;
                 self.report("worker-stopped", format!("{reason} (how={})", s.how));
@@ -290,8 +285,14 @@ impl Act<'_> {
             Action::StartNext => {
                 // The worker lock taken to decide is handed to the start,
                 // so no kick can slip in between.
-                if let Some(s) = self.start_next()? {
-                    self.report("task-start", format!("task {} attempt {}", s.task, s.attempt));
+                let q = self.q.context("internal: a runner start for a peer without a queue")?;
+                let held = self.worker_guard.take().context("internal: no worker lock held")?;
+                if q.counts()?.pending == 0 {
+                    return Ok(()); // the task put back was dead-lettered
+                }
+                if let Some(s) = crate::worker::start_runner_locked(root, self.spec, q, &held)? {
+                    let pid = s.pane_pid.map(|p| format!("pid {p}")).unwrap_or_default();
+                    self.report("runner-start", pid);
                 }
             }
         }
@@ -300,7 +301,7 @@ impl Act<'_> {
 
     fn restart(&mut self, attempt: u32, backoff_ms: u64) -> Result<()> {
         let (root, id) = (self.root, self.id().clone());
-        match session::launch(root, self.spec, None) {
+        match session::launch(root, self.spec, session::Start::Program) {
             Ok(l) if l.already => {
                 // Someone launched it between our look and our launch.
                 let _lock = fsutil::lock_within(&root.id_lock(&id), ID_LOCK_WAIT, "tick")?;
@@ -331,62 +332,23 @@ impl Act<'_> {
         }
     }
 
-    fn nack(&mut self, task: &str, reason: &str) -> Result<()> {
-        let s = self.spec;
-        match self.queue()?.nack(
-            task,
-            reason,
-            s.backoff,
-            s.max_backoff,
-            s.max_attempts,
-            self.now,
-        )? {
-            Nacked::Retry { attempt, not_before } => self.report(
+    fn fail(&mut self, task: &str, reason: &str) -> Result<()> {
+        let how = crate::worker::Finish::Failed { reason: reason.to_string() };
+        match crate::worker::finish(self.spec, self.queue()?, task, &how, String::new)? {
+            Finished::Retry { attempt, not_before } => self.report(
                 "task-retry",
                 format!(
                     "task {task}: {reason}; attempt {attempt} failed, next not before {}",
                     not_before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
                 ),
             ),
-            Nacked::Dead => {
+            Finished::Dead => {
                 self.report("task-dead", format!("task {task}: {reason}; max-attempts"))
+            }
+            Finished::Done | Finished::NotRunning => {
+                self.report("task-finished", format!("task {task}: finished meanwhile"))
             }
         }
         Ok(())
-    }
-
-    /// Start the head task under the worker lock this tick already holds
-    /// (ephemeral peers always hold it here; see `handle_peer`).
-    fn start_next(&mut self) -> Result<Option<crate::worker::Started>> {
-        let q = self.q.context("internal: a task start for a peer without a queue")?;
-        match self.worker_guard.take() {
-            Some(held) => {
-                crate::worker::start_next_locked(self.root, self.spec, q, &held, Utc::now())
-            }
-            None => crate::worker::start_next(self.root, self.spec, Utc::now()),
-        }
-    }
-
-    /// The last lines of a finished worker's pane, for `queue show`.
-    fn screen_tail(&self) -> String {
-        if !self.obs.server_answers() {
-            return String::new();
-        }
-        let id = self.id();
-        let cmd = Cmd::new("capture-pane")
-            .arg("-p")
-            .arg("-t")
-            .arg(id.target())
-            .arg("-S")
-            .arg(format!("-{SCREEN_TAIL_LINES}"));
-        let Ok(tmux) = Tmux::new(self.root.socket(id)) else { return String::new() };
-        match tmux.with_timeout(self.cfg.call_timeout).run(&cmd) {
-            Ok(out) => {
-                let lines: Vec<&str> = out.stdout.trim_end().lines().collect();
-                let from = lines.len().saturating_sub(SCREEN_TAIL_LINES);
-                lines[from..].join("\n")
-            }
-            Err(_) => String::new(),
-        }
     }
 }

@@ -36,21 +36,10 @@
 //! attempt counter to 1. A restart not yet due is remembered
 //! (`next_restart_at`) and taken by the first tick past it.
 //!
-//! Ephemeral peers (the worker slot and the running task in `cur/`):
-//!
-//! ```text
-//! ephemeral       | task running                                | no task running
-//! ----------------+---------------------------------------------+-----------------------------
-//! Alive           | timeout: stop, retry | keys+idle: reap, ack | orphan worker: stop
-//! PaneDead        | exit 0: ack; else retry; teardown           | leftover: teardown
-//! Gone/NoSocket/  | exit note: per note; never launched: wait   | (stale: clean socket)
-//!  StaleSocket    | LAUNCH_GRACE, then requeue; else gone+retry |
-//! Hung            | report hung                                 | report hung
-//! ```
-//!
-//! then, whenever the slot is (or becomes) free, `start-next` (the queue
-//! decides whether the head is due). A retry at `max_attempts` is a
-//! dead-letter instead. Tasks past their TTL are expired every tick.
+//! Ephemeral peers: their pane runs a runner (see `worker` and `runner`)
+//! that finishes its own tasks and claims the next; the tick only starts
+//! one when none lives, finishes what a dead runner left in `cur/`, and
+//! stops a task past its timeout. The table is in [`ephemeral`].
 
 use std::time::Duration;
 
@@ -58,17 +47,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::observe::{Observed, Seen};
-use crate::peer::{Deliver, PeerSpec, Policy, Restart};
+use crate::peer::{PeerSpec, Policy, Restart};
 use crate::state::State;
 
 /// A restart is never scheduled sooner than this after a healthy run resets
 /// the counter; also the floor of [`healthy_period`].
 pub const MIN_HEALTHY: Duration = Duration::from_secs(60);
-
-/// A claimed task whose launch never recorded itself is put back only this
-/// long after its claim: longer than any tmux call of a launch (3 s) that an
-/// orphaned client of a killed claimer could still complete.
-pub const LAUNCH_GRACE: Duration = Duration::from_secs(10);
 
 /// How a recorded session went missing (the `death=` of `ev=gone`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -89,26 +73,14 @@ impl Death {
     }
 }
 
-/// The worker's exit as noted durably by the pane-died hook (the queue's
-/// `record_exit`), for when the pane itself is no longer there to read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExitNote {
-    pub status: Option<i32>,
-    pub signal: Option<String>,
-    /// When the hook noted it (millisecond precision, unlike tmux's
-    /// whole-second `pane_dead_time`).
-    pub at: Option<DateTime<Utc>>,
-}
-
 /// The task claimed in `cur/`, if any.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunningTask {
     pub task: String,
     /// 1 for the first run.
     pub attempt: u32,
-    /// When it was claimed (the worker starts right after).
+    /// When it was claimed (the program starts right after).
     pub started_at: DateTime<Utc>,
-    pub exit_note: Option<ExitNote>,
 }
 
 /// What the tick knows about an ephemeral peer's queue.
@@ -117,6 +89,8 @@ pub struct QueueFacts {
     pub running: Option<RunningTask>,
     /// Tasks waiting in `new/` (due or not).
     pub pending: usize,
+    /// A runner holds `runner.lock`: it owns the running task.
+    pub runner: bool,
 }
 
 /// Everything `decide` looks at.
@@ -129,6 +103,9 @@ pub struct Input<'a> {
     pub now: DateTime<Utc>,
     /// Source of restart jitter, so that `decide` stays a pure function.
     pub seed: u64,
+    /// The tick's housekeeping (expiring and sweeping the queue); off for
+    /// the kick and the hand-over, which must stay cheap.
+    pub maintenance: bool,
 }
 
 /// One thing the tick should do for a peer, in order.
@@ -152,22 +129,18 @@ pub enum Action {
     Restart { attempt: u32, backoff_ms: u64 },
     /// Crash loop: no more restarts until `launch`/`restart`.
     MarkFailed { restarts: u32, failures: usize, window_s: u64 },
-    /// Ephemeral: acknowledge the running task.
-    AckTask { task: String, status: Option<i32>, signal: Option<String>, duration_ms: u64 },
-    /// Ephemeral: the task failed; back to the head with backoff.
-    RetryTask { task: String, reason: String },
-    /// Ephemeral: the task failed its last attempt.
-    DeadTask { task: String, reason: String },
-    /// Ephemeral: claimed but its worker never started (a tick or sender
-    /// died in between); back to the head without counting an attempt.
-    Requeue { task: String },
+    /// Ephemeral: the running task cannot have finished (its runner or
+    /// server died, or it ran out of time): retry it, or dead-letter it
+    /// after `max_attempts` (the queue decides which).
+    FailTask { task: String, reason: String },
     /// Ephemeral: deliberately stop the live worker (`reason` goes to state).
     StopWorker { reason: String },
-    /// Ephemeral: remove a finished worker's server (dead pane).
+    /// Ephemeral: remove what is left of a dead worker (its server, and
+    /// any program that outlived its runner).
     Teardown,
-    /// Ephemeral: dead-letter tasks past their TTL.
+    /// Ephemeral: dead-letter tasks past their TTL, quarantine damage.
     ExpireTasks,
-    /// Ephemeral: claim the head, if due, and launch a worker for it.
+    /// Ephemeral: start a runner (it claims the head when due).
     StartNext,
 }
 
@@ -403,53 +376,68 @@ pub fn after_failed_restart(st: &mut State, spec: &PeerSpec, now: DateTime<Utc>,
     st.next_restart_at = Some(add(now, b));
 }
 
+/// The ephemeral table: rows are what tmux shows, columns whether a runner
+/// holds its lock. "start" means `StartNext` when anything is pending or a
+/// task was just put back.
+///
+/// ```text
+/// ephemeral       | runner alive                     | no runner
+/// ----------------+----------------------------------+------------------------------------------
+/// Alive           | canary; past timeout: stop, fail | orphan pane: stop; fail its task; start
+/// PaneDead        | (runner ending) nothing          | teardown; fail its task; start
+/// SessionGone/    | (runner still recording its      | stale: clean; task: gone (once), teardown,
+///  NoSocket/Stale |  program's exit) nothing         |  fail; start
+/// Hung            | report hung                      | report hung
+/// ```
 fn ephemeral(i: &Input, st: &mut State, out: &mut Vec<Action>) {
-    out.push(Action::ExpireTasks);
+    if i.maintenance {
+        out.push(Action::ExpireTasks);
+    }
     let running = i.queue.running.as_ref();
-    let slot_free = match (&i.observed.seen, running) {
+    let fail = |out: &mut Vec<Action>, reason: &str| {
+        if let Some(t) = running {
+            out.push(Action::FailTask { task: t.task.clone(), reason: reason.into() });
+        }
+    };
+    let free = match (&i.observed.seen, i.queue.runner) {
         (Seen::Hung, _) => {
             hung(i, out);
             false
         }
-        (Seen::Alive, Some(t)) => {
+        (Seen::Alive, true) => {
             out.push(Action::EnsureCanary);
-            worker_alive(i, t, out)
-        }
-        (Seen::Alive, None) => {
-            out.push(Action::StopWorker { reason: "orphan-worker".into() });
-            true
-        }
-        (Seen::PaneDead { status, signal }, Some(t)) => {
-            let (status, signal) = match &t.exit_note {
-                Some(n) if status.is_none() && signal.is_none() => (n.status, n.signal.clone()),
-                _ => (*status, signal.clone()),
-            };
-            if status.is_none() && signal.is_none() {
-                out.push(Action::NudgeServer);
+            match running {
+                Some(t) if since(i.now, t.started_at) > i.spec.task_timeout => {
+                    out.push(Action::StopWorker { reason: "task-timeout".into() });
+                    fail(out, "timeout");
+                    true
+                }
+                _ => false,
             }
-            finish(i, t, status, signal, out);
-            out.push(Action::Teardown);
+        }
+        (Seen::Alive, false) => {
+            out.push(Action::StopWorker { reason: "orphan-worker".into() });
+            fail(out, "runner-died");
             true
         }
-        (Seen::PaneDead { .. }, None) => {
+        (Seen::PaneDead { .. } | Seen::SessionGone | Seen::NoSocket | Seen::StaleSocket, true) => {
+            false
+        }
+        (Seen::PaneDead { status, signal }, false) => {
             out.push(Action::Teardown);
+            let how = match (status, signal) {
+                (_, Some(g)) => format!("runner-died: signal {g}"),
+                (Some(c), None) => format!("runner-died: exit {c}"),
+                (None, None) => "runner-died".to_string(),
+            };
+            fail(out, &how);
             true
         }
-        (seen @ (Seen::SessionGone | Seen::NoSocket | Seen::StaleSocket), Some(t)) => {
+        (seen @ (Seen::SessionGone | Seen::NoSocket | Seen::StaleSocket), false) => {
             if *seen == Seen::StaleSocket {
                 out.push(Action::CleanStaleSocket);
             }
-            if let Some(n) = &t.exit_note {
-                finish(i, t, n.status, n.signal.clone(), out);
-            } else if i.recorded.current_task.as_deref() != Some(t.task.as_str()) {
-                // Its launch never recorded itself. A claimer killed inside
-                // `launch` may still have a tmux client in flight that will
-                // start the worker: requeue only once that cannot happen.
-                if since(i.now, t.started_at) < LAUNCH_GRACE {
-                    return;
-                }
-                out.push(Action::Requeue { task: t.task.clone() });
-            } else {
+            if let Some(t) = running {
                 let death =
                     if *seen == Seen::SessionGone { Death::SessionGone } else { Death::ServerDead };
                 if Phase::of(i.recorded) == Phase::Live && st.dead_incarnation != st.launched_at {
@@ -459,78 +447,14 @@ fn ephemeral(i: &Input, st: &mut State, out: &mut Vec<Action>) {
                         reason: format!("worker for task {} vanished", t.task),
                     });
                 }
-                fail_task(i, t, death.as_str(), out);
-            }
-            true
-        }
-        (seen @ (Seen::SessionGone | Seen::NoSocket | Seen::StaleSocket), None) => {
-            if *seen == Seen::StaleSocket {
-                out.push(Action::CleanStaleSocket);
+                out.push(Action::Teardown);
+                fail(out, death.as_str());
             }
             true
         }
     };
-    let finished = running.is_some() && slot_free;
-    if slot_free && (i.queue.pending > 0 || finished) {
+    if free && (i.queue.pending > 0 || running.is_some()) {
         out.push(Action::StartNext);
-    }
-}
-
-/// A live worker: stop it past the task timeout; with `--deliver keys`, a
-/// worker idle past its TTL has finished. True when the slot is freed.
-fn worker_alive(i: &Input, t: &RunningTask, out: &mut Vec<Action>) -> bool {
-    let ran = since(i.now, t.started_at);
-    if ran > i.spec.task_timeout {
-        out.push(Action::StopWorker { reason: "task-timeout".into() });
-        fail_task(i, t, "timeout", out);
-        return true;
-    }
-    if i.spec.deliver == Deliver::Keys
-        && let Some(Action::ReapIdle { idle_s }) = reap_idle(i)
-    {
-        out.push(Action::ReapIdle { idle_s });
-        out.push(Action::AckTask {
-            task: t.task.clone(),
-            status: None,
-            signal: None,
-            duration_ms: ran.as_millis() as u64,
-        });
-        return true;
-    }
-    false
-}
-
-fn finish(
-    i: &Input,
-    t: &RunningTask,
-    status: Option<i32>,
-    signal: Option<String>,
-    out: &mut Vec<Action>,
-) {
-    if status == Some(0) && signal.is_none() {
-        let noted = t.exit_note.as_ref().and_then(|n| n.at);
-        let end = noted.or(i.observed.dead_at).unwrap_or(i.now);
-        out.push(Action::AckTask {
-            task: t.task.clone(),
-            status,
-            signal,
-            duration_ms: since(end, t.started_at).as_millis() as u64,
-        });
-        return;
-    }
-    let reason = match (status, signal) {
-        (_, Some(sig)) => format!("signal-{sig}"),
-        (Some(code), None) => format!("exit-{code}"),
-        (None, None) => "status-lost".to_string(),
-    };
-    fail_task(i, t, &reason, out);
-}
-
-fn fail_task(i: &Input, t: &RunningTask, reason: &str, out: &mut Vec<Action>) {
-    if t.attempt >= i.spec.max_attempts {
-        out.push(Action::DeadTask { task: t.task.clone(), reason: "max-attempts".into() });
-    } else {
-        out.push(Action::RetryTask { task: t.task.clone(), reason: reason.into() });
     }
 }
 

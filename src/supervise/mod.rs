@@ -52,6 +52,9 @@ pub struct TickConfig {
     pub stop_grace: Duration,
     /// Peers handled at once.
     pub threads: usize,
+    /// Housekeeping that only the periodic tick does (expiring tasks past
+    /// their TTL, sweeping damaged queue entries): O(queue depth).
+    pub maintenance: bool,
 }
 
 impl Default for TickConfig {
@@ -61,7 +64,16 @@ impl Default for TickConfig {
             call_timeout: Duration::from_secs(2),
             stop_grace: Duration::from_secs(5),
             threads: 8,
+            maintenance: true,
         }
+    }
+}
+
+impl TickConfig {
+    /// The per-peer step as the kick and the hand-over run it: the same
+    /// decisions, without the housekeeping, and quick stops of orphans.
+    pub fn on_demand() -> TickConfig {
+        TickConfig { maintenance: false, ..TickConfig::default() }
     }
 }
 

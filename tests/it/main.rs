@@ -8,6 +8,7 @@ mod canary;
 mod clean;
 mod docs;
 mod doctor;
+mod drain;
 mod events;
 mod hostile;
 mod lifecycle;

@@ -36,12 +36,17 @@ fn kick_starts_a_worker_with_the_task_in_env_and_argv() {
     let starts = env.events("lifecycle", "task-start");
     assert_eq!(starts.len(), 1, "{starts:?}");
     assert!(starts[0].contains(&format!("task={task}")) && starts[0].contains("attempt=1"));
-    // The task is claimed (running) until the tick acknowledges it.
-    let l = env.mv(&["--json", "queue", "w", "list"]).ok().json();
-    assert_eq!(l["running"][0]["task"], task.as_str());
-    // A second send while it runs only queues.
+    // Its runner acknowledges it when the program exits, with no tick (the
+    // outcome, with the screen's last lines, follows the commit).
+    assert!(wait_until(WAIT, || {
+        env.mv(&["--json", "queue", "w", "show", &task]).ok().json()["outcome"].is_object()
+    }));
+    let shown = env.mv(&["--json", "queue", "w", "show", &task]).ok().json();
+    assert_eq!(shown["outcome"]["status"], 0, "{shown}");
+    // A second send is picked up by the same runner (one launch).
     env.mv(&["send", "w", "second"]).ok();
-    assert_eq!(env.events("lifecycle", "task-start").len(), 1);
+    assert!(wait_until(WAIT, || env.events("lifecycle", "task-done").len() == 2));
+    assert_eq!(env.events("lifecycle", "launch").len(), 1);
 }
 
 #[test]
@@ -69,10 +74,14 @@ fn a_failed_kick_is_a_warning_and_the_task_stays_queued() {
     out.ok();
     assert!(out.stdout.starts_with("queued for w, depth 1, task "), "{out:#?}");
     assert!(out.stderr.contains("the task is queued"), "{out:#?}");
-    let l = env.mv(&["--json", "queue", "w", "list"]).ok().json();
-    assert_eq!(l["pending"].as_array().unwrap().len(), 1, "{l}");
-    assert_eq!(l["pending"][0]["attempt"], 1, "a failed launch counts as an attempt");
-    assert_eq!(env.events("lifecycle", "task-retry").len(), 1);
+    assert!(out.stderr.contains("/nonexistent/program"), "{out:#?}");
+    // Each attempt fails to start the program and counts; then it is dead.
+    assert!(wait_until(WAIT, || env.events("lifecycle", "task-dead").len() == 1));
+    let retries = env.events("lifecycle", "task-retry");
+    assert_eq!(retries.len(), 2, "{retries:?}");
+    assert!(retries.iter().all(|l| l.contains("launch-failed")), "{retries:?}");
+    let l = env.mv(&["--json", "queue", "w", "list", "--dead"]).ok().json();
+    assert_eq!(l["dead"].as_array().unwrap().len(), 1, "{l}");
 }
 
 #[test]
@@ -117,21 +126,15 @@ fn persistent_peer_is_woken_and_typed_into() {
 }
 
 #[test]
-fn after_an_ack_the_next_send_starts_a_fresh_worker_despite_the_dead_pane() {
+fn a_send_after_the_runner_retired_starts_a_new_one() {
     let env = Env::new();
     let script = "printf %s \"$1\" > \"out-$MUXVISOR_TASK_ID\"";
     add_peer(&env, "w", Policy::Ephemeral, &["sh", "-c", script, "sh", "{task}"], Deliver::Argv);
     let out = env.mv(&["--json", "send", "w", "one"]).ok().json();
     let first = out["task"].as_str().unwrap().to_string();
     assert!(wait_until(WAIT, || read(&env, &format!("out-{first}")).is_some()));
-    // The worker's pane is dead (remain-on-exit); the tick would ack it now.
-    let root = muxvisor::fsutil::open_root(env.root()).unwrap();
-    let id = muxvisor::peer::Identity::parse("w").unwrap();
-    let q = muxvisor::queue::Queue::open(&root, &id).unwrap();
-    assert!(wait_until(WAIT, || {
-        muxvisor::observe::observe(&root, &id, Duration::from_secs(3)).is_ok_and(|o| !o.is_alive())
-    }));
-    q.ack(&first, &muxvisor::queue::Outcome { status: Some(0), ..Default::default() }).unwrap();
+    // The runner retires once the queue has been empty for its linger.
+    assert!(wait_until(WAIT, || !env.root().join("run/w.sock").exists()));
     let out = env.mv(&["--json", "send", "w", "two"]).ok().json();
     let second = out["task"].as_str().unwrap().to_string();
     assert!(
@@ -142,6 +145,7 @@ fn after_an_ack_the_next_send_starts_a_fresh_worker_despite_the_dead_pane() {
     let shown = env.mv(&["--json", "queue", "w", "show", &first]).ok().json();
     assert_eq!(shown["stage"], "done");
     assert_eq!(shown["outcome"]["status"], 0);
+    assert_eq!(env.events("lifecycle", "launch").len(), 2, "one runner per burst");
 }
 
 #[test]
@@ -159,5 +163,5 @@ fn concurrent_kicks_start_exactly_one_worker() {
     assert_eq!(l["running"].as_array().unwrap().len(), 1, "{l}");
     assert_eq!(l["pending"].as_array().unwrap().len(), 5, "{l}");
     assert_eq!(env.events("lifecycle", "task-start").len(), 1);
-    assert_eq!(env.events("lifecycle", "launch").len(), 1);
+    assert_eq!(env.events("lifecycle", "launch").len(), 1, "one runner for all");
 }

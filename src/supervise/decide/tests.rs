@@ -60,7 +60,7 @@ fn state(phase: Phase) -> State {
 }
 
 fn run(o: &Observed, st: &State, spec: &PeerSpec, q: &QueueFacts, now: DateTime<Utc>) -> Plan {
-    decide(&Input { observed: o, recorded: st, spec, queue: q, now, seed: 7 })
+    decide(&Input { observed: o, recorded: st, spec, queue: q, now, seed: 7, maintenance: true })
 }
 
 fn kinds(p: &Plan) -> Vec<&'static str> {
@@ -76,10 +76,7 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::ReapAge { .. } => "reap-age",
             Action::Restart { .. } => "restart",
             Action::MarkFailed { .. } => "failed",
-            Action::AckTask { .. } => "ack",
-            Action::RetryTask { .. } => "retry",
-            Action::DeadTask { .. } => "dead",
-            Action::Requeue { .. } => "requeue",
+            Action::FailTask { .. } => "fail",
             Action::StopWorker { .. } => "stop-worker",
             Action::Teardown => "teardown",
             Action::ExpireTasks => "expire",
@@ -142,37 +139,54 @@ fn persistent_table_every_pair() {
     }
 }
 
-/// Every (observed, queue) pair of the ephemeral table, with one more task
-/// pending and the worker launched for the running task.
+/// Every (observed, runner, task) triple of the ephemeral table, with one
+/// more task pending.
 #[test]
 fn ephemeral_table_every_pair() {
-    let table: &[(&str, bool, &[&str])] = &[
-        ("alive", true, &["expire", "canary"]),
-        ("alive", false, &["expire", "stop-worker", "start-next"]),
-        ("dead1", true, &["expire", "retry", "teardown", "start-next"]),
-        ("dead1", false, &["expire", "teardown", "start-next"]),
-        ("session-gone", true, &["expire", "gone", "retry", "start-next"]),
-        ("session-gone", false, &["expire", "start-next"]),
-        ("no-socket", true, &["expire", "gone", "retry", "start-next"]),
-        ("no-socket", false, &["expire", "start-next"]),
-        ("stale", true, &["expire", "clean-socket", "gone", "retry", "start-next"]),
-        ("stale", false, &["expire", "clean-socket", "start-next"]),
-        ("hung", true, &["expire", "hung"]),
-        ("hung", false, &["expire", "hung"]),
+    let table: &[(&str, bool, bool, &[&str])] = &[
+        ("alive", true, true, &["expire", "canary"]),
+        ("alive", true, false, &["expire", "canary"]),
+        ("alive", false, true, &["expire", "stop-worker", "fail", "start-next"]),
+        ("alive", false, false, &["expire", "stop-worker", "start-next"]),
+        ("dead1", true, true, &["expire"]),
+        ("dead1", true, false, &["expire"]),
+        ("dead1", false, true, &["expire", "teardown", "fail", "start-next"]),
+        ("dead1", false, false, &["expire", "teardown", "start-next"]),
+        ("session-gone", true, true, &["expire"]),
+        ("session-gone", true, false, &["expire"]),
+        ("session-gone", false, true, &["expire", "gone", "teardown", "fail", "start-next"]),
+        ("session-gone", false, false, &["expire", "start-next"]),
+        ("no-socket", true, true, &["expire"]),
+        ("no-socket", true, false, &["expire"]),
+        ("no-socket", false, true, &["expire", "gone", "teardown", "fail", "start-next"]),
+        ("no-socket", false, false, &["expire", "start-next"]),
+        ("stale", true, true, &["expire"]),
+        ("stale", true, false, &["expire"]),
+        (
+            "stale",
+            false,
+            true,
+            &["expire", "clean-socket", "gone", "teardown", "fail", "start-next"],
+        ),
+        ("stale", false, false, &["expire", "clean-socket", "start-next"]),
+        ("hung", true, true, &["expire", "hung"]),
+        ("hung", true, false, &["expire", "hung"]),
+        ("hung", false, true, &["expire", "hung"]),
+        ("hung", false, false, &["expire", "hung"]),
     ];
-    assert_eq!(table.len(), SEENS.len() * 2, "every pair is listed");
+    assert_eq!(table.len(), SEENS.len() * 4, "every triple is listed");
     let s = spec(Policy::Ephemeral);
-    let mut st = state(Phase::Live);
-    st.current_task = Some("t1".into());
-    for (name, has_task, want) in table {
-        let q = QueueFacts { running: has_task.then(|| running("t1", 1)), pending: 1 };
+    let st = state(Phase::Live);
+    for (name, runner, has_task, want) in table {
+        let q =
+            QueueFacts { running: has_task.then(|| running("t1", 1)), pending: 1, runner: *runner };
         let p = run(&obs(seen(name)), &st, &s, &q, at(10));
-        assert_eq!(kinds(&p), *want, "({name}, task running: {has_task})");
+        assert_eq!(kinds(&p), *want, "({name}, runner: {runner}, task running: {has_task})");
     }
 }
 
 fn running(task: &str, attempt: u32) -> RunningTask {
-    RunningTask { task: task.into(), attempt, started_at: at(0), exit_note: None }
+    RunningTask { task: task.into(), attempt, started_at: at(0) }
 }
 
 #[test]
@@ -401,106 +415,73 @@ fn hung_is_news_once() {
     assert_eq!(p2.actions, vec![Action::ReportHung { first: false }]);
 }
 
-fn eph(seen: Seen, task: RunningTask, s: &PeerSpec, now: DateTime<Utc>) -> Plan {
-    let mut st = state(Phase::Live);
-    st.current_task = Some(task.task.clone());
-    let q = QueueFacts { running: Some(task), pending: 0 };
-    run(&obs(seen), &st, s, &q, now)
+fn eph(seen: Seen, runner: bool, task: RunningTask, s: &PeerSpec, now: DateTime<Utc>) -> Plan {
+    let q = QueueFacts { running: Some(task), pending: 0, runner };
+    run(&obs(seen), &state(Phase::Live), s, &q, now)
+}
+
+fn fail(task: &str, reason: &str) -> Action {
+    Action::FailTask { task: task.into(), reason: reason.into() }
 }
 
 #[test]
-fn worker_exit_zero_acks_with_duration() {
+fn a_runner_that_died_has_its_task_failed_after_the_teardown() {
     let s = spec(Policy::Ephemeral);
-    let mut o = obs(dead(0));
-    o.dead_at = Some(at_ms(1500));
-    let mut st = state(Phase::Live);
-    st.current_task = Some("t1".into());
-    let q = QueueFacts { running: Some(running("t1", 1)), pending: 0 };
-    let p = run(&o, &st, &s, &q, at(10));
+    let sig = Seen::PaneDead { status: None, signal: Some("9".into()) };
+    let p = eph(sig, false, running("t1", 1), &s, at(1));
     assert_eq!(
         p.actions,
         vec![
             Action::ExpireTasks,
-            Action::AckTask { task: "t1".into(), status: Some(0), signal: None, duration_ms: 1500 },
             Action::Teardown,
-            Action::StartNext,
-        ]
+            fail("t1", "runner-died: signal 9"),
+            Action::StartNext
+        ],
+        "the leftovers die before the task is put back"
     );
+    let p = eph(dead(1), false, running("t1", 1), &s, at(1));
+    assert!(p.actions.contains(&fail("t1", "runner-died: exit 1")));
 }
 
 #[test]
-fn worker_failures_retry_until_max_attempts_then_dead_letter() {
+fn the_tick_never_acknowledges_a_task_from_a_pane() {
+    // The pane's program is the runner: its exit 0 says nothing about the
+    // task (issue: a dead pane of task A was read as task B's exit).
     let s = spec(Policy::Ephemeral);
-    let p = eph(dead(3), running("t1", 1), &s, at(1));
-    assert!(p.actions.contains(&Action::RetryTask { task: "t1".into(), reason: "exit-3".into() }));
-    let sig = Seen::PaneDead { status: None, signal: Some("9".into()) };
-    let p = eph(sig, running("t1", 2), &s, at(1));
-    assert!(
-        p.actions.contains(&Action::RetryTask { task: "t1".into(), reason: "signal-9".into() })
-    );
-    let p = eph(dead(3), running("t1", 3), &s, at(1));
-    assert!(
-        p.actions.contains(&Action::DeadTask { task: "t1".into(), reason: "max-attempts".into() })
-    );
+    for seen in [dead(0), Seen::NoSocket, Seen::SessionGone, Seen::Alive] {
+        let p = eph(seen.clone(), false, running("t1", 1), &s, at(1));
+        assert!(p.actions.iter().any(|a| matches!(a, Action::FailTask { .. })), "{seen:?}");
+    }
 }
 
 #[test]
-fn worker_past_its_timeout_is_stopped_and_retried() {
+fn a_task_past_its_timeout_is_stopped_and_failed() {
     let s = spec(Policy::Ephemeral);
-    assert_eq!(kinds(&eph(Seen::Alive, running("t1", 1), &s, at(30))), vec!["expire", "canary"]);
-    let p = eph(Seen::Alive, running("t1", 1), &s, at(31));
-    assert_eq!(kinds(&p), vec!["expire", "canary", "stop-worker", "retry", "start-next"]);
-    assert!(p.actions.contains(&Action::StopWorker { reason: "task-timeout".into() }));
-}
-
-#[test]
-fn keys_worker_idle_past_ttl_is_done_but_argv_worker_is_not_reaped() {
-    let mut s = spec(Policy::Ephemeral);
-    s.idle_ttl = Some(Duration::from_secs(1));
-    let p = eph(Seen::Alive, running("t1", 1), &s, at(12));
-    assert_eq!(kinds(&p), vec!["expire", "canary"], "argv workers end by exiting");
-    s.deliver = Deliver::Keys;
-    let p = eph(Seen::Alive, running("t1", 1), &s, at(12));
-    assert_eq!(kinds(&p), vec!["expire", "canary", "reap-idle", "ack", "start-next"]);
-    assert!(p.actions.contains(&Action::AckTask {
-        task: "t1".into(),
-        status: None,
-        signal: None,
-        duration_ms: 12_000
-    }));
-}
-
-#[test]
-fn the_durable_exit_note_decides_when_the_pane_is_gone_or_lost_its_status() {
-    let s = spec(Policy::Ephemeral);
-    let mut t = running("t1", 1);
-    t.exit_note = Some(ExitNote { status: Some(0), signal: None, at: Some(at_ms(1250)) });
-    let p = eph(Seen::NoSocket, t.clone(), &s, at(2));
-    assert_eq!(kinds(&p), vec!["expire", "ack", "start-next"], "no false gone, no retry");
-    assert!(matches!(p.actions[1], Action::AckTask { duration_ms: 1250, .. }), "{:?}", p.actions);
-    let p = eph(Seen::PaneDead { status: None, signal: None }, t.clone(), &s, at(2));
-    assert_eq!(kinds(&p), vec!["expire", "ack", "teardown", "start-next"]);
-    t.exit_note = Some(ExitNote { status: Some(2), signal: None, at: None });
-    let p = eph(Seen::SessionGone, t, &s, at(2));
-    assert_eq!(kinds(&p), vec!["expire", "retry", "start-next"]);
-    let p = eph(Seen::PaneDead { status: None, signal: None }, running("t1", 1), &s, at(2));
-    assert_eq!(kinds(&p), vec!["expire", "nudge", "retry", "teardown", "start-next"]);
-}
-
-#[test]
-fn a_claimed_task_whose_worker_never_started_is_requeued() {
-    let s = spec(Policy::Ephemeral);
-    let mut st = state(Phase::Stopped);
-    st.current_task = Some("older".into());
-    let q = QueueFacts { running: Some(running("t2", 1)), pending: 0 };
-    // A killed claimer's tmux client may still start the worker: wait.
-    let p = run(&obs(Seen::NoSocket), &st, &s, &q, at(5));
-    assert_eq!(p.actions, vec![Action::ExpireTasks]);
-    let p = run(&obs(Seen::NoSocket), &st, &s, &q, at(11));
     assert_eq!(
-        p.actions,
-        vec![Action::ExpireTasks, Action::Requeue { task: "t2".into() }, Action::StartNext]
+        kinds(&eph(Seen::Alive, true, running("t1", 1), &s, at(30))),
+        vec!["expire", "canary"]
     );
+    let p = eph(Seen::Alive, true, running("t1", 1), &s, at(31));
+    assert_eq!(kinds(&p), vec!["expire", "canary", "stop-worker", "fail", "start-next"]);
+    assert!(p.actions.contains(&Action::StopWorker { reason: "task-timeout".into() }));
+    assert!(p.actions.contains(&fail("t1", "timeout")));
+}
+
+#[test]
+fn the_kick_and_the_hand_over_skip_the_housekeeping() {
+    let s = spec(Policy::Ephemeral);
+    let q = QueueFacts { running: None, pending: 2, runner: false };
+    let st = state(Phase::Stopped);
+    let p = decide(&Input {
+        observed: &obs(Seen::NoSocket),
+        recorded: &st,
+        spec: &s,
+        queue: &q,
+        now: at(1),
+        seed: 7,
+        maintenance: false,
+    });
+    assert_eq!(p.actions, vec![Action::StartNext]);
 }
 
 #[test]
@@ -508,7 +489,7 @@ fn an_empty_queue_starts_nothing() {
     let s = spec(Policy::Ephemeral);
     let p = run(&obs(Seen::NoSocket), &state(Phase::Stopped), &s, &QueueFacts::default(), at(1));
     assert_eq!(kinds(&p), vec!["expire"]);
-    let q = QueueFacts { running: None, pending: 2 };
+    let q = QueueFacts { running: None, pending: 2, runner: false };
     let p = run(&obs(Seen::NoSocket), &state(Phase::Stopped), &s, &q, at(1));
     assert_eq!(kinds(&p), vec!["expire", "start-next"]);
 }
@@ -516,9 +497,9 @@ fn an_empty_queue_starts_nothing() {
 #[test]
 fn a_vanished_worker_is_recorded_gone_once() {
     let s = spec(Policy::Ephemeral);
-    let p = eph(Seen::NoSocket, running("t1", 1), &s, at(2));
+    let p = eph(Seen::NoSocket, false, running("t1", 1), &s, at(2));
     assert!(matches!(p.actions[1], Action::RecordGone { death: Death::ServerDead, .. }));
-    let q = QueueFacts { running: Some(running("t1", 2)), pending: 0 };
+    let q = QueueFacts { running: Some(running("t1", 2)), pending: 0, runner: false };
     let p2 = run(&obs(Seen::NoSocket), &p.state, &s, &q, at(3));
     assert!(!kinds(&p2).contains(&"gone"), "{:?}", p2.actions);
 }

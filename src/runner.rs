@@ -1,0 +1,371 @@
+//! `_run <id>`: the program of an ephemeral peer's pane. It turns the FIFO
+//! into work at the program's own speed:
+//!
+//! ```text
+//! take runner.lock (one runner per identity; its pid is written there)
+//! wait for the worker lock once (the starter holds it until it sees us, so
+//!   our first event comes after its ev=launch)
+//! loop:
+//!   re-read the spec (removed or no longer ephemeral: retire)
+//!   claim the head (queue lock; expired heads are dead-lettered on the way)
+//!     claimed  -> run it: payload to work/<task>, spawn the program as our
+//!                 child in the pane (argv placeholders, env, cwd as the spec
+//!                 says), ev=task-start; --deliver keys: wait until quiet,
+//!                 paste, Enter; wait for it (keys: reap it once idle past
+//!                 --idle-ttl); ev=session-exit; worker::finish
+//!     backoff  -> sleep until the head is due (or the queue changes)
+//!     empty    -> poll the queue's change mark for --linger, then retire
+//! ```
+//!
+//! Retiring is race-free with a kick: under the worker lock, check that
+//! nothing is pending, release `runner.lock`, check again (a sender that
+//! saw us alive after publishing its task published it before our
+//! release), and only then end our own server (`session::retire_self`).
+//!
+//! The runner records each exit itself, as the parent of the program, so
+//! nothing depends on tmux reaping the pane (tmux before 3.6 can lose a
+//! pane's exit status). Its program shares its process group, so a
+//! deliberate stop (SIGTERM to the pane's group, then SIGKILL) reaches
+//! both. Terminal-generated signals (Ctrl-C typed into the pane) reach the
+//! program, not the runner: it catches them with a handler that does
+//! nothing, which `exec` resets for the program. SIGHUP (the server died)
+//! is noted: the runner still records its program's exit, then ends.
+//!
+//! Crash points (`MUXVISOR_FAULT` with the `fault-injection` feature):
+//! `run-claimed` (claimed, program not started), `run-spawned` (program
+//! running), `run-finished` (task finished, next not claimed). A runner
+//! killed anywhere leaves at most one claimed task in `cur/`; its pane's
+//! `pane-died` hook hands over at once (kill the leftovers, retry the task,
+//! start a new runner) and the tick does the same if the hook is lost.
+
+use std::io::Write as _;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+
+use crate::Ctx;
+use crate::cli::IdArgs;
+use crate::fault::point as fault;
+use crate::fsutil::{self, LockGuard};
+use crate::logfmt::Event;
+use crate::observe;
+use crate::paths::Root;
+use crate::peer::{self, Deliver, Identity, PeerSpec, Policy};
+use crate::queue::{Claim, Claimed, Queue};
+use crate::session;
+use crate::worker::{self, Finish};
+
+/// How long the runner waits for the worker lock (a tick stopping a worker
+/// holds it for up to its grace).
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+/// How long a foreign task in `cur/` is waited on before the runner ends
+/// and lets the hand-over resolve it.
+const BUSY_GIVE_UP: Duration = Duration::from_secs(2);
+/// How often a keys worker's idleness is checked.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+static HANGUP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_hangup(_: libc::c_int) {
+    HANGUP.store(true, Ordering::SeqCst);
+}
+
+extern "C" fn ignore(_: libc::c_int) {}
+
+/// `_run <id>`.
+pub fn run(ctx: &Ctx, args: IdArgs) -> Result<ExitCode> {
+    let id = Identity::parse(&args.id)?;
+    install_signals()?;
+    match Runner::start(&ctx.root, &id).and_then(|r| r.map(Runner::serve).transpose()) {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            // stderr is the pane (gone if the server died): never panic on it.
+            let _ = writeln!(std::io::stderr(), "muxvisor runner for {id}: {e:#}");
+            let _ = Event::new("runner-error")
+                .id(&id)
+                .kv("reason", format!("{e:#}"))
+                .append_to(&ctx.root.lifecycle_log());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Handlers, not `SIG_IGN`: an ignored signal stays ignored across `exec`,
+/// a caught one is reset to its default for the program.
+fn install_signals() -> Result<()> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let quiet = SigAction::new(SigHandler::Handler(ignore), SaFlags::SA_RESTART, SigSet::empty());
+    let hup = SigAction::new(SigHandler::Handler(on_hangup), SaFlags::SA_RESTART, SigSet::empty());
+    for sig in [Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU]
+    {
+        // SAFETY: the handler does nothing at all.
+        unsafe { sigaction(sig, &quiet) }.context("installing the runner's signal handlers")?;
+    }
+    // SAFETY: the handler only stores to an atomic.
+    unsafe { sigaction(Signal::SIGHUP, &hup) }.context("installing the runner's SIGHUP handler")?;
+    Ok(())
+}
+
+struct Runner<'a> {
+    root: &'a Root,
+    id: Identity,
+    q: Queue,
+    /// `runner.lock`, held while we accept work.
+    lock: Option<LockGuard>,
+}
+
+impl<'a> Runner<'a> {
+    /// Take `runner.lock`; `None` if another runner holds it.
+    fn start(root: &'a Root, id: &Identity) -> Result<Option<Runner<'a>>> {
+        let q = Queue::open(root, id)?;
+        let Some(lock) = take_runner_lock(&q)? else { return Ok(None) };
+        // The starter holds the worker lock until it sees ours held, and it
+        // logs ev=launch before that: wait for it once, so that no event of
+        // ours precedes the launch.
+        drop(q.worker_lock_within(LOCK_WAIT)?);
+        Ok(Some(Runner { root, id: id.clone(), q, lock: Some(lock) }))
+    }
+
+    fn serve(mut self) -> Result<()> {
+        let mut idle_since = Instant::now();
+        let mut busy_since: Option<Instant> = None;
+        loop {
+            if HANGUP.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let spec = match peer::load(self.root, &self.id) {
+                Ok(Some(s)) if s.policy == Policy::Ephemeral => s,
+                Ok(_) => return self.retire("unregistered").map(|_| ()),
+                Err(e) => return Err(e),
+            };
+            let mark = self.q.change_mark();
+            match self.q.claim(Utc::now(), Some(spec.task_ttl))? {
+                Claim::Claimed(c) => {
+                    busy_since = None;
+                    fault("run-claimed");
+                    self.run_task(&spec, c)?;
+                    fault("run-finished");
+                    idle_since = Instant::now();
+                }
+                Claim::NotBefore(t) => {
+                    let due = (t - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                    self.wait_change(mark, Instant::now() + due);
+                    idle_since = Instant::now();
+                }
+                Claim::Empty => {
+                    let end = idle_since + spec.linger;
+                    if Instant::now() >= end {
+                        if self.retire("drained")? {
+                            return Ok(());
+                        }
+                        idle_since = Instant::now();
+                    } else {
+                        self.wait_change(mark, end);
+                    }
+                }
+                Claim::Busy => {
+                    // Not ours: a task left by a runner that died. Whoever
+                    // started us resolved such tasks first, so this is a
+                    // race; end and let the hand-over resolve it.
+                    let since = *busy_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= BUSY_GIVE_UP {
+                        anyhow::bail!("a task of another runner is still claimed in cur/");
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
+    /// Sleep until the queue changes or `until`, polling its change mark
+    /// (a stat) every few milliseconds, slower the longer it stays still.
+    fn wait_change(&self, mark: Option<(u64, i64, i64, u64)>, until: Instant) {
+        let mut pause = Duration::from_millis(2);
+        while Instant::now() < until && !HANGUP.load(Ordering::SeqCst) {
+            if self.q.change_mark() != mark {
+                return;
+            }
+            std::thread::sleep(pause.min(until.saturating_duration_since(Instant::now())));
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    fn run_task(&self, spec: &PeerSpec, c: Claimed) -> Result<()> {
+        let task = c.task().to_string();
+        let started_at = c.header.started_at.unwrap_or_else(Utc::now);
+        let file = self.q.work_file(&c)?;
+        let child = match session::check_startable(spec).and_then(|()| {
+            spawn(spec, &task, &file, &c.payload)
+                .with_context(|| format!("starting {} for task {task}", spec.command[0]))
+        }) {
+            Ok(child) => child,
+            Err(e) => {
+                let how = Finish::Failed { reason: format!("launch-failed: {e:#}") };
+                return self.finish(spec, &task, &how);
+            }
+        };
+        let pid = child.id() as i32;
+        self.log(
+            &self.root.lifecycle_log(),
+            Event::new("task-start")
+                .id(&self.id)
+                .kv("task", &task)
+                .kv("attempt", c.header.attempt)
+                .kv("pid", pid),
+        );
+        fault("run-spawned");
+        let status = match spec.deliver {
+            Deliver::Argv => wait(child)?,
+            Deliver::Keys => self.serve_keys(spec, child, &c.payload)?,
+        };
+        let (code, signal) = (status.code(), status.signal().map(|s| s.to_string()));
+        let mut ev = crate::hook::session_exit_event(
+            &self.id,
+            &code.map(|c| c.to_string()).unwrap_or_default(),
+            signal.as_deref().unwrap_or(""),
+            &pid.to_string(),
+        );
+        ev = ev.kv("task", &task);
+        self.log(&self.root.exits_log(), ev);
+        let duration_ms = (Utc::now() - started_at).num_milliseconds().max(0) as u64;
+        self.finish(spec, &task, &Finish::Exited { status: code, signal, duration_ms })
+    }
+
+    /// `--deliver keys`: type the task once the program is quiet, then wait
+    /// for it to exit, or reap it once its pane has been idle past
+    /// `--idle-ttl` (which finishes the task, as an exit 0 would).
+    fn serve_keys(&self, spec: &PeerSpec, mut child: Child, payload: &[u8]) -> Result<ExitStatus> {
+        if let Err(e) = worker::deliver_keys(self.root, spec, payload) {
+            end_child(&mut child, Duration::from_secs(2));
+            return Err(e.context(format!("typing the task into {}", self.id)));
+        }
+        let mut next_check = Instant::now() + IDLE_POLL;
+        loop {
+            if let Some(st) = child.try_wait()? {
+                return Ok(st);
+            }
+            if let Some(ttl) = spec.idle_ttl
+                && Instant::now() >= next_check
+            {
+                next_check = Instant::now() + IDLE_POLL;
+                let obs = observe::observe(self.root, &self.id, Duration::from_secs(2))?;
+                let idle = obs.last_output.map(|t| (Utc::now() - t).to_std().unwrap_or_default());
+                if idle.is_some_and(|d| d > ttl) {
+                    let idle_s = idle.map(|d| d.as_secs()).unwrap_or_default();
+                    self.log(
+                        &self.root.lifecycle_log(),
+                        Event::new("reaped-idle").id(&self.id).kv("idle_s", idle_s),
+                    );
+                    end_child(&mut child, Duration::from_secs(5));
+                    // Reaped idle means done: report it as a clean exit.
+                    return Ok(ExitStatus::from_raw(0));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn finish(&self, spec: &PeerSpec, task: &str, how: &Finish) -> Result<()> {
+        let (root, id) = (self.root, spec);
+        worker::finish(spec, &self.q, task, how, || {
+            worker::screen_tail(root, id, Duration::from_secs(2))
+        })?;
+        Ok(())
+    }
+
+    /// End our own server if the queue is still empty (see the module
+    /// header). False when work arrived meanwhile.
+    fn retire(&mut self, reason: &str) -> Result<bool> {
+        let _worker = self.q.worker_lock_within(LOCK_WAIT)?;
+        if self.pending()? {
+            return Ok(false);
+        }
+        self.lock = None;
+        if self.pending()? {
+            self.lock = Some(
+                take_runner_lock(&self.q)?
+                    .context("runner.lock was taken while this runner held the worker lock")?,
+            );
+            return Ok(false);
+        }
+        session::retire_self(self.root, &self.id, reason)?;
+        Ok(true)
+    }
+
+    fn pending(&self) -> Result<bool> {
+        let c = self.q.counts()?;
+        Ok(c.pending > 0 || c.running > 0)
+    }
+
+    /// Events are records, not control: a failure to write one is noted
+    /// on the pane and the work goes on.
+    fn log(&self, file: &std::path::Path, ev: Event) {
+        if let Err(e) = ev.append_to(file) {
+            let _ = writeln!(std::io::stderr(), "muxvisor runner: could not log an event: {e:#}");
+        }
+    }
+}
+
+fn take_runner_lock(q: &Queue) -> Result<Option<LockGuard>> {
+    let Some(lock) = fsutil::try_lock(&q.runner_lock_path())? else { return Ok(None) };
+    {
+        use std::io::Seek;
+        let mut f = lock.file();
+        let _ = f.set_len(0);
+        let _ = f.rewind();
+        let _ = writeln!(f, "{}", std::process::id());
+    }
+    Ok(Some(lock))
+}
+
+/// Start the program for task `task`: argv placeholders replaced, the
+/// spec's environment plus the task's, the spec's cwd, the pane as its
+/// terminal.
+fn spawn(spec: &PeerSpec, task: &str, file: &std::path::Path, payload: &[u8]) -> Result<Child> {
+    let text = String::from_utf8_lossy(payload);
+    let file_s = file.to_string_lossy();
+    let argv: Vec<String> = spec
+        .command
+        .iter()
+        .map(|a| a.replace("{task_file}", &file_s).replace("{task}", &text))
+        .collect();
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .current_dir(&spec.cwd)
+        .envs(&spec.env)
+        .env("MUXVISOR_IDENTITY", spec.identity.as_str())
+        .env("MUXVISOR_TASK_ID", task)
+        .env("MUXVISOR_TASK_FILE", file)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    Ok(cmd.spawn()?)
+}
+
+/// Block until the program exits (a blocking wait: its exit is seen the
+/// instant it happens).
+fn wait(mut child: Child) -> Result<ExitStatus> {
+    child.wait().context("waiting for the program")
+}
+
+/// SIGTERM the program, wait up to `grace`, then SIGKILL it; always reap.
+fn end_child(child: &mut Child, grace: Duration) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The runner's crash points, in the order a task meets them.
+pub const FAULT_STEPS: [&str; 3] = ["run-claimed", "run-spawned", "run-finished"];

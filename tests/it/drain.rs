@@ -1,0 +1,319 @@
+//! Work at worker speed (SPEC §7, issue "a burst of N tasks drains in N
+//! task-times"): a burst sent back to back runs in order with no tick; a
+//! backed-off head starts when due with no tick; a runner killed at any
+//! step is replaced at once by its hand-over (or, when the hand-over itself
+//! is lost, by the next tick) and every task still finishes exactly once;
+//! the tick never takes a dead pane for the next task's exit; and payloads
+//! a worker can never receive are refused before they are queued.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use muxvisor::paths::Root;
+use muxvisor::peer::{Identity, PeerSpec, Policy};
+use muxvisor::queue::Queue;
+
+use crate::fixture::*;
+use crate::lifecycle::{add_peer_with, alive, exits};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+/// An ephemeral peer registered through `add`, as a new user would.
+fn add(env: &Env, id: &str, extra: &[&str], program: &[&str]) {
+    let cwd = env.scratch().to_string_lossy().into_owned();
+    let mut args = vec!["add", id, "--ephemeral", "--cwd", &cwd, "--backoff", "200ms"];
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(program);
+    env.mv(&args).ok();
+}
+
+/// A worker that appends its task text to `out`.
+fn recorder(out: &Path) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!("printf '%s\\n' \"$1\" >> {}", out.display()),
+        "sh".into(),
+        "{task}".into(),
+    ]
+}
+
+fn life(env: &Env, ev: &str, id: &str) -> Vec<String> {
+    env.events("lifecycle", ev)
+        .into_iter()
+        .filter(|l| format!("{l} ").contains(&format!(" identity={id} ")))
+        .collect()
+}
+
+fn runner_pid(env: &Env, id: &str) -> Option<i32> {
+    let root = Root::new(env.root().to_path_buf());
+    Queue::open(&root, &Identity::parse(id).unwrap()).unwrap().runner_pid()
+}
+
+#[test]
+fn forty_tasks_sent_back_to_back_run_in_order_with_no_tick() {
+    let env = Env::new();
+    let out = env.scratch().join("out");
+    let argv = recorder(&out);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    add(&env, "burst", &[], &argv);
+    let sent: Vec<String> = (1..=40).map(|i| format!("task {i:02}")).collect();
+    for t in &sent {
+        env.mv(&["send", "burst", t]).ok();
+    }
+    assert!(wait_until(WAIT, || lines(&out).len() >= 40), "ran only {:?}", lines(&out));
+    assert_eq!(lines(&out), sent, "every task once, in send order");
+    assert!(env.events("lifecycle", "tick").is_empty(), "no tick ran");
+    assert!(wait_until(WAIT, || life(&env, "task-done", "burst").len() == 40));
+    // Each task's exit was recorded by its runner, after its own start.
+    let ended = exits(&env, "session-exit", "burst");
+    assert_eq!(ended.len(), 40, "{ended:?}");
+    assert!(ended.iter().all(|l| l.contains(" status=0 ") && l.contains(" task=")), "{ended:?}");
+    // Once the queue stays empty for --linger, the runner retires its server.
+    assert!(wait_until(WAIT, || !env.root().join("run/burst.sock").exists()));
+    let stop = life(&env, "stop", "burst");
+    assert!(stop.last().is_some_and(|l| l.contains(" reason=drained")), "{stop:?}");
+    assert!(exits(&env, "server-exit", "burst").is_empty(), "a retirement is no death");
+    let st = env.mv(&["--json", "status", "burst"]).ok().json();
+    assert_eq!(st[0]["state"], "stopped", "{st}");
+}
+
+#[test]
+fn launch_is_logged_before_the_first_task_of_its_runner() {
+    let env = Env::new();
+    let out = env.scratch().join("out");
+    let argv = recorder(&out);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    add(&env, "order", &["--linger", "0s"], &argv);
+    for round in 0..3 {
+        env.mv(&["send", "order", &format!("r{round}")]).ok();
+        assert!(wait_until(WAIT, || !env.root().join("run/order.sock").exists()));
+    }
+    let log = env.read("logs/lifecycle.log");
+    let evs: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split(' ').find_map(|kv| kv.strip_prefix("ev=")))
+        .filter(|e| ["launch", "task-start", "task-done", "stop"].contains(e))
+        .collect();
+    let one = ["launch", "task-start", "task-done", "stop"];
+    assert_eq!(evs, one.repeat(3), "{log}");
+}
+
+#[test]
+fn a_backed_off_head_starts_when_due_without_a_tick() {
+    let env = Env::new();
+    let flag = env.scratch().join("failed-once");
+    let out = env.scratch().join("out");
+    let script = format!(
+        "if [ ! -e {f} ]; then touch {f}; exit 3; fi; printf '%s\\n' \"$1\" >> {o}",
+        f = flag.display(),
+        o = out.display()
+    );
+    add(&env, "flaky", &[], &["sh", "-c", &script, "sh", "{task}"]);
+    env.mv(&["send", "flaky", "first"]).ok();
+    env.mv(&["send", "flaky", "second"]).ok();
+    assert!(wait_until(WAIT, || lines(&out).len() >= 2), "{}", env.read("logs/lifecycle.log"));
+    assert_eq!(lines(&out), ["first", "second"], "the backed-off head blocked the second");
+    let retry = life(&env, "task-retry", "flaky");
+    assert_eq!(retry.len(), 1, "{retry:?}");
+    assert!(retry[0].contains(" reason=exit-3"), "{retry:?}");
+    assert!(env.events("lifecycle", "tick").is_empty(), "no tick ran");
+}
+
+/// The runner is killed while its program runs a task; that program
+/// ignores SIGHUP (so the closing terminal does not end it) and would
+/// finish later. The hand-over kills it, retries the task and starts a new
+/// runner at once: no tick, and the task finishes exactly once.
+#[test]
+fn a_killed_runner_is_replaced_by_its_hand_over_and_leaves_no_survivor() {
+    let env = Env::new();
+    let out = env.scratch().join("out");
+    let marker = env.scratch().join("slow-once");
+    let pidfile = env.scratch().join("slow-pid");
+    let script = format!(
+        "if [ ! -e {m} ]; then touch {m}; echo $$ > {p}; trap '' HUP; sleep 30; fi; \
+         printf '%s\\n' \"$1\" >> {o}",
+        m = marker.display(),
+        p = pidfile.display(),
+        o = out.display()
+    );
+    add(&env, "victim", &[], &["sh", "-c", &script, "sh", "{task}"]);
+    for t in ["a", "b", "c"] {
+        env.mv(&["send", "victim", t]).ok();
+    }
+    assert!(wait_until(WAIT, || fs::read_to_string(&pidfile).is_ok_and(|s| !s.is_empty())));
+    let slow: i32 = fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let runner = runner_pid(&env, "victim").expect("a runner holds its lock");
+    unsafe { libc::kill(runner, libc::SIGKILL) };
+    assert!(wait_until(WAIT, || lines(&out).len() >= 3), "{}", env.read("logs/lifecycle.log"));
+    assert_eq!(lines(&out), ["a", "b", "c"]);
+    assert!(wait_until(WAIT, || !alive(slow)), "the program outlived its runner");
+    let retry = life(&env, "task-retry", "victim");
+    assert_eq!(retry.len(), 1, "{retry:?}");
+    assert!(retry[0].contains("runner-died: signal 9"), "{retry:?}");
+    let died = exits(&env, "session-exit", "victim");
+    assert!(died.iter().any(|l| l.contains(&format!(" pid={runner} "))), "{died:?}");
+    assert!(env.events("lifecycle", "tick").is_empty(), "no tick ran");
+}
+
+/// Issue regression: a dead pane left on the socket (exit 0 of something
+/// else) must never be read as the exit of a claimed task; that task runs.
+#[test]
+fn a_dead_pane_is_never_read_as_the_next_tasks_exit() {
+    let env = Env::new();
+    let out = env.scratch().join("out");
+    let argv = recorder(&out);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let spec = add_peer_with(&env, "stale", &argv, |s: &mut PeerSpec| {
+        s.policy = Policy::Ephemeral;
+    });
+    env.mv(&["send", "stale", "b", "--no-kick"]).ok();
+    // A finished worker's server: its pane died with status 0.
+    env.tmux(
+        "stale",
+        &[
+            "set-option",
+            "-g",
+            "remain-on-exit",
+            "on",
+            ";",
+            "new-session",
+            "-d",
+            "-s",
+            "stale",
+            "true",
+        ],
+    )
+    .ok();
+    assert!(wait_until(WAIT, || {
+        env.tmux("stale", &["list-panes", "-t", "=stale:", "-F", "#{pane_dead}"]).stdout.trim()
+            == "1"
+    }));
+    // Task b is claimed, as by a claimer killed before it started anything.
+    let root = Root::new(env.root().to_path_buf());
+    let q = Queue::open(&root, &spec.identity).unwrap();
+    let b = q.claim_head(chrono::Utc::now()).unwrap().expect("claimed").task().to_string();
+    let out_tick = env.mv(&["--json", "supervise", "--once"]).ok().json();
+    let acted: Vec<&str> =
+        out_tick.as_array().unwrap().iter().filter_map(|a| a["action"].as_str()).collect();
+    assert!(!acted.contains(&"task-done"), "{out_tick}");
+    assert!(wait_until(WAIT, || lines(&out) == ["b"]), "b never ran: {:?}", lines(&out));
+    assert!(wait_until(WAIT, || !life(&env, "task-done", "stale").is_empty()));
+    let done = life(&env, "task-done", "stale");
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert!(done[0].contains(&format!(" task={b} ")), "{done:?}");
+}
+
+#[test]
+fn payloads_a_worker_can_never_receive_are_refused_before_queueing() {
+    let env = Env::new();
+    add(&env, "argv", &[], &["sh", "-c", "true", "sh", "{task}"]);
+    add(&env, "file", &[], &["sh", "-c", "cat \"$1\" > /dev/null", "sh", "{task_file}"]);
+    add(&env, "keys", &["--deliver", "keys"], &["cat"]);
+    let big = vec![b'x'; 200 * 1024];
+    let cases: [(&str, &[u8], &str); 3] = [
+        ("a NUL", b"a\0b", "NUL"),
+        ("invalid UTF-8", b"caf\xe9", "UTF-8"),
+        ("200 KiB", &big, "MAX_ARG_STRLEN"),
+    ];
+    for (what, payload, why) in cases {
+        let out = env.mv_stdin(&["send", "argv", "-", "--no-kick"], payload);
+        out.code(1);
+        assert!(out.stderr.contains("NOT queued"), "{what}: {out:#?}");
+        assert!(out.stderr.contains(why) && out.stderr.contains("{task_file}"), "{what}: {out:#?}");
+        env.mv_stdin(&["send", "file", "-", "--no-kick"], payload).ok();
+    }
+    let out = env.mv_stdin(&["send", "keys", "-", "--no-kick"], b"caf\xe9");
+    out.code(1);
+    assert!(out.stderr.contains("NOT queued") && out.stderr.contains("UTF-8"), "{out:#?}");
+    let depth = |id: &str| {
+        env.mv(&["--json", "queue", id, "list"]).ok().json()["pending"].as_array().unwrap().len()
+    };
+    assert_eq!((depth("argv"), depth("file"), depth("keys")), (0, 3, 0));
+}
+
+/// Fault injection at each step of the hand-over (with `--features
+/// fault-injection`): the runner, its queue operations, the hook and the
+/// hand-over each crash once at one step (like kill -9). The hand-over
+/// recovers the runner's crashes with no tick; when the hook or the
+/// hand-over itself is lost, ticks recover. Either way every task finishes
+/// exactly once, in order, and nothing is left claimed.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn fault_injection_at_every_hand_over_step() {
+    let env = Env::new();
+    let steps = [
+        ("claim-installed", false),
+        ("run-claimed", false),
+        ("run-spawned", false),
+        ("acked", false),
+        ("run-finished", false),
+        ("hook-logged", true),
+        ("handover-detached", true),
+    ];
+    let id = |n: usize| format!("f{n}");
+    for (n, (step, _)) in steps.iter().enumerate() {
+        let out = env.scratch().join(format!("out-{n}"));
+        let marker = env.scratch().join(format!("slow-{n}"));
+        // The first program of a crash inside the hook sleeps until the
+        // test kills its runner; at run-spawned the first program is slow
+        // so that the hand-over's teardown ends it before it could finish.
+        let slow = matches!(*step, "run-spawned" | "hook-logged" | "handover-detached");
+        let script = if slow {
+            format!(
+                "if [ ! -e {m} ]; then touch {m}; sleep 30; fi; printf '%s\\n' \"$1\" >> {o}",
+                m = marker.display(),
+                o = out.display()
+            )
+        } else {
+            format!("printf '%s\\n' \"$1\" >> {}", out.display())
+        };
+        add(&env, &id(n), &[], &["sh", "-c", &script, "sh", "{task}"]);
+        for t in ["a", "b", "c"] {
+            let mut c = env.command(&["send", &id(n), t]);
+            c.env("MUXVISOR_FAULT", step)
+                .env("MUXVISOR_FAULT_ONCE", env.scratch().join(format!("once-{n}")));
+            run_deadline(c, None, CMD_DEADLINE).ok();
+        }
+    }
+    // The hook's steps need a runner to die: kill those while their first
+    // program sleeps.
+    for (n, (_, via_hook)) in steps.iter().enumerate() {
+        if *via_hook {
+            let marker = env.scratch().join(format!("slow-{n}"));
+            assert!(wait_until(WAIT, || marker.exists()));
+            let runner = runner_pid(&env, &id(n)).expect("a runner");
+            unsafe { libc::kill(runner, libc::SIGKILL) };
+        }
+    }
+    let all_done =
+        || (0..steps.len()).all(|n| lines(&env.scratch().join(format!("out-{n}"))).len() >= 3);
+    // Runner crashes: the hand-over alone finishes the work.
+    let by_handover = |n: usize| lines(&env.scratch().join(format!("out-{n}"))).len() >= 3;
+    assert!(
+        wait_until(WAIT, || (0..steps.len()).filter(|n| !steps[*n].1).all(by_handover)),
+        "{}",
+        env.read("logs/lifecycle.log")
+    );
+    assert!(env.events("lifecycle", "tick").is_empty(), "no tick was needed for these");
+    // Lost hooks and hand-overs: the ticks recover.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !all_done() && std::time::Instant::now() < deadline {
+        env.mv(&["supervise", "--once"]).ok();
+    }
+    for (n, (step, _)) in steps.iter().enumerate() {
+        let got = lines(&env.scratch().join(format!("out-{n}")));
+        assert_eq!(got, ["a", "b", "c"], "step {step}: {}", env.read("logs/lifecycle.log"));
+        assert!(env.scratch().join(format!("once-{n}")).exists(), "step {step} never crashed");
+        let l = env.mv(&["--json", "queue", &id(n), "list"]).ok().json();
+        assert!(l["running"].as_array().unwrap().is_empty(), "step {step}: {l}");
+        assert!(l["pending"].as_array().unwrap().is_empty(), "step {step}: {l}");
+        assert_eq!(life(&env, "task-done", &id(n)).len(), 3, "step {step}");
+    }
+}
