@@ -363,6 +363,59 @@ pub struct CanaryArgs {
     pub foreground: bool,
 }
 
+/// Parse this process's command line. `send` runs once per task, and
+/// building clap's whole command tree is about a third of its start-up, so
+/// a plain `send` (no help or version flag) is parsed against a tree that
+/// holds only `send` and the global options: the same argument types, so
+/// the same values and errors. Anything else, or anything that tree
+/// refuses, goes through the full tree.
+pub fn parse() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if subcommand_of(&args) == Some("send")
+        && !args.iter().any(|a| matches!(a.to_str(), Some("-h" | "--help" | "-V" | "--version")))
+        && let Ok(only) = SendOnly::try_parse_from(&args)
+    {
+        let SendOnlyCommand::Send(a) = only.command;
+        return Cli { root: only.root, json: only.json, command: Command::Send(a) };
+    }
+    Cli::parse_from(args)
+}
+
+/// The first word of `args` (after the program) that is not a global
+/// option or its value.
+fn subcommand_of(args: &[std::ffi::OsString]) -> Option<&str> {
+    let mut it = args.iter().skip(1).map(|a| a.to_str());
+    while let Some(a) = it.next() {
+        match a? {
+            "--json" => {}
+            "--root" => {
+                it.next();
+            }
+            a if a.starts_with("--root=") => {}
+            a => return Some(a),
+        }
+    }
+    None
+}
+
+/// [`Cli`] with `send` alone (see [`parse`]); its globals must stay those
+/// of [`Cli`] (a unit test compares them).
+#[derive(Debug, Parser)]
+#[command(name = "muxvisor", version)]
+struct SendOnly {
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: SendOnlyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum SendOnlyCommand {
+    Send(SendArgs),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,6 +445,29 @@ mod tests {
         assert!(a.ephemeral);
         assert_eq!(a.idle_ttl, Some(Duration::from_secs(300)));
         assert_eq!(a.program, ["sh", "-c", "echo {task}"]);
+    }
+
+    #[test]
+    fn the_send_tree_has_the_globals_of_the_full_one() {
+        use clap::CommandFactory;
+        let globals = |c: clap::Command| -> Vec<String> {
+            c.get_arguments()
+                .filter(|a| a.is_global_set())
+                .map(|a| a.get_id().to_string())
+                .collect()
+        };
+        assert_eq!(globals(SendOnly::command()), globals(Cli::command()));
+        let argv = ["muxvisor", "--root", "/r", "send", "w", "--json", "hi", "--no-kick"];
+        let a = SendOnly::try_parse_from(argv).unwrap();
+        let b = Cli::try_parse_from(argv).unwrap();
+        let (SendOnlyCommand::Send(x), Command::Send(y)) = (a.command, b.command) else {
+            panic!("not send")
+        };
+        assert_eq!((a.root, a.json, format!("{x:?}")), (b.root, b.json, format!("{y:?}")));
+        let os = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert_eq!(subcommand_of(&os(&["m", "--root", "send", "status"])), Some("status"));
+        assert_eq!(subcommand_of(&os(&["m", "--root=/x", "--json", "send"])), Some("send"));
+        assert_eq!(subcommand_of(&os(&["m", "--json"])), None);
     }
 
     #[test]

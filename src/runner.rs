@@ -38,6 +38,7 @@
 //! `pane-died` hook hands over at once (kill the leftovers, retry the task,
 //! start a new runner) and the tick does the same if the hook is lost.
 
+use std::cell::RefCell;
 use std::io::Write as _;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
@@ -57,6 +58,8 @@ use crate::paths::Root;
 use crate::peer::{self, Deliver, Identity, PeerSpec, Policy};
 use crate::queue::{Claim, Claimed, Queue};
 use crate::session;
+use crate::tmux::Tmux;
+use crate::tmux::control::Control;
 use crate::worker::{self, Finish};
 
 /// How long the runner waits for the worker lock (a tick stopping a worker
@@ -116,6 +119,9 @@ struct Runner<'a> {
     q: Queue,
     /// `runner.lock`, held while we accept work.
     lock: Option<LockGuard>,
+    /// A control-mode client of our own server, for the screen's last
+    /// lines after each task without a tmux process per task.
+    control: RefCell<Option<Control>>,
 }
 
 impl<'a> Runner<'a> {
@@ -127,7 +133,7 @@ impl<'a> Runner<'a> {
         // logs ev=launch before that: wait for it once, so that no event of
         // ours precedes the launch.
         drop(q.worker_lock_within(LOCK_WAIT)?);
-        Ok(Some(Runner { root, id: id.clone(), q, lock: Some(lock) }))
+        Ok(Some(Runner { root, id: id.clone(), q, lock: Some(lock), control: RefCell::new(None) }))
     }
 
     fn serve(mut self) -> Result<()> {
@@ -143,11 +149,12 @@ impl<'a> Runner<'a> {
                 Err(e) => return Err(e),
             };
             let mark = self.q.change_mark();
+            let t0 = Instant::now();
             match self.q.claim(Utc::now(), Some(spec.task_ttl))? {
                 Claim::Claimed(c) => {
                     busy_since = None;
                     fault("run-claimed");
-                    self.run_task(&spec, c)?;
+                    self.run_task(&spec, c, Trace::start(t0))?;
                     fault("run-finished");
                     idle_since = Instant::now();
                 }
@@ -194,7 +201,8 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn run_task(&self, spec: &PeerSpec, c: Claimed) -> Result<()> {
+    fn run_task(&self, spec: &PeerSpec, c: Claimed, mut trace: Trace) -> Result<()> {
+        trace.mark(); // claimed
         let task = c.task().to_string();
         let started_at = c.header.started_at.unwrap_or_else(Utc::now);
         let file = self.q.work_file(&c)?;
@@ -205,7 +213,7 @@ impl<'a> Runner<'a> {
             Ok(child) => child,
             Err(e) => {
                 let how = Finish::Failed { reason: format!("launch-failed: {e:#}") };
-                return self.finish(spec, &task, &how);
+                return self.finish(spec, &task, &how, &mut trace);
             }
         };
         let pid = child.id() as i32;
@@ -217,11 +225,19 @@ impl<'a> Runner<'a> {
                 .kv("attempt", c.header.attempt)
                 .kv("pid", pid),
         );
+        trace.mark(); // started
         fault("run-spawned");
         let status = match spec.deliver {
             Deliver::Argv => wait(child)?,
-            Deliver::Keys => self.serve_keys(spec, child, &c.payload)?,
+            Deliver::Keys => match self.serve_keys(spec, child, &c.payload) {
+                Ok(st) => st,
+                Err(e) => {
+                    let how = Finish::Failed { reason: format!("keys-failed: {e:#}") };
+                    return self.finish(spec, &task, &how, &mut trace);
+                }
+            },
         };
+        trace.mark(); // exited
         let (code, signal) = (status.code(), status.signal().map(|s| s.to_string()));
         let mut ev = crate::hook::session_exit_event(
             &self.id,
@@ -232,16 +248,20 @@ impl<'a> Runner<'a> {
         ev = ev.kv("task", &task);
         self.log(&self.root.exits_log(), ev);
         let duration_ms = (Utc::now() - started_at).num_milliseconds().max(0) as u64;
-        self.finish(spec, &task, &Finish::Exited { status: code, signal, duration_ms })
+        let how = Finish::Exited { status: code, signal, duration_ms };
+        self.finish(spec, &task, &how, &mut trace)?;
+        trace.write(&task);
+        Ok(())
     }
 
     /// `--deliver keys`: type the task once the program is quiet, then wait
     /// for it to exit, or reap it once its pane has been idle past
-    /// `--idle-ttl` (which finishes the task, as an exit 0 would).
+    /// `--idle-ttl` (which finishes the task, as an exit 0 would). A task
+    /// that cannot be typed ends the program and fails.
     fn serve_keys(&self, spec: &PeerSpec, mut child: Child, payload: &[u8]) -> Result<ExitStatus> {
         if let Err(e) = worker::deliver_keys(self.root, spec, payload) {
             end_child(&mut child, Duration::from_secs(2));
-            return Err(e.context(format!("typing the task into {}", self.id)));
+            return Err(e);
         }
         let mut next_check = Instant::now() + IDLE_POLL;
         loop {
@@ -269,12 +289,32 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn finish(&self, spec: &PeerSpec, task: &str, how: &Finish) -> Result<()> {
-        let (root, id) = (self.root, spec);
+    fn finish(&self, spec: &PeerSpec, task: &str, how: &Finish, trace: &mut Trace) -> Result<()> {
         worker::finish(spec, &self.q, task, how, || {
-            worker::screen_tail(root, id, Duration::from_secs(2))
+            trace.mark(); // committed
+            self.screen_tail(spec)
         })?;
+        trace.mark(); // outcome written
         Ok(())
+    }
+
+    /// The screen's last lines, through our control client (attached on
+    /// first use, dropped on any error) or else a plain tmux call.
+    fn screen_tail(&self, spec: &PeerSpec) -> String {
+        let timeout = Duration::from_secs(2);
+        let mut slot = self.control.borrow_mut();
+        if slot.is_none()
+            && let Ok(tmux) = Tmux::new(self.root.socket(&self.id))
+        {
+            *slot = Control::attach(&tmux, &self.id, timeout).ok();
+        }
+        if let Some(c) = slot.as_mut() {
+            match c.screen_tail(&self.id, worker::SCREEN_TAIL_LINES, timeout) {
+                Ok(t) => return t,
+                Err(_) => *slot = None,
+            }
+        }
+        worker::screen_tail(self.root, spec, timeout)
     }
 
     /// End our own server if the queue is still empty (see the module
@@ -292,6 +332,7 @@ impl<'a> Runner<'a> {
             );
             return Ok(false);
         }
+        self.control.borrow_mut().take();
         session::retire_self(self.root, &self.id, reason)?;
         Ok(true)
     }
@@ -306,6 +347,48 @@ impl<'a> Runner<'a> {
     fn log(&self, file: &std::path::Path, ev: Event) {
         if let Err(e) = ev.append_to(file) {
             let _ = writeln!(std::io::stderr(), "muxvisor runner: could not log an event: {e:#}");
+        }
+    }
+}
+
+/// Per-task timings for the drain benchmark: with `MUXVISOR_TRACE=<file>`
+/// in the runner's environment, one line per finished task with the time
+/// spent claiming, starting the program, running it, committing its end,
+/// and writing its outcome (microseconds), and the wall-clock nanoseconds of
+/// its exit and of the commit. Off (and free) otherwise.
+struct Trace {
+    marks: Vec<(Instant, i64)>,
+}
+
+impl Trace {
+    fn start(t0: Instant) -> Trace {
+        Trace { marks: vec![(t0, 0)] }
+    }
+
+    fn mark(&mut self) {
+        let wall = Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        self.marks.push((Instant::now(), wall));
+    }
+
+    fn write(&self, task: &str) {
+        let Some(path) = std::env::var_os("MUXVISOR_TRACE") else { return };
+        let [(t0, _), (claimed, _), (started, _), (exited, ew), (committed, cw), (done, _)] =
+            self.marks[..]
+        else {
+            return;
+        };
+        let us = |a: Instant, b: Instant| b.duration_since(a).as_micros();
+        let line = format!(
+            "task={task} claim_us={} start_us={} run_us={} commit_us={} outcome_us={} \
+             exit_wall_ns={ew} commit_wall_ns={cw}\n",
+            us(t0, claimed),
+            us(claimed, started),
+            us(started, exited),
+            us(exited, committed),
+            us(committed, done),
+        );
+        if let Ok(mut f) = fsutil::open_append(std::path::Path::new(&path)) {
+            let _ = f.write_all(line.as_bytes());
         }
     }
 }

@@ -2,26 +2,42 @@
 //!
 //! ```text
 //! queues/<id>/queue.lock   flock taken for EVERY change below; never deleted, never broken
-//! queues/<id>/counter      "<next-seq> <depth> <fnv>": last sequence handed out, pending count
+//! queues/<id>/worker.lock  held by whoever starts a runner, and by a runner retiring
+//! queues/<id>/runner.lock  held by the live runner (its pid inside)
+//! queues/<id>/counter      "<seq> <depth> <boot-id> <fnv>": last sequence handed out, pending count
 //! queues/<id>/tmp/         files being written (complete only once renamed out)
 //! queues/<id>/new/         pending tasks, <seq:020>.<task-id>; byte order = FIFO order
-//! queues/<id>/cur/         the claimed (running) task, + <name>.exit once its worker died
+//! queues/<id>/cur/         the claimed (running) task
 //! queues/<id>/done/        finished tasks, + <name>.outcome (status, signal, duration, screen)
 //! queues/<id>/dead/        dead letters, + <name>.reason
 //! queues/<id>/quarantine/  anything foreign or damaged found in new/ or cur/, + <name>.reason
-//! queues/<id>/work/        <task-id>: the payload handed to the running worker
+//! queues/<id>/work/        <task-id>: the payload handed to the running program
 //! ```
 //!
 //! A task file is one JSON header line (task id, seq, enqueued_at, attempt,
 //! not_before, dedupe key, payload length and FNV-1a 64 checksum) and then the
 //! payload bytes. To enqueue, a sender takes `queue.lock`, reads `counter`,
-//! writes `tmp/<name>` (create-exclusive, O_NOFOLLOW, 0600) and fsyncs it,
-//! persists the incremented counter (pwrite + fdatasync) BEFORE publishing,
-//! renames the file into `new/`, fsyncs `new/` and `tmp/`, and only then
-//! releases the lock and reports success. Because sequence numbers are
-//! assigned and published under the one lock, and names sort by sequence,
-//! `new/` read in byte order is exactly the order in which sends became
-//! durable, whatever the number of concurrent senders.
+//! writes `tmp/<name>` (create-exclusive, O_NOFOLLOW, 0600) and fdatasyncs
+//! it, writes the incremented counter, renames the file into `new/`, fsyncs
+//! `new/`, and only then releases the lock and reports success. Because
+//! sequence numbers are assigned and published under the one lock, and
+//! names sort by sequence, `new/` read in byte order is exactly the order in
+//! which sends became durable, whatever the number of concurrent senders.
+//!
+//! **Why two syncs are enough.** Exit 0 promises that the task survives
+//! power loss: its bytes (the file's fdatasync) and its name in `new/` (the
+//! directory's fsync, after the rename) must be on disk, and they are.
+//! - `tmp/` is not synced: the rename is atomic, and if a crash resurrects
+//!   the `tmp/` name, that is a stray file nobody reads (`clean` removes
+//!   it), never a second copy in `new/`.
+//! - `counter` is written but not synced. Within one boot every writer sees
+//!   the page cache, so sequences never repeat; only a crash of the whole
+//!   machine can lose a write, and a crash means a new boot. The counter
+//!   carries the id of the boot that wrote it (Linux
+//!   `/proc/sys/kernel/random/boot_id`, macOS `kern.bootsessionuuid`), and
+//!   one written during another boot (or torn: it has a checksum) is
+//!   rebuilt from the directories, the highest sequence anywhere. Where the
+//!   OS gives no boot id, the counter is synced as before.
 //!
 //! A crash (kill -9, power loss) at each step leaves: before the rename, at
 //! most a stray `tmp/` file (every `tmp/` file seen by a lock holder is
@@ -34,24 +50,24 @@
 //! and the send fails with exit 75, "NOT queued".
 //!
 //! `counter` also carries the pending count, so that `send` can report the
-//! depth without listing `new/` (its cost must not grow with depth). A crash
-//! between persisting the counter and publishing leaves it one too high
-//! until the next operation that lists `new/` anyway (claim, nack, rm, ...)
-//! rewrites it; a torn counter fails its checksum and is rebuilt from the
-//! directories.
+//! depth without listing `new/` (its cost must not grow with depth); claims
+//! and requeues adjust it by one, and operations that list `new/` anyway
+//! (rm, purge, expiry, ...) rewrite it.
 //!
-//! Claiming moves the head to `cur/` (rewritten with attempt+1 and
-//! started_at through `tmp/`, then the `new/` copy unlinked); only one task
-//! is in `cur/` at a time, so `claim_head` returns nothing while one runs.
-//! Every transition out of `cur/` writes its destination first and removes
-//! the `cur/` copy last, so a crash in between leaves the same name twice;
-//! the rule "a `cur/` entry with a twin in `new/`, `done/` or `dead/` is
-//! stale" (applied under the lock by `running`) resolves it the only safe
-//! way. `ack` is a rename `cur/` -> `done/`, atomic: a task completes once.
-//! A claimed task whose claimer died stays in `cur/`; the tick sees it with
-//! `running` and acks or nacks it. The pane-died hook calls `record_exit`,
-//! which durably notes the worker's exit next to the task, so a finished
-//! task is acknowledged correctly even if the tick or the server dies first.
+//! Claiming (`claim`, the runner's) rewrites the head into `cur/` with
+//! attempt+1 and started_at (through `tmp/`, synced, `cur/` synced: the
+//! attempt counts even if the program never starts), then unlinks the
+//! `new/` copy and syncs `new/`; only one task is in `cur/` at a time. Every
+//! transition out of `cur/` writes its destination first and removes the
+//! `cur/` copy last, so a crash in between leaves the same name twice; the
+//! rule "a `cur/` entry with a twin in `new/`, `done/` or `dead/` is stale"
+//! (applied under the lock by `running`) resolves it the only safe way.
+//! An ack (`complete`) is one rename `cur/` -> `done/` and one sync of
+//! `done/`, taken the moment the program's exit is known: a task completes
+//! once, and the window in which a finished task could still be retried is
+//! that rename. Its outcome file follows, unsynced (informational). A task
+//! whose runner died stays in `cur/`; the next per-peer step (the runner's
+//! hand-over, or the tick) sees it with `running` and retries it.
 //!
 //! A nacked task goes back to `new/` under its old name, so it stays at the
 //! HEAD, with `not_before` set by capped exponential backoff: while it waits,
@@ -63,7 +79,7 @@
 //! dropped and nothing is followed.
 //!
 //! Events: this module logs `enqueue`, `task-done`, `task-retry` and
-//! `task-dead` (after the change is durable); `worker` logs `task-start`.
+//! `task-dead` (after the change is durable); the runner logs `task-start`.
 //! A logging failure never undoes a durable change; it is a warning.
 
 pub mod task;

@@ -13,6 +13,7 @@
 //! real separators distinct. Anything that tmux will later hand to `/bin/sh`
 //! or format-expand is built with the helpers in [`quote`].
 
+pub mod control;
 pub mod launch;
 pub mod paste;
 pub mod query;
@@ -200,7 +201,7 @@ impl Tmux {
 
     /// The client command line: our socket, no user config, no inherited
     /// `TMUX` (which would make tmux talk to the caller's own server).
-    fn command(&self, cmd: &Cmd) -> Command {
+    pub(super) fn command(&self, cmd: &Cmd) -> Command {
         let mut c = Command::new(&self.bin);
         c.arg("-S")
             .arg(&self.socket)
