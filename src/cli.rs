@@ -119,8 +119,15 @@ pub struct AddArgs {
     #[arg(allow_hyphen_values = true)]
     pub id: String,
     /// No standing session: each queued task is run by a fresh worker.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "persistent")]
     pub ephemeral: bool,
+    /// One long-lived session, restarted by policy (the default for a new
+    /// peer; turns an ephemeral peer back into a persistent one).
+    #[arg(long)]
+    pub persistent: bool,
+    /// Allow a policy change on a running peer by stopping it first.
+    #[arg(long)]
+    pub force: bool,
     /// Working directory of the program (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
