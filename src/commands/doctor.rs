@@ -436,12 +436,13 @@ fn check_peers(root: &Root, tick_path: Option<&str>, out: &mut Vec<Finding>) {
 /// Run every check. `flag` is `--root`; the root is resolved, not opened.
 pub fn run(flag: Option<PathBuf>, json: bool) -> Result<ExitCode> {
     let dir = crate::root_dir(flag)?;
-    let dir = if dir.is_absolute() {
-        dir
+    let cwd = if dir.is_absolute() {
+        PathBuf::new()
     } else {
-        std::env::current_dir().context("finding the current directory")?.join(dir)
+        std::env::current_dir().context("finding the current directory")?
     };
-    let root = Root::new(dir);
+    // The spelling every other command opens, so `link/` is seen as `link`.
+    let root = Root::new(paths::root_spelling(&dir, &cwd));
     let mut findings = vec![check_tmux()];
     let tmux_ok = findings[0].level != Level::Error;
     let usable = check_root(&root, &mut findings);
