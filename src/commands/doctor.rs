@@ -362,11 +362,37 @@ fn check_ghosts(root: &Root, out: &mut Vec<Finding>) {
         }
         if s.seen == "hung" {
             clean = false;
-            let pid = s.server_pid.map(|p| p.to_string()).unwrap_or_else(|| "<pid>".into());
+            // `stop` works for every peer (`restart` refuses ephemeral ones).
+            let fix = match s.server_pid {
+                Some(pid) => {
+                    format!("kill -CONT {pid} to let it go on, or `muxvisor stop {id}` to end it")
+                }
+                None => format!(
+                    "`muxvisor stop {id}` (its pid is not recorded; `fuser {}` finds it)",
+                    s.socket.display()
+                ),
+            };
+            let pid = s.server_pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
             out.push(error(
                 "hung-server",
-                format!("the tmux server of {id} does not answer (stopped or wedged)"),
-                format!("kill -CONT {pid}, or `muxvisor restart {id}`"),
+                format!("the tmux server of {id}{pid} does not answer (stopped or wedged)"),
+                fix,
+            ));
+        }
+        if s.unaccounted() {
+            clean = false;
+            let pid = s.server_pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            let why = s.spec_problem.as_deref().unwrap_or_default();
+            out.push(error(
+                "unaccounted-server",
+                format!(
+                    "a tmux server{pid} is up on {} but {why}: no tick supervises it",
+                    s.socket.display()
+                ),
+                format!(
+                    "`muxvisor stop {id}` or `muxvisor clean` ends it; `muxvisor add {id} -- \
+                     PROGRAM` registers it again"
+                ),
             ));
         }
         if s.seen == "alive" && !s.canary_watching {
@@ -378,7 +404,7 @@ fn check_ghosts(root: &Root, out: &mut Vec<Finding>) {
         }
     }
     if clean {
-        out.push(ok("ghosts", "no stale sockets, orphan canaries or hung servers"));
+        out.push(ok("ghosts", "no stale sockets, orphan canaries, hung or unaccounted servers"));
     }
 }
 

@@ -420,12 +420,20 @@ pub fn rm_plan(seen: &Seen, force: bool) -> RmPlan {
 pub fn rm(ctx: &Ctx, args: RmArgs) -> Result<ExitCode> {
     let root = &ctx.root;
     let id = Identity::parse(&args.id)?;
-    // A spec that no longer parses can still be removed.
+    // A spec that no longer parses can still be removed, and a server whose
+    // spec is gone can still be stopped (`--force`).
     if let Err(e) = peer::require(root, &id) {
-        if fsutil::open_read(&root.peer_file(&id))?.is_none() {
+        if fsutil::open_read(&root.peer_file(&id))?.is_some() {
+            output::warn(format!("{e:#}; removing it anyway"));
+        } else if std::fs::symlink_metadata(root.socket(&id)).is_ok() {
+            output::warn(format!(
+                "peer {id} has no spec ({} does not exist); removing what is left on {}",
+                root.peer_file(&id).display(),
+                root.socket(&id).display()
+            ));
+        } else {
             return Err(e);
         }
-        output::warn(format!("{e:#}; removing it anyway"));
     }
     // No socket file means no server: no need to ask tmux (which may even
     // be missing).
