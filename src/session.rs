@@ -137,7 +137,8 @@ pub fn check_program(program: &str, cwd: &Path, path: Option<&str>) -> Result<Pa
         which::which_in(program, Some(&search), cwd).map_err(|_| {
             anyhow::anyhow!(
                 "program {program:?} was not found on the PATH the peer will get ({search}); \
-                 give an absolute path or set PATH with `muxvisor add --env PATH=...`"
+                 give an absolute path, or set the peer's PATH with \
+                 `muxvisor add ID --env PATH=... -- PROGRAM...` (--env replaces all of its env)"
             )
         })?
     };

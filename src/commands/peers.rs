@@ -93,10 +93,16 @@ pub fn add(ctx: &Ctx, args: AddArgs) -> Result<ExitCode> {
         release_running_task(&ctx.root, &id);
     }
     if updated && server_is_up(&ctx.root, &id) {
-        output::warn(format!(
-            "peer {id} is running; the new spec takes effect at its next launch \
-             (`muxvisor restart {id}`)"
-        ));
+        // `restart` refuses an ephemeral peer: its next worker picks it up.
+        output::warn(match spec.policy {
+            Policy::Persistent => format!(
+                "peer {id} is running; the new spec takes effect at its next launch \
+                 (`muxvisor restart {id}`)"
+            ),
+            Policy::Ephemeral => format!(
+                "a worker of {id} is running; the new spec takes effect with its next worker"
+            ),
+        });
     }
     let _ = Event::new("add")
         .id(&id)

@@ -286,3 +286,24 @@ fn a_symlinked_root_is_refused_in_every_spelling() {
     assert!(out.stderr.contains("is a symlink"), "{out:?}");
     assert_eq!(fs::read_dir(&real).unwrap().count(), 0, "nothing was created through the link");
 }
+
+/// Issue 10, item 13: the fix for a stopped server said `kill -CONT <pid>`
+/// although the pid was recorded; it must be the command to run.
+#[test]
+fn a_hung_server_gets_a_fix_with_its_real_pid() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    env.mv(&["add", "h", "--", "sleep", "600"]).ok();
+    env.mv(&["launch", "h"]).ok();
+    let server = env.server_pid("h").unwrap();
+    assert_eq!(unsafe { libc::kill(server, libc::SIGSTOP) }, 0);
+    let (out, v) = doctor(&fake, &env, &[]);
+    unsafe { libc::kill(server, libc::SIGCONT) };
+    assert_eq!(out.code, 1, "{out:?}");
+    let f = findings(&v, "hung-server", "error");
+    assert_eq!(f.len(), 1, "{v}");
+    let fix = f[0]["fix"].as_str().unwrap();
+    assert!(fix.contains(&format!("kill -CONT {server} ")), "{fix}");
+    assert!(fix.contains("muxvisor stop h"), "{fix}");
+    assert!(!fix.contains('<'), "no placeholder: {fix}");
+}

@@ -200,3 +200,23 @@ fn logs_follow_ends_when_its_reader_goes_away() {
     assert!(exited, "logs --follow kept running after its reader went away");
     assert!(status.success(), "a closed pipe is not an error: {status:?}");
 }
+
+/// Issue 10, item 13: `screen` on an ephemeral peer suggested `muxvisor
+/// launch`, which refuses ephemeral peers.
+#[test]
+fn advice_for_an_ephemeral_peer_without_a_worker_is_advice_that_works() {
+    let env = Env::new();
+    env.mv(&["add", "e", "--ephemeral", "--", "sh", "-c", "echo {task}"]).ok();
+    for cmd in ["screen", "attach"] {
+        let out = env.mv(&[cmd, "e"]);
+        out.code(1);
+        assert!(!out.stderr.contains("muxvisor launch"), "{cmd}: {out:?}");
+        assert!(out.stderr.contains("muxvisor send e"), "{cmd}: {out:?}");
+        assert!(out.stderr.contains("muxvisor logs e"), "{cmd}: {out:?}");
+    }
+    // The advice given does what it says.
+    let out = env.mv(&["launch", "e"]);
+    out.code(1);
+    env.mv(&["send", "e", "hi", "--no-kick"]).ok();
+    env.mv(&["queue", "e", "list"]).ok();
+}
