@@ -171,6 +171,9 @@ pub fn is_tmux_server(pid: i32, socket: &Path) -> bool {
 pub fn launch(root: &Root, spec: &PeerSpec, task: Option<&TaskHandoff>) -> Result<Launched> {
     let id = &spec.identity;
     let _lock = fsutil::lock_within(&root.id_lock(id), LOCK_WAIT, &format!("launch {id}"))?;
+    // A launch that could not record itself would run unaccounted for:
+    // refuse an unreadable state before anything starts.
+    state::load(root, id).with_context(|| format!("cannot launch {id}; nothing was started"))?;
     let obs = observe::observe(root, id, OBSERVE_TIMEOUT)?;
     if obs.is_alive() {
         return Ok(Launched { started: false, already: true, pane_pid: obs.pane_pid });
