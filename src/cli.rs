@@ -261,7 +261,7 @@ pub struct ScreenArgs {
     /// How many lines from the bottom.
     #[arg(long, default_value_t = 50, value_name = "N")]
     pub lines: usize,
-    /// Keep ANSI escape sequences.
+    /// Keep the colours and attributes tmux can reproduce.
     #[arg(long)]
     pub raw: bool,
 }
@@ -276,6 +276,10 @@ pub struct LogsArgs {
     /// Keep printing as the log grows.
     #[arg(long, short)]
     pub follow: bool,
+    /// Print the program's bytes as written, terminal escape sequences
+    /// (colours, titles, clipboard writes) included.
+    #[arg(long)]
+    pub raw: bool,
 }
 
 #[derive(Debug, Args)]

@@ -67,7 +67,7 @@ pub fn add(ctx: &Ctx, args: AddArgs) -> Result<ExitCode> {
         bail!(
             "peer {id} is running again (started while `add` stopped it); not changing it \
              from {}; run the same `muxvisor add` again",
-            change.from_text()
+            change.describe()
         );
     }
     let cwd = match &args.cwd {
@@ -241,7 +241,7 @@ pub struct PolicyChange {
 }
 
 impl PolicyChange {
-    fn from_text(&self) -> String {
+    fn describe(&self) -> String {
         match self.from {
             Some(p) => format!("{p} to {}", self.to),
             None => format!("an unknown policy (no valid spec) to {}", self.to),
@@ -289,7 +289,7 @@ fn stop_for_change(root: &Root, id: &Identity, change: &PolicyChange, force: boo
              make the next tick stop it. Stop it first with `muxvisor stop {id}`, or add \
              --force to stop it and change the policy",
             root.socket(id).display(),
-            change.from_text()
+            change.describe()
         );
     }
     session::stop(root, id, RM_GRACE, "policy-change")

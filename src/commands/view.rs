@@ -3,7 +3,8 @@
 //! `screen` asks the live server for the pane's last lines (a dead pane kept
 //! by remain-on-exit still has a screen, and it is shown). `logs` reads the
 //! pane log the pipe-pane copier writes, in bounded memory, continuing into
-//! the rotated `.log.1` when the current file holds fewer lines than asked;
+//! the rotated `.log.1` when the current file holds fewer lines than asked,
+//! with terminal escape sequences removed (`crate::ansi`) unless `--raw`;
 //! `--follow` polls every 200 ms and reopens across rotation and truncation
 //! until interrupted or its reader goes away. With `--json`, `screen` and
 //! `logs` print `{"identity", "lines": [...]}`; `logs --follow --json` prints
@@ -20,6 +21,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use crate::Ctx;
+use crate::ansi::Stripper;
 use crate::cli::{IdArgs, LogsArgs, ScreenArgs};
 use crate::fsutil;
 use crate::observe::{self, Seen};
@@ -124,6 +126,16 @@ pub fn logs(ctx: &Ctx, args: LogsArgs) -> Result<ExitCode> {
             );
         }
     };
+    // One stripper for the backlog and everything followed after it, so a
+    // sequence split across reads is still removed whole.
+    let mut clean = (!args.raw).then(Stripper::new);
+    let mut shown = |raw: &[u8]| -> Vec<u8> {
+        let Some(s) = clean.as_mut() else { return raw.to_vec() };
+        let mut out = Vec::with_capacity(raw.len());
+        s.push(raw, &mut out);
+        out
+    };
+    let bytes = shown(&bytes);
     if ctx.json && !args.follow {
         let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<&str> = text.lines().collect();
@@ -139,7 +151,7 @@ pub fn logs(ctx: &Ctx, args: LogsArgs) -> Result<ExitCode> {
     let mut f = Follower::new(&path, end)?;
     loop {
         thread::sleep(POLL);
-        let new = f.poll()?;
+        let new = shown(&f.poll()?);
         emit(&id, &new, json_lines, &mut pending)?;
     }
 }
