@@ -99,6 +99,10 @@ fn readme_tour_runs_verbatim() {
         env.events("lifecycle", "gone").iter().any(|l| l.contains("death=server-dead")),
         "the tick did not record the server death"
     );
+    assert!(
+        env.events("lifecycle", "restart").iter().any(|l| l.contains("identity=claude")),
+        "the tick after the backoff did not restart the agent"
+    );
     let done = env.events("lifecycle", "task-done");
     assert!(
         wait_until(Duration::from_secs(10), || {
