@@ -2,10 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = muxvisor::cli::Cli::parse();
+    let cli = muxvisor::cli::parse();
     match muxvisor::run(cli) {
         Ok(code) => code,
         Err(err) => {

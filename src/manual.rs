@@ -5,6 +5,11 @@
 //! contract is a change to one Rust file, reviewed with the code that emits it.
 //!
 //! Text is plain: no roff. The renderer escapes it.
+//!
+//! [`pages`] holds the same kind of data for each subcommand's own page:
+//! its exit statuses and its `--json` document.
+
+pub mod pages;
 
 /// One top-level section of `muxvisor(1)` after clap's own.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +59,10 @@ pub const FILES: &[(&str, &str)] = &[
         "logs/panes/<id>.log",
         "The pane's output, size-capped; `muxvisor clean` rotates it to <id>.log.1.",
     ),
-    ("logs/service.out, logs/service.err", "Output of the tick when run by launchd."),
+    (
+        "logs/service.out, logs/service.err",
+        "Output of the tick when launchd or cron runs it (under systemd it goes to the journal).",
+    ),
     ("supervise.lock", "Held by a running tick (flock; never deleted)."),
 ];
 

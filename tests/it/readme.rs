@@ -63,6 +63,9 @@ fn readme_install_lines_name_files_that_exist() {
         }
     }
     assert!(named >= 4, "the install block names the man pages and three completions");
+    // Issue 10: the versions the tests ran, and a manpath that finds the pages.
+    assert!(install.contains("cargo install --locked --path ."), "{install}");
+    assert!(README.contains("MANPATH=\"$HOME/.local/share/man:"), "how to find the man pages");
     assert!(CI.contains("cargo run --locked --release -- supervise --once"));
 }
 
