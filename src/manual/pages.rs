@@ -422,7 +422,11 @@ pub const PAGES: &[Page] = &[
     Page {
         command: "logs",
         exit: &[
-            ("0", "Printed; with --follow, ended by SIGINT/SIGTERM or a closed stdout."),
+            (
+                "0",
+                "Printed. --follow runs until it is interrupted (then the signal ends it) or its \
+                 reader goes away (a closed stdout is exit 0).",
+            ),
             ("1", "No such peer, or no pane log yet (without --follow)."),
             USAGE,
         ],
@@ -440,7 +444,11 @@ pub const PAGES: &[Page] = &[
     Page {
         command: "events",
         exit: &[
-            ("0", "Printed; with --follow, ended by SIGINT/SIGTERM or a closed stdout."),
+            (
+                "0",
+                "Printed. --follow runs until it is interrupted (then the signal ends it) or its \
+                 reader goes away (a closed stdout is exit 0).",
+            ),
             ("1", "A log could not be read."),
             USAGE,
         ],
