@@ -107,7 +107,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__add)
-            opts="-h --ephemeral --cwd --env --idle-ttl --max-age --restart --backoff --max-backoff --restart-burst --restart-window --max-attempts --task-ttl --task-timeout --deliver --linger --root --json --help"
+            opts="-h --ephemeral --persistent --force --cwd --env --idle-ttl --max-age --restart --backoff --max-backoff --restart-burst --restart-window --max-attempts --task-ttl --task-timeout --deliver --linger --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -301,7 +301,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__logs)
-            opts="-f -h --lines --follow --root --json --help"
+            opts="-f -h --lines --follow --raw --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

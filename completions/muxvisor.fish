@@ -64,6 +64,8 @@ keys\t'Type the task into the worker\'s pane once its output is quiet'"
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l linger -d 'How long an ephemeral peer\'s runner waits for more tasks once its queue is empty before it ends its tmux server [default: 2s]' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l ephemeral -d 'No standing session: each queued task is run by a fresh worker'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l persistent -d 'One long-lived session, restarted by policy (the default for a new peer; turns an ephemeral peer back into a persistent one)'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l force -d 'Allow a policy change on a running peer by stopping it first'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand rm" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
@@ -127,12 +129,13 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l json -d 
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -s h -l help -d 'Print help'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand screen" -l lines -d 'How many lines from the bottom' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand screen" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand screen" -l raw -d 'Keep ANSI escape sequences'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand screen" -l raw -d 'Keep the colours and attributes tmux can reproduce'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand screen" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand screen" -s h -l help -d 'Print help'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand logs" -l lines -d 'How many lines from the end' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand logs" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand logs" -s f -l follow -d 'Keep printing as the log grows'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand logs" -l raw -d 'Print the program\'s bytes as written, terminal escape sequences (colours, titles, clipboard writes) included'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand logs" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand logs" -s h -l help -d 'Print help'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand events" -l id -d 'Only events of this identity' -r

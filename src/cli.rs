@@ -122,8 +122,15 @@ pub struct AddArgs {
     #[arg(allow_hyphen_values = true)]
     pub id: String,
     /// No standing session: each queued task is run by a fresh worker.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "persistent")]
     pub ephemeral: bool,
+    /// One long-lived session, restarted by policy (the default for a new
+    /// peer; turns an ephemeral peer back into a persistent one).
+    #[arg(long)]
+    pub persistent: bool,
+    /// Allow a policy change on a running peer by stopping it first.
+    #[arg(long)]
+    pub force: bool,
     /// Working directory of the program (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
@@ -261,7 +268,7 @@ pub struct ScreenArgs {
     /// How many lines from the bottom.
     #[arg(long, default_value_t = 50, value_name = "N")]
     pub lines: usize,
-    /// Keep ANSI escape sequences.
+    /// Keep the colours and attributes tmux can reproduce.
     #[arg(long)]
     pub raw: bool,
 }
@@ -276,6 +283,10 @@ pub struct LogsArgs {
     /// Keep printing as the log grows.
     #[arg(long, short)]
     pub follow: bool,
+    /// Print the program's bytes as written, terminal escape sequences
+    /// (colours, titles, clipboard writes) included.
+    #[arg(long)]
+    pub raw: bool,
 }
 
 #[derive(Debug, Args)]
@@ -363,6 +374,47 @@ pub struct CanaryArgs {
     pub foreground: bool,
 }
 
+/// The command line as clap sees it, with each subcommand's exit statuses
+/// and JSON document (`crate::manual::pages`) in its `--help`.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    crate::manual::pages::attach(Cli::command())
+}
+
+/// Parse `args` (the program name first). `queue list ID` (and `queue show
+/// ID TASK`, ...) is accepted as `queue ID list`: a line that fails to parse
+/// is tried once more with the action and the identity swapped, and the
+/// first error stands if that fails too.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::FromArgMatches;
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let parse = |a: &[std::ffi::OsString]| {
+        command().try_get_matches_from(a).and_then(|m| Cli::from_arg_matches(&m))
+    };
+    let err = match parse(&args) {
+        Ok(cli) => return Ok(cli),
+        Err(e) => e,
+    };
+    let actions = ["list", "show", "retry", "rm", "purge"];
+    let at = args.windows(3).position(|w| {
+        w[0] == "queue"
+            && w[1].to_str().is_some_and(|a| actions.contains(&a))
+            && !w[2].to_string_lossy().starts_with('-')
+    });
+    if let Some(i) = at {
+        let mut swapped = args.clone();
+        swapped.swap(i + 1, i + 2);
+        if let Ok(cli) = parse(&swapped) {
+            return Ok(cli);
+        }
+    }
+    Err(err)
+}
+
 /// Parse this process's command line. `send` runs once per task, and
 /// building clap's whole command tree is about a third of its start-up, so
 /// a plain `send` (no help or version flag) is parsed against a tree that
@@ -378,7 +430,7 @@ pub fn parse() -> Cli {
         let SendOnlyCommand::Send(a) = only.command;
         return Cli { root: only.root, json: only.json, command: Command::Send(a) };
     }
-    Cli::parse_from(args)
+    parse_from(args).unwrap_or_else(|e| e.exit())
 }
 
 /// The first word of `args` (after the program) that is not a global
@@ -445,6 +497,35 @@ mod tests {
         assert!(a.ephemeral);
         assert_eq!(a.idle_ttl, Some(Duration::from_secs(300)));
         assert_eq!(a.program, ["sh", "-c", "echo {task}"]);
+    }
+
+    /// Issue 10: `queue list ID` failed with a bare "unexpected argument".
+    #[test]
+    fn queue_takes_the_identity_before_or_after_the_action() {
+        let id_of = |argv: &[&str]| match parse_from(argv).map(|c| c.command) {
+            Ok(Command::Queue(q)) => (q.id, format!("{:?}", q.action), q.dead),
+            other => panic!("{argv:?}: {other:?}"),
+        };
+        let list = ("w1".to_string(), "Some(List)".to_string(), true);
+        assert_eq!(id_of(&["muxvisor", "queue", "w1", "list", "--dead"]), list);
+        assert_eq!(id_of(&["muxvisor", "queue", "list", "w1", "--dead"]), list);
+        assert_eq!(id_of(&["muxvisor", "--json", "queue", "list", "w1", "--dead"]), list);
+        let show = ("w1".to_string(), "Some(Show { task: \"t1\" })".to_string(), false);
+        assert_eq!(id_of(&["muxvisor", "queue", "w1", "show", "t1"]), show);
+        assert_eq!(id_of(&["muxvisor", "queue", "show", "w1", "t1"]), show);
+        // Nothing to swap with: clap's own message.
+        let e = parse_from(["muxvisor", "queue", "list"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+    }
+
+    #[test]
+    fn every_subcommand_help_has_its_exit_statuses() {
+        let cmd = command();
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let help = sub.get_after_long_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(help.contains("EXIT STATUS:"), "{}", sub.get_name());
+            assert!(help.contains("JSON OUTPUT:"), "{}", sub.get_name());
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 
 use crate::fsutil;
 use crate::logfmt;
+use crate::manual::{self, JsonType};
 use crate::paths::Root;
 
 /// One parsed event line.
@@ -49,14 +50,33 @@ impl Record {
         self.get("identity")
     }
 
-    /// A JSON object with every key, every value a string (first wins on a
-    /// repeated key, as `get` does).
+    /// A JSON object with every key (first wins on a repeated key, as `get`
+    /// does), each value typed by `manual::KEY_TYPES`: an empty value is
+    /// null, a number or boolean is one, and a value that does not parse as
+    /// its type stays a string, so nothing is lost.
     pub fn to_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
         for (k, v) in &self.pairs {
-            map.entry(k.clone()).or_insert_with(|| serde_json::Value::String(v.clone()));
+            map.entry(k.clone()).or_insert_with(|| typed(manual::key_type(k), v));
         }
         serde_json::Value::Object(map)
+    }
+}
+
+/// One logfmt value as JSON of type `ty`. Pure.
+pub fn typed(ty: JsonType, v: &str) -> serde_json::Value {
+    use serde_json::Value;
+    if v.is_empty() {
+        return Value::Null;
+    }
+    match ty {
+        JsonType::Integer => v.parse::<i64>().map_or_else(|_| Value::from(v), Value::from),
+        JsonType::Boolean => match v {
+            "true" | "1" => Value::Bool(true),
+            "false" | "0" => Value::Bool(false),
+            _ => Value::from(v),
+        },
+        JsonType::String | JsonType::Time => Value::from(v),
     }
 }
 
@@ -149,16 +169,30 @@ mod tests {
         assert_eq!(r.ts.timestamp_subsec_millis(), 250);
     }
 
+    /// Issue 10, item 8: every value came out a string (`"pid":"3838"`,
+    /// `"updated":"false"`, `"signal":""`).
     #[test]
-    fn json_values_are_all_strings() {
+    fn json_values_have_their_documented_types() {
+        use serde_json::json;
         let r = rec(
-            r#"ts=2026-11-22T03:04:05Z ev=session-exit identity=a status=3 signal= reason="two words""#,
+            r#"ts=2026-11-22T03:04:05Z ev=session-exit identity=a status=3 signal= pid=3838 reason="two words" x=7"#,
         );
-        let j = r.to_json();
-        assert_eq!(j["status"], "3");
-        assert_eq!(j["signal"], "");
-        assert_eq!(j["reason"], "two words");
-        assert!(j.as_object().unwrap().values().all(|v| v.is_string()));
+        assert_eq!(
+            r.to_json(),
+            json!({"ts": "2026-11-22T03:04:05Z", "ev": "session-exit", "identity": "a",
+                   "status": 3, "signal": null, "pid": 3838, "reason": "two words", "x": "7"})
+        );
+        let r = rec("ts=2026-11-22T03:04:05Z ev=add identity=a policy=persistent updated=false");
+        assert_eq!(r.to_json()["updated"], json!(false));
+        let r = rec("ts=2026-11-22T03:04:05Z ev=enqueue identity=a task=t depth=2 retry=1");
+        assert_eq!(r.to_json()["retry"], json!(true));
+        assert_eq!(r.to_json()["depth"], json!(2));
+        assert_eq!(r.to_json()["task"], json!("t"));
+        // What does not parse as its type is kept, as a string.
+        assert_eq!(typed(JsonType::Integer, "SIGTERM"), json!("SIGTERM"));
+        assert_eq!(typed(JsonType::Boolean, "maybe"), json!("maybe"));
+        assert_eq!(typed(JsonType::Integer, "-1"), json!(-1));
+        assert_eq!(typed(JsonType::Time, ""), json!(null));
     }
 
     #[test]

@@ -19,13 +19,16 @@ use crate::paths::Root;
 
 /// Make the root usable: absolute, created 0700 if missing, and refused if it
 /// is a symlink, owned by someone else, or open to group/other. Creates the
-/// subdirectories too.
+/// subdirectories too. Every path under the root is built from its one
+/// checked spelling ([`crate::paths::root_spelling`]), never from `dir` as
+/// given.
 pub fn open_root(dir: &Path) -> Result<Root> {
-    let dir = if dir.is_absolute() {
-        dir.to_path_buf()
+    let cwd = if dir.is_absolute() {
+        PathBuf::new()
     } else {
-        std::env::current_dir().context("finding the current directory")?.join(dir)
+        std::env::current_dir().context("finding the current directory")?
     };
+    let dir = crate::paths::root_spelling(dir, &cwd);
     let root = Root::new(dir.clone());
     root.check_socket_len().map_err(anyhow::Error::msg)?;
     if fs::symlink_metadata(&dir).is_err() {
@@ -47,10 +50,18 @@ pub fn open_root(dir: &Path) -> Result<Root> {
 }
 
 /// Refuse `dir` unless it is a real directory, owned by us, mode 0700-ish.
+/// A trailing `/` or `/.` would make `lstat` follow a symlink, so the path
+/// is checked without them too, and both spellings must be one directory.
 pub fn check_private_dir(dir: &Path, what: &str) -> Result<()> {
     let md =
         fs::symlink_metadata(dir).with_context(|| format!("reading {what} {}", dir.display()))?;
-    if md.file_type().is_symlink() {
+    let bare: PathBuf = dir.components().collect();
+    let bare_md = fs::symlink_metadata(&bare)
+        .with_context(|| format!("reading {what} {}", bare.display()))?;
+    if md.file_type().is_symlink()
+        || bare_md.file_type().is_symlink()
+        || (md.dev(), md.ino()) != (bare_md.dev(), bare_md.ino())
+    {
         bail!(
             "{what} {} is a symlink; muxvisor refuses to follow it. Use the real directory \
              with --root, or remove the link",
@@ -311,6 +322,16 @@ mod tests {
         symlink(&real, &link).unwrap();
         let e = format!("{:#}", open_root(&link).unwrap_err());
         assert!(e.contains("symlink"), "{e}");
+        // Issue 10, item 3: every spelling of the link is the link.
+        for spelling in ["link/", "link/.", "link//", "./link/./"] {
+            let given = PathBuf::from(format!("{}/{spelling}", t.path().display()));
+            let e = format!("{:#}", open_root(&given).unwrap_err());
+            assert!(e.contains("symlink"), "{spelling}: {e}");
+            let e = format!("{:#}", check_private_dir(&given, "root").unwrap_err());
+            assert!(e.contains("symlink"), "{spelling}: {e}");
+        }
+        assert!(check_private_dir(&real, "root").is_ok());
+        assert!(check_private_dir(&real.join("."), "root").is_ok());
 
         fs::set_permissions(&real, fs::Permissions::from_mode(0o755)).unwrap();
         let e = format!("{:#}", open_root(&real).unwrap_err());

@@ -7,7 +7,10 @@
 //!   server answers on the socket it was meant to watch;
 //! - abandoned temp files of `fsutil::atomic_write` (`.<name>.tmp.<nonce>`)
 //!   older than ten minutes, outside `queues/` (the queue cleans its own,
-//!   under its lock).
+//!   under its lock);
+//! - an unaccounted server: a tmux server up on `run/<id>.sock` whose peer
+//!   spec is missing or invalid, so that no tick supervises it and `status`
+//!   has no spec to show it by (the spec was removed by hand, or corrupted).
 //!
 //! Deciding is pure ([`is_tmp_name`], [`is_orphan`], [`canary_cmdline_matches`]);
 //! acting ([`kill_orphan_canary`], [`remove_stale_socket`]) re-checks under the
@@ -39,9 +42,14 @@ pub struct IdScan {
     pub socket: PathBuf,
     /// `alive`, `pane-dead`, `session-gone`, `no-socket`, `stale-socket`, `hung`.
     pub seen: &'static str,
+    /// The server's pid: as tmux reports it, or for a hung server the
+    /// recorded one, if that process still is this socket's tmux server.
     pub server_pid: Option<i32>,
     pub canary_watching: bool,
     pub canary_pid: Option<i32>,
+    /// Why `peers/<id>.json` is no valid spec (missing, or the parse
+    /// error); `None` when it is one.
+    pub spec_problem: Option<String>,
 }
 
 impl IdScan {
@@ -51,6 +59,19 @@ impl IdScan {
     pub fn orphan_canary(&self) -> bool {
         is_orphan(self.canary_watching, self.seen)
     }
+    /// A server is up on the socket (answering, or hung).
+    pub fn server_up(&self) -> bool {
+        server_up(self.seen)
+    }
+    /// A server is up but no valid spec accounts for it.
+    pub fn unaccounted(&self) -> bool {
+        self.server_up() && self.spec_problem.is_some()
+    }
+}
+
+/// True when `seen` means a server is there (answering, or hung).
+pub fn server_up(seen: &str) -> bool {
+    matches!(seen, "alive" | "pane-dead" | "session-gone" | "hung")
 }
 
 fn seen_name(s: &Seen) -> &'static str {
@@ -96,6 +117,14 @@ pub fn identities(root: &Root) -> Result<Vec<Identity>> {
     Ok(ids.into_iter().collect())
 }
 
+/// Every identity with a socket file under `run/`.
+pub fn socket_ids(root: &Root) -> Result<Vec<Identity>> {
+    Ok(names(&root.run_dir())?
+        .iter()
+        .filter_map(|n| Identity::parse(n.strip_suffix(".sock")?).ok())
+        .collect())
+}
+
 /// Entry names of `dir`; none if it does not exist.
 fn names(dir: &Path) -> Result<Vec<String>> {
     Ok(fsutil::list_dir(dir)?
@@ -104,17 +133,32 @@ fn names(dir: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Look at one identity's socket and canary.
+/// Look at one identity's socket, canary and spec.
 pub fn scan_id(root: &Root, id: &Identity) -> Result<IdScan> {
     let obs = observe::observe(root, id, OBSERVE_TIMEOUT)?;
     let watching = canary::is_watching(root, id);
+    let server_pid = match obs.seen {
+        // A stopped server cannot tell its pid: trust the recorded one only
+        // while it still is this socket's tmux server (pid reuse).
+        Seen::Hung => crate::state::load(root, id)
+            .ok()
+            .and_then(|st| st.server_pid)
+            .filter(|p| crate::session::is_tmux_server(*p, &root.socket(id))),
+        _ => obs.server_pid,
+    };
+    let spec_problem = match peer::load(root, id) {
+        Ok(Some(_)) => None,
+        Ok(None) => Some(format!("its peer spec {} does not exist", root.peer_file(id).display())),
+        Err(e) => Some(format!("{e:#}")),
+    };
     Ok(IdScan {
         identity: id.clone(),
         socket: root.socket(id),
         seen: seen_name(&obs.seen),
-        server_pid: obs.server_pid,
+        server_pid,
         canary_watching: watching,
         canary_pid: if watching { canary::pid(root, id) } else { None },
+        spec_problem,
     })
 }
 
@@ -244,6 +288,20 @@ fn signal_until_released(root: &Root, id: &Identity, pid: i32) -> Result<Option<
     )
 }
 
+/// Stop the server of `id` if it is still up with no valid spec (checked
+/// again right before: an `add` may have registered it since the scan).
+/// `session::stop` takes the identity lock itself. `None`: nothing to stop.
+pub fn stop_unaccounted(
+    root: &Root,
+    id: &Identity,
+    grace: Duration,
+) -> Result<Option<crate::session::Stopped>> {
+    if !scan_id(root, id)?.unaccounted() {
+        return Ok(None);
+    }
+    crate::session::stop(root, id, grace, "unaccounted").map(Some)
+}
+
 /// Remove `id`'s socket if it is still stale (checked again under the
 /// identity lock, so a launch in progress is never undercut).
 pub fn remove_stale_socket(root: &Root, id: &Identity) -> Result<bool> {
@@ -278,6 +336,16 @@ mod tests {
             assert!(!is_orphan(true, seen), "{seen}");
         }
         assert!(!is_orphan(false, "stale-socket"));
+    }
+
+    #[test]
+    fn a_server_is_up_when_it_answers_or_hangs() {
+        for up in ["alive", "pane-dead", "session-gone", "hung"] {
+            assert!(server_up(up), "{up}");
+        }
+        for down in ["no-socket", "stale-socket"] {
+            assert!(!server_up(down), "{down}");
+        }
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! contract is a change to one Rust file, reviewed with the code that emits it.
 //!
 //! Text is plain: no roff. The renderer escapes it.
+//!
+//! [`pages`] holds the same kind of data for each subcommand's own page:
+//! its exit statuses and its `--json` document.
+
+pub mod pages;
 
 /// One top-level section of `muxvisor(1)` after clap's own.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +59,10 @@ pub const FILES: &[(&str, &str)] = &[
         "logs/panes/<id>.log",
         "The pane's output, size-capped; `muxvisor clean` rotates it to <id>.log.1.",
     ),
-    ("logs/service.out, logs/service.err", "Output of the tick when run by launchd."),
+    (
+        "logs/service.out, logs/service.err",
+        "Output of the tick when launchd or cron runs it (under systemd it goes to the journal).",
+    ),
     ("supervise.lock", "Held by a running tick (flock; never deleted)."),
 ];
 
@@ -109,14 +117,92 @@ pub const EXIT_STATUS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The JSON type a logfmt value becomes in `muxvisor events --json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonType {
+    Integer,
+    /// Written `true`/`false` (or `1`/`0`).
+    Boolean,
+    String,
+    /// An RFC 3339 UTC timestamp, as a string.
+    Time,
+}
+
+impl JsonType {
+    pub fn name(self) -> &'static str {
+        match self {
+            JsonType::Integer => "integer",
+            JsonType::Boolean => "boolean",
+            JsonType::String => "string",
+            JsonType::Time => "string, RFC 3339",
+        }
+    }
+}
+
+/// The type of every key an event line can carry: the one table that
+/// drives `events --json` (a key not listed is a string) and the types the
+/// EVENTS section shows. A key means the same type in every event.
+pub const KEY_TYPES: &[(&str, JsonType)] = &[
+    ("ts", JsonType::Time),
+    ("ev", JsonType::String),
+    ("identity", JsonType::String),
+    ("actions", JsonType::Integer),
+    ("age_s", JsonType::Integer),
+    ("attempt", JsonType::Integer),
+    ("backoff_ms", JsonType::Integer),
+    ("death", JsonType::String),
+    ("depth", JsonType::Integer),
+    ("detail", JsonType::String),
+    ("done_tasks", JsonType::Integer),
+    ("duration_ms", JsonType::Integer),
+    ("entry", JsonType::String),
+    ("failures", JsonType::Integer),
+    ("forensics", JsonType::String),
+    ("grace_ms", JsonType::Integer),
+    ("how", JsonType::String),
+    ("idle_s", JsonType::Integer),
+    ("interval_s", JsonType::Integer),
+    ("kind", JsonType::String),
+    ("not_before", JsonType::Time),
+    ("orphan_canaries", JsonType::Integer),
+    ("path", JsonType::String),
+    ("peers", JsonType::Integer),
+    ("pid", JsonType::Integer),
+    ("policy", JsonType::String),
+    ("purge", JsonType::Boolean),
+    ("reason", JsonType::String),
+    ("restarts", JsonType::Integer),
+    ("retry", JsonType::Boolean),
+    ("runner", JsonType::Boolean),
+    ("rotated", JsonType::Integer),
+    ("server_pid", JsonType::Integer),
+    ("signal", JsonType::Integer),
+    ("signal_name", JsonType::String),
+    ("stale_sockets", JsonType::Integer),
+    ("status", JsonType::Integer),
+    ("stopped", JsonType::Boolean),
+    ("stopped_servers", JsonType::Integer),
+    ("task", JsonType::String),
+    ("tmp_files", JsonType::Integer),
+    ("updated", JsonType::Boolean),
+    ("wait_rc", JsonType::Integer),
+    ("window_s", JsonType::Integer),
+];
+
+/// The JSON type of `key` (string for a key not in [`KEY_TYPES`]).
+pub fn key_type(key: &str) -> JsonType {
+    KEY_TYPES.iter().find(|(k, _)| *k == key).map_or(JsonType::String, |(_, t)| *t)
+}
+
 /// One event of the logs: its `ev=`, its file, when it is written, and the
-/// keys beyond `ts`, `ev` and `identity`.
+/// keys beyond `ts`, `ev` and `identity` with what each means there (their
+/// types are [`KEY_TYPES`]'s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EventDoc {
     pub ev: &'static str,
     pub file: &'static str,
     pub when: &'static str,
-    pub keys: &'static str,
+    pub keys: &'static [(&'static str, &'static str)],
 }
 
 /// Every event muxvisor writes.
@@ -125,127 +211,215 @@ pub const EVENTS: &[EventDoc] = &[
         ev: "add",
         file: "lifecycle",
         when: "a peer was registered or its spec updated",
-        keys: "policy, updated (true when an existing spec was replaced)",
+        keys: &[
+            ("policy", "persistent or ephemeral"),
+            ("updated", "true when an existing spec was replaced"),
+        ],
     },
     EventDoc {
         ev: "rm",
         file: "lifecycle",
         when: "a peer was unregistered",
-        keys: "stopped (it was running and was stopped first), purge",
+        keys: &[
+            ("stopped", "it was running and was stopped first"),
+            ("purge", "its queue, state and pane logs were deleted"),
+        ],
     },
     EventDoc {
         ev: "launch",
         file: "lifecycle",
         when: "a session was started",
-        keys: "pid (pane pid), policy, task (ephemeral)",
+        keys: &[
+            ("pid", "the pane's pid"),
+            ("policy", "persistent or ephemeral"),
+            ("runner", "true when the pane runs an ephemeral peer's runner (`muxvisor _run`)"),
+        ],
     },
     EventDoc {
         ev: "stop",
         file: "lifecycle",
         when: "a deliberate stop finished",
-        keys: "how (term, kill), grace_ms, reason (stop, restart, reaped-idle, ...)",
+        keys: &[
+            ("how", "term, kill when the grace ran out, or exit when a runner retired itself"),
+            ("grace_ms", "the grace given after SIGTERM"),
+            (
+                "reason",
+                "stop, restart, rm, reaped-idle, max-age, policy-change, unaccounted, drained \
+                 (a runner whose queue stayed empty for its --linger), ...",
+            ),
+        ],
     },
     EventDoc {
         ev: "session-exit",
         file: "exits",
-        when: "the pane's program died (tmux pane-died hook)",
-        keys: "status (exit code, empty if signalled), signal (number or name, empty if exited), pid",
+        when: "the pane's program died (tmux pane-died hook), or an ephemeral peer's \
+               program ended a task (recorded by its runner, which is its parent)",
+        keys: &[
+            ("status", "its exit code; null if signalled"),
+            ("signal", "the signal number; null if it exited"),
+            ("signal_name", "SIGTERM, SIGKILL, ... (only when signalled)"),
+            ("pid", "the pane's pid, or the task program's"),
+            ("task", "the task the program ran (ephemeral peers)"),
+        ],
     },
     EventDoc {
         ev: "server-exit",
         file: "exits",
         when: "the tmux server died without muxvisor stopping it (seen by the canary)",
-        keys: "server_pid, wait_rc, forensics (path of the snapshot)",
+        keys: &[
+            ("server_pid", "the dead server's pid"),
+            ("wait_rc", "the exit status of the canary's tmux wait-for"),
+            ("forensics", "path of the snapshot; null if it could not be written"),
+        ],
     },
     EventDoc {
         ev: "gone",
         file: "lifecycle",
         when: "a tick found a recorded session missing",
-        keys: "death (server-dead or session-gone), reason",
+        keys: &[("death", "server-dead or session-gone"), ("reason", "what was seen")],
     },
     EventDoc {
         ev: "reaped-idle",
         file: "lifecycle",
         when: "a tick stopped a session idle longer than its TTL",
-        keys: "idle_s",
+        keys: &[("idle_s", "seconds without pane output")],
     },
     EventDoc {
         ev: "reaped-age",
         file: "lifecycle",
         when: "a tick stopped a session older than its max-age",
-        keys: "age_s",
+        keys: &[("age_s", "seconds since its launch")],
     },
     EventDoc {
         ev: "hung",
         file: "lifecycle",
         when: "a tick found the server not answering in time (stopped or wedged)",
-        keys: "reason",
+        keys: &[("reason", "what timed out")],
     },
     EventDoc {
         ev: "restart",
         file: "lifecycle",
         when: "a tick restarted a persistent peer",
-        keys: "attempt, backoff_ms",
+        keys: &[
+            ("attempt", "restarts since the last healthy run, from 1"),
+            ("backoff_ms", "the pause it waited, counted from the death"),
+        ],
     },
     EventDoc {
         ev: "failed",
         file: "lifecycle",
         when: "a peer exceeded its restart budget; no more restarts until launch or restart",
-        keys: "restarts, failures, window_s",
+        keys: &[
+            ("restarts", "restarts made"),
+            ("failures", "deaths within the window"),
+            ("window_s", "the restart window"),
+        ],
     },
     EventDoc {
         ev: "enqueue",
         file: "lifecycle",
         when: "a task was made durable",
-        keys: "task, depth, retry (when a dead letter was put back)",
+        keys: &[
+            ("task", "the task id"),
+            ("depth", "pending tasks after it"),
+            ("retry", "true when a dead letter was put back"),
+        ],
     },
     EventDoc {
         ev: "task-start",
         file: "lifecycle",
-        when: "a worker was launched for a task",
-        keys: "task, attempt, pid",
+        when: "a runner started the program for a task",
+        keys: &[("task", "the task id"), ("attempt", "from 1"), ("pid", "the program's pid")],
     },
     EventDoc {
         ev: "task-done",
         file: "lifecycle",
         when: "a task finished and was acknowledged",
-        keys: "task, status, signal, duration_ms",
+        keys: &[
+            ("task", "the task id"),
+            ("status", "the worker's exit code; null when reaped idle (--deliver keys)"),
+            ("signal", "null: a signalled worker is retried, not acknowledged"),
+            ("duration_ms", "from claim to exit"),
+        ],
     },
     EventDoc {
         ev: "task-retry",
         file: "lifecycle",
         when: "a task failed and went back to the head of its queue",
-        keys: "task, attempt, not_before, reason",
+        keys: &[
+            ("task", "the task id"),
+            ("attempt", "the attempt that failed"),
+            ("not_before", "when it may run again"),
+            (
+                "reason",
+                "exit-N, signal-N, timeout, server-dead, launch-failed, runner-died: ..., \
+                 keys-failed: ...",
+            ),
+        ],
     },
     EventDoc {
         ev: "task-dead",
         file: "lifecycle",
-        when: "a task was dead-lettered",
-        keys: "task, reason (max-attempts, ttl, corrupt, ...), attempt; for corrupt entries also entry, detail",
+        when: "a task was dead-lettered (or a corrupt entry quarantined)",
+        keys: &[
+            ("task", "the task id (empty for an entry whose name is unreadable)"),
+            ("reason", "max-attempts, ttl, corrupt, ..."),
+            ("attempt", "attempts made"),
+            ("entry", "corrupt only: the queue entry, stage/name"),
+            ("detail", "corrupt only: what is wrong with it"),
+        ],
+    },
+    EventDoc {
+        ev: "runner-error",
+        file: "lifecycle",
+        when: "an ephemeral peer's runner stopped on an error (its hand-over or the tick \
+               finishes what it left)",
+        keys: &[("reason", "what went wrong")],
+    },
+    EventDoc {
+        ev: "handover-error",
+        file: "lifecycle",
+        when: "the hand-over after a runner died could not do its step (the tick will)",
+        keys: &[("reason", "what went wrong")],
     },
     EventDoc {
         ev: "tick",
         file: "lifecycle",
         when: "a tick finished",
-        keys: "peers, duration_ms, actions",
+        keys: &[
+            ("peers", "peers handled"),
+            ("duration_ms", "how long it took"),
+            ("actions", "actions taken"),
+        ],
     },
     EventDoc {
         ev: "clean",
         file: "lifecycle",
-        when: "`muxvisor clean` removed or rotated something",
-        keys: "stale_sockets, orphan_canaries, tmp_files, done_tasks, rotated",
+        when: "`muxvisor clean` removed, stopped or rotated something",
+        keys: &[
+            ("stale_sockets", "sockets removed"),
+            ("orphan_canaries", "canaries ended"),
+            ("stopped_servers", "servers stopped that no valid spec accounted for"),
+            ("tmp_files", "abandoned temp files removed"),
+            ("done_tasks", "finished tasks removed"),
+            ("rotated", "logs rotated"),
+        ],
     },
     EventDoc {
         ev: "service-install",
         file: "lifecycle",
         when: "`muxvisor service install` wrote the periodic tick",
-        keys: "kind (launchd, systemd, cron), interval_s, path",
+        keys: &[
+            ("kind", "launchd, systemd or cron"),
+            ("interval_s", "seconds between ticks"),
+            ("path", "the file or crontab written"),
+        ],
     },
     EventDoc {
         ev: "service-uninstall",
         file: "lifecycle",
         when: "`muxvisor service uninstall` removed it",
-        keys: "kind, path",
+        keys: &[("kind", "launchd, systemd or cron"), ("path", "the file or crontab changed")],
     },
 ];
 
@@ -286,13 +460,31 @@ pub fn sections() -> Vec<Section> {
         ]),
     ];
 
-    let mut events = vec![para(
-        "Each event with the file it goes to, when it is written, and its keys beyond ts, ev \
-         and identity. More keys may be added; existing ones keep their meaning.",
-    )];
-    events.extend(EVENTS.iter().map(|e| Block::Item {
-        tag: format!("ev={}", e.ev),
-        body: format!("({}.log) When {}. Keys: {}.", e.file, e.when, e.keys),
+    let mut events = vec![
+        para(
+            "Each event with the file it goes to, when it is written, and its keys beyond ts, ev \
+             and identity, with the JSON type each has in `muxvisor events --json` (ts, ev and \
+             identity are strings). A key written empty (status=) is null there; a value that \
+             does not parse as its type stays a string. More keys and events may be added; \
+             existing ones keep their meaning and type, and an unknown key is a string.",
+        ),
+        Block::Pre(vec![
+            r#"{"ts":"2026-11-22T03:09:10.002Z","ev":"session-exit","identity":"claude-bob","#
+                .to_string(),
+            r#" "status":null,"signal":9,"signal_name":"SIGKILL","pid":4242}"#.to_string(),
+        ]),
+    ];
+    events.extend(EVENTS.iter().map(|e| {
+        let keys: Vec<String> = e
+            .keys
+            .iter()
+            .map(|(k, what)| format!("{k} ({}): {what}", key_type(k).name()))
+            .collect();
+        let keys = if keys.is_empty() { "none".to_string() } else { keys.join("; ") };
+        Block::Item {
+            tag: format!("ev={}", e.ev),
+            body: format!("({}.log) When {}. Keys: {keys}.", e.file, e.when),
+        }
     }));
 
     vec![
@@ -333,6 +525,26 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), EVENTS.len(), "duplicate event");
+    }
+
+    #[test]
+    fn every_documented_key_has_one_type_and_every_type_is_used() {
+        let mut names: Vec<_> = KEY_TYPES.iter().map(|(k, _)| *k).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), KEY_TYPES.len(), "a key typed twice");
+        for e in EVENTS {
+            for (k, _) in e.keys {
+                assert!(KEY_TYPES.iter().any(|(t, _)| t == k), "{}: key {k} has no type", e.ev);
+            }
+        }
+        for (k, _) in KEY_TYPES {
+            let used = ["ts", "ev", "identity"].contains(k)
+                || EVENTS.iter().any(|e| e.keys.iter().any(|(n, _)| n == k));
+            assert!(used, "{k} is typed but no event has it");
+        }
+        assert_eq!(key_type("pid"), JsonType::Integer);
+        assert_eq!(key_type("no-such-key"), JsonType::String);
     }
 
     #[test]

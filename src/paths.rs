@@ -46,6 +46,17 @@ pub fn resolve_root(
         .or_else(|| nonempty(home).map(|h| h.join(".local/state/muxvisor")))
 }
 
+/// The one spelling of a root directory that muxvisor checks and uses:
+/// absolute (relative to `cwd`), without `.` components, repeated or
+/// trailing slashes. `link/` and `link/.` name what `link` points to, so
+/// checking them as given would follow a symlinked root; their spelling here
+/// is `link`, whose `lstat` sees the link. `..` is kept: the kernel resolves
+/// it, and it is never a link itself. Pure.
+pub fn root_spelling(dir: &Path, cwd: &Path) -> PathBuf {
+    let abs = if dir.is_absolute() { dir.to_path_buf() } else { cwd.join(dir) };
+    abs.components().collect()
+}
+
 /// The state root and every path below it.
 #[derive(Clone, Debug)]
 pub struct Root {
@@ -173,6 +184,18 @@ mod tests {
             Some("/h/.local/state/muxvisor".into())
         );
         assert_eq!(resolve_root(None, None, None, None), None);
+    }
+
+    #[test]
+    fn every_spelling_of_a_root_is_one_path() {
+        let cwd = Path::new("/home/u");
+        for given in ["/t/link", "/t/link/", "/t/link/.", "/t/./link//", "/t//link/./"] {
+            assert_eq!(root_spelling(Path::new(given), cwd), Path::new("/t/link"), "{given}");
+        }
+        assert_eq!(root_spelling(Path::new("link/"), cwd), Path::new("/home/u/link"));
+        assert_eq!(root_spelling(Path::new("./link/."), cwd), Path::new("/home/u/link"));
+        assert_eq!(root_spelling(Path::new("../s/"), cwd), Path::new("/home/u/../s"));
+        assert_eq!(root_spelling(Path::new("/"), cwd), Path::new("/"));
     }
 
     #[test]

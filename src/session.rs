@@ -148,7 +148,8 @@ pub fn check_program(program: &str, cwd: &Path, path: Option<&str>) -> Result<Pa
         which::which_in(program, Some(&search), cwd).map_err(|_| {
             anyhow::anyhow!(
                 "program {program:?} was not found on the PATH the peer will get ({search}); \
-                 give an absolute path or set PATH with `muxvisor add --env PATH=...`"
+                 give an absolute path, or set the peer's PATH with \
+                 `muxvisor add ID --env PATH=... -- PROGRAM...` (--env replaces all of its env)"
             )
         })?
     };
@@ -180,6 +181,9 @@ pub fn is_tmux_server(pid: i32, socket: &Path) -> bool {
 pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
     let id = &spec.identity;
     let _lock = fsutil::lock_within(&root.id_lock(id), LOCK_WAIT, &format!("launch {id}"))?;
+    // A launch that could not record itself would run unaccounted for:
+    // refuse an unreadable state before anything starts.
+    state::load(root, id).with_context(|| format!("cannot launch {id}; nothing was started"))?;
     let obs = observe::observe(root, id, OBSERVE_TIMEOUT)?;
     if obs.is_alive() {
         return Ok(Launched { started: false, already: true, pane_pid: obs.pane_pid });

@@ -56,7 +56,11 @@ pub fn load(root: &Root, id: &Identity) -> Result<State> {
     match fsutil::read_if_exists(&path)? {
         None => Ok(State::default()),
         Some(b) => serde_json::from_slice(&b).with_context(|| {
-            format!("state file {} is corrupt; remove it and run `muxvisor status`", path.display())
+            format!(
+                "state file {} is corrupt; remove it (a fresh one is written, restart counters \
+                 start over) and try again",
+                path.display()
+            )
         }),
     }
 }

@@ -1,11 +1,12 @@
 //! `clean [--dry-run] [--retention DUR]`: remove what crashes leave behind
 //! (stale sockets, orphan canaries, abandoned temp files, finished tasks past
-//! their retention) and rotate logs past their caps. The scan is `ghosts`,
+//! their retention), stop servers that no valid peer spec accounts for, and
+//! rotate logs past their caps. The scan is `ghosts`,
 //! the caps are `rotate`, the queue cleans itself (`Queue::clean`); this
 //! module runs them in order, keeps going when one part fails, and reports.
 
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use chrono::Utc;
@@ -25,6 +26,8 @@ pub struct Cleaned {
     pub dry_run: bool,
     pub stale_sockets: Vec<String>,
     pub orphan_canaries: Vec<Orphan>,
+    /// Servers up with no valid peer spec (stopped, or would be).
+    pub unaccounted_servers: Vec<Unaccounted>,
     pub tmp_files: Vec<String>,
     pub done_tasks: Vec<String>,
     /// Payload files of tasks no longer running.
@@ -42,10 +45,24 @@ pub struct Orphan {
     pub how: Option<&'static str>,
 }
 
+#[derive(Debug, Serialize)]
+pub struct Unaccounted {
+    pub identity: String,
+    pub server_pid: Option<i32>,
+    /// Why no spec accounts for it.
+    pub reason: String,
+    /// `term` or `kill`; absent on a dry run.
+    pub how: Option<&'static str>,
+}
+
+/// How long an unaccounted server's program gets to exit after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
 impl Cleaned {
     fn total(&self) -> usize {
         self.stale_sockets.len()
             + self.orphan_canaries.len()
+            + self.unaccounted_servers.len()
             + self.tmp_files.len()
             + self.done_tasks.len()
             + self.stale_payloads.len()
@@ -59,6 +76,7 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<ExitCode> {
         let ev = Event::new("clean")
             .kv("stale_sockets", c.stale_sockets.len())
             .kv("orphan_canaries", c.orphan_canaries.len())
+            .kv("stopped_servers", c.unaccounted_servers.len())
             .kv("tmp_files", c.tmp_files.len())
             .kv("done_tasks", c.done_tasks.len())
             .kv("rotated", c.rotated.len());
@@ -113,6 +131,29 @@ fn clean(ctx: &Ctx, args: &CleanArgs) -> Result<Cleaned> {
                     }),
                     Ok(None) => {}
                     Err(e) => c.errors.push(format!("{id}: orphan canary: {e:#}")),
+                }
+            }
+        }
+        if scan.unaccounted() {
+            let reason = scan.spec_problem.clone().unwrap_or_default();
+            let mut u = Unaccounted {
+                identity: id.to_string(),
+                server_pid: scan.server_pid,
+                reason,
+                how: None,
+            };
+            if dry {
+                c.unaccounted_servers.push(u);
+            } else {
+                match ghosts::stop_unaccounted(root, &id, STOP_GRACE) {
+                    Ok(Some(s)) => {
+                        u.how = Some(s.how);
+                        c.unaccounted_servers.push(u);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        c.errors.push(format!("{id}: stopping its unaccounted server: {e:#}"))
+                    }
                 }
             }
         }
@@ -183,6 +224,11 @@ fn print_human(c: &Cleaned) -> Result<()> {
         let pid = o.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
         let verb = if c.dry_run { "would end" } else { "ended" };
         output::line(format!("{verb} orphan canary of {}{pid}", o.identity))?;
+    }
+    for u in &c.unaccounted_servers {
+        let pid = u.server_pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        let verb = if c.dry_run { "would stop" } else { "stopped" };
+        output::line(format!("{verb} the tmux server of {}{pid}: {}", u.identity, u.reason))?;
     }
     for s in &c.tmp_files {
         output::line(format!("{rm} abandoned temp file {s}"))?;

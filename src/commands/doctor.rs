@@ -362,11 +362,37 @@ fn check_ghosts(root: &Root, out: &mut Vec<Finding>) {
         }
         if s.seen == "hung" {
             clean = false;
-            let pid = s.server_pid.map(|p| p.to_string()).unwrap_or_else(|| "<pid>".into());
+            // `stop` works for every peer (`restart` refuses ephemeral ones).
+            let fix = match s.server_pid {
+                Some(pid) => {
+                    format!("kill -CONT {pid} to let it go on, or `muxvisor stop {id}` to end it")
+                }
+                None => format!(
+                    "`muxvisor stop {id}` (its pid is not recorded; `fuser {}` finds it)",
+                    s.socket.display()
+                ),
+            };
+            let pid = s.server_pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
             out.push(error(
                 "hung-server",
-                format!("the tmux server of {id} does not answer (stopped or wedged)"),
-                format!("kill -CONT {pid}, or `muxvisor restart {id}`"),
+                format!("the tmux server of {id}{pid} does not answer (stopped or wedged)"),
+                fix,
+            ));
+        }
+        if s.unaccounted() {
+            clean = false;
+            let pid = s.server_pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            let why = s.spec_problem.as_deref().unwrap_or_default();
+            out.push(error(
+                "unaccounted-server",
+                format!(
+                    "a tmux server{pid} is up on {} but {why}: no tick supervises it",
+                    s.socket.display()
+                ),
+                format!(
+                    "`muxvisor stop {id}` or `muxvisor clean` ends it; `muxvisor add {id} -- \
+                     PROGRAM` registers it again"
+                ),
             ));
         }
         if s.seen == "alive" && !s.canary_watching {
@@ -378,7 +404,7 @@ fn check_ghosts(root: &Root, out: &mut Vec<Finding>) {
         }
     }
     if clean {
-        out.push(ok("ghosts", "no stale sockets, orphan canaries or hung servers"));
+        out.push(ok("ghosts", "no stale sockets, orphan canaries, hung or unaccounted servers"));
     }
 }
 
@@ -436,12 +462,13 @@ fn check_peers(root: &Root, tick_path: Option<&str>, out: &mut Vec<Finding>) {
 /// Run every check. `flag` is `--root`; the root is resolved, not opened.
 pub fn run(flag: Option<PathBuf>, json: bool) -> Result<ExitCode> {
     let dir = crate::root_dir(flag)?;
-    let dir = if dir.is_absolute() {
-        dir
+    let cwd = if dir.is_absolute() {
+        PathBuf::new()
     } else {
-        std::env::current_dir().context("finding the current directory")?.join(dir)
+        std::env::current_dir().context("finding the current directory")?
     };
-    let root = Root::new(dir);
+    // The spelling every other command opens, so `link/` is seen as `link`.
+    let root = Root::new(paths::root_spelling(&dir, &cwd));
     let mut findings = vec![check_tmux()];
     let tmux_ok = findings[0].level != Level::Error;
     let usable = check_root(&root, &mut findings);

@@ -1,7 +1,9 @@
 //! `events`: lifecycle and exit events, merged in time order.
 //!
 //! Human output is the log lines as written. `--json` prints one JSON array
-//! of objects (every key and value a string). `--follow --json` cannot end
+//! of objects, each value typed as `muxvisor(1)` EVENTS documents (numbers,
+//! booleans, null for an empty value; `manual::KEY_TYPES`). The log files
+//! stay logfmt; the typing happens here. `--follow --json` cannot end
 //! its array, so it prints JSON Lines instead: one object per line, the
 //! backlog first, then each new event as it is appended. `--follow` polls
 //! both logs every 200 ms and runs until interrupted or its reader goes away.

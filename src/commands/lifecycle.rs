@@ -116,7 +116,14 @@ fn report(
 
 pub fn stop(ctx: &Ctx, args: StopArgs) -> Result<ExitCode> {
     let id = Identity::parse(&args.id)?;
-    peer::require(&ctx.root, &id)?;
+    // Stopping needs only the socket: a server whose spec was removed or
+    // corrupted must still be stoppable.
+    if let Err(e) = peer::require(&ctx.root, &id) {
+        if std::fs::symlink_metadata(ctx.root.socket(&id)).is_err() {
+            return Err(e);
+        }
+        output::warn(format!("{e:#}; stopping the server on its socket anyway"));
+    }
     let s = session::stop(&ctx.root, &id, args.grace, "stop")?;
     if ctx.json {
         output::json(&json!({

@@ -1,10 +1,16 @@
 //! `add` and `rm`: register, update and unregister peers.
 //!
 //! `add` on an existing peer is an update: the program is always replaced,
-//! every option not given keeps its stored value (including the policy, so an
-//! ephemeral peer stays ephemeral; remove and add it again to change that),
-//! and `--env` given at all replaces the whole environment. Options that only
-//! mean something for the other policy are accepted with a warning.
+//! every option not given keeps its stored value (including the policy: an
+//! ephemeral peer stays ephemeral until `--persistent`, and the reverse until
+//! `--ephemeral`), and `--env` given at all replaces the whole environment.
+//! Options that only mean something for the other policy are accepted with a
+//! warning.
+//!
+//! A policy change on a running peer is refused unless `--force`, which stops
+//! it first: the tick would otherwise stop a persistent session as an orphan
+//! worker, or leave a worker running as if it were a persistent peer. A task
+//! a stopped worker was running goes back to the head of its queue.
 //!
 //! `rm` refuses a peer whose tmux server is up (even with a dead pane, or
 //! hung) unless `--force`, which stops it first; its queue, state and pane log
@@ -34,6 +40,15 @@ const RM_GRACE: Duration = Duration::from_secs(10);
 
 pub fn add(ctx: &Ctx, args: AddArgs) -> Result<ExitCode> {
     let id = Identity::parse(&args.id)?;
+    // A policy change needs the peer's server gone: the tick treats a
+    // session of the other policy as something to stop. `stop` takes the
+    // identity lock itself, so it runs before ours, and the change is
+    // checked again under the lock.
+    let before = peer::load(&ctx.root, &id).ok().flatten().map(|s| s.policy);
+    let stopped = match policy_change(before, wanted_policy(before, &args)) {
+        Some(change) => stop_for_change(&ctx.root, &id, &change, args.force)?,
+        None => false,
+    };
     // Read-modify-write under the identity lock, so two concurrent updates
     // cannot lose one another's options.
     let _lock =
@@ -45,6 +60,16 @@ pub fn add(ctx: &Ctx, args: AddArgs) -> Result<ExitCode> {
             None
         }
     };
+    let now = existing.as_ref().map(|s| s.policy);
+    if let Some(change) = policy_change(now, wanted_policy(now, &args))
+        && server_seen(&ctx.root, &id)?.is_some_and(|s| is_live(&s))
+    {
+        bail!(
+            "peer {id} is running again (started while `add` stopped it); not changing it \
+             from {}; run the same `muxvisor add` again",
+            change.describe()
+        );
+    }
     let cwd = match &args.cwd {
         Some(dir) => Some(resolve_cwd(dir)?),
         None if existing.is_none() => Some(resolve_cwd(
@@ -61,11 +86,23 @@ pub fn add(ctx: &Ctx, args: AddArgs) -> Result<ExitCode> {
         output::warn(w);
     }
     peer::save(&ctx.root, &spec)?;
+    if stopped {
+        output::warn(format!("stopped peer {id} to change its policy to {}", spec.policy));
+    }
+    if now == Some(Policy::Ephemeral) && spec.policy == Policy::Persistent {
+        release_running_task(&ctx.root, &id);
+    }
     if updated && server_is_up(&ctx.root, &id) {
-        output::warn(format!(
-            "peer {id} is running; the new spec takes effect at its next launch \
-             (`muxvisor restart {id}`)"
-        ));
+        // `restart` refuses an ephemeral peer: its next worker picks it up.
+        output::warn(match spec.policy {
+            Policy::Persistent => format!(
+                "peer {id} is running; the new spec takes effect at its next launch \
+                 (`muxvisor restart {id}`)"
+            ),
+            Policy::Ephemeral => format!(
+                "a worker of {id} is running; the new spec takes effect with its next worker"
+            ),
+        });
     }
     let _ = Event::new("add")
         .id(&id)
@@ -90,14 +127,12 @@ pub fn build_spec(
 ) -> Result<(PeerSpec, Vec<String>)> {
     let mut spec = match existing {
         Some(mut s) => {
-            if args.ephemeral {
-                s.policy = Policy::Ephemeral;
-            }
+            s.policy = wanted_policy(Some(s.policy), args);
             s.command = args.program.clone();
             s
         }
         None => {
-            let policy = if args.ephemeral { Policy::Ephemeral } else { Policy::Persistent };
+            let policy = wanted_policy(None, args);
             let cwd = cwd.clone().context("a new peer needs a working directory")?;
             PeerSpec::new(id.clone(), policy, args.program.clone(), cwd)
         }
@@ -185,6 +220,109 @@ fn policy_warnings(spec: &PeerSpec, args: &AddArgs) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// The policy `add` gives a peer whose current policy is `now` (`None`: no
+/// valid spec): the flag given, else the current one, else persistent. Pure.
+pub fn wanted_policy(now: Option<Policy>, args: &AddArgs) -> Policy {
+    if args.ephemeral {
+        Policy::Ephemeral
+    } else if args.persistent {
+        Policy::Persistent
+    } else {
+        now.unwrap_or(Policy::Persistent)
+    }
+}
+
+/// A policy change that a running server would contradict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolicyChange {
+    /// `None`: no valid spec, so the server's policy is unknown.
+    pub from: Option<Policy>,
+    pub to: Policy,
+}
+
+impl PolicyChange {
+    fn describe(&self) -> String {
+        match self.from {
+            Some(p) => format!("{p} to {}", self.to),
+            None => format!("an unknown policy (no valid spec) to {}", self.to),
+        }
+    }
+}
+
+/// The change from `now` to `to` that needs the peer stopped first, if any.
+/// Without a valid spec the running server may be anything, and only an
+/// ephemeral spec would make the tick stop it. Pure.
+pub fn policy_change(now: Option<Policy>, to: Policy) -> Option<PolicyChange> {
+    let change = match now {
+        Some(p) => p != to,
+        None => to == Policy::Ephemeral,
+    };
+    change.then_some(PolicyChange { from: now, to })
+}
+
+/// What is on `id`'s socket; `None` when there is no socket file (and no
+/// tmux call is made).
+fn server_seen(root: &Root, id: &Identity) -> Result<Option<Seen>> {
+    if std::fs::symlink_metadata(root.socket(id)).is_err() {
+        return Ok(None);
+    }
+    let obs = observe::observe(root, id, tmux::DEFAULT_TIMEOUT)
+        .with_context(|| format!("checking whether peer {id} is running"))?;
+    Ok(Some(obs.seen))
+}
+
+/// True when a server is up for the peer (even with a dead pane, or hung).
+fn is_live(seen: &Seen) -> bool {
+    rm_plan(seen, false) == RmPlan::Refuse
+}
+
+/// Before a policy change: refuse a running peer, or with `force` stop it.
+/// True when it was stopped.
+fn stop_for_change(root: &Root, id: &Identity, change: &PolicyChange, force: bool) -> Result<bool> {
+    let Some(seen) = server_seen(root, id)? else { return Ok(false) };
+    if !is_live(&seen) {
+        return Ok(false);
+    }
+    if !force {
+        bail!(
+            "peer {id} is running (its tmux server is up on {}); changing it from {} would \
+             make the next tick stop it. Stop it first with `muxvisor stop {id}`, or add \
+             --force to stop it and change the policy",
+            root.socket(id).display(),
+            change.describe()
+        );
+    }
+    session::stop(root, id, RM_GRACE, "policy-change")
+        .with_context(|| format!("stopping peer {id} before changing its policy"))?;
+    Ok(true)
+}
+
+/// An ephemeral peer turned persistent: a task its (stopped) worker was
+/// running goes back to the head of the queue, uncounted, so that nothing
+/// stays "running" in a queue no worker serves. Tasks stay queued.
+fn release_running_task(root: &Root, id: &Identity) {
+    let Ok(Some(q)) = crate::queue::Queue::open_existing(root, id) else { return };
+    if let Ok(Some(c)) = q.running() {
+        let task = c.task().to_string();
+        match q.release(&task) {
+            Ok(()) => output::warn(format!(
+                "task {task} of {id} was running; it is back at the head of its queue"
+            )),
+            Err(e) => output::warn(format!("{id}: could not put task {task} back: {e:#}")),
+        }
+    }
+    if let Ok(c) = q.counts()
+        && c.pending > 0
+    {
+        output::warn(format!(
+            "{id} keeps {} queued task(s), which a persistent peer does not run; they run \
+             again if it is made ephemeral (`muxvisor add {id} --ephemeral -- ...`), and \
+             `muxvisor queue {id} purge` removes them",
+            c.pending
+        ));
+    }
 }
 
 /// True when a server answers for `id` (no tmux call without a socket file).
@@ -291,12 +429,20 @@ pub fn rm_plan(seen: &Seen, force: bool) -> RmPlan {
 pub fn rm(ctx: &Ctx, args: RmArgs) -> Result<ExitCode> {
     let root = &ctx.root;
     let id = Identity::parse(&args.id)?;
-    // A spec that no longer parses can still be removed.
+    // A spec that no longer parses can still be removed, and a server whose
+    // spec is gone can still be stopped (`--force`).
     if let Err(e) = peer::require(root, &id) {
-        if fsutil::open_read(&root.peer_file(&id))?.is_none() {
+        if fsutil::open_read(&root.peer_file(&id))?.is_some() {
+            output::warn(format!("{e:#}; removing it anyway"));
+        } else if std::fs::symlink_metadata(root.socket(&id)).is_ok() {
+            output::warn(format!(
+                "peer {id} has no spec ({} does not exist); removing what is left on {}",
+                root.peer_file(&id).display(),
+                root.socket(&id).display()
+            ));
+        } else {
             return Err(e);
         }
-        output::warn(format!("{e:#}; removing it anyway"));
     }
     // No socket file means no server: no need to ask tmux (which may even
     // be missing).
@@ -444,6 +590,28 @@ mod tests {
         assert!(build_spec(None, &id(), &a, Some("/".into())).is_err());
         let a = add_args(&["w", "--env", "novalue", "--", "p"]);
         assert!(build_spec(None, &id(), &a, Some("/".into())).is_err());
+    }
+
+    #[test]
+    fn policy_flags_and_changes() {
+        let keep = add_args(&["w", "--", "p"]);
+        let eph = add_args(&["w", "--ephemeral", "--", "p"]);
+        let per = add_args(&["w", "--persistent", "--", "p"]);
+        use Policy::{Ephemeral as E, Persistent as P};
+        assert_eq!(wanted_policy(None, &keep), P);
+        assert_eq!(wanted_policy(Some(E), &keep), E);
+        assert_eq!(wanted_policy(Some(P), &eph), E);
+        assert_eq!(wanted_policy(Some(E), &per), P);
+        assert_eq!(policy_change(Some(P), P), None);
+        assert_eq!(policy_change(Some(E), E), None);
+        assert_eq!(policy_change(Some(P), E), Some(PolicyChange { from: Some(P), to: E }));
+        assert_eq!(policy_change(Some(E), P), Some(PolicyChange { from: Some(E), to: P }));
+        // No valid spec: only an ephemeral spec would make the tick stop it.
+        assert_eq!(policy_change(None, P), None);
+        assert_eq!(policy_change(None, E), Some(PolicyChange { from: None, to: E }));
+        let (s, _) = build_spec(None, &id(), &eph, Some("/".into())).unwrap();
+        let (s, _) = build_spec(Some(s), &id(), &per, None).unwrap();
+        assert_eq!(s.policy, P);
     }
 
     #[test]

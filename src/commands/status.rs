@@ -6,7 +6,9 @@
 //! The JSON rows are SPEC §4's (`identity`, `policy`, `state`, `pid`,
 //! `uptime_s`, `idle_s`, `exit_status`, `exit_signal`, `canary`, `queue`) plus
 //! `server_pid`, `launched_at`, `restarts`, `task`, and `error` for a peer
-//! that could not be read (its state is then `unknown` and the exit status 1).
+//! that could not be read (its state is then `unknown` and the exit status 1)
+//! or for a server up under `run/` whose spec file is gone (its row shows
+//! what runs, with `policy` null, and the exit status is 1).
 
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -20,6 +22,7 @@ use crate::Ctx;
 use crate::canary;
 use crate::cli::StatusArgs;
 use crate::exit::{self, Exit};
+use crate::ghosts;
 use crate::observe::{self, Observed, Seen};
 use crate::output;
 use crate::paths::Root;
@@ -174,21 +177,55 @@ fn error_row(id: &Identity, error: String) -> Row {
     }
 }
 
+/// Servers up under `run/` that no spec file accounts for (removed by
+/// hand), among `candidates`: shown as rows with an `error`, never hidden.
+fn unaccounted(root: &Root, candidates: &[Identity]) -> Vec<(Identity, String)> {
+    candidates
+        .iter()
+        .filter(|id| !root.peer_file(id).exists())
+        .filter_map(|id| ghosts::scan_id(root, id).ok())
+        .filter(|s| s.unaccounted())
+        .map(|s| {
+            let why = s.spec_problem.clone().unwrap_or_default();
+            let id = s.identity;
+            let msg = format!(
+                "a tmux server is up on {} but {why}: no tick supervises it; `muxvisor stop \
+                 {id}` ends it, `muxvisor add {id} -- PROGRAM` registers it again",
+                s.socket.display()
+            );
+            (id, msg)
+        })
+        .collect()
+}
+
 pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<ExitCode> {
-    let ids = match &args.id {
+    let (mut ids, extra) = match &args.id {
         Some(raw) => {
             let id = Identity::parse(raw)?;
-            if peer::load(&ctx.root, &id)?.is_none() {
+            let extra = unaccounted(&ctx.root, std::slice::from_ref(&id));
+            if peer::load(&ctx.root, &id)?.is_none() && extra.is_empty() {
                 bail!(
                     "no peer named {id} under {}; `muxvisor status` lists them all",
                     ctx.root.dir().display()
                 );
             }
-            vec![id]
+            (vec![id], extra)
         }
-        None => peer::list(&ctx.root)?,
+        None => (peer::list(&ctx.root)?, unaccounted(&ctx.root, &ghosts::socket_ids(&ctx.root)?)),
     };
-    let (rows, worst) = rows(&ctx.root, &ids);
+    for (id, _) in &extra {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    ids.sort();
+    let (mut rows, mut worst) = rows(&ctx.root, &ids);
+    for r in rows.iter_mut() {
+        if let Some((_, msg)) = extra.iter().find(|(id, _)| *id == r.identity) {
+            r.error = Some(msg.clone());
+            worst = Exit::Failure;
+        }
+    }
     if ctx.json {
         output::json(&rows)?;
     } else if rows.is_empty() {

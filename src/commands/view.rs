@@ -3,7 +3,8 @@
 //! `screen` asks the live server for the pane's last lines (a dead pane kept
 //! by remain-on-exit still has a screen, and it is shown). `logs` reads the
 //! pane log the pipe-pane copier writes, in bounded memory, continuing into
-//! the rotated `.log.1` when the current file holds fewer lines than asked;
+//! the rotated `.log.1` when the current file holds fewer lines than asked,
+//! with terminal escape sequences removed (`crate::ansi`) unless `--raw`;
 //! `--follow` polls every 200 ms and reopens across rotation and truncation
 //! until interrupted or its reader goes away. With `--json`, `screen` and
 //! `logs` print `{"identity", "lines": [...]}`; `logs --follow --json` prints
@@ -20,35 +21,46 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use crate::Ctx;
+use crate::ansi::Stripper;
 use crate::cli::{IdArgs, LogsArgs, ScreenArgs};
 use crate::fsutil;
 use crate::observe::{self, Seen};
 use crate::output;
 use crate::paths::Root;
-use crate::peer::{self, Identity};
+use crate::peer::{self, Identity, PeerSpec, Policy};
 use crate::tail::{self, Follower};
 use crate::tmux::{self, Tmux, TmuxError, query};
 
 const POLL: Duration = Duration::from_millis(200);
 
-fn not_running(id: &Identity) -> anyhow::Error {
-    anyhow::anyhow!(
-        "peer {id} is not running (no tmux session); start it with `muxvisor launch {id}`"
-    )
+/// "Not running", with the advice that works for the peer's policy:
+/// `launch` refuses an ephemeral peer, whose workers exist only per task.
+fn not_running(spec: &PeerSpec) -> anyhow::Error {
+    let id = &spec.identity;
+    match spec.policy {
+        Policy::Persistent => anyhow::anyhow!(
+            "peer {id} is not running (no tmux session); start it with `muxvisor launch {id}`"
+        ),
+        Policy::Ephemeral => anyhow::anyhow!(
+            "no worker of ephemeral peer {id} is running (a worker runs only while a task \
+             does); `muxvisor logs {id}` shows what its workers printed, `muxvisor queue {id} \
+             list` its tasks, and `muxvisor send {id} TEXT` starts one"
+        ),
+    }
 }
 
 pub fn screen(ctx: &Ctx, args: ScreenArgs) -> Result<ExitCode> {
     let root = &ctx.root;
     let id = Identity::parse(&args.id)?;
-    peer::require(root, &id)?;
+    let spec = peer::require(root, &id)?;
     let socket = root.socket(&id);
     if std::fs::symlink_metadata(&socket).is_err() {
-        return Err(not_running(&id));
+        return Err(not_running(&spec));
     }
     let tmux = Tmux::new(socket).map_err(TmuxError::into_anyhow)?;
     let text = match query::capture_pane(&tmux, &id, args.lines, args.raw) {
         Ok(t) => t,
-        Err(e) if e.is_gone() => return Err(not_running(&id)),
+        Err(e) if e.is_gone() => return Err(not_running(&spec)),
         Err(e) => return Err(e.into_anyhow().context(format!("capturing the pane of {id}"))),
     };
     if ctx.json {
@@ -114,6 +126,16 @@ pub fn logs(ctx: &Ctx, args: LogsArgs) -> Result<ExitCode> {
             );
         }
     };
+    // One stripper for the backlog and everything followed after it, so a
+    // sequence split across reads is still removed whole.
+    let mut clean = (!args.raw).then(Stripper::new);
+    let mut shown = |raw: &[u8]| -> Vec<u8> {
+        let Some(s) = clean.as_mut() else { return raw.to_vec() };
+        let mut out = Vec::with_capacity(raw.len());
+        s.push(raw, &mut out);
+        out
+    };
+    let bytes = shown(&bytes);
     if ctx.json && !args.follow {
         let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<&str> = text.lines().collect();
@@ -129,7 +151,7 @@ pub fn logs(ctx: &Ctx, args: LogsArgs) -> Result<ExitCode> {
     let mut f = Follower::new(&path, end)?;
     loop {
         thread::sleep(POLL);
-        let new = f.poll()?;
+        let new = shown(&f.poll()?);
         emit(&id, &new, json_lines, &mut pending)?;
     }
 }
@@ -160,14 +182,14 @@ fn emit(id: &Identity, bytes: &[u8], json_lines: bool, pending: &mut Vec<u8>) ->
 pub fn attach(ctx: &Ctx, args: IdArgs) -> Result<ExitCode> {
     let root = &ctx.root;
     let id = Identity::parse(&args.id)?;
-    peer::require(root, &id)?;
+    let spec = peer::require(root, &id)?;
     let obs = observe::observe(root, &id, tmux::DEFAULT_TIMEOUT)?;
     match obs.seen {
         Seen::Alive | Seen::PaneDead { .. } => {}
         Seen::Hung => {
             bail!("the tmux server of {id} does not answer (hung or stopped); not attaching");
         }
-        Seen::SessionGone | Seen::NoSocket | Seen::StaleSocket => return Err(not_running(&id)),
+        Seen::SessionGone | Seen::NoSocket | Seen::StaleSocket => return Err(not_running(&spec)),
     }
     let tmux = Tmux::new(root.socket(&id)).map_err(TmuxError::into_anyhow)?;
     let err = query::exec_attach(&tmux, &id);

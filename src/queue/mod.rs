@@ -766,6 +766,21 @@ impl Queue {
         Ok(n)
     }
 
+    /// Put the running task back at the head WITHOUT counting the attempt
+    /// (its attempt never ran to an end that counts, e.g. a policy change
+    /// stopped its worker). No backoff, no event.
+    pub fn release(&self, task: &str) -> Result<()> {
+        let _lock = self.lock()?;
+        let c = match self.running_locked()? {
+            Some(c) if c.header.task == task => c,
+            _ => bail!("task {task} of {} is not running; nothing to release", self.id),
+        };
+        let mut h = c.header.clone();
+        h.attempt = h.attempt.saturating_sub(1);
+        h.started_at = None;
+        self.requeue_locked(&h, &c.payload)
+    }
+
     /// Put the running task back at the head of new/ with header `h`: the
     /// new/ copy is durable before the cur/ entry (and its exit note) goes,
     /// so a crash in between leaves the task in both places, never in none

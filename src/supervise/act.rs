@@ -159,6 +159,7 @@ fn name(a: &Action) -> &'static str {
         Action::ReapIdle { .. } => "reaped-idle",
         Action::ReapAge { .. } => "reaped-age",
         Action::Restart { .. } => "restart",
+        Action::RestartPending { .. } => "restart-pending",
         Action::MarkFailed { .. } => "failed",
         Action::FailTask { .. } => "task-retry",
         Action::StopWorker { .. } => "worker-stopped",
@@ -247,6 +248,13 @@ impl Act<'_> {
                 self.report("reaped-age", format!("running for {age_s}s (max-age {max})"));
             }
             Action::Restart { attempt, backoff_ms } => self.restart(*attempt, *backoff_ms)?,
+            Action::RestartPending { attempt, backoff_ms, due_in_ms } => self.report(
+                "restart-pending",
+                format!(
+                    "attempt {attempt} in {due_in_ms}ms, backoff {backoff_ms}ms from the death; \
+                     the first tick after that restarts it"
+                ),
+            ),
             Action::MarkFailed { restarts, failures, window_s } => {
                 self.log(
                     Event::new("failed")

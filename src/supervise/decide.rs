@@ -28,13 +28,14 @@
 //! that wants a restart counts toward the crash-loop budget: `restart_burst`
 //! deaths within `restart_window` mark the peer `failed` and nothing restarts
 //! it until `launch`/`restart`. Otherwise restart attempt `n` waits
-//! `backoff(n)` measured from the incarnation's launch (s6's "minimum pause
-//! between starts": a program that ran longer than its backoff restarts at
-//! once). `backoff(n)` doubles from `--backoff`, is capped by `--max-backoff`
-//! and loses up to a quarter to jitter, so it still grows strictly until the
-//! cap. An incarnation that lived at least [`healthy_period`] resets the
-//! attempt counter to 1. A restart not yet due is remembered
-//! (`next_restart_at`) and taken by the first tick past it.
+//! `backoff(n)` measured from the death: tmux's `pane_dead_time` for a dead
+//! pane (whole seconds, so the end of that second), else the tick that first
+//! saw the session missing. `backoff(n)` doubles from `--backoff`, is capped
+//! by `--max-backoff` and loses up to a quarter to jitter, so it still grows
+//! strictly until the cap. An incarnation that lived at least
+//! [`healthy_period`] resets the attempt counter to 1. A restart not yet due
+//! is remembered (`next_restart_at`), reported by every tick until then with
+//! the time left (`RestartPending`), and taken by the first tick past it.
 //!
 //! Ephemeral peers: their pane runs a runner (see `worker` and `runner`)
 //! that finishes its own tasks and claims the next; the tick only starts
@@ -127,6 +128,8 @@ pub enum Action {
     ReapAge { age_s: u64 },
     /// Tear down what is left of the server and launch again.
     Restart { attempt: u32, backoff_ms: u64 },
+    /// A restart is scheduled but not due: say when (nothing to do).
+    RestartPending { attempt: u32, backoff_ms: u64, due_in_ms: u64 },
     /// Crash loop: no more restarts until `launch`/`restart`.
     MarkFailed { restarts: u32, failures: usize, window_s: u64 },
     /// Ephemeral: the running task cannot have finished (its runner or
@@ -289,8 +292,10 @@ fn death(i: &Input, st: &mut State, out: &mut Vec<Action>, gone: Option<Death>, 
     let spec = i.spec;
     if st.dead_incarnation.is_some() && st.dead_incarnation == st.launched_at {
         // Recorded on an earlier tick: only a scheduled restart remains.
-        if st.next_restart_at.is_some_and(|at| i.now >= at) {
-            due_restart(i, st, out);
+        match st.next_restart_at {
+            Some(at) if i.now >= at => due_restart(i, st, out),
+            Some(at) => pending(i, st, out, at),
+            None => {}
         }
         return;
     }
@@ -311,26 +316,51 @@ fn death(i: &Input, st: &mut State, out: &mut Vec<Action>, gone: Option<Death>, 
         st.next_restart_at = None;
         return;
     }
-    let died_at = i.observed.dead_at.unwrap_or(i.now);
+    let died_at = died_at(i);
     st.failures.push(died_at);
     let healthy = st.launched_at.is_some_and(|l| since(died_at, l) >= healthy_period(spec));
     let attempt = if healthy { 1 } else { st.restart_attempt.saturating_add(1) };
-    schedule(i, st, attempt, st.launched_at.unwrap_or(i.now));
-    if st.next_restart_at.is_some_and(|at| i.now >= at) {
+    let at = schedule(i, st, attempt, died_at);
+    if i.now >= at {
         due_restart(i, st, out);
     } else {
         prune(i, st);
         if st.failures.len() >= spec.restart_burst as usize {
             mark_failed(i, st, out);
+        } else {
+            pending(i, st, out, at);
         }
     }
 }
 
-fn schedule(i: &Input, st: &mut State, attempt: u32, from: DateTime<Utc>) {
+/// When the incarnation died, as far as the tick can tell: tmux's
+/// `pane_dead_time` is whole seconds, so the death is taken at the end of
+/// that second (never later than now); a missing session or server has no
+/// time, so the tick that sees it counts as the death.
+fn died_at(i: &Input) -> DateTime<Utc> {
+    match i.observed.dead_at {
+        Some(t) => add(t, Duration::from_secs(1)).min(i.now),
+        None => i.now,
+    }
+}
+
+/// Schedule restart `attempt` its backoff after `death`; returns when.
+fn schedule(i: &Input, st: &mut State, attempt: u32, death: DateTime<Utc>) -> DateTime<Utc> {
     let b = backoff_for(i.spec, attempt, i.seed);
+    let at = add(death, b);
     st.pending_attempt = attempt;
     st.pending_backoff_ms = b.as_millis() as u64;
-    st.next_restart_at = Some(add(from, b));
+    st.next_restart_at = Some(at);
+    at
+}
+
+/// The scheduled restart is not due yet: report how long is left.
+fn pending(i: &Input, st: &State, out: &mut Vec<Action>, at: DateTime<Utc>) {
+    out.push(Action::RestartPending {
+        attempt: st.pending_attempt,
+        backoff_ms: st.pending_backoff_ms,
+        due_in_ms: since(at, i.now).as_millis() as u64,
+    });
 }
 
 fn prune(i: &Input, st: &mut State) {

@@ -13,7 +13,7 @@ use crate::peer::Identity;
 /// The last `lines` lines of `id`'s pane (scrollback included), wrapped lines
 /// joined, trailing blank lines removed. `raw` keeps the escape sequences
 /// tmux can reproduce (colours, attributes); otherwise any that slip through
-/// are stripped.
+/// are stripped (`crate::ansi`, as `logs` does).
 pub fn capture_pane(
     tmux: &Tmux,
     id: &Identity,
@@ -28,7 +28,7 @@ pub fn capture_pane(
     let start = format!("-{}", lines.max(1));
     cmd = cmd.arg("-S").arg(start).arg("-t").arg(id.target());
     let out = tmux.run(&cmd)?;
-    let text = if raw { out.stdout } else { strip_ansi(&out.stdout) };
+    let text = if raw { out.stdout } else { crate::ansi::strip(&out.stdout) };
     Ok(last_lines(&text, lines))
 }
 
@@ -46,58 +46,6 @@ pub fn last_lines(text: &str, n: usize) -> String {
         out.push('\n');
     }
     out
-}
-
-/// Remove terminal escape sequences: CSI (`ESC [ ... final`), OSC
-/// (`ESC ] ... BEL` or `ESC \`), the other string sequences (DCS, SOS, PM,
-/// APC, ended by `ESC \`), two-byte `ESC x` sequences, 8-bit CSI (U+009B),
-/// and stray control characters other than tab and newline.
-pub fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut it = s.chars().peekable();
-    while let Some(c) = it.next() {
-        match c {
-            '\u{1b}' => match it.next() {
-                Some('[') => skip_csi(&mut it),
-                Some(']') | Some('P') | Some('X') | Some('^') | Some('_') => skip_string(&mut it),
-                // Character-set designations take one more byte: ESC ( B.
-                Some('(') | Some(')') | Some('*') | Some('+') | Some('#') | Some('%') => {
-                    it.next();
-                }
-                _ => {}
-            },
-            '\u{9b}' => skip_csi(&mut it),
-            '\t' | '\n' => out.push(c),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Skip parameter and intermediate bytes up to and including the final byte.
-fn skip_csi(it: &mut std::iter::Peekable<std::str::Chars<'_>>) {
-    for c in it.by_ref() {
-        if ('\u{40}'..='\u{7e}').contains(&c) {
-            return;
-        }
-    }
-}
-
-/// Skip a string sequence up to BEL or ST (`ESC \`).
-fn skip_string(it: &mut std::iter::Peekable<std::str::Chars<'_>>) {
-    while let Some(c) = it.next() {
-        match c {
-            '\u{7}' | '\u{9c}' => return,
-            '\u{1b}' => {
-                if it.peek() == Some(&'\\') {
-                    it.next();
-                }
-                return;
-            }
-            _ => {}
-        }
-    }
 }
 
 /// Replace this process with a tmux client attached to `id`'s session,
@@ -123,28 +71,6 @@ pub fn exec_attach(tmux: &Tmux, id: &Identity) -> std::io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn strips_csi_osc_and_other_escapes() {
-        let cases = [
-            ("\u{1b}[31mred\u{1b}[0m plain", "red plain"),
-            ("\u{1b}[1;38;5;208mbold\u{1b}[m", "bold"),
-            ("\u{1b}]0;window title\u{7}text", "text"),
-            ("\u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\", "link"),
-            ("\u{1b}(Bcharset", "charset"),
-            ("\u{1b}=keypad\u{1b}>", "keypad"),
-            ("\u{1b}P1$r0m\u{1b}\\dcs", "dcs"),
-            ("\u{9b}32mC1", "C1"),
-            ("bell\u{7}\r\n", "bell\n"),
-            ("tab\there\nnext", "tab\there\nnext"),
-            ("ünïcödé ✓", "ünïcödé ✓"),
-            ("\u{1b}[", ""),
-            ("cut\u{1b}]unterminated", "cut"),
-        ];
-        for (input, want) in cases {
-            assert_eq!(strip_ansi(input), want, "{input:?}");
-        }
-    }
 
     #[test]
     fn last_lines_trims_trailing_blanks_and_keeps_the_tail() {

@@ -294,3 +294,68 @@ fn hostile_names_and_planted_symlinks_are_never_followed() {
     assert_eq!(fs::read(&big).unwrap().len(), 500);
     assert!(env.root().join("run/Not An Id.sock").exists());
 }
+
+/// Issue 10, item 4: a running server whose spec was removed vanished from
+/// `status`, `doctor` and `clean`, and `stop` refused it.
+#[test]
+fn a_server_without_a_valid_spec_is_shown_offered_and_stoppable() {
+    let env = Env::new();
+    env.mv(&["add", "gone", "--", "sleep", "600"]).ok();
+    env.mv(&["launch", "gone"]).ok();
+    fs::remove_file(env.root().join("peers/gone.json")).unwrap();
+
+    // status shows what runs, says why it is wrong, and exits 1.
+    let out = env.mv(&["status", "--json"]);
+    out.code(1);
+    let rows = out.json();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["identity"], "gone");
+    assert_eq!(rows[0]["state"], "running");
+    assert!(rows[0]["policy"].is_null());
+    assert!(rows[0]["error"].as_str().unwrap().contains("does not exist"), "{rows}");
+    env.mv(&["status", "gone"]).code(1);
+
+    // doctor reports it.
+    let out = env.mv(&["doctor", "--json"]);
+    out.code(1);
+    let v = out.json();
+    let found: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "unaccounted-server")
+        .collect();
+    assert_eq!(found.len(), 1, "{v}");
+    assert!(found[0]["message"].as_str().unwrap().contains("gone.sock"), "{v}");
+    assert!(found[0]["fix"].as_str().unwrap().contains("muxvisor stop gone"), "{v}");
+
+    // clean offers to stop it, and does without --dry-run.
+    let j = env.mv(&["clean", "--dry-run", "--json"]).ok().json();
+    assert_eq!(j["unaccounted_servers"][0]["identity"], "gone", "{j}");
+    assert_eq!(env.tmux("gone", &["has-session"]).code, 0, "a dry run stops nothing");
+    let j = env.mv(&["clean", "--json"]).ok().json();
+    assert_eq!(j["unaccounted_servers"][0]["identity"], "gone", "{j}");
+    assert!(j["unaccounted_servers"][0]["how"].is_string(), "{j}");
+    assert_ne!(env.tmux("gone", &["has-session"]).code, 0, "clean stopped it");
+    assert!(env.events("exits", "server-exit").is_empty(), "a deliberate stop");
+    assert_eq!(env.mv(&["status", "--json"]).ok().json(), serde_json::json!([]));
+
+    // stop and rm --force need only the socket, also with a corrupt spec.
+    env.mv(&["add", "bad", "--", "sleep", "600"]).ok();
+    env.mv(&["launch", "bad"]).ok();
+    fs::write(env.root().join("peers/bad.json"), b"{ not json").unwrap();
+    let out = env.mv(&["stop", "bad", "--grace", "2s"]);
+    assert!(out.ok().stderr.contains("not a valid peer spec"), "{out:?}");
+    assert_ne!(env.tmux("bad", &["has-session"]).code, 0, "stop ended it");
+
+    env.mv(&["add", "solo", "--", "sleep", "600"]).ok();
+    env.mv(&["launch", "solo"]).ok();
+    fs::remove_file(env.root().join("peers/solo.json")).unwrap();
+    env.mv(&["rm", "solo"]).code(1);
+    let j = env.mv(&["rm", "solo", "--force", "--json"]).ok().json();
+    assert_eq!(j["stopped"], true, "{j}");
+    assert_ne!(env.tmux("solo", &["has-session"]).code, 0, "rm --force ended it");
+    // Nothing left: the usual "no such peer".
+    env.mv(&["stop", "solo"]).code(1);
+    env.mv(&["rm", "solo"]).code(1);
+}

@@ -8,14 +8,16 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use clap::CommandFactory;
+use std::time::Duration;
+
 use clap_complete::Shell;
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, roman};
 
-use muxvisor::cli::Cli;
 use muxvisor::commands::completions;
-use muxvisor::manual::{self, Block};
+use muxvisor::manual::{self, Block, pages};
+
+use crate::fixture::*;
 
 const REGEN: &str = "MUXVISOR_REGEN=1 cargo test --test it docs::";
 
@@ -23,9 +25,10 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The CLI as the generators see it: built, without clap's `help` subcommand.
+/// The CLI as the generators see it (and as `--help` shows it, with each
+/// page's contract attached): built, without clap's `help` subcommand.
 fn command() -> clap::Command {
-    let mut cmd = Cli::command().disable_help_subcommand(true);
+    let mut cmd = muxvisor::cli::command().disable_help_subcommand(true);
     cmd.build();
     cmd
 }
@@ -64,8 +67,10 @@ fn render_sections(sections: &[manual::Section]) -> String {
 }
 
 /// clap_mangen's page with `extra` spliced in before its VERSION section.
+/// The `--help` text of `manual::pages` is rendered by us, as sections, not
+/// by clap_mangen as one unformatted EXTRA section.
 fn page(cmd: clap::Command, extra: &str) -> (String, Vec<u8>) {
-    let man = Man::new(cmd);
+    let man = Man::new(cmd.after_long_help(None::<&'static str>));
     let name = man.get_filename();
     let mut buf = Vec::new();
     man.render(&mut buf).expect("render man page");
@@ -85,12 +90,22 @@ fn generated() -> BTreeMap<PathBuf, Vec<u8>> {
     let (name, top) = page(cmd.clone(), &render_sections(&manual::sections()));
     files.insert(Path::new("man").join(name), top);
 
+    // One page per visible subcommand, and per action of `queue` (its page
+    // names them: muxvisor-queue-list(1), ...), each with its contract.
+    let mut subs: Vec<(String, clap::Command, String)> = Vec::new();
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let see_also = render_sections(&[manual::Section {
-            title: "SEE ALSO",
-            blocks: vec![Block::Para("muxvisor(1)".into())],
-        }]);
-        let (name, body) = page(sub.clone(), &see_also);
+        subs.push((sub.get_name().to_string(), sub.clone(), "muxvisor(1)".to_string()));
+        for action in sub.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let path = format!("{} {}", sub.get_name(), action.get_name());
+            let parent = format!("muxvisor-{}(1), muxvisor(1)", sub.get_name());
+            subs.push((path, action.clone(), parent));
+        }
+    }
+    for (path, sub, see_also) in subs {
+        let contract = pages::page(&path).unwrap_or_else(|| panic!("no manual page for {path}"));
+        let mut sections = pages::sections(contract);
+        sections.push(manual::Section { title: "SEE ALSO", blocks: vec![Block::Para(see_also)] });
+        let (name, body) = page(sub, &render_sections(&sections));
         files.insert(Path::new("man").join(name), body);
     }
 
@@ -174,6 +189,38 @@ fn top_page_documents_files_environment_exit_status_logs_and_every_event() {
     }
 }
 
+/// Issue 10: every page has an EXIT STATUS section and, for a command with
+/// `--json`, its document and fields; every page another page names exists
+/// (muxvisor-queue(1) named muxvisor-queue-list(1), which did not).
+#[test]
+fn every_page_has_its_contract_and_names_only_pages_that_exist() {
+    let files = generated();
+    for (path, bytes) in &files {
+        let Some(name) = path.to_str().and_then(|p| p.strip_prefix("man/")) else { continue };
+        let body = String::from_utf8(bytes.clone()).unwrap();
+        assert!(body.contains(".SH \"EXIT STATUS\""), "{name}");
+        if name != "muxvisor.1" {
+            assert!(body.contains(".SH \"JSON OUTPUT\""), "{name}");
+        }
+        assert!(!body.contains(".SH EXTRA"), "{name}: --help text rendered raw");
+        // Every `muxvisor-xxx(1)` reference names a generated page.
+        let text = body.replace("\\-", "-");
+        for (i, _) in text.match_indices("muxvisor-") {
+            let rest = &text[i..];
+            let Some(end) = rest.find("(1)") else { continue };
+            let page_name = &rest[..end];
+            if page_name.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                let file = PathBuf::from(format!("man/{page_name}.1"));
+                assert!(files.contains_key(&file), "{name} names {page_name}(1), not generated");
+            }
+        }
+    }
+    let send = String::from_utf8(files[Path::new("man/muxvisor-send.1")].clone()).unwrap();
+    for want in ["\\fB75\\fR", "NOT queued", "\\fBqueued\\fR", "\\fBdepth\\fR"] {
+        assert!(send.contains(want), "muxvisor-send(1) lacks {want}");
+    }
+}
+
 #[test]
 fn one_page_per_visible_subcommand_and_none_for_internal_ones() {
     let files = generated();
@@ -235,4 +282,126 @@ fn bash_completion_completes_commands_and_hides_internal_ones() {
     let all = complete("");
     assert!(all.lines().any(|l| l == "supervise"), "{all}");
     assert!(!all.lines().any(|l| l.starts_with('_')), "{all}");
+}
+
+/// Every path in `v`: `a`, `a.b`, `[].a`, `a[].b`. Maps (documented as
+/// `object, string to string`) are not descended into.
+fn json_paths(v: &serde_json::Value, prefix: &str, maps: &[&str], out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(o) => {
+            for (k, child) in o {
+                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                out.push(p.clone());
+                if !maps.contains(&p.as_str()) {
+                    json_paths(child, &p, maps, out);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for child in a {
+                json_paths(child, &format!("{prefix}[]"), maps, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every key `doc` has is documented on `command`'s page (a field `x.*`
+/// covers everything under `x`).
+fn assert_documented(command: &str, doc: &serde_json::Value) {
+    let page = pages::page(command).unwrap_or_else(|| panic!("no page for {command}"));
+    let fields = page.json.unwrap_or_else(|| panic!("{command} prints JSON, its page says none"));
+    let maps: Vec<&str> =
+        fields.fields.iter().filter(|f| f.1.contains("string to string")).map(|f| f.0).collect();
+    let mut paths = Vec::new();
+    json_paths(doc, "", &maps, &mut paths);
+    for p in paths {
+        let covered = fields
+            .fields
+            .iter()
+            .any(|(f, _, _)| *f == p || f.strip_suffix('*').is_some_and(|pre| p.starts_with(pre)));
+        assert!(
+            covered,
+            "muxvisor {command} --json writes {p}, which its page does not list:\n{doc}"
+        );
+    }
+}
+
+/// Issue 10 (the scripting contract): each command's real `--json` document
+/// has only keys its page documents.
+#[test]
+fn every_json_document_is_documented_on_its_page() {
+    let env = Env::new();
+    let doc = |command: &str, args: &[&str], code: i32| {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = env.mv(&full);
+        out.code(code);
+        let v = out.json();
+        assert_documented(command, &v);
+        v
+    };
+    let echo = "while read -r l; do echo got:$l; done";
+    doc("add", &["add", "p", "--idle-ttl", "1h", "--max-age", "1d", "--", "sh", "-c", echo], 0);
+    doc("launch", &["launch", "p"], 0);
+    doc("launch", &["launch", "p"], 0);
+    doc("send", &["send", "p", "hello"], 0);
+    doc("add", &["add", "gone", "--", "sh", "-c", "exit 3"], 0);
+    doc("launch", &["launch", "gone"], 1);
+    doc("restart", &["restart", "gone"], 1);
+    doc("add", &["add", "w", "--ephemeral", "--max-attempts", "1", "--", "sh", "-c", "exit 0"], 0);
+    doc("send", &["send", "w", "one"], 0);
+    let queued = doc("send", &["send", "w", "two", "--no-kick"], 0);
+    doc("status", &["status"], 0);
+    doc("supervise", &["supervise", "--once"], 0);
+    doc("queue", &["queue", "w"], 0);
+    doc("queue list", &["queue", "w", "list", "--dead"], 0);
+    let task = queued["task"].as_str().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || {
+        env.mv(&["supervise", "--once"]).ok();
+        env.mv(&["--json", "queue", "w", "show", task]).json()["stage"] == "done"
+    }));
+    doc("queue show", &["queue", "w", "show", task], 0);
+    // A dead letter, retried, removed, purged.
+    env.mv(&["add", "w", "--ephemeral", "--", "sh", "-c", "exit 1"]).ok();
+    let bad = doc("send", &["send", "w", "bad"], 0);
+    let bad = bad["task"].as_str().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || {
+        env.mv(&["supervise", "--once"]).ok();
+        env.mv(&["--json", "queue", "w", "show", bad]).json()["stage"] == "dead"
+    }));
+    doc("queue list", &["queue", "w", "list"], 0);
+    doc("queue show", &["queue", "w", "show", bad], 0);
+    doc("queue retry", &["queue", "w", "retry", bad], 0);
+    doc("queue rm", &["queue", "w", "rm", bad], 0);
+    env.mv(&["send", "w", "three", "--no-kick"]).ok();
+    doc("queue purge", &["queue", "w", "purge"], 0);
+    assert!(wait_until(Duration::from_secs(10), || {
+        env.mv(&["screen", "p"]).stdout.contains("got:hello")
+            && env.read("logs/panes/p.log").contains("got:hello")
+    }));
+    doc("screen", &["screen", "p"], 0);
+    doc("logs", &["logs", "p"], 0);
+    doc("events", &["events"], 0);
+    doc("stop", &["stop", "p"], 0);
+    doc("stop", &["stop", "p"], 0);
+    doc("restart", &["restart", "p"], 0);
+    doc("rm", &["rm", "w", "--force"], 0);
+    doc("clean", &["clean", "--dry-run"], 0);
+    let out = env.mv(&["--json", "doctor"]);
+    assert_documented("doctor", &out.json());
+
+    let fake = crate::service::Fake::new(&env, false);
+    for args in [
+        &["--json", "service", "install", "--cron", "--print"][..],
+        &["--json", "service", "status"][..],
+    ] {
+        let out = run_deadline(fake.cmd(env.root(), args), None, CMD_DEADLINE);
+        assert_documented("service", &out.json());
+    }
+    // A status row that could not be read has an error.
+    fs::write(env.root().join("state/p.json"), b"{ torn").unwrap();
+    let out = env.mv(&["--json", "status"]);
+    out.code(1);
+    assert_documented("status", &out.json());
 }

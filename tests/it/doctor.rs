@@ -248,3 +248,62 @@ fn programs_and_tmux_are_looked_up_on_the_path_the_service_gives_the_tick() {
     assert_eq!(f.len(), 1, "{v}");
     assert!(f[0]["message"].as_str().unwrap().contains("no tmux"), "{v}");
 }
+
+/// Issue 10, item 3: `--root link/` (and `link/.`) passed the symlink check
+/// because a trailing slash makes `lstat` follow the link, and `doctor`
+/// called the linked root "yours and private".
+#[test]
+fn a_symlinked_root_is_refused_in_every_spelling() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    let real = env.scratch().join("real");
+    fs::create_dir(&real).unwrap();
+    fs::set_permissions(&real, fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&real, env.root()).unwrap();
+    let link = env.root().display().to_string();
+    for spelling in [link.clone(), format!("{link}/"), format!("{link}/."), format!("{link}//./")] {
+        let out = run_deadline(
+            fake.cmd(std::path::Path::new(&spelling), &["status"]),
+            None,
+            CMD_DEADLINE,
+        );
+        assert_eq!(out.code, 1, "{spelling}: {out:?}");
+        assert!(out.stderr.contains("is a symlink"), "{spelling}: {out:?}");
+        let c = fake.cmd(std::path::Path::new(&spelling), &["doctor", "--json"]);
+        let out = run_deadline(c, None, CMD_DEADLINE);
+        assert_eq!(out.code, 1, "{spelling}: {out:?}");
+        let v = out.json();
+        let f = findings(&v, "root", "error");
+        assert_eq!(f.len(), 1, "{spelling}: {v}");
+        assert!(f[0]["message"].as_str().unwrap().contains("symlink"), "{v}");
+        assert!(findings(&v, "root", "ok").is_empty(), "{spelling}: {v}");
+    }
+    // The same through MUXVISOR_ROOT.
+    let mut c = std::process::Command::new(BIN);
+    c.arg("status").env("MUXVISOR_ROOT", format!("{link}/")).env_remove("TMUX");
+    let out = run_deadline(c, None, CMD_DEADLINE);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("is a symlink"), "{out:?}");
+    assert_eq!(fs::read_dir(&real).unwrap().count(), 0, "nothing was created through the link");
+}
+
+/// Issue 10, item 13: the fix for a stopped server said `kill -CONT <pid>`
+/// although the pid was recorded; it must be the command to run.
+#[test]
+fn a_hung_server_gets_a_fix_with_its_real_pid() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    env.mv(&["add", "h", "--", "sleep", "600"]).ok();
+    env.mv(&["launch", "h"]).ok();
+    let server = env.server_pid("h").unwrap();
+    assert_eq!(unsafe { libc::kill(server, libc::SIGSTOP) }, 0);
+    let (out, v) = doctor(&fake, &env, &[]);
+    unsafe { libc::kill(server, libc::SIGCONT) };
+    assert_eq!(out.code, 1, "{out:?}");
+    let f = findings(&v, "hung-server", "error");
+    assert_eq!(f.len(), 1, "{v}");
+    let fix = f[0]["fix"].as_str().unwrap();
+    assert!(fix.contains(&format!("kill -CONT {server} ")), "{fix}");
+    assert!(fix.contains("muxvisor stop h"), "{fix}");
+    assert!(!fix.contains('<'), "no placeholder: {fix}");
+}

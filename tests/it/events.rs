@@ -51,10 +51,10 @@ fn merged_in_time_order_filtered_and_json() {
     let arr = j.as_array().unwrap();
     assert_eq!(arr.len(), 2);
     assert_eq!(arr[0]["ev"], "launch");
-    assert_eq!(arr[0]["pid"], "2", "every value is a string");
+    assert_eq!(arr[0]["pid"], 2, "numbers are numbers");
     assert_eq!(arr[1]["ev"], "server-exit");
     assert_eq!(arr[1]["forensics"], "/x y");
-    assert!(arr.iter().all(|o| o.as_object().unwrap().values().all(|v| v.is_string())));
+    assert_eq!(arr[1]["wait_rc"], 1);
 
     let empty = Env::new();
     assert_eq!(empty.mv(&["events", "--json"]).ok().json(), serde_json::json!([]));
@@ -123,8 +123,57 @@ fn follow_prints_json_lines_as_events_arrive() {
         assert_eq!(v["identity"], "b", "{t}");
     }
     let last: serde_json::Value = serde_json::from_str(t.lines().last().unwrap()).unwrap();
-    assert_eq!(last["signal"], "9");
-    assert_eq!(last["status"], "");
+    assert_eq!(last["signal"], 9);
+    assert!(last["status"].is_null(), "an empty value is null: {last}");
+}
+
+/// Issue 10, item 8: `events --json` wrote every value as a string. Events
+/// written by a real run come out with the types `muxvisor(1)` documents,
+/// and every event and key written is documented.
+#[test]
+fn json_events_of_a_real_run_have_their_documented_types() {
+    use muxvisor::manual::{self, JsonType};
+    let env = Env::new();
+    env.mv(&["add", "w", "--restart", "never", "--", "sh", "-c", "exit 3"]).ok();
+    env.mv(&["add", "w", "--restart", "never", "--", "sh", "-c", "exit 3"]).ok();
+    env.mv(&["launch", "w"]).code(1);
+    env.mv(&["add", "e", "--ephemeral", "--", "sh", "-c", "true"]).ok();
+    env.mv(&["send", "e", "one"]).ok();
+    assert!(wait_until(Duration::from_secs(10), || {
+        env.mv(&["supervise", "--once"]).ok();
+        !env.events("lifecycle", "task-done").is_empty()
+    }));
+    let j = env.mv(&["events", "--json"]).ok().json();
+    let all = j.as_array().unwrap();
+    let first = |ev: &str| all.iter().find(|o| o["ev"] == ev).unwrap_or_else(|| panic!("{ev}"));
+    assert_eq!(first("add")["updated"], false);
+    assert_eq!(all.iter().filter(|o| o["ev"] == "add" && o["updated"] == true).count(), 1);
+    assert!(first("launch")["pid"].is_i64(), "{j}");
+    let exit = first("session-exit");
+    assert_eq!(exit["status"], 3, "{exit}");
+    assert!(exit["signal"].is_null(), "{exit}");
+    assert!(first("enqueue")["depth"].is_i64(), "{j}");
+    assert!(first("task-done")["duration_ms"].is_i64(), "{j}");
+    assert!(first("tick")["peers"].is_i64(), "{j}");
+    for o in all {
+        let ev = o["ev"].as_str().unwrap();
+        let doc = manual::EVENTS.iter().find(|e| e.ev == ev);
+        let doc = doc.unwrap_or_else(|| panic!("ev={ev} is written but not documented"));
+        for (k, v) in o.as_object().unwrap() {
+            if ["ts", "ev", "identity"].contains(&k.as_str()) {
+                assert!(v.is_string(), "{o}");
+                continue;
+            }
+            assert!(doc.keys.iter().any(|(d, _)| d == k), "ev={ev} writes undocumented key {k}");
+            let ok = v.is_null()
+                || match manual::key_type(k) {
+                    JsonType::Integer => v.is_i64(),
+                    JsonType::Boolean => v.is_boolean(),
+                    JsonType::String | JsonType::Time => v.is_string(),
+                };
+            assert!(ok, "ev={ev} {k}={v} is not a {:?}", manual::key_type(k));
+        }
+    }
 }
 
 #[test]

@@ -226,3 +226,41 @@ fn rm_refuses_a_running_peer_without_force() {
     assert!(env.events("exits", "server-exit").is_empty(), "a forced rm is deliberate");
     assert!(env.events("exits", "session-exit").is_empty(), "a forced rm is deliberate");
 }
+
+/// Issue 10, item 2: `add --ephemeral` on a running persistent peer exited 0,
+/// and the next tick then stopped the live session as an "orphan worker".
+#[test]
+fn a_policy_change_on_a_running_peer_needs_force_which_stops_it() {
+    let env = Env::new();
+    env.mv(&["add", "w", "--", "sleep", "1000"]).ok();
+    env.mv(&["launch", "w"]).ok();
+    let before = env.read("peers/w.json");
+
+    let out = env.mv(&["add", "w", "--ephemeral", "--", "sh", "-c", "echo {task}"]);
+    out.code(1);
+    for want in ["peer w is running", "persistent to ephemeral", "muxvisor stop w", "--force"] {
+        assert!(out.stderr.contains(want), "{want}: {out:?}");
+    }
+    assert_eq!(env.read("peers/w.json"), before, "a refused change writes nothing");
+    env.mv(&["supervise", "--once"]).ok();
+    let status = env.mv(&["status", "w", "--json"]).ok().json();
+    assert_eq!(status[0]["state"], "running", "the tick must leave the session alone");
+    assert_eq!(status[0]["policy"], "persistent");
+
+    // --force stops it first (a deliberate stop: no death records).
+    let out = env.mv(&["add", "w", "--ephemeral", "--force", "--json", "--", "sh", "-c", "true"]);
+    assert_eq!(out.ok().json()["policy"], "ephemeral");
+    assert!(out.stderr.contains("stopped peer w"), "{out:?}");
+    assert!(env.tmux("w", &["has-session"]).code != 0, "the server is gone");
+    let stops = env.events("lifecycle", "stop");
+    assert_eq!(stops.len(), 1, "{stops:?}");
+    assert!(stops[0].contains("reason=policy-change"), "{stops:?}");
+    assert!(env.events("exits", "server-exit").is_empty());
+    assert!(env.events("exits", "session-exit").is_empty());
+
+    // --persistent turns it back; with no server running, no --force is needed.
+    let j = env.mv(&["add", "w", "--persistent", "--json", "--", "sleep", "1000"]).ok().json();
+    assert_eq!(j["policy"], "persistent");
+    let out = env.mv(&["add", "w", "--ephemeral", "--persistent", "--", "x"]);
+    out.code(2);
+}

@@ -473,3 +473,22 @@ fn send_refuses_bad_targets_and_missing_text() {
     assert!(!env.root().join("queues/nosuch").exists());
     assert!(pending_ids(&env, "w").is_empty());
 }
+
+/// Issue 10: `queue list ID` failed with a bare "unexpected argument"; both
+/// orders work, and a line that cannot be either still gets clap's usage.
+#[test]
+fn queue_accepts_the_action_before_the_identity() {
+    let env = Env::new();
+    env.mv(&["add", "w", "--ephemeral", "--", "sh", "-c", "true"]).ok();
+    let t = env.mv(&["send", "w", "x", "--no-kick", "--json"]).ok().json();
+    let task = t["task"].as_str().unwrap();
+    let a = env.mv(&["queue", "w", "list", "--json"]).ok().json();
+    let b = env.mv(&["queue", "list", "w", "--json"]).ok().json();
+    assert_eq!(a, b);
+    assert_eq!(b["pending"][0]["task"], task);
+    let shown = env.mv(&["queue", "show", "w", task, "--json"]).ok().json();
+    assert_eq!(shown["task"], task);
+    let out = env.mv(&["queue", "list"]);
+    out.code(2);
+    assert!(out.stderr.contains("<ID>"), "{out:?}");
+}

@@ -63,6 +63,9 @@ fn readme_install_lines_name_files_that_exist() {
         }
     }
     assert!(named >= 4, "the install block names the man pages and three completions");
+    // Issue 10: the versions the tests ran, and a manpath that finds the pages.
+    assert!(install.contains("cargo install --locked --path ."), "{install}");
+    assert!(README.contains("MANPATH=\"$HOME/.local/share/man:"), "how to find the man pages");
     assert!(CI.contains("cargo run --locked --release -- supervise --once"));
 }
 
@@ -98,6 +101,10 @@ fn readme_tour_runs_verbatim() {
     assert!(
         env.events("lifecycle", "gone").iter().any(|l| l.contains("death=server-dead")),
         "the tick did not record the server death"
+    );
+    assert!(
+        env.events("lifecycle", "restart").iter().any(|l| l.contains("identity=claude")),
+        "the tick after the backoff did not restart the agent"
     );
     let done = env.events("lifecycle", "task-done");
     assert!(

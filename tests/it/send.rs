@@ -165,3 +165,27 @@ fn concurrent_kicks_start_exactly_one_worker() {
     assert_eq!(env.events("lifecycle", "task-start").len(), 1);
     assert_eq!(env.events("lifecycle", "launch").len(), 1, "one runner for all");
 }
+
+/// Issue 10, item 5: `send` to a persistent peer with a corrupt state file
+/// started the server, then failed to record it: no `ev=launch`, and a
+/// session that nothing accounted for.
+#[test]
+fn a_corrupt_state_file_is_refused_before_anything_starts() {
+    let env = Env::new();
+    env.mv(&["add", "p", "--", "sh", "-c", "while read -r l; do echo got:$l; done"]).ok();
+    let state = env.root().join("state/p.json");
+    std::fs::write(&state, b"{ torn").unwrap();
+    for args in [&["send", "p", "hello"][..], &["launch", "p"][..]] {
+        let out = env.mv(args);
+        out.code(1);
+        assert!(out.stderr.contains(state.to_str().unwrap()), "{args:?}: {out:?}");
+        assert!(out.stderr.contains("nothing was started"), "{args:?}: {out:?}");
+        assert!(out.stderr.contains("remove it"), "{args:?}: {out:?}");
+    }
+    assert!(!env.root().join("run/p.sock").exists(), "no server was started");
+    assert!(env.events("lifecycle", "launch").is_empty());
+    // The advice works.
+    std::fs::remove_file(&state).unwrap();
+    env.mv(&["send", "p", "hello"]).ok();
+    assert_eq!(env.events("lifecycle", "launch").len(), 1);
+}

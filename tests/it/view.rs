@@ -200,3 +200,58 @@ fn logs_follow_ends_when_its_reader_goes_away() {
     assert!(exited, "logs --follow kept running after its reader went away");
     assert!(status.success(), "a closed pipe is not an error: {status:?}");
 }
+
+/// Issue 10, item 13: `screen` on an ephemeral peer suggested `muxvisor
+/// launch`, which refuses ephemeral peers.
+#[test]
+fn advice_for_an_ephemeral_peer_without_a_worker_is_advice_that_works() {
+    let env = Env::new();
+    env.mv(&["add", "e", "--ephemeral", "--", "sh", "-c", "echo {task}"]).ok();
+    for cmd in ["screen", "attach"] {
+        let out = env.mv(&[cmd, "e"]);
+        out.code(1);
+        assert!(!out.stderr.contains("muxvisor launch"), "{cmd}: {out:?}");
+        assert!(out.stderr.contains("muxvisor send e"), "{cmd}: {out:?}");
+        assert!(out.stderr.contains("muxvisor logs e"), "{cmd}: {out:?}");
+    }
+    // The advice given does what it says.
+    let out = env.mv(&["launch", "e"]);
+    out.code(1);
+    env.mv(&["send", "e", "hi", "--no-kick"]).ok();
+    env.mv(&["queue", "e", "list"]).ok();
+}
+
+/// Issue 10, item 7: `logs` passed a program's terminal escapes (OSC 52
+/// clipboard writes, title changes) straight to the user's terminal.
+#[test]
+fn logs_strip_terminal_escapes_unless_raw_also_when_following() {
+    let env = Env::new();
+    env.mv(&["add", "w", "--", "sleep", "1000"]).ok();
+    let log = env.root().join("logs/panes/w.log");
+    let hostile: &[u8] = b"\x1b]0;owned title\x07\x1b]52;c;c2VjcmV0\x1b\\\x1b[31mred\x1b[0m\r\n\
+        \x1bP1$qm\x1b\\\x1b_apc\x1b\\\x9b2Jplain \xc2\x9d0;t\xc2\x9cend\r\n";
+    fs::write(&log, hostile).unwrap();
+    let out = env.mv(&["logs", "w"]);
+    assert_eq!(out.ok().stdout, "red\nplain end\n");
+    let j = env.mv(&["logs", "w", "--json"]).ok().json();
+    assert_eq!(j["lines"], serde_json::json!(["red", "plain end"]));
+
+    let mut c = env.command(&["logs", "w", "--raw"]);
+    c.stdout(std::process::Stdio::piped());
+    let raw = c.output().unwrap();
+    assert_eq!(raw.stdout, hostile, "--raw prints the bytes as written");
+
+    // Following: a sequence split across two reads never leaks.
+    let append = |b: &[u8]| fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(b);
+    append(b"start\n").unwrap();
+    let mut f = Follow::start(&env, &["logs", "w", "--follow", "--lines", "1"]);
+    // Once the backlog is out, the follower reads from where it ended.
+    assert!(wait_until(Duration::from_secs(10), || f.text() == "start\n"), "{:?}", f.text());
+    append(b"A\x1b]52;c;c2Vj").unwrap();
+    assert!(wait_until(Duration::from_secs(10), || f.text().contains('A')), "{:?}", f.text());
+    append(b"cmV0\x07B\x1b[3").unwrap();
+    assert!(wait_until(Duration::from_secs(10), || f.text().contains('B')), "{:?}", f.text());
+    append(b"1mC\n").unwrap();
+    assert!(wait_until(Duration::from_secs(10), || f.text().ends_with('\n')), "{:?}", f.text());
+    assert_eq!(f.text(), "start\nABC\n");
+}

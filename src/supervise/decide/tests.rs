@@ -36,6 +36,14 @@ fn obs(seen: Seen) -> Observed {
     }
 }
 
+/// An observation as tmux gives it: a dead pane has its death time (3.3+),
+/// here one second after the incarnation's launch at 0; a missing session
+/// or server has none.
+fn tmux_obs(seen: Seen) -> Observed {
+    let dead_at = matches!(seen, Seen::PaneDead { .. }).then(|| at(1));
+    Observed { dead_at, ..obs(seen) }
+}
+
 fn dead(status: i32) -> Seen {
     Seen::PaneDead { status: Some(status), signal: None }
 }
@@ -75,6 +83,7 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::ReapIdle { .. } => "reap-idle",
             Action::ReapAge { .. } => "reap-age",
             Action::Restart { .. } => "restart",
+            Action::RestartPending { .. } => "pending",
             Action::MarkFailed { .. } => "failed",
             Action::FailTask { .. } => "fail",
             Action::StopWorker { .. } => "stop-worker",
@@ -100,8 +109,10 @@ fn seen(name: &str) -> Seen {
     }
 }
 
-/// Every (observed, recorded) pair of the persistent table, at a moment when
-/// any restart's backoff has long passed.
+/// Every (observed, recorded) pair of the persistent table, ten seconds after
+/// the launch: a dead pane died at 1 s, long enough ago for its restart; a
+/// missing session or server dies when the tick sees it, so its restart
+/// waits its backoff.
 #[test]
 fn persistent_table_every_pair() {
     use Phase::*;
@@ -117,15 +128,15 @@ fn persistent_table_every_pair() {
         ("session-gone", Never, &[]),
         ("session-gone", Stopped, &[]),
         ("session-gone", Failed, &[]),
-        ("session-gone", Live, &["gone", "restart"]),
+        ("session-gone", Live, &["gone", "pending"]),
         ("no-socket", Never, &[]),
         ("no-socket", Stopped, &[]),
         ("no-socket", Failed, &[]),
-        ("no-socket", Live, &["gone", "restart"]),
+        ("no-socket", Live, &["gone", "pending"]),
         ("stale", Never, &["clean-socket"]),
         ("stale", Stopped, &["clean-socket"]),
         ("stale", Failed, &["clean-socket"]),
-        ("stale", Live, &["clean-socket", "gone", "restart"]),
+        ("stale", Live, &["clean-socket", "gone", "pending"]),
         ("hung", Never, &["hung"]),
         ("hung", Stopped, &["hung"]),
         ("hung", Failed, &["hung"]),
@@ -134,7 +145,7 @@ fn persistent_table_every_pair() {
     assert_eq!(table.len(), SEENS.len() * 4, "every pair is listed");
     let s = spec(Policy::Persistent);
     for (name, phase, want) in table {
-        let p = run(&obs(seen(name)), &state(*phase), &s, &QueueFacts::default(), at(10));
+        let p = run(&tmux_obs(seen(name)), &state(*phase), &s, &QueueFacts::default(), at(10));
         assert_eq!(kinds(&p), *want, "({name}, {phase:?})");
     }
 }
@@ -243,11 +254,11 @@ fn restart_policies() {
         (Restart::Always, dead(0), vec!["restart"]),
         (Restart::Never, dead(3), vec![]),
         (Restart::Never, Seen::SessionGone, vec!["gone"]),
-        (Restart::Always, Seen::NoSocket, vec!["gone", "restart"]),
+        (Restart::Always, Seen::NoSocket, vec!["gone", "pending"]),
     ];
     for (policy, seen, want) in cases {
         s.restart = policy;
-        let p = run(&obs(seen.clone()), &live, &s, &q, at(10));
+        let p = run(&tmux_obs(seen.clone()), &live, &s, &q, at(10));
         assert_eq!(kinds(&p), want, "{policy:?} {seen:?}");
     }
 }
@@ -255,7 +266,7 @@ fn restart_policies() {
 #[test]
 fn lost_exit_status_nudges_and_counts_as_failure() {
     let p = run(
-        &obs(Seen::PaneDead { status: None, signal: None }),
+        &tmux_obs(Seen::PaneDead { status: None, signal: None }),
         &state(Phase::Live),
         &spec(Policy::Persistent),
         &QueueFacts::default(),
@@ -304,6 +315,7 @@ fn crash_loop_grows_backoff_then_fails() {
                 Action::MarkFailed { restarts, failures, window_s } => {
                     failed = Some((restarts, failures, window_s))
                 }
+                Action::RestartPending { .. } => {}
                 other => panic!("unexpected {other:?}"),
             }
         }
@@ -324,12 +336,22 @@ fn a_restart_not_yet_due_is_taken_by_a_later_tick() {
     let q = QueueFacts::default();
     let mut st = state(Phase::Live);
     st.launched_at = Some(at_ms(1000));
-    st.restart_attempt = 2; // next is attempt 3: 300..400 ms after launch
+    st.restart_attempt = 2; // next is attempt 3: 300..400 ms after the death
     let p = run(&obs(dead(1)), &st, &s, &q, at_ms(1100));
-    assert!(p.actions.is_empty(), "{:?}", p.actions);
     let due = p.state.next_restart_at.expect("scheduled");
-    assert!(due >= at_ms(1300) && due <= at_ms(1400), "{due}");
+    assert!(due >= at_ms(1400) && due <= at_ms(1500), "{due}");
+    let b = p.state.pending_backoff_ms;
+    assert_eq!(
+        p.actions,
+        vec![Action::RestartPending { attempt: 3, backoff_ms: b, due_in_ms: b }],
+        "the tick says when"
+    );
     assert_eq!(p.state.pending_attempt, 3);
+    let early = run(&obs(dead(1)), &p.state, &s, &q, at_ms(1150));
+    assert_eq!(
+        early.actions,
+        vec![Action::RestartPending { attempt: 3, backoff_ms: b, due_in_ms: b - 50 }]
+    );
     let p2 = run(&obs(dead(1)), &p.state, &s, &q, due);
     assert_eq!(
         p2.actions,
@@ -343,10 +365,46 @@ fn a_healthy_run_resets_the_attempt_counter() {
     let s = spec(Policy::Persistent);
     let mut st = state(Phase::Live);
     st.restart_attempt = 4;
-    let long = run(&obs(dead(1)), &st, &s, &QueueFacts::default(), at(61));
-    assert!(matches!(long.actions[..], [Action::Restart { attempt: 1, .. }]));
-    let short = run(&obs(dead(1)), &st, &s, &QueueFacts::default(), at(59));
-    assert!(matches!(short.actions[..], [Action::Restart { attempt: 5, .. }]));
+    let died = |t: i64| Observed { dead_at: Some(at(t)), ..obs(dead(1)) };
+    // Died in its 61st second: lived the healthy minute.
+    let long = run(&died(60), &st, &s, &QueueFacts::default(), at(65));
+    assert!(matches!(long.actions[..], [Action::Restart { attempt: 1, .. }]), "{long:?}");
+    let short = run(&died(58), &st, &s, &QueueFacts::default(), at(65));
+    assert!(matches!(short.actions[..], [Action::Restart { attempt: 5, .. }]), "{short:?}");
+}
+
+/// Issue 10, item 14: the backoff was counted from the launch, so a peer
+/// that had run for a while was restarted the moment its death was seen,
+/// while the tick printed "backoff 881ms". It is counted from the death.
+#[test]
+fn backoff_counts_from_the_death_not_the_launch() {
+    let s = spec(Policy::Persistent);
+    let q = QueueFacts::default();
+    let mut st = state(Phase::Live);
+    st.restart_attempt = 1; // the last run was short: attempt 2, 150..200 ms
+    st.launched_at = Some(at(30));
+    // The server was killed; the tick at 50 s is the first to know.
+    let seen_at = at(50);
+    let p = run(&obs(Seen::NoSocket), &st, &s, &q, seen_at);
+    assert_eq!(kinds(&p), ["gone", "pending"]);
+    let b = p.state.pending_backoff_ms;
+    assert!((150..=200).contains(&b), "{b}");
+    assert_eq!(p.state.next_restart_at, Some(seen_at + TimeDelta::milliseconds(b as i64)));
+    let just_before = seen_at + TimeDelta::milliseconds(b as i64 - 1);
+    assert_eq!(kinds(&run(&obs(Seen::NoSocket), &p.state, &s, &q, just_before)), ["pending"]);
+    let due = p.state.next_restart_at.unwrap();
+    let r = run(&obs(Seen::NoSocket), &p.state, &s, &q, due);
+    assert_eq!(r.actions, vec![Action::Restart { attempt: 2, backoff_ms: b }]);
+
+    // A dead pane carries its death time (whole seconds, so the end of that
+    // second, or now if that is sooner): a death long before the tick
+    // restarts at once, a fresh one waits its backoff.
+    let old = Observed { dead_at: Some(at(40)), ..obs(dead(1)) };
+    assert_eq!(kinds(&run(&old, &st, &s, &q, seen_at)), ["restart"]);
+    let fresh = Observed { dead_at: Some(at(50)), ..obs(dead(1)) };
+    let p = run(&fresh, &st, &s, &q, at_ms(50_300));
+    assert_eq!(kinds(&p), ["pending"]);
+    assert_eq!(p.state.next_restart_at, Some(at_ms(50_300) + TimeDelta::milliseconds(b as i64)));
 }
 
 #[test]
@@ -356,7 +414,7 @@ fn failures_outside_the_window_do_not_count() {
     st.launched_at = Some(at(200));
     st.failures = vec![at(0), at(1), at(190)];
     let p = run(&obs(dead(1)), &st, &s, &QueueFacts::default(), at(201));
-    assert_eq!(kinds(&p), vec!["restart"]);
+    assert_eq!(kinds(&p), vec!["pending"], "two failures in the window: not failed");
     assert_eq!(p.state.failures, vec![at(190), at(201)]);
 }
 
