@@ -58,12 +58,12 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l restart-burst 
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l restart-window -d 'Window for --restart-burst [default: 10m]' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l max-attempts -d 'Attempts per task before it is dead-lettered [default: 3]' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l task-ttl -d 'Dead-letter a task not finished this long after it was queued [default: 1d]' -r
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l task-timeout -d 'Stop a worker that runs one task longer than this [default: 1h]' -r
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l deliver -d 'How a task reaches its worker [default: argv]' -r -f -a "argv\t'Hand the task through {task} / {task_file} in argv and the environment'
-keys\t'Type the task into the worker\'s pane once its output is quiet'"
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l task-timeout -d 'Stop a task\'s program that runs longer than this, and retry the task [default: 1h]' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l deliver -d 'How a task reaches its program: argv ({task}, {task_file}, environment) or keys [default: argv]' -r -f -a "argv\t'Hand the task through {task} / {task_file} in argv and the environment'
+keys\t'Start the program, wait until its screen is quiet, type the task (bracketed paste, then Enter); the task is done when the program exits or idles past --idle-ttl'"
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l linger -d 'How long an ephemeral peer\'s runner waits for more tasks once its queue is empty before it ends its tmux server [default: 2s]' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l ephemeral -d 'No standing session: each queued task is run by a fresh worker'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l ephemeral -d 'No standing session: a runner runs the queued tasks one at a time, in FIFO order, each with a fresh process of the program, and ends once the queue stays empty (--linger)'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l persistent -d 'One long-lived session, restarted by policy (the default for a new peer; turns an ephemeral peer back into a persistent one)'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l force -d 'Allow a policy change on a running peer by stopping it first'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l json -d 'Print exactly one JSON document on stdout instead of human output'
@@ -87,7 +87,7 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -s h -l help 
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l file -d 'Read the task text from this file' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l dedupe -d 'Acknowledge without queueing again while a task with this key is pending or running' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l no-kick -d 'Only queue; do not start a worker now (the next tick will)'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l no-kick -d 'Only make the task durable; do not start a runner now (a live runner still picks it up; otherwise the next send or tick starts one)'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -s h -l help -d 'Print help'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand status" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F

@@ -112,7 +112,8 @@ pub enum RestartPolicy {
 pub enum Deliver {
     /// Hand the task through {task} / {task_file} in argv and the environment.
     Argv,
-    /// Type the task into the worker's pane once its output is quiet.
+    /// Start the program, wait until its screen is quiet, type the task (bracketed paste, then
+    /// Enter); the task is done when the program exits or idles past --idle-ttl.
     Keys,
 }
 
@@ -121,7 +122,8 @@ pub struct AddArgs {
     /// The peer's identity: ^[a-z0-9][a-z0-9_-]{0,39}$
     #[arg(allow_hyphen_values = true)]
     pub id: String,
-    /// No standing session: each queued task is run by a fresh worker.
+    /// No standing session: a runner runs the queued tasks one at a time, in FIFO order, each
+    /// with a fresh process of the program, and ends once the queue stays empty (--linger).
     #[arg(long, conflicts_with = "persistent")]
     pub ephemeral: bool,
     /// One long-lived session, restarted by policy (the default for a new
@@ -164,10 +166,11 @@ pub struct AddArgs {
     /// Dead-letter a task not finished this long after it was queued [default: 1d].
     #[arg(long, value_parser = dur, value_name = "DUR")]
     pub task_ttl: Option<Duration>,
-    /// Stop a worker that runs one task longer than this [default: 1h].
+    /// Stop a task's program that runs longer than this, and retry the task [default: 1h].
     #[arg(long, value_parser = dur, value_name = "DUR")]
     pub task_timeout: Option<Duration>,
-    /// How a task reaches its worker [default: argv].
+    /// How a task reaches its program: argv ({task}, {task_file}, environment) or keys
+    /// [default: argv].
     #[arg(long, value_enum, value_name = "HOW")]
     pub deliver: Option<Deliver>,
     /// How long an ephemeral peer's runner waits for more tasks once its
@@ -211,7 +214,8 @@ pub struct SendArgs {
     /// Read the task text from this file.
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// Only queue; do not start a worker now (the next tick will).
+    /// Only make the task durable; do not start a runner now (a live runner still picks it
+    /// up; otherwise the next send or tick starts one).
     #[arg(long)]
     pub no_kick: bool,
     /// Acknowledge without queueing again while a task with this key is
