@@ -26,7 +26,7 @@ pub fn run(ctx: &Ctx, args: QueueArgs) -> Result<ExitCode> {
     };
     match args.action.unwrap_or(QueueAction::List) {
         QueueAction::List => list(ctx, &q, args.dead),
-        QueueAction::Show { task } => show(ctx, &q, &task.to_ascii_lowercase()),
+        QueueAction::Show { task } => show(ctx, &q, &task),
         QueueAction::Retry { task } => {
             let task = task.to_ascii_lowercase();
             let depth = q.retry(&task)?;
@@ -103,15 +103,17 @@ fn list(ctx: &Ctx, q: &Queue, dead: bool) -> Result<ExitCode> {
             "pending": l.pending,
             "running": l.running,
             "dead": l.dead,
+            "quarantined": l.quarantined,
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
     let id = q.identity();
     output::line(format!(
-        "{id}: {} pending, {} running, {} dead",
+        "{id}: {} pending, {} running, {} dead, {} quarantined",
         l.pending.len(),
         l.running.len(),
-        l.dead.len()
+        l.dead.len(),
+        l.quarantined.len()
     ))?;
     for m in &l.running {
         output::line(format!("running  {}", describe(m)))?;
@@ -124,11 +126,60 @@ fn list(ctx: &Ctx, q: &Queue, dead: bool) -> Result<ExitCode> {
             output::line(format!("dead     {}  reason {}", describe(&d.meta), d.reason))?;
         }
     }
+    // Damaged entries are always shown: they are work that did not run.
+    for m in &l.quarantined {
+        output::line(format!(
+            "quarantined  {}  from {}  {}",
+            m.entry,
+            inert(&m.from),
+            inert(&m.reason)
+        ))?;
+    }
+    if !l.quarantined.is_empty() {
+        output::line(format!(
+            "(quarantined entries are kept in {}; see `muxvisor queue {id} show ENTRY`)",
+            q.dir().join("quarantine").display()
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `queue show` of something that is not a task: a quarantined entry.
+fn show_quarantined(ctx: &Ctx, q: &Queue, key: &str) -> Result<ExitCode> {
+    const HEAD: usize = 4096;
+    let (m, content) = q.show_quarantined(key, HEAD)?;
+    let text = String::from_utf8_lossy(&content).into_owned();
+    if ctx.json {
+        let mut v = serde_json::to_value(&m)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("identity".into(), json!(q.identity()));
+            o.insert("stage".into(), json!("quarantined"));
+            o.insert("head".into(), json!(text));
+        }
+        output::json(&v)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    output::line(format!("entry:       {}", m.entry))?;
+    output::line(format!("identity:    {}", q.identity()))?;
+    output::line("stage:       quarantined")?;
+    output::line(format!("from:        {}", inert(&m.from)))?;
+    output::line(format!("reason:      {}", inert(&m.reason)))?;
+    if let Some(t) = &m.task {
+        output::line(format!("task:        {t}"))?;
+    }
+    if let Some(t) = &m.at {
+        output::line(format!("quarantined: {}", ts(t)))?;
+    }
+    output::line(format!("content ({} bytes, first {} shown):", m.bytes, content.len()))?;
+    output::line(inert(&text))?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn show(ctx: &Ctx, q: &Queue, task: &str) -> Result<ExitCode> {
-    let s = q.show(task)?;
+    let s = match q.show(task) {
+        Ok(s) => s,
+        Err(e) => return show_quarantined(ctx, q, task).map_err(|_| e),
+    };
     let payload = String::from_utf8_lossy(&s.payload).into_owned();
     if ctx.json {
         let mut v = serde_json::to_value(&s)?;

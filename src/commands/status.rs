@@ -64,6 +64,7 @@ pub fn row(
     st: &State,
     canary: bool,
     queue: Counts,
+    task: Option<String>,
     now: DateTime<Utc>,
 ) -> Row {
     let state = observe::classify(obs, st);
@@ -99,7 +100,7 @@ pub fn row(
         server_pid: obs.server_pid.or(if obs.seen == Seen::Hung { st.server_pid } else { None }),
         launched_at: st.launched_at,
         restarts: st.restart_attempt,
-        task: st.current_task.clone(),
+        task,
         error: None,
     }
 }
@@ -111,7 +112,8 @@ fn observe_one(root: &Root, id: &Identity, now: DateTime<Utc>) -> Result<Row> {
     let obs = observe::observe(root, id, tmux::DEFAULT_TIMEOUT)?;
     let canary = canary::is_watching(root, id);
     let counts = queue::counts(root, id)?;
-    Ok(row(id, spec.as_ref(), &obs, &st, canary, counts, now))
+    let task = if counts.running > 0 { queue::running_task(root, id)? } else { None };
+    Ok(row(id, spec.as_ref(), &obs, &st, canary, counts, task, now))
 }
 
 /// Rows for `ids`, observed in parallel, in the order of `ids`; the worst
@@ -274,7 +276,13 @@ pub fn table(rows: &[Row]) -> Vec<String> {
             r.idle_s.map_or_else(dash, human_secs),
             exit,
             if r.canary { "yes" } else { "no" }.into(),
-            format!("{}/{}/{}", r.queue.pending, r.queue.running, r.queue.dead),
+            match r.queue.quarantined {
+                0 => format!("{}/{}/{}", r.queue.pending, r.queue.running, r.queue.dead),
+                q => format!(
+                    "{}/{}/{} +{q} quarantined",
+                    r.queue.pending, r.queue.running, r.queue.dead
+                ),
+            },
         ]);
     }
     let mut widths = [0usize; 9];
@@ -335,7 +343,7 @@ mod tests {
             last_output: at(5, now),
             dead_at: None,
         };
-        let r = row(&id("a"), None, &obs, &st, true, Counts::default(), now);
+        let r = row(&id("a"), None, &obs, &st, true, Counts::default(), None, now);
         assert_eq!(r.state, "running");
         assert_eq!(r.pid, Some(42));
         assert_eq!(r.uptime_s, Some(100));
@@ -367,13 +375,13 @@ mod tests {
         let st = State { launched_at: at(10, now), ..State::default() };
         let mut obs = Observed::bare(Seen::PaneDead { status: Some(3), signal: None });
         obs.pane_pid = Some(9);
-        let r = row(&id("a"), None, &obs, &st, false, Counts::default(), now);
+        let r = row(&id("a"), None, &obs, &st, false, Counts::default(), None, now);
         assert_eq!((r.state.as_str(), r.exit_status, r.uptime_s), ("exited", Some(3), None));
         let obs = Observed::bare(Seen::PaneDead { status: None, signal: Some("15".into()) });
-        let r = row(&id("a"), None, &obs, &st, false, Counts::default(), now);
+        let r = row(&id("a"), None, &obs, &st, false, Counts::default(), None, now);
         assert_eq!(r.exit_signal, Some(serde_json::json!(15)));
         let obs = Observed::bare(Seen::PaneDead { status: None, signal: Some("TERM".into()) });
-        let r = row(&id("a"), None, &obs, &st, false, Counts::default(), now);
+        let r = row(&id("a"), None, &obs, &st, false, Counts::default(), None, now);
         assert_eq!(r.exit_signal, Some(serde_json::json!("TERM")));
     }
 
@@ -386,7 +394,16 @@ mod tests {
             server_pid: Some(4),
             ..State::default()
         };
-        let r = row(&id("a"), None, &Observed::bare(Seen::Hung), &st, true, Counts::default(), now);
+        let r = row(
+            &id("a"),
+            None,
+            &Observed::bare(Seen::Hung),
+            &st,
+            true,
+            Counts::default(),
+            None,
+            now,
+        );
         assert_eq!((r.state.as_str(), r.pid, r.server_pid), ("hung", Some(5), Some(4)));
     }
 
@@ -402,6 +419,7 @@ mod tests {
                 &st,
                 false,
                 Counts::default(),
+                None,
                 now,
             ),
             row(
@@ -410,7 +428,8 @@ mod tests {
                 &Observed::bare(Seen::NoSocket),
                 &st,
                 false,
-                Counts { pending: 2, running: 1, dead: 0 },
+                Counts { pending: 2, running: 1, dead: 0, quarantined: 0 },
+                Some("t1".into()),
                 now,
             ),
         ];

@@ -235,7 +235,7 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "An array, one object per peer, sorted by identity; absent values are null.",
-            example: r#"[{"identity":"claude","policy":"persistent","state":"running","pid":4242,"uptime_s":3600,"idle_s":12,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":0,"running":0,"dead":0},"server_pid":4240,"launched_at":"2026-11-22T02:04:05.123Z","restarts":0,"task":null}]"#,
+            example: r#"[{"identity":"claude","policy":"persistent","state":"running","pid":4242,"uptime_s":3600,"idle_s":12,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":0,"running":0,"dead":0,"quarantined":0},"server_pid":4240,"launched_at":"2026-11-22T02:04:05.123Z","restarts":0,"task":null}]"#,
             fields: &[
                 ("[].identity", "string", "the peer"),
                 ("[].policy", "string or null", "persistent, ephemeral; null without a spec"),
@@ -254,10 +254,15 @@ pub const PAGES: &[Page] = &[
                 ("[].queue.pending", "integer", "waiting tasks"),
                 ("[].queue.running", "integer", "0 or 1"),
                 ("[].queue.dead", "integer", "dead letters"),
+                (
+                    "[].queue.quarantined",
+                    "integer",
+                    "damaged or foreign entries moved to quarantine/ (see muxvisor-queue-list(1))",
+                ),
                 ("[].server_pid", "integer or null", "the tmux server's pid"),
                 ("[].launched_at", "string, RFC 3339, or null", "the last launch"),
                 ("[].restarts", "integer", "restarts since the last healthy run"),
-                ("[].task", "string or null", "the task its worker runs (ephemeral)"),
+                ("[].task", "string or null", "the task its runner runs now (ephemeral)"),
                 ("[].error", "string", "only when something is wrong with the peer: what"),
             ],
         }),
@@ -269,12 +274,14 @@ pub const PAGES: &[Page] = &[
             shape: "Without an action, `list`: see muxvisor-queue-list(1). Each action's page \
                     documents its document. The identity comes first (`queue ID list`); `queue \
                     list ID` is accepted too.",
-            example: r#"{"identity":"worker","pending":[],"running":[],"dead":[]}"#,
+            example: r#"{"identity":"worker","pending":[],"running":[],"dead":[],"quarantined":[]}"#,
             fields: &[
                 ("identity", "string", "the peer"),
                 ("pending", "array", "waiting tasks"),
                 ("running", "array", "the claimed task, if any"),
                 ("dead", "array", "dead letters"),
+                ("quarantined", "array", "damaged entries: see muxvisor-queue-list(1)"),
+                ("quarantined[].*", "", "see muxvisor-queue-list(1)"),
                 ("pending[].*", "", "each task's fields: see muxvisor-queue-list(1)"),
                 ("running[].*", "", "as pending[]"),
                 ("dead[].*", "", "as pending[], and reason"),
@@ -286,7 +293,7 @@ pub const PAGES: &[Page] = &[
         exit: QUEUE_EXIT,
         json: Some(Json {
             shape: "The whole queue (dead letters too, with or without --dead).",
-            example: r#"{"identity":"worker","pending":[{"task":"01m8p25kww0003qhdf8prsz798","seq":2,"attempt":0,"enqueued_at":"2026-11-22T03:04:05.604Z","not_before":null,"started_at":null,"last_error":null,"dedupe":null,"bytes":3}],"running":[{"task":"01m8p25kvm000fjfyxvnjz51z3","seq":1,"attempt":1,"enqueued_at":"2026-11-22T03:04:05.564Z","not_before":null,"started_at":"2026-11-22T03:04:05.565Z","last_error":null,"dedupe":null,"bytes":3}],"dead":[{"task":"01m8p25psy0008252edp92d3dn","seq":3,"attempt":3,"enqueued_at":"2026-11-22T03:04:01.582Z","not_before":null,"started_at":"2026-11-22T03:04:04.583Z","last_error":"exit-1","dedupe":null,"bytes":3,"reason":"max-attempts"}]}"#,
+            example: r#"{"identity":"worker","pending":[{"task":"01m8p25kww0003qhdf8prsz798","seq":2,"attempt":0,"enqueued_at":"2026-11-22T03:04:05.604Z","not_before":null,"started_at":null,"last_error":null,"dedupe":null,"bytes":3}],"running":[{"task":"01m8p25kvm000fjfyxvnjz51z3","seq":1,"attempt":1,"enqueued_at":"2026-11-22T03:04:05.564Z","not_before":null,"started_at":"2026-11-22T03:04:05.565Z","last_error":null,"dedupe":null,"bytes":3}],"dead":[{"task":"01m8p25psy0008252edp92d3dn","seq":3,"attempt":3,"enqueued_at":"2026-11-22T03:04:01.582Z","not_before":null,"started_at":"2026-11-22T03:04:04.583Z","last_error":"exit-1","dedupe":null,"bytes":3,"reason":"max-attempts"}],"quarantined":[{"entry":"new-00000000000000000004.01m8p25psy0008252edp92d3dq","from":"new/00000000000000000004.01m8p25psy0008252edp92d3dq","reason":"payload checksum 5c1f4a7d01e0a84b does not match the header's 85944171f73967e8","task":"01m8p25psy0008252edp92d3dq","bytes":222,"at":"2026-11-22T03:04:06.100Z"}]}"#,
             fields: &[
                 ("identity", "string", "the peer"),
                 ("pending", "array of tasks", "waiting, in FIFO order"),
@@ -304,6 +311,18 @@ pub const PAGES: &[Page] = &[
                 ("running[].*", "", "as pending[]"),
                 ("dead[].*", "", "as pending[]"),
                 ("dead[].reason", "string", "max-attempts, ttl, launch-failed, ..."),
+                (
+                    "quarantined",
+                    "array",
+                    "entries found damaged or foreign in new/ or cur/ (by any command that held \
+                     the queue's lock, this one included) and moved to quarantine/; never run",
+                ),
+                ("quarantined[].entry", "string", "its name in quarantine/ (for queue show)"),
+                ("quarantined[].from", "string", "where it was: new/NAME or cur/NAME"),
+                ("quarantined[].reason", "string", "what is wrong with it"),
+                ("quarantined[].task", "string or null", "the task id its name carried"),
+                ("quarantined[].bytes", "integer", "its size"),
+                ("quarantined[].at", "string, RFC 3339, or null", "when it was quarantined"),
             ],
         }),
     },
@@ -311,8 +330,11 @@ pub const PAGES: &[Page] = &[
         command: "queue show",
         exit: QUEUE_EXIT,
         json: Some(Json {
-            shape: "One task in full, wherever it is (pending, running, done or dead).",
-            example: r#"{"identity":"worker","task":"01m8p25kww0003qhdf8prsz798","seq":2,"attempt":1,"enqueued_at":"2026-11-22T03:04:05.604Z","not_before":null,"started_at":"2026-11-22T03:04:05.656Z","last_error":null,"dedupe":null,"bytes":3,"stage":"done","position":null,"payload":"two","outcome":{"status":0,"signal":null,"duration_ms":41,"screen_tail":"two"},"exit":{"status":0,"signal":null,"at":"2026-11-22T03:04:05.697Z"},"reason":null}"#,
+            shape: "One task in full, wherever it is (pending, running, done or dead). For a \
+                    quarantined entry (named by its entry or its task id) the document is \
+                    instead that entry as muxvisor-queue-list(1) lists it, with stage \
+                    \"quarantined\" and head (its first 4 KiB as text).",
+            example: r#"{"identity":"worker","task":"01m8p25kww0003qhdf8prsz798","seq":2,"attempt":1,"enqueued_at":"2026-11-22T03:04:05.604Z","not_before":null,"started_at":"2026-11-22T03:04:05.656Z","last_error":null,"dedupe":null,"bytes":3,"stage":"done","position":null,"payload":"two","outcome":{"status":0,"signal":null,"duration_ms":41,"screen_tail":"two"},"reason":null}"#,
             fields: &[
                 ("identity", "string", "the peer"),
                 ("task", "string", "the task id"),
@@ -324,18 +346,17 @@ pub const PAGES: &[Page] = &[
                 ("last_error", "string or null", "why its last run failed"),
                 ("dedupe", "string or null", "its --dedupe key"),
                 ("bytes", "integer", "size of the payload"),
-                ("stage", "string", "pending, running, done or dead"),
+                ("stage", "string", "pending, running, done, dead (or quarantined)"),
                 ("position", "integer or null", "1-based place in the FIFO when pending"),
                 ("payload", "string", "the task text (invalid UTF-8 replaced)"),
                 ("outcome", "object or null", "how it finished (done)"),
-                ("outcome.status", "integer or null", "the worker's exit code"),
+                ("outcome.status", "integer or null", "the program's exit code"),
                 ("outcome.signal", "string or null", "the signal that ended it"),
                 ("outcome.duration_ms", "integer", "from claim to exit"),
-                ("outcome.screen_tail", "string", "the last lines of the worker's screen"),
-                ("exit", "object or null", "the exit noted by the hook, before the tick acted"),
-                ("exit.status", "integer or null", "exit code"),
-                ("exit.signal", "string or null", "signal"),
-                ("exit.at", "string, RFC 3339", "when it was noted"),
+                ("outcome.screen_tail", "string", "the last lines of the pane after it ended"),
+                ("entry", "string", "quarantined only: its name in quarantine/"),
+                ("from", "string", "quarantined only: new/NAME or cur/NAME"),
+                ("head", "string", "quarantined only: its first 4 KiB as text"),
                 ("reason", "string or null", "why it was dead-lettered (dead)"),
             ],
         }),
@@ -393,15 +414,15 @@ pub const PAGES: &[Page] = &[
         json: Some(Json {
             shape: "An array, one entry per action taken, by identity (an idle, healthy peer has \
                     none). Without --once, one array per tick, one per line.",
-            example: r#"[{"identity":"claude","action":"gone","reason":"server-dead: tmux server is not running"},{"identity":"claude","action":"restart-pending","reason":"attempt 1 in 881ms, backoff 881ms from the death; the first tick after that restarts it"},{"identity":"worker","action":"task-done","reason":"task 01m8p25kvm000fjfyxvnjz51z3: exit 0, 41 ms"}]"#,
+            example: r#"[{"identity":"claude","action":"gone","reason":"server-dead: tmux server is not running"},{"identity":"claude","action":"restart-pending","reason":"attempt 1 in 881ms, backoff 881ms from the death; the first tick after that restarts it"},{"identity":"worker","action":"runner-start","reason":"pid 4321"}]"#,
             fields: &[
                 ("[].identity", "string", "the peer"),
                 (
                     "[].action",
                     "string",
                     "hung, gone, nudge, clean-socket, canary, reaped-idle, reaped-age, restart, \
-                     restart-pending, failed, task-start, task-done, task-retry, task-dead, \
-                     task-requeued, worker-stopped, quarantined, error",
+                     restart-pending, failed, runner-start, task-retry, task-dead, \
+                     task-finished, worker-stopped, quarantined, skipped, error",
                 ),
                 ("[].reason", "string", "why, for a person"),
             ],

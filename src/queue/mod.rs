@@ -112,14 +112,44 @@ pub struct Counts {
     pub pending: usize,
     pub running: usize,
     pub dead: usize,
+    /// Damaged or foreign entries moved out of `new/` or `cur/`.
+    pub quarantined: usize,
 }
 
 /// Count `id`'s tasks by stage (a missing queue counts as empty). Reads
 /// directory listings only, without the lock.
 pub fn counts(root: &Root, id: &Identity) -> Result<Counts> {
-    let dir = root.queue_dir(id);
+    counts_in(&root.queue_dir(id))
+}
+
+/// The id of the task in `cur/`, if any (a directory listing, no lock).
+pub fn running_task(root: &Root, id: &Identity) -> Result<Option<String>> {
+    let names = task_names(&root.queue_dir(id).join("cur"))?;
+    Ok(names.first().and_then(|n| name_task(n)).map(str::to_string))
+}
+
+fn counts_in(dir: &Path) -> Result<Counts> {
     let n = |sub: &str| -> Result<usize> { Ok(task_names(&dir.join(sub))?.len()) };
-    Ok(Counts { pending: n("new")?, running: n("cur")?, dead: n("dead")? })
+    let quarantined = fsutil::list_dir(&dir.join("quarantine"))?
+        .iter()
+        .filter(|p| p.extension().is_none_or(|e| e != "reason"))
+        .count();
+    Ok(Counts { pending: n("new")?, running: n("cur")?, dead: n("dead")?, quarantined })
+}
+
+/// An entry in `quarantine/`, as `queue list` and `queue show` report it.
+#[derive(Clone, Debug, Serialize)]
+pub struct QuarantineMeta {
+    /// Its name in `quarantine/` (what `queue show` takes).
+    pub entry: String,
+    /// Where it was found: `new/<name>` or `cur/<name>`.
+    pub from: String,
+    pub reason: String,
+    /// The task id its name carried, if it was a task's name.
+    pub task: Option<String>,
+    pub bytes: u64,
+    /// When it was quarantined.
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// What `enqueue` did.
@@ -222,6 +252,7 @@ pub struct Listing {
     pub pending: Vec<TaskMeta>,
     pub running: Vec<TaskMeta>,
     pub dead: Vec<DeadMeta>,
+    pub quarantined: Vec<QuarantineMeta>,
 }
 
 /// One task in full, for `queue show`.
@@ -282,8 +313,7 @@ impl Queue {
 
     /// Pending / running / dead counts (directory listings, no lock).
     pub fn counts(&self) -> Result<Counts> {
-        let n = |sub: &str| -> Result<usize> { Ok(task_names(&self.sub(sub))?.len()) };
-        Ok(Counts { pending: n("new")?, running: n("cur")?, dead: n("dead")? })
+        counts_in(&self.dir)
     }
 
     pub fn identity(&self) -> &Identity {
@@ -640,14 +670,82 @@ impl Queue {
             let reason = read_text(&self.sub("dead").join(format!("{name}.reason")));
             dead.push(DeadMeta { meta: TaskMeta::from(&h), reason: first_word(&reason) });
         }
-        Ok(Listing { pending, running: running.into_iter().collect(), dead })
+        let quarantined = self.quarantined_locked()?;
+        Ok(Listing { pending, running: running.into_iter().collect(), dead, quarantined })
+    }
+
+    /// One quarantined entry, by its `quarantine/` name or the task id its
+    /// name carried, with the first `head` bytes of its content.
+    pub fn show_quarantined(&self, key: &str, head: usize) -> Result<(QuarantineMeta, Vec<u8>)> {
+        let _lock = self.lock()?;
+        let Some(m) = self
+            .quarantined_locked()?
+            .into_iter()
+            .find(|m| m.entry == key || m.task.as_deref() == Some(key))
+        else {
+            return Err(unknown_task(&self.id, key));
+        };
+        let mut content = Vec::new();
+        if let Ok(Some(f)) = fsutil::open_read(&self.sub("quarantine").join(&m.entry))
+            && f.metadata().is_ok_and(|md| md.is_file())
+        {
+            let _ = f.take(head as u64).read_to_end(&mut content);
+        }
+        Ok((m, content))
+    }
+
+    /// Every entry of `quarantine/` with its reason (oldest first).
+    fn quarantined_locked(&self) -> Result<Vec<QuarantineMeta>> {
+        let dir = self.sub("quarantine");
+        let mut out = Vec::new();
+        for p in fsutil::list_dir(&dir)? {
+            let Some(entry) = p.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
+                continue;
+            };
+            if entry.ends_with(".reason") {
+                continue;
+            }
+            let text = read_text(&dir.join(format!("{entry}.reason")));
+            let mut lines = text.lines();
+            let from = lines
+                .next()
+                .and_then(|l| l.strip_prefix("from "))
+                .map(|l| l.replace('"', ""))
+                .unwrap_or_default();
+            let reason = lines
+                .next()
+                .and_then(|l| l.strip_prefix("reason: "))
+                .unwrap_or("(no reason recorded)")
+                .to_string();
+            let task = from
+                .rsplit('/')
+                .next()
+                .and_then(task::parse_entry_name)
+                .map(|(_, t)| t.to_string());
+            let md = fs::symlink_metadata(&p).ok();
+            let at = fs::symlink_metadata(dir.join(format!("{entry}.reason")))
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .map(DateTime::<Utc>::from);
+            out.push(QuarantineMeta {
+                entry,
+                from,
+                reason,
+                task,
+                bytes: md.map(|m| m.len()).unwrap_or(0),
+                at,
+            });
+        }
+        out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.entry.cmp(&b.entry)));
+        Ok(out)
     }
 
     /// One task wherever it is.
     pub fn show(&self, task: &str) -> Result<Shown> {
+        let task = &task.to_ascii_lowercase();
         let _lock = self.lock()?;
         let running = self.running_locked()?;
-        if let Some(c) = running.filter(|c| c.header.task == task) {
+        if let Some(c) = running.filter(|c| &c.header.task == task) {
             return Ok(Shown {
                 stage: "running",
                 meta: TaskMeta::from(&c.header),

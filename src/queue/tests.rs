@@ -46,9 +46,9 @@ fn fifo_order_and_depth() {
     assert_eq!(pending(&t.q), ids);
     assert_eq!(
         counts(&t.root, t.q.identity()).unwrap(),
-        Counts { pending: 20, running: 0, dead: 0 }
+        Counts { pending: 20, running: 0, dead: 0, quarantined: 0 }
     );
-    assert_eq!(t.q.counts().unwrap(), Counts { pending: 20, running: 0, dead: 0 });
+    assert_eq!(t.q.counts().unwrap(), Counts { pending: 20, running: 0, dead: 0, quarantined: 0 });
     let c = t.q.claim_head(now()).unwrap().unwrap();
     assert_eq!(c.task(), ids[0]);
     assert_eq!(c.payload, b"task 0");

@@ -385,6 +385,32 @@ fn hostile_filesystem_entries_are_quarantined_and_reported() {
     assert_eq!(env.events("lifecycle", "task-dead").len(), 5);
     assert!(env.events("lifecycle", "task-dead").iter().all(|l| l.contains("reason=corrupt")));
     assert_eq!(fs::read_to_string(&secret).unwrap(), "secret");
+
+    // Issue regression: what a command quarantined is visible, not just
+    // moved: in `queue list` (JSON and human), in `status`, and each entry
+    // through `queue show`.
+    let quarantined = l["quarantined"].as_array().expect("a quarantined list");
+    assert_eq!(quarantined.len(), 5, "{l}");
+    let by_task = quarantined
+        .iter()
+        .find(|m| m["task"] == "0000000000000000000000000c")
+        .unwrap_or_else(|| panic!("{l}"));
+    assert_eq!(by_task["from"], "new/00000000000000000000.0000000000000000000000000c");
+    assert!(by_task["reason"].as_str().unwrap().contains("header"), "{by_task}");
+    let human = env.mv(&["queue", "w", "list"]).ok().stdout.clone();
+    assert!(human.contains("5 quarantined") && human.contains("queue w show"), "{human}");
+    let st = env.mv(&["--json", "status", "w"]).ok().json();
+    assert_eq!(st[0]["queue"]["quarantined"], 5, "{st}");
+    let entry = by_task["entry"].as_str().unwrap();
+    let shown = env.mv(&["--json", "queue", "w", "show", entry]).ok().json();
+    assert_eq!(shown["stage"], "quarantined");
+    assert_eq!(shown["head"], "no header");
+    let by_id = env.mv(&["queue", "w", "show", "0000000000000000000000000c"]).ok().stdout.clone();
+    assert!(by_id.contains("stage:       quarantined") && by_id.contains("no header"), "{by_id}");
+    // The symlink was moved, never followed.
+    let link = quarantined.iter().find(|m| m["task"] == "0000000000000000000000000a").unwrap();
+    let shown = env.mv(&["--json", "queue", "w", "show", link["entry"].as_str().unwrap()]);
+    assert_eq!(shown.ok().json()["head"], "", "{shown:?}");
 }
 
 #[test]

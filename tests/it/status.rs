@@ -60,7 +60,10 @@ fn never_launched_peer_is_stopped_and_unknown_ids_fail() {
         assert!(row[k].is_null(), "{k} must be null: {row}");
     }
     assert_eq!(row["canary"], false);
-    assert_eq!(row["queue"], serde_json::json!({"pending": 0, "running": 0, "dead": 0}));
+    assert_eq!(
+        row["queue"],
+        serde_json::json!({"pending": 0, "running": 0, "dead": 0, "quarantined": 0})
+    );
 
     let out = env.mv(&["status", "nobody"]);
     out.code(1);
