@@ -5,11 +5,15 @@
 //!   removes its socket, not even after a SIGKILL);
 //! - an orphan canary: a process holding `run/<id>.canary.lock` while no
 //!   server answers on the socket it was meant to watch;
+//! - a lost socket: `run/<id>.sock` deleted while its server runs; the
+//!   scan's observation asks the server to re-create it (see `observe`) and
+//!   says whether it did;
+//! - an orphan `wait-for` client of a killed canary (`canary::orphan_waiters`);
 //! - abandoned temp files of `fsutil::atomic_write` (`.<name>.tmp.<nonce>`)
 //!   older than ten minutes, outside `queues/` (the queue cleans its own,
 //!   under its lock).
 //!
-//! Deciding is pure ([`is_tmp_name`], [`is_orphan`], [`canary_cmdline_matches`]);
+//! Deciding is pure ([`is_tmp_name`], [`is_orphan`], `canary::is_canary_argv`);
 //! acting ([`kill_orphan_canary`], [`remove_stale_socket`]) re-checks under the
 //! identity lock and guards against pid reuse before signalling anything.
 
@@ -25,6 +29,7 @@ use crate::fsutil;
 use crate::observe::{self, Seen};
 use crate::paths::Root;
 use crate::peer::{self, Identity};
+use crate::proc;
 
 /// How old an `atomic_write` temp file must be before it counts as abandoned.
 pub const TMP_MAX_AGE: Duration = Duration::from_secs(600);
@@ -42,6 +47,10 @@ pub struct IdScan {
     pub server_pid: Option<i32>,
     pub canary_watching: bool,
     pub canary_pid: Option<i32>,
+    /// The socket was missing while the recorded server ran: `recreated`
+    /// (the server re-created it) or `unrecoverable`; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket_lost: Option<&'static str>,
 }
 
 impl IdScan {
@@ -75,13 +84,6 @@ pub fn is_tmp_name(name: &str) -> bool {
     name.starts_with('.') && name.len() > 1 && name[1..].contains(".tmp.")
 }
 
-/// True when a process's argv (NUL-separated, as in /proc/<pid>/cmdline) is
-/// the canary of `id`: it has `_canary` followed by the identity.
-pub fn canary_cmdline_matches(cmdline: &[u8], id: &Identity) -> bool {
-    let words: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    words.windows(2).any(|w| w[0] == b"_canary" && w[1] == id.as_str().as_bytes())
-}
-
 /// Every identity that has a peer file, a socket, a canary lock or a queue.
 pub fn identities(root: &Root) -> Result<Vec<Identity>> {
     let mut ids: BTreeSet<Identity> = peer::list(root)?.into_iter().collect();
@@ -106,15 +108,23 @@ fn names(dir: &Path) -> Result<Vec<String>> {
 
 /// Look at one identity's socket and canary.
 pub fn scan_id(root: &Root, id: &Identity) -> Result<IdScan> {
+    let socket = root.socket(id);
+    let lost =
+        std::fs::symlink_metadata(&socket).is_err() && observe::recorded_server(root, id).is_some();
+    // Re-creates a lost socket if it can.
     let obs = observe::observe(root, id, OBSERVE_TIMEOUT)?;
+    let socket_lost = lost.then(|| {
+        if std::fs::symlink_metadata(&socket).is_ok() { "recreated" } else { "unrecoverable" }
+    });
     let watching = canary::is_watching(root, id);
     Ok(IdScan {
         identity: id.clone(),
-        socket: root.socket(id),
+        socket,
         seen: seen_name(&obs.seen),
         server_pid: obs.server_pid,
         canary_watching: watching,
         canary_pid: if watching { canary::pid(root, id) } else { None },
+        socket_lost,
     })
 }
 
@@ -160,23 +170,6 @@ fn walk(
     Ok(())
 }
 
-/// The argv of `pid`, NUL-separated; `None` if it cannot be read.
-fn cmdline(pid: i32) -> Option<Vec<u8>> {
-    if let Ok(b) = std::fs::read(format!("/proc/{pid}/cmdline")) {
-        return Some(b);
-    }
-    // No /proc (macOS): ask ps, with a deadline. Words are space-separated
-    // there; good enough to find `_canary <id>`.
-    let ran = crate::service::exec::run(
-        "ps",
-        &["-p", &pid.to_string(), "-o", "args="],
-        None,
-        Duration::from_secs(3),
-    )
-    .ok()??;
-    ran.ok.then(|| ran.stdout.trim().replace(' ', "\0").into_bytes())
-}
-
 /// What happened to one orphan canary.
 #[derive(Clone, Debug, Serialize)]
 pub struct Killed {
@@ -204,7 +197,7 @@ pub fn kill_orphan_canary(root: &Root, id: &Identity) -> Result<Option<Killed>> 
             root.canary_lock(id).display()
         )
     })?;
-    let is_canary = cmdline(pid).is_some_and(|c| canary_cmdline_matches(&c, id));
+    let is_canary = proc::argv(pid).is_some_and(|a| canary::is_canary_argv(&a, id));
     if pid <= 1 || !is_canary {
         anyhow::bail!(
             "the canary lock of {id} names pid {pid}, which is not a muxvisor canary of {id}; \
@@ -278,15 +271,6 @@ mod tests {
             assert!(!is_orphan(true, seen), "{seen}");
         }
         assert!(!is_orphan(false, "stale-socket"));
-    }
-
-    #[test]
-    fn canary_cmdline_guard() {
-        let id = Identity::parse("w1").unwrap();
-        assert!(canary_cmdline_matches(b"/bin/muxvisor\0--root\0/r\0_canary\0w1\0", &id));
-        assert!(!canary_cmdline_matches(b"/bin/muxvisor\0--root\0/r\0_canary\0w10\0", &id));
-        assert!(!canary_cmdline_matches(b"sleep\0w1\0", &id));
-        assert!(!canary_cmdline_matches(b"", &id));
     }
 
     #[test]

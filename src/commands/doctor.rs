@@ -1,8 +1,10 @@
 //! `doctor`: check what muxvisor depends on and report each finding with its
 //! fix. Errors (exit 1) are things that break supervision now: no tmux, a
 //! root or directory others can read, socket paths too long, ghosts (stale
-//! sockets, orphan canaries), a hung server, a peer whose program cannot be
-//! found. Warnings (exit 0) are things to know: an old tmux, no service
+//! sockets, orphan canaries and their orphan `wait-for` clients, a socket
+//! deleted under a running server that could not be re-created), a hung
+//! server, a peer whose program cannot be found. A deleted socket that the
+//! server re-created is a warning: something removes files under the root. Warnings (exit 0) are things to know: an old tmux, no service
 //! installed, ticks that stopped arriving.
 //!
 //! Unlike every other command, doctor runs on a root it has NOT opened:
@@ -360,7 +362,40 @@ fn check_ghosts(root: &Root, out: &mut Vec<Finding>) {
                 "muxvisor clean",
             ));
         }
-        if s.seen == "hung" {
+        match (s.socket_lost, s.server_pid) {
+            (Some("recreated"), pid) => out.push(warn(
+                "lost-socket",
+                format!(
+                    "{} had been deleted while the server of {id}{} ran; muxvisor made the \
+                     server re-create it (SIGUSR1)",
+                    s.socket.display(),
+                    pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+                ),
+                format!(
+                    "find what deletes files under {} (a temp cleaner such as \
+                     systemd-tmpfiles, a cron job) and keep it away from the root",
+                    root.run_dir().display()
+                ),
+            )),
+            (Some(_), Some(pid)) => {
+                clean = false;
+                out.push(error(
+                    "lost-socket",
+                    format!(
+                        "the server of {id} (pid {pid}) runs, but its socket {} is gone and \
+                         it did not re-create it on SIGUSR1 (is it stopped?); nothing can \
+                         reach it, and muxvisor will not start a second {id} next to it",
+                        s.socket.display()
+                    ),
+                    format!(
+                        "kill -CONT {pid} and run doctor again, or `muxvisor stop {id}` (ends \
+                         it by its pid) then `muxvisor launch {id}`"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if s.seen == "hung" && s.socket_lost.is_none() {
             clean = false;
             let pid = s.server_pid.map(|p| p.to_string()).unwrap_or_else(|| "<pid>".into());
             out.push(error(
@@ -377,8 +412,22 @@ fn check_ghosts(root: &Root, out: &mut Vec<Finding>) {
             ));
         }
     }
+    for w in crate::canary::orphan_waiters(root, None) {
+        clean = false;
+        out.push(error(
+            "orphan-waiter",
+            format!(
+                "a `tmux wait-for` of {}'s canary (pid {}) outlived its canary and waits forever",
+                w.identity, w.pid
+            ),
+            "muxvisor clean",
+        ));
+    }
     if clean {
-        out.push(ok("ghosts", "no stale sockets, orphan canaries or hung servers"));
+        out.push(ok(
+            "ghosts",
+            "no stale or lost sockets, orphan canaries or waiters, or hung servers",
+        ));
     }
 }
 

@@ -263,15 +263,34 @@ impl Tmux {
     }
 
     /// Spawn a long-lived client (the canary's `wait-for`): same hygiene, no
-    /// deadline, stdio null, its own process group. The caller owns the child.
+    /// deadline, stdio null, its own process group. The caller owns the child
+    /// and must spawn it from the thread that lives as long as it should: on
+    /// Linux the client is SIGKILLed when that thread's process dies (so a
+    /// killed canary leaves no client blocked forever); elsewhere the caller
+    /// reaps orphans itself (`canary::end_orphan_waiters`).
     pub fn spawn(&self, cmd: &Cmd) -> Result<Child, TmuxError> {
-        self.command(cmd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .map_err(|err| TmuxError::Io { socket: self.socket.clone(), err })
+        let mut c = self.command(cmd);
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
+        #[cfg(target_os = "linux")]
+        {
+            let parent = std::process::id() as libc::pid_t;
+            // SAFETY: only async-signal-safe calls (prctl, getppid) between
+            // fork and exec.
+            unsafe {
+                c.pre_exec(move || {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // The parent may have died before prctl: then nobody
+                    // would ever send the signal.
+                    if libc::getppid() != parent {
+                        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                    }
+                    Ok(())
+                })
+            };
+        }
+        c.spawn().map_err(|err| TmuxError::Io { socket: self.socket.clone(), err })
     }
 }
 
