@@ -316,12 +316,17 @@ fn check_service(root: &Root, out: &mut Vec<Finding>) -> Option<String> {
         }
     };
     out.push(tick_finding(installed, last, Utc::now()));
+    let fallbacks: Vec<&Path> = crate::tmux::FALLBACK_DIRS.iter().map(Path::new).collect();
     if let (Some((kind, _)), Some(p)) = (installed, &tick_path)
-        && which::which_in("tmux", Some(p), "/").is_err()
+        && crate::tmux::find_tmux(None, Some(p.into()), &fallbacks).is_err()
     {
         out.push(error(
             "service",
-            format!("the {kind} service runs the tick with PATH={p}, where there is no tmux"),
+            format!(
+                "the {kind} service runs the tick with PATH={p}, where there is no tmux (nor in \
+                 {})",
+                crate::tmux::FALLBACK_DIRS.join(", ")
+            ),
             "muxvisor service install (it records the directory of the tmux found now)",
         ));
     }
