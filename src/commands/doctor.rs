@@ -285,7 +285,10 @@ fn check_service(root: &Root, out: &mut Vec<Finding>) -> Option<String> {
         match service::status(kind, &dir, &host) {
             Ok(s) if s.installed && s.for_this_root => {
                 if installed.is_none() {
-                    installed = Some((kind, s.interval_s.unwrap_or(60)));
+                    // launchd runs a job at most every 10 s, whatever the
+                    // plist asks: judge the ticks by what really happens.
+                    let every = service::effective_interval(kind, s.interval_s.unwrap_or(60));
+                    installed = Some((kind, every));
                     tick_path = s.path.clone();
                 }
             }
