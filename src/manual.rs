@@ -143,7 +143,7 @@ pub const EVENTS: &[EventDoc] = &[
         ev: "stop",
         file: "lifecycle",
         when: "a deliberate stop finished",
-        keys: "how (term, kill), grace_ms, reason (stop, restart, reaped-idle, ...)",
+        keys: "how (term, hup, kill: the signal that ended it), grace_ms, reason (stop, restart, reaped-idle, ...)",
     },
     EventDoc {
         ev: "session-exit",
@@ -162,6 +162,12 @@ pub const EVENTS: &[EventDoc] = &[
         file: "lifecycle",
         when: "a tick found a recorded session missing",
         keys: "death (server-dead or session-gone), reason",
+    },
+    EventDoc {
+        ev: "socket-recreated",
+        file: "lifecycle",
+        when: "the socket was found deleted under a running server, which re-created it on SIGUSR1",
+        keys: "server_pid, socket",
     },
     EventDoc {
         ev: "reaped-idle",
@@ -233,7 +239,7 @@ pub const EVENTS: &[EventDoc] = &[
         ev: "clean",
         file: "lifecycle",
         when: "`muxvisor clean` removed or rotated something",
-        keys: "stale_sockets, orphan_canaries, tmp_files, done_tasks, rotated",
+        keys: "stale_sockets, orphan_canaries, orphan_waiters, tmp_files, done_tasks, rotated",
     },
     EventDoc {
         ev: "service-install",
