@@ -27,7 +27,8 @@
 //! kernel log for the OOM killer; macOS runs `vm_stat`, `sysctl vm.swapusage
 //! kern.memorystatus_level` and `ps` (sorted by RSS), names recent
 //! `JetsamEvent-*.ips` reports, and asks `log show` for the last two minutes
-//! of jetsam/memorystatus lines. Every part is bounded in time.
+//! of jetsam/memorystatus lines. Every part is bounded in time, and the slow
+//! one (`log show`) is added to the snapshot after the death is recorded.
 
 use std::fmt::Write as _;
 use std::io::{Read, Seek, Write};
@@ -262,7 +263,7 @@ fn wait_once(tmux: &Tmux, id: &Identity, server_pid: i32) -> Result<i32> {
 /// restart put on the same socket must never be taken for ours, or this
 /// death would go unrecorded while the canary watched the wrong server.
 fn server_alive(tmux: &Tmux, server_pid: i32) -> bool {
-    if kill(Pid::from_raw(server_pid), None).is_err() || proc::is_zombie(server_pid) {
+    if !proc::alive(server_pid) {
         return false;
     }
     let quick = tmux.clone().with_timeout(Duration::from_secs(1));
@@ -293,12 +294,19 @@ fn record_death(root: &Root, id: &Identity, server_pid: i32, rc: i32) -> Result<
         .kv("server_pid", server_pid)
         .kv("wait_rc", rc)
         .kv("forensics", if written { path.display().to_string() } else { String::new() })
-        .append_to(&root.exits_log())
+        .append_to(&root.exits_log())?;
+    // The slow part (macOS `log show`, seconds) comes after the record, so
+    // the death is on file within a second; the snapshot is then replaced,
+    // whole, by the completed one.
+    if written && let Some(more) = slow_forensics() {
+        let _ = fsutil::atomic_write(&path, format!("{report}{more}").as_bytes());
+    }
+    Ok(())
 }
 
 /// The snapshot: memory, top processes by RSS, and the kernel's memory
-/// killer (OOM killer on Linux, jetsam on macOS). Every part is optional
-/// and bounded in time.
+/// killer (OOM killer on Linux, jetsam reports on macOS). Every part is
+/// optional and bounded in time; see also [`slow_forensics`].
 pub fn forensics(id: &Identity, server_pid: i32, rc: i32, now: chrono::DateTime<Utc>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "muxvisor server-death forensics");
@@ -377,6 +385,19 @@ fn os_forensics(s: &mut String) {
         })
         .collect();
     section(s, "recent JetsamEvent reports (newest first)", Some(reports));
+}
+
+/// Sections too slow to delay the death record: none on Linux.
+#[cfg(target_os = "linux")]
+fn slow_forensics() -> Option<String> {
+    None
+}
+
+/// macOS: the unified log's jetsam and memorystatus lines of the last two
+/// minutes (`log show` takes seconds to open the log store).
+#[cfg(target_os = "macos")]
+fn slow_forensics() -> Option<String> {
+    let mut s = String::new();
     let log = run_bounded(
         &[
             "/usr/bin/log",
@@ -391,10 +412,11 @@ fn os_forensics(s: &mut String) {
         LOG_SHOW_DEADLINE,
     );
     section(
-        s,
+        &mut s,
         "jetsam and memorystatus log lines (last 2 minutes)",
         log.map(|t| last_lines(&t, 60)),
     );
+    Some(s)
 }
 
 /// `ps axo pid,rss,...` output: the header, then the `n` lines with the
