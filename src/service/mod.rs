@@ -127,12 +127,13 @@ pub fn stable_exe(
             which::which_in(a, path_env, cwd).ok()
         }
     });
-    let same = |c: &Path| {
-        let clean = c.components().all(|x| !matches!(x, Component::ParentDir | Component::CurDir));
-        clean && std::fs::canonicalize(c).ok() == std::fs::canonicalize(&exe).ok()
-    };
+    // `a/./b` is `a/b`; a `..` could cross a symlink, so such a path is
+    // not used.
+    let candidate = candidate
+        .filter(|c| c.components().all(|x| x != Component::ParentDir))
+        .map(|c| c.components().collect::<PathBuf>());
     match candidate {
-        Some(c) if same(&c) => c,
+        Some(c) if std::fs::canonicalize(&c).ok() == std::fs::canonicalize(&exe).ok() => c,
         _ => exe,
     }
 }
@@ -748,6 +749,8 @@ mod tests {
         std::fs::create_dir_all(&bin).unwrap();
         let real = cellar.join("muxvisor");
         std::fs::write(&real, "").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
         symlink(&real, bin.join("muxvisor")).unwrap();
         let other = bin.join("other");
         std::fs::write(&other, "").unwrap();
@@ -758,9 +761,10 @@ mod tests {
         assert_eq!(stable_exe(os(&link).as_deref(), None, cwd, &real), link);
         assert_eq!(stable_exe(Some(OsStr::new("muxvisor")), os(&bin).as_deref(), cwd, &real), link);
         assert_eq!(stable_exe(Some(OsStr::new("bin/muxvisor")), None, cwd, &real), link);
-        // Anything that is not this binary, or not clean: the binary itself.
+        assert_eq!(stable_exe(Some(OsStr::new("./bin/muxvisor")), None, cwd, &real), link);
+        // Anything that is not this binary, or has a `..`: the binary itself.
         assert_eq!(stable_exe(os(&other).as_deref(), None, cwd, &real), real);
-        assert_eq!(stable_exe(Some(OsStr::new("./bin/muxvisor")), None, cwd, &real), real);
+        assert_eq!(stable_exe(Some(OsStr::new("bin/../bin/muxvisor")), None, cwd, &real), real);
         assert_eq!(stable_exe(Some(OsStr::new("nope")), os(&bin).as_deref(), cwd, &real), real);
         assert_eq!(stable_exe(None, None, cwd, &real), real);
     }

@@ -450,6 +450,10 @@ fn a_deleted_socket_is_recreated_and_the_peer_is_never_duplicated() {
     assert_eq!((v["already"].as_bool(), v["pid"].as_i64()), (Some(true), Some(pane as i64)));
 
     fs::remove_file(&sock).unwrap();
+    let v = env.mv(&["--json", "send", "ds", "hello"]).json();
+    assert_eq!(v["delivered"], true, "{v}");
+
+    fs::remove_file(&sock).unwrap();
     let ticks = env.mv(&["--json", "supervise", "--once"]);
     ticks.ok();
     assert!(ticks.json().as_array().unwrap().iter().all(|r| r["action"] != "restart"), "{ticks:?}");
