@@ -4,21 +4,25 @@
 //! the same identity start one server, and a stop never interleaves with a
 //! launch.
 //!
-//! **Launch** (race-free): refuse if the program already runs; check that the
-//! program exists and is executable (tmux would give a silent dead pane);
-//! pre-clean whatever is left on the socket (a stale socket, a dead pane, a
-//! hung server) with the stop intent written first so its canary and hook
-//! stay silent; then ONE tmux invocation sets `remain-on-exit`, the
-//! `pane-died` hook, creates the session, starts `pipe-pane` and reports the
-//! pids; then the canary is ensured (never blocking the launch), the state
-//! written and `ev=launch` appended. `launch` does not wait for the program
-//! to settle, because ephemeral workers need millisecond starts; the CLI
-//! calls [`settle`] for that.
+//! **Launch** (race-free): refuse if the program already runs, or if its
+//! server runs unreachable behind a deleted socket (never a second copy);
+//! check that the program exists and is executable (tmux would give a
+//! silent dead pane); pre-clean whatever is left on the socket (a stale
+//! socket, a dead pane, a hung server) with the stop intent written first
+//! so its canary and hook stay silent; then ONE tmux invocation sets
+//! `remain-on-exit`, the `pane-died` hook, creates the session, starts
+//! `pipe-pane` and reports the pids; then the canary is ensured (never
+//! blocking the launch), the state written (server pid AND start time) and
+//! `ev=launch` appended. `launch` does not wait for the program to settle,
+//! because ephemeral workers need millisecond starts; the CLI calls
+//! [`settle`] for that.
 //!
-//! **Stop**: intent on disk, canary woken, SIGTERM to the pane's process
-//! group, up to `grace` for it to vanish, then SIGKILL; `kill-server`, socket
-//! removed, `ev=stop`. The intent file stays until the next launch so that a
-//! late hook or canary wake-up still sees it.
+//! **Stop**: intent on disk, canary woken, then the pane's process group
+//! gets SIGTERM, SIGHUP ([`hup_after`]) and, when `grace` is over, SIGKILL;
+//! `kill-server` (or SIGKILL of the server's pid when it cannot be asked),
+//! socket removed, `ev=stop`. A recorded pid is signalled only after `proc`
+//! confirms it still names the same process. The intent file stays until
+//! the next launch so that a late hook or canary wake-up still sees it.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
