@@ -31,7 +31,7 @@ complete -c muxvisor -n "__fish_muxvisor_needs_command" -s V -l version -d 'Prin
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "add" -d 'Register or update a peer (identity, program, policy); prints the spec'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "rm" -d 'Unregister a peer. Refuses a running peer unless --force'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "launch" -d 'Start a persistent peer now. Exit 0 if it is already running; exit 1 with its status if the program dies within 1 s (MUXVISOR_SETTLE_MS). Ephemeral peers are started by `send` and the tick, not by hand'
-complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "stop" -d 'Deliberately stop a peer: SIGTERM its program, wait, then kill. Leaves no death record'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "stop" -d 'Deliberately stop a peer: SIGTERM, then SIGHUP, then SIGKILL its program\'s process group, spread over the grace. Leaves no death record'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "restart" -d 'Stop, then launch'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "send" -d 'Queue a task for an ephemeral peer, or type text into a persistent one'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "status" -d 'One row per peer: state, pid, uptime, idle time, exit status, queue'
@@ -76,11 +76,11 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand rm" -s h -l help -d 'P
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -s h -l help -d 'Print help'
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l grace -d 'How long to wait after SIGTERM before SIGKILL' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l grace -d 'How long SIGTERM and SIGHUP get before SIGKILL' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l json -d 'Print exactly one JSON document on stdout instead of human output'
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -s h -l help -d 'Print help'
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -l grace -d 'How long to wait after SIGTERM before SIGKILL' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -l grace -d 'How long SIGTERM and SIGHUP get before SIGKILL' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -s h -l help -d 'Print help'
@@ -155,12 +155,12 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand clean" -s h -l help -d
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand doctor" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand doctor" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand doctor" -s h -l help -d 'Print help'
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l interval -d 'Time between ticks' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l interval -d 'Time between ticks (launchd: at least 10s; cron: whole minutes)' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l launchd -d 'A launchd agent (~/Library/LaunchAgents)'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l systemd -d 'A systemd user service and timer'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l cron -d 'A line in your crontab, tagged so uninstall removes only it'
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l print -d 'Show what would be written; change nothing'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l print -d 'Show what would be written, with the kind chosen and why; change nothing. Works without crontab or a user systemd'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -s h -l help -d 'Print help'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand completions" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F

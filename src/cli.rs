@@ -39,6 +39,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Register or update a peer (identity, program, policy); prints the spec.
+    ///
+    /// Whenever the peer is stopped (`stop`, `restart`, an idle or max-age
+    /// reap, a task timeout), its program's process group gets SIGTERM,
+    /// then SIGHUP, then SIGKILL when the grace is over; see `muxvisor stop
+    /// --help`. A shell peer therefore stops at once, on SIGHUP.
     Add(AddArgs),
     /// Unregister a peer. Refuses a running peer unless --force.
     Rm(RmArgs),
@@ -46,8 +51,15 @@ pub enum Command {
     /// with its status if the program dies within 1 s (MUXVISOR_SETTLE_MS).
     /// Ephemeral peers are started by `send` and the tick, not by hand.
     Launch(IdArgs),
-    /// Deliberately stop a peer: SIGTERM its program, wait, then kill.
-    /// Leaves no death record.
+    /// Deliberately stop a peer: SIGTERM, then SIGHUP, then SIGKILL its
+    /// program's process group, spread over the grace. Leaves no death record.
+    ///
+    /// SIGHUP (what a closing terminal sends) follows at once when the
+    /// program ignores SIGTERM, as an interactive shell does; after half the
+    /// grace when it handles SIGTERM, so it can clean up; after at most 1 s
+    /// where the OS does not say (macOS). SIGKILL ends what is left when the
+    /// grace is over. `ev=stop` records which signal ended it (how=term,
+    /// hup or kill).
     Stop(StopArgs),
     /// Stop, then launch.
     Restart(StopArgs),
@@ -199,7 +211,7 @@ pub struct RmArgs {
 pub struct StopArgs {
     /// The peer's identity.
     pub id: String,
-    /// How long to wait after SIGTERM before SIGKILL.
+    /// How long SIGTERM and SIGHUP get before SIGKILL.
     #[arg(long, value_parser = dur, default_value = "10s", value_name = "DUR")]
     pub grace: Duration,
 }
@@ -337,10 +349,11 @@ pub struct ServiceArgs {
     /// A line in your crontab, tagged so uninstall removes only it.
     #[arg(long, group = "kind")]
     pub cron: bool,
-    /// Time between ticks.
+    /// Time between ticks (launchd: at least 10s; cron: whole minutes).
     #[arg(long, value_parser = dur, default_value = "60s", value_name = "DUR")]
     pub interval: Duration,
-    /// Show what would be written; change nothing.
+    /// Show what would be written, with the kind chosen and why; change
+    /// nothing. Works without crontab or a user systemd.
     #[arg(long)]
     pub print: bool,
 }

@@ -5,6 +5,10 @@
 //!   removes its socket, not even after a SIGKILL);
 //! - an orphan canary: a process holding `run/<id>.canary.lock` while no
 //!   server answers on the socket it was meant to watch;
+//! - a lost socket: `run/<id>.sock` deleted while its server runs; the
+//!   scan's observation asks the server to re-create it (see `observe`) and
+//!   says whether it did;
+//! - an orphan `wait-for` client of a killed canary (`canary::orphan_waiters`);
 //! - abandoned temp files of `fsutil::atomic_write` (`.<name>.tmp.<nonce>`)
 //!   older than ten minutes, outside `queues/` (the queue cleans its own,
 //!   under its lock);
@@ -12,7 +16,7 @@
 //!   spec is missing or invalid, so that no tick supervises it and `status`
 //!   has no spec to show it by (the spec was removed by hand, or corrupted).
 //!
-//! Deciding is pure ([`is_tmp_name`], [`is_orphan`], [`canary_cmdline_matches`]);
+//! Deciding is pure ([`is_tmp_name`], [`is_orphan`], `canary::is_canary_argv`);
 //! acting ([`kill_orphan_canary`], [`remove_stale_socket`]) re-checks under the
 //! identity lock and guards against pid reuse before signalling anything.
 
@@ -28,6 +32,7 @@ use crate::fsutil;
 use crate::observe::{self, Seen};
 use crate::paths::Root;
 use crate::peer::{self, Identity};
+use crate::proc;
 
 /// How old an `atomic_write` temp file must be before it counts as abandoned.
 pub const TMP_MAX_AGE: Duration = Duration::from_secs(600);
@@ -50,6 +55,10 @@ pub struct IdScan {
     /// Why `peers/<id>.json` is no valid spec (missing, or the parse
     /// error); `None` when it is one.
     pub spec_problem: Option<String>,
+    /// The socket was missing while the recorded server ran: `recreated`
+    /// (the server re-created it) or `unrecoverable`; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket_lost: Option<&'static str>,
 }
 
 impl IdScan {
@@ -96,13 +105,6 @@ pub fn is_tmp_name(name: &str) -> bool {
     name.starts_with('.') && name.len() > 1 && name[1..].contains(".tmp.")
 }
 
-/// True when a process's argv (NUL-separated, as in /proc/<pid>/cmdline) is
-/// the canary of `id`: it has `_canary` followed by the identity.
-pub fn canary_cmdline_matches(cmdline: &[u8], id: &Identity) -> bool {
-    let words: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    words.windows(2).any(|w| w[0] == b"_canary" && w[1] == id.as_str().as_bytes())
-}
-
 /// Every identity that has a peer file, a socket, a canary lock or a queue.
 pub fn identities(root: &Root) -> Result<Vec<Identity>> {
     let mut ids: BTreeSet<Identity> = peer::list(root)?.into_iter().collect();
@@ -135,15 +137,22 @@ fn names(dir: &Path) -> Result<Vec<String>> {
 
 /// Look at one identity's socket, canary and spec.
 pub fn scan_id(root: &Root, id: &Identity) -> Result<IdScan> {
+    let socket = root.socket(id);
+    let lost =
+        std::fs::symlink_metadata(&socket).is_err() && observe::recorded_server(root, id).is_some();
+    // Re-creates a lost socket if it can.
     let obs = observe::observe(root, id, OBSERVE_TIMEOUT)?;
+    let socket_lost = lost.then(|| {
+        if std::fs::symlink_metadata(&socket).is_ok() { "recreated" } else { "unrecoverable" }
+    });
     let watching = canary::is_watching(root, id);
     let server_pid = match obs.seen {
         // A stopped server cannot tell its pid: trust the recorded one only
         // while it still is this socket's tmux server (pid reuse).
-        Seen::Hung => crate::state::load(root, id)
-            .ok()
-            .and_then(|st| st.server_pid)
-            .filter(|p| crate::session::is_tmux_server(*p, &root.socket(id))),
+        Seen::Hung => crate::state::load(root, id).ok().and_then(|st| {
+            st.server_pid
+                .filter(|p| crate::proc::is_tmux_server(*p, &root.socket(id), st.server_start))
+        }),
         _ => obs.server_pid,
     };
     let spec_problem = match peer::load(root, id) {
@@ -153,12 +162,13 @@ pub fn scan_id(root: &Root, id: &Identity) -> Result<IdScan> {
     };
     Ok(IdScan {
         identity: id.clone(),
-        socket: root.socket(id),
+        socket,
         seen: seen_name(&obs.seen),
         server_pid,
         canary_watching: watching,
         canary_pid: if watching { canary::pid(root, id) } else { None },
         spec_problem,
+        socket_lost,
     })
 }
 
@@ -204,23 +214,6 @@ fn walk(
     Ok(())
 }
 
-/// The argv of `pid`, NUL-separated; `None` if it cannot be read.
-fn cmdline(pid: i32) -> Option<Vec<u8>> {
-    if let Ok(b) = std::fs::read(format!("/proc/{pid}/cmdline")) {
-        return Some(b);
-    }
-    // No /proc (macOS): ask ps, with a deadline. Words are space-separated
-    // there; good enough to find `_canary <id>`.
-    let ran = crate::service::exec::run(
-        "ps",
-        &["-p", &pid.to_string(), "-o", "args="],
-        None,
-        Duration::from_secs(3),
-    )
-    .ok()??;
-    ran.ok.then(|| ran.stdout.trim().replace(' ', "\0").into_bytes())
-}
-
 /// What happened to one orphan canary.
 #[derive(Clone, Debug, Serialize)]
 pub struct Killed {
@@ -248,7 +241,7 @@ pub fn kill_orphan_canary(root: &Root, id: &Identity) -> Result<Option<Killed>> 
             root.canary_lock(id).display()
         )
     })?;
-    let is_canary = cmdline(pid).is_some_and(|c| canary_cmdline_matches(&c, id));
+    let is_canary = proc::argv(pid).is_some_and(|a| canary::is_canary_argv(&a, id));
     if pid <= 1 || !is_canary {
         anyhow::bail!(
             "the canary lock of {id} names pid {pid}, which is not a muxvisor canary of {id}; \
@@ -346,15 +339,6 @@ mod tests {
         for down in ["no-socket", "stale-socket"] {
             assert!(!server_up(down), "{down}");
         }
-    }
-
-    #[test]
-    fn canary_cmdline_guard() {
-        let id = Identity::parse("w1").unwrap();
-        assert!(canary_cmdline_matches(b"/bin/muxvisor\0--root\0/r\0_canary\0w1\0", &id));
-        assert!(!canary_cmdline_matches(b"/bin/muxvisor\0--root\0/r\0_canary\0w10\0", &id));
-        assert!(!canary_cmdline_matches(b"sleep\0w1\0", &id));
-        assert!(!canary_cmdline_matches(b"", &id));
     }
 
     #[test]

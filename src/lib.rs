@@ -19,6 +19,7 @@ pub mod observe;
 pub mod output;
 pub mod paths;
 pub mod peer;
+pub mod proc;
 pub mod queue;
 pub mod rotate;
 pub mod runner;

@@ -165,6 +165,7 @@ pub const KEY_TYPES: &[(&str, JsonType)] = &[
     ("kind", JsonType::String),
     ("not_before", JsonType::Time),
     ("orphan_canaries", JsonType::Integer),
+    ("orphan_waiters", JsonType::Integer),
     ("path", JsonType::String),
     ("peers", JsonType::Integer),
     ("pid", JsonType::Integer),
@@ -178,6 +179,7 @@ pub const KEY_TYPES: &[(&str, JsonType)] = &[
     ("server_pid", JsonType::Integer),
     ("signal", JsonType::Integer),
     ("signal_name", JsonType::String),
+    ("socket", JsonType::String),
     ("stale_sockets", JsonType::Integer),
     ("status", JsonType::Integer),
     ("stopped", JsonType::Boolean),
@@ -240,7 +242,10 @@ pub const EVENTS: &[EventDoc] = &[
         file: "lifecycle",
         when: "a deliberate stop finished",
         keys: &[
-            ("how", "term, kill when the grace ran out, or exit when a runner retired itself"),
+            (
+                "how",
+                "term, hup or kill (the signal that ended it), or exit when a runner retired itself",
+            ),
             ("grace_ms", "the grace given after SIGTERM"),
             (
                 "reason",
@@ -277,6 +282,12 @@ pub const EVENTS: &[EventDoc] = &[
         file: "lifecycle",
         when: "a tick found a recorded session missing",
         keys: &[("death", "server-dead or session-gone"), ("reason", "what was seen")],
+    },
+    EventDoc {
+        ev: "socket-recreated",
+        file: "lifecycle",
+        when: "the socket was found deleted under a running server, which re-created it on SIGUSR1",
+        keys: &[("server_pid", "the server that re-created it"), ("socket", "its path")],
     },
     EventDoc {
         ev: "reaped-idle",
@@ -399,6 +410,7 @@ pub const EVENTS: &[EventDoc] = &[
         keys: &[
             ("stale_sockets", "sockets removed"),
             ("orphan_canaries", "canaries ended"),
+            ("orphan_waiters", "tmux wait-for clients of dead canaries ended"),
             ("stopped_servers", "servers stopped that no valid spec accounted for"),
             ("tmp_files", "abandoned temp files removed"),
             ("done_tasks", "finished tasks removed"),

@@ -11,6 +11,17 @@
 //! program, so status and signal are both empty and `pane-died` never fires
 //! until some other child of the server exits. `SIGCHLD` to the server makes
 //! it reap at once; we send it and read once more.
+//!
+//! A lost socket: something deleted `run/<id>.sock` (a tmp cleaner, a
+//! hand) while the server kept running. Without the file nobody can reach
+//! the server, and taking it for dead would start a second program next to
+//! the first. So when the socket is missing, [`observe`] asks whether the
+//! recorded server pid is still OUR tmux server (name, session leader,
+//! socket in its argv, and the recorded start time, so a reused pid never
+//! passes) and if so sends it `SIGUSR1`, on which tmux re-creates its
+//! socket; the re-creation is logged (`ev=socket-recreated`). A server that
+//! does not re-create it is observed as [`Seen::Hung`] with its pid: it is
+//! there but cannot be reached, and nothing starts a duplicate of it.
 
 use std::time::{Duration, Instant};
 
@@ -18,9 +29,11 @@ use anyhow::Result;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 
+use crate::logfmt::Event;
 use crate::paths::Root;
 use crate::peer::Identity;
-use crate::state::State;
+use crate::proc;
+use crate::state::{self, State};
 use crate::tmux::{Cmd, Tmux, TmuxError};
 
 /// What tmux says about an identity right now.
@@ -173,7 +186,13 @@ pub fn parse_panes(stdout: &str) -> Option<Observed> {
 pub fn observe(root: &Root, id: &Identity, timeout: Duration) -> Result<Observed> {
     let socket = root.socket(id);
     if !socket_exists(&socket) {
-        return Ok(Observed::bare(Seen::NoSocket));
+        match recover_socket(root, id, timeout.min(SOCKET_WAIT)) {
+            None => return Ok(Observed::bare(Seen::NoSocket)),
+            Some(SocketRecovery { server_pid, recreated: false }) => {
+                return Ok(Observed { server_pid: Some(server_pid), ..Observed::bare(Seen::Hung) });
+            }
+            Some(SocketRecovery { recreated: true, .. }) => {}
+        }
     }
     let start = Instant::now();
     let tmux = Tmux::new(socket.clone()).map_err(TmuxError::into_anyhow)?.with_timeout(timeout);
@@ -201,6 +220,59 @@ pub fn observe(root: &Root, id: &Identity, timeout: Duration) -> Result<Observed
             _ => return Ok(again),
         }
     }
+}
+
+/// How long to wait for a server to re-create its socket after SIGUSR1
+/// (tmux does it at once; this bounds a busy machine).
+const SOCKET_WAIT: Duration = Duration::from_secs(1);
+
+/// What [`recover_socket`] found and did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketRecovery {
+    /// The recorded server, verified to be our tmux server still.
+    pub server_pid: i32,
+    /// True when the socket is back.
+    pub recreated: bool,
+}
+
+/// The recorded server of `id` when it still runs as OUR tmux server (the
+/// recorded start time is checked, so a reused pid never passes).
+pub fn recorded_server(root: &Root, id: &Identity) -> Option<i32> {
+    // An unreadable state names no server: nothing to recover, and the
+    // commands that need the state report its corruption themselves.
+    let st = state::load(root, id).ok()?;
+    let pid = st.server_pid?;
+    proc::is_tmux_server(pid, &root.socket(id), st.server_start).then_some(pid)
+}
+
+/// When `id`'s socket is missing but its recorded server still runs, ask
+/// the server to re-create the socket (tmux does on `SIGUSR1`) and wait up
+/// to `wait` for it. `None` when the socket is there or no server of ours
+/// runs. A re-creation is logged once, as `ev=socket-recreated`.
+pub fn recover_socket(root: &Root, id: &Identity, wait: Duration) -> Option<SocketRecovery> {
+    let socket = root.socket(id);
+    if socket_exists(&socket) {
+        return None;
+    }
+    let server_pid = recorded_server(root, id)?;
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server_pid),
+        nix::sys::signal::Signal::SIGUSR1,
+    );
+    let deadline = Instant::now() + wait;
+    while !socket_exists(&socket) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let recreated = socket_exists(&socket);
+    if recreated {
+        let _ = crate::fsutil::chmod_600(&socket);
+        let _ = Event::new("socket-recreated")
+            .id(id)
+            .kv("server_pid", server_pid)
+            .kv("socket", socket.display().to_string())
+            .append_to(&root.lifecycle_log());
+    }
+    Some(SocketRecovery { server_pid, recreated })
 }
 
 /// `kill(server, SIGCHLD)`: makes a tmux < 3.6 server reap a zombie pane.

@@ -4,21 +4,25 @@
 //! the same identity start one server, and a stop never interleaves with a
 //! launch.
 //!
-//! **Launch** (race-free): refuse if the program already runs; check that the
-//! program exists and is executable (tmux would give a silent dead pane);
-//! pre-clean whatever is left on the socket (a stale socket, a dead pane, a
-//! hung server) with the stop intent written first so its canary and hook
-//! stay silent; then ONE tmux invocation sets `remain-on-exit`, the
-//! `pane-died` hook, creates the session, starts `pipe-pane` and reports the
-//! pids; then the canary is ensured (never blocking the launch), the state
-//! written and `ev=launch` appended. `launch` does not wait for the program
-//! to settle, because ephemeral workers need millisecond starts; the CLI
-//! calls [`settle`] for that.
+//! **Launch** (race-free): refuse if the program already runs, or if its
+//! server runs unreachable behind a deleted socket (never a second copy);
+//! check that the program exists and is executable (tmux would give a
+//! silent dead pane); pre-clean whatever is left on the socket (a stale
+//! socket, a dead pane, a hung server) with the stop intent written first
+//! so its canary and hook stay silent; then ONE tmux invocation sets
+//! `remain-on-exit`, the `pane-died` hook, creates the session, starts
+//! `pipe-pane` and reports the pids; then the canary is ensured (never
+//! blocking the launch), the state written (server pid AND start time) and
+//! `ev=launch` appended. `launch` does not wait for the program to settle,
+//! because ephemeral workers need millisecond starts; the CLI calls
+//! [`settle`] for that.
 //!
-//! **Stop**: intent on disk, canary woken, SIGTERM to the pane's process
-//! group, up to `grace` for it to vanish, then SIGKILL; `kill-server`, socket
-//! removed, `ev=stop`. The intent file stays until the next launch so that a
-//! late hook or canary wake-up still sees it.
+//! **Stop**: intent on disk, canary woken, then the pane's process group
+//! gets SIGTERM, SIGHUP ([`hup_after`]) and, when `grace` is over, SIGKILL;
+//! `kill-server` (or SIGKILL of the server's pid when it cannot be asked),
+//! socket removed, `ev=stop`. A recorded pid is signalled only after `proc`
+//! confirms it still names the same process. The intent file stays until
+//! the next launch so that a late hook or canary wake-up still sees it.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -36,6 +40,7 @@ use crate::observe::{self, Observed, Seen};
 use crate::output;
 use crate::paths::Root;
 use crate::peer::{Identity, PeerSpec};
+use crate::proc;
 use crate::state;
 use crate::tmux::launch::{self as tl, LaunchPlan};
 use crate::tmux::{Tmux, TmuxError};
@@ -161,22 +166,6 @@ pub fn check_program(program: &str, cwd: &Path, path: Option<&str>) -> Result<Pa
     Ok(resolved)
 }
 
-/// True when `pid` is a tmux process serving `socket` (guards against pid
-/// reuse before we SIGKILL a recorded server pid). Linux only: elsewhere we
-/// cannot tell, and say no.
-pub fn is_tmux_server(pid: i32, socket: &Path) -> bool {
-    if pid <= 1 {
-        return false;
-    }
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    if !comm.starts_with("tmux") {
-        return false;
-    }
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let sock = socket.as_os_str().as_encoded_bytes();
-    cmdline.split(|b| *b == 0).any(|w| w == sock)
-}
-
 /// Start `spec`'s session running `start`. Takes the identity lock itself.
 pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
     let id = &spec.identity;
@@ -187,6 +176,15 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
     let obs = observe::observe(root, id, OBSERVE_TIMEOUT)?;
     if obs.is_alive() {
         return Ok(Launched { started: false, already: true, pane_pid: obs.pane_pid });
+    }
+    if let Some(pid) = lost_socket(root, id, &obs) {
+        bail!(
+            "{id}'s tmux server (pid {pid}) is still running, but its socket {} was deleted \
+             and the server did not re-create it on SIGUSR1; not starting a second copy of \
+             {id} next to it. End it with `muxvisor stop {id}` (it is found by its pid), \
+             then launch again",
+            root.socket(id).display()
+        );
     }
     let exe = std::env::current_exe().context("finding the muxvisor binary for the exit hook")?;
     let (argv, cwd) = match start {
@@ -250,6 +248,7 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
         st.launched_at = Some(Utc::now());
         st.pane_pid = pane_pid;
         st.server_pid = server_pid;
+        st.server_start = server_pid.and_then(proc::start_time);
         st.stopped = false;
         st.stop_reason = None;
         st.failed = false;
@@ -310,25 +309,27 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
     write_intent(root, id, reason)?;
     let tmux = Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?;
     let quick = tmux.clone().with_timeout(Duration::from_secs(1));
-    let (pane_pid, server_pid) = if hung {
-        // A stopped server cannot tell us its pids: use the recorded ones,
-        // the pane's only while it still is that server's child.
+    let server = server_to_end(root, id, &obs);
+    let pane_pid = if hung {
+        // A stopped server (or one whose socket is lost) cannot tell us its
+        // pane: use the recorded one, only while it still is the child of
+        // our verified server.
         let st = state::load(root, id).unwrap_or_default();
-        let pane = st.pane_pid.filter(|p| st.server_pid.is_some_and(|s| is_child_of(*p, s)));
-        (pane, st.server_pid)
+        let ours = server.filter(|s| s.is_ours(&root.socket(id))).map(|s| s.pid);
+        st.pane_pid.filter(|p| ours.is_some_and(|s| proc::leads_group_under(*p, s)))
     } else {
         let _ = tl::signal_canary(&quick, id);
         // No pane-died hook for a deliberate stop: tmux runs hooks
         // asynchronously (`run-shell -b`), and one that ran late, after the
         // next launch removed the intent, would record this stop as a death.
         let _ = tl::unhook_pane_died(&quick);
-        (obs.pane_pid, obs.server_pid)
+        obs.pane_pid
     };
     let how = match pane_pid {
-        Some(pgid) if pgid > 1 => terminate_group(pgid, grace, server_pid),
+        Some(pgid) if pgid > 1 => terminate_group(pgid, grace, server.map(|s| s.pid)),
         _ => "term",
     };
-    kill_server_hard(root, id, &quick, server_pid);
+    kill_server_hard(root, id, &quick, server);
     fsutil::remove_if_exists(&root.socket(id))?;
     state::update(root, id, |st| {
         st.stopped = true;
@@ -343,18 +344,38 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
     Ok(Stopped { was_running: true, how, grace_ms })
 }
 
-/// SIGTERM the group, wait up to `grace` for it to vanish, else SIGKILL.
-/// The server is nudged while we wait so that tmux < 3.6 reaps the leader.
+/// When a stop sends SIGHUP after SIGTERM, given whether the group's
+/// leader ignores SIGTERM (`None`: the OS does not say). Pure.
+///
+/// - It ignores SIGTERM (an interactive shell): SIGHUP at once, which is
+///   what a closing terminal sends and what a shell obeys.
+/// - It does not: SIGTERM is being handled; give it half the grace to
+///   clean up before SIGHUP (which a program without a HUP handler dies of).
+/// - Unknown (macOS): SIGHUP after at most a second, so a shell does not
+///   take the whole grace, and half the grace for shorter graces.
+pub fn hup_after(grace: Duration, leader_ignores_term: Option<bool>) -> Duration {
+    match leader_ignores_term {
+        Some(true) => Duration::ZERO,
+        Some(false) => grace / 2,
+        None => (grace / 2).min(Duration::from_secs(1)),
+    }
+}
+
+/// The stop sequence for the pane's process group, spread over `grace`:
+/// SIGTERM; SIGHUP at [`hup_after`]; SIGKILL when the grace is over. Returns
+/// the signal that ended it (`term`, `hup` or `kill`). The server is nudged
+/// while we wait so that tmux < 3.6 reaps the leader.
 fn terminate_group(pgid: i32, grace: Duration, server_pid: Option<i32>) -> &'static str {
     let pg = Pid::from_raw(pgid);
+    let ignores_term = proc::ignores(pgid, libc::SIGTERM);
     if killpg(pg, Signal::SIGTERM) == Err(Errno::ESRCH) {
         return "term";
     }
-    let gone = |limit: Duration| {
-        let deadline = Instant::now() + limit;
+    let start = Instant::now();
+    let gone_by = |deadline: Instant| {
         let mut n = 0u32;
         loop {
-            if !group_alive(pgid) {
+            if !proc::group_alive(pgid) {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -366,75 +387,56 @@ fn terminate_group(pgid: i32, grace: Duration, server_pid: Option<i32>) -> &'sta
             {
                 observe::nudge(s);
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
         }
     };
-    if gone(grace) {
+    if gone_by(start + hup_after(grace, ignores_term)) {
         return "term";
     }
+    let _ = killpg(pg, Signal::SIGHUP);
+    if gone_by(start + grace) {
+        return "hup";
+    }
     let _ = killpg(pg, Signal::SIGKILL);
-    gone(Duration::from_secs(2));
+    gone_by(Instant::now() + Duration::from_secs(2));
     "kill"
 }
 
-/// True while some non-zombie process is in group `pgid`. A zombie does
-/// not count: where no init reaps orphans (containers), an orphaned child
-/// of the pane stays a zombie forever, and it holds nothing. Linux reads
-/// `/proc` (only during a stop); elsewhere the group's existence is used.
-fn group_alive(pgid: i32) -> bool {
-    if killpg(Pid::from_raw(pgid), None) == Err(Errno::ESRCH) {
-        return false;
+/// The socket of `id` was deleted under a server that still runs and did
+/// not re-create it (observe tried): that server's pid.
+fn lost_socket(root: &Root, id: &Identity, obs: &Observed) -> Option<i32> {
+    if obs.seen != Seen::Hung || root.socket(id).exists() {
+        return None;
     }
-    let Ok(rd) = std::fs::read_dir("/proc") else { return true };
-    for e in rd.flatten() {
-        if !e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
-        if let Some(st) = parse_stat(&stat)
-            && st.pgrp == pgid
-            && !st.is_zombie()
-        {
-            return true;
-        }
-    }
-    false
+    obs.server_pid
 }
 
-/// True when `pid` is a live child of `parent` and leads its own group.
-fn is_child_of(pid: i32, parent: i32) -> bool {
-    proc_stat(pid).is_some_and(|st| !st.is_zombie() && st.ppid == parent && st.pgrp == pid)
+/// A server to end: its pid and, when known, its start time.
+#[derive(Clone, Copy, Debug)]
+struct Server {
+    pid: i32,
+    start: Option<proc::StartTime>,
 }
 
-/// The fields of `/proc/<pid>/stat` that muxvisor uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ProcStat {
-    pub state: char,
-    pub ppid: i32,
-    pub pgrp: i32,
-}
-
-impl ProcStat {
-    pub fn is_zombie(&self) -> bool {
-        self.state == 'Z'
+impl Server {
+    /// Still our tmux server on `socket` (pid reuse guard).
+    fn is_ours(&self, socket: &Path) -> bool {
+        proc::is_tmux_server(self.pid, socket, self.start)
     }
 }
 
-/// Parse a `/proc/<pid>/stat` line (the name may hold spaces and
-/// parentheses, so parse after the last `)`). Pure.
-pub fn parse_stat(stat: &str) -> Option<ProcStat> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut f = rest.split_whitespace();
-    let state = f.next()?.chars().next()?;
-    let ppid = f.next()?.parse().ok()?;
-    let pgrp = f.next()?.parse().ok()?;
-    Some(ProcStat { state, ppid, pgrp })
-}
-
-/// `/proc/<pid>/stat` of a live or zombie process; `None` if it is gone
-/// or this is not Linux.
-pub fn proc_stat(pid: i32) -> Option<ProcStat> {
-    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+/// The server a stop or pre-clean ends: the one tmux just named, else the
+/// recorded one; with the recorded start time whenever it is the recorded
+/// pid, so a pid seen only in the state file is checked against it.
+fn server_to_end(root: &Root, id: &Identity, obs: &Observed) -> Option<Server> {
+    let st = state::load(root, id).unwrap_or_default();
+    let recorded = st.server_pid.map(|pid| Server { pid, start: st.server_start });
+    match obs.server_pid {
+        Some(pid) if Some(pid) == st.server_pid => recorded,
+        // Named by tmux just now: read its start time now.
+        Some(pid) => Some(Server { pid, start: proc::start_time(pid) }),
+        None => recorded,
+    }
 }
 
 /// Write the deliberate-teardown intent (the hook and the canary read it).
@@ -463,7 +465,7 @@ fn teardown_leftovers(root: &Root, id: &Identity, obs: &Observed) -> Result<()> 
             if obs.seen != Seen::Hung {
                 let _ = tl::signal_canary(&quick, id);
             }
-            kill_server_hard(root, id, &quick, obs.server_pid.or(recorded.server_pid));
+            kill_server_hard(root, id, &quick, server_to_end(root, id, obs));
             fsutil::remove_if_exists(&socket)?;
             wait_canary_gone(root, id);
         }
@@ -481,12 +483,7 @@ fn teardown_leftovers(root: &Root, id: &Identity, obs: &Observed) -> Result<()> 
 /// a process group of that id still has members, so the members of such a
 /// group can only be leftovers of our pane. True if a group was killed.
 pub fn kill_orphaned_group(pgid: i32) -> bool {
-    if pgid <= 1 {
-        return false;
-    }
-    let leader_alive = kill(Pid::from_raw(pgid), None).is_ok()
-        && !proc_stat(pgid).is_some_and(|st| st.is_zombie());
-    if leader_alive || killpg(Pid::from_raw(pgid), None).is_err() {
+    if pgid <= 1 || proc::alive(pgid) || !proc::group_alive(pgid) {
         return false;
     }
     killpg(Pid::from_raw(pgid), Signal::SIGKILL).is_ok()
@@ -515,7 +512,8 @@ pub fn retire_self(root: &Root, id: &Identity, reason: &str) -> Result<()> {
         .kv("grace_ms", 0)
         .kv("reason", reason)
         .append_to(&root.lifecycle_log())?;
-    let server = state::load(root, id).ok().and_then(|s| s.server_pid);
+    let st = state::load(root, id).unwrap_or_default();
+    let server = st.server_pid.map(|pid| Server { pid, start: st.server_start });
     kill_server_hard(root, id, &quick, server);
     fsutil::remove_if_exists(&root.socket(id))?;
     Ok(())
@@ -531,20 +529,18 @@ fn wait_canary_gone(root: &Root, id: &Identity) {
     }
 }
 
-/// `kill-server`; if the server does not answer, SIGKILL its pid (after
-/// checking it is still our tmux server) and wait for it to go.
-fn kill_server_hard(root: &Root, id: &Identity, tmux: &Tmux, pid: Option<i32>) {
+/// `kill-server`; if the server does not answer (hung), or cannot be asked
+/// (its socket is lost), SIGKILL its pid after checking that it still is
+/// our tmux server; then wait for it to go.
+fn kill_server_hard(root: &Root, id: &Identity, tmux: &Tmux, server: Option<Server>) {
+    let socket = root.socket(id);
+    let ours = server.filter(|s| s.is_ours(&socket));
     match tl::kill_server(tmux) {
-        Ok(()) | Err(TmuxError::NoServer { .. }) => {}
-        Err(_) => {
-            if let Some(p) = pid.filter(|p| is_tmux_server(*p, &root.socket(id))) {
-                let pid = Pid::from_raw(p);
-                let _ = kill(pid, Signal::SIGKILL);
-                let deadline = Instant::now() + Duration::from_secs(2);
-                while kill(pid, None).is_ok() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            } else {
+        Ok(()) => {}
+        Err(e) => {
+            if let Some(s) = ours {
+                let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
+            } else if !matches!(e, TmuxError::NoServer { .. }) {
                 output::warn(format!(
                     "{id}: tmux server did not answer kill-server and its pid is unknown or \
                      not tmux; remove it by hand if it lingers"
@@ -554,13 +550,9 @@ fn kill_server_hard(root: &Root, id: &Identity, tmux: &Tmux, pid: Option<i32>) {
     }
     // kill-server returns before the server has exited; wait briefly so the
     // socket is really free for the next launch.
-    if let Some(p) = pid {
-        let pid = Pid::from_raw(p);
+    if let Some(s) = ours {
         let deadline = Instant::now() + Duration::from_secs(2);
-        while kill(pid, None).is_ok()
-            && is_tmux_server(p, &root.socket(id))
-            && Instant::now() < deadline
-        {
+        while s.is_ours(&socket) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -598,12 +590,20 @@ mod tests {
     }
 
     #[test]
-    fn stat_lines() {
-        let st = |state, ppid, pgrp| Some(ProcStat { state, ppid, pgrp });
-        assert_eq!(parse_stat("12 (a) b) S 1 77 77 0"), st('S', 1, 77));
-        assert_eq!(parse_stat("12 (sleep) Z 1 5 5"), st('Z', 1, 5));
-        assert!(parse_stat("12 (sleep) Z 1 5 5").unwrap().is_zombie());
-        assert_eq!(parse_stat("garbage"), None);
+    fn hup_follows_term_at_once_for_a_shell_and_later_for_a_cleaner() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        let table = [
+            (s(10), Some(true), Duration::ZERO),
+            (s(10), Some(false), s(5)),
+            (s(10), None, s(1)),
+            (ms(600), None, ms(300)),
+            (ms(600), Some(false), ms(300)),
+            (Duration::ZERO, None, Duration::ZERO),
+        ];
+        for (grace, ignores, want) in table {
+            assert_eq!(hup_after(grace, ignores), want, "{grace:?} {ignores:?}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::fsutil;
 use crate::paths::Root;
 use crate::peer::Identity;
+use crate::proc::StartTime;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -24,6 +25,9 @@ pub struct State {
     pub pane_pid: Option<i32>,
     /// The tmux server's pid.
     pub server_pid: Option<i32>,
+    /// When that server started, as the OS records it: with the pid, it
+    /// names the process, so a reused pid is never taken for our server.
+    pub server_start: Option<StartTime>,
     /// True after a deliberate stop (or reap) and before the next launch.
     pub stopped: bool,
     /// Why it was stopped: `stop`, `reaped-idle`, `max-age`, `rm`, `task-timeout`.

@@ -1,7 +1,10 @@
 //! `clean [--dry-run] [--retention DUR]`: remove what crashes leave behind
-//! (stale sockets, orphan canaries, abandoned temp files, finished tasks past
-//! their retention), stop servers that no valid peer spec accounts for, and
-//! rotate logs past their caps. The scan is `ghosts`,
+//! (stale sockets, orphan canaries and the `wait-for` clients of killed
+//! canaries, abandoned temp files, finished tasks past their retention),
+//! stop servers that no valid peer spec accounts for, and rotate logs past
+//! their caps. A socket deleted under a running server is re-created by the
+//! scan itself (even on a dry run: it removes nothing) and reported. The scan
+//! is `ghosts`,
 //! the caps are `rotate`, the queue cleans itself (`Queue::clean`); this
 //! module runs them in order, keeps going when one part fails, and reports.
 
@@ -28,6 +31,10 @@ pub struct Cleaned {
     pub orphan_canaries: Vec<Orphan>,
     /// Servers up with no valid peer spec (stopped, or would be).
     pub unaccounted_servers: Vec<Unaccounted>,
+    /// `wait-for` clients whose canary was killed (ended unless dry run).
+    pub orphan_waiters: Vec<crate::canary::Waiter>,
+    /// Sockets deleted under a running server, which re-created them.
+    pub recreated_sockets: Vec<String>,
     pub tmp_files: Vec<String>,
     pub done_tasks: Vec<String>,
     /// Payload files of tasks no longer running.
@@ -63,6 +70,8 @@ impl Cleaned {
         self.stale_sockets.len()
             + self.orphan_canaries.len()
             + self.unaccounted_servers.len()
+            + self.orphan_waiters.len()
+            + self.recreated_sockets.len()
             + self.tmp_files.len()
             + self.done_tasks.len()
             + self.stale_payloads.len()
@@ -77,6 +86,7 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<ExitCode> {
             .kv("stale_sockets", c.stale_sockets.len())
             .kv("orphan_canaries", c.orphan_canaries.len())
             .kv("stopped_servers", c.unaccounted_servers.len())
+            .kv("orphan_waiters", c.orphan_waiters.len())
             .kv("tmp_files", c.tmp_files.len())
             .kv("done_tasks", c.done_tasks.len())
             .kv("rotated", c.rotated.len());
@@ -111,6 +121,16 @@ fn clean(ctx: &Ctx, args: &CleanArgs) -> Result<Cleaned> {
                 continue;
             }
         };
+        if scan.socket_lost == Some("recreated") {
+            c.recreated_sockets.push(scan.socket.display().to_string());
+        } else if scan.socket_lost.is_some() {
+            c.errors.push(format!(
+                "{id}: its server (pid {}) runs but its socket {} is gone and was not \
+                 re-created; run `muxvisor doctor`",
+                scan.server_pid.map(|p| p.to_string()).unwrap_or_default(),
+                scan.socket.display()
+            ));
+        }
         if !matches!(scan.seen, "no-socket" | "stale-socket") {
             live.push(id.to_string());
         }
@@ -193,6 +213,13 @@ fn clean(ctx: &Ctx, args: &CleanArgs) -> Result<Cleaned> {
         }
     }
 
+    // After the canaries: a canary ended above may leave its client behind.
+    c.orphan_waiters = if dry {
+        crate::canary::orphan_waiters(root, None)
+    } else {
+        crate::canary::end_orphan_waiters(root, None)
+    };
+
     match ghosts::tmp_files(root, ghosts::TMP_MAX_AGE, SystemTime::now()) {
         Ok(files) => {
             for f in files {
@@ -229,6 +256,18 @@ fn print_human(c: &Cleaned) -> Result<()> {
         let pid = u.server_pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
         let verb = if c.dry_run { "would stop" } else { "stopped" };
         output::line(format!("{verb} the tmux server of {}{pid}: {}", u.identity, u.reason))?;
+    }
+    for w in &c.orphan_waiters {
+        let verb = if c.dry_run { "would end" } else { "ended" };
+        output::line(format!(
+            "{verb} orphan `tmux wait-for` of {}'s canary (pid {})",
+            w.identity, w.pid
+        ))?;
+    }
+    for s in &c.recreated_sockets {
+        output::line(format!(
+            "re-created deleted socket {s} (its server was running; see `muxvisor doctor`)"
+        ))?;
     }
     for s in &c.tmp_files {
         output::line(format!("{rm} abandoned temp file {s}"))?;

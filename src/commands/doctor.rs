@@ -1,8 +1,10 @@
 //! `doctor`: check what muxvisor depends on and report each finding with its
 //! fix. Errors (exit 1) are things that break supervision now: no tmux, a
 //! root or directory others can read, socket paths too long, ghosts (stale
-//! sockets, orphan canaries), a hung server, a peer whose program cannot be
-//! found. Warnings (exit 0) are things to know: an old tmux, no service
+//! sockets, orphan canaries and their orphan `wait-for` clients, a socket
+//! deleted under a running server that could not be re-created), a hung
+//! server, a peer whose program cannot be found. A deleted socket that the
+//! server re-created is a warning: something removes files under the root. Warnings (exit 0) are things to know: an old tmux, no service
 //! installed, ticks that stopped arriving.
 //!
 //! Unlike every other command, doctor runs on a root it has NOT opened:
@@ -283,7 +285,10 @@ fn check_service(root: &Root, out: &mut Vec<Finding>) -> Option<String> {
         match service::status(kind, &dir, &host) {
             Ok(s) if s.installed && s.for_this_root => {
                 if installed.is_none() {
-                    installed = Some((kind, s.interval_s.unwrap_or(60)));
+                    // launchd runs a job at most every 10 s, whatever the
+                    // plist asks: judge the ticks by what really happens.
+                    let every = service::effective_interval(kind, s.interval_s.unwrap_or(60));
+                    installed = Some((kind, every));
                     tick_path = s.path.clone();
                 }
             }
@@ -314,12 +319,17 @@ fn check_service(root: &Root, out: &mut Vec<Finding>) -> Option<String> {
         }
     };
     out.push(tick_finding(installed, last, Utc::now()));
+    let fallbacks: Vec<&Path> = crate::tmux::FALLBACK_DIRS.iter().map(Path::new).collect();
     if let (Some((kind, _)), Some(p)) = (installed, &tick_path)
-        && which::which_in("tmux", Some(p), "/").is_err()
+        && crate::tmux::find_tmux(None, Some(p.into()), &fallbacks).is_err()
     {
         out.push(error(
             "service",
-            format!("the {kind} service runs the tick with PATH={p}, where there is no tmux"),
+            format!(
+                "the {kind} service runs the tick with PATH={p}, where there is no tmux (nor in \
+                 {})",
+                crate::tmux::FALLBACK_DIRS.join(", ")
+            ),
             "muxvisor service install (it records the directory of the tmux found now)",
         ));
     }
@@ -360,7 +370,40 @@ fn check_ghosts(root: &Root, out: &mut Vec<Finding>) {
                 "muxvisor clean",
             ));
         }
-        if s.seen == "hung" {
+        match (s.socket_lost, s.server_pid) {
+            (Some("recreated"), pid) => out.push(warn(
+                "lost-socket",
+                format!(
+                    "{} had been deleted while the server of {id}{} ran; muxvisor made the \
+                     server re-create it (SIGUSR1)",
+                    s.socket.display(),
+                    pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+                ),
+                format!(
+                    "find what deletes files under {} (a temp cleaner such as \
+                     systemd-tmpfiles, a cron job) and keep it away from the root",
+                    root.run_dir().display()
+                ),
+            )),
+            (Some(_), Some(pid)) => {
+                clean = false;
+                out.push(error(
+                    "lost-socket",
+                    format!(
+                        "the server of {id} (pid {pid}) runs, but its socket {} is gone and \
+                         it did not re-create it on SIGUSR1 (is it stopped?); nothing can \
+                         reach it, and muxvisor will not start a second {id} next to it",
+                        s.socket.display()
+                    ),
+                    format!(
+                        "kill -CONT {pid} and run doctor again, or `muxvisor stop {id}` (ends \
+                         it by its pid) then `muxvisor launch {id}`"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if s.seen == "hung" && s.socket_lost.is_none() {
             clean = false;
             // `stop` works for every peer (`restart` refuses ephemeral ones).
             let fix = match s.server_pid {
@@ -403,8 +446,22 @@ fn check_ghosts(root: &Root, out: &mut Vec<Finding>) {
             ));
         }
     }
+    for w in crate::canary::orphan_waiters(root, None) {
+        clean = false;
+        out.push(error(
+            "orphan-waiter",
+            format!(
+                "a `tmux wait-for` of {}'s canary (pid {}) outlived its canary and waits forever",
+                w.identity, w.pid
+            ),
+            "muxvisor clean",
+        ));
+    }
     if clean {
-        out.push(ok("ghosts", "no stale sockets, orphan canaries, hung or unaccounted servers"));
+        out.push(ok(
+            "ghosts",
+            "no stale or lost sockets, orphan canaries or waiters, hung or unaccounted servers",
+        ));
     }
 }
 

@@ -26,10 +26,24 @@ fn asked_kind(args: &ServiceArgs) -> Option<Kind> {
     }
 }
 
+/// The kind asked for with a flag, else the one for this machine; and why.
+fn kind_and_why(args: &ServiceArgs) -> (Kind, String) {
+    match asked_kind(args) {
+        Some(k) => (k, format!("--{k} was given")),
+        None => {
+            let (k, why) = service::default_kind();
+            (k, why.to_string())
+        }
+    }
+}
+
 /// The spec for this root: this binary, the interval, a PATH with tmux in it.
 pub fn spec_for(ctx: &Ctx, interval: std::time::Duration) -> Result<Spec> {
     let exe = std::env::current_exe().context("finding the muxvisor binary to install")?;
-    let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
+    let cwd = std::env::current_dir().context("finding the current directory")?;
+    let argv0 = std::env::args_os().next();
+    let exe =
+        service::stable_exe(argv0.as_deref(), std::env::var_os("PATH").as_deref(), &cwd, &exe);
     let tmux_dir = crate::tmux::tmux_path().ok().and_then(|p| p.parent().map(|d| d.to_path_buf()));
     let current = std::env::var("PATH").unwrap_or_default();
     let path = service::search_path(tmux_dir.as_deref(), exe.parent(), &current);
@@ -42,9 +56,9 @@ pub fn run(ctx: &Ctx, args: ServiceArgs) -> Result<ExitCode> {
     match args.action {
         ServiceAction::Status => status(ctx, &args, &host, &root),
         ServiceAction::Install => {
-            let kind = asked_kind(&args).unwrap_or_else(service::default_kind);
+            let (kind, why) = kind_and_why(&args);
             let spec = spec_for(ctx, args.interval)?;
-            let mut report = service::install(kind, &spec, &host, args.print)?;
+            let mut report = service::install(kind, &why, &spec, &host, args.print)?;
             if crate::tmux::tmux_path().is_err() {
                 report.notes.push(
                     "tmux is not on PATH now; the tick will fail until it is installed".into(),
@@ -67,11 +81,11 @@ pub fn run(ctx: &Ctx, args: ServiceArgs) -> Result<ExitCode> {
             print_report(ctx, &report, Some(&spec))
         }
         ServiceAction::Uninstall => {
-            let kind = match asked_kind(&args) {
-                Some(k) => k,
-                None => installed_kind(&host, &root).unwrap_or_else(service::default_kind),
+            let (kind, why) = match (asked_kind(&args), installed_kind(&host, &root)) {
+                (Some(_), _) | (None, None) => kind_and_why(&args),
+                (None, Some(k)) => (k, "it is the kind installed for this root".to_string()),
             };
-            let report = service::uninstall(kind, &root, &host, args.print)?;
+            let report = service::uninstall(kind, &why, &root, &host, args.print)?;
             if !args.print && !report.changes.is_empty() {
                 let path = report.changes.first().map(|c| c.target.clone()).unwrap_or_default();
                 log(ctx, Event::new("service-uninstall").kv("kind", kind).kv("path", path));
@@ -108,6 +122,12 @@ fn print_report(ctx: &Ctx, r: &Report, spec: Option<&Spec>) -> Result<ExitCode> 
         return Ok(ExitCode::SUCCESS);
     }
     if r.dry_run {
+        output::line(format!(
+            "# muxvisor service {}: {}, because {}",
+            r.action,
+            describe(r.kind),
+            r.why
+        ))?;
         for c in &r.changes {
             match (c.op, c.target.as_str()) {
                 ("remove", "crontab") => {

@@ -63,8 +63,7 @@ pub fn row(
     obs: &Observed,
     st: &State,
     canary: bool,
-    queue: Counts,
-    task: Option<String>,
+    (queue, task): (Counts, Option<String>),
     now: DateTime<Utc>,
 ) -> Row {
     let state = observe::classify(obs, st);
@@ -113,7 +112,7 @@ fn observe_one(root: &Root, id: &Identity, now: DateTime<Utc>) -> Result<Row> {
     let canary = canary::is_watching(root, id);
     let counts = queue::counts(root, id)?;
     let task = if counts.running > 0 { queue::running_task(root, id)? } else { None };
-    Ok(row(id, spec.as_ref(), &obs, &st, canary, counts, task, now))
+    Ok(row(id, spec.as_ref(), &obs, &st, canary, (counts, task), now))
 }
 
 /// Rows for `ids`, observed in parallel, in the order of `ids`; the worst
@@ -343,7 +342,7 @@ mod tests {
             last_output: at(5, now),
             dead_at: None,
         };
-        let r = row(&id("a"), None, &obs, &st, true, Counts::default(), None, now);
+        let r = row(&id("a"), None, &obs, &st, true, (Counts::default(), None), now);
         assert_eq!(r.state, "running");
         assert_eq!(r.pid, Some(42));
         assert_eq!(r.uptime_s, Some(100));
@@ -375,13 +374,13 @@ mod tests {
         let st = State { launched_at: at(10, now), ..State::default() };
         let mut obs = Observed::bare(Seen::PaneDead { status: Some(3), signal: None });
         obs.pane_pid = Some(9);
-        let r = row(&id("a"), None, &obs, &st, false, Counts::default(), None, now);
+        let r = row(&id("a"), None, &obs, &st, false, (Counts::default(), None), now);
         assert_eq!((r.state.as_str(), r.exit_status, r.uptime_s), ("exited", Some(3), None));
         let obs = Observed::bare(Seen::PaneDead { status: None, signal: Some("15".into()) });
-        let r = row(&id("a"), None, &obs, &st, false, Counts::default(), None, now);
+        let r = row(&id("a"), None, &obs, &st, false, (Counts::default(), None), now);
         assert_eq!(r.exit_signal, Some(serde_json::json!(15)));
         let obs = Observed::bare(Seen::PaneDead { status: None, signal: Some("TERM".into()) });
-        let r = row(&id("a"), None, &obs, &st, false, Counts::default(), None, now);
+        let r = row(&id("a"), None, &obs, &st, false, (Counts::default(), None), now);
         assert_eq!(r.exit_signal, Some(serde_json::json!("TERM")));
     }
 
@@ -400,8 +399,7 @@ mod tests {
             &Observed::bare(Seen::Hung),
             &st,
             true,
-            Counts::default(),
-            None,
+            (Counts::default(), None),
             now,
         );
         assert_eq!((r.state.as_str(), r.pid, r.server_pid), ("hung", Some(5), Some(4)));
@@ -418,8 +416,7 @@ mod tests {
                 &Observed::bare(Seen::NoSocket),
                 &st,
                 false,
-                Counts::default(),
-                None,
+                (Counts::default(), None),
                 now,
             ),
             row(
@@ -428,8 +425,7 @@ mod tests {
                 &Observed::bare(Seen::NoSocket),
                 &st,
                 false,
-                Counts { pending: 2, running: 1, dead: 0, quarantined: 0 },
-                Some("t1".into()),
+                (Counts { pending: 2, running: 1, dead: 0, quarantined: 0 }, Some("t1".into())),
                 now,
             ),
         ];

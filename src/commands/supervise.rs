@@ -2,6 +2,10 @@
 //! until SIGTERM/SIGINT, which let the tick in progress finish. The tick
 //! itself lives in `crate::supervise`.
 //!
+//! Without tmux nothing can be supervised: both forms exit 69 at once, as
+//! every command that needs tmux does, rather than report a tick of errors
+//! with exit 0.
+//!
 //! A tick that finds another one running is not an error (cron and a manual
 //! run overlap): it says `another tick is running` and exits 0 (with
 //! `--json`, it prints `[]` and says so on stderr).
@@ -27,6 +31,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 pub fn run(ctx: &Ctx, args: SuperviseArgs) -> Result<ExitCode> {
+    crate::tmux::tmux_path().map_err(crate::tmux::TmuxError::into_anyhow)?;
     let cfg = TickConfig::default();
     if args.once {
         once(ctx, &cfg)?;

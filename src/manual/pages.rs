@@ -354,9 +354,7 @@ pub const PAGES: &[Page] = &[
                 ("outcome.signal", "string or null", "the signal that ended it"),
                 ("outcome.duration_ms", "integer", "from claim to exit"),
                 ("outcome.screen_tail", "string", "the last lines of the pane after it ended"),
-                ("entry", "string", "quarantined only: its name in quarantine/"),
-                ("from", "string", "quarantined only: new/NAME or cur/NAME"),
-                ("head", "string", "quarantined only: its first 4 KiB as text"),
+
                 ("reason", "string or null", "why it was dead-lettered (dead)"),
             ],
         }),
@@ -511,7 +509,7 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "What was (or, with --dry-run, would be) removed, stopped or rotated.",
-            example: r#"{"dry_run":true,"stale_sockets":["/r/run/w1.sock"],"orphan_canaries":[{"identity":"w1","pid":4100,"how":null}],"unaccounted_servers":[{"identity":"old","server_pid":4000,"reason":"its peer spec /r/peers/old.json does not exist","how":null}],"tmp_files":[],"done_tasks":[],"stale_payloads":[],"rotated":[{"path":"/r/logs/lifecycle.log","size":10485800,"cap":10485760}],"errors":[]}"#,
+            example: r#"{"dry_run":true,"stale_sockets":["/r/run/w1.sock"],"orphan_canaries":[{"identity":"w1","pid":4100,"how":null}],"unaccounted_servers":[{"identity":"old","server_pid":4000,"reason":"its peer spec /r/peers/old.json does not exist","how":null}],"orphan_waiters":[{"identity":"w2","pid":4200}],"recreated_sockets":[],"tmp_files":[],"done_tasks":[],"stale_payloads":[],"rotated":[{"path":"/r/logs/lifecycle.log","size":10485800,"cap":10485760}],"errors":[]}"#,
             fields: &[
                 ("dry_run", "boolean", "nothing was changed"),
                 ("stale_sockets", "array of strings", "sockets no server listens on"),
@@ -524,6 +522,18 @@ pub const PAGES: &[Page] = &[
                 ("unaccounted_servers[].server_pid", "integer or null", "the server's pid"),
                 ("unaccounted_servers[].reason", "string", "what is wrong with the spec"),
                 ("unaccounted_servers[].how", "string or null", "term or kill; null on a dry run"),
+                (
+                    "orphan_waiters",
+                    "array",
+                    "tmux wait-for clients left by killed canaries (ended unless a dry run)",
+                ),
+                ("orphan_waiters[].identity", "string", "whose canary it waited for"),
+                ("orphan_waiters[].pid", "integer", "the client's pid"),
+                (
+                    "recreated_sockets",
+                    "array of strings",
+                    "sockets found deleted under a running server, which re-created them",
+                ),
                 ("tmp_files", "array of strings", "abandoned temp files"),
                 ("done_tasks", "array of strings", "finished tasks past --retention"),
                 ("stale_payloads", "array of strings", "payload copies of finished tasks"),
@@ -578,7 +588,7 @@ pub const PAGES: &[Page] = &[
         json: Some(Json {
             shape: "install and uninstall: what was (or with --print would be) written; status: \
                     what is installed.",
-            example: r#"{"kind":"cron","action":"install","dry_run":true,"changes":[{"target":"crontab","op":"write","content":"* * * * * ... # muxvisor-supervise root=/r\n"}],"enabled":null,"notes":[]}"#,
+            example: r#"{"kind":"cron","action":"install","dry_run":true,"changes":[{"target":"crontab","op":"write","content":"* * * * * ... # muxvisor-supervise root=/r\n"}],"enabled":null,"notes":[],"why":"--cron was given"}"#,
             fields: &[
                 ("kind", "string", "install/uninstall: launchd, systemd or cron"),
                 ("action", "string", "install or uninstall"),
@@ -589,6 +599,11 @@ pub const PAGES: &[Page] = &[
                 ("changes[].content", "string", "only for write: the new content"),
                 ("enabled", "boolean or null", "the manager runs it now; null if not asked"),
                 ("notes", "array of strings", "what to know or do next"),
+                (
+                    "why",
+                    "string",
+                    "install/uninstall: why this kind (the flag given, or what was found)",
+                ),
                 ("root", "string", "only for status: the root"),
                 ("installed", "boolean", "only for status: installed for this root"),
                 ("services", "array", "only for status: one entry per kind"),

@@ -377,7 +377,8 @@ impl Queue {
             published = true;
             fault("published");
             fault_eio("eio-dir-fsync").context("fsync of new/")?;
-            fsutil::fsync_dir(&self.sub("new"))?;
+            // The acknowledgement point: on macOS also the one full flush.
+            fsutil::fsync_dir_barrier(&self.sub("new"))?;
             fault("synced");
             Ok(())
         })();
@@ -492,7 +493,7 @@ impl Queue {
         let from = self.sub("cur").join(&name);
         fs::rename(&from, self.sub("done").join(&name))
             .with_context(|| format!("moving {} to done/", from.display()))?;
-        fsutil::fsync_dir(&self.sub("done"))?;
+        fsutil::fsync_dir_barrier(&self.sub("done"))?;
         self.event(
             Event::new("task-done")
                 .id(&self.id)
@@ -975,7 +976,7 @@ impl Queue {
         let path = self.counter_path();
         if let Some(bytes) = fsutil::read_if_exists(&path)?
             && let Some((seq, depth, boot)) = parse_counter(&bytes)
-            && boot.is_none_or(|b| Some(b) == boot_id())
+            && boot.is_none_or(|b| Some(b) == crate::proc::boot_id())
         {
             return Ok((seq, depth));
         }
@@ -1000,11 +1001,11 @@ impl Queue {
     fn write_counter(&self, seq: u64, depth: u64) -> Result<()> {
         let path = self.counter_path();
         let f = fsutil::open_private_rw(&path)?;
-        let boot = boot_id();
+        let boot = crate::proc::boot_id();
         f.write_all_at(&encode_counter(seq, depth, boot.as_deref()), 0)
             .with_context(|| format!("writing {}", path.display()))?;
         if boot.is_none() {
-            f.sync_data().with_context(|| format!("fsync of {}", path.display()))?;
+            fsutil::sync_file_data(&f).with_context(|| format!("fsync of {}", path.display()))?;
         }
         Ok(())
     }
@@ -1282,52 +1283,6 @@ fn parse_counter(bytes: &[u8]) -> Option<(u64, u64, Option<String>)> {
     Some((seq, depth, boot))
 }
 
-/// This boot's id, read once per process: Linux
-/// `/proc/sys/kernel/random/boot_id`, macOS `kern.bootsessionuuid`.
-/// `None` where the OS does not say.
-pub fn boot_id() -> Option<String> {
-    static ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    ID.get_or_init(|| {
-        let raw = read_boot_id()?;
-        let id: String =
-            raw.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
-        (!id.is_empty()).then_some(id)
-    })
-    .clone()
-}
-
-#[cfg(target_os = "linux")]
-fn read_boot_id() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()
-}
-
-#[cfg(target_os = "macos")]
-fn read_boot_id() -> Option<String> {
-    let name = c"kern.bootsessionuuid";
-    let mut buf = [0u8; 64];
-    let mut len = buf.len();
-    // SAFETY: `buf` is writable for `len` bytes and `name` is NUL-terminated.
-    let rc = unsafe {
-        libc::sysctlbyname(
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            &mut len,
-            std::ptr::null_mut(),
-            0,
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
-    let end = buf[..len].iter().position(|b| *b == 0).unwrap_or(len);
-    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
-fn read_boot_id() -> Option<String> {
-    None
-}
-
 /// The task id part of an entry name.
 fn name_task(name: &str) -> Option<&str> {
     task::parse_entry_name(name).map(|(_, t)| t)
@@ -1389,7 +1344,7 @@ fn write_new_file(path: &Path, bytes: &[u8], step: &str) -> Result<()> {
         f.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
         fault(step);
         fault_eio("eio-file-fsync").with_context(|| format!("fsync of {}", path.display()))?;
-        f.sync_data().with_context(|| format!("fsync of {}", path.display()))
+        fsutil::sync_file_data(&f).with_context(|| format!("fsync of {}", path.display()))
     })();
     if result.is_err() {
         let _ = fs::remove_file(path);

@@ -15,8 +15,9 @@ pub mod cron;
 pub mod exec;
 pub mod render;
 
+use std::ffi::OsStr;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -106,6 +107,37 @@ pub fn service_err(root: &Root) -> PathBuf {
     root.logs_dir().join("service.err")
 }
 
+/// The path of the muxvisor binary for the service to run: the path this
+/// process was started by (`argv0`, as given or found on `path_env`), as long
+/// as it leads to this same binary `exe`, else `exe` itself. A package
+/// manager's `bin/` symlink (Homebrew's `/opt/homebrew/bin/muxvisor`)
+/// survives upgrades; the versioned path it points to (`.../Cellar/<ver>/`)
+/// does not, so it is never resolved away.
+pub fn stable_exe(
+    argv0: Option<&OsStr>,
+    path_env: Option<&OsStr>,
+    cwd: &Path,
+    exe: &Path,
+) -> PathBuf {
+    let exe = cwd.join(exe);
+    let candidate = argv0.and_then(|a| {
+        if Path::new(a).components().count() > 1 {
+            Some(cwd.join(a))
+        } else {
+            which::which_in(a, path_env, cwd).ok()
+        }
+    });
+    // `a/./b` is `a/b`; a `..` could cross a symlink, so such a path is
+    // not used.
+    let candidate = candidate
+        .filter(|c| c.components().all(|x| x != Component::ParentDir))
+        .map(|c| c.components().collect::<PathBuf>());
+    match candidate {
+        Some(c) if std::fs::canonicalize(&c).ok() == std::fs::canonicalize(&exe).ok() => c,
+        _ => exe,
+    }
+}
+
 /// The PATH for the service: the directories of tmux and of muxvisor as found
 /// now, then the installer's own PATH (so peers' programs resolve as they do
 /// in the user's shell), then the usual system directories. Only absolute,
@@ -173,16 +205,30 @@ impl Host {
     }
 }
 
-/// The kind to use when none is asked for: launchd on macOS, systemd when
-/// `systemctl --user` answers, else cron.
-pub fn default_kind() -> Kind {
+/// The kind to use when none is asked for, and why: launchd on macOS,
+/// systemd when `systemctl --user` answers, else cron.
+pub fn default_kind() -> (Kind, &'static str) {
     if cfg!(target_os = "macos") {
-        return Kind::Launchd;
+        return (Kind::Launchd, "this is macOS, where launchd runs per-user jobs");
     }
     if systemd_usable() {
-        return Kind::Systemd;
+        return (Kind::Systemd, "`systemctl --user` answers here");
     }
-    Kind::Cron
+    (Kind::Cron, "this is not macOS and `systemctl --user` does not answer here")
+}
+
+/// launchd starts a job at most once every 10 s (its default
+/// ThrottleInterval), whatever StartInterval asks for.
+pub const LAUNCHD_MIN_INTERVAL_S: u64 = 10;
+
+/// How often the installed entry really runs the tick: launchd never more
+/// often than every [`LAUNCHD_MIN_INTERVAL_S`], cron every minute at most.
+pub fn effective_interval(kind: Kind, interval_s: u64) -> u64 {
+    match kind {
+        Kind::Launchd => interval_s.max(LAUNCHD_MIN_INTERVAL_S),
+        Kind::Cron => interval_s.max(60),
+        Kind::Systemd => interval_s,
+    }
 }
 
 /// True when a user service manager answers (with a deadline: a missing user
@@ -210,6 +256,8 @@ pub struct Change {
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub kind: Kind,
+    /// Why this kind (asked for with a flag, or chosen for this machine).
+    pub why: String,
     pub action: &'static str,
     /// True with `--print`: nothing was changed.
     pub dry_run: bool,
@@ -320,12 +368,107 @@ fn replaced_other_root(path: &Path, this_root: &str) -> Result<Option<String>> {
     )))
 }
 
-/// Install the tick as `kind`; with `dry_run` only say what would change.
-pub fn install(kind: Kind, spec: &Spec, host: &Host, dry_run: bool) -> Result<Report> {
-    let mut r =
-        Report { kind, action: "install", dry_run, changes: vec![], enabled: None, notes: vec![] };
+/// How long install and uninstall wait for launchd to forget a job it is
+/// booting out (it refuses a new bootstrap of the label until then).
+const LAUNCHD_FORGET_WAIT: Duration = Duration::from_secs(10);
+/// How long install keeps retrying a refused bootstrap after that.
+const LAUNCHD_BOOTSTRAP_RETRY: Duration = Duration::from_secs(5);
+
+/// launchd's names for our job: the user's GUI domain and the job in it.
+fn launchd_target() -> (String, String) {
+    let domain = format!("gui/{}", nix::unistd::getuid().as_raw());
+    let target = format!("{domain}/{}", render::LAUNCHD_LABEL);
+    (domain, target)
+}
+
+fn launchctl(args: &[&str]) -> Result<exec::Ran> {
+    exec::run("launchctl", args, None, exec::TIMEOUT)?.context("launchctl is not installed")
+}
+
+/// True while launchd knows the job (`launchctl print` describes it).
+fn launchd_knows(target: &str) -> Result<bool> {
+    Ok(launchctl(&["print", target])?.ok)
+}
+
+/// Poll until launchd no longer knows `target`; false if it still does
+/// after `wait`.
+fn launchd_forget(target: &str, wait: Duration) -> Result<bool> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        if !launchd_knows(target)? {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// (Re)load the agent so that a changed interval or PATH takes effect:
+/// bootout (harmless when not loaded), wait until launchd has forgotten
+/// the job (a bootstrap during its teardown fails with "5: Input/output
+/// error"), bootstrap, retrying a refusal for a bounded time, and check
+/// that launchd knows the job at the end. An error says what to run.
+fn launchd_load(plist: &Path) -> Result<()> {
+    let (domain, target) = launchd_target();
+    let p = plist.display().to_string();
+    let by_hand = format!(
+        "{p} is written; load it with `launchctl bootstrap {domain} {p}` and check with \
+         `launchctl print {target}`"
+    );
+    let _ = launchctl(&["bootout", &target])?;
+    if !launchd_forget(&target, LAUNCHD_FORGET_WAIT)? {
+        bail!(
+            "launchd still knows {target} {} s after `launchctl bootout`, so the new agent was \
+             not loaded; {by_hand}",
+            LAUNCHD_FORGET_WAIT.as_secs()
+        );
+    }
+    let deadline = std::time::Instant::now() + LAUNCHD_BOOTSTRAP_RETRY;
+    loop {
+        let ran = launchctl(&["bootstrap", &domain, &p])?;
+        if ran.ok {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!(
+                "`launchctl bootstrap {domain} {p}` kept failing for {} s ({}); the agent is NOT \
+                 loaded; {by_hand}",
+                LAUNCHD_BOOTSTRAP_RETRY.as_secs(),
+                ran.describe()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    if !launchd_knows(&target)? {
+        bail!("`launchctl bootstrap` succeeded but launchd does not know {target}; {by_hand}");
+    }
+    Ok(())
+}
+
+/// Install the tick as `kind` (chosen for `why`); with `dry_run` only say
+/// what would change.
+pub fn install(kind: Kind, why: &str, spec: &Spec, host: &Host, dry_run: bool) -> Result<Report> {
+    let mut r = Report {
+        kind,
+        why: why.to_string(),
+        action: "install",
+        dry_run,
+        changes: vec![],
+        enabled: None,
+        notes: vec![],
+    };
     match kind {
         Kind::Launchd => {
+            if spec.interval_s < LAUNCHD_MIN_INTERVAL_S {
+                bail!(
+                    "launchd starts a job at most once every {LAUNCHD_MIN_INTERVAL_S} s, so \
+                     --interval {}s would silently run every {LAUNCHD_MIN_INTERVAL_S} s; use \
+                     --interval {LAUNCHD_MIN_INTERVAL_S}s or more",
+                    spec.interval_s
+                );
+            }
             let path = host.plist()?;
             let this_root = format!("<string>{}</string>", render::xml(&spec.root));
             r.notes.extend(replaced_other_root(&path, &this_root)?);
@@ -333,34 +476,16 @@ pub fn install(kind: Kind, spec: &Spec, host: &Host, dry_run: bool) -> Result<Re
             if dry_run {
                 return Ok(r);
             }
-            let p = path.display().to_string();
             if exec::find("launchctl").is_some() {
-                let uid = nix::unistd::getuid().as_raw();
-                let domain = format!("gui/{uid}");
-                // Reload so a changed interval or PATH takes effect; bootout of
-                // an agent that is not loaded fails harmlessly.
-                let _ = exec::run(
-                    "launchctl",
-                    &["bootout", &format!("{domain}/{}", render::LAUNCHD_LABEL)],
-                    None,
-                    exec::TIMEOUT,
-                );
-                match exec::run("launchctl", &["bootstrap", &domain, &p], None, exec::TIMEOUT)? {
-                    Some(ran) if ran.ok => r.enabled = Some(true),
-                    Some(ran) => {
-                        r.enabled = Some(false);
-                        r.notes.push(format!(
-                            "launchctl bootstrap failed ({}); load it with `launchctl bootstrap \
-                             {domain} {p}`",
-                            ran.describe()
-                        ));
-                    }
-                    None => {}
-                }
+                launchd_load(&path)?;
+                r.enabled = Some(true);
+            } else if cfg!(target_os = "macos") {
+                bail!("launchctl is not on PATH; {} is written but not loaded", path.display());
             } else {
                 r.notes.push(format!(
                     "launchctl is not available here; on macOS load it with `launchctl \
-                     bootstrap gui/$(id -u) {p}`"
+                     bootstrap gui/$(id -u) {}`",
+                    path.display()
                 ));
             }
         }
@@ -399,7 +524,20 @@ pub fn install(kind: Kind, spec: &Spec, host: &Host, dry_run: bool) -> Result<Re
         }
         Kind::Cron => {
             let line = render::cron_line(spec).map_err(anyhow::Error::msg)?;
-            let old = read_crontab()?;
+            let old = match read_crontab() {
+                Ok(old) => old,
+                // A preview needs no crontab: show the line it would add.
+                Err(e) if dry_run => {
+                    r.notes.push(format!("{e:#}; this is the line install would add"));
+                    r.changes.push(Change {
+                        target: "crontab".into(),
+                        op: "write",
+                        content: Some(line),
+                    });
+                    return Ok(r);
+                }
+                Err(e) => return Err(e),
+            };
             let new = cron::with(&old, &spec.root, &line);
             let op = if new == old { "unchanged" } else { "write" };
             if !dry_run && op == "write" {
@@ -412,9 +550,10 @@ pub fn install(kind: Kind, spec: &Spec, host: &Host, dry_run: bool) -> Result<Re
 }
 
 /// Remove what install wrote for `kind` (for cron: this root's line only).
-pub fn uninstall(kind: Kind, root: &str, host: &Host, dry_run: bool) -> Result<Report> {
+pub fn uninstall(kind: Kind, why: &str, root: &str, host: &Host, dry_run: bool) -> Result<Report> {
     let mut r = Report {
         kind,
+        why: why.to_string(),
         action: "uninstall",
         dry_run,
         changes: vec![],
@@ -425,13 +564,15 @@ pub fn uninstall(kind: Kind, root: &str, host: &Host, dry_run: bool) -> Result<R
         Kind::Launchd => {
             let path = host.plist()?;
             if !dry_run && path.exists() && exec::find("launchctl").is_some() {
-                let uid = nix::unistd::getuid().as_raw();
-                let _ = exec::run(
-                    "launchctl",
-                    &["bootout", &format!("gui/{uid}/{}", render::LAUNCHD_LABEL)],
-                    None,
-                    exec::TIMEOUT,
-                );
+                let (_, target) = launchd_target();
+                // Not loaded: bootout fails harmlessly.
+                let _ = launchctl(&["bootout", &target])?;
+                if !launchd_forget(&target, LAUNCHD_FORGET_WAIT)? {
+                    r.notes.push(format!(
+                        "launchd still knows {target} after `launchctl bootout`; check with \
+                         `launchctl print {target}`"
+                    ));
+                }
             }
             r.changes.extend(remove_marked(&path, dry_run)?);
         }
@@ -504,13 +645,7 @@ pub fn status(kind: Kind, root: &str, host: &Host) -> Result<Status> {
                 s.path = render::path_from(Kind::Launchd, &c);
                 s.for_this_root = c.contains(&format!("<string>{}</string>", render::xml(root)));
                 if exec::find("launchctl").is_some() {
-                    let ran = exec::run(
-                        "launchctl",
-                        &["list", render::LAUNCHD_LABEL],
-                        None,
-                        exec::TIMEOUT,
-                    )?;
-                    s.loaded = ran.map(|r| r.ok);
+                    s.loaded = Some(launchd_knows(&launchd_target().1)?);
                 }
             }
         }
@@ -602,6 +737,44 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), dirs.len(), "duplicates in {p}");
+    }
+
+    #[test]
+    fn the_installed_binary_keeps_the_symlink_it_was_started_by() {
+        use std::os::unix::fs::symlink;
+        let t = tempfile::Builder::new().prefix("mvs").tempdir_in("/tmp").unwrap();
+        let cellar = t.path().join("Cellar/muxvisor/1.2.3/bin");
+        let bin = t.path().join("bin");
+        std::fs::create_dir_all(&cellar).unwrap();
+        std::fs::create_dir_all(&bin).unwrap();
+        let real = cellar.join("muxvisor");
+        std::fs::write(&real, "").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
+        symlink(&real, bin.join("muxvisor")).unwrap();
+        let other = bin.join("other");
+        std::fs::write(&other, "").unwrap();
+        let cwd = t.path();
+        let os = |p: &Path| Some(p.as_os_str().to_owned());
+        let link = bin.join("muxvisor");
+        // Started through the symlink, by path or by name on PATH: kept.
+        assert_eq!(stable_exe(os(&link).as_deref(), None, cwd, &real), link);
+        assert_eq!(stable_exe(Some(OsStr::new("muxvisor")), os(&bin).as_deref(), cwd, &real), link);
+        assert_eq!(stable_exe(Some(OsStr::new("bin/muxvisor")), None, cwd, &real), link);
+        assert_eq!(stable_exe(Some(OsStr::new("./bin/muxvisor")), None, cwd, &real), link);
+        // Anything that is not this binary, or has a `..`: the binary itself.
+        assert_eq!(stable_exe(os(&other).as_deref(), None, cwd, &real), real);
+        assert_eq!(stable_exe(Some(OsStr::new("bin/../bin/muxvisor")), None, cwd, &real), real);
+        assert_eq!(stable_exe(Some(OsStr::new("nope")), os(&bin).as_deref(), cwd, &real), real);
+        assert_eq!(stable_exe(None, None, cwd, &real), real);
+    }
+
+    #[test]
+    fn launchd_and_cron_never_run_more_often_than_they_can() {
+        assert_eq!(effective_interval(Kind::Launchd, 5), 10);
+        assert_eq!(effective_interval(Kind::Launchd, 60), 60);
+        assert_eq!(effective_interval(Kind::Cron, 30), 60);
+        assert_eq!(effective_interval(Kind::Systemd, 5), 5);
     }
 
     #[test]

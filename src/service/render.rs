@@ -36,7 +36,9 @@ pub fn xml(s: &str) -> String {
     out
 }
 
-/// The LaunchAgent plist.
+/// The LaunchAgent plist. No `ProcessType`: `Background` would give the
+/// tick, and the tmux servers, agents and canaries it starts, background
+/// CPU and I/O throttling; unset is launchd's `Standard`.
 pub fn plist(spec: &Spec) -> String {
     let args: String =
         argv(spec).iter().map(|a| format!("    <string>{}</string>\n", xml(a))).collect();
@@ -55,8 +57,6 @@ pub fn plist(spec: &Spec) -> String {
   <integer>{interval}</integer>
   <key>RunAtLoad</key>
   <true/>
-  <key>ProcessType</key>
-  <string>Background</string>
   <key>EnvironmentVariables</key>
   <dict>
     <key>PATH</key>
@@ -274,6 +274,7 @@ mod tests {
         assert!(p.contains("<string>/r/&lt;x&gt;&amp;</string>"), "{p}");
         assert!(!p.contains("<x>"), "{p}");
         assert!(p.contains("<integer>60</integer>"));
+        assert!(!p.contains("ProcessType"), "no Background throttling: {p}");
     }
 
     #[test]

@@ -105,24 +105,85 @@ impl TmuxError {
     }
 }
 
-/// The absolute path of tmux, looked up once per process on PATH
-/// (override: `MUXVISOR_TMUX`).
+/// Where tmux is looked for after PATH: Homebrew on Apple silicon, Homebrew
+/// on Intel Macs (and hand-built installs), MacPorts. launchd and cron run
+/// the tick with a minimal PATH (`/usr/bin:/bin:/usr/sbin:/sbin` under
+/// launchd) that has none of them.
+pub const FALLBACK_DIRS: [&str; 3] = ["/opt/homebrew/bin", "/usr/local/bin", "/opt/local/bin"];
+
+/// The absolute path of tmux, looked up once per process: `MUXVISOR_TMUX`
+/// if set, else PATH, then [`FALLBACK_DIRS`]. See [`find_tmux`].
 pub fn tmux_path() -> Result<&'static Path, TmuxError> {
-    static PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
+    static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let fallbacks: Vec<&Path> = FALLBACK_DIRS.iter().map(Path::new).collect();
     PATH.get_or_init(|| {
-        if let Some(p) = std::env::var_os("MUXVISOR_TMUX").filter(|p| !p.is_empty()) {
-            return which::which(p).ok();
-        }
-        which::which("tmux").ok()
+        find_tmux(std::env::var_os("MUXVISOR_TMUX"), std::env::var_os("PATH"), &fallbacks)
     })
     .as_deref()
-    .ok_or_else(|| {
-        TmuxError::Missing(
-            "tmux was not found on PATH; install it (apt-get install tmux, brew install tmux) \
-             or point MUXVISOR_TMUX at it"
-                .into(),
+    .map_err(|m| TmuxError::Missing(m.clone()))
+}
+
+/// Find tmux. An explicit `MUXVISOR_TMUX` wins and is not second-guessed: a
+/// path must be an executable file (else the error names the variable, not
+/// PATH); a bare name is searched like tmux itself. Otherwise `tmux` on
+/// `path`, then in `fallbacks`. The error names every place it looked.
+pub fn find_tmux(
+    explicit: Option<OsString>,
+    path: Option<OsString>,
+    fallbacks: &[&Path],
+) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = path.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let dirs: Vec<String> = path
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
+        .chain(fallbacks.iter().map(|d| d.display().to_string()))
+        .collect();
+    let search = |name: &str| which::which_in(name, Some(dirs.join(":")), "/").ok();
+    let places = || {
+        format!(
+            "PATH ({}) and {}",
+            if path.is_empty() { "empty".to_string() } else { path.clone() },
+            fallbacks.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
         )
-    })
+    };
+    match explicit.filter(|p| !p.is_empty()) {
+        Some(p) if Path::new(&p).components().count() > 1 => {
+            let p = PathBuf::from(p);
+            match std::fs::metadata(&p) {
+                Ok(md) if md.is_file() && md.permissions().mode() & 0o111 != 0 => Ok(p),
+                Ok(_) => Err(format!(
+                    "MUXVISOR_TMUX={} is not an executable file; point it at tmux, or unset it \
+                     to search PATH and {}",
+                    p.display(),
+                    FALLBACK_DIRS.join(", ")
+                )),
+                Err(e) => Err(format!(
+                    "MUXVISOR_TMUX={} cannot be used ({e}); point it at tmux, or unset it to \
+                     search PATH and {}",
+                    p.display(),
+                    FALLBACK_DIRS.join(", ")
+                )),
+            }
+        }
+        Some(name) => {
+            let name = name.to_string_lossy().into_owned();
+            search(&name).ok_or_else(|| {
+                format!(
+                    "MUXVISOR_TMUX={name} was not found in {}; give its absolute path",
+                    places()
+                )
+            })
+        }
+        None => search("tmux").ok_or_else(|| {
+            format!(
+                "tmux was not found in {}; install it (apt-get install tmux, brew install tmux) \
+                 or point MUXVISOR_TMUX at it",
+                places()
+            )
+        }),
+    }
 }
 
 /// One tmux command line (possibly several commands joined by [`Cmd::sep`]).
@@ -264,15 +325,34 @@ impl Tmux {
     }
 
     /// Spawn a long-lived client (the canary's `wait-for`): same hygiene, no
-    /// deadline, stdio null, its own process group. The caller owns the child.
+    /// deadline, stdio null, its own process group. The caller owns the child
+    /// and must spawn it from the thread that lives as long as it should: on
+    /// Linux the client is SIGKILLed when that thread's process dies (so a
+    /// killed canary leaves no client blocked forever); elsewhere the caller
+    /// reaps orphans itself (`canary::end_orphan_waiters`).
     pub fn spawn(&self, cmd: &Cmd) -> Result<Child, TmuxError> {
-        self.command(cmd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .map_err(|err| TmuxError::Io { socket: self.socket.clone(), err })
+        let mut c = self.command(cmd);
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
+        #[cfg(target_os = "linux")]
+        {
+            let parent = std::process::id() as libc::pid_t;
+            // SAFETY: only async-signal-safe calls (prctl, getppid) between
+            // fork and exec.
+            unsafe {
+                c.pre_exec(move || {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // The parent may have died before prctl: then nobody
+                    // would ever send the signal.
+                    if libc::getppid() != parent {
+                        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                    }
+                    Ok(())
+                })
+            };
+        }
+        c.spawn().map_err(|err| TmuxError::Io { socket: self.socket.clone(), err })
     }
 }
 
@@ -306,6 +386,49 @@ mod tests {
         let c = Cmd::new("send-keys").arg("a;").arg(";").arg("x").then("list-panes");
         let v: Vec<_> = c.as_args().iter().map(|s| s.to_str().unwrap()).collect();
         assert_eq!(v, ["send-keys", "a\\;", "\\;", "x", ";", "list-panes"]);
+    }
+
+    #[test]
+    fn tmux_is_found_on_path_then_in_the_fallbacks_and_errors_name_every_place() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::Builder::new().prefix("mvt").tempdir_in("/tmp").unwrap();
+        let (on_path, brew, empty) =
+            (t.path().join("p"), t.path().join("brew"), t.path().join("e"));
+        for d in [&on_path, &brew, &empty] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let exe = |p: &Path| {
+            std::fs::write(p, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        exe(&brew.join("tmux"));
+        let os = |p: &Path| Some(p.as_os_str().to_owned());
+        let fb = [empty.as_path(), brew.as_path()];
+
+        // Not on PATH: the fallback directories are searched in order.
+        assert_eq!(find_tmux(None, os(&on_path), &fb).unwrap(), brew.join("tmux"));
+        assert_eq!(find_tmux(None, None, &fb).unwrap(), brew.join("tmux"));
+        // PATH first.
+        exe(&on_path.join("tmux"));
+        assert_eq!(find_tmux(None, os(&on_path), &fb).unwrap(), on_path.join("tmux"));
+        // Nowhere: every place is named.
+        let e = find_tmux(None, os(&empty), &[empty.as_path()]).unwrap_err();
+        assert!(e.contains("tmux was not found in PATH") && e.contains(&*empty.to_string_lossy()));
+        assert!(e.contains("MUXVISOR_TMUX"), "{e}");
+
+        // An explicit path wins, and a bad one is named as such.
+        let mine = t.path().join("my-tmux");
+        exe(&mine);
+        assert_eq!(find_tmux(os(&mine), os(&on_path), &fb).unwrap(), mine);
+        let e = find_tmux(Some("/nonexistent/tmux".into()), os(&on_path), &fb).unwrap_err();
+        assert!(e.starts_with("MUXVISOR_TMUX=/nonexistent/tmux cannot be used"), "{e}");
+        assert!(!e.contains("not found on PATH"), "{e}");
+        let e = find_tmux(os(&empty), os(&on_path), &fb).unwrap_err();
+        assert!(e.contains("is not an executable file"), "{e}");
+        // A bare name is searched like tmux; empty means unset.
+        assert_eq!(find_tmux(Some("my-tmux".into()), os(t.path()), &fb).unwrap(), mine);
+        assert!(find_tmux(Some("nope".into()), os(&on_path), &fb).unwrap_err().contains("nope"));
+        assert_eq!(find_tmux(Some("".into()), os(&on_path), &fb).unwrap(), on_path.join("tmux"));
     }
 
     #[test]

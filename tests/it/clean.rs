@@ -14,15 +14,11 @@ use muxvisor::queue::{Outcome, Queue};
 
 use crate::fixture::*;
 
-/// Set `path`'s mtime `minutes` into the past.
+/// Set `path`'s mtime `minutes` into the past (with std, not GNU `touch -d`,
+/// which macOS does not have).
 pub fn age(path: &Path, minutes: u32) {
-    let st = Command::new("touch")
-        .arg("-d")
-        .arg(format!("{minutes} minutes ago"))
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(st.success(), "touch {}", path.display());
+    let when = std::time::SystemTime::now() - Duration::from_secs(60 * u64::from(minutes));
+    fs::File::open(path).and_then(|f| f.set_modified(when)).unwrap();
 }
 
 /// A process that holds `lock` (flock) and writes its pid into it, the way a
@@ -276,8 +272,10 @@ fn hostile_names_and_planted_symlinks_are_never_followed() {
     let planted = env.root().join("state/.w1.json.tmp.1.a");
     std::os::unix::fs::symlink(&victim, &planted).unwrap();
     // Old enough to count as abandoned, so only its being a link protects it.
-    let st = Command::new("touch").args(["-h", "-d", "20 minutes ago"]).arg(&planted).status();
-    assert!(st.unwrap().success());
+    // The link itself (std cannot set a symlink's times; lutimes can, on
+    // Linux and macOS alike).
+    let ago = nix::sys::time::TimeVal::new(Utc::now().timestamp() - 20 * 60, 0);
+    nix::sys::stat::lutimes(&planted, &ago, &ago).unwrap();
     // An oversized "log" that is a symlink is not rotated through.
     let big = env.scratch().join("big");
     fs::write(&big, "b".repeat(500)).unwrap();
@@ -358,4 +356,53 @@ fn a_server_without_a_valid_spec_is_shown_offered_and_stoppable() {
     // Nothing left: the usual "no such peer".
     env.mv(&["stop", "solo"]).code(1);
     env.mv(&["rm", "solo"]).code(1);
+}
+
+/// A `tmux wait-for` on a canary's channel whose parent is not a canary (a
+/// canary killed where nothing ties its client to it, as on macOS; made
+/// here by starting the client from the test): doctor reports it, clean
+/// lists it on a dry run and ends it.
+#[test]
+fn an_orphan_wait_for_client_is_reported_and_ended() {
+    let env = Env::new();
+    launch_sleeper(&env, "ow1");
+    let mut orphan = Command::new("tmux")
+        .arg("-S")
+        .arg(env.root().join("run/ow1.sock"))
+        .args(["-f", "/dev/null", "wait-for", "muxvisor-canary-ow1"])
+        .env_remove("TMUX")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = orphan.id() as i32;
+    let blocked =
+        || muxvisor::proc::argv(pid).is_some_and(|a| muxvisor::proc::argv_has(&a, b"wait-for"));
+    assert!(wait_until(Duration::from_secs(5), blocked));
+
+    let dry = env.mv(&["clean", "--dry-run", "--json"]);
+    dry.ok();
+    let v = dry.json();
+    assert_eq!(v["orphan_waiters"], serde_json::json!([{"identity": "ow1", "pid": pid}]), "{v}");
+    assert!(matches!(orphan.try_wait(), Ok(None)), "a dry run ended it");
+    let fake = crate::service::Fake::new(&env, false);
+    let doc = fake.mv(&env, &["doctor", "--json"]).json();
+    let found = doc["findings"].as_array().unwrap().iter().any(|f| {
+        f["check"] == "orphan-waiter" && f["message"].as_str().unwrap().contains(&pid.to_string())
+    });
+    assert!(found, "{doc}");
+
+    let out = env.mv(&["clean", "--json"]);
+    out.ok();
+    assert_eq!(out.json()["orphan_waiters"][0]["pid"], pid);
+    assert!(wait_until(Duration::from_secs(5), || matches!(orphan.try_wait(), Ok(Some(_)))));
+    // The live canary's own client was left alone, and the server too.
+    assert_eq!(env.tmux("ow1", &["has-session", "-t", "=ow1"]).code, 0);
+    assert!(
+        env.mv(&["clean", "--dry-run", "--json"]).json()["orphan_waiters"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -187,6 +187,26 @@ fn ticks_that_stopped_arriving_are_a_warning_naming_where_to_look() {
     assert_eq!(findings(&v, "service", "warn")[0]["fix"], "muxvisor service install");
 }
 
+/// Regression (issue 12, item 8): launchd runs a job at most every 10 s,
+/// so a plist asking for 5 s ticks every 10 s, and doctor warned that ticks
+/// had stopped. (install now refuses such intervals; an older plist may
+/// still carry one.)
+#[test]
+fn a_launchd_interval_under_ten_seconds_is_judged_by_what_launchd_does() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    fake.mv(&env, &["service", "install", "--launchd", "--interval", "10s"]).ok();
+    let plist = fs::read_to_string(fake.plist()).unwrap();
+    let old = plist.replace("<integer>10</integer>", "<integer>5</integer>");
+    assert_ne!(plist, old);
+    fs::write(fake.plist(), old).unwrap();
+    record_tick(&env, chrono::Duration::seconds(20));
+    let (_, v) = doctor(&fake, &env, &[]);
+    assert!(findings(&v, "tick", "warn").is_empty(), "{v}");
+    let ok = findings(&v, "tick", "ok");
+    assert!(ok[0]["message"].as_str().unwrap().contains("every 10 s"), "{v}");
+}
+
 #[test]
 fn a_root_too_long_for_socket_paths_is_an_error_naming_the_limit() {
     let env = Env::new();
@@ -306,4 +326,37 @@ fn a_hung_server_gets_a_fix_with_its_real_pid() {
     assert!(fix.contains(&format!("kill -CONT {server} ")), "{fix}");
     assert!(fix.contains("muxvisor stop h"), "{fix}");
     assert!(!fix.contains('<'), "no placeholder: {fix}");
+}
+
+/// Issue 10, item 1: a socket deleted under a running server. doctor says
+/// so: a warning once the server re-created it (something deletes files
+/// under the root), an error while it cannot.
+#[test]
+fn a_deleted_socket_is_reported() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    launch_sleeper(&env, "ls1");
+    let sock = env.root().join("run/ls1.sock");
+    fs::remove_file(&sock).unwrap();
+    let (_, v) = doctor(&fake, &env, &[]);
+    let w = findings(&v, "lost-socket", "warn");
+    assert_eq!(w.len(), 1, "{v}");
+    assert!(w[0]["message"].as_str().unwrap().contains("re-create"), "{v}");
+    assert!(sock.exists());
+
+    let server: i32 = serde_json::from_str::<serde_json::Value>(&env.read("state/ls1.json"))
+        .unwrap()["server_pid"]
+        .as_i64()
+        .unwrap() as i32;
+    unsafe { libc::kill(server, libc::SIGSTOP) };
+    fs::remove_file(&sock).unwrap();
+    let (out, v) = doctor(&fake, &env, &[]);
+    unsafe { libc::kill(server, libc::SIGCONT) };
+    assert_eq!(out.code, 1, "{out:?}");
+    let e = findings(&v, "lost-socket", "error");
+    assert_eq!(e.len(), 1, "{v}");
+    assert!(e[0]["fix"].as_str().unwrap().contains("muxvisor stop ls1"), "{v}");
+    assert!(findings(&v, "hung-server", "error").is_empty(), "reported once: {v}");
+    // Resumed, the server re-creates it (SIGUSR1 was pending).
+    assert!(wait_until(Duration::from_secs(5), || sock.exists()));
 }

@@ -122,6 +122,25 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        // A server whose socket a test deleted: found by its recorded pid,
+        // killed only if that pid still is the tmux server of that socket.
+        if let Ok(rd) = fs::read_dir(self.root.join("state")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let Some(id) = name.strip_suffix(".json") else { continue };
+                let sock = self.root.join(format!("run/{id}.sock"));
+                if let Some(p) = self.server_pid(id)
+                    && !sock.exists()
+                    && muxvisor::proc::is_tmux_server(p, &sock, None)
+                {
+                    let _ = fs::write(self.root.join(format!("run/{id}.stopping")), b"teardown\n");
+                    unsafe {
+                        libc::kill(p, libc::SIGCONT);
+                        libc::kill(p, libc::SIGKILL);
+                    }
+                }
+            }
+        }
         let Ok(rd) = fs::read_dir(self.root.join("run")) else { return };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();

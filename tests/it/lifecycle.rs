@@ -55,10 +55,7 @@ pub fn pane_pid(env: &Env, id: &str) -> i32 {
 /// True while `pid` runs. A zombie is dead: in a container whose init does
 /// not reap, orphans stay zombies forever.
 pub fn alive(pid: i32) -> bool {
-    if unsafe { libc::kill(pid, 0) } != 0 {
-        return false;
-    }
-    muxvisor::session::proc_stat(pid).is_none_or(|st| !st.is_zombie())
+    muxvisor::proc::alive(pid)
 }
 
 /// Lines of exits.log for `id` with `ev`.
@@ -215,9 +212,9 @@ fn stop_lets_a_term_trapping_program_clean_up() {
 }
 
 #[test]
-fn stop_kills_a_program_that_ignores_term() {
+fn stop_kills_a_program_that_ignores_term_and_hup() {
     let env = Env::new();
-    add_peer(&env, "stub", &["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"]);
+    add_peer(&env, "stub", &["sh", "-c", "trap '' TERM HUP; while :; do sleep 0.1; done"]);
     env.mv(&["launch", "stub"]).ok();
     let pid = pane_pid(&env, "stub");
     let out = env.mv(&["stop", "stub", "--grace", "300ms"]);
@@ -226,6 +223,56 @@ fn stop_kills_a_program_that_ignores_term() {
     assert!(!alive(pid));
     let l = &env.events("lifecycle", "stop")[0];
     assert!(l.contains("how=kill") && l.contains("grace_ms=300"), "{l}");
+}
+
+/// Register an interactive bash (no rc files) and wait for its prompt, so
+/// that it has set up its signal handling (it ignores SIGTERM).
+fn interactive_shell(env: &Env, id: &str, f: impl FnOnce(&mut PeerSpec)) -> i32 {
+    add_peer_with(env, id, &["bash", "--norc", "--noprofile", "-i"], |s| {
+        s.env.insert("PS1".into(), "ready$ ".into());
+        f(s);
+    });
+    env.mv(&["launch", id]).ok();
+    let shown = || env.tmux(id, &["capture-pane", "-p", "-t", &format!("={id}:")]).stdout;
+    assert!(wait_until(Duration::from_secs(10), || shown().contains("ready$")), "{}", shown());
+    pane_pid(env, id)
+}
+
+/// Regression (issue 10, item 10): an interactive shell ignores SIGTERM, so
+/// a stop took the whole 10 s grace and ended in SIGKILL. SIGHUP, which a
+/// closing terminal sends and a shell obeys, now follows at once.
+#[test]
+fn stop_ends_an_interactive_shell_with_hup_long_before_the_grace() {
+    let env = Env::new();
+    let pid = interactive_shell(&env, "sh1", |_| {});
+    let t = std::time::Instant::now();
+    let out = env.mv(&["stop", "sh1"]);
+    out.ok();
+    assert!(t.elapsed() < Duration::from_secs(4), "took {:?}", t.elapsed());
+    assert!(out.stdout.contains("(hup)"), "{out:?}");
+    assert!(!alive(pid));
+    let l = &env.events("lifecycle", "stop")[0];
+    assert!(l.contains("how=hup") && l.contains("grace_ms=10000"), "{l}");
+    assert!(env.events("exits", "session-exit").is_empty(), "{}", env.read("logs/exits.log"));
+}
+
+/// Regression (issue 10, item 10): the tick's stop of an orphan worker (a
+/// live session of an ephemeral peer running no task; here a shell that was
+/// a persistent peer) blocked the tick for its 5 s grace.
+#[test]
+fn a_tick_stops_an_orphan_shell_worker_quickly() {
+    let env = Env::new();
+    let pid = interactive_shell(&env, "ow", |_| {});
+    add_peer_with(&env, "ow", &["bash", "--norc", "--noprofile", "-i"], |s| {
+        s.policy = Policy::Ephemeral;
+    });
+    let t = std::time::Instant::now();
+    let out = env.mv(&["--json", "supervise", "--once"]);
+    out.ok();
+    assert!(t.elapsed() < Duration::from_secs(4), "tick took {:?}: {out:?}", t.elapsed());
+    assert!(!alive(pid), "{out:?}");
+    let stops = env.events("lifecycle", "stop");
+    assert!(stops.iter().any(|l| l.contains("how=hup")), "{stops:?}");
 }
 
 #[test]
@@ -377,4 +424,75 @@ fn a_late_hook_of_a_deliberate_stop_records_no_death() {
         "a deliberate restart was recorded as a death:\n{}",
         env.read("logs/exits.log")
     );
+}
+
+/// Regression (issue 10, item 1): `rm run/<id>.sock` under a running peer
+/// made `status` say server-dead and `launch` start a second server and a
+/// second program next to the first. The recorded server is ours (pid,
+/// start time, socket in its argv): it is asked to re-create its socket.
+#[test]
+fn a_deleted_socket_is_recreated_and_the_peer_is_never_duplicated() {
+    let env = Env::new();
+    add_peer(&env, "ds", &["sleep", "1000"]);
+    env.mv(&["launch", "ds"]).ok();
+    let server = env.server_pid("ds").unwrap();
+    let pane = pane_pid(&env, "ds");
+    let sock = env.root().join("run/ds.sock");
+
+    fs::remove_file(&sock).unwrap();
+    let v = env.mv(&["--json", "status", "ds"]).json();
+    assert_eq!(v[0]["state"], "running", "{v}");
+    assert!(sock.exists(), "the server re-created its socket");
+    assert_eq!(env.events("lifecycle", "socket-recreated").len(), 1);
+
+    fs::remove_file(&sock).unwrap();
+    let v = env.mv(&["--json", "launch", "ds"]).json();
+    assert_eq!((v["already"].as_bool(), v["pid"].as_i64()), (Some(true), Some(pane as i64)));
+
+    fs::remove_file(&sock).unwrap();
+    let v = env.mv(&["--json", "send", "ds", "hello"]).json();
+    assert_eq!(v["delivered"], true, "{v}");
+
+    fs::remove_file(&sock).unwrap();
+    let ticks = env.mv(&["--json", "supervise", "--once"]);
+    ticks.ok();
+    assert!(ticks.json().as_array().unwrap().iter().all(|r| r["action"] != "restart"), "{ticks:?}");
+
+    assert_eq!(env.server_pid("ds"), Some(server));
+    assert_eq!(env.events("lifecycle", "launch").len(), 1, "no second launch");
+    assert!(env.events("lifecycle", "gone").is_empty(), "{}", env.read("logs/lifecycle.log"));
+    assert!(alive(server) && alive(pane));
+    // One server, one program, one canary: stopping it leaves nothing.
+    env.mv(&["stop", "ds"]).ok();
+    assert!(wait_until(Duration::from_secs(5), || !alive(server) && !alive(pane)));
+    assert!(env.events("exits", "server-exit").is_empty(), "{}", env.read("logs/exits.log"));
+}
+
+/// The same, when the server cannot re-create its socket (it is stopped):
+/// launch refuses instead of starting a duplicate, and stop still ends the
+/// server and its program, found by the recorded (and verified) pids.
+#[test]
+fn a_lost_socket_that_cannot_be_recreated_is_refused_and_stop_still_ends_it() {
+    let env = Env::new();
+    add_peer(&env, "dl", &["sleep", "1000"]);
+    env.mv(&["launch", "dl"]).ok();
+    let server = env.server_pid("dl").unwrap();
+    let pane = pane_pid(&env, "dl");
+    unsafe { libc::kill(server, libc::SIGSTOP) };
+    fs::remove_file(env.root().join("run/dl.sock")).unwrap();
+
+    let out = env.mv(&["launch", "dl"]);
+    out.code(1);
+    assert!(out.stderr.contains(&format!("(pid {server}) is still running")), "{out:?}");
+    assert!(out.stderr.contains("muxvisor stop dl"), "{out:?}");
+    assert_eq!(env.events("lifecycle", "launch").len(), 1, "no second launch");
+    let v = env.mv(&["--json", "status", "dl"]).json();
+    assert_eq!(v[0]["state"], "hung", "{v}");
+
+    let out = env.mv(&["stop", "dl", "--grace", "500ms"]);
+    unsafe { libc::kill(server, libc::SIGCONT) };
+    out.ok();
+    assert!(wait_until(Duration::from_secs(5), || !alive(server)), "server survived the stop");
+    assert!(wait_until(Duration::from_secs(5), || !alive(pane)), "program survived the stop");
+    assert!(!env.root().join("run/dl.sock").exists());
 }

@@ -59,7 +59,37 @@ exit 0
 "#
             ),
         );
-        script(&bin.join("launchctl"), &format!("echo \"launchctl $*\" >> '{s}/calls'\nexit 0\n"));
+        // launchd as it behaves: after `bootout` it keeps the job for a while
+        // (here: the next 3 `print`s), and a `bootstrap` meanwhile is refused
+        // with "5: Input/output error"; `refuse` holds extra refusals.
+        script(
+            &bin.join("launchctl"),
+            &format!(
+                r#"echo "launchctl $*" >> '{s}/calls'
+n() {{ cat '{s}'/"$1" 2>/dev/null || echo 0; }}
+case "$1" in
+  print)
+    t=$(n teardown)
+    if [ -f '{s}/loaded' ] || [ "$t" -gt 0 ]; then
+      if [ "$t" -gt 0 ]; then echo $((t - 1)) > '{s}/teardown'; fi
+      echo "$2 = {{ state = not running }}"; exit 0
+    fi
+    echo "Could not find service "io.muxvisor.supervise" in domain for user gui: 0" >&2; exit 113 ;;
+  bootout)
+    if [ -f '{s}/loaded' ]; then rm -f '{s}/loaded'; echo 3 > '{s}/teardown'; exit 0; fi
+    echo "Boot-out failed: 3: No such process" >&2; exit 3 ;;
+  bootstrap)
+    r=$(n refuse)
+    if [ "$(n teardown)" -gt 0 ] || [ "$r" -gt 0 ]; then
+      if [ "$r" -gt 0 ]; then echo $((r - 1)) > '{s}/refuse'; fi
+      echo "Bootstrap failed: 5: Input/output error" >&2; exit 5
+    fi
+    touch '{s}/loaded'; exit 0 ;;
+esac
+exit 0
+"#
+            ),
+        );
         Fake { bin, state, home }
     }
 
@@ -94,6 +124,11 @@ exit 0
     pub fn plist(&self) -> PathBuf {
         self.home.join("Library/LaunchAgents/io.muxvisor.supervise.plist")
     }
+
+    /// True while the fake launchd has the agent loaded.
+    pub fn launchd_loaded(&self) -> bool {
+        self.state.join("loaded").exists()
+    }
 }
 
 fn tmux_dir() -> String {
@@ -106,8 +141,10 @@ fn env_read(root: &Path, rel: &str) -> String {
     fs::read_to_string(root.join(rel)).unwrap_or_default()
 }
 
+/// The binary as the tests run it: the service keeps the path it was
+/// started by, without resolving symlinks.
 fn exe() -> String {
-    fs::canonicalize(BIN).unwrap().display().to_string()
+    BIN.to_string()
 }
 
 const USER_CRONTAB: &str =
@@ -232,8 +269,7 @@ fn cron_entries_of_two_roots_are_independent_and_a_hostile_root_survives_sh() {
 fn systemd_install_writes_units_enables_the_timer_and_uninstall_removes_them() {
     let env = Env::new();
     let fake = Fake::new(&env, true);
-    // With systemctl --user answering, systemd is the default kind on Linux.
-    let out = fake.mv(&env, &["service", "install", "--interval", "90s"]);
+    let out = fake.mv(&env, &["service", "install", "--systemd", "--interval", "90s"]);
     out.ok();
     assert!(out.stdout.contains("systemd user timer"), "{out:?}");
     assert!(out.stdout.contains("enabled and started"), "{out:?}");
@@ -303,10 +339,54 @@ fn systemd_without_a_user_manager_writes_files_and_says_how_to_enable() {
     );
     assert!(fake.units().join("muxvisor-supervise.timer").exists());
     assert!(!fake.calls().contains(" enable "), "{}", fake.calls());
-    // And with no kind given, no user manager means cron.
-    let out = fake.mv(&env, &["service", "install", "--print"]);
-    out.ok();
-    assert!(out.stdout.contains("crontab"), "{out:?}");
+}
+
+/// The kind chosen without a flag, per OS (launchd on macOS; elsewhere
+/// systemd when `systemctl --user` answers, else cron), and the preview
+/// says which and why.
+#[test]
+fn the_default_kind_is_chosen_per_os_and_named_with_its_reason() {
+    let env = Env::new();
+    for (systemd_up, linux_kind) in [(true, "a systemd user timer"), (false, "a crontab line")] {
+        let fake = Fake::new(&env, systemd_up);
+        let out = fake.mv(&env, &["service", "install", "--print"]);
+        out.ok();
+        let first = out.stdout.lines().next().unwrap_or_default();
+        let want = if cfg!(target_os = "macos") { "a launchd agent" } else { linux_kind };
+        assert!(
+            first.starts_with(&format!("# muxvisor service install: {want}, because ")),
+            "{out:?}"
+        );
+    }
+}
+
+/// Regression (issue 10, item 12): with neither crontab nor a working
+/// `systemctl --user`, `--print` exited 1 with nothing on stdout. A preview
+/// needs neither: it shows the line, the kind and why.
+#[test]
+fn print_previews_even_without_crontab_or_a_user_manager() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    fs::remove_file(fake.bin.join("crontab")).unwrap();
+    for args in
+        [&["service", "install", "--print"][..], &["service", "install", "--cron", "--print"]]
+    {
+        let mut c = fake.cmd(env.root(), args);
+        // Only the fakes: no real crontab can be found.
+        c.env("PATH", &fake.bin);
+        let out = run_deadline(c, None, CMD_DEADLINE);
+        out.ok();
+        if cfg!(target_os = "macos") && args.len() == 3 {
+            continue;
+        }
+        assert!(
+            out.stdout.starts_with("# muxvisor service install: a crontab line, because "),
+            "{out:?}"
+        );
+        assert!(out.stdout.contains("# muxvisor-supervise root="), "{out:?}");
+        assert!(out.stderr.contains("crontab is not installed"), "{out:?}");
+    }
+    assert!(!fake.calls().contains("crontab"), "{}", fake.calls());
 }
 
 #[test]
@@ -396,4 +476,94 @@ fn uninstall_refuses_a_unit_it_did_not_write() {
     out.code(1);
     assert!(out.stderr.contains("was not written by"), "{out:?}");
     assert!(theirs.exists());
+}
+
+/// Regression (issue 12, item 2): `install --launchd` ran `bootout` and
+/// then `bootstrap` at once; launchd refuses that bootstrap ("5:
+/// Input/output error") while it is still tearing the job down, and the
+/// agent was left unloaded with exit 0. Install now waits until `launchctl
+/// print` no longer knows the job, retries a refused bootstrap for a bounded
+/// time, and fails if the agent is not loaded at the end.
+#[test]
+fn launchd_reinstall_waits_for_the_bootout_before_bootstrapping() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    fake.mv(&env, &["service", "install", "--launchd"]).ok();
+    assert!(fake.launchd_loaded());
+
+    // A reinstall (new interval) must bootout the loaded agent first.
+    let out = fake.mv(&env, &["service", "install", "--launchd", "--interval", "2m"]);
+    out.ok();
+    assert!(out.stdout.contains("enabled and started"), "{out:?}");
+    assert!(fake.launchd_loaded(), "agent left unloaded: {}", fake.calls());
+    let calls = fake.calls();
+    // What the second install did, from its bootout on.
+    let first_done = calls.find("launchctl bootstrap").expect("first bootstrap");
+    let second = &calls[first_done..];
+    let second = &second[second.find("launchctl bootout").expect("bootout")..];
+    let bootstrap = second.find("launchctl bootstrap").expect("bootstrap");
+    assert!(
+        second[..bootstrap].matches("launchctl print").count() >= 3,
+        "bootstrap before launchd forgot the job:\n{calls}"
+    );
+
+    // launchd refuses twice more after forgetting: retried, then loaded.
+    fs::write(fake.state.join("refuse"), "2").unwrap();
+    fake.mv(&env, &["service", "install", "--launchd"]).ok();
+    assert!(fake.launchd_loaded());
+
+    // It never accepts: exit 1, saying the agent is NOT loaded and how to load it.
+    fs::write(fake.state.join("refuse"), "1000").unwrap();
+    let out = fake.mv(&env, &["service", "install", "--launchd"]);
+    out.code(1);
+    assert!(out.stderr.contains("5: Input/output error"), "{out:?}");
+    assert!(out.stderr.contains("NOT loaded") && out.stderr.contains("launchctl bootstrap gui/"));
+    assert!(!fake.launchd_loaded());
+    fs::write(fake.state.join("refuse"), "0").unwrap();
+
+    // Uninstall boots it out and removes the plist.
+    fake.mv(&env, &["service", "install", "--launchd"]).ok();
+    fake.mv(&env, &["service", "uninstall", "--launchd"]).ok();
+    assert!(!fake.launchd_loaded() && !fake.plist().exists());
+    let st = fake.mv(&env, &["service", "status", "--launchd"]);
+    st.code(1);
+}
+
+#[test]
+fn launchd_refuses_intervals_under_ten_seconds() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    let out = fake.mv(&env, &["service", "install", "--launchd", "--interval", "5s"]);
+    out.code(1);
+    assert!(out.stderr.contains("at most once every 10 s"), "{out:?}");
+    assert!(!fake.plist().exists());
+    assert!(!fake.calls().contains("bootstrap"), "{}", fake.calls());
+    fake.mv(&env, &["service", "install", "--launchd", "--interval", "10s"]).ok();
+}
+
+/// A package manager's `bin/` symlink is what the service runs, not the
+/// versioned path behind it (Homebrew's Cellar), which an upgrade removes.
+#[test]
+fn the_service_runs_the_symlink_muxvisor_was_started_by() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    let bin = env.scratch().join("brew/bin");
+    fs::create_dir_all(&bin).unwrap();
+    let link = bin.join("muxvisor");
+    std::os::unix::fs::symlink(BIN, &link).unwrap();
+    let run = |mut c: Command| {
+        c.arg("--root").arg(env.root()).args(["service", "install", "--launchd", "--print"]);
+        c.env("HOME", &fake.home).env_remove("MUXVISOR_ROOT");
+        run_deadline(c, None, CMD_DEADLINE)
+    };
+    let by_path = run(Command::new(&link));
+    by_path.ok();
+    let first_arg = format!("<array>\n    <string>{}</string>", link.display());
+    assert!(by_path.stdout.contains(&first_arg), "{by_path:?}");
+    // Found by name on PATH, as a shell or launchd would.
+    let mut by_name = Command::new("muxvisor");
+    by_name.env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()));
+    let out = run(by_name);
+    out.ok();
+    assert!(out.stdout.contains(&first_arg), "{out:?}");
 }

@@ -30,10 +30,27 @@ fn missing_tmux_is_exit_69() {
     };
     let out = no_tmux(&["launch", "t1"]);
     out.code(69);
-    assert!(out.stderr.contains("tmux was not found"), "{out:?}");
+    // The explicit override is named, not "not found on PATH" (issue 10, item 9).
+    assert!(out.stderr.contains("MUXVISOR_TMUX=/nonexistent/tmux cannot be used"), "{out:?}");
     let out = no_tmux(&["status", "t1"]);
     out.ok();
     assert!(out.stdout.contains("stopped"), "{out:?}");
+}
+
+/// Regression (issue 10, item 9): `supervise --once` exited 0 with tmux
+/// missing while `status` exited 69. Both forms of supervise now exit 69.
+#[test]
+fn supervise_without_tmux_is_exit_69() {
+    let env = Env::new();
+    env.mv(&["add", "t2", "--", "sleep", "100"]).ok();
+    for args in [&["supervise", "--once"][..], &["--json", "supervise", "--once"], &["supervise"]] {
+        let mut c = env.command(args);
+        c.env("MUXVISOR_TMUX", "/nonexistent/tmux");
+        let out = run_deadline(c, None, CMD_DEADLINE);
+        out.code(69);
+        assert!(out.stderr.contains("MUXVISOR_TMUX=/nonexistent/tmux"), "{args:?}: {out:?}");
+    }
+    assert!(!env.read("logs/lifecycle.log").contains(" ev=tick "), "no tick ran");
 }
 
 /// A root whose socket paths would not fit sun_path is refused up front,
