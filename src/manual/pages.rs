@@ -354,7 +354,6 @@ pub const PAGES: &[Page] = &[
                 ("outcome.signal", "string or null", "the signal that ended it"),
                 ("outcome.duration_ms", "integer", "from claim to exit"),
                 ("outcome.screen_tail", "string", "the last lines of the pane after it ended"),
-
                 ("reason", "string or null", "why it was dead-lettered (dead)"),
             ],
         }),
