@@ -121,6 +121,14 @@ pub enum RestartPolicy {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum When {
+    /// Type the text at once.
+    Now,
+    /// Make it durable; paste it when the agent is ready, one message per turn.
+    Idle,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Deliver {
     /// Hand the task through {task} / {task_file} in argv and the environment.
     Argv,
@@ -189,6 +197,31 @@ pub struct AddArgs {
     /// queue is empty before it ends its tmux server [default: 2s].
     #[arg(long, value_parser = dur, value_name = "DUR")]
     pub linger: Option<Duration>,
+    /// An interactive agent whose screens muxvisor knows: claude, codex, gemini or aider (see
+    /// AGENTS in muxvisor(1)). Its ready, busy and blocked patterns apply, and `send` defaults
+    /// to --when idle.
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+    /// The agent is ready when this regex matches its visible screen (multi-line: ^ and $ at
+    /// each line); it should match only an EMPTY prompt. Repeatable; replaces the preset's.
+    #[arg(long = "ready-pattern", value_name = "RE")]
+    pub ready_pattern: Vec<String>,
+    /// The agent is busy (a turn runs) while this regex matches; wins over a visible ready
+    /// pattern. Repeatable; replaces the preset's.
+    #[arg(long = "busy-pattern", value_name = "RE")]
+    pub busy_pattern: Vec<String>,
+    /// The agent is blocked for reason NAME (a dialog, a permission prompt, a limit) while RE
+    /// matches. Repeatable; replaces the preset's.
+    #[arg(long = "blocked-pattern", value_name = "NAME=RE")]
+    pub blocked_pattern: Vec<String>,
+    /// With no ready pattern, output quiet this long (and no busy pattern) counts as ready
+    /// [default: 1.5s].
+    #[arg(long, value_parser = dur, value_name = "DUR")]
+    pub quiet: Option<Duration>,
+    /// How `send` delivers to this persistent peer by default: now (type at once) or idle
+    /// (durable mailbox, one message per ready state) [default: idle with --agent, else now].
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub when: Option<When>,
     /// The program and its arguments. {task} and {task_file} are replaced for
     /// ephemeral workers.
     #[arg(last = true, required = true, value_name = "PROGRAM")]

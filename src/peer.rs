@@ -126,10 +126,52 @@ pub struct PeerSpec {
     /// How long a runner waits for more tasks before it retires.
     #[serde(default = "default_linger", with = "serde_human")]
     pub linger: Duration,
+    /// The agent preset (`claude`, `codex`, `gemini`, `aider`) whose screen
+    /// patterns (and resume arguments) apply; see `agent::presets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// Screen patterns (regex, multi-line) that replace the preset's, per
+    /// kind: an empty prompt, a turn in progress, a person needed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ready_patterns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub busy_patterns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_patterns: Vec<BlockedPattern>,
+    /// Output quiet this long (no busy pattern visible) counts as ready for
+    /// a peer with no ready pattern.
+    #[serde(default = "default_quiet", with = "serde_human")]
+    pub quiet: Duration,
+    /// When `send` delivers to a persistent peer: at once (`now`), or one
+    /// message per ready state (`idle`); unset, see [`PeerSpec::when`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<When>,
 }
 
 fn default_linger() -> Duration {
     DEFAULT_LINGER
+}
+
+fn default_quiet() -> Duration {
+    DEFAULT_QUIET
+}
+
+/// `--blocked-pattern NAME=RE`: when RE is visible, the agent is blocked
+/// for reason NAME.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockedPattern {
+    pub reason: String,
+    pub pattern: String,
+}
+
+/// When `send` delivers to a persistent peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum When {
+    /// Type at once.
+    Now,
+    /// Queue durably, deliver one message per ready state, in FIFO order.
+    Idle,
 }
 
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
@@ -140,6 +182,7 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 pub const DEFAULT_TASK_TTL: Duration = Duration::from_secs(86_400);
 pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(3_600);
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(2);
+pub const DEFAULT_QUIET: Duration = Duration::from_millis(1500);
 
 impl PeerSpec {
     /// A spec with every default filled in.
@@ -162,7 +205,19 @@ impl PeerSpec {
             task_timeout: DEFAULT_TASK_TIMEOUT,
             deliver: Deliver::Argv,
             linger: DEFAULT_LINGER,
+            agent: None,
+            ready_patterns: Vec::new(),
+            busy_patterns: Vec::new(),
+            blocked_patterns: Vec::new(),
+            quiet: DEFAULT_QUIET,
+            when: None,
         }
+    }
+
+    /// How `send` delivers to this (persistent) peer: as set with `--when`,
+    /// else `idle` for a peer added with `--agent`, else `now` (SPEC §8).
+    pub fn when(&self) -> When {
+        self.when.unwrap_or(if self.agent.is_some() { When::Idle } else { When::Now })
     }
 
     /// Check what serde cannot: a program, an absolute cwd, sane env names,
@@ -207,6 +262,24 @@ impl PeerSpec {
             );
         }
         Ok(())
+    }
+}
+
+/// Parse one `NAME=RE` from `--blocked-pattern` (the name is the reason
+/// `status` shows: lowercase letters, digits and '-').
+pub fn parse_blocked_pattern(s: &str) -> Result<BlockedPattern> {
+    match s.split_once('=') {
+        Some((k, v))
+            if !k.is_empty()
+                && !v.is_empty()
+                && k.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') =>
+        {
+            Ok(BlockedPattern { reason: k.to_string(), pattern: v.to_string() })
+        }
+        _ => bail!(
+            "invalid --blocked-pattern {s:?}: expected NAME=RE, NAME made of lowercase \
+             letters, digits and '-' (for example permission='Do you want to')"
+        ),
     }
 }
 

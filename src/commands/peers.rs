@@ -169,6 +169,29 @@ pub fn build_spec(
     spec.task_ttl = args.task_ttl.unwrap_or(spec.task_ttl);
     spec.task_timeout = args.task_timeout.unwrap_or(spec.task_timeout);
     spec.linger = args.linger.unwrap_or(spec.linger);
+    if let Some(a) = &args.agent {
+        spec.agent = Some(a.clone());
+    }
+    if !args.ready_pattern.is_empty() {
+        spec.ready_patterns.clone_from(&args.ready_pattern);
+    }
+    if !args.busy_pattern.is_empty() {
+        spec.busy_patterns.clone_from(&args.busy_pattern);
+    }
+    if !args.blocked_pattern.is_empty() {
+        spec.blocked_patterns = args
+            .blocked_pattern
+            .iter()
+            .map(|b| peer::parse_blocked_pattern(b))
+            .collect::<Result<_>>()?;
+    }
+    spec.quiet = args.quiet.unwrap_or(spec.quiet);
+    if let Some(w) = args.when {
+        spec.when = Some(match w {
+            cli::When::Now => peer::When::Now,
+            cli::When::Idle => peer::When::Idle,
+        });
+    }
     if let Some(d) = args.deliver {
         spec.deliver = match d {
             cli::Deliver::Argv => Deliver::Argv,
