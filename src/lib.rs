@@ -2,6 +2,7 @@
 //! each in its own tmux server, and feed short-lived workers from a durable
 //! on-disk FIFO. `run` only dispatches; each command lives in `commands/`.
 
+pub mod agent;
 pub mod ansi;
 pub mod canary;
 pub mod cli;
