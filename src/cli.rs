@@ -49,8 +49,10 @@ pub enum Command {
     Rm(RmArgs),
     /// Start a persistent peer now. Exit 0 if it is already running; exit 1
     /// with its status if the program dies within 1 s (MUXVISOR_SETTLE_MS).
+    /// With --wait-ready, return only once the agent is ready (exit 0), blocked
+    /// or dead (exit 1), or still starting at the deadline (exit 75).
     /// Ephemeral peers are started by `send` and the tick, not by hand.
-    Launch(IdArgs),
+    Launch(LaunchArgs),
     /// Deliberately stop a peer: SIGTERM, then SIGHUP, then SIGKILL its
     /// program's process group, spread over the grace. Leaves no death record.
     ///
@@ -63,8 +65,14 @@ pub enum Command {
     Stop(StopArgs),
     /// Stop, then launch.
     Restart(StopArgs),
-    /// Queue a task for an ephemeral peer, or type text into a persistent one.
+    /// Queue a task for an ephemeral peer, or deliver text to a persistent one: typed at
+    /// once (--when now), or made durable in its mailbox and pasted when the agent is ready,
+    /// one message per turn (--when idle). --keys sends key names at once.
     Send(SendArgs),
+    /// Report an agent's state from its own hooks (the strongest source):
+    /// ready, busy or blocked. `mark ID ready` also delivers the next message
+    /// of its mailbox at once.
+    Mark(MarkArgs),
     /// One row per peer: state, pid, uptime, idle time, exit status, queue.
     Status(StatusArgs),
     /// Inspect and manage a peer's FIFO and its dead letters.
@@ -102,6 +110,9 @@ pub enum Command {
     /// Internal: the runner in an ephemeral peer's pane.
     #[command(hide = true, name = "_run")]
     Run(IdArgs),
+    /// Internal: the courier that delivers a persistent peer's mailbox.
+    #[command(hide = true, name = "_courier")]
+    Courier(IdArgs),
 }
 
 #[derive(Debug, Args)]
@@ -267,6 +278,61 @@ pub struct SendArgs {
     /// pending or running.
     #[arg(long, value_name = "KEY")]
     pub dedupe: Option<String>,
+    /// Persistent peer: now (type at once) or idle (durable mailbox; pasted when the agent is
+    /// ready, in FIFO order, one message per turn) [default: the peer's --when].
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub when: Option<When>,
+    /// With --when idle: return only once this message was delivered; exit 75 if the deadline
+    /// passes first (the message stays queued) [default: 120s when given without a value].
+    #[arg(long, value_parser = dur, num_args = 0..=1, default_missing_value = "120s", value_name = "DUR")]
+    pub wait: Option<Duration>,
+    /// Persistent peer: paste the text without pressing Enter (it stays a draft).
+    #[arg(long)]
+    pub no_enter: bool,
+    /// Persistent peer: send these tmux key names at once (Escape, C-c, Enter, Up, F5, ...)
+    /// instead of text.
+    #[arg(long, num_args = 1.., value_name = "KEY", conflicts_with_all = ["text", "file"])]
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LaunchArgs {
+    /// The peer's identity.
+    pub id: String,
+    /// Return only once the agent is ready: exit 0; exit 1 if it is blocked (the reason and the
+    /// screen lines that matched are printed) or its program died; exit 75 if the deadline
+    /// passed while it was still starting [default: 120s when given without a value].
+    #[arg(long, value_parser = dur, num_args = 0..=1, default_missing_value = "120s", value_name = "DUR")]
+    pub wait_ready: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MarkState {
+    /// Waiting for input (Claude Code's Stop hook).
+    Ready,
+    /// Working on a turn (UserPromptSubmit).
+    Busy,
+    /// Needs a person (a permission prompt, a dialog, a limit; Notification).
+    Blocked,
+}
+
+#[derive(Debug, Args)]
+pub struct MarkArgs {
+    /// The peer's identity (inside its pane: "$MUXVISOR_IDENTITY").
+    pub id: String,
+    /// ready, busy or blocked.
+    #[arg(value_enum)]
+    pub state: MarkState,
+    /// Why (shown by status; for blocked, e.g. permission, usage-limit).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// The agent's conversation id, stored for a resume.
+    #[arg(long, value_name = "ID")]
+    pub session_id: Option<String>,
+    /// Read a hook's JSON payload on stdin (Claude Code hooks): its session_id and, for blocked,
+    /// its message as the reason, unless given.
+    #[arg(long)]
+    pub hook_json: bool,
 }
 
 #[derive(Debug, Args)]

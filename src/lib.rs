@@ -68,9 +68,11 @@ fn named_identity(cmd: &Command) -> Option<&str> {
     match cmd {
         Command::Add(a) => Some(&a.id),
         Command::Rm(a) => Some(&a.id),
-        Command::Launch(a) | Command::Attach(a) | Command::PaneLog(a) | Command::Run(a) => {
+        Command::Attach(a) | Command::PaneLog(a) | Command::Run(a) | Command::Courier(a) => {
             Some(&a.id)
         }
+        Command::Launch(a) => Some(&a.id),
+        Command::Mark(a) => Some(&a.id),
         Command::Stop(a) | Command::Restart(a) => Some(&a.id),
         Command::Send(a) => Some(&a.id),
         Command::Status(a) => a.id.as_deref(),
@@ -126,6 +128,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Canary(a) => canary::run(&ctx, a),
         Command::PaneLog(a) => hook::run_pane_log(&ctx, a),
         Command::Run(a) => runner::run(&ctx, a),
+        Command::Courier(a) => agent::mailbox::run_courier(&ctx, a),
+        Command::Mark(a) => commands::mark::run(&ctx, a),
         Command::Completions(_) | Command::Doctor => {
             unreachable!("handled before the root is opened")
         }

@@ -151,6 +151,7 @@ pub fn finish(
                         signal: signal.clone(),
                         duration_ms: *duration_ms,
                         screen_tail: String::new(),
+                        delivered_at: None,
                     };
                     let Some(name) = q.complete(task, &outcome)? else {
                         return Ok(Finished::NotRunning);

@@ -3,4 +3,8 @@
 //! and resume arguments for the agents that `add --agent NAME` names, and
 //! a pure classifier over the visible screen (SPEC §8, §9).
 
+pub mod mailbox;
 pub mod presets;
+pub mod record;
+pub mod state;
+pub mod watch;

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::Ctx;
 use crate::canary;
-use crate::cli::{IdArgs, StopArgs};
+use crate::cli::{LaunchArgs, StopArgs};
 use crate::observe::{self, Seen};
 use crate::output;
 use crate::peer::{self, Identity, PeerSpec, Policy};
@@ -47,12 +47,84 @@ fn persistent_spec(ctx: &Ctx, raw: &str, verb: &str) -> Result<PeerSpec> {
     Ok(spec)
 }
 
-pub fn launch(ctx: &Ctx, args: IdArgs) -> Result<ExitCode> {
+pub fn launch(ctx: &Ctx, args: LaunchArgs) -> Result<ExitCode> {
     let spec = persistent_spec(ctx, &args.id, "launch")?;
-    launch_and_report(ctx, &spec)
+    let code = launch_and_report(ctx, &spec, args.wait_ready.is_none())?;
+    match args.wait_ready {
+        Some(limit) if code == ExitCode::SUCCESS => wait_ready(ctx, &spec, limit),
+        _ => Ok(code),
+    }
 }
 
-fn launch_and_report(ctx: &Ctx, spec: &PeerSpec) -> Result<ExitCode> {
+/// `launch --wait-ready`: look at the agent until it is ready (exit 0),
+/// blocked or dead (1), or the deadline passes while it starts (75).
+fn wait_ready(ctx: &Ctx, spec: &PeerSpec, limit: Duration) -> Result<ExitCode> {
+    use crate::agent::state::AgentState;
+    use crate::agent::watch::Looker;
+    let id = &spec.identity;
+    let deadline = std::time::Instant::now() + limit;
+    let mut looker = Looker::for_loop();
+    let look = loop {
+        let look = looker.look(&ctx.root, spec, true)?;
+        match look.view.state {
+            AgentState::Ready | AgentState::Blocked | AgentState::Unknown => break look,
+            AgentState::Starting | AgentState::Busy => {}
+        }
+        if std::time::Instant::now() >= deadline {
+            break look;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let v = &look.view;
+    let pid = observe::observe(&ctx.root, id, Duration::from_secs(2))?.pane_pid;
+    let (code, human) = match v.state {
+        AgentState::Ready => (0, format!("{id} is ready")),
+        AgentState::Blocked => {
+            let why = v.reason.clone().unwrap_or_else(|| "unknown".into());
+            let mut msg = format!("{id} is blocked ({why}): a person is needed");
+            for l in &v.lines {
+                msg.push_str(&format!("\n  screen: {l}"));
+            }
+            msg.push_str(&format!(
+                "\nanswer it with `muxvisor attach {id}` (or `muxvisor send {id} --keys ...`)"
+            ));
+            (1, msg)
+        }
+        AgentState::Unknown => (
+            1,
+            format!(
+                "{id}'s program is not running (it died before it was ready); see `muxvisor \
+                 screen {id}` and `muxvisor events --id {id}`"
+            ),
+        ),
+        AgentState::Starting | AgentState::Busy => (
+            75,
+            format!(
+                "{id} was still {} after {}; it may need longer (--wait-ready DUR) or \
+                 ready/busy patterns that match its screen (`muxvisor screen {id}`)",
+                v.state,
+                crate::duration::format(limit)
+            ),
+        ),
+    };
+    if ctx.json {
+        output::json(&json!({
+            "identity": id,
+            "started": true,
+            "already": false,
+            "pid": pid,
+            "agent": {"state": v.state, "reason": v.reason, "screen": v.lines},
+        }))?;
+    } else if code == 0 {
+        output::line(&human)?;
+    }
+    if code != 0 {
+        output::warn(&human);
+    }
+    Ok(ExitCode::from(code))
+}
+
+fn launch_and_report(ctx: &Ctx, spec: &PeerSpec, print: bool) -> Result<ExitCode> {
     let id = &spec.identity;
     let l = session::launch(&ctx.root, spec, session::Start::Program)?;
     if l.already {
@@ -61,6 +133,9 @@ fn launch_and_report(ctx: &Ctx, spec: &PeerSpec) -> Result<ExitCode> {
             output::warn(format!("{id}: could not start the server-death canary: {e:#}"));
         }
         let pid = l.pane_pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+        if !print {
+            return Ok(ExitCode::SUCCESS);
+        }
         return report(
             ctx,
             id,
@@ -72,6 +147,7 @@ fn launch_and_report(ctx: &Ctx, spec: &PeerSpec) -> Result<ExitCode> {
         );
     }
     match session::settle(&ctx.root, id, settle_time())? {
+        None if !print => Ok(ExitCode::SUCCESS),
         None => {
             let pid = l.pane_pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
             report(ctx, id, true, false, l.pane_pid, None, format!("launched {id} (pid {pid})"))
@@ -152,5 +228,5 @@ pub fn restart(ctx: &Ctx, args: StopArgs) -> Result<ExitCode> {
         }
     }
     // `launch` clears `failed`: an explicit restart re-arms the restart budget.
-    launch_and_report(ctx, &spec)
+    launch_and_report(ctx, &spec, true)
 }

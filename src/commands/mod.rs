@@ -6,6 +6,7 @@ pub mod completions;
 pub mod doctor;
 pub mod events;
 pub mod lifecycle;
+pub mod mark;
 pub mod peers;
 pub mod queue;
 pub mod send;

@@ -1,11 +1,16 @@
-//! `send`: make a task durable for an ephemeral peer (then kick a worker), or
-//! type text into a persistent peer's pane (waking it first).
+//! `send`: make a task durable for an ephemeral peer (then kick a runner),
+//! or deliver text to a persistent peer (waking it first): typed at once
+//! (`--when now`), or made durable in its mailbox and pasted when the agent
+//! is ready, one message per turn (`--when idle`, see `agent::mailbox`).
+//! `--keys` sends tmux key names at once.
 //!
 //! The payload comes from TEXT, `--file F`, or stdin (`-`), and is refused
-//! above 1 MiB before anything is written. For an ephemeral peer the only
-//! thing that can make `send` fail after the task is durable is nothing: a
-//! failed kick is a warning (the next tick starts the worker), so exit 0
-//! always means "queued".
+//! above 1 MiB before anything is written. Text is delivered byte for byte
+//! (trailing newlines kept: a REPL block can end with its own blank line);
+//! only the final Enter is added, unless `--no-enter`. For a queued task or
+//! message, nothing can make `send` fail once it is durable: a failed kick
+//! or wake is a warning (the next tick starts it), so exit 0 always means
+//! "queued" (with `--wait`, 75 means queued but not yet delivered).
 
 use std::fs::File;
 use std::io::Read;
@@ -19,7 +24,7 @@ use crate::Ctx;
 use crate::cli::SendArgs;
 use crate::observe::{self, Seen};
 use crate::output;
-use crate::peer::{self, Identity, PeerSpec, Policy};
+use crate::peer::{self, Identity, PeerSpec, Policy, When};
 use crate::queue::{MAX_PAYLOAD, Queue};
 use crate::session;
 use crate::tmux::{Tmux, TmuxError, paste};
@@ -32,11 +37,154 @@ const WAKE_MAX_WAIT: Duration = Duration::from_secs(10);
 pub fn run(ctx: &Ctx, args: SendArgs) -> Result<ExitCode> {
     let id = Identity::parse(&args.id)?;
     let spec = peer::require(&ctx.root, &id)?;
+    if !args.keys.is_empty() {
+        return send_keys(ctx, &spec, &args);
+    }
     let payload = read_payload(&args)?;
     match spec.policy {
-        Policy::Ephemeral => queue_task(ctx, &spec, &payload, &args),
-        Policy::Persistent => deliver(ctx, &spec, &payload, &args),
+        Policy::Ephemeral => {
+            if args.when.is_some() || args.wait.is_some() || args.no_enter {
+                bail!(
+                    "--when, --wait and --no-enter apply to persistent peers; {id} is ephemeral \
+                     (its tasks are queued and run one at a time)"
+                );
+            }
+            queue_task(ctx, &spec, &payload, &args)
+        }
+        Policy::Persistent => {
+            let when = match args.when {
+                Some(crate::cli::When::Now) => When::Now,
+                Some(crate::cli::When::Idle) => When::Idle,
+                None => spec.when(),
+            };
+            match when {
+                When::Now => deliver(ctx, &spec, &payload, &args),
+                When::Idle => mail(ctx, &spec, &payload, &args),
+            }
+        }
     }
+}
+
+/// The text of a message, checked before anything is queued or typed.
+fn message_text<'a>(id: &Identity, payload: &'a [u8], what: &str) -> Result<&'a str> {
+    let text = std::str::from_utf8(payload)
+        .with_context(|| format!("the text for {id} is not valid UTF-8; {what}"))?;
+    paste::check_text(text).map_err(|m| anyhow::anyhow!("{what} for {id}: {m}"))?;
+    Ok(text)
+}
+
+/// `--keys`: tmux key names, at once, to a running peer.
+fn send_keys(ctx: &Ctx, spec: &PeerSpec, args: &SendArgs) -> Result<ExitCode> {
+    let id = &spec.identity;
+    if spec.policy != Policy::Persistent {
+        bail!("--keys types into a persistent peer's pane; {id} is ephemeral");
+    }
+    for k in &args.keys {
+        paste::check_key(k).map_err(|m| anyhow::anyhow!("nothing was sent to {id}: {m}"))?;
+    }
+    if observe::observe(&ctx.root, id, Duration::from_secs(3))?.seen != Seen::Alive {
+        bail!("{id} is not running; nothing was sent (start it with `muxvisor launch {id}`)");
+    }
+    let tmux = Tmux::new(ctx.root.socket(id)).map_err(TmuxError::into_anyhow)?;
+    paste::keys(&tmux, id, &args.keys)
+        .map_err(TmuxError::into_anyhow)
+        .with_context(|| format!("sending keys to {id}"))?;
+    if ctx.json {
+        output::json(&json!({"delivered": true, "identity": id, "keys": args.keys}))?;
+    } else {
+        output::line(format!("sent {} to {id}", args.keys.join(" ")))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Start `spec`'s program if it is not running (a message needs a reader).
+/// A failure is a warning: what was queued stays queued.
+fn wake(ctx: &Ctx, spec: &PeerSpec) -> Result<bool> {
+    let id = &spec.identity;
+    match observe::observe(&ctx.root, id, Duration::from_secs(3))?.seen {
+        Seen::Alive => Ok(false),
+        Seen::Hung => bail!("{id}'s tmux server does not answer (hung?)"),
+        _ => {
+            session::launch(&ctx.root, spec, session::Start::Program)
+                .with_context(|| format!("waking {id}"))?;
+            Ok(true)
+        }
+    }
+}
+
+/// `--when idle`: durable first, then delivered when the agent is ready.
+fn mail(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Result<ExitCode> {
+    use crate::agent::mailbox::{self, Outcome};
+    let id = &spec.identity;
+    message_text(id, payload, "NOT queued")?;
+    let q = Queue::open(&ctx.root, id)?;
+    let e = q.enqueue_with(payload, args.dedupe.as_deref(), args.no_enter)?;
+    if !ctx.json {
+        output::line(format!("queued for {id}, depth {}, task {}", e.depth, e.task))?;
+    }
+    let mut delivered = false;
+    if !args.no_kick {
+        if let Err(err) = wake(ctx, spec) {
+            output::warn(format!("the message is queued, but {err:#}; the next tick will retry"));
+        }
+        let mut looker = crate::agent::watch::Looker::once();
+        match mailbox::deliver_next(&ctx.root, spec, &q, &mut looker) {
+            Ok(Outcome::Delivered { task }) => delivered |= task == e.task,
+            Ok(_) => {}
+            Err(err) => output::warn(format!("delivering to {id}: {err:#}")),
+        }
+        if q.counts()?.pending > 0
+            && let Err(err) = mailbox::ensure_courier(&ctx.root, id)
+        {
+            output::warn(format!(
+                "the message is queued, but starting its courier failed: {err:#}; the next tick \
+                 will start one"
+            ));
+        }
+    }
+    let mut code = ExitCode::SUCCESS;
+    if let Some(limit) = args.wait
+        && !delivered
+    {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let shown = q.show(&e.task)?;
+            if shown.outcome.as_ref().is_some_and(|o| o.delivered_at.is_some()) {
+                delivered = true;
+                break;
+            }
+            if shown.stage == "dead" {
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !delivered {
+            output::warn(format!(
+                "message {} for {id} was not delivered within {}; it stays queued (see \
+                 `muxvisor queue {id} show {}` and `muxvisor status {id}`)",
+                e.task,
+                crate::duration::format(limit),
+                e.task
+            ));
+            code = ExitCode::from(crate::exit::Exit::TempFail.code());
+        }
+    }
+    if ctx.json {
+        output::json(&json!({
+            "queued": true,
+            "identity": id,
+            "task": e.task,
+            "depth": e.depth,
+            "deduped": e.deduped,
+            "delivered": delivered,
+        }))?;
+    } else if delivered {
+        output::line(format!("delivered message {} to {id}", e.task))?;
+    }
+    Ok(code)
 }
 
 fn too_big(what: &str, n: u64) -> anyhow::Error {
@@ -124,15 +272,15 @@ fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Re
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--when now`: type the text at once (waking the peer first).
 fn deliver(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Result<ExitCode> {
     let id = &spec.identity;
-    if args.dedupe.is_some() || args.no_kick {
-        bail!("--dedupe and --no-kick apply to ephemeral peers; {id} is persistent");
+    if args.dedupe.is_some() || args.no_kick || args.wait.is_some() {
+        bail!(
+            "--dedupe, --no-kick and --wait need the mailbox; {id} types at once (add --when idle)"
+        );
     }
-    let text = std::str::from_utf8(payload)
-        .with_context(|| format!("the text for {id} is not valid UTF-8; nothing was typed"))?;
-    paste::check_text(text).map_err(|m| anyhow::anyhow!("nothing was typed into {id}: {m}"))?;
-    let text = text.trim_end_matches('\n');
+    let text = message_text(id, payload, "nothing was typed")?;
     let tmux = Tmux::new(ctx.root.socket(id)).map_err(TmuxError::into_anyhow)?;
     let seen = observe::observe(&ctx.root, id, Duration::from_secs(3))?.seen;
     match seen {
@@ -144,7 +292,7 @@ fn deliver(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Resul
             paste::wait_quiet(&tmux, id, worker::QUIET, WAKE_MAX_WAIT);
         }
     }
-    paste::paste(&tmux, id, text.as_bytes(), true)
+    paste::paste(&tmux, id, text.as_bytes(), !args.no_enter)
         .map_err(TmuxError::into_anyhow)
         .with_context(|| format!("typing into {id}"))?;
     if ctx.json {

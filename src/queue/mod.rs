@@ -214,6 +214,9 @@ pub struct Outcome {
     pub duration_ms: u64,
     /// The last lines of the worker's screen.
     pub screen_tail: String,
+    /// A mailbox message: when it was pasted into the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
 }
 
 /// What [`Queue::claim`] found.
@@ -340,6 +343,16 @@ impl Queue {
     /// protocol. Disk full / quota / I/O errors exit 75 with "NOT queued";
     /// nothing partial is left behind.
     pub fn enqueue(&self, payload: &[u8], dedupe: Option<&str>) -> Result<Enqueued> {
+        self.enqueue_with(payload, dedupe, false)
+    }
+
+    /// [`Queue::enqueue`] for a mailbox message, with its delivery flags.
+    pub fn enqueue_with(
+        &self,
+        payload: &[u8],
+        dedupe: Option<&str>,
+        no_enter: bool,
+    ) -> Result<Enqueued> {
         if payload.len() > MAX_PAYLOAD {
             bail!(
                 "task NOT queued for {}: the payload is {} bytes, over the limit of {} bytes \
@@ -362,7 +375,8 @@ impl Queue {
         let (seq, depth) = self.read_counter()?;
         let (seq, depth) = (seq + 1, depth + 1);
         let task = new_task_id();
-        let h = Header::new(&task, seq, Utc::now(), dedupe, payload);
+        let mut h = Header::new(&task, seq, Utc::now(), dedupe, payload);
+        h.no_enter = no_enter;
         let name = h.name();
         let bytes = task::encode(&h, payload)?;
         let tmp = self.sub("tmp").join(&name);
@@ -479,6 +493,33 @@ impl Queue {
     /// name for [`Queue::write_outcome`], or `None` when the task was
     /// already done.
     pub fn complete(&self, task: &str, outcome: &Outcome) -> Result<Option<String>> {
+        self.commit(task, || {
+            Event::new("task-done")
+                .id(&self.id)
+                .kv("task", task)
+                .opt("status", outcome.status)
+                .opt("signal", outcome.signal.clone())
+                .kv("duration_ms", outcome.duration_ms)
+        })
+    }
+
+    /// The commit of a mailbox message pasted at `at`: like [`Queue::ack`]
+    /// (one rename, then its outcome), logged as `ev=msg-delivered`.
+    pub fn delivered(&self, task: &str, at: DateTime<Utc>) -> Result<()> {
+        let name = self.commit(task, || {
+            Event::new("msg-delivered")
+                .id(&self.id)
+                .kv("task", task)
+                .kv("delivered_at", at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        })?;
+        if let Some(name) = name {
+            let outcome = Outcome { delivered_at: Some(at), ..Outcome::default() };
+            self.write_outcome(&name, &outcome)?;
+        }
+        Ok(())
+    }
+
+    fn commit(&self, task: &str, event: impl FnOnce() -> Event) -> Result<Option<String>> {
         let _lock = self.lock()?;
         let c = match self.running_locked()? {
             Some(c) if c.header.task == task => c,
@@ -494,14 +535,7 @@ impl Queue {
         fs::rename(&from, self.sub("done").join(&name))
             .with_context(|| format!("moving {} to done/", from.display()))?;
         fsutil::fsync_dir_barrier(&self.sub("done"))?;
-        self.event(
-            Event::new("task-done")
-                .id(&self.id)
-                .kv("task", task)
-                .opt("status", outcome.status)
-                .opt("signal", outcome.signal.clone())
-                .kv("duration_ms", outcome.duration_ms),
-        );
+        self.event(event());
         fault("acked");
         self.forget_work(task);
         Ok(Some(name))

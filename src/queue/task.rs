@@ -91,6 +91,9 @@ pub struct Header {
     pub len: u64,
     /// FNV-1a 64 of the payload, 16 hex digits.
     pub fnv: String,
+    /// A mailbox message typed without the final Enter (`send --no-enter`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_enter: bool,
 }
 
 impl Header {
@@ -113,6 +116,7 @@ impl Header {
             dedupe: dedupe.map(str::to_string),
             len: payload.len() as u64,
             fnv: format!("{:016x}", fnv1a64(payload)),
+            no_enter: false,
         }
     }
 

@@ -69,6 +69,25 @@ impl Control {
         Ok(all[all.len().saturating_sub(lines)..].join("\n"))
     }
 
+    /// The visible screen of `id`'s pane, whether its program is dead, and
+    /// the time of its last output (unix seconds), in one round trip.
+    pub fn look(
+        &mut self,
+        id: &Identity,
+        timeout: Duration,
+    ) -> Result<(String, bool, Option<i64>), TmuxError> {
+        let t = id.target();
+        let line = format!(
+            "capture-pane -p -t {t} ; display-message -p -t {t} '#{{pane_dead}} #{{window_activity}}'\n"
+        );
+        let io = |err| TmuxError::Io { socket: self.socket.clone(), err };
+        self.stdin.write_all(line.as_bytes()).map_err(io)?;
+        let screen = self.read_block(timeout);
+        let meta = self.read_block(timeout)?;
+        let (dead, activity) = parse_meta(&meta);
+        Ok((screen?, dead, activity))
+    }
+
     /// Write one fixed command line and return its output.
     pub fn run_line(&mut self, line: &str, timeout: Duration) -> Result<String, TmuxError> {
         if line.contains(['\n', '\'', '"', '\\', '#', ';']) {
@@ -130,6 +149,13 @@ impl Drop for Control {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `<pane_dead> <window_activity>` as `display-message` prints it. Pure.
+pub fn parse_meta(s: &str) -> (bool, Option<i64>) {
+    let mut it = s.split_whitespace();
+    let dead = it.next() == Some("1");
+    (dead, it.next().and_then(|a| a.parse().ok()).filter(|a| *a > 0))
 }
 
 /// Find the first complete block in `buf`: the bytes it spans (including

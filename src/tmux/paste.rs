@@ -26,13 +26,45 @@ pub fn check_text(text: &str) -> Result<(), String> {
     }
 }
 
+/// Refuse anything but a plain tmux key name (`Escape`, `C-c`, `Enter`,
+/// `Up`, `F5`, `M-x`, `BSpace`, a single character): `send-keys` without
+/// `-l` types an unknown name as text, so only names are let through.
+pub fn check_key(key: &str) -> Result<(), String> {
+    let ok = !key.is_empty()
+        && key.len() <= 32
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !key.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key:?} is not a tmux key name: use names such as Escape, Enter, C-c, M-x, Up, F5 or \
+             a single letter or digit (send text as TEXT instead)"
+        ))
+    }
+}
+
+/// Send tmux key names to `id`'s pane at once (`send-keys`, no `-l`).
+pub fn keys(tmux: &Tmux, id: &Identity, keys: &[String]) -> Result<(), TmuxError> {
+    let target = id.target();
+    tmux.run(&Cmd::new("send-keys").args(["-t", target.as_str()]).args(keys)).map(|_| ())
+}
+
 /// A buffer name no other muxvisor process will use at the same time.
 fn buffer_name() -> String {
     format!("muxvisor-{}-{}", std::process::id(), crate::fsutil::unique_suffix())
 }
 
-/// Paste `text` into `id`'s pane, then press Enter when `enter`.
+/// Paste `text` into `id`'s pane, then press Enter when `enter`. Empty
+/// text is a valid message: Enter alone (tmux has no empty buffer).
 pub fn paste(tmux: &Tmux, id: &Identity, text: &[u8], enter: bool) -> Result<(), TmuxError> {
+    if text.is_empty() {
+        if !enter {
+            return Ok(());
+        }
+        let target = id.target();
+        return tmux.run(&Cmd::new("send-keys").args(["-t", target.as_str(), "Enter"])).map(|_| ());
+    }
     let name = buffer_name();
     tmux.run_with_stdin(&Cmd::new("load-buffer").arg("-b").arg(&name).arg("-"), Some(text))?;
     let target = id.target();
@@ -83,6 +115,16 @@ mod tests {
         for bad in ["\x1b[201~", "a\rb", "\x07", "x\u{7f}", "\u{9b}"] {
             let e = check_text(bad).unwrap_err();
             assert!(e.contains("control character"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn key_names_only() {
+        for ok in ["Escape", "C-c", "Enter", "Up", "F5", "M-x", "BSpace", "a", "1", "S-Tab"] {
+            assert!(check_key(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-t", "hello world", "a;b", "#{pane_pid}", "\x1b", &"k".repeat(40)] {
+            assert!(check_key(bad).is_err(), "{bad:?}");
         }
     }
 

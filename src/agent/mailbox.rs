@@ -1,0 +1,224 @@
+//! The mailbox of a persistent peer: its queue (the same durable FIFO as an
+//! ephemeral peer's, `queues/<id>/`), whose tasks are messages and whose
+//! "run" is "paste it once the agent is ready". One place delivers
+//! ([`deliver_next`]), and three things call it:
+//! - `send --when idle`, once its message is durable (delivered at once if
+//!   the agent is ready);
+//! - `mark <id> ready`, the agent's own hook saying its turn ended;
+//! - the **courier** (`_courier <id>`, [`run_courier`]): a small detached
+//!   process, at most one per identity (`queues/<id>/courier.lock`), alive
+//!   only while the mailbox holds messages, that looks at the agent a few
+//!   times a second through a control-mode client and delivers the moment
+//!   it is ready. The tick starts one when messages wait and none runs.
+//!
+//! A delivery, under the queue's worker lock (so two deliverers never race):
+//! look at the agent (under the lock, so a delivery that just happened is
+//! seen); if it is ready, claim the head, paste it (bracketed paste, then
+//! Enter unless it was sent `--no-enter`), note the delivery in the agent
+//! record (the agent now counts as busy until its screen changes), and
+//! commit it (`done/`, `ev=msg-delivered`, `delivered_at` in its outcome).
+//! A message left claimed by a deliverer that died is retried (counted,
+//! with backoff): at least once, like a task whose runner died.
+//!
+//! The courier retires like a runner, race-free with a sender: it releases
+//! its lock, then looks at the queue once more (a sender that saw it alive
+//! published its message before that release), and goes on if anything
+//! arrived.
+
+use std::io::Write as _;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+
+use super::record;
+use super::state::{AgentState, Delivery, View};
+use super::watch::Looker;
+use crate::Ctx;
+use crate::cli::IdArgs;
+use crate::fsutil::{self, LockGuard};
+use crate::paths::Root;
+use crate::peer::{self, Identity, PeerSpec, Policy};
+use crate::queue::{Claim, Queue};
+use crate::tmux::{Tmux, TmuxError, paste};
+
+/// How often the courier looks at a busy agent.
+const POLL: Duration = Duration::from_millis(200);
+/// How often it looks at a blocked one (a person is needed; no hurry).
+const POLL_BLOCKED: Duration = Duration::from_secs(1);
+/// A courier gives up on a peer whose program is not running after this
+/// (the tick restarts the program, and a courier with it).
+const NOT_RUNNING_GIVE_UP: Duration = Duration::from_secs(30);
+
+/// What [`deliver_next`] did.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// The head message was pasted.
+    Delivered { task: String },
+    /// The agent is not ready (its view says why).
+    NotReady(View),
+    /// Nothing to deliver (empty, or the head backs off).
+    Empty,
+    /// Another deliverer holds the lock right now.
+    Busy,
+}
+
+/// Deliver the head of `spec`'s mailbox if the agent is ready.
+pub fn deliver_next(root: &Root, spec: &PeerSpec, q: &Queue, looker: &mut Looker) -> Result<Outcome> {
+    let Some(_held) = q.try_worker_lock()? else { return Ok(Outcome::Busy) };
+    if let Some(c) = q.running()? {
+        // Left by a deliverer that died between claim and commit.
+        q.nack(
+            c.task(),
+            "delivery-interrupted",
+            spec.backoff,
+            spec.max_backoff,
+            spec.max_attempts,
+            Utc::now(),
+        )?;
+    }
+    let look = looker.look(root, spec, true)?;
+    if look.view.state != AgentState::Ready {
+        return Ok(Outcome::NotReady(look.view));
+    }
+    let c = match q.claim(Utc::now(), Some(spec.task_ttl))? {
+        Claim::Claimed(c) => c,
+        Claim::Empty | Claim::NotBefore(_) | Claim::Busy => return Ok(Outcome::Empty),
+    };
+    let task = c.task().to_string();
+    let id = &spec.identity;
+    let pasted = Tmux::new(root.socket(id))
+        .and_then(|t| paste::paste(&t, id, &c.payload, !c.header.no_enter))
+        .map_err(TmuxError::into_anyhow);
+    if let Err(e) = pasted {
+        let reason = format!("deliver-failed: {e:#}");
+        q.nack(&task, &reason, spec.backoff, spec.max_backoff, spec.max_attempts, Utc::now())?;
+        return Err(e.context(format!("pasting message {task} into {id}")));
+    }
+    let now = Utc::now();
+    let launched_at = crate::state::load(root, id)?.launched_at;
+    record::update(root, id, launched_at, |rec| {
+        rec.delivery = Some(Delivery {
+            at: now,
+            task: task.clone(),
+            screen_before: look.fingerprint.unwrap_or_default(),
+            changed: false,
+        });
+    })?;
+    q.delivered(&task, now)?;
+    Ok(Outcome::Delivered { task })
+}
+
+/// The courier's lock file.
+fn courier_lock(q: &Queue) -> std::path::PathBuf {
+    q.dir().join("courier.lock")
+}
+
+/// True while a courier serves `q`.
+pub fn courier_alive(q: &Queue) -> bool {
+    fsutil::is_locked(&courier_lock(q)).unwrap_or(false)
+}
+
+/// The live courier's pid, as it wrote it into its lock.
+pub fn courier_pid(q: &Queue) -> Option<i32> {
+    if !courier_alive(q) {
+        return None;
+    }
+    let b = fsutil::read_if_exists(&courier_lock(q)).ok()??;
+    String::from_utf8_lossy(&b).trim().parse().ok()
+}
+
+/// Start a courier for `id` unless one serves it. It detaches itself.
+pub fn ensure_courier(root: &Root, id: &Identity) -> Result<bool> {
+    let q = Queue::open(root, id)?;
+    if courier_alive(&q) {
+        return Ok(false);
+    }
+    let exe = std::env::current_exe().context("finding the muxvisor binary for the courier")?;
+    let child = Command::new(exe)
+        .arg("--root")
+        .arg(root.dir())
+        .arg("_courier")
+        .arg(id.as_str())
+        .env_remove("TMUX")
+        .env_remove("TMUX_PANE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting the courier of {id}"))?;
+    // It forks and its parent exits at once.
+    match crate::tmux::wait_deadline(child, Duration::from_secs(5)) {
+        Ok(Some(_)) => Ok(true),
+        Ok(None) => anyhow::bail!("the courier of {id} did not detach within 5 s"),
+        Err(e) => Err(e).with_context(|| format!("waiting for the courier of {id} to detach")),
+    }
+}
+
+/// `_courier <id>`.
+pub fn run_courier(ctx: &Ctx, args: IdArgs) -> Result<ExitCode> {
+    let id = Identity::parse(&args.id)?;
+    if !crate::hook::detach()? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Err(e) = courier(&ctx.root, &id) {
+        let _ = crate::logfmt::Event::new("courier-error")
+            .id(&id)
+            .kv("reason", format!("{e:#}"))
+            .append_to(&ctx.root.lifecycle_log());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn take_lock(q: &Queue) -> Result<Option<LockGuard>> {
+    let Some(lock) = fsutil::try_lock(&courier_lock(q))? else { return Ok(None) };
+    {
+        use std::io::Seek;
+        let mut f = lock.file();
+        let _ = f.set_len(0);
+        let _ = f.rewind();
+        let _ = writeln!(f, "{}", std::process::id());
+    }
+    Ok(Some(lock))
+}
+
+fn courier(root: &Root, id: &Identity) -> Result<()> {
+    let q = Queue::open(root, id)?;
+    let Some(lock) = take_lock(&q)? else { return Ok(()) };
+    let mut lock = Some(lock);
+    let mut looker = Looker::for_loop();
+    let mut not_running: Option<Instant> = None;
+    loop {
+        let Some(spec) = peer::load(root, id)?.filter(|s| s.policy == Policy::Persistent) else {
+            return Ok(());
+        };
+        let c = q.counts()?;
+        if c.pending + c.running == 0 {
+            // Retire, race-free with a sender (see the module header).
+            drop(lock.take());
+            let c = q.counts()?;
+            if c.pending + c.running == 0 {
+                return Ok(());
+            }
+            let Some(again) = take_lock(&q)? else { return Ok(()) };
+            lock = Some(again);
+        }
+        let state = match deliver_next(root, &spec, &q, &mut looker)? {
+            Outcome::Delivered { .. } => continue,
+            Outcome::NotReady(v) => Some(v.state),
+            Outcome::Empty | Outcome::Busy => None,
+        };
+        if state == Some(AgentState::Unknown) {
+            let since = *not_running.get_or_insert_with(Instant::now);
+            if since.elapsed() >= NOT_RUNNING_GIVE_UP {
+                return Ok(());
+            }
+        } else {
+            not_running = None;
+        }
+        let slow = matches!(state, Some(AgentState::Unknown | AgentState::Blocked));
+        std::thread::sleep(if slow { POLL_BLOCKED } else { POLL });
+        debug_assert!(lock.is_some());
+    }
+}

@@ -1,0 +1,369 @@
+//! The agent state of a persistent peer, decided like the tick: a pure
+//! function of what the screen shows, the marks the agent's own hooks left,
+//! the last delivery, the spec's patterns and the clock. Capturing the
+//! screen and keeping the record are at the edges (`agent::watch`,
+//! `agent::record`); this module does no I/O, so every rule is a table test.
+//!
+//! Sources, strongest first (SPEC §8):
+//! 1. a **mark** (`muxvisor mark <id> ready|busy|blocked`), for as long as it
+//!    is fresh ([`MARK_FRESH`]); an older mark still stands where the screen
+//!    says nothing, but a visible pattern that contradicts it wins (Codex
+//!    skips its `Stop` hook when a turn is interrupted with Esc, which would
+//!    leave a `busy` mark forever); output quiet never overrules a mark;
+//! 2. the **screen patterns**: blocked > busy > ready (a permission prompt
+//!    shows mid-turn; agents keep the prompt drawn while they work);
+//! 3. output **quiet** for `--quiet` with no busy pattern visible, only for a
+//!    peer with no ready pattern (where one is configured, ready needs it).
+//!
+//! Otherwise the agent is `starting` until it was first seen ready, and
+//! `busy` after that. After a **delivery**, the agent counts as `busy` until
+//! its screen has changed since the moment before the paste (or a mark newer
+//! than the delivery says otherwise): a screen still showing the empty prompt
+//! of before is not yet a new ready state, so two messages never land in one
+//! turn. A delivery whose screen never changes stops counting after
+//! [`MARK_FRESH`].
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::presets::{Patterns, Verdict};
+
+/// How long a mark beats the screen.
+pub const MARK_FRESH: Duration = Duration::from_secs(120);
+
+/// What an interactive agent is doing (SPEC §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentState {
+    /// Launched, never yet ready.
+    Starting,
+    /// Waiting for input: a message may be delivered.
+    Ready,
+    /// Working on a turn (or a person is typing).
+    Busy,
+    /// Needs a person: a dialog, a permission prompt, a limit (see reason).
+    Blocked,
+    /// Its program is not running, or nothing can be told.
+    Unknown,
+}
+
+impl AgentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Starting => "starting",
+            AgentState::Ready => "ready",
+            AgentState::Busy => "busy",
+            AgentState::Blocked => "blocked",
+            AgentState::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for AgentState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A state reported by the agent itself through `muxvisor mark`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    pub state: AgentState,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// The last message pasted into the agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub at: DateTime<Utc>,
+    pub task: String,
+    /// Fingerprint of the screen just before the paste.
+    pub screen_before: u64,
+    /// The screen has differed from that since.
+    pub changed: bool,
+}
+
+/// Where a state came from (shown by `status` and in `ev=agent-state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    Mark,
+    Screen,
+    Quiet,
+    Delivery,
+    Start,
+    Process,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Mark => "mark",
+            Source::Screen => "screen",
+            Source::Quiet => "quiet",
+            Source::Delivery => "delivery",
+            Source::Start => "start",
+            Source::Process => "process",
+        }
+    }
+}
+
+/// Everything [`decide`] looks at.
+#[derive(Clone, Copy, Debug)]
+pub struct Facts<'a> {
+    /// The pane's program is alive.
+    pub running: bool,
+    /// The visible screen, if it could be read.
+    pub screen: Option<&'a str>,
+    /// How long the pane's output has been unchanged.
+    pub quiet_for: Option<Duration>,
+    /// The newest mark of this incarnation.
+    pub mark: Option<&'a Mark>,
+    pub delivery: Option<&'a Delivery>,
+    /// Seen ready since its launch.
+    pub ever_ready: bool,
+    pub now: DateTime<Utc>,
+}
+
+/// The spec's side: compiled patterns and the quiet rule.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules<'a> {
+    pub patterns: &'a Patterns,
+    /// A ready pattern is configured: quiet alone never means ready.
+    pub has_ready: bool,
+    pub quiet: Duration,
+}
+
+/// The decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct View {
+    pub state: AgentState,
+    pub reason: Option<String>,
+    pub source: Source,
+    /// For a blocked screen: the lines its pattern matched.
+    pub lines: Vec<String>,
+}
+
+impl View {
+    fn of(state: AgentState, source: Source) -> View {
+        View { state, reason: None, source, lines: Vec::new() }
+    }
+}
+
+fn age(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
+    (now - then).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// What the screen alone says (patterns only, no quiet).
+fn screen_view(f: &Facts, r: &Rules) -> Option<View> {
+    let screen = f.screen?;
+    match r.patterns.classify(screen) {
+        Verdict::Blocked(why) => {
+            let lines = r
+                .patterns
+                .blocked_match(screen)
+                .map(|(_, l)| l.iter().map(|s| s.trim_end().to_string()).collect())
+                .unwrap_or_default();
+            Some(View { state: AgentState::Blocked, reason: Some(why), source: Source::Screen, lines })
+        }
+        Verdict::Busy => Some(View::of(AgentState::Busy, Source::Screen)),
+        Verdict::Ready => Some(View::of(AgentState::Ready, Source::Screen)),
+        Verdict::Nothing => None,
+    }
+}
+
+/// A ready view is not yet a new ready state while the last delivery has
+/// not visibly been taken in.
+fn after_delivery(v: View, f: &Facts) -> View {
+    let pending = f.delivery.is_some_and(|d| {
+        !d.changed
+            && f.mark.is_none_or(|m| m.at < d.at)
+            && age(f.now, d.at) < MARK_FRESH
+    });
+    if v.state == AgentState::Ready && pending {
+        return View::of(AgentState::Busy, Source::Delivery);
+    }
+    v
+}
+
+/// The agent's state. Pure.
+pub fn decide(f: &Facts, r: &Rules) -> View {
+    if !f.running {
+        return View::of(AgentState::Unknown, Source::Process);
+    }
+    let screen = screen_view(f, r);
+    if let Some(m) = f.mark {
+        let mark = View { state: m.state, reason: m.reason.clone(), source: Source::Mark, lines: vec![] };
+        let fresh = age(f.now, m.at) < MARK_FRESH;
+        let v = match screen {
+            Some(s) if !fresh && s.state != m.state => s,
+            _ => mark,
+        };
+        return after_delivery(v, f);
+    }
+    if let Some(s) = screen {
+        return after_delivery(s, f);
+    }
+    if !r.has_ready && f.quiet_for.is_some_and(|q| q >= r.quiet) {
+        return after_delivery(View::of(AgentState::Ready, Source::Quiet), f);
+    }
+    if f.ever_ready {
+        View::of(AgentState::Busy, Source::Quiet)
+    } else {
+        View::of(AgentState::Starting, Source::Start)
+    }
+}
+
+/// A screen's fingerprint (FNV-1a 64), to tell whether it changed.
+pub fn fingerprint(screen: &str) -> u64 {
+    crate::queue::task::fnv1a64(screen.as_bytes())
+}
+
+/// `now` minus `d`, for tests and callers that keep instants.
+pub fn ago(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    now - TimeDelta::from_std(d).unwrap_or(TimeDelta::zero())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AgentState::*;
+
+    fn t0() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    fn pats() -> Patterns {
+        Patterns::new(
+            &[r"^> *$"],
+            &["esc to interrupt"],
+            &[("trust", "Do you trust"), ("permission", r"Do you want to \w+\?")],
+            None,
+        )
+        .unwrap()
+    }
+
+    const READY: &str = "hello\n> \n";
+    const DRAFT: &str = "hello\n> half typed\n";
+    const BUSY: &str = "thinking... esc to interrupt\n> \n";
+    const TRUST: &str = "Do you trust the files in this folder?\n 1. Yes\n 2. No\n";
+
+    fn facts<'a>(screen: Option<&'a str>) -> Facts<'a> {
+        Facts {
+            running: true,
+            screen,
+            quiet_for: None,
+            mark: None,
+            delivery: None,
+            ever_ready: true,
+            now: t0(),
+        }
+    }
+
+    fn rules(p: &Patterns) -> Rules<'_> {
+        Rules { patterns: p, has_ready: true, quiet: Duration::from_millis(1500) }
+    }
+
+    fn state(v: View) -> (AgentState, Source) {
+        (v.state, v.source)
+    }
+
+    #[test]
+    fn the_screen_alone() {
+        let p = pats();
+        let r = rules(&p);
+        assert_eq!(state(decide(&facts(Some(READY)), &r)), (Ready, Source::Screen));
+        assert_eq!(state(decide(&facts(Some(BUSY)), &r)), (Busy, Source::Screen), "busy wins");
+        assert_eq!(state(decide(&facts(Some(DRAFT)), &r)), (Busy, Source::Quiet), "a draft waits");
+        let v = decide(&facts(Some(TRUST)), &r);
+        assert_eq!((v.state, v.reason.as_deref()), (Blocked, Some("trust")));
+        assert_eq!(v.lines, ["Do you trust the files in this folder?"]);
+        let mut f = facts(Some("booting...\n"));
+        f.ever_ready = false;
+        assert_eq!(state(decide(&f, &r)), (Starting, Source::Start));
+        f.running = false;
+        assert_eq!(state(decide(&f, &r)), (Unknown, Source::Process));
+    }
+
+    #[test]
+    fn quiet_means_ready_only_without_a_ready_pattern() {
+        let p = Patterns::new(&[], &["esc to interrupt"], &[], None).unwrap();
+        let mut r = rules(&p);
+        r.has_ready = false;
+        let mut f = facts(Some("$ "));
+        f.quiet_for = Some(Duration::from_millis(1400));
+        assert_eq!(decide(&f, &r).state, Busy);
+        f.quiet_for = Some(Duration::from_millis(1500));
+        assert_eq!(state(decide(&f, &r)), (Ready, Source::Quiet));
+        f.screen = Some(BUSY);
+        assert_eq!(decide(&f, &r).state, Busy, "a visible busy pattern beats quiet");
+        // With a ready pattern configured, quiet is not enough.
+        let p = pats();
+        let mut f = facts(Some(DRAFT));
+        f.quiet_for = Some(Duration::from_secs(60));
+        assert_eq!(decide(&f, &rules(&p)).state, Busy);
+    }
+
+    #[test]
+    fn a_fresh_mark_wins_a_stale_one_yields_to_a_contradicting_screen() {
+        let p = pats();
+        let r = rules(&p);
+        let busy = Mark { state: Busy, reason: None, at: ago(t0(), Duration::from_secs(5)) };
+        let mut f = facts(Some(READY));
+        f.mark = Some(&busy);
+        assert_eq!(state(decide(&f, &r)), (Busy, Source::Mark), "fresh mark beats the screen");
+        let stale = Mark { at: ago(t0(), MARK_FRESH + Duration::from_secs(1)), ..busy.clone() };
+        f.mark = Some(&stale);
+        assert_eq!(state(decide(&f, &r)), (Ready, Source::Screen), "Esc-interrupted turn");
+        f.screen = Some("something else\n");
+        assert_eq!(state(decide(&f, &r)), (Busy, Source::Mark), "no pattern: the mark stands");
+        // Quiet never overrules a mark.
+        let q = Patterns::new(&[], &[], &[], None).unwrap();
+        let mut rq = rules(&q);
+        rq.has_ready = false;
+        f.quiet_for = Some(Duration::from_secs(600));
+        assert_eq!(decide(&f, &rq).state, Busy);
+        let blocked = Mark {
+            state: Blocked,
+            reason: Some("permission".into()),
+            at: ago(t0(), Duration::from_secs(1)),
+        };
+        f.mark = Some(&blocked);
+        let v = decide(&f, &r);
+        assert_eq!((v.state, v.reason.as_deref(), v.source), (Blocked, Some("permission"), Source::Mark));
+    }
+
+    #[test]
+    fn after_a_delivery_busy_until_the_screen_changed() {
+        let p = pats();
+        let r = rules(&p);
+        let d = Delivery {
+            at: ago(t0(), Duration::from_millis(300)),
+            task: "t".into(),
+            screen_before: fingerprint(READY),
+            changed: false,
+        };
+        let mut f = facts(Some(READY));
+        f.delivery = Some(&d);
+        assert_eq!(state(decide(&f, &r)), (Busy, Source::Delivery));
+        let seen = Delivery { changed: true, ..d.clone() };
+        f.delivery = Some(&seen);
+        assert_eq!(state(decide(&f, &r)), (Ready, Source::Screen), "the turn ended");
+        // A ready mark older than the delivery does not count; a newer one does.
+        let old = Mark { state: Ready, reason: None, at: ago(t0(), Duration::from_secs(1)) };
+        f.delivery = Some(&d);
+        f.mark = Some(&old);
+        assert_eq!(state(decide(&f, &r)), (Busy, Source::Delivery));
+        let new = Mark { state: Ready, reason: None, at: t0() };
+        f.mark = Some(&new);
+        assert_eq!(state(decide(&f, &r)), (Ready, Source::Mark));
+        // A screen that never changes stops holding it after MARK_FRESH.
+        let long = Delivery { at: ago(t0(), MARK_FRESH), ..d.clone() };
+        f.mark = None;
+        f.delivery = Some(&long);
+        assert_eq!(decide(&f, &r).state, Ready);
+    }
+}
