@@ -147,6 +147,9 @@ pub const CLAUDE: Preset = Preset {
     // not zero, then the IANA zone in parentheses when shown. 1.x said
     // `Your limit will reset at 3pm (America/New_York).`
     reset: Some(r"\breset(?:s| at) (?P<reset>\d{1,2}(?::\d{2})?\s?[ap]m(?: \([^)\n]+\))?)"),
+    // One report (claude-code#44607, Apr 2026) says interactive mode saved
+    // the session under its own id despite `--session-id`: a SessionStart
+    // hook calling `mark --session-id` records the id actually used.
     resume: Some(Resume {
         fresh: &["--session-id", SESSION_ID],
         resume: &["--resume", SESSION_ID],
@@ -222,6 +225,7 @@ pub const CODEX: Preset = Preset {
         "https://github.com/openai/codex/blob/main/codex-rs/tui/src/onboarding/trust_directory.rs (Do you trust the contents of this directory?)",
         "https://github.com/openai/codex/blob/main/codex-rs/tui/src/onboarding/snapshots/codex_tui__onboarding__trust_directory__tests__renders_snapshot_for_git_repo.snap (older trust screen)",
         "https://github.com/openai/codex/blob/main/codex-rs/tui/src/chatwidget/snapshots/codex_tui__chatwidget__tests__approval_modal_exec.snap (Would you like to run the following command?)",
+        "https://github.com/openai/codex/blob/main/codex-rs/tui/src/bottom_pane/approval_overlay.rs (Would you like to make the following edits?)",
         "https://github.com/openai/codex/blob/main/codex-rs/tui/src/onboarding/auth.rs (Sign in with ChatGPT, Provide your own API key)",
         "https://github.com/openai/codex/blob/main/codex-rs/core/src/error.rs (UsageLimitReachedError, retry_suffix, format_retry_timestamp)",
         "https://github.com/openai/codex/blob/main/codex-rs/tui/src/update_prompt.rs (Update available! … Skip until next version; screen quoted in public code for 0.128 -> 0.144.5)",
