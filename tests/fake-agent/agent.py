@@ -40,7 +40,8 @@ and disabled again on exit):
                         logs it so that an empty message can be seen). In a
                         dialog, an Enter with no pending text answers the
                         dialog instead (see below).
-  Esc                   while busy: interrupts the turn (back to ready, with
+  Esc                   (a lone ESC byte: nothing follows within 50 ms)
+                        while busy: interrupts the turn (back to ready, with
                         Claude's `Interrupted · What should Claude do
                         instead?` line); in the permission prompt: answers No.
   Ctrl-C                exits at once with status 130, in every state.
