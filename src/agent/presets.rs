@@ -101,17 +101,20 @@ pub struct Preset {
 
 /// Claude Code. The prompt is a line `❯ ` (`>` in some builds) between two
 /// `─` rules since 2.x, and a rounded box `│ > … │` in 1.x and the fake
-/// agent. A draft is text after the prompt character on that line; the
-/// only text accepted as empty is the idle hint `Try "…"`.
+/// agent. A draft is text after the prompt character on that line, or a
+/// further line before the box closes (a draft whose first line is empty);
+/// the only text accepted as empty is the idle hint `Try "…"`.
 pub const CLAUDE: Preset = Preset {
     name: "claude",
     version: "Claude Code 2.1.x (screens quoted from 2.1.19 to 2.1.267, Jan-Sep 2026); the 1.x boxed prompt too",
     ready: &[
-        // 2.x: a rule line, then the prompt line with nothing (or the
-        // `Try "…"` hint) after the prompt character.
-        r#"^─[^\n]*\n[❯>][ \t\u{a0}]*(?:Try "[^"\n]*"[ \t\u{a0}]*)?$"#,
-        // 1.x (and the fake agent): `│ > ` then only blanks up to `│`.
-        r#"^│ > (?:Try "[^"\n]*")?[ \t\u{a0}]*│[ \t]*$"#,
+        // 2.x: a rule line, the prompt line with nothing (or the `Try "…"`
+        // hint) after the prompt character, and the closing rule right
+        // below (a draft's further lines would come before it).
+        r#"^─[^\n]*\n[❯>][ \t\u{a0}]*(?:Try "[^"\n]*"[ \t\u{a0}]*)?\n─"#,
+        // 1.x (and the fake agent): `│ > ` then only blanks up to `│`, and
+        // the bottom border right below.
+        r#"^│ > (?:Try "[^"\n]*")?[ \t\u{a0}]*│[ \t]*\n╰"#,
     ],
     busy: &[
         // The hint on the spinner line until 2.1.20x, still shown by some builds.
@@ -144,6 +147,9 @@ pub const CLAUDE: Preset = Preset {
     // not zero, then the IANA zone in parentheses when shown. 1.x said
     // `Your limit will reset at 3pm (America/New_York).`
     reset: Some(r"\breset(?:s| at) (?P<reset>\d{1,2}(?::\d{2})?\s?[ap]m(?: \([^)\n]+\))?)"),
+    // One report (claude-code#44607, Apr 2026) says interactive mode saved
+    // the session under its own id despite `--session-id`: a SessionStart
+    // hook calling `mark --session-id` records the id actually used.
     resume: Some(Resume {
         fresh: &["--session-id", SESSION_ID],
         resume: &["--resume", SESSION_ID],
@@ -219,6 +225,7 @@ pub const CODEX: Preset = Preset {
         "https://github.com/openai/codex/blob/main/codex-rs/tui/src/onboarding/trust_directory.rs (Do you trust the contents of this directory?)",
         "https://github.com/openai/codex/blob/main/codex-rs/tui/src/onboarding/snapshots/codex_tui__onboarding__trust_directory__tests__renders_snapshot_for_git_repo.snap (older trust screen)",
         "https://github.com/openai/codex/blob/main/codex-rs/tui/src/chatwidget/snapshots/codex_tui__chatwidget__tests__approval_modal_exec.snap (Would you like to run the following command?)",
+        "https://github.com/openai/codex/blob/main/codex-rs/tui/src/bottom_pane/approval_overlay.rs (Would you like to make the following edits?)",
         "https://github.com/openai/codex/blob/main/codex-rs/tui/src/onboarding/auth.rs (Sign in with ChatGPT, Provide your own API key)",
         "https://github.com/openai/codex/blob/main/codex-rs/core/src/error.rs (UsageLimitReachedError, retry_suffix, format_retry_timestamp)",
         "https://github.com/openai/codex/blob/main/codex-rs/tui/src/update_prompt.rs (Update available! … Skip until next version; screen quoted in public code for 0.128 -> 0.144.5)",
@@ -512,13 +519,16 @@ mod tests {
     #[test]
     fn each_preset_has_ready_busy_and_draft_fixtures() {
         let all = fixtures();
-        for agent in ["claude", "codex", "gemini", "aider"] {
+        for agent in ["claude", "codex", "gemini", "aider", "fake"] {
             for state in ["ready", "busy", "draft"] {
                 assert!(
                     all.iter().any(|(n, _)| parse_name(n) == (agent, state)),
                     "missing fixture {agent}-{state}.txt"
                 );
             }
+        }
+        for state in ["trust", "permission", "usage-limit"] {
+            assert!(all.iter().any(|(n, _)| parse_name(n) == ("fake", state)), "fake-{state}");
         }
     }
 
@@ -529,12 +539,16 @@ mod tests {
         for screen in [
             "────\n❯ fix the tests\n────\n",
             "────\n❯ Try \"x\" and more\n────\n",
-            "│ > half a sentence        │\n",
+            "│ > half a sentence        │\n╰──╯\n",
         ] {
             assert_ne!(claude.classify(screen), Verdict::Ready, "{screen:?}");
         }
         assert_eq!(claude.classify("────\n❯ \n────\n"), Verdict::Ready);
-        assert_eq!(claude.classify("│ >                        │\n"), Verdict::Ready);
+        assert_eq!(claude.classify("│ >                        │\n╰──╯\n"), Verdict::Ready);
+        // A draft whose first line is empty: the prompt line alone looks
+        // empty, the line below it is not the box's end.
+        assert_eq!(claude.classify("────\n❯ \n  second line\n────\n"), Verdict::Nothing);
+        assert_eq!(claude.classify("│ >        │\n│   second │\n╰──╯\n"), Verdict::Nothing);
         let codex = Patterns::preset(&CODEX).unwrap();
         assert_ne!(codex.classify("› Summarize recent commits please\n"), Verdict::Ready);
         assert_eq!(codex.classify("› Summarize recent commits\n"), Verdict::Ready);
@@ -571,6 +585,32 @@ mod tests {
             ),
             Some("in 3 days 6 hours 57 minutes")
         );
+    }
+
+    #[test]
+    fn fake_agent_screens_read_with_the_claude_preset() {
+        let p = Patterns::preset(&CLAUDE).unwrap();
+        let blocked = |why: &str| Verdict::Blocked(why.to_string());
+        let all = fixtures();
+        for (name, want) in [
+            ("fake-ready.txt", Verdict::Ready),
+            ("fake-ready.after-turn.txt", Verdict::Ready),
+            ("fake-ready.interrupted.txt", Verdict::Ready),
+            ("fake-busy.txt", Verdict::Busy),
+            ("fake-busy.with-draft.txt", Verdict::Busy),
+            ("fake-draft.txt", Verdict::Nothing),
+            ("fake-draft.multiline.txt", Verdict::Nothing),
+            ("fake-draft.empty-first-line.txt", Verdict::Nothing),
+            ("fake-trust.txt", blocked("trust")),
+            ("fake-permission.txt", blocked("permission")),
+            ("fake-usage-limit.txt", blocked("usage-limit")),
+        ] {
+            let screen = &all.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("{name}")).1;
+            assert_eq!(p.classify(screen), want, "{name}");
+        }
+        let limit = &all.iter().find(|(n, _)| n == "fake-usage-limit.txt").unwrap().1;
+        let reset = p.reset_time(limit).expect("reset time");
+        assert!(reset.ends_with("m (UTC)"), "{reset}");
     }
 
     #[test]
