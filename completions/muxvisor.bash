@@ -40,6 +40,9 @@ _muxvisor() {
             muxvisor,logs)
                 cmd="muxvisor__subcmd__logs"
                 ;;
+            muxvisor,mark)
+                cmd="muxvisor__subcmd__mark"
+                ;;
             muxvisor,queue)
                 cmd="muxvisor__subcmd__queue"
                 ;;
@@ -89,7 +92,7 @@ _muxvisor() {
 
     case "${cmd}" in
         muxvisor)
-            opts="-h -V --root --json --help --version add rm launch stop restart send status queue supervise screen logs events attach clean doctor service completions"
+            opts="-h -V --root --json --help --version add rm launch stop restart send mark status queue supervise screen logs events attach clean doctor service completions"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -107,7 +110,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__add)
-            opts="-h --ephemeral --persistent --force --cwd --env --idle-ttl --max-age --restart --backoff --max-backoff --restart-burst --restart-window --max-attempts --task-ttl --task-timeout --deliver --linger --root --json --help"
+            opts="-h --ephemeral --persistent --force --cwd --env --idle-ttl --max-age --restart --backoff --max-backoff --restart-burst --restart-window --max-attempts --task-ttl --task-timeout --deliver --linger --agent --ready-pattern --busy-pattern --blocked-pattern --quiet --when --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -167,6 +170,30 @@ _muxvisor() {
                     ;;
                 --linger)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --agent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ready-pattern)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --busy-pattern)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --blocked-pattern)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --quiet)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --when)
+                    COMPREPLY=($(compgen -W "now idle" -- "${cur}"))
                     return 0
                     ;;
                 --root)
@@ -283,12 +310,16 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__launch)
-            opts="-h --root --json --help"
+            opts="-h --wait-ready --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --wait-ready)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -308,6 +339,32 @@ _muxvisor() {
             fi
             case "${prev}" in
                 --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        muxvisor__subcmd__mark)
+            opts="-h --reason --session-id --hook-json --root --json --help ready busy blocked"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --session-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -493,7 +550,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__send)
-            opts="-h --file --no-kick --dedupe --root --json --help"
+            opts="-h --file --no-kick --dedupe --when --wait --no-enter --keys --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -504,6 +561,18 @@ _muxvisor() {
                     return 0
                     ;;
                 --dedupe)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --when)
+                    COMPREPLY=($(compgen -W "now idle" -- "${cur}"))
+                    return 0
+                    ;;
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keys)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

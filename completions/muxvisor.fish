@@ -30,10 +30,11 @@ complete -c muxvisor -n "__fish_muxvisor_needs_command" -s h -l help -d 'Print h
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -s V -l version -d 'Print version'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "add" -d 'Register or update a peer (identity, program, policy); prints the spec'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "rm" -d 'Unregister a peer. Refuses a running peer unless --force'
-complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "launch" -d 'Start a persistent peer now. Exit 0 if it is already running; exit 1 with its status if the program dies within 1 s (MUXVISOR_SETTLE_MS). Ephemeral peers are started by `send` and the tick, not by hand'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "launch" -d 'Start a persistent peer now. Exit 0 if it is already running; exit 1 with its status if the program dies within 1 s (MUXVISOR_SETTLE_MS). With --wait-ready, return only once the agent is ready (exit 0), blocked or dead (exit 1), or still starting at the deadline (exit 75). Ephemeral peers are started by `send` and the tick, not by hand'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "stop" -d 'Deliberately stop a peer: SIGTERM, then SIGHUP, then SIGKILL its program\'s process group, spread over the grace. Leaves no death record'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "restart" -d 'Stop, then launch'
-complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "send" -d 'Queue a task for an ephemeral peer, or type text into a persistent one'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "send" -d 'Queue a task for an ephemeral peer, or deliver text to a persistent one: typed at once (--when now), or made durable in its mailbox and pasted when the agent is ready, one message per turn (--when idle). --keys sends key names at once'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "mark" -d 'Report an agent\'s state from its own hooks (the strongest source): ready, busy or blocked. `mark ID ready` also delivers the next message of its mailbox at once'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "status" -d 'One row per peer: state, pid, uptime, idle time, exit status, queue'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "queue" -d 'Inspect and manage a peer\'s FIFO and its dead letters'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "supervise" -d 'Run the supervision tick: restart, reap, record, drain queues'
@@ -62,6 +63,13 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l task-timeout -
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l deliver -d 'How a task reaches its program: argv ({task}, {task_file}, environment) or keys [default: argv]' -r -f -a "argv\t'Hand the task through {task} / {task_file} in argv and the environment'
 keys\t'Start the program, wait until its screen is quiet, type the task (bracketed paste, then Enter); the task is done when the program exits or idles past --idle-ttl'"
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l linger -d 'How long an ephemeral peer\'s runner waits for more tasks once its queue is empty before it ends its tmux server [default: 2s]' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l agent -d 'An interactive agent whose screens muxvisor knows: claude, codex, gemini or aider (see AGENTS in muxvisor(1)). Its ready, busy and blocked patterns apply, and `send` defaults to --when idle' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l ready-pattern -d 'The agent is ready when this regex matches its visible screen (multi-line: ^ and $ at each line); it should match only an EMPTY prompt. Repeatable; replaces the preset\'s' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l busy-pattern -d 'The agent is busy (a turn runs) while this regex matches; wins over a visible ready pattern. Repeatable; replaces the preset\'s' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l blocked-pattern -d 'The agent is blocked for reason NAME (a dialog, a permission prompt, a limit) while RE matches. Repeatable; replaces the preset\'s' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l quiet -d 'With no ready pattern, output quiet this long (and no busy pattern) counts as ready [default: 1.5s]' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l when -d 'How `send` delivers to this persistent peer by default: now (type at once) or idle (durable mailbox, one message per ready state) [default: idle with --agent, else now]' -r -f -a "now\t'Type the text at once'
+idle\t'Make it durable; paste it when the agent is ready, one message per turn'"
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l ephemeral -d 'No standing session: a runner runs the queued tasks one at a time, in FIFO order, each with a fresh process of the program, and ends once the queue stays empty (--linger)'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l persistent -d 'One long-lived session, restarted by policy (the default for a new peer; turns an ephemeral peer back into a persistent one)'
@@ -73,6 +81,7 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand rm" -l force -d 'Stop 
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand rm" -l purge -d 'Also delete its queue, state and pane log'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand rm" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand rm" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -l wait-ready -d 'Return only once the agent is ready: exit 0; exit 1 if it is blocked (the reason and the screen lines that matched are printed) or its program died; exit 75 if the deadline passed while it was still starting [default: 120s when given without a value]' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -s h -l help -d 'Print help'
@@ -86,10 +95,21 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -l json -d 'P
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -s h -l help -d 'Print help'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l file -d 'Read the task text from this file' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l dedupe -d 'Acknowledge without queueing again while a task with this key is pending or running' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l when -d 'Persistent peer: now (type at once) or idle (durable mailbox; pasted when the agent is ready, in FIFO order, one message per turn) [default: the peer\'s --when]' -r -f -a "now\t'Type the text at once'
+idle\t'Make it durable; paste it when the agent is ready, one message per turn'"
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l wait -d 'With --when idle: return only once this message was delivered; exit 75 if the deadline passes first (the message stays queued) [default: 120s when given without a value]' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l keys -d 'Persistent peer: send these tmux key names at once (Escape, C-c, Enter, Up, F5, ...) instead of text' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l no-kick -d 'Only make the task durable; do not start a runner now (a live runner still picks it up; otherwise the next send or tick starts one)'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l no-enter -d 'Persistent peer: paste the text without pressing Enter (it stays a draft)'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l json -d 'Print exactly one JSON document on stdout instead of human output'
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand mark" -l reason -d 'Why (shown by status; for blocked, e.g. permission, usage-limit)' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand mark" -l session-id -d 'The agent\'s conversation id, stored for a resume' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand mark" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand mark" -l hook-json -d 'Read a hook\'s JSON payload on stdin (Claude Code hooks): its session_id and, for blocked, its message as the reason, unless given'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand mark" -l json -d 'Print exactly one JSON document on stdout instead of human output'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand mark" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand status" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand status" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand status" -s h -l help -d 'Print help'

@@ -65,7 +65,12 @@ pub enum Outcome {
 }
 
 /// Deliver the head of `spec`'s mailbox if the agent is ready.
-pub fn deliver_next(root: &Root, spec: &PeerSpec, q: &Queue, looker: &mut Looker) -> Result<Outcome> {
+pub fn deliver_next(
+    root: &Root,
+    spec: &PeerSpec,
+    q: &Queue,
+    looker: &mut Looker,
+) -> Result<Outcome> {
     let Some(_held) = q.try_worker_lock()? else { return Ok(Outcome::Busy) };
     if let Some(c) = q.running()? {
         // Left by a deliverer that died between claim and commit.

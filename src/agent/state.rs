@@ -167,7 +167,12 @@ fn screen_view(f: &Facts, r: &Rules) -> Option<View> {
                 .blocked_match(screen)
                 .map(|(_, l)| l.iter().map(|s| s.trim_end().to_string()).collect())
                 .unwrap_or_default();
-            Some(View { state: AgentState::Blocked, reason: Some(why), source: Source::Screen, lines })
+            Some(View {
+                state: AgentState::Blocked,
+                reason: Some(why),
+                source: Source::Screen,
+                lines,
+            })
         }
         Verdict::Busy => Some(View::of(AgentState::Busy, Source::Screen)),
         Verdict::Ready => Some(View::of(AgentState::Ready, Source::Screen)),
@@ -179,9 +184,7 @@ fn screen_view(f: &Facts, r: &Rules) -> Option<View> {
 /// not visibly been taken in.
 fn after_delivery(v: View, f: &Facts) -> View {
     let pending = f.delivery.is_some_and(|d| {
-        !d.changed
-            && f.mark.is_none_or(|m| m.at < d.at)
-            && age(f.now, d.at) < MARK_FRESH
+        !d.changed && f.mark.is_none_or(|m| m.at < d.at) && age(f.now, d.at) < MARK_FRESH
     });
     if v.state == AgentState::Ready && pending {
         return View::of(AgentState::Busy, Source::Delivery);
@@ -196,7 +199,8 @@ pub fn decide(f: &Facts, r: &Rules) -> View {
     }
     let screen = screen_view(f, r);
     if let Some(m) = f.mark {
-        let mark = View { state: m.state, reason: m.reason.clone(), source: Source::Mark, lines: vec![] };
+        let mark =
+            View { state: m.state, reason: m.reason.clone(), source: Source::Mark, lines: vec![] };
         let fresh = age(f.now, m.at) < MARK_FRESH;
         let v = match screen {
             Some(s) if !fresh && s.state != m.state => s,
@@ -333,7 +337,10 @@ mod tests {
         };
         f.mark = Some(&blocked);
         let v = decide(&f, &r);
-        assert_eq!((v.state, v.reason.as_deref(), v.source), (Blocked, Some("permission"), Source::Mark));
+        assert_eq!(
+            (v.state, v.reason.as_deref(), v.source),
+            (Blocked, Some("permission"), Source::Mark)
+        );
     }
 
     #[test]

@@ -52,7 +52,9 @@ pub fn patterns(spec: &PeerSpec) -> Result<(Patterns, bool)> {
     let blocked_refs: Vec<(&str, &str)> =
         blocked.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let p = Patterns::new(&strs(&ready), &strs(&busy), &blocked_refs, preset.and_then(|p| p.reset))
-        .map_err(|e| anyhow::anyhow!("peer {}: a screen pattern does not compile: {e}", spec.identity))?;
+        .map_err(|e| {
+            anyhow::anyhow!("peer {}: a screen pattern does not compile: {e}", spec.identity)
+        })?;
     Ok((p, !ready.is_empty()))
 }
 
@@ -117,12 +119,10 @@ impl Looker {
             }
         }
         let t = id.target();
-        let cmd = Cmd::new("capture-pane").args(["-p", "-t", t.as_str()]).then("display-message").args([
-            "-p",
-            "-t",
-            t.as_str(),
-            "#{pane_dead} #{window_activity}",
-        ]);
+        let cmd = Cmd::new("capture-pane")
+            .args(["-p", "-t", t.as_str()])
+            .then("display-message")
+            .args(["-p", "-t", t.as_str(), "#{pane_dead} #{window_activity}"]);
         match tmux.with_timeout(LOOK_TIMEOUT).run(&cmd) {
             Ok(out) => {
                 let body = out.stdout.trim_end_matches('\n');
@@ -157,7 +157,10 @@ impl Looker {
         let quiet_for = if self.keep_control {
             own_quiet
         } else {
-            sight.as_ref().and_then(|s| s.last_output).map(|t| (now - t).to_std().unwrap_or_default())
+            sight
+                .as_ref()
+                .and_then(|s| s.last_output)
+                .map(|t| (now - t).to_std().unwrap_or_default())
         };
         let decide = |rec: &Record| {
             state::decide(

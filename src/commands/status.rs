@@ -52,8 +52,25 @@ pub struct Row {
     pub launched_at: Option<DateTime<Utc>>,
     pub restarts: u32,
     pub task: Option<String>,
+    /// A persistent peer's agent state (null for an ephemeral peer).
+    pub agent: Option<AgentRow>,
+    /// Messages waiting in a persistent peer's mailbox (null: ephemeral).
+    pub mailbox: Option<usize>,
+    /// The pid of the courier delivering that mailbox, while one runs.
+    pub courier: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// `status --json`'s `agent` object (SPEC §8); null members where unknown.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AgentRow {
+    pub state: crate::agent::state::AgentState,
+    pub since: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+    pub session_id: Option<String>,
+    /// Where the state came from: mark, screen, quiet, delivery, start, process.
+    pub source: crate::agent::state::Source,
 }
 
 /// Build a row from what was read. Pure.
@@ -100,6 +117,9 @@ pub fn row(
         launched_at: st.launched_at,
         restarts: st.restart_attempt,
         task,
+        agent: None,
+        mailbox: None,
+        courier: None,
         error: None,
     }
 }
@@ -112,7 +132,29 @@ fn observe_one(root: &Root, id: &Identity, now: DateTime<Utc>) -> Result<Row> {
     let canary = canary::is_watching(root, id);
     let counts = queue::counts(root, id)?;
     let task = if counts.running > 0 { queue::running_task(root, id)? } else { None };
-    Ok(row(id, spec.as_ref(), &obs, &st, canary, (counts, task), now))
+    let mut r = row(id, spec.as_ref(), &obs, &st, canary, (counts, task), now);
+    if let Some(spec) = spec.as_ref().filter(|s| s.policy == Policy::Persistent) {
+        agent_columns(root, spec, &mut r)?;
+    }
+    Ok(r)
+}
+
+/// The agent state (a look, read-only) and the mailbox of a persistent peer.
+fn agent_columns(root: &Root, spec: &PeerSpec, r: &mut Row) -> Result<()> {
+    use crate::agent::watch::Looker;
+    let look = Looker::once().look(root, spec, false)?;
+    r.agent = Some(AgentRow {
+        state: look.view.state,
+        since: (look.view.state != crate::agent::state::AgentState::Unknown).then_some(look.since),
+        reason: look.view.reason.clone(),
+        session_id: look.record.session_id.as_ref().map(|s| s.id.clone()),
+        source: look.view.source,
+    });
+    r.mailbox = Some(r.queue.pending + r.queue.running);
+    if let Some(q) = queue::Queue::open_existing(root, &spec.identity)? {
+        r.courier = crate::agent::mailbox::courier_pid(&q);
+    }
+    Ok(())
 }
 
 /// Rows for `ids`, observed in parallel, in the order of `ids`; the worst
@@ -174,6 +216,9 @@ fn error_row(id: &Identity, error: String) -> Row {
         launched_at: None,
         restarts: 0,
         task: None,
+        agent: None,
+        mailbox: None,
+        courier: None,
         error: Some(error),
     }
 }
@@ -247,10 +292,11 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<ExitCode> {
 /// The human table, columns aligned. Pure.
 pub fn table(rows: &[Row]) -> Vec<String> {
     let dash = || "-".to_string();
-    let mut cells: Vec<[String; 9]> = vec![[
+    let mut cells: Vec<[String; 10]> = vec![[
         "IDENTITY".into(),
         "POLICY".into(),
         "STATE".into(),
+        "AGENT".into(),
         "PID".into(),
         "UPTIME".into(),
         "IDLE".into(),
@@ -270,6 +316,13 @@ pub fn table(rows: &[Row]) -> Vec<String> {
             r.identity.to_string(),
             r.policy.map_or_else(dash, |p| p.to_string()),
             r.state.clone(),
+            match &r.agent {
+                Some(a) => match &a.reason {
+                    Some(why) => format!("{}:{why}", a.state),
+                    None => a.state.to_string(),
+                },
+                None => dash(),
+            },
             r.pid.map_or_else(dash, |p| p.to_string()),
             r.uptime_s.map_or_else(dash, human_secs),
             r.idle_s.map_or_else(dash, human_secs),
@@ -284,7 +337,7 @@ pub fn table(rows: &[Row]) -> Vec<String> {
             },
         ]);
     }
-    let mut widths = [0usize; 9];
+    let mut widths = [0usize; 10];
     for c in &cells {
         for (w, s) in widths.iter_mut().zip(c) {
             *w = (*w).max(s.chars().count());

@@ -66,7 +66,7 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "The stored spec, exactly as peers/<id>.json holds it.",
-            example: r#"{"identity":"w1","policy":"persistent","command":["sh","-c","echo hi"],"cwd":"/home/me","env":{"A":"1"},"idle_ttl":"5m","max_age":"1d","restart":"on-failure","backoff":"1s","max_backoff":"5m","restart_burst":5,"restart_window":"10m","max_attempts":3,"task_ttl":"1d","task_timeout":"1h","deliver":"argv","linger":"2s"}"#,
+            example: r#"{"identity":"w1","policy":"persistent","command":["sh","-c","echo hi"],"cwd":"/home/me","env":{"A":"1"},"idle_ttl":"5m","max_age":"1d","restart":"on-failure","backoff":"1s","max_backoff":"5m","restart_burst":5,"restart_window":"10m","max_attempts":3,"task_ttl":"1d","task_timeout":"1h","deliver":"argv","linger":"2s","agent":"claude","ready_patterns":["^> *$"],"busy_patterns":["esc to interrupt"],"blocked_patterns":[{"reason":"permission","pattern":"Do you want to"}],"quiet":"1500ms","when":"idle"}"#,
             fields: &[
                 ("identity", "string", "the peer"),
                 ("policy", "string", "persistent or ephemeral"),
@@ -89,6 +89,14 @@ pub const PAGES: &[Page] = &[
                     "string (duration)",
                     "how long an ephemeral peer's runner waits for more tasks before it retires",
                 ),
+                ("agent", "string", "only when set: the --agent preset"),
+                ("ready_patterns", "array of strings", "only when set: --ready-pattern"),
+                ("busy_patterns", "array of strings", "only when set: --busy-pattern"),
+                ("blocked_patterns", "array", "only when set: --blocked-pattern"),
+                ("blocked_patterns[].reason", "string", "only when set: NAME"),
+                ("blocked_patterns[].pattern", "string", "only when set: RE"),
+                ("quiet", "string (duration)", "output quiet this long counts as ready"),
+                ("when", "string", "only when set: now or idle (send's default)"),
             ],
         }),
     },
@@ -115,16 +123,27 @@ pub const PAGES: &[Page] = &[
     Page {
         command: "launch",
         exit: &[
-            ("0", "Started, or already running (\"already\": true)."),
+            (
+                "0",
+                "Started, or already running (\"already\": true); with --wait-ready, and its agent \
+                 is ready.",
+            ),
             (
                 "1",
                 "No such peer, an ephemeral peer, a missing program or directory, an unreadable \
                  state file (nothing was started), or the program died within the settle time \
-                 (the document then has exit_status, exit_signal and error).",
+                 (the document then has exit_status, exit_signal and error); with --wait-ready, \
+                 the agent is blocked (reason and screen lines shown) or died before it was \
+                 ready.",
             ),
             USAGE,
             TMUX,
-            LOCK,
+            (
+                "75",
+                "Another muxvisor held the identity's lock past the wait (nothing was changed, \
+                 try again); or, with --wait-ready, the deadline passed while the agent was \
+                 still starting (it runs on).",
+            ),
         ],
         json: Some(Json {
             shape: "One object.",
@@ -137,6 +156,14 @@ pub const PAGES: &[Page] = &[
                 ("exit_status", "integer or null", "only when it died during launch"),
                 ("exit_signal", "string or null", "only when it died during launch"),
                 ("error", "string", "only when it died during launch: what happened"),
+                ("agent", "object", "only with --wait-ready: the agent as last seen"),
+                ("agent.state", "string", "only with --wait-ready: ready, blocked, starting, ..."),
+                ("agent.reason", "string or null", "only with --wait-ready: why it is blocked"),
+                (
+                    "agent.screen",
+                    "array of strings",
+                    "only with --wait-ready: the screen lines its blocked pattern matched",
+                ),
             ],
         }),
     },
@@ -189,35 +216,67 @@ pub const PAGES: &[Page] = &[
         exit: &[
             (
                 "0",
-                "Ephemeral peer: the task is durable (fsynced) in the queue; a worker that could \
-                 not be started now is a warning, the tick retries. Persistent peer: the text was \
-                 typed.",
+                "Ephemeral peer, or persistent with --when idle: the task or message is durable \
+                 (fsynced) in the queue; a runner or courier that could not be started now is a \
+                 warning, the tick retries (with --wait: and it was delivered). Persistent peer \
+                 with --when now or --keys: the text or keys were typed.",
             ),
             (
                 "1",
                 "No such peer; the payload can never be delivered (too large for argv, a NUL, \
-                 not UTF-8 for keys) and was NOT queued; the text could not be typed (a hung or \
-                 dying peer).",
+                 not UTF-8 for argv or keys, control characters for a pane) and was NOT queued; \
+                 a key name that is not one; the text could not be typed (a hung or stopped \
+                 peer).",
             ),
             USAGE,
-            ("69", "tmux is missing (persistent peers; queueing needs no tmux)."),
+            ("69", "tmux is missing (typing needs it; queueing does not)."),
             (
                 "75",
                 "Temporary: disk full or an I/O error while enqueueing, or a lock held past its \
-                 wait. The task was NOT queued; send again.",
+                 wait: NOT queued, send again. With --wait: queued, but not delivered before the \
+                 deadline (it stays queued).",
             ),
         ],
         json: Some(Json {
-            shape: "For an ephemeral peer, the queued task (below); for a persistent one, \
-                    {\"delivered\": true, \"identity\"}.",
-            example: r#"{"queued":true,"identity":"worker","task":"01m8p25kvm000fjfyxvnjz51z3","depth":1,"deduped":false}"#,
+            shape: "For a queued task or message, the object below; for text typed at once \
+                    (--when now), {\"delivered\": true, \"identity\"}; for --keys, also \
+                    \"keys\".",
+            example: r#"{"queued":true,"identity":"worker","task":"01m8p25kvm000fjfyxvnjz51z3","depth":1,"deduped":false,"delivered":false,"keys":["Escape"]}"#,
             fields: &[
                 ("identity", "string", "the peer"),
-                ("queued", "boolean", "ephemeral: always true (the task is durable)"),
-                ("task", "string", "ephemeral: the task id (queue show TASK)"),
-                ("depth", "integer", "ephemeral: pending tasks, this one included"),
-                ("deduped", "boolean", "ephemeral: --dedupe found it already queued"),
-                ("delivered", "boolean", "only for a persistent peer, always true"),
+                ("queued", "boolean", "a task or mailbox message: always true (it is durable)"),
+                ("task", "string", "its id (queue show TASK)"),
+                ("depth", "integer", "pending tasks or messages, this one included"),
+                ("deduped", "boolean", "--dedupe found it already queued"),
+                (
+                    "delivered",
+                    "boolean",
+                    "a message: it was pasted before send returned (always with --wait and exit \
+                     0); typed at once or keys: always true",
+                ),
+                ("keys", "array of strings", "--keys only: the key names sent"),
+            ],
+        }),
+    },
+    Page {
+        command: "mark",
+        exit: &[
+            ("0", "The mark is recorded (and with ready, the next message delivered if any)."),
+            ("1", "No such peer, an ephemeral peer, a bad --session-id or hook JSON."),
+            USAGE,
+            TMUX,
+            ("75", "The agent record's lock was held past its wait; mark again."),
+        ],
+        json: Some(Json {
+            shape: "The mark and what it led to.",
+            example: r#"{"identity":"claude","state":"ready","reason":null,"session_id":"2b5f6c0e-1a7d-4d3e-9a4f-0c1e2d3b4a5f","agent":"ready","delivered":"01m8p25kvm000fjfyxvnjz51z3"}"#,
+            fields: &[
+                ("identity", "string", "the peer"),
+                ("state", "string", "the state marked: ready, busy or blocked"),
+                ("reason", "string or null", "--reason, or a blocked hook's message"),
+                ("session_id", "string or null", "a conversation id given with the mark"),
+                ("agent", "string", "the agent state now (the mark wins while fresh)"),
+                ("delivered", "string or null", "the message delivered because of this mark"),
             ],
         }),
     },
@@ -235,7 +294,7 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "An array, one object per peer, sorted by identity; absent values are null.",
-            example: r#"[{"identity":"claude","policy":"persistent","state":"running","pid":4242,"uptime_s":3600,"idle_s":12,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":0,"running":0,"dead":0,"quarantined":0},"server_pid":4240,"launched_at":"2026-11-22T02:04:05.123Z","restarts":0,"task":null}]"#,
+            example: r#"[{"identity":"claude","policy":"persistent","state":"running","pid":4242,"uptime_s":3600,"idle_s":12,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":0,"running":0,"dead":0,"quarantined":0},"server_pid":4240,"launched_at":"2026-11-22T02:04:05.123Z","restarts":0,"task":null,"agent":{"state":"ready","since":"2026-11-22T03:04:00.000Z","reason":null,"session_id":null,"source":"screen"},"mailbox":0,"courier":null}]"#,
             fields: &[
                 ("[].identity", "string", "the peer"),
                 ("[].policy", "string or null", "persistent, ephemeral; null without a spec"),
@@ -263,6 +322,22 @@ pub const PAGES: &[Page] = &[
                 ("[].launched_at", "string, RFC 3339, or null", "the last launch"),
                 ("[].restarts", "integer", "restarts since the last healthy run"),
                 ("[].task", "string or null", "the task its runner runs now (ephemeral)"),
+                ("[].agent", "object or null", "a persistent peer's agent state; null: ephemeral"),
+                (
+                    "[].agent.state",
+                    "string",
+                    "starting, ready, busy, blocked or unknown (not running)",
+                ),
+                ("[].agent.since", "string, RFC 3339, or null", "when that state was first seen"),
+                ("[].agent.reason", "string or null", "why it is blocked (or marked)"),
+                ("[].agent.session_id", "string or null", "its conversation id, when known"),
+                (
+                    "[].agent.source",
+                    "string",
+                    "mark, screen, quiet, delivery (pasted, not yet taken in), start or process",
+                ),
+                ("[].mailbox", "integer or null", "messages waiting; null: ephemeral"),
+                ("[].courier", "integer or null", "the pid of the courier delivering them"),
                 ("[].error", "string", "only when something is wrong with the peer: what"),
             ],
         }),
@@ -354,6 +429,11 @@ pub const PAGES: &[Page] = &[
                 ("outcome.signal", "string or null", "the signal that ended it"),
                 ("outcome.duration_ms", "integer", "from claim to exit"),
                 ("outcome.screen_tail", "string", "the last lines of the pane after it ended"),
+                (
+                    "outcome.delivered_at",
+                    "string, RFC 3339",
+                    "only for a mailbox message: when it was pasted into the agent",
+                ),
                 ("reason", "string or null", "why it was dead-lettered (dead)"),
             ],
         }),

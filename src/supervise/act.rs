@@ -38,7 +38,12 @@ pub fn handle_peer(root: &Root, id: &Identity, cfg: &TickConfig) -> Result<Vec<R
         return Ok(Vec::new()); // removed since the list was read
     };
     match spec.policy {
-        Policy::Persistent => run_peer(root, &spec, cfg, None, None),
+        Policy::Persistent => {
+            // A persistent peer's queue is its mailbox: opened only if it
+            // exists (a peer that never got a message has none).
+            let q = Queue::open_existing(root, id)?;
+            run_peer(root, &spec, cfg, q.as_ref(), None)
+        }
         Policy::Ephemeral => {
             let q = Queue::open(root, id)?;
             // Held by whoever is starting a runner or by a runner retiring:
@@ -74,8 +79,12 @@ fn run_peer(
     let obs = observe::observe(root, id, cfg.call_timeout)?;
     let recorded = state::load(root, id)?;
     let facts = match q {
-        Some(q) => queue_facts(q)?,
-        None => QueueFacts::default(),
+        Some(q) if spec.policy == Policy::Ephemeral => queue_facts(q)?,
+        _ => QueueFacts::default(),
+    };
+    let agent = match spec.policy {
+        Policy::Persistent => Some(agent_facts(root, spec, &obs, q)?),
+        Policy::Ephemeral => None,
     };
     let now = Utc::now();
     let seed = seed(id);
@@ -87,6 +96,7 @@ fn run_peer(
         now,
         seed,
         maintenance: cfg.maintenance,
+        agent,
     });
     if !save_bookkeeping(root, id, &recorded, &plan.state)? {
         return Ok(vec![Report::new(id, "skipped", "a launch or stop changed the peer meanwhile")]);
@@ -122,6 +132,43 @@ fn queue_facts(q: &Queue) -> Result<QueueFacts> {
     });
     let pending = q.counts()?.pending;
     Ok(QueueFacts { running, pending, runner })
+}
+
+/// A persistent peer's agent: one look (which logs a state change) while
+/// its program runs, and its mailbox.
+fn agent_facts(
+    root: &Root,
+    spec: &PeerSpec,
+    obs: &observe::Observed,
+    q: Option<&Queue>,
+) -> Result<decide::AgentFacts> {
+    let tracked = spec.agent.is_some() || !spec.ready_patterns.is_empty();
+    let look = if obs.seen == observe::Seen::Alive {
+        Some(crate::agent::watch::Looker::once().look(root, spec, true)?)
+    } else {
+        None
+    };
+    let ever_ready = match &look {
+        Some(l) => l.record.ever_ready,
+        None => {
+            let launched = crate::state::load(root, &spec.identity)?.launched_at;
+            crate::agent::record::load(root, &spec.identity).for_incarnation(launched).ever_ready
+        }
+    };
+    let (mailbox, courier) = match q {
+        Some(q) => {
+            let c = q.counts()?;
+            (c.pending + c.running, crate::agent::mailbox::courier_alive(q))
+        }
+        None => (0, false),
+    };
+    Ok(decide::AgentFacts {
+        state: look.map(|l| l.view.state),
+        ever_ready,
+        tracked,
+        mailbox,
+        courier,
+    })
 }
 
 /// Merge the tick's bookkeeping fields into the state file under the
@@ -166,6 +213,7 @@ fn name(a: &Action) -> &'static str {
         Action::Teardown => "teardown",
         Action::ExpireTasks => "expire",
         Action::StartNext => "task-start",
+        Action::EnsureCourier => "courier",
     }
 }
 
@@ -288,6 +336,11 @@ impl Act<'_> {
                 }
                 for t in expired {
                     self.report("task-dead", format!("task {t}: ttl"));
+                }
+            }
+            Action::EnsureCourier => {
+                if crate::agent::mailbox::ensure_courier(root, &id)? {
+                    self.report("courier", "messages wait; started their courier");
                 }
             }
             Action::StartNext => {

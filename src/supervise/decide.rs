@@ -107,6 +107,24 @@ pub struct Input<'a> {
     /// The tick's housekeeping (expiring and sweeping the queue); off for
     /// the kick and the hand-over, which must stay cheap.
     pub maintenance: bool,
+    /// A persistent peer's agent, as the tick just looked at it.
+    pub agent: Option<AgentFacts>,
+}
+
+/// What the tick knows about a persistent peer's agent and mailbox.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentFacts {
+    pub state: Option<crate::agent::state::AgentState>,
+    /// Seen ready since its launch.
+    pub ever_ready: bool,
+    /// Readiness means something for this peer (an `--agent` preset or a
+    /// ready pattern): a program that dies before it was ever ready is a
+    /// failed start, whatever its status.
+    pub tracked: bool,
+    /// Messages waiting in its mailbox.
+    pub mailbox: usize,
+    /// A courier delivers them.
+    pub courier: bool,
 }
 
 /// One thing the tick should do for a peer, in order.
@@ -145,6 +163,8 @@ pub enum Action {
     ExpireTasks,
     /// Ephemeral: start a runner (it claims the head when due).
     StartNext,
+    /// Persistent: messages wait and no courier delivers them: start one.
+    EnsureCourier,
 }
 
 /// The decision: actions in order, and the state to record (bookkeeping
@@ -236,12 +256,19 @@ fn hung(i: &Input, out: &mut Vec<Action>) {
 
 fn persistent(i: &Input, st: &mut State, out: &mut Vec<Action>) {
     use Phase::*;
+    if i.maintenance && i.agent.is_some_and(|a| a.mailbox > 0) {
+        // Mailbox messages past their TTL are dead-lettered like tasks.
+        out.push(Action::ExpireTasks);
+    }
     match (&i.observed.seen, Phase::of(i.recorded)) {
         (Seen::Hung, _) => hung(i, out),
         (Seen::Alive, Live | Never) => alive(i, out),
         (Seen::Alive, Stopped | Failed) => {}
         (Seen::PaneDead { status, signal }, Live) => {
-            let clean = *status == Some(0) && signal.is_none();
+            // An agent that never got ready failed to start, whatever it
+            // exited with (SPEC §8).
+            let never_ready = i.agent.is_some_and(|a| a.tracked && !a.ever_ready);
+            let clean = *status == Some(0) && signal.is_none() && !never_ready;
             if status.is_none() && signal.is_none() {
                 out.push(Action::NudgeServer);
             }
@@ -259,11 +286,19 @@ fn persistent(i: &Input, st: &mut State, out: &mut Vec<Action>) {
     }
 }
 
-/// Alive: make sure a canary watches, then reap by age before idleness.
+/// Alive: make sure a canary watches, then reap by age before idleness
+/// (never an agent that is blocked: it waits for a person, not idling),
+/// and make sure a courier delivers waiting messages.
 fn alive(i: &Input, out: &mut Vec<Action>) {
     out.push(Action::EnsureCanary);
-    if let Some(a) = reap(i) {
+    let blocked =
+        i.agent.is_some_and(|a| a.state == Some(crate::agent::state::AgentState::Blocked));
+    if !blocked && let Some(a) = reap(i) {
         out.push(a);
+        return;
+    }
+    if i.agent.is_some_and(|a| a.mailbox > 0 && !a.courier) {
+        out.push(Action::EnsureCourier);
     }
 }
 

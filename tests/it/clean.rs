@@ -197,8 +197,7 @@ fn finished_tasks_past_retention_are_removed_and_newer_ones_kept() {
     let finish = |text: &[u8]| {
         q.enqueue(text, None).unwrap();
         let c = q.claim_head(Utc::now()).unwrap().expect("claimed");
-        let out =
-            Outcome { status: Some(0), signal: None, duration_ms: 1, screen_tail: String::new() };
+        let out = Outcome { status: Some(0), duration_ms: 1, ..Outcome::default() };
         q.ack(c.task(), &out).unwrap();
     };
     finish(b"old task");

@@ -111,10 +111,11 @@ fn persistent_peer_is_woken_and_typed_into() {
     let out = env.mv(&["send", "p", "second"]).ok().stdout.clone();
     assert_eq!(out.trim(), "delivered to p");
     assert!(wait_until(WAIT, || read(&env, "got").is_some_and(|g| g.lines().count() == 2)));
-    // Multi-line text from stdin arrives as lines.
+    // Multi-line text from stdin arrives as lines, byte for byte: its own
+    // trailing newline is kept, and the final Enter adds an empty line.
     env.mv_stdin(&["send", "p", "-"], b"third\nfourth\n").ok();
-    assert!(wait_until(WAIT, || read(&env, "got").is_some_and(|g| g.lines().count() == 4)));
-    assert_eq!(read(&env, "got").unwrap(), "first $(touch pwned)\nsecond\nthird\nfourth\n");
+    assert!(wait_until(WAIT, || read(&env, "got").is_some_and(|g| g.lines().count() == 5)));
+    assert_eq!(read(&env, "got").unwrap(), "first $(touch pwned)\nsecond\nthird\nfourth\n\n");
     assert!(!env.scratch().join("pwned").exists());
     // ESC (which could end a bracketed paste) and other controls are refused.
     for bad in ["evil\x1b[201~; touch pwned", "bell\x07", "cr\rx"] {

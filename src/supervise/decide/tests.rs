@@ -1,6 +1,7 @@
 //! The decide table, case by case, on a synthetic clock.
 
 use super::*;
+use crate::agent::state::AgentState;
 use crate::peer::Identity;
 
 fn t0() -> DateTime<Utc> {
@@ -68,7 +69,16 @@ fn state(phase: Phase) -> State {
 }
 
 fn run(o: &Observed, st: &State, spec: &PeerSpec, q: &QueueFacts, now: DateTime<Utc>) -> Plan {
-    decide(&Input { observed: o, recorded: st, spec, queue: q, now, seed: 7, maintenance: true })
+    decide(&Input {
+        observed: o,
+        recorded: st,
+        spec,
+        queue: q,
+        now,
+        seed: 7,
+        maintenance: true,
+        agent: None,
+    })
 }
 
 fn kinds(p: &Plan) -> Vec<&'static str> {
@@ -90,6 +100,7 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::Teardown => "teardown",
             Action::ExpireTasks => "expire",
             Action::StartNext => "start-next",
+            Action::EnsureCourier => "courier",
         })
         .collect()
 }
@@ -538,6 +549,7 @@ fn the_kick_and_the_hand_over_skip_the_housekeeping() {
         now: at(1),
         seed: 7,
         maintenance: false,
+        agent: None,
     });
     assert_eq!(p.actions, vec![Action::StartNext]);
 }
@@ -560,4 +572,64 @@ fn a_vanished_worker_is_recorded_gone_once() {
     let q = QueueFacts { running: Some(running("t1", 2)), pending: 0, runner: false };
     let p2 = run(&obs(Seen::NoSocket), &p.state, &s, &q, at(3));
     assert!(!kinds(&p2).contains(&"gone"), "{:?}", p2.actions);
+}
+
+fn agent(state: AgentState, ever_ready: bool, mailbox: usize, courier: bool) -> AgentFacts {
+    AgentFacts { state: Some(state), ever_ready, tracked: true, mailbox, courier }
+}
+
+fn with_agent(o: &Observed, st: &State, s: &PeerSpec, a: AgentFacts, now: DateTime<Utc>) -> Plan {
+    let q = QueueFacts::default();
+    decide(&Input {
+        observed: o,
+        recorded: st,
+        spec: s,
+        queue: &q,
+        now,
+        seed: 7,
+        maintenance: true,
+        agent: Some(a),
+    })
+}
+
+#[test]
+fn waiting_messages_get_a_courier_and_expire() {
+    let s = spec(Policy::Persistent);
+    let live = state(Phase::Live);
+    let p =
+        with_agent(&obs(Seen::Alive), &live, &s, agent(AgentState::Busy, true, 2, false), at(1));
+    assert_eq!(kinds(&p), vec!["expire", "canary", "courier"]);
+    let p = with_agent(&obs(Seen::Alive), &live, &s, agent(AgentState::Busy, true, 2, true), at(1));
+    assert_eq!(kinds(&p), vec!["expire", "canary"], "one courier is enough");
+    let p =
+        with_agent(&obs(Seen::Alive), &live, &s, agent(AgentState::Ready, true, 0, false), at(1));
+    assert_eq!(kinds(&p), vec!["canary"]);
+}
+
+#[test]
+fn a_blocked_agent_is_not_reaped_idle() {
+    let mut s = spec(Policy::Persistent);
+    s.idle_ttl = Some(Duration::from_secs(1));
+    let live = state(Phase::Live);
+    let idle = obs(Seen::Alive); // last output at 9 s, now 100 s
+    let p = with_agent(&idle, &live, &s, agent(AgentState::Blocked, true, 0, false), at(100));
+    assert_eq!(kinds(&p), vec!["canary"], "it waits for a person");
+    let p = with_agent(&idle, &live, &s, agent(AgentState::Ready, true, 0, false), at(100));
+    assert_eq!(kinds(&p), vec!["canary", "reap-idle"]);
+}
+
+#[test]
+fn an_agent_that_exits_before_it_was_ever_ready_is_a_failed_start() {
+    let s = spec(Policy::Persistent); // --restart on-failure
+    let live = state(Phase::Live);
+    let p =
+        with_agent(&obs(dead(0)), &live, &s, agent(AgentState::Unknown, false, 0, false), at(10));
+    assert_eq!(kinds(&p), vec!["pending"], "exit 0 before ready counts as a failure");
+    assert_eq!(p.state.failures.len(), 1);
+    let p =
+        with_agent(&obs(dead(0)), &live, &s, agent(AgentState::Unknown, true, 0, false), at(10));
+    assert_eq!(kinds(&p), Vec::<&str>::new(), "a clean exit after work is not restarted");
+    let untracked = AgentFacts { tracked: false, ..agent(AgentState::Unknown, false, 0, false) };
+    let p = with_agent(&obs(dead(0)), &live, &s, untracked, at(10));
+    assert_eq!(kinds(&p), Vec::<&str>::new(), "a plain program's exit 0 stays clean");
 }
