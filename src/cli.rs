@@ -44,7 +44,7 @@ pub enum Command {
     /// reap, a task timeout), its program's process group gets SIGTERM,
     /// then SIGHUP, then SIGKILL when the grace is over; see `muxvisor stop
     /// --help`. A shell peer therefore stops at once, on SIGHUP.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// Unregister a peer. Refuses a running peer unless --force.
     Rm(RmArgs),
     /// Start a persistent peer now. Exit 0 if it is already running; exit 1

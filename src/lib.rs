@@ -109,7 +109,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     let ctx = Ctx { root: open_root(cli.root.clone())?, json: cli.json };
     match cli.command {
-        Command::Add(a) => commands::peers::add(&ctx, a),
+        Command::Add(a) => commands::peers::add(&ctx, *a),
         Command::Rm(a) => commands::peers::rm(&ctx, a),
         Command::Launch(a) => commands::lifecycle::launch(&ctx, a),
         Command::Stop(a) => commands::lifecycle::stop(&ctx, a),

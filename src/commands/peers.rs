@@ -557,7 +557,7 @@ mod tests {
         let mut full = vec!["muxvisor", "add"];
         full.extend_from_slice(argv);
         match cli::Cli::try_parse_from(full).unwrap().command {
-            cli::Command::Add(a) => a,
+            cli::Command::Add(a) => *a,
             _ => panic!("not add"),
         }
     }
