@@ -58,6 +58,14 @@ pub fn patterns(spec: &PeerSpec) -> Result<(Patterns, bool)> {
     Ok((p, !ready.is_empty()))
 }
 
+/// The screen as patterns see it: tmux pads the capture with the empty
+/// rows below the cursor; without them (and without a final newline) `\z`
+/// means "right after the last text on the screen", so a pattern can say
+/// "the last line is an empty prompt" (`^>>> ?\z`).
+pub fn normalize(screen: &str) -> String {
+    screen.trim_end_matches(['\n', ' ', '\t']).to_string()
+}
+
 /// One look at the pane.
 #[derive(Clone, Debug)]
 pub struct Sight {
@@ -112,6 +120,7 @@ impl Looker {
             if let Some(c) = self.control.as_mut() {
                 match c.look(id, LOOK_TIMEOUT) {
                     Ok((screen, dead, act)) => {
+                        let screen = normalize(&screen);
                         return Ok(Some(Sight { screen, dead, last_output: time(act) }));
                     }
                     Err(_) => self.control = None,
@@ -128,7 +137,7 @@ impl Looker {
                 let body = out.stdout.trim_end_matches('\n');
                 let (screen, meta) = body.rsplit_once('\n').unwrap_or(("", body));
                 let (dead, act) = parse_meta(meta);
-                Ok(Some(Sight { screen: format!("{screen}\n"), dead, last_output: time(act) }))
+                Ok(Some(Sight { screen: normalize(screen), dead, last_output: time(act) }))
             }
             Err(e) if e.is_gone() => Ok(None),
             Err(TmuxError::Timeout { .. }) => Ok(None),

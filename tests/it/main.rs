@@ -4,6 +4,7 @@
 
 mod fixture;
 
+mod agents;
 mod canary;
 mod clean;
 mod docs;

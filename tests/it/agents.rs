@@ -1,0 +1,385 @@
+//! Agents (SPEC §8, issue "agents, not just processes"): the fake agent
+//! (`tests/fake-agent/agent.py`: raw tty, bracketed paste, a live spinner
+//! while busy, a log of every submitted turn with the state it arrived in)
+//! against the mailbox, marks, readiness and raw input; then real programs:
+//! `python3 -i`, `bash -i`, and IPython when it is installed.
+//!
+//! No test runs a tick unless it says so: delivery must happen without one.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::fixture::*;
+
+const WAIT: Duration = Duration::from_secs(40);
+
+fn fake() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake-agent/agent.py")
+}
+
+/// The turns the fake agent logged: (text, state it arrived in).
+fn turns(log: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("turn").is_some())
+        .map(|v| {
+            (v["text"].as_str().unwrap_or("").to_string(), v["state"].as_str().unwrap_or("").into())
+        })
+        .collect()
+}
+
+/// Register the fake agent as `id` with `--agent claude` (its screens are
+/// Claude Code's) and the given extra flags for it.
+fn add_fake(env: &Env, id: &str, log: &Path, fake_args: &[&str]) {
+    let cwd = env.scratch().to_string_lossy().into_owned();
+    let fake = fake();
+    let log = log.to_string_lossy().into_owned();
+    let mut args = vec!["add", id, "--agent", "claude", "--cwd", &cwd, "--", "python3"];
+    let fake = fake.to_string_lossy().into_owned();
+    args.push(&fake);
+    args.extend_from_slice(&["--log", &log]);
+    args.extend_from_slice(fake_args);
+    env.mv(&args).ok();
+}
+
+fn ready(env: &Env, id: &str) {
+    let out = env.mv(&["launch", id, "--wait-ready", "30s"]);
+    assert_eq!(out.code, 0, "{out:#?}\n{}", screen(env, id));
+}
+
+/// The bottom of the pane (`screen` also shows history, where a redrawn
+/// agent's old lines stay).
+fn screen(env: &Env, id: &str) -> String {
+    env.mv(&["screen", id, "--lines", "12"]).stdout.clone()
+}
+
+fn life(env: &Env, ev: &str) -> Vec<String> {
+    env.events("lifecycle", ev)
+}
+
+#[test]
+fn five_messages_back_to_back_arrive_as_five_turns_in_order_none_while_busy() {
+    let env = Env::new();
+    let log = env.scratch().join("turns");
+    add_fake(&env, "ag", &log, &["--busy", "0.4"]);
+    ready(&env, "ag");
+    let sent: Vec<String> = (1..=5).map(|i| format!("message {i}")).collect();
+    for m in &sent {
+        let out = env.mv(&["--json", "send", "ag", m]).ok().json();
+        assert_eq!(out["queued"], true, "{out}");
+    }
+    assert!(
+        wait_until(WAIT, || turns(&log).len() >= 5),
+        "{:?}\n{}",
+        turns(&log),
+        screen(&env, "ag")
+    );
+    let got = turns(&log);
+    assert_eq!(got.iter().map(|t| t.0.clone()).collect::<Vec<_>>(), sent, "in order, each once");
+    assert!(got.iter().all(|t| t.1 == "ready"), "a message landed mid-turn: {got:?}");
+    assert_eq!(life(&env, "msg-delivered").len(), 5);
+    assert!(life(&env, "tick").is_empty(), "no tick ran");
+    // The courier ends with the mailbox.
+    assert!(wait_until(WAIT, || {
+        env.mv(&["--json", "status", "ag"]).ok().json()[0]["courier"].is_null()
+    }));
+    let st = env.mv(&["--json", "status", "ag"]).ok().json();
+    assert_eq!(st[0]["mailbox"], 0, "{st}");
+    assert!(["ready", "busy"].contains(&st[0]["agent"]["state"].as_str().unwrap()), "{st}");
+    // Each delivery is kept with its message.
+    let first = life(&env, "msg-delivered")[0].clone();
+    let task = first.split(" task=").nth(1).unwrap().split(' ').next().unwrap().to_string();
+    let shown = env.mv(&["--json", "queue", "ag", "show", &task]).ok().json();
+    assert_eq!(shown["stage"], "done");
+    assert!(shown["outcome"]["delivered_at"].is_string(), "{shown}");
+}
+
+#[test]
+fn six_concurrent_senders_three_messages_each_arrive_once_in_each_senders_order() {
+    let env = Env::new();
+    let log = env.scratch().join("turns");
+    add_fake(&env, "crowd", &log, &["--busy", "0.15"]);
+    ready(&env, "crowd");
+    std::thread::scope(|s| {
+        for k in 0..6 {
+            let env = &env;
+            s.spawn(move || {
+                for m in 0..3 {
+                    env.mv(&["send", "crowd", &format!("s{k} m{m}")]).ok();
+                }
+            });
+        }
+    });
+    assert!(wait_until(WAIT, || turns(&log).len() >= 18), "{:?}", turns(&log));
+    let got = turns(&log);
+    assert_eq!(got.len(), 18, "{got:?}");
+    assert!(got.iter().all(|t| t.1 == "ready"), "a message landed mid-turn: {got:?}");
+    for k in 0..6 {
+        let mine: Vec<&str> =
+            got.iter().map(|t| t.0.as_str()).filter(|t| t.starts_with(&format!("s{k} "))).collect();
+        assert_eq!(mine, [format!("s{k} m0"), format!("s{k} m1"), format!("s{k} m2")], "{got:?}");
+    }
+}
+
+#[test]
+fn launch_wait_ready_waits_for_a_slow_start_and_reports_a_trust_dialog() {
+    let env = Env::new();
+    let log = env.scratch().join("slow");
+    add_fake(&env, "slow", &log, &["--slow-start", "2"]);
+    let out = env.mv(&["--json", "launch", "slow", "--wait-ready", "30s"]);
+    out.ok();
+    assert_eq!(out.json()["agent"]["state"], "ready", "{out:?}");
+    let starting = life(&env, "agent-state");
+    assert!(starting.iter().any(|l| l.contains(" state=starting ")), "{starting:?}");
+
+    let log = env.scratch().join("trust");
+    add_fake(&env, "wary", &log, &["--trust-dialog"]);
+    let out = env.mv(&["--json", "launch", "wary", "--wait-ready", "30s"]);
+    out.code(1);
+    let v = out.json();
+    assert_eq!(v["agent"]["state"], "blocked", "{v}");
+    assert_eq!(v["agent"]["reason"], "trust", "{v}");
+    assert!(out.stderr.contains("blocked (trust)") && out.stderr.contains("trust"), "{out:?}");
+    assert!(
+        v["agent"]["screen"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("trust")),
+        "{v}"
+    );
+    // A deadline that passes while starting is 75.
+    let log = env.scratch().join("late");
+    add_fake(&env, "late", &log, &["--slow-start", "20"]);
+    env.mv(&["launch", "late", "--wait-ready", "1s"]).code(75);
+    // A person answers the dialog (keys, at once): then it is ready.
+    env.mv(&["send", "wary", "--keys", "1", "Enter"]).ok();
+    env.mv(&["launch", "wary", "--wait-ready", "20s"]).ok();
+}
+
+#[test]
+fn marks_gate_delivery_and_mark_ready_delivers_at_once() {
+    let env = Env::new();
+    let log = env.scratch().join("turns");
+    add_fake(&env, "hooked", &log, &["--busy", "0.1"]);
+    ready(&env, "hooked");
+    // The agent's hook says it is busy: its ready-looking screen does not count.
+    env.mv(&["mark", "hooked", "busy"]).ok();
+    let q = env.mv(&["--json", "send", "hooked", "held back"]).ok().json();
+    assert_eq!(q["delivered"], false, "{q}");
+    let status = || env.mv(&["--json", "status", "hooked"]).ok().json()[0].clone();
+    assert_eq!(status()["agent"]["source"], "mark");
+    assert!(turns(&log).is_empty(), "delivered against a busy mark");
+    // Its Stop hook marks it ready: the message goes at once, from the mark.
+    let m = env.mv(&["--json", "mark", "hooked", "ready", "--session-id", "abc-123"]).ok().json();
+    assert_eq!(m["delivered"], q["task"], "{m}");
+    assert!(wait_until(WAIT, || turns(&log).len() == 1));
+    assert_eq!(turns(&log)[0].0, "held back");
+    assert_eq!(status()["agent"]["session_id"], "abc-123");
+    // A blocked mark holds messages too; --hook-json reads Claude's payload.
+    let out = env.mv_stdin(
+        &["--json", "mark", "hooked", "blocked", "--hook-json"],
+        br#"{"session_id":"abc-123","message":"Claude needs your permission to use Bash"}"#,
+    );
+    assert_eq!(out.ok().json()["reason"], "Claude needs your permission to use Bash");
+    assert_eq!(status()["agent"]["state"], "blocked");
+    let states = life(&env, "agent-state");
+    assert!(
+        states.iter().any(|l| l.contains(" state=blocked ") && l.contains("source=mark")),
+        "{states:?}"
+    );
+    env.mv(&["mark", "hooked", "nonsense"]).code(2);
+    env.mv(&["mark", "hooked", "ready", "--session-id", "../x"]).code(1);
+}
+
+#[test]
+fn send_wait_returns_on_delivery_and_75_when_the_agent_stays_busy() {
+    let env = Env::new();
+    let log = env.scratch().join("turns");
+    add_fake(&env, "w8", &log, &["--busy", "1.0"]);
+    ready(&env, "w8");
+    env.mv(&["send", "w8", "first"]).ok();
+    // The second waits for the first turn to end, then returns delivered.
+    let out = env.mv(&["--json", "send", "w8", "second", "--wait", "30s"]);
+    assert_eq!(out.ok().json()["delivered"], true, "{out:?}");
+    assert_eq!(turns(&log).len(), 2);
+    // Busy by its own mark for longer than the wait: 75, still queued.
+    env.mv(&["mark", "w8", "busy"]).ok();
+    let out = env.mv(&["--json", "send", "w8", "third", "--wait", "700ms"]);
+    out.code(75);
+    assert_eq!(out.json()["delivered"], false);
+    assert!(out.stderr.contains("stays queued"), "{out:?}");
+    let l = env.mv(&["--json", "queue", "w8", "list"]).ok().json();
+    assert_eq!(l["pending"].as_array().unwrap().len(), 1, "{l}");
+}
+
+#[test]
+fn keys_no_enter_and_empty_text() {
+    let env = Env::new();
+    let log = env.scratch().join("turns");
+    add_fake(&env, "raw", &log, &["--busy", "30"]);
+    ready(&env, "raw");
+    // Esc interrupts a busy turn (keys go at once, not through the mailbox).
+    env.mv(&["send", "raw", "long job"]).ok();
+    assert!(wait_until(WAIT, || screen(&env, "raw").contains("esc to interrupt")));
+    env.mv(&["send", "raw", "--keys", "Escape"]).ok();
+    assert!(wait_until(WAIT, || !screen(&env, "raw").contains("esc to interrupt")));
+    // --no-enter leaves a draft (no turn), and the next message waits for it.
+    env.mv(&["send", "raw", "a draft", "--no-enter"]).ok();
+    assert!(wait_until(WAIT, || screen(&env, "raw").contains("a draft")));
+    let q = env.mv(&["--json", "send", "raw", "after the draft"]).ok().json();
+    assert_eq!(q["delivered"], false, "a person's (or a --no-enter) draft is never clobbered");
+    assert_eq!(turns(&log).len(), 1);
+    // Submitting the draft by hand frees the prompt; Ctrl-U is not needed.
+    env.mv(&["send", "raw", "--keys", "Enter"]).ok();
+    assert!(wait_until(WAIT, || turns(&log).len() == 2));
+    assert_eq!(turns(&log)[1].0, "a draft");
+    env.mv(&["send", "raw", "--keys", "Escape"]).ok();
+    assert!(wait_until(WAIT, || turns(&log).len() == 3), "{:?}", turns(&log));
+    assert_eq!(turns(&log)[2].0, "after the draft");
+    // An empty message is a valid turn (it waits for the interrupted turn:
+    // an Enter right behind an Esc would read as Alt+Enter).
+    env.mv(&["send", "raw", "--keys", "Escape"]).ok();
+    env.mv(&["send", "raw", ""]).ok();
+    assert!(wait_until(WAIT, || turns(&log).len() == 4), "{:?}", turns(&log));
+    assert_eq!(turns(&log)[3].0, "");
+    // Bad key names are refused before anything is sent.
+    let out = env.mv(&["send", "raw", "--keys", "hello world"]);
+    out.code(1);
+    assert!(out.stderr.contains("not a tmux key name"), "{out:?}");
+}
+
+/// A real REPL without bracketed paste support in its prompt: a `def`
+/// block ends with its own blank line, kept byte for byte, and the next
+/// message is not glued into its body.
+#[test]
+fn python_repl_block_ended_by_its_own_blank_line() {
+    let env = Env::new();
+    let cwd = env.scratch().to_string_lossy().into_owned();
+    env.mv(&[
+        "add",
+        "py",
+        "--cwd",
+        &cwd,
+        "--ready-pattern",
+        r"^>>> ?\z",
+        "--env",
+        "PYTHONSTARTUP=",
+        "--",
+        "python3",
+        "-q",
+        "-i",
+    ])
+    .ok();
+    ready(&env, "py");
+    env.mv(&["send", "py", "def f():\n    return 41 + 1\n", "--when", "idle"]).ok();
+    env.mv(&["send", "py", "print('answer', f())", "--when", "idle"]).ok();
+    assert!(
+        wait_until(WAIT, || screen(&env, "py").contains("answer 42")),
+        "{}",
+        screen(&env, "py")
+    );
+    assert!(!screen(&env, "py").contains("SyntaxError"), "{}", screen(&env, "py"));
+}
+
+/// `bash -i` with its prompt as the ready pattern: a command that runs a
+/// while without output (`sleep`) is not mistaken for an idle shell.
+#[test]
+fn bash_interactive_gets_one_command_per_prompt() {
+    let env = Env::new();
+    let cwd = env.scratch().to_string_lossy().into_owned();
+    env.mv(&[
+        "add",
+        "sh",
+        "--cwd",
+        &cwd,
+        "--when",
+        "idle",
+        "--env",
+        "PS1=mv$ ",
+        "--ready-pattern",
+        r"^mv\$ ?\z",
+        "--",
+        "bash",
+        "--norc",
+        "--noprofile",
+        "-i",
+    ])
+    .ok();
+    ready(&env, "sh");
+    for cmd in ["sleep 1; echo one-$((40+1))", "echo two-$((40+2))", "echo three-$((40+3))"] {
+        env.mv(&["send", "sh", cmd]).ok();
+    }
+    assert!(wait_until(WAIT, || screen(&env, "sh").contains("three-43")), "{}", screen(&env, "sh"));
+    let s = screen(&env, "sh");
+    let at = |w: &str| s.find(w).unwrap_or_else(|| panic!("{w} missing:\n{s}"));
+    assert!(at("one-41") < at("two-42") && at("two-42") < at("three-43"), "{s}");
+    // Nothing was typed while `sleep 1` ran: each command got its own prompt.
+    assert_eq!(s.matches("echo two").count(), 1, "{s}");
+}
+
+/// IPython (prompt_toolkit, bracketed paste, like the agents): a block
+/// sent as one message. Runs where IPython is installed; `.ci/run` installs
+/// it and sets MUXVISOR_REQUIRE_IPYTHON=1 so that it cannot be skipped there.
+#[test]
+fn ipython_block_in_one_message() {
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import IPython"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        assert!(
+            std::env::var_os("MUXVISOR_REQUIRE_IPYTHON").is_none(),
+            "IPython is required here: pip install ipython"
+        );
+        eprintln!("skipping: IPython is not installed (pip install ipython)");
+        return;
+    }
+    let env = Env::new();
+    let cwd = env.scratch().to_string_lossy().into_owned();
+    env.mv(&[
+        "add",
+        "ipy",
+        "--cwd",
+        &cwd,
+        "--ready-pattern",
+        r"^In \[\d+\]: *$",
+        "--when",
+        "idle",
+        "--",
+        "python3",
+        "-m",
+        "IPython",
+        "--no-banner",
+        "--colors=NoColor",
+        "--no-confirm-exit",
+    ])
+    .ok();
+    ready(&env, "ipy");
+    env.mv(&["send", "ipy", "def g():\n    return 6 * 7\n\n"]).ok();
+    env.mv(&["send", "ipy", "print('ipy', g())"]).ok();
+    assert!(wait_until(WAIT, || screen(&env, "ipy").contains("ipy 42")), "{}", screen(&env, "ipy"));
+}
+
+/// Without a ready pattern, output quiet for `--quiet` (and no busy pattern)
+/// is ready: a chatty program gets its next message once it pauses.
+#[test]
+fn quiet_output_counts_as_ready_without_a_ready_pattern() {
+    let env = Env::new();
+    let cwd = env.scratch().to_string_lossy().into_owned();
+    let script = "while IFS= read -r l; do for i in 1 2 3 4 5; do echo \"$l $i\"; sleep 0.1; \
+                  done; done";
+    env.mv(&[
+        "add", "chat", "--cwd", &cwd, "--when", "idle", "--quiet", "800ms", "--", "sh", "-c",
+        script,
+    ])
+    .ok();
+    env.mv(&["launch", "chat", "--wait-ready", "20s"]).ok();
+    env.mv(&["send", "chat", "a"]).ok();
+    env.mv(&["send", "chat", "b"]).ok();
+    assert!(wait_until(WAIT, || screen(&env, "chat").contains("b 5")), "{}", screen(&env, "chat"));
+    let s = screen(&env, "chat");
+    assert!(s.find("a 5").unwrap() < s.find("b 1").unwrap(), "b arrived while a printed:\n{s}");
+}
