@@ -51,7 +51,18 @@ pub const FILES: &[(&str, &str)] = &[
         "Written before a deliberate teardown so that the canary and the exit hook stay silent.",
     ),
     ("state/<id>.json", "Last observed state, restart counters, the current task."),
-    ("queues/<id>/", "The durable FIFO of that identity: tmp/ -> new/ -> cur/ -> done/ | dead/."),
+    (
+        "state/<id>.agent.json",
+        "A persistent peer's agent record: its newest mark, its last delivery, whether it was \
+         ever ready, the state last logged, its conversation id (run/<id>.agent.lock guards it).",
+    ),
+    (
+        "queues/<id>/",
+        "The durable FIFO of that identity (an ephemeral peer's tasks, a persistent peer's \
+         mailbox): tmp/ -> new/ -> cur/ -> done/ | dead/, and quarantine/ for damaged entries. \
+         worker.lock, runner.lock and courier.lock are held by whoever starts a runner, the \
+         live runner, and the live courier (flock; never deleted).",
+    ),
     ("logs/lifecycle.log", "One logfmt line per lifecycle event (see EVENTS)."),
     ("logs/exits.log", "One logfmt line per death: ev=session-exit, ev=server-exit."),
     ("logs/server-deaths/<id>-<unix>.txt", "Forensics snapshot taken by the canary."),
@@ -95,9 +106,18 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "Size cap in bytes of each pane log (default: MUXVISOR_LOG_MAX, else 10 MiB). The \
          pane-log copier of a live session rotates its own log; `clean` rotates the others.",
     ),
-    ("MUXVISOR_TASK_ID", "Set for an ephemeral worker: the id of the task it runs."),
-    ("MUXVISOR_TASK_FILE", "Set for an ephemeral worker: a file holding the task text."),
-    ("MUXVISOR_IDENTITY", "Set for an ephemeral worker: the identity it works for."),
+    ("MUXVISOR_TASK_ID", "Set for an ephemeral peer's program: the id of the task it runs."),
+    ("MUXVISOR_TASK_FILE", "Set for an ephemeral peer's program: a file holding the task text."),
+    (
+        "MUXVISOR_IDENTITY",
+        "Set in every peer's pane: its identity (for an agent's hooks: `muxvisor mark \
+         \"$MUXVISOR_IDENTITY\" ready`). MUXVISOR_ROOT is set there too.",
+    ),
+    (
+        "MUXVISOR_TRACE",
+        "A file: an ephemeral peer's runner appends one line of per-task timings to it (for \
+         bench/drain.py).",
+    ),
 ];
 
 /// The documented exit statuses (see `exit.rs`).
@@ -166,6 +186,7 @@ pub const KEY_TYPES: &[(&str, JsonType)] = &[
     ("kind", JsonType::String),
     ("not_before", JsonType::Time),
     ("orphan_canaries", JsonType::Integer),
+    ("orphan_couriers", JsonType::Integer),
     ("orphan_waiters", JsonType::Integer),
     ("path", JsonType::String),
     ("peers", JsonType::Integer),
@@ -439,6 +460,7 @@ pub const EVENTS: &[EventDoc] = &[
             ("stale_sockets", "sockets removed"),
             ("orphan_canaries", "canaries ended"),
             ("orphan_waiters", "tmux wait-for clients of dead canaries ended"),
+            ("orphan_couriers", "mailbox couriers with nothing to deliver, ended"),
             ("stopped_servers", "servers stopped that no valid spec accounted for"),
             ("tmp_files", "abandoned temp files removed"),
             ("done_tasks", "finished tasks removed"),
@@ -527,8 +549,53 @@ pub fn sections() -> Vec<Section> {
         }
     }));
 
+    let mut agents = vec![
+        para(
+            "A persistent peer has an agent state besides its process state: starting, ready, \
+             busy, blocked (with a reason) or unknown (not running). Sources, strongest first: a \
+             mark from the agent's own hooks (`muxvisor mark ID ready|busy|blocked`), which wins \
+             for 2 minutes and after that yields to a visible pattern that says otherwise; the \
+             screen patterns (`add --agent`, --ready-pattern, --busy-pattern, --blocked-pattern \
+             NAME=RE: regular expressions in multi-line mode over the visible screen, never the \
+             scrollback; blocked beats busy beats ready); and output quiet for --quiet, which \
+             counts as ready only for a peer with no ready pattern. Before it was first ready it \
+             is starting; after a delivery it counts as busy until its screen changed.",
+        ),
+        para(
+            "A ready pattern matches an empty prompt only, so a draft a person left in the prompt \
+             is never overwritten: a message waits while the prompt holds text.",
+        ),
+        para(
+            "Mailbox: `send --when idle` (the default with --agent) makes a message durable in \
+             the peer's queue, then pastes it when the agent is ready, in FIFO order, one \
+             message per ready state. A detached courier (one per identity, alive while messages \
+             wait) watches the agent; `mark ID ready` and the tick deliver too.",
+        ),
+        para("Presets (--agent NAME), and the program versions whose screens they match:"),
+    ];
+    agents.extend(crate::agent::presets::PRESETS.iter().map(|p| {
+        let blocked: Vec<&str> = p.blocked.iter().map(|(r, _)| *r).collect();
+        let resume = match p.resume {
+            Some(r) => format!(
+                "resume argv: fresh `{}`, resume `{}`",
+                r.fresh.join(" "),
+                r.resume.join(" ")
+            ),
+            None => "no resume by id".to_string(),
+        };
+        item(p.name, &format!("{}. Blocked reasons: {}; {resume}.", p.version, blocked.join(", ")))
+    }));
+    agents.push(para(
+        "Claude Code hooks (in ~/.claude/settings.json; the pane's environment holds \
+         MUXVISOR_IDENTITY and MUXVISOR_ROOT): UserPromptSubmit runs `muxvisor mark \
+         \"$MUXVISOR_IDENTITY\" busy --hook-json`, Stop runs `... ready --hook-json`, \
+         Notification with the permission_prompt matcher runs `... blocked --reason permission \
+         --hook-json`. The README shows the whole settings block.",
+    ));
+
     vec![
         Section { title: "FILES", blocks: files },
+        Section { title: "AGENTS", blocks: agents },
         Section { title: "ENVIRONMENT", blocks: env },
         Section { title: "EXIT STATUS", blocks: exit },
         Section { title: "LOG FORMAT", blocks: log },
@@ -605,6 +672,9 @@ mod tests {
             assert!(FILES.iter().any(|(p, _)| p.contains(must)), "{must}");
         }
         let titles: Vec<_> = sections().iter().map(|s| s.title).collect();
-        assert_eq!(titles, ["FILES", "ENVIRONMENT", "EXIT STATUS", "LOG FORMAT", "EVENTS"]);
+        assert_eq!(
+            titles,
+            ["FILES", "AGENTS", "ENVIRONMENT", "EXIT STATUS", "LOG FORMAT", "EVENTS"]
+        );
     }
 }

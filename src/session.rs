@@ -104,11 +104,13 @@ impl Death {
 }
 
 /// The environment given to the pane with `new-session -e`: the spec's,
-/// plus `MUXVISOR_IDENTITY`. Pure.
-pub fn launch_env(spec: &PeerSpec) -> Vec<(String, String)> {
+/// plus `MUXVISOR_IDENTITY` and `MUXVISOR_ROOT` (so an agent's hooks can
+/// call `muxvisor mark "$MUXVISOR_IDENTITY" ...` with no other set-up). Pure.
+pub fn launch_env(spec: &PeerSpec, root: &Path) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> =
         spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     env.push(("MUXVISOR_IDENTITY".into(), spec.identity.to_string()));
+    env.push(("MUXVISOR_ROOT".into(), root.to_string_lossy().into_owned()));
     env
 }
 
@@ -221,7 +223,7 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
         exe: &exe,
         root: root.dir(),
         cwd: &cwd,
-        env: launch_env(spec),
+        env: launch_env(spec, root.dir()),
         argv,
         has_remain_format: tl::version().is_some_and(|v| v >= (3, 3)),
     };
@@ -572,10 +574,11 @@ mod tests {
             "/".into(),
         );
         spec.env.insert("A".into(), "1".into());
-        let env = launch_env(&spec);
+        let env = launch_env(&spec, Path::new("/r"));
         assert!(env.contains(&("A".into(), "1".into())));
         assert!(env.contains(&("MUXVISOR_IDENTITY".into(), "w".into())));
-        assert_eq!(env.len(), 2);
+        assert!(env.contains(&("MUXVISOR_ROOT".into(), "/r".into())));
+        assert_eq!(env.len(), 3);
     }
 
     #[test]

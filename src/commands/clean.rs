@@ -35,6 +35,9 @@ pub struct Cleaned {
     pub orphan_waiters: Vec<crate::canary::Waiter>,
     /// Sockets deleted under a running server, which re-created them.
     pub recreated_sockets: Vec<String>,
+    /// Mailbox couriers with nothing to deliver (empty mailbox, or no
+    /// persistent peer): ended unless dry run.
+    pub orphan_couriers: Vec<Orphan>,
     pub tmp_files: Vec<String>,
     pub done_tasks: Vec<String>,
     /// Payload files of tasks no longer running.
@@ -71,6 +74,7 @@ impl Cleaned {
             + self.orphan_canaries.len()
             + self.unaccounted_servers.len()
             + self.orphan_waiters.len()
+            + self.orphan_couriers.len()
             + self.recreated_sockets.len()
             + self.tmp_files.len()
             + self.done_tasks.len()
@@ -87,6 +91,7 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<ExitCode> {
             .kv("orphan_canaries", c.orphan_canaries.len())
             .kv("stopped_servers", c.unaccounted_servers.len())
             .kv("orphan_waiters", c.orphan_waiters.len())
+            .kv("orphan_couriers", c.orphan_couriers.len())
             .kv("tmp_files", c.tmp_files.len())
             .kv("done_tasks", c.done_tasks.len())
             .kv("rotated", c.rotated.len());
@@ -189,6 +194,19 @@ fn clean(ctx: &Ctx, args: &CleanArgs) -> Result<Cleaned> {
                 }
             }
         }
+        if let Ok(Some(q)) = Queue::open_existing(root, &id)
+            && let Some(pid) = crate::agent::mailbox::courier_pid(&q)
+        {
+            let persistent = crate::peer::load(root, &id)
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.policy == crate::peer::Policy::Persistent);
+            let waiting = q.counts().map(|n| n.pending + n.running > 0).unwrap_or(true);
+            if !persistent || !waiting {
+                let how = if dry { None } else { end_courier(&q, &id, pid) };
+                c.orphan_couriers.push(Orphan { identity: id.to_string(), pid: Some(pid), how });
+            }
+        }
         match Queue::open_existing(root, &id) {
             Ok(Some(q)) => match q.clean(args.retention, Utc::now(), dry) {
                 Ok(paths) => {
@@ -241,6 +259,19 @@ fn clean(ctx: &Ctx, args: &CleanArgs) -> Result<Cleaned> {
     Ok(c)
 }
 
+/// End a courier that has nothing to deliver: SIGTERM, checked to be our
+/// courier of `id` (its argv), and still the holder of its lock.
+fn end_courier(q: &Queue, id: &crate::peer::Identity, pid: i32) -> Option<&'static str> {
+    let ours = crate::proc::argv(pid).is_some_and(|a| {
+        crate::proc::argv_has(&a, b"_courier") && crate::proc::argv_has(&a, id.as_str().as_bytes())
+    });
+    if !ours || crate::agent::mailbox::courier_pid(q) != Some(pid) {
+        return None;
+    }
+    let pid = nix::unistd::Pid::from_raw(pid);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).ok().map(|()| "term")
+}
+
 fn print_human(c: &Cleaned) -> Result<()> {
     let (rm, rot) =
         if c.dry_run { ("would remove", "would rotate") } else { ("removed", "rotated") };
@@ -256,6 +287,11 @@ fn print_human(c: &Cleaned) -> Result<()> {
         let pid = u.server_pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
         let verb = if c.dry_run { "would stop" } else { "stopped" };
         output::line(format!("{verb} the tmux server of {}{pid}: {}", u.identity, u.reason))?;
+    }
+    for o in &c.orphan_couriers {
+        let verb = if c.dry_run { "would end" } else { "ended" };
+        let pid = o.pid.map(|p| p.to_string()).unwrap_or_default();
+        output::line(format!("{verb} the idle courier of {} (pid {pid})", o.identity))?;
     }
     for w in &c.orphan_waiters {
         let verb = if c.dry_run { "would end" } else { "ended" };

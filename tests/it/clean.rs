@@ -405,3 +405,31 @@ fn an_orphan_wait_for_client_is_reported_and_ended() {
             .is_empty()
     );
 }
+
+/// A mailbox courier that has nothing left to deliver (here: a stand-in
+/// holding the courier lock, its argv naming `_courier idle1`) is listed on
+/// a dry run and ended by clean; one with messages waiting is left alone.
+#[test]
+fn an_idle_courier_is_reported_and_ended() {
+    let env = Env::new();
+    env.mv(&["add", "idle1", "--agent", "claude", "--", "sleep", "600"]).ok();
+    env.mv(&["add", "busy1", "--agent", "claude", "--", "sleep", "600"]).ok();
+    // busy1 has a message waiting (queued without a delivery attempt).
+    env.mv(&["send", "busy1", "hello", "--no-kick"]).ok();
+    env.mv(&["queue", "idle1", "list"]).ok();
+    let mut idle =
+        Holder::start(&env, &env.root().join("queues/idle1/courier.lock"), &["_courier", "idle1"]);
+    let mut busy =
+        Holder::start(&env, &env.root().join("queues/busy1/courier.lock"), &["_courier", "busy1"]);
+    let dry = env.mv(&["clean", "--dry-run", "--json"]).ok().json();
+    assert_eq!(
+        dry["orphan_couriers"],
+        serde_json::json!([{"identity": "idle1", "pid": idle.pid(), "how": null}]),
+        "{dry}"
+    );
+    assert!(!idle.exited(), "a dry run ended it");
+    let done = env.mv(&["clean", "--json"]).ok().json();
+    assert_eq!(done["orphan_couriers"][0]["how"], "term", "{done}");
+    assert!(wait_until(Duration::from_secs(10), || idle.exited()));
+    assert!(!busy.exited(), "a courier with a message to deliver was ended");
+}

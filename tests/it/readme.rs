@@ -93,6 +93,11 @@ fn readme_tour_runs_verbatim() {
             );
         }
     }
+    // The agent got its three messages, one per prompt.
+    let bob = env.mv(&["screen", "bob", "--lines", "20"]).stdout.clone();
+    assert!(bob.contains("bob works on: third"), "{bob}");
+    assert!(bob.find("works on: first") < bob.find("works on: second"), "{bob}");
+    assert_eq!(env.events("lifecycle", "msg-delivered").len(), 3);
     // The tour's promise: the death is recorded with its cause.
     assert!(
         wait_until(Duration::from_secs(10), || !env.events("exits", "server-exit").is_empty()),
