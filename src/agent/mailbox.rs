@@ -71,6 +71,11 @@ pub fn deliver_next(
     q: &Queue,
     looker: &mut Looker,
 ) -> Result<Outcome> {
+    // A look without any lock first: most looks find the agent busy.
+    let first = looker.look(root, spec, true)?;
+    if first.view.state != AgentState::Ready {
+        return Ok(Outcome::NotReady(first.view));
+    }
     let Some(_held) = q.try_worker_lock()? else { return Ok(Outcome::Busy) };
     if let Some(c) = q.running()? {
         // Left by a deliverer that died between claim and commit.
@@ -83,10 +88,19 @@ pub fn deliver_next(
             Utc::now(),
         )?;
     }
-    let look = looker.look(root, spec, true)?;
-    if look.view.state != AgentState::Ready {
-        return Ok(Outcome::NotReady(look.view));
-    }
+    // A delivery made by another deliverer since that look makes the agent
+    // busy: look again only if the record shows one.
+    let launched_at = crate::state::load(root, &spec.identity)?.launched_at;
+    let now_rec = record::load(root, &spec.identity).for_incarnation(launched_at);
+    let look = if now_rec.delivery == first.record.delivery {
+        first
+    } else {
+        let again = looker.look(root, spec, true)?;
+        if again.view.state != AgentState::Ready {
+            return Ok(Outcome::NotReady(again.view));
+        }
+        again
+    };
     let c = match q.claim(Utc::now(), Some(spec.task_ttl))? {
         Claim::Claimed(c) => c,
         Claim::Empty | Claim::NotBefore(_) | Claim::Busy => return Ok(Outcome::Empty),
@@ -102,7 +116,6 @@ pub fn deliver_next(
         return Err(e.context(format!("pasting message {task} into {id}")));
     }
     let now = Utc::now();
-    let launched_at = crate::state::load(root, id)?.launched_at;
     record::update(root, id, launched_at, |rec| {
         rec.delivery = Some(Delivery {
             at: now,

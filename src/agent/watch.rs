@@ -91,17 +91,33 @@ pub struct Looker {
     keep_control: bool,
     /// Fingerprint of the last screen and since when it has not changed.
     last: Option<(u64, Instant)>,
+    /// The spec's compiled patterns (compiling a preset costs about as
+    /// much as a look): the spec they were compiled from, as JSON.
+    compiled: Option<(String, Patterns, bool)>,
 }
 
 impl Looker {
     /// A looker for one look (plain tmux calls; quiet from tmux's activity).
     pub fn once() -> Looker {
-        Looker { control: None, keep_control: false, last: None }
+        Looker { control: None, keep_control: false, last: None, compiled: None }
     }
 
     /// A looker for a loop: a control-mode client, quiet from its own looks.
     pub fn for_loop() -> Looker {
-        Looker { control: None, keep_control: true, last: None }
+        Looker { control: None, keep_control: true, last: None, compiled: None }
+    }
+
+    /// The spec's patterns, compiled once per spec.
+    fn patterns(&mut self, spec: &PeerSpec) -> Result<(Patterns, bool)> {
+        let key = serde_json::to_string(spec)?;
+        if let Some((k, p, r)) = &self.compiled
+            && *k == key
+        {
+            return Ok((p.clone(), *r));
+        }
+        let (p, r) = patterns(spec)?;
+        self.compiled = Some((key, p.clone(), r));
+        Ok((p, r))
     }
 
     /// Read the pane: screen, dead or not, last output. `None` when no
@@ -151,7 +167,7 @@ impl Looker {
         if spec.policy != crate::peer::Policy::Persistent {
             bail!("{id} is ephemeral: only persistent peers have an agent state");
         }
-        let (pats, has_ready) = patterns(spec)?;
+        let (pats, has_ready) = self.patterns(spec)?;
         let launched_at = crate::state::load(root, id)?.launched_at;
         let sight = self.sight(root, spec)?;
         let now = Utc::now();

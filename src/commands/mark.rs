@@ -82,30 +82,41 @@ pub fn run(ctx: &Ctx, args: MarkArgs) -> Result<ExitCode> {
             rec.session_id = Some(SessionId { id: s.clone(), source: "mark".into(), at: now });
         }
     })?;
-    // Log the transition now, from the mark's point of view.
+    // Deliver at once on ready (its look logs the transition), else just
+    // log the transition from the mark's point of view.
     let mut looker = Looker::once();
-    let look = looker.look(&ctx.root, &spec, true)?;
     let mut delivered = None;
-    if state == AgentState::Ready
-        && let Some(q) = Queue::open_existing(&ctx.root, &id)?
-        && q.counts()?.pending > 0
-    {
-        match mailbox::deliver_next(&ctx.root, &spec, &q, &mut looker)? {
-            Outcome::Delivered { task } => delivered = Some(task),
-            // A courier delivering right now, or a screen that still says
-            // otherwise: the courier (started if needed) goes on.
-            _ => {
-                mailbox::ensure_courier(&ctx.root, &id)?;
+    let waiting = match Queue::open_existing(&ctx.root, &id)? {
+        Some(q) if q.counts()?.pending > 0 => Some(q),
+        _ => None,
+    };
+    let agent = match (&waiting, state) {
+        (Some(q), AgentState::Ready) => {
+            match mailbox::deliver_next(&ctx.root, &spec, q, &mut looker)? {
+                Outcome::Delivered { task } => {
+                    delivered = Some(task);
+                    AgentState::Busy
+                }
+                // A courier delivering right now, or a delivery not yet taken
+                // in: the courier (started if needed) goes on.
+                other => {
+                    mailbox::ensure_courier(&ctx.root, &id)?;
+                    match other {
+                        Outcome::NotReady(v) => v.state,
+                        _ => state,
+                    }
+                }
             }
         }
-    }
+        _ => looker.look(&ctx.root, &spec, true)?.view.state,
+    };
     if ctx.json {
         output::json(&json!({
             "identity": id,
             "state": state,
             "reason": reason,
             "session_id": session_id,
-            "agent": look.view.state,
+            "agent": agent,
             "delivered": delivered,
         }))?;
     } else {

@@ -75,6 +75,8 @@ preset in src/agent/presets.rs and tests/fixtures/screens/SOURCES.md.
 """
 
 import argparse
+import random
+import subprocess
 import codecs
 import json
 import os
@@ -94,6 +96,8 @@ ESC_WAIT = 0.05  # seconds to wait after ESC for the rest of a sequence
 def parse_args(argv):
     p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     p.add_argument("--busy", type=float, default=1.0)
+    # Up to this many more seconds, drawn at random per turn (benchmarks).
+    p.add_argument("--busy-jitter", type=float, default=0.0)
     p.add_argument("--trust-dialog", action="store_true")
     p.add_argument("--permission-every", type=int, default=0)
     p.add_argument("--usage-limit-after", type=int, default=0)
@@ -103,6 +107,9 @@ def parse_args(argv):
     p.add_argument("--log", default=None)
     p.add_argument("--session-id", default=None)
     p.add_argument("-r", "--resume", default=None)
+    # For benchmarks: run this shell command (in the background) each time
+    # the ready prompt is drawn again after a turn, like a Stop hook.
+    p.add_argument("--on-ready", default=None)
     args, _unknown = p.parse_known_args(argv)
     return args
 
@@ -340,7 +347,7 @@ class Agent:
         self.history.append("> " + (first[:70] + (" [+more]" if "\n" in text or len(first) > 70 else "")))
         self.state = "busy"
         self.busy_started = time.time()
-        self.busy_until = self.busy_started + self.args.busy
+        self.busy_until = self.busy_started + self.args.busy + random.uniform(0, self.args.busy_jitter)
         self.asked = False
 
     def answer_permission(self):
@@ -354,6 +361,7 @@ class Agent:
         self.dirty = True
 
     def finish_turn(self, interrupted=False):
+        self.ready_pending = True
         self.done += 1
         if not interrupted:
             self.history.append("● Done: turn %d." % self.done)
@@ -395,6 +403,15 @@ class Agent:
         while True:
             if self.dirty:
                 self.draw()
+                if getattr(self, "ready_pending", False) and self.state == "ready":
+                    # The ready prompt is on the screen now: log when, and
+                    # run the --on-ready command (the benchmark's Stop hook).
+                    self.ready_pending = False
+                    self.log.write({"ready": time.time(), "after_turn": self.done})
+                    if self.args.on_ready:
+                        subprocess.Popen(self.args.on_ready, shell=True,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
             self.read_input(0.1 if self.state == "busy" else 1.0)
             self.tick()
 
