@@ -113,6 +113,9 @@ pub enum Command {
     /// Internal: the courier that delivers a persistent peer's mailbox.
     #[command(hide = true, name = "_courier")]
     Courier(IdArgs),
+    /// Internal: delivers new events to hooks/on-event (see notify.rs).
+    #[command(hide = true, name = "_notify")]
+    Notify,
 }
 
 #[derive(Debug, Args)]

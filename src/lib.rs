@@ -16,6 +16,7 @@ pub mod ghosts;
 pub mod hook;
 pub mod logfmt;
 pub mod manual;
+pub mod notify;
 pub mod observe;
 pub mod output;
 pub mod paths;
@@ -85,6 +86,7 @@ fn named_identity(cmd: &Command) -> Option<&str> {
         Command::Supervise(_)
         | Command::Clean(_)
         | Command::Doctor
+        | Command::Notify
         | Command::Service(_)
         | Command::Completions(_) => None,
     }
@@ -130,6 +132,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(a) => runner::run(&ctx, a),
         Command::Courier(a) => agent::mailbox::run_courier(&ctx, a),
         Command::Mark(a) => commands::mark::run(&ctx, a),
+        Command::Notify => notify::run(&ctx),
         Command::Completions(_) | Command::Doctor => {
             unreachable!("handled before the root is opened")
         }

@@ -76,12 +76,26 @@ impl Event {
         out
     }
 
-    /// Append the line to `path` in a single write.
+    /// The value of `key`, if the event has it.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        get(&self.pairs, key)
+    }
+
+    /// Its `ev=`.
+    pub fn ev(&self) -> &str {
+        self.get("ev").unwrap_or_default()
+    }
+
+    /// Append the line to `path` in a single write, then hand it to the
+    /// notification hook if there is one (see `notify`: at most one `stat`
+    /// when there is none).
     pub fn append_to(&self, path: &Path) -> Result<()> {
         let line = self.line();
         let mut f = fsutil::open_append(path)?;
         f.write_all(line.as_bytes())
-            .with_context(|| format!("appending an event to {}", path.display()))
+            .with_context(|| format!("appending an event to {}", path.display()))?;
+        crate::notify::appended(path, self);
+        Ok(())
     }
 }
 

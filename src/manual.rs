@@ -75,6 +75,26 @@ pub const FILES: &[(&str, &str)] = &[
         "Output of the tick when launchd or cron runs it (under systemd it goes to the journal).",
     ),
     ("supervise.lock", "Held by a running tick (flock; never deleted)."),
+    (
+        "hooks/on-event",
+        "Optional, yours (muxvisor never creates it): run once per new event line, detached from \
+         whatever wrote the event, with the line on stdin, MUXVISOR_EVENT, MUXVISOR_IDENTITY and \
+         MUXVISOR_ROOT set, the root as its working directory, no TMUX, its output appended to \
+         logs/notify.log, and a deadline (MUXVISOR_NOTIFY_TIMEOUT, 10 s) after which its process \
+         group is killed. Lines go out one at a time, in time order, once, from the moment the \
+         hook was installed (its ctime); a failure is recorded (ev=notify-failed) and the next \
+         line still goes out. Every event is sent except tick, enqueue, task-start, task-done, \
+         msg-delivered, the session-exit of a task's program (it has task=) and notify-failed, \
+         notify-dropped and notify-refused. It must be a regular file (not a symlink) owned by \
+         you and not writable by group or others, in a hooks/ that is the same; otherwise it is \
+         refused (ev=notify-refused) and doctor says why. Not executable: off.",
+    ),
+    (
+        "run/_notify.lock, run/_notify.cursor",
+        "Held by the one process delivering to hooks/on-event (flock); how far it has delivered \
+         each log (device, inode and offset of each file, so a rotation loses and repeats nothing).",
+    ),
+    ("logs/notify.log", "What hooks/on-event printed; rotated to notify.log.1 past 1 MiB."),
 ];
 
 /// Environment variables muxvisor reads or sets.
@@ -117,6 +137,22 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "MUXVISOR_TRACE",
         "A file: an ephemeral peer's runner appends one line of per-task timings to it (for \
          bench/drain.py).",
+    ),
+    (
+        "MUXVISOR_EVENT",
+        "Set for hooks/on-event: the ev of the line on its stdin. MUXVISOR_IDENTITY is then the \
+         line's identity (empty if it has none) and MUXVISOR_ROOT the root.",
+    ),
+    (
+        "MUXVISOR_NOTIFY_TIMEOUT",
+        "Deadline of one run of hooks/on-event (a duration, default 10s). Read, like \
+         MUXVISOR_NOTIFY_BACKLOG, by the process that delivers, which inherits the environment \
+         of whatever wrote the event (a tick, a canary, a command).",
+    ),
+    (
+        "MUXVISOR_NOTIFY_BACKLOG",
+        "Most lines waiting for hooks/on-event (default 1000); past it the oldest are skipped \
+         and the hook is told first (ev=notify-dropped).",
     ),
 ];
 
@@ -174,16 +210,21 @@ pub const KEY_TYPES: &[(&str, JsonType)] = &[
     ("delivered_at", JsonType::Time),
     ("depth", JsonType::Integer),
     ("detail", JsonType::String),
+    ("dropped", JsonType::Integer),
     ("done_tasks", JsonType::Integer),
     ("duration_ms", JsonType::Integer),
     ("entry", JsonType::String),
+    ("event", JsonType::String),
+    ("event_ts", JsonType::Time),
     ("failures", JsonType::Integer),
+    ("first_ts", JsonType::Time),
     ("forensics", JsonType::String),
     ("grace_ms", JsonType::Integer),
     ("how", JsonType::String),
     ("idle_s", JsonType::Integer),
     ("interval_s", JsonType::Integer),
     ("kind", JsonType::String),
+    ("last_ts", JsonType::Time),
     ("not_before", JsonType::Time),
     ("orphan_canaries", JsonType::Integer),
     ("orphan_couriers", JsonType::Integer),
@@ -441,6 +482,43 @@ pub const EVENTS: &[EventDoc] = &[
         file: "lifecycle",
         when: "the hand-over after a runner died could not do its step (the tick will)",
         keys: &[("reason", "what went wrong")],
+    },
+    EventDoc {
+        ev: "notify-failed",
+        file: "lifecycle",
+        when: "hooks/on-event failed on a line (non-zero exit, signal, past its deadline, or could \
+               not be run); the next line still goes out. It is never itself sent to the hook",
+        keys: &[
+            ("event", "the ev of the line the hook was given"),
+            ("event_ts", "that line's ts"),
+            ("status", "the hook's exit code; null if it did not exit"),
+            ("signal", "the signal that ended it; 9 when killed at the deadline"),
+            (
+                "reason",
+                "exit-N, signal-N, timeout: killed after D, cannot run ..., or runner: ... when \
+                 the delivering process itself failed",
+            ),
+            ("duration_ms", "how long the hook ran"),
+        ],
+    },
+    EventDoc {
+        ev: "notify-dropped",
+        file: "lifecycle",
+        when: "more lines waited for hooks/on-event than MUXVISOR_NOTIFY_BACKLOG: the oldest were \
+               skipped, and the hook is given this line before the rest",
+        keys: &[
+            ("dropped", "lines skipped"),
+            ("first_ts", "ts of the first line skipped"),
+            ("last_ts", "ts of the last line skipped"),
+        ],
+    },
+    EventDoc {
+        ev: "notify-refused",
+        file: "lifecycle",
+        when: "hooks/on-event is not trusted (a symlink, not a regular file, not yours, writable by \
+               group or others, or hooks/ is one of these); once per reason. Nothing is sent \
+               until it is fixed, and then only what happens after the fix",
+        keys: &[("reason", "what is wrong"), ("path", "the hook's path")],
     },
     EventDoc {
         ev: "tick",

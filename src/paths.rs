@@ -13,6 +13,10 @@
 //! logs/exits.log             session-exit and server-exit events
 //! logs/server-deaths/        forensics snapshots
 //! logs/panes/<id>.log        pane output, size-capped
+//! logs/notify.log            output of hooks/on-event, size-capped
+//! hooks/on-event             the user's notification hook (never created here)
+//! run/_notify.lock           held by the one notification runner (flock)
+//! run/_notify.cursor         how far the notification runner has delivered
 //! supervise.lock             held by a running tick
 //! ```
 
@@ -129,6 +133,23 @@ impl Root {
     }
     pub fn supervise_lock(&self) -> PathBuf {
         self.dir.join("supervise.lock")
+    }
+    // The notification files in run/ start with `_`, which no identity can,
+    // so they never meet an identity's `run/<id>.lock`.
+    pub fn hooks_dir(&self) -> PathBuf {
+        self.dir.join("hooks")
+    }
+    pub fn on_event_hook(&self) -> PathBuf {
+        self.hooks_dir().join("on-event")
+    }
+    pub fn notify_lock(&self) -> PathBuf {
+        self.run_dir().join("_notify.lock")
+    }
+    pub fn notify_cursor(&self) -> PathBuf {
+        self.run_dir().join("_notify.cursor")
+    }
+    pub fn notify_log(&self) -> PathBuf {
+        self.logs_dir().join("notify.log")
     }
 
     /// Every directory muxvisor creates, parents first.

@@ -516,6 +516,30 @@ fn check_peers(root: &Root, tick_path: Option<&str>, out: &mut Vec<Finding>) {
     }
 }
 
+/// The notification hook: absent, off, refused (and why), or running, with
+/// its last failure if nothing was delivered since.
+fn check_notify(root: &Root, out: &mut Vec<Finding>) {
+    use crate::notify::{self, Hook};
+    let hook = root.on_event_hook();
+    out.push(match notify::check(root) {
+        Hook::Absent => ok("notify", format!("no {}: events are only logged", hook.display())),
+        Hook::Disabled => warn(
+            "notify",
+            format!("{} is not executable, so it is off", hook.display()),
+            format!("chmod u+x {}", hook.display()),
+        ),
+        Hook::Refused { why, fix } => error("notify", format!("hook refused: {why}"), fix),
+        Hook::Ready { .. } => match notify::last_trouble(root) {
+            Some(r) if notify::Cursor::load(root).last_ok.is_none_or(|t| r.ts > t) => warn(
+                "notify",
+                format!("the last notification did not go out: {}", r.raw),
+                format!("read {} (the hook's output)", root.notify_log().display()),
+            ),
+            _ => ok("notify", format!("{} runs for each event", hook.display())),
+        },
+    });
+}
+
 /// Run every check. `flag` is `--root`; the root is resolved, not opened.
 pub fn run(flag: Option<PathBuf>, json: bool) -> Result<ExitCode> {
     let dir = crate::root_dir(flag)?;
@@ -535,6 +559,7 @@ pub fn run(flag: Option<PathBuf>, json: bool) -> Result<ExitCode> {
             check_ghosts(&root, &mut findings);
         }
         check_peers(&root, tick_path.as_deref(), &mut findings);
+        check_notify(&root, &mut findings);
     }
     let errors = findings.iter().filter(|f| f.level == Level::Error).count();
     let warnings = findings.iter().filter(|f| f.level == Level::Warn).count();

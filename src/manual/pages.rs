@@ -652,7 +652,7 @@ pub const PAGES: &[Page] = &[
                     "findings[].check",
                     "string",
                     "tmux, sockets, root, permissions, service, tick, ghosts, orphan-canary, \
-                     stale-socket, hung-server, unaccounted-server, canary, peers, ...",
+                     stale-socket, hung-server, unaccounted-server, canary, peers, notify, ...",
                 ),
                 ("findings[].level", "string", "ok, warn or error"),
                 ("findings[].message", "string", "what was found"),

@@ -13,6 +13,7 @@ mod drain;
 mod events;
 mod hostile;
 mod lifecycle;
+mod notify;
 mod peers;
 mod queue;
 mod readme;
