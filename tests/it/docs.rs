@@ -362,14 +362,16 @@ fn every_json_document_is_documented_on_its_page() {
         env.mv(&["--json", "queue", "w", "show", task]).json()["stage"] == "done"
     }));
     doc("queue show", &["queue", "w", "show", task], 0);
-    // A dead letter, retried, removed, purged.
-    env.mv(&["add", "w", "--ephemeral", "--", "sh", "-c", "exit 1"]).ok();
+    // A dead letter, retried, removed, purged (with no runner left to pick
+    // the retried task up before it is removed).
+    env.mv(&["add", "w", "--ephemeral", "--linger", "0s", "--", "sh", "-c", "exit 1"]).ok();
     let bad = doc("send", &["send", "w", "bad"], 0);
     let bad = bad["task"].as_str().unwrap();
     assert!(wait_until(Duration::from_secs(10), || {
         env.mv(&["supervise", "--once"]).ok();
         env.mv(&["--json", "queue", "w", "show", bad]).json()["stage"] == "dead"
     }));
+    assert!(wait_until(Duration::from_secs(10), || !env.root().join("run/w.sock").exists()));
     doc("queue list", &["queue", "w", "list"], 0);
     doc("queue show", &["queue", "w", "show", bad], 0);
     doc("queue retry", &["queue", "w", "retry", bad], 0);
