@@ -110,7 +110,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__add)
-            opts="-h --ephemeral --persistent --force --cwd --env --idle-ttl --max-age --restart --backoff --max-backoff --restart-burst --restart-window --max-attempts --task-ttl --task-timeout --deliver --linger --agent --ready-pattern --busy-pattern --blocked-pattern --quiet --when --root --json --help"
+            opts="-h --ephemeral --persistent --force --cwd --env --idle-ttl --max-age --restart --backoff --max-backoff --restart-burst --restart-window --max-attempts --task-ttl --task-timeout --deliver --linger --agent --ready-pattern --busy-pattern --blocked-pattern --quiet --when --fresh-arg --resume-arg --continue-message --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -194,6 +194,18 @@ _muxvisor() {
                     ;;
                 --when)
                     COMPREPLY=($(compgen -W "now idle" -- "${cur}"))
+                    return 0
+                    ;;
+                --fresh-arg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resume-arg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --continue-message)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --root)
@@ -310,7 +322,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__launch)
-            opts="-h --wait-ready --root --json --help"
+            opts="-h --fresh --wait-ready --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -488,13 +500,17 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__restart)
-            opts="-h --grace --root --json --help"
+            opts="-h --grace --fresh --wait-ready --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait-ready)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -588,13 +604,21 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__service)
-            opts="-h --launchd --systemd --cron --interval --print --root --json --help install uninstall status"
+            opts="-h --launchd --systemd --cron --interval --print --max-starting --min-mem-available --root --json --help install uninstall status"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-starting)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-mem-available)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -650,13 +674,21 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__supervise)
-            opts="-h --once --interval --root --json --help"
+            opts="-h --once --interval --max-starting --min-mem-available --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-starting)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-mem-available)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -32,7 +32,7 @@ complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "add" -d 'Register
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "rm" -d 'Unregister a peer. Refuses a running peer unless --force'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "launch" -d 'Start a persistent peer now. Exit 0 if it is already running; exit 1 with its status if the program dies within 1 s (MUXVISOR_SETTLE_MS). With --wait-ready, return only once the agent is ready (exit 0), blocked or dead (exit 1), or still starting at the deadline (exit 75). Ephemeral peers are started by `send` and the tick, not by hand'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "stop" -d 'Deliberately stop a peer: SIGTERM, then SIGHUP, then SIGKILL its program\'s process group, spread over the grace. Leaves no death record'
-complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "restart" -d 'Stop, then launch'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "restart" -d 'Stop, then launch (resuming the agent\'s conversation unless --fresh)'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "send" -d 'Queue a task for an ephemeral peer, or deliver text to a persistent one: typed at once (--when now), or made durable in its mailbox and pasted when the agent is ready, one message per turn (--when idle). --keys sends key names at once'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "mark" -d 'Report an agent\'s state from its own hooks (the strongest source): ready, busy or blocked. `mark ID ready` also delivers the next message of its mailbox at once'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "status" -d 'One row per peer: state, pid, uptime, idle time, exit status, queue'
@@ -70,6 +70,9 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l blocked-patter
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l quiet -d 'With no ready pattern, output quiet this long (and no busy pattern) counts as ready [default: 1.5s]' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l when -d 'How `send` delivers to this persistent peer by default: now (type at once) or idle (durable mailbox, one message per ready state) [default: idle with --agent, else now]' -r -f -a "now\t'Type the text at once'
 idle\t'Make it durable; paste it when the agent is ready, one message per turn'"
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l fresh-arg -d 'An argument appended to the program\'s at a fresh start (repeatable); {session_id} is replaced by a new conversation id. Replaces the --agent preset\'s (claude: --session-id {session_id})' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l resume-arg -d 'An argument appended to the program\'s when it resumes its conversation after a crash, a reap or a reboot (repeatable); {session_id} is the recorded id. Replaces the preset\'s (claude: --resume {session_id})' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l continue-message -d 'A message queued into the agent\'s mailbox once a usage limit it is parked on has reset (e.g. "continue")' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l ephemeral -d 'No standing session: a runner runs the queued tasks one at a time, in FIFO order, each with a fresh process of the program, and ends once the queue stays empty (--linger)'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l persistent -d 'One long-lived session, restarted by policy (the default for a new peer; turns an ephemeral peer back into a persistent one)'
@@ -83,6 +86,7 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand rm" -l json -d 'Print 
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand rm" -s h -l help -d 'Print help'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -l wait-ready -d 'Return only once the agent is ready: exit 0; exit 1 if it is blocked (the reason and the screen lines that matched are printed) or its program died; exit 75 if the deadline passed while it was still starting [default: 120s when given without a value]' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -l fresh -d 'Start a new conversation instead of resuming the recorded one'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -s h -l help -d 'Print help'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l grace -d 'How long SIGTERM and SIGHUP get before SIGKILL' -r
@@ -90,7 +94,9 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l root -d 'Stat
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -l grace -d 'How long SIGTERM and SIGHUP get before SIGKILL' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -l wait-ready -d 'As for launch: return only once the agent is ready' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -l fresh -d 'Start a new conversation instead of resuming the recorded one'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -s h -l help -d 'Print help'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l file -d 'Read the task text from this file' -r -F
@@ -143,6 +149,8 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from purge" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from purge" -s h -l help -d 'Print help'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l interval -d 'Time between ticks when looping' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l max-starting -d 'Most agents starting at once; more launches wait, `queued` [default: MUXVISOR_MAX_STARTING, else 2]' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l min-mem-available -d 'Hold launches while available memory is under this (e.g. 2G) [default: MUXVISOR_MIN_MEM_AVAILABLE, else no floor]' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l once -d 'Run one tick and exit'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l json -d 'Print exactly one JSON document on stdout instead of human output'
@@ -176,6 +184,8 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand doctor" -l root -d 'St
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand doctor" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l interval -d 'Time between ticks (launchd: at least 10s; cron: whole minutes)' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l max-starting -d 'Passed to the tick: most agents starting at once' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l min-mem-available -d 'Passed to the tick: hold launches under this available memory (e.g. 2G)' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l launchd -d 'A launchd agent (~/Library/LaunchAgents)'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l systemd -d 'A systemd user service and timer'

@@ -63,8 +63,8 @@ pub enum Command {
     /// grace is over. `ev=stop` records which signal ended it (how=term,
     /// hup or kill).
     Stop(StopArgs),
-    /// Stop, then launch.
-    Restart(StopArgs),
+    /// Stop, then launch (resuming the agent's conversation unless --fresh).
+    Restart(RestartArgs),
     /// Queue a task for an ephemeral peer, or deliver text to a persistent one: typed at
     /// once (--when now), or made durable in its mailbox and pasted when the agent is ready,
     /// one message per turn (--when idle). --keys sends key names at once.
@@ -236,6 +236,20 @@ pub struct AddArgs {
     /// (durable mailbox, one message per ready state) [default: idle with --agent, else now].
     #[arg(long, value_enum, value_name = "WHEN")]
     pub when: Option<When>,
+    /// An argument appended to the program's at a fresh start (repeatable); {session_id} is
+    /// replaced by a new conversation id. Replaces the --agent preset's (claude: --session-id
+    /// {session_id}).
+    #[arg(long = "fresh-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub fresh_arg: Vec<String>,
+    /// An argument appended to the program's when it resumes its conversation after a crash,
+    /// a reap or a reboot (repeatable); {session_id} is the recorded id. Replaces the preset's
+    /// (claude: --resume {session_id}).
+    #[arg(long = "resume-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub resume_arg: Vec<String>,
+    /// A message queued into the agent's mailbox once a usage limit it is parked on has reset
+    /// (e.g. "continue").
+    #[arg(long, value_name = "TEXT")]
+    pub continue_message: Option<String>,
     /// The program and its arguments. {task} and {task_file} are replaced for
     /// ephemeral workers.
     #[arg(last = true, required = true, value_name = "PROGRAM")]
@@ -261,6 +275,21 @@ pub struct StopArgs {
     /// How long SIGTERM and SIGHUP get before SIGKILL.
     #[arg(long, value_parser = dur, default_value = "10s", value_name = "DUR")]
     pub grace: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// The peer's identity.
+    pub id: String,
+    /// How long SIGTERM and SIGHUP get before SIGKILL.
+    #[arg(long, value_parser = dur, default_value = "10s", value_name = "DUR")]
+    pub grace: Duration,
+    /// Start a new conversation instead of resuming the recorded one.
+    #[arg(long)]
+    pub fresh: bool,
+    /// As for launch: return only once the agent is ready.
+    #[arg(long, value_parser = dur, num_args = 0..=1, default_missing_value = "120s", value_name = "DUR")]
+    pub wait_ready: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -302,6 +331,9 @@ pub struct SendArgs {
 pub struct LaunchArgs {
     /// The peer's identity.
     pub id: String,
+    /// Start a new conversation instead of resuming the recorded one.
+    #[arg(long)]
+    pub fresh: bool,
     /// Return only once the agent is ready: exit 0; exit 1 if it is blocked (the reason and the
     /// screen lines that matched are printed) or its program died; exit 75 if the deadline
     /// passed while it was still starting [default: 120s when given without a value].
@@ -377,6 +409,14 @@ pub struct SuperviseArgs {
     /// Time between ticks when looping.
     #[arg(long, value_parser = dur, default_value = "60s", value_name = "DUR")]
     pub interval: Duration,
+    /// Most agents starting at once; more launches wait, `queued` [default:
+    /// MUXVISOR_MAX_STARTING, else 2].
+    #[arg(long, value_name = "N")]
+    pub max_starting: Option<usize>,
+    /// Hold launches while available memory is under this (e.g. 2G) [default:
+    /// MUXVISOR_MIN_MEM_AVAILABLE, else no floor].
+    #[arg(long, value_name = "SIZE")]
+    pub min_mem_available: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -458,6 +498,12 @@ pub struct ServiceArgs {
     /// nothing. Works without crontab or a user systemd.
     #[arg(long)]
     pub print: bool,
+    /// Passed to the tick: most agents starting at once.
+    #[arg(long, value_name = "N")]
+    pub max_starting: Option<usize>,
+    /// Passed to the tick: hold launches under this available memory (e.g. 2G).
+    #[arg(long, value_name = "SIZE")]
+    pub min_mem_available: Option<String>,
 }
 
 #[derive(Debug, Args)]

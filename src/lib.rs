@@ -2,6 +2,7 @@
 //! each in its own tmux server, and feed short-lived workers from a durable
 //! on-disk FIFO. `run` only dispatches; each command lives in `commands/`.
 
+pub mod admission;
 pub mod agent;
 pub mod ansi;
 pub mod canary;
@@ -74,7 +75,8 @@ fn named_identity(cmd: &Command) -> Option<&str> {
         }
         Command::Launch(a) => Some(&a.id),
         Command::Mark(a) => Some(&a.id),
-        Command::Stop(a) | Command::Restart(a) => Some(&a.id),
+        Command::Stop(a) => Some(&a.id),
+        Command::Restart(a) => Some(&a.id),
         Command::Send(a) => Some(&a.id),
         Command::Status(a) => a.id.as_deref(),
         Command::Queue(a) => Some(&a.id),

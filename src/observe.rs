@@ -95,6 +95,8 @@ pub enum PeerState {
     Hung,
     Stopped,
     Failed,
+    /// Its launch waits for admission (capacity or memory).
+    Queued,
 }
 
 impl PeerState {
@@ -107,6 +109,7 @@ impl PeerState {
             PeerState::Hung => "hung",
             PeerState::Stopped => "stopped",
             PeerState::Failed => "failed",
+            PeerState::Queued => "queued",
         }
     }
 }
@@ -123,8 +126,12 @@ impl std::fmt::Display for PeerState {
 /// whatever the record says. With no server: never launched or stopped on
 /// purpose is `stopped`, else `failed` if the restart budget is spent, else
 /// `server-dead`. With a server but no live program: `failed` if the budget
-/// is spent, else `exited` (dead pane) or `session-gone`.
+/// is spent, else `exited` (dead pane) or `session-gone`. A launch held by
+/// admission makes a peer that is not running `queued`.
 pub fn classify(obs: &Observed, st: &State) -> PeerState {
+    if st.held.is_some() && !matches!(obs.seen, Seen::Alive | Seen::Hung) {
+        return PeerState::Queued;
+    }
     match obs.seen {
         Seen::Alive => PeerState::Running,
         Seen::Hung => PeerState::Hung,

@@ -146,6 +146,15 @@ pub struct PeerSpec {
     /// message per ready state (`idle`); unset, see [`PeerSpec::when`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<When>,
+    /// Arguments appended to `command` at a fresh start and at a resume
+    /// (`{session_id}` replaced); see `agent::resume`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fresh_args: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resume_args: Vec<String>,
+    /// Queued into the mailbox once a usage limit's reset time has passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continue_message: Option<String>,
 }
 
 fn default_linger() -> Duration {
@@ -211,6 +220,9 @@ impl PeerSpec {
             blocked_patterns: Vec::new(),
             quiet: DEFAULT_QUIET,
             when: None,
+            fresh_args: Vec::new(),
+            resume_args: Vec::new(),
+            continue_message: None,
         }
     }
 

@@ -54,8 +54,11 @@ const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
 /// What a launch runs in the pane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Start {
-    /// The peer's own program (a persistent peer).
+    /// The peer's own program (a persistent peer), resuming its recorded
+    /// conversation where it can (see `agent::resume`).
     Program,
+    /// The peer's own program, in a new conversation.
+    Fresh,
     /// `muxvisor _run <id>`, the runner that feeds an ephemeral peer's tasks
     /// to its program one at a time (see `runner`).
     Runner,
@@ -189,10 +192,16 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
         );
     }
     let exe = std::env::current_exe().context("finding the muxvisor binary for the exit hook")?;
+    let mut start_plan = None;
     let (argv, cwd) = match start {
-        Start::Program => {
+        Start::Program | Start::Fresh => {
             check_startable(spec)?;
-            (spec.command.clone(), spec.cwd.clone())
+            let prev = crate::agent::record::load(root, id);
+            let new_id = crate::agent::resume::new_uuid();
+            let p = crate::agent::resume::plan(spec, &prev, start == Start::Fresh, &new_id);
+            let argv = p.argv.clone();
+            start_plan = Some(p);
+            (argv, spec.cwd.clone())
         }
         // The runner checks the program before each task (a task that
         // cannot start uses up an attempt); its own cwd only matters to a
@@ -246,8 +255,9 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
     if let Err(e) = canary::ensure(root, id) {
         output::warn(format!("{id}: could not start the server-death canary: {e:#}"));
     }
+    let launched_at = Utc::now();
     state::update(root, id, |st| {
-        st.launched_at = Some(Utc::now());
+        st.launched_at = Some(launched_at);
         st.pane_pid = pane_pid;
         st.server_pid = server_pid;
         st.server_start = server_pid.and_then(proc::start_time);
@@ -255,7 +265,11 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
         st.stop_reason = None;
         st.failed = false;
         st.current_task = None;
+        st.held = None;
     })?;
+    if let Some(p) = &start_plan {
+        note_start(root, spec, launched_at, p);
+    }
     let mut ev = Event::new("launch")
         .id(id)
         .kv("pid", pane_pid.map(|p| p.to_string()).unwrap_or_default())
@@ -265,6 +279,71 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
     }
     ev.append_to(&root.lifecycle_log())?;
     Ok(Launched { started: true, already: false, pane_pid })
+}
+
+/// Start the agent record of a new incarnation: how it was started, the
+/// conversation id it uses, and `starting` (so that admission counts it at
+/// once); log a resume that fell back to a fresh start. Failures are
+/// warnings: the program runs.
+fn note_start(
+    root: &Root,
+    spec: &PeerSpec,
+    launched_at: chrono::DateTime<Utc>,
+    p: &crate::agent::resume::Plan,
+) {
+    use crate::agent::record::{self, Logged, SessionId};
+    use crate::agent::state::{AgentState, Source};
+    let id = &spec.identity;
+    let tracked = spec.agent.is_some() || !spec.ready_patterns.is_empty();
+    let noted = record::update(root, id, Some(launched_at), |rec| {
+        rec.started_as = Some(p.started_as.to_string());
+        if let Some((sid, assigned)) = &p.session_id
+            && (*assigned || rec.session_id.as_ref().is_none_or(|s| s.id != *sid))
+        {
+            rec.session_id = Some(SessionId {
+                id: sid.clone(),
+                source: if *assigned { "assigned" } else { "resumed" }.into(),
+                at: launched_at,
+            });
+        }
+        if tracked {
+            rec.last = Some(Logged {
+                state: AgentState::Starting,
+                reason: None,
+                since: launched_at,
+                source: Source::Start,
+            });
+        }
+    });
+    if let Err(e) = noted {
+        output::warn(format!("{id}: could not record its start: {e:#}"));
+    }
+    let mut events = Vec::new();
+    if let Some(old) = &p.resume_failed {
+        events.push(
+            Event::new("resume-failed")
+                .id(id)
+                .kv("session_id", old)
+                .kv("reason", "its program died before it was ever ready")
+                .opt("new_session_id", p.session_id.as_ref().map(|s| s.0.clone())),
+        );
+    }
+    if tracked {
+        events.push(
+            Event::new("agent-state")
+                .id(id)
+                .kv("state", "starting")
+                .kv("reason", "")
+                .kv("source", "start")
+                .kv("started_as", p.started_as)
+                .opt("session_id", p.session_id.as_ref().map(|s| s.0.clone())),
+        );
+    }
+    for ev in events {
+        if let Err(e) = ev.append_to(&root.lifecycle_log()) {
+            output::warn(format!("{id}: could not log its start: {e:#}"));
+        }
+    }
 }
 
 /// Watch a freshly launched pane for `dur` (polling every ~50 ms); the

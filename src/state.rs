@@ -52,6 +52,16 @@ pub struct State {
     pub failed: bool,
     /// The task the current worker runs (ephemeral peers).
     pub current_task: Option<String>,
+    /// A launch held by admission (capacity or memory): `status` shows the
+    /// peer `queued`, and the tick launches it when admitted.
+    pub held: Option<Held>,
+}
+
+/// Why and since when a launch waits for admission.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Held {
+    pub reason: String,
+    pub since: DateTime<Utc>,
 }
 
 /// Read the state; a missing file is the default state.

@@ -398,6 +398,26 @@ impl Patterns {
         Verdict::Nothing
     }
 
+    /// [`Patterns::classify`] ignoring the blocked patterns of `reason` (a
+    /// notice known to be stale, such as a usage limit past its reset).
+    pub fn classify_without(&self, screen: &str, reason: &str) -> Verdict {
+        if let Some((why, _)) = self
+            .blocked
+            .iter()
+            .filter(|(w, _)| w != reason)
+            .find_map(|(w, r)| r.find(screen).map(|m| (w.as_str(), m)))
+        {
+            return Verdict::Blocked(why.to_string());
+        }
+        if self.busy.iter().any(|r| r.is_match(screen)) {
+            return Verdict::Busy;
+        }
+        if self.ready.iter().any(|r| r.is_match(screen)) {
+            return Verdict::Ready;
+        }
+        Verdict::Nothing
+    }
+
     /// The first blocked pattern that matches: its reason and the whole
     /// screen lines the match touches (to quote in a message).
     pub fn blocked_match<'s>(&self, screen: &'s str) -> Option<(&str, Vec<&'s str>)> {

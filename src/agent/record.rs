@@ -53,6 +53,21 @@ pub struct Record {
     pub ever_ready: bool,
     pub last: Option<Logged>,
     pub session_id: Option<SessionId>,
+    /// How this incarnation was started: `fresh` or `resume`.
+    pub started_as: Option<String>,
+    /// A usage limit the agent is parked on (see `agent::limit`).
+    pub parked: Option<Parked>,
+}
+
+/// A usage-limit notice and the reset time read from it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parked {
+    /// The reset text as the screen showed it (the same notice is parsed
+    /// once: its clock time would read as tomorrow once it has passed).
+    pub text: String,
+    pub until: DateTime<Utc>,
+    /// The `--continue-message` was queued after the reset.
+    pub continued: bool,
 }
 
 impl Record {
@@ -127,6 +142,11 @@ pub fn note(
         .kv("state", view.state.as_str())
         .kv("reason", view.reason.clone().unwrap_or_default())
         .kv("source", view.source.as_str());
+    if view.reason.as_deref() == Some(super::presets::reason::USAGE_LIMIT)
+        && let Some(p) = &rec.parked
+    {
+        ev = ev.kv("until", p.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    }
     if !view.lines.is_empty() {
         ev = ev.kv("screen", view.lines.join(" | "));
     }

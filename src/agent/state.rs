@@ -125,6 +125,9 @@ pub struct Facts<'a> {
     pub delivery: Option<&'a Delivery>,
     /// Seen ready since its launch.
     pub ever_ready: bool,
+    /// The reset time of the usage limit it is parked on: once passed, a
+    /// usage-limit notice still on the screen is stale.
+    pub parked_until: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
 }
 
@@ -160,7 +163,14 @@ fn age(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
 /// What the screen alone says (patterns only, no quiet).
 fn screen_view(f: &Facts, r: &Rules) -> Option<View> {
     let screen = f.screen?;
-    match r.patterns.classify(screen) {
+    let limit = super::presets::reason::USAGE_LIMIT;
+    let mut verdict = r.patterns.classify(screen);
+    if matches!(&verdict, Verdict::Blocked(w) if w == limit)
+        && f.parked_until.is_some_and(|t| f.now >= t)
+    {
+        verdict = r.patterns.classify_without(screen, limit);
+    }
+    match verdict {
         Verdict::Blocked(why) => {
             let lines = r
                 .patterns
@@ -263,6 +273,7 @@ mod tests {
             mark: None,
             delivery: None,
             ever_ready: true,
+            parked_until: None,
             now: t0(),
         }
     }
@@ -341,6 +352,20 @@ mod tests {
             (v.state, v.reason.as_deref(), v.source),
             (Blocked, Some("permission"), Source::Mark)
         );
+    }
+
+    #[test]
+    fn a_usage_limit_notice_is_stale_after_its_reset() {
+        let p = Patterns::new(&[r"^> *$"], &[], &[("usage-limit", "limit reached")], None).unwrap();
+        let r = rules(&p);
+        let screen = "usage limit reached, resets 4pm\n> ";
+        let mut f = facts(Some(screen));
+        f.parked_until = Some(t0() + TimeDelta::hours(1));
+        assert_eq!(decide(&f, &r).reason.as_deref(), Some("usage-limit"), "parked");
+        f.parked_until = Some(t0());
+        assert_eq!(state(decide(&f, &r)), (Ready, Source::Screen), "the notice is history");
+        f.parked_until = None;
+        assert_eq!(decide(&f, &r).state, Blocked, "no reset time known: still blocked");
     }
 
     #[test]

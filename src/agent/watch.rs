@@ -196,6 +196,7 @@ impl Looker {
                     mark: rec.mark.as_ref(),
                     delivery: rec.delivery.as_ref(),
                     ever_ready: rec.ever_ready,
+                    parked_until: rec.parked.as_ref().map(|p| p.until),
                     now,
                 },
                 &Rules { patterns: &pats, has_ready, quiet: spec.quiet },
@@ -208,7 +209,10 @@ impl Looker {
                 {
                     d.changed = true;
                 }
-                let view = decide(rec);
+                let mut view = decide(rec);
+                if park(rec, &view, &pats, sight.as_ref().map(|s| s.screen.as_str())) {
+                    view = decide(rec);
+                }
                 let since = record::note(rec, id, &view, now, &root.lifecycle_log());
                 (view, since, rec.clone())
             })?
@@ -225,6 +229,26 @@ impl Looker {
         };
         Ok(Look { view, since, screen: sight.map(|s| s.screen), fingerprint: fp, record: rec })
     }
+}
+
+/// A usage-limit block whose notice shows a reset time the record does not
+/// have yet: park the agent until then. True when the record changed.
+fn park(rec: &mut Record, view: &View, pats: &Patterns, screen: Option<&str>) -> bool {
+    use super::presets::reason::USAGE_LIMIT;
+    if view.reason.as_deref() != Some(USAGE_LIMIT) {
+        return false;
+    }
+    // The preset's reset pattern, else the lines the blocked pattern matched.
+    let joined = view.lines.join(" ");
+    let Some(text) = screen.and_then(|s| pats.reset_time(s)).or(Some(joined.as_str())) else {
+        return false;
+    };
+    if rec.parked.as_ref().is_some_and(|p| p.text == text) {
+        return false;
+    }
+    let Some(until) = super::limit::parse_reset_local(text) else { return false };
+    rec.parked = Some(record::Parked { text: text.to_string(), until, continued: false });
+    true
 }
 
 fn time(unix: Option<i64>) -> Option<DateTime<Utc>> {

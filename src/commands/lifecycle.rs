@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::Ctx;
 use crate::canary;
-use crate::cli::{LaunchArgs, StopArgs};
+use crate::cli::{LaunchArgs, RestartArgs, StopArgs};
 use crate::observe::{self, Seen};
 use crate::output;
 use crate::peer::{self, Identity, PeerSpec, Policy};
@@ -49,7 +49,8 @@ fn persistent_spec(ctx: &Ctx, raw: &str, verb: &str) -> Result<PeerSpec> {
 
 pub fn launch(ctx: &Ctx, args: LaunchArgs) -> Result<ExitCode> {
     let spec = persistent_spec(ctx, &args.id, "launch")?;
-    let code = launch_and_report(ctx, &spec, args.wait_ready.is_none())?;
+    let start = if args.fresh { session::Start::Fresh } else { session::Start::Program };
+    let code = launch_and_report(ctx, &spec, start, args.wait_ready)?;
     match args.wait_ready {
         Some(limit) if code == ExitCode::SUCCESS => wait_ready(ctx, &spec, limit),
         _ => Ok(code),
@@ -124,9 +125,68 @@ fn wait_ready(ctx: &Ctx, spec: &PeerSpec, limit: Duration) -> Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
-fn launch_and_report(ctx: &Ctx, spec: &PeerSpec, print: bool) -> Result<ExitCode> {
+/// Launch under admission (see `admission`): a launch held for capacity or
+/// memory is recorded (`queued`, `ev=admission-held`) and left to the tick,
+/// exit 0; with `--wait-ready`, waited for up to its deadline (then 75).
+fn admitted(
+    ctx: &Ctx,
+    spec: &PeerSpec,
+    start: session::Start,
+    wait: Option<Duration>,
+) -> Result<std::result::Result<session::Launched, String>> {
+    let root = &ctx.root;
+    let limits = crate::admission::Limits::from_env()?;
+    let deadline = std::time::Instant::now() + wait.unwrap_or_default();
+    loop {
+        let guard = crate::admission::lock(root)?;
+        match crate::admission::held(root, spec, &limits)? {
+            None => {
+                let l = session::launch(root, spec, start)?;
+                drop(guard);
+                return Ok(Ok(l));
+            }
+            Some(why) => {
+                crate::admission::note_held(root, &spec.identity, &why)?;
+                drop(guard);
+                if std::time::Instant::now() >= deadline {
+                    return Ok(Err(why));
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+fn launch_and_report(
+    ctx: &Ctx,
+    spec: &PeerSpec,
+    start: session::Start,
+    wait: Option<Duration>,
+) -> Result<ExitCode> {
     let id = &spec.identity;
-    let l = session::launch(&ctx.root, spec, session::Start::Program)?;
+    let print = wait.is_none();
+    let l = match admitted(ctx, spec, start, wait)? {
+        Ok(l) => l,
+        Err(why) => {
+            let human = format!(
+                "{id} is queued: {why}; the tick launches it when that allows (see `muxvisor \
+                 status {id}`)"
+            );
+            if ctx.json {
+                output::json(&json!({
+                    "identity": id, "started": false, "already": false, "pid": null,
+                    "queued": true, "reason": why,
+                }))?;
+            } else if print {
+                output::line(&human)?;
+            }
+            if wait.is_some() {
+                output::warn(&human);
+                return Ok(ExitCode::from(crate::exit::Exit::TempFail.code()));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     if l.already {
         // A running peer may predate its canary (or have lost it): retrofit.
         if let Err(e) = canary::ensure(&ctx.root, id) {
@@ -217,7 +277,7 @@ pub fn stop(ctx: &Ctx, args: StopArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn restart(ctx: &Ctx, args: StopArgs) -> Result<ExitCode> {
+pub fn restart(ctx: &Ctx, args: RestartArgs) -> Result<ExitCode> {
     let spec = persistent_spec(ctx, &args.id, "restart")?;
     let id = &spec.identity;
     let obs = observe::observe(&ctx.root, id, Duration::from_secs(2))?;
@@ -228,5 +288,10 @@ pub fn restart(ctx: &Ctx, args: StopArgs) -> Result<ExitCode> {
         }
     }
     // `launch` clears `failed`: an explicit restart re-arms the restart budget.
-    launch_and_report(ctx, &spec, true)
+    let start = if args.fresh { session::Start::Fresh } else { session::Start::Program };
+    let code = launch_and_report(ctx, &spec, start, args.wait_ready)?;
+    match args.wait_ready {
+        Some(limit) if code == ExitCode::SUCCESS => wait_ready(ctx, &spec, limit),
+        _ => Ok(code),
+    }
 }

@@ -186,6 +186,17 @@ pub fn build_spec(
             .collect::<Result<_>>()?;
     }
     spec.quiet = args.quiet.unwrap_or(spec.quiet);
+    if !args.fresh_arg.is_empty() {
+        spec.fresh_args.clone_from(&args.fresh_arg);
+    }
+    if !args.resume_arg.is_empty() {
+        spec.resume_args.clone_from(&args.resume_arg);
+    }
+    if let Some(m) = &args.continue_message {
+        crate::tmux::paste::check_text(m)
+            .map_err(|e| anyhow::anyhow!("--continue-message: {e}"))?;
+        spec.continue_message = Some(m.clone());
+    }
     if let Some(w) = args.when {
         spec.when = Some(match w {
             cli::When::Now => peer::When::Now,

@@ -50,6 +50,23 @@ pub fn spec_for(ctx: &Ctx, interval: std::time::Duration) -> Result<Spec> {
     Spec::new(&exe, &ctx.root, interval, path)
 }
 
+/// The admission options `service install` passes on to the tick.
+fn admission_args(args: &ServiceArgs) -> Result<Vec<String>> {
+    let mut v = Vec::new();
+    if let Some(n) = args.max_starting {
+        crate::admission::check_limits(&crate::admission::Limits {
+            max_starting: n,
+            min_mem_available: None,
+        })?;
+        v.extend(["--max-starting".to_string(), n.to_string()]);
+    }
+    if let Some(m) = &args.min_mem_available {
+        crate::admission::parse_size(m).map_err(|e| anyhow::anyhow!("--min-mem-available: {e}"))?;
+        v.extend(["--min-mem-available".to_string(), m.trim().to_string()]);
+    }
+    Ok(v)
+}
+
 pub fn run(ctx: &Ctx, args: ServiceArgs) -> Result<ExitCode> {
     let host = Host::from_env();
     let root = ctx.root.dir().to_str().context("the root path is not valid UTF-8")?.to_string();
@@ -57,7 +74,8 @@ pub fn run(ctx: &Ctx, args: ServiceArgs) -> Result<ExitCode> {
         ServiceAction::Status => status(ctx, &args, &host, &root),
         ServiceAction::Install => {
             let (kind, why) = kind_and_why(&args);
-            let spec = spec_for(ctx, args.interval)?;
+            let mut spec = spec_for(ctx, args.interval)?;
+            spec.extra = admission_args(&args)?;
             let mut report = service::install(kind, &why, &spec, &host, args.print)?;
             if crate::tmux::tmux_path().is_err() {
                 report.notes.push(

@@ -58,6 +58,8 @@ pub struct Row {
     pub mailbox: Option<usize>,
     /// The pid of the courier delivering that mailbox, while one runs.
     pub courier: Option<i32>,
+    /// Why a `queued` peer waits (its launch is held by admission).
+    pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -120,6 +122,9 @@ pub fn row(
         agent: None,
         mailbox: None,
         courier: None,
+        reason: (state == observe::PeerState::Queued)
+            .then(|| st.held.as_ref().map(|h| h.reason.clone()))
+            .flatten(),
         error: None,
     }
 }
@@ -219,6 +224,7 @@ fn error_row(id: &Identity, error: String) -> Row {
         agent: None,
         mailbox: None,
         courier: None,
+        reason: None,
         error: Some(error),
     }
 }

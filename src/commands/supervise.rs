@@ -32,7 +32,18 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 pub fn run(ctx: &Ctx, args: SuperviseArgs) -> Result<ExitCode> {
     crate::tmux::tmux_path().map_err(crate::tmux::TmuxError::into_anyhow)?;
-    let cfg = TickConfig::default();
+    let mut cfg =
+        TickConfig { admission: crate::admission::Limits::from_env()?, ..TickConfig::default() };
+    if let Some(n) = args.max_starting {
+        cfg.admission.max_starting = n;
+    }
+    if let Some(s) = &args.min_mem_available {
+        cfg.admission.min_mem_available = Some(
+            crate::admission::parse_size(s)
+                .map_err(|e| anyhow::anyhow!("--min-mem-available: {e}"))?,
+        );
+    }
+    crate::admission::check_limits(&cfg.admission)?;
     if args.once {
         once(ctx, &cfg)?;
         return Ok(ExitCode::SUCCESS);

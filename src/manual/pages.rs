@@ -66,7 +66,7 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "The stored spec, exactly as peers/<id>.json holds it.",
-            example: r#"{"identity":"w1","policy":"persistent","command":["sh","-c","echo hi"],"cwd":"/home/me","env":{"A":"1"},"idle_ttl":"5m","max_age":"1d","restart":"on-failure","backoff":"1s","max_backoff":"5m","restart_burst":5,"restart_window":"10m","max_attempts":3,"task_ttl":"1d","task_timeout":"1h","deliver":"argv","linger":"2s","agent":"claude","ready_patterns":["^> *$"],"busy_patterns":["esc to interrupt"],"blocked_patterns":[{"reason":"permission","pattern":"Do you want to"}],"quiet":"1500ms","when":"idle"}"#,
+            example: r#"{"identity":"w1","policy":"persistent","command":["sh","-c","echo hi"],"cwd":"/home/me","env":{"A":"1"},"idle_ttl":"5m","max_age":"1d","restart":"on-failure","backoff":"1s","max_backoff":"5m","restart_burst":5,"restart_window":"10m","max_attempts":3,"task_ttl":"1d","task_timeout":"1h","deliver":"argv","linger":"2s","agent":"claude","ready_patterns":["^> *$"],"busy_patterns":["esc to interrupt"],"blocked_patterns":[{"reason":"permission","pattern":"Do you want to"}],"quiet":"1500ms","when":"idle","fresh_args":["--session-id","{session_id}"],"resume_args":["--resume","{session_id}"],"continue_message":"continue"}"#,
             fields: &[
                 ("identity", "string", "the peer"),
                 ("policy", "string", "persistent or ephemeral"),
@@ -97,6 +97,9 @@ pub const PAGES: &[Page] = &[
                 ("blocked_patterns[].pattern", "string", "only when set: RE"),
                 ("quiet", "string (duration)", "output quiet this long counts as ready"),
                 ("when", "string", "only when set: now or idle (send's default)"),
+                ("fresh_args", "array of strings", "only when set: --fresh-arg"),
+                ("resume_args", "array of strings", "only when set: --resume-arg"),
+                ("continue_message", "string", "only when set: --continue-message"),
             ],
         }),
     },
@@ -156,6 +159,8 @@ pub const PAGES: &[Page] = &[
                 ("exit_status", "integer or null", "only when it died during launch"),
                 ("exit_signal", "string or null", "only when it died during launch"),
                 ("error", "string", "only when it died during launch: what happened"),
+                ("queued", "boolean", "only when admission holds the launch: true"),
+                ("reason", "string", "only when admission holds the launch: why"),
                 ("agent", "object", "only with --wait-ready: the agent as last seen"),
                 ("agent.state", "string", "only with --wait-ready: ready, blocked, starting, ..."),
                 ("agent.reason", "string or null", "only with --wait-ready: why it is blocked"),
@@ -294,14 +299,15 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "An array, one object per peer, sorted by identity; absent values are null.",
-            example: r#"[{"identity":"claude","policy":"persistent","state":"running","pid":4242,"uptime_s":3600,"idle_s":12,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":0,"running":0,"dead":0,"quarantined":0},"server_pid":4240,"launched_at":"2026-11-22T02:04:05.123Z","restarts":0,"task":null,"agent":{"state":"ready","since":"2026-11-22T03:04:00.000Z","reason":null,"session_id":null,"source":"screen"},"mailbox":0,"courier":null}]"#,
+            example: r#"[{"identity":"claude","policy":"persistent","state":"running","pid":4242,"uptime_s":3600,"idle_s":12,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":0,"running":0,"dead":0,"quarantined":0},"server_pid":4240,"launched_at":"2026-11-22T02:04:05.123Z","restarts":0,"task":null,"reason":null,"agent":{"state":"ready","since":"2026-11-22T03:04:00.000Z","reason":null,"session_id":null,"source":"screen"},"mailbox":0,"courier":null}]"#,
             fields: &[
                 ("[].identity", "string", "the peer"),
                 ("[].policy", "string or null", "persistent, ephemeral; null without a spec"),
                 (
                     "[].state",
                     "string",
-                    "running, exited, session-gone, server-dead, hung, stopped, failed, unknown",
+                    "running, exited, session-gone, server-dead, hung, stopped, failed, queued \
+                     (its launch waits for admission), unknown",
                 ),
                 ("[].pid", "integer or null", "the pane's pid"),
                 ("[].uptime_s", "integer or null", "seconds since launch, while running"),
@@ -322,6 +328,7 @@ pub const PAGES: &[Page] = &[
                 ("[].launched_at", "string, RFC 3339, or null", "the last launch"),
                 ("[].restarts", "integer", "restarts since the last healthy run"),
                 ("[].task", "string or null", "the task its runner runs now (ephemeral)"),
+                ("[].reason", "string or null", "why a queued peer waits"),
                 ("[].agent", "object or null", "a persistent peer's agent state; null: ephemeral"),
                 (
                     "[].agent.state",
@@ -499,7 +506,8 @@ pub const PAGES: &[Page] = &[
                     "string",
                     "hung, gone, nudge, clean-socket, canary, reaped-idle, reaped-age, restart, \
                      restart-pending, failed, runner-start, task-retry, task-dead, \
-                     task-finished, worker-stopped, quarantined, skipped, error",
+                     task-finished, worker-stopped, quarantined, courier, admission-held, launch, \
+                     continue, skipped, error",
                 ),
                 ("[].reason", "string", "why, for a person"),
             ],

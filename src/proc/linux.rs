@@ -75,6 +75,11 @@ fn proc_file(pid: i32, leaf: &str) -> std::path::PathBuf {
     Path::new("/proc").join(pid.to_string()).join(leaf)
 }
 
+/// `MemAvailable`, in bytes.
+pub fn mem_available() -> Option<u64> {
+    super::parse_mem_available(&std::fs::read_to_string("/proc/meminfo").ok()?)
+}
+
 /// The running boot's id.
 pub fn boot_id() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()

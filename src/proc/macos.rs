@@ -73,6 +73,23 @@ mod kernel {
         (info.pbi_pid as i32 == pid).then_some(info)
     }
 
+    fn sysctl_u64(name: &std::ffi::CStr) -> Option<u64> {
+        let mut v: u64 = 0;
+        let mut len = size_of::<u64>();
+        // SAFETY: `v` is writable for `len` bytes and `name` ends in NUL.
+        let rc = unsafe {
+            libc::sysctlbyname(name.as_ptr(), (&mut v as *mut u64).cast(), &mut len, null_mut(), 0)
+        };
+        (rc == 0).then_some(if len == 4 { v & 0xffff_ffff } else { v })
+    }
+
+    /// Available memory: `kern.memorystatus_level` percent of `hw.memsize`.
+    pub fn mem_available() -> Option<u64> {
+        let total = sysctl_u64(c"hw.memsize")?;
+        let level = sysctl_u64(c"kern.memorystatus_level")?.min(100);
+        Some(total / 100 * level)
+    }
+
     /// The running boot's id (`kern.bootsessionuuid`).
     pub fn boot_id() -> Option<String> {
         let name = c"kern.bootsessionuuid";

@@ -89,6 +89,31 @@ pub fn boot_id() -> Option<String> {
     .clone()
 }
 
+#[cfg(test)]
+mod mem_tests {
+    #[test]
+    fn mem_available_is_parsed_and_read() {
+        let m = "MemTotal:       24000000 kB\nMemFree:  1 kB\nMemAvailable:    2048 kB\n";
+        assert_eq!(super::parse_mem_available(m), Some(2048 * 1024));
+        assert_eq!(super::parse_mem_available("MemTotal: 1 kB\n"), None);
+        assert!(super::mem_available().is_some_and(|b| b > 0));
+    }
+}
+
+/// Memory the OS could give new programs without swapping, in bytes: Linux
+/// `MemAvailable` from `/proc/meminfo`; macOS `kern.memorystatus_level` (the
+/// percentage available) of `hw.memsize`. `None` where it cannot be read.
+pub fn mem_available() -> Option<u64> {
+    os::mem_available()
+}
+
+/// `MemAvailable` of a `/proc/meminfo` text, in bytes. Pure.
+pub fn parse_mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// The process `pid`, zombie or not; `None` when there is none (or the OS
 /// will not describe it).
 pub fn info(pid: i32) -> Option<Process> {

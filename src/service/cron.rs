@@ -74,6 +74,7 @@ mod tests {
             path: "/usr/bin:/bin".into(),
             stdout_log: format!("{root}/logs/service.out"),
             stderr_log: format!("{root}/logs/service.err"),
+            extra: Vec::new(),
         })
         .unwrap()
     }

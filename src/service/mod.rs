@@ -62,6 +62,8 @@ pub struct Spec {
     /// Where launchd and cron send the tick's stdout and stderr.
     pub stdout_log: String,
     pub stderr_log: String,
+    /// More `supervise` options the tick runs with (admission limits).
+    pub extra: Vec<String>,
 }
 
 fn text(p: &Path, what: &str) -> Result<String> {
@@ -93,6 +95,7 @@ impl Spec {
             path,
             stdout_log: text(&service_out(root), "log")?,
             stderr_log: text(&service_err(root), "log")?,
+            extra: Vec::new(),
         })
     }
 }
@@ -798,6 +801,7 @@ mod tests {
             path: "/bin".into(),
             stdout_log: "/r/o".into(),
             stderr_log: "/r/e".into(),
+            extra: Vec::new(),
         };
         assert_eq!(
             interval_from(&render::systemd_timer(&spec), "OnUnitActiveSec=", "s\n"),

@@ -15,9 +15,18 @@ pub const SYSTEMD_TIMER: &str = "muxvisor-supervise.timer";
 /// uninstall touches only what carries it.
 pub const MARK: &str = "muxvisor-supervise";
 
-/// The argv the service runs: `<exe> supervise --once --root <root>`.
+/// The argv the service runs: `<exe> supervise --once --root <root>`, then
+/// any admission options given to `service install`.
 pub fn argv(spec: &Spec) -> Vec<String> {
-    vec![spec.exe.clone(), "supervise".into(), "--once".into(), "--root".into(), spec.root.clone()]
+    let mut v = vec![
+        spec.exe.clone(),
+        "supervise".into(),
+        "--once".into(),
+        "--root".into(),
+        spec.root.clone(),
+    ];
+    v.extend(spec.extra.iter().cloned());
+    v
 }
 
 /// Escape text for XML character data and attribute values.
@@ -264,6 +273,7 @@ mod tests {
             path: "/usr/local/bin:/usr/bin:/bin".into(),
             stdout_log: format!("{root}/logs/service.out"),
             stderr_log: format!("{root}/logs/service.err"),
+            extra: Vec::new(),
         }
     }
 

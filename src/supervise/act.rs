@@ -162,12 +162,17 @@ fn agent_facts(
         }
         None => (0, false),
     };
+    let limit_reset = look.as_ref().is_some_and(|l| {
+        l.record.parked.as_ref().is_some_and(|p| !p.continued && p.until <= chrono::Utc::now())
+    });
     Ok(decide::AgentFacts {
-        state: look.map(|l| l.view.state),
+        state: look.as_ref().map(|l| l.view.state),
         ever_ready,
         tracked,
         mailbox,
         courier,
+        limit_reset,
+        parked_until: look.as_ref().and_then(|l| l.record.parked.as_ref().map(|p| p.until)),
     })
 }
 
@@ -214,6 +219,8 @@ fn name(a: &Action) -> &'static str {
         Action::ExpireTasks => "expire",
         Action::StartNext => "task-start",
         Action::EnsureCourier => "courier",
+        Action::LaunchHeld => "launch",
+        Action::SendContinue => "continue",
     }
 }
 
@@ -338,6 +345,30 @@ impl Act<'_> {
                     self.report("task-dead", format!("task {t}: ttl"));
                 }
             }
+            Action::SendContinue => {
+                let text = self.spec.continue_message.clone().unwrap_or_default();
+                let q = Queue::open(root, &id)?;
+                let launched = state::load(root, &id)?.launched_at;
+                let first = crate::agent::record::update(root, &id, launched, |rec| {
+                    let p = rec.parked.as_mut();
+                    let first = p.as_ref().is_some_and(|p| !p.continued);
+                    if let Some(p) = p {
+                        p.continued = true;
+                    }
+                    first
+                })?;
+                if first {
+                    let e = q.enqueue(text.as_bytes(), None)?;
+                    self.report("continue", format!("usage limit reset; queued {}", e.task));
+                }
+            }
+            Action::LaunchHeld => {
+                if let Some(launched) = self.admitted_launch()? {
+                    let l = launched.with_context(|| format!("launching {id} (was queued)"))?;
+                    let pid = l.pane_pid.map(|p| format!("pid {p}")).unwrap_or_default();
+                    self.report("launch", format!("admitted; {pid}"));
+                }
+            }
             Action::EnsureCourier => {
                 if crate::agent::mailbox::ensure_courier(root, &id)? {
                     self.report("courier", "messages wait; started their courier");
@@ -360,9 +391,23 @@ impl Act<'_> {
         Ok(())
     }
 
+    /// Launch under admission: `Ok(None)` when the launch is held (noted,
+    /// not an error, no budget spent), else what the launch did.
+    fn admitted_launch(&mut self) -> Result<Option<Result<session::Launched>>> {
+        let (root, id) = (self.root, self.id().clone());
+        let _admission = crate::admission::lock(root)?;
+        if let Some(why) = crate::admission::held(root, self.spec, &self.cfg.admission)? {
+            crate::admission::note_held(root, &id, &why)?;
+            self.report("admission-held", why);
+            return Ok(None);
+        }
+        Ok(Some(session::launch(root, self.spec, session::Start::Program)))
+    }
+
     fn restart(&mut self, attempt: u32, backoff_ms: u64) -> Result<()> {
         let (root, id) = (self.root, self.id().clone());
-        match session::launch(root, self.spec, session::Start::Program) {
+        let Some(launched) = self.admitted_launch()? else { return Ok(()) };
+        match launched {
             Ok(l) if l.already => {
                 // Someone launched it between our look and our launch.
                 let _lock = fsutil::lock_within(&root.id_lock(&id), ID_LOCK_WAIT, "tick")?;

@@ -125,6 +125,13 @@ pub struct AgentFacts {
     pub mailbox: usize,
     /// A courier delivers them.
     pub courier: bool,
+    /// A usage limit it was parked on has reset and its continue message
+    /// is not queued yet.
+    pub limit_reset: bool,
+    /// The reset time of the usage limit it is (or was last) parked on:
+    /// idleness counts from it, so a parked agent is not reaped for the
+    /// hours it waited.
+    pub parked_until: Option<DateTime<Utc>>,
 }
 
 /// One thing the tick should do for a peer, in order.
@@ -165,6 +172,10 @@ pub enum Action {
     StartNext,
     /// Persistent: messages wait and no courier delivers them: start one.
     EnsureCourier,
+    /// Persistent: a launch held by admission; launch it if admitted now.
+    LaunchHeld,
+    /// Persistent: a usage limit has reset: queue the continue message.
+    SendContinue,
 }
 
 /// The decision: actions in order, and the state to record (bookkeeping
@@ -260,6 +271,14 @@ fn persistent(i: &Input, st: &mut State, out: &mut Vec<Action>) {
         // Mailbox messages past their TTL are dead-lettered like tasks.
         out.push(Action::ExpireTasks);
     }
+    if i.recorded.held.is_some() && !matches!(i.observed.seen, Seen::Alive | Seen::Hung) {
+        // Waiting for admission: no death to record, no budget to spend.
+        if i.observed.seen == Seen::StaleSocket {
+            out.push(Action::CleanStaleSocket);
+        }
+        out.push(Action::LaunchHeld);
+        return;
+    }
     match (&i.observed.seen, Phase::of(i.recorded)) {
         (Seen::Hung, _) => hung(i, out),
         (Seen::Alive, Live | Never) => alive(i, out),
@@ -297,7 +316,11 @@ fn alive(i: &Input, out: &mut Vec<Action>) {
         out.push(a);
         return;
     }
-    if i.agent.is_some_and(|a| a.mailbox > 0 && !a.courier) {
+    let continues = i.agent.is_some_and(|a| a.limit_reset) && i.spec.continue_message.is_some();
+    if continues {
+        out.push(Action::SendContinue);
+    }
+    if i.agent.is_some_and(|a| (a.mailbox > 0 || continues) && !a.courier) {
         out.push(Action::EnsureCourier);
     }
 }
@@ -313,10 +336,15 @@ fn reap(i: &Input) -> Option<Action> {
     reap_idle(i)
 }
 
-/// Idle = no pane output (or, if there never was any, since the launch).
+/// Idle = no pane output (or, if there never was any, since the launch;
+/// for an agent parked on a usage limit, since the limit's reset).
 fn reap_idle(i: &Input) -> Option<Action> {
     let ttl = i.spec.idle_ttl?;
     let last = i.observed.last_output.or(i.recorded.launched_at)?;
+    let last = match i.agent.and_then(|a| a.parked_until) {
+        Some(p) if p > last => p,
+        _ => last,
+    };
     let idle = since(i.now, last);
     (idle > ttl).then_some(Action::ReapIdle { idle_s: idle.as_secs() })
 }

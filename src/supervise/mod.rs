@@ -55,6 +55,8 @@ pub struct TickConfig {
     /// Housekeeping that only the periodic tick does (expiring tasks past
     /// their TTL, sweeping damaged queue entries): O(queue depth).
     pub maintenance: bool,
+    /// How many agents may be starting at once, and the memory floor.
+    pub admission: crate::admission::Limits,
 }
 
 impl Default for TickConfig {
@@ -65,6 +67,7 @@ impl Default for TickConfig {
             stop_grace: Duration::from_secs(5),
             threads: 8,
             maintenance: true,
+            admission: crate::admission::Limits::default(),
         }
     }
 }

@@ -101,6 +101,8 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::ExpireTasks => "expire",
             Action::StartNext => "start-next",
             Action::EnsureCourier => "courier",
+            Action::LaunchHeld => "launch-held",
+            Action::SendContinue => "continue",
         })
         .collect()
 }
@@ -575,7 +577,15 @@ fn a_vanished_worker_is_recorded_gone_once() {
 }
 
 fn agent(state: AgentState, ever_ready: bool, mailbox: usize, courier: bool) -> AgentFacts {
-    AgentFacts { state: Some(state), ever_ready, tracked: true, mailbox, courier }
+    AgentFacts {
+        state: Some(state),
+        ever_ready,
+        tracked: true,
+        mailbox,
+        courier,
+        limit_reset: false,
+        parked_until: None,
+    }
 }
 
 fn with_agent(o: &Observed, st: &State, s: &PeerSpec, a: AgentFacts, now: DateTime<Utc>) -> Plan {
@@ -616,6 +626,23 @@ fn a_blocked_agent_is_not_reaped_idle() {
     assert_eq!(kinds(&p), vec!["canary"], "it waits for a person");
     let p = with_agent(&idle, &live, &s, agent(AgentState::Ready, true, 0, false), at(100));
     assert_eq!(kinds(&p), vec!["canary", "reap-idle"]);
+    // Parked on a usage limit until 99 s: idle counts from the reset.
+    let parked =
+        AgentFacts { parked_until: Some(at(99)), ..agent(AgentState::Ready, true, 0, false) };
+    let p = with_agent(&idle, &live, &s, parked, at(100));
+    assert_eq!(kinds(&p), vec!["canary"], "not reaped for the hours it waited");
+}
+
+#[test]
+fn a_reset_usage_limit_queues_the_continue_message_once_configured() {
+    let mut s = spec(Policy::Persistent);
+    let live = state(Phase::Live);
+    let reset = AgentFacts { limit_reset: true, ..agent(AgentState::Ready, true, 0, false) };
+    let p = with_agent(&obs(Seen::Alive), &live, &s, reset, at(1));
+    assert_eq!(kinds(&p), vec!["canary"], "no continue message configured");
+    s.continue_message = Some("continue".into());
+    let p = with_agent(&obs(Seen::Alive), &live, &s, reset, at(1));
+    assert_eq!(kinds(&p), vec!["canary", "continue", "courier"]);
 }
 
 #[test]

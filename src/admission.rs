@@ -1,0 +1,218 @@
+//! Admission (SPEC §9): launches are admitted by capacity, so that a fleet
+//! coming back after a reboot or a mass crash does not start every agent at
+//! once (nine parallel agent launches have pushed a load average past 100
+//! and woken the OOM killer).
+//!
+//! Two limits, from the environment (`MUXVISOR_MAX_STARTING`, default 2;
+//! `MUXVISOR_MIN_MEM_AVAILABLE`, e.g. `2G`, unset for no floor) or from
+//! `supervise --max-starting N --min-mem-available SIZE` (which `service
+//! install` carries into the periodic tick):
+//! - no more than `max_starting` **agents** (persistent peers with an
+//!   `--agent` preset or a ready pattern, whose readiness means something)
+//!   may be `starting` at once: launched and not yet ready, blocked or dead;
+//! - no launch while the machine's available memory is under the floor.
+//!
+//! A launch that is held is not an error and uses no restart budget: the
+//! peer's state records it (`status` shows `queued` with the reason), it is
+//! logged once (`ev=admission-held`), and the tick launches it when the
+//! limits allow. The check and the launch run under `run/admission.lock`,
+//! so that launches racing each other (the tick's threads, a `launch` from
+//! a shell) cannot all see room for one more.
+
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use chrono::Utc;
+
+use crate::agent::state::AgentState;
+use crate::fsutil::{self, LockGuard};
+use crate::logfmt::Event;
+use crate::paths::Root;
+use crate::peer::{self, Identity, PeerSpec, Policy};
+use crate::state;
+
+/// Default of `MUXVISOR_MAX_STARTING`.
+pub const DEFAULT_MAX_STARTING: usize = 2;
+
+/// The limits in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_starting: usize,
+    /// Bytes of available memory below which nothing is launched.
+    pub min_mem_available: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_starting: DEFAULT_MAX_STARTING, min_mem_available: None }
+    }
+}
+
+impl Limits {
+    /// From `MUXVISOR_MAX_STARTING` and `MUXVISOR_MIN_MEM_AVAILABLE`; a
+    /// value that does not parse is an error naming it.
+    pub fn from_env() -> Result<Limits> {
+        let mut l = Limits::default();
+        if let Some(v) = std::env::var_os("MUXVISOR_MAX_STARTING") {
+            let v = v.to_string_lossy();
+            l.max_starting = v.trim().parse().map_err(|_| {
+                anyhow::anyhow!("MUXVISOR_MAX_STARTING={v:?} is not a whole number (e.g. 2)")
+            })?;
+        }
+        if let Some(v) = std::env::var_os("MUXVISOR_MIN_MEM_AVAILABLE") {
+            let v = v.to_string_lossy();
+            if !v.trim().is_empty() {
+                l.min_mem_available = Some(
+                    parse_size(&v)
+                        .map_err(|e| anyhow::anyhow!("MUXVISOR_MIN_MEM_AVAILABLE={v:?}: {e}"))?,
+                );
+            }
+        }
+        Ok(l)
+    }
+}
+
+/// `2G`, `512M`, `1.5G`, `64K`, or bare bytes (powers of 1024). Pure.
+pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, ""),
+    };
+    let mult: u64 = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("unknown unit {unit:?}: use K, M, G or T (or bytes)")),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| format!("{s:?} is not a size such as 2G"))?;
+    if !n.is_finite() || n < 0.0 {
+        return Err(format!("{s:?} is not a size such as 2G"));
+    }
+    Ok((n * mult as f64) as u64)
+}
+
+/// `1.5G` for a byte count. Pure.
+pub fn format_size(b: u64) -> String {
+    let g = b as f64 / (1u64 << 30) as f64;
+    if g >= 1.0 { format!("{g:.1}G") } else { format!("{}M", b >> 20) }
+}
+
+/// Readiness means something for this peer: it counts against the cap.
+pub fn is_agent(spec: &PeerSpec) -> bool {
+    spec.policy == Policy::Persistent && (spec.agent.is_some() || !spec.ready_patterns.is_empty())
+}
+
+/// Hold `run/admission.lock` while checking and launching.
+pub fn lock(root: &Root) -> Result<LockGuard> {
+    fsutil::lock_within(
+        &root.run_dir().join("_admission.lock"),
+        Duration::from_secs(30),
+        "admission of a launch",
+    )
+}
+
+/// Agents (other than `except`) that are starting now: their record of
+/// this incarnation says starting, and their program still runs.
+pub fn starting(root: &Root, except: &Identity) -> Result<Vec<Identity>> {
+    let mut out = Vec::new();
+    for id in peer::list(root)? {
+        if &id == except {
+            continue;
+        }
+        let Ok(Some(spec)) = peer::load(root, &id) else { continue };
+        if !is_agent(&spec) {
+            continue;
+        }
+        let Ok(st) = state::load(root, &id) else { continue };
+        if st.stopped || st.launched_at.is_none() {
+            continue;
+        }
+        let rec = crate::agent::record::load(root, &id).for_incarnation(st.launched_at);
+        let is_starting = rec.last.as_ref().is_some_and(|l| l.state == AgentState::Starting);
+        // A program that died while starting holds no slot, even before a
+        // look recorded its death.
+        if is_starting && st.pane_pid.is_some_and(crate::proc::alive) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Why `spec` may not be launched now, if it may not.
+pub fn held(root: &Root, spec: &PeerSpec, limits: &Limits) -> Result<Option<String>> {
+    if let Some(floor) = limits.min_mem_available
+        && let Some(avail) = crate::proc::mem_available()
+        && avail < floor
+    {
+        return Ok(Some(format!(
+            "available memory {} is under the floor of {} (MUXVISOR_MIN_MEM_AVAILABLE)",
+            format_size(avail),
+            format_size(floor)
+        )));
+    }
+    if !is_agent(spec) {
+        return Ok(None);
+    }
+    let busy = starting(root, &spec.identity)?;
+    if busy.len() >= limits.max_starting {
+        let names: Vec<&str> = busy.iter().map(Identity::as_str).collect();
+        return Ok(Some(format!(
+            "{} agents are starting ({}), the most at once (MUXVISOR_MAX_STARTING={})",
+            busy.len(),
+            names.join(", "),
+            limits.max_starting
+        )));
+    }
+    Ok(None)
+}
+
+/// Record that `id`'s launch is held (the first time: `ev=admission-held`).
+pub fn note_held(root: &Root, id: &Identity, reason: &str) -> Result<()> {
+    let _l = fsutil::lock_within(&root.id_lock(id), Duration::from_secs(5), "admission")?;
+    let mut fresh = false;
+    state::update(root, id, |st| {
+        fresh = st.held.as_ref().is_none_or(|h| h.reason != reason);
+        if st.held.is_none() {
+            st.held = Some(state::Held { reason: reason.to_string(), since: Utc::now() });
+        } else if let Some(h) = st.held.as_mut() {
+            h.reason = reason.to_string();
+        }
+    })?;
+    if fresh {
+        Event::new("admission-held")
+            .id(id)
+            .kv("reason", reason)
+            .append_to(&root.lifecycle_log())?;
+    }
+    Ok(())
+}
+
+/// Refuse a limit that would hold every launch forever.
+pub fn check_limits(l: &Limits) -> Result<()> {
+    if l.max_starting == 0 {
+        bail!("--max-starting 0 would never start an agent; give 1 or more");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("1.5g"), Ok(3 << 29));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("2X").is_err());
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-1G").is_err());
+        assert_eq!(format_size(3 << 29), "1.5G");
+        assert_eq!(format_size(512 << 20), "512M");
+    }
+}
