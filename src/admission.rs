@@ -9,7 +9,8 @@
 //! install` carries into the periodic tick):
 //! - no more than `max_starting` **agents** (persistent peers with an
 //!   `--agent` preset or a ready pattern, whose readiness means something)
-//!   may be `starting` at once: launched and not yet ready, blocked or dead;
+//!   may be `starting` at once: launched and not yet ready, blocked or dead,
+//!   for at most [`START_SLOT`] (5 minutes) each;
 //! - no launch while the machine's available memory is under the floor.
 //!
 //! A launch that is held is not an error and uses no restart budget: the
@@ -30,6 +31,11 @@ use crate::logfmt::Event;
 use crate::paths::Root;
 use crate::peer::{self, Identity, PeerSpec, Policy};
 use crate::state;
+
+/// How long a start holds a slot at most: an agent whose ready pattern never
+/// matches (a new version that words its prompt differently) must not hold
+/// the rest of the fleet back forever.
+pub const START_SLOT: Duration = Duration::from_secs(300);
 
 /// Default of `MUXVISOR_MAX_STARTING`.
 pub const DEFAULT_MAX_STARTING: usize = 2;
@@ -134,7 +140,10 @@ pub fn starting(root: &Root, except: &Identity) -> Result<Vec<Identity>> {
         let is_starting = rec.last.as_ref().is_some_and(|l| l.state == AgentState::Starting);
         // A program that died while starting holds no slot, even before a
         // look recorded its death.
-        if is_starting && st.pane_pid.is_some_and(crate::proc::alive) {
+        let recent = st.launched_at.is_some_and(|t| {
+            Utc::now().signed_duration_since(t).to_std().unwrap_or_default() < START_SLOT
+        });
+        if is_starting && recent && st.pane_pid.is_some_and(crate::proc::alive) {
             out.push(id);
         }
     }

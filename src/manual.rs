@@ -154,6 +154,16 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "Most lines waiting for hooks/on-event (default 1000); past it the oldest are skipped \
          and the hook is told first (ev=notify-dropped).",
     ),
+    (
+        "MUXVISOR_MAX_STARTING",
+        "Most agents starting at once (default 2); more launches are held, shown as queued. \
+         `supervise --max-starting` beats it.",
+    ),
+    (
+        "MUXVISOR_MIN_MEM_AVAILABLE",
+        "Hold launches while the machine's available memory is under this size (e.g. 2G; unset: \
+         no floor). `supervise --min-mem-available` beats it.",
+    ),
 ];
 
 /// The documented exit statuses (see `exit.rs`).
@@ -696,9 +706,45 @@ pub fn sections() -> Vec<Section> {
          --hook-json`. The README shows the whole settings block.",
     ));
 
+    let fleet = vec![
+        para(
+            "Resume: a persistent peer can carry a conversation id (status: agent.session_id and \
+             agent.session_source). --agent claude (and gemini) assigns a random UUID at each \
+             fresh start (--session-id ID) and restarts with --resume ID; any program gets the \
+             same with `add --fresh-arg ARG --resume-arg ARG` (repeatable; {session_id} in them \
+             or in the program's argv is replaced by the id). An id reported by `mark \
+             --session-id` replaces the assigned one; ids are never guessed from files. A resume \
+             that dies before it was ever ready falls back to a fresh start once \
+             (ev=resume-failed). `launch --fresh` and `restart --fresh` skip the resume.",
+        ),
+        para(
+            "Admission: at most MUXVISOR_MAX_STARTING (default 2) agents (peers with --agent or a \
+             ready pattern) are starting at once, each for at most 5 minutes, and nothing is \
+             launched while available memory is under MUXVISOR_MIN_MEM_AVAILABLE (Linux \
+             MemAvailable; macOS kern.memorystatus_level times the memory size). A held launch \
+             is not an error and uses no restart budget: status shows queued with the reason, \
+             ev=admission-held is logged once, and the tick launches it when there is room. \
+             `supervise --max-starting N --min-mem-available SIZE` set both, and `service \
+             install` carries them into the periodic tick. Restart delays carry jitter.",
+        ),
+        para(
+            "Usage limits: an agent blocked with reason usage-limit is parked: its mailbox \
+             holds, it is neither restarted nor reaped, and a reset time read on its screen is \
+             stored (ev=agent-state ... until=TIME; a time without a zone is local time). After \
+             it the tick looks again and delivery resumes; `add --continue-message TEXT` queues \
+             TEXT once at the reset.",
+        ),
+        para(
+            "More than one machine: run one tick per host from that host's own service manager \
+             (for example `muxvisor service install` from an Ansible play, or a Nomad system job \
+             running `muxvisor supervise`); there is no network listener.",
+        ),
+    ];
+
     vec![
         Section { title: "FILES", blocks: files },
         Section { title: "AGENTS", blocks: agents },
+        Section { title: "FLEET", blocks: fleet },
         Section { title: "ENVIRONMENT", blocks: env },
         Section { title: "EXIT STATUS", blocks: exit },
         Section { title: "LOG FORMAT", blocks: log },
@@ -777,7 +823,7 @@ mod tests {
         let titles: Vec<_> = sections().iter().map(|s| s.title).collect();
         assert_eq!(
             titles,
-            ["FILES", "AGENTS", "ENVIRONMENT", "EXIT STATUS", "LOG FORMAT", "EVENTS"]
+            ["FILES", "AGENTS", "FLEET", "ENVIRONMENT", "EXIT STATUS", "LOG FORMAT", "EVENTS"]
         );
     }
 }

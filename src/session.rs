@@ -236,7 +236,8 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
         argv,
         has_remain_format: tl::version().is_some_and(|v| v >= (3, 3)),
     };
-    let tmux = Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?;
+    let tmux =
+        Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?.with_path(peer_path(spec));
     let out = match tmux.run(&tl::launch_cmd(&plan)) {
         Ok(out) => out,
         Err(e) => {

@@ -71,6 +71,9 @@ pub struct AgentRow {
     pub since: Option<DateTime<Utc>>,
     pub reason: Option<String>,
     pub session_id: Option<String>,
+    /// Where the id came from: `assigned` (by muxvisor at a fresh start) or
+    /// `mark` (the agent's hook).
+    pub session_source: Option<String>,
     /// Where the state came from: mark, screen, quiet, delivery, start, process.
     pub source: crate::agent::state::Source,
 }
@@ -153,6 +156,7 @@ fn agent_columns(root: &Root, spec: &PeerSpec, r: &mut Row) -> Result<()> {
         since: (look.view.state != crate::agent::state::AgentState::Unknown).then_some(look.since),
         reason: look.view.reason.clone(),
         session_id: look.record.session_id.as_ref().map(|s| s.id.clone()),
+        session_source: look.record.session_id.as_ref().map(|s| s.source.clone()),
         source: look.view.source,
     });
     r.mailbox = Some(r.queue.pending + r.queue.running);

@@ -299,7 +299,7 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "An array, one object per peer, sorted by identity; absent values are null.",
-            example: r#"[{"identity":"claude","policy":"persistent","state":"running","pid":4242,"uptime_s":3600,"idle_s":12,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":0,"running":0,"dead":0,"quarantined":0},"server_pid":4240,"launched_at":"2026-11-22T02:04:05.123Z","restarts":0,"task":null,"reason":null,"agent":{"state":"ready","since":"2026-11-22T03:04:00.000Z","reason":null,"session_id":null,"source":"screen"},"mailbox":0,"courier":null}]"#,
+            example: r#"[{"identity":"claude","policy":"persistent","state":"running","pid":4242,"uptime_s":3600,"idle_s":12,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":0,"running":0,"dead":0,"quarantined":0},"server_pid":4240,"launched_at":"2026-11-22T02:04:05.123Z","restarts":0,"task":null,"reason":null,"agent":{"state":"ready","since":"2026-11-22T03:04:00.000Z","reason":null,"session_id":null,"session_source":null,"source":"screen"},"mailbox":0,"courier":null}]"#,
             fields: &[
                 ("[].identity", "string", "the peer"),
                 ("[].policy", "string or null", "persistent, ephemeral; null without a spec"),
@@ -338,6 +338,11 @@ pub const PAGES: &[Page] = &[
                 ("[].agent.since", "string, RFC 3339, or null", "when that state was first seen"),
                 ("[].agent.reason", "string or null", "why it is blocked (or marked)"),
                 ("[].agent.session_id", "string or null", "its conversation id, when known"),
+                (
+                    "[].agent.session_source",
+                    "string or null",
+                    "where the id came from: assigned (at a fresh start) or mark (a hook)",
+                ),
                 (
                     "[].agent.source",
                     "string",

@@ -232,6 +232,8 @@ pub struct Tmux {
     bin: PathBuf,
     socket: PathBuf,
     timeout: Duration,
+    /// The client's PATH, when it must not be ours (see [`Tmux::with_path`]).
+    path: Option<String>,
 }
 
 /// What a successful call printed.
@@ -244,11 +246,21 @@ pub struct Output {
 impl Tmux {
     /// A client for the server on `socket`, with the default deadline.
     pub fn new(socket: PathBuf) -> Result<Tmux, TmuxError> {
-        Ok(Tmux { bin: tmux_path()?.to_path_buf(), socket, timeout: DEFAULT_TIMEOUT })
+        Ok(Tmux { bin: tmux_path()?.to_path_buf(), socket, timeout: DEFAULT_TIMEOUT, path: None })
     }
 
     pub fn with_timeout(mut self, t: Duration) -> Tmux {
         self.timeout = t;
+        self
+    }
+
+    /// Run the client with `path` as its PATH. `new-session` gives the new
+    /// pane the *client's* PATH, over a `-e PATH=...` (tmux 3.3a, verified:
+    /// `env PATH=/usr/bin tmux new-session -e PATH=/x -- sh -c 'echo $PATH'`
+    /// prints `/usr/bin`), and looks the program up on it; so a launch
+    /// runs its client with the peer's PATH.
+    pub fn with_path(mut self, path: String) -> Tmux {
+        self.path = Some(path);
         self
     }
 
@@ -271,6 +283,9 @@ impl Tmux {
             .args(cmd.as_args())
             .env_remove("TMUX")
             .env_remove("TMUX_PANE");
+        if let Some(path) = &self.path {
+            c.env("PATH", path);
+        }
         c
     }
 

@@ -110,6 +110,31 @@ fn launch_json_reports_started() {
     assert_eq!(v["pid"], pane_pid(&env, "pj"));
 }
 
+/// `add --env PATH=...`: the program is looked up on, and runs with, the
+/// peer's PATH (tmux gives a new pane its client's PATH over `-e PATH`).
+#[test]
+fn a_peer_s_path_finds_its_program() {
+    let env = Env::new();
+    let bin = env.scratch().join("own-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let out = env.scratch().join("path.txt");
+    let prog = bin.join("own-program");
+    std::fs::write(
+        &prog,
+        format!("#!/bin/sh\necho \"$PATH\" > '{}'\nexec sleep 1000\n", out.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("PATH={}:/usr/bin:/bin", bin.display());
+    env.mv(&["add", "pp", "--env", &path, "--", "own-program"]).ok();
+    env.mv(&["launch", "pp"]).ok();
+    assert!(wait_until(Duration::from_secs(10), || out.exists()));
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&out).unwrap_or_default().trim() == &path["PATH=".len()..]
+    }));
+}
+
 #[test]
 fn program_dying_at_once_fails_the_launch_with_its_status() {
     let env = Env::new();

@@ -11,6 +11,7 @@ mod docs;
 mod doctor;
 mod drain;
 mod events;
+mod fleet;
 mod hostile;
 mod lifecycle;
 mod notify;
