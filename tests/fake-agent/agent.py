@@ -102,6 +102,10 @@ def parse_args(argv):
     p.add_argument("--permission-every", type=int, default=0)
     p.add_argument("--usage-limit-after", type=int, default=0)
     p.add_argument("--slow-start", type=float, default=0.0)
+    # For benchmarks, the cost of a real agent's start: CPU seconds burnt
+    # while starting (a Node.js CLI loading), and MiB held for its life.
+    p.add_argument("--start-cpu", type=float, default=0.0)
+    p.add_argument("--mem", type=int, default=0)
     p.add_argument("--die-after", type=int, default=0)
     p.add_argument("--exit-before-ready", type=int, default=None)
     p.add_argument("--log", default=None)
@@ -392,6 +396,17 @@ class Agent:
         self.dirty = True  # the spinner moves
 
     def run(self):
+        if self.args.mem > 0 or self.args.start_cpu > 0:
+            self.draw()
+        if self.args.mem > 0:
+            # Touch every page, so that it is really resident.
+            self.ballast = bytearray(self.args.mem << 20)
+            for i in range(0, len(self.ballast), 4096):
+                self.ballast[i] = 1
+        if self.args.start_cpu > 0:
+            end = time.process_time() + self.args.start_cpu
+            while time.process_time() < end:
+                sum(range(10000))
         if self.args.slow_start > 0:
             end = time.time() + self.args.slow_start
             self.draw()
