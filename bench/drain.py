@@ -124,11 +124,13 @@ def main():
     per = {f: [] for f in fields}
     with open(trace) as f:
         for line in f:
+            if not line.startswith("task="):
+                continue  # the senders' own step lines
             kv = dict(p.split("=", 1) for p in line.split())
             for fld in fields:
                 per[fld].append(int(kv[fld]))
     stamp_ns = [int(x) for x in open(stamps).read().split()]
-    rec = [dict(p.split("=", 1) for p in l.split()) for l in open(trace2)]
+    rec = [dict(p.split("=", 1) for p in l.split()) for l in open(trace2) if l.startswith("task=")]
     to_exit = [(int(r["exit_wall_ns"]) - s) / 1e6 for r, s in zip(rec, stamp_ns)]
     to_commit = [(int(r["commit_wall_ns"]) - s) / 1e6 for r, s in zip(rec, stamp_ns)]
 

@@ -26,15 +26,25 @@ fi
 
 cargo build --release --quiet
 MV="$PWD/target/release/muxvisor"
+# The same code linked statically (static-pie, glibc): the build a packager
+# can choose. Its own target directory; BENCH_NO_STATIC=1 skips it.
+MVS=""
+if [ -z "${BENCH_NO_STATIC:-}" ] && [ "$(uname -s)" = Linux ]; then
+  HOST="$(rustc -vV | sed -n 's/^host: //p')"
+  if RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet \
+      --target "$HOST" --target-dir target/bench-static; then
+    MVS="$PWD/target/bench-static/$HOST/release/muxvisor"
+  fi
+fi
 WORK="$(mktemp -d /tmp/mvb.XXXXXX)"
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
 
-python3 - "$MV" "$WORK" "$N" "$OUT" <<'PY'
-import json, os, platform, random, shutil, statistics, subprocess, sys, time
+python3 - "$MV" "$WORK" "$N" "$OUT" "$MVS" <<'PY'
+import json, os, platform, random, shutil, statistics, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 
-mv, work, n, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+mv, work, n, out, mvs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 DEV = subprocess.DEVNULL
 root = os.path.join(work, "r")
 
@@ -70,8 +80,19 @@ for ident in ("w0", "w1k", "w10k"):
         json.dump(spec, f)
     os.chmod(path, 0o600)
 
-def send(ident):
-    return [mv, "--root", root, "send", ident, "bench task", "--no-kick"]
+# The same empty peer under a root on tmpfs, where fsync returns at once:
+# a send there is the whole path minus the waits for the disk.
+shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+shm_work = tempfile.mkdtemp(prefix="mvb", dir=shm) if shm else None
+shm_root = os.path.join(shm_work, "r") if shm else None
+if shm:
+    os.makedirs(os.path.join(shm_root, "peers"), mode=0o700)
+    os.chmod(shm_root, 0o700)
+    shutil.copy(os.path.join(root, "peers", "w0.json"), os.path.join(shm_root, "peers", "w0.json"))
+    os.chmod(os.path.join(shm_root, "peers", "w0.json"), 0o600)
+
+def send(ident, at=None, exe=None):
+    return [exe or mv, "--root", at or root, "send", ident, "bench task", "--no-kick"]
 
 def depth(ident):
     out = run([mv, "--root", root, "--json", "queue", ident, "list"], capture=True)
@@ -126,6 +147,13 @@ rows = {
     "nq /bin/true": (["nq", "-q", "/bin/true"], nenv, None),
     "tsp /bin/true": (["tsp", "/bin/true"], tenv, None),
 }
+if shm:
+    rows["muxvisor send (depth 0, root on tmpfs: no disk waits)"] = (send("w0", shm_root), None, "w0@shm")
+if mvs:
+    rows["muxvisor send (depth 0), static-pie build"] = (send("w0", exe=mvs), None, "w0")
+    if shm:
+        rows["muxvisor send (depth 0, root on tmpfs), static-pie build"] = (
+            send("w0", shm_root, mvs), None, "w0@shm")
 if daemon is not None:
     rows["pueue add /bin/true"] = (["pueue", "add", "--", "/bin/true"], penv, None)
 samples = {k: [] for k in rows}
@@ -139,8 +167,11 @@ try:
             ms, so = timed(cmd, env=env)
             samples[k].append(ms)
             if ident:  # keep the depth fixed: remove the task again, untimed
-                run([mv, "--root", root, "queue", ident, "rm", so.strip().rsplit(" ", 1)[-1]])
+                at = shm_root if ident.endswith("@shm") else root
+                run([mv, "--root", at, "queue", ident.split("@")[0], "rm", so.strip().rsplit(" ", 1)[-1]])
 finally:
+    if shm:
+        shutil.rmtree(shm_work, ignore_errors=True)
     subprocess.run(["tsp", "-K"], env=tenv, stdout=DEV, stderr=DEV)
     if daemon is not None:
         daemon.terminate()
@@ -152,6 +183,49 @@ results = {k: med(v) for k, v in samples.items()}
 if daemon is None:
     results["pueue add /bin/true"] = None
 assert (depth("w0"), depth("w1k"), depth("w10k")) == (0, 1000, 10000)
+
+# Where a send's time goes: n more sends to the empty peer with
+# MUXVISOR_TRACE, each step's wall clock noted by the process itself
+# between our own clock readings before the spawn and after the reap.
+STEPS = [("spawn", "main", "fork, exec, dynamic loading, Rust runtime start-up"),
+         ("main", "parsed", "command line parsed (clap, the send-only tree)"),
+         ("parsed", "root", "root opened: owner, mode and symlink checks of its directories"),
+         ("root", "spec", "peer spec read and parsed (JSON)"),
+         ("spec", "opened", "payload checks; queue directories checked"),
+         ("opened", "locked", "queue lock taken, counter read"),
+         ("locked", "written", "task id, header encoded, file created and written"),
+         ("written", "file-synced", "fdatasync of the task file (disk)"),
+         ("file-synced", "renamed", "counter written, task renamed into new/"),
+         ("renamed", "dir-synced", "fsync of new/ (disk)"),
+         ("dir-synced", "logged", "ev=enqueue appended to lifecycle.log"),
+         ("logged", "printed", "lock released, answer printed"),
+         ("printed", "kicked", "program checked on the peer's PATH"),
+         ("kicked", "reaped", "exit, process teardown, reaped by the caller")]
+tracefile = os.path.join(work, "send-trace")
+trenv = dict(os.environ, MUXVISOR_TRACE=tracefile)
+spans = []
+for _ in range(n):
+    before = time.time_ns()
+    r = subprocess.run(send("w0"), stdout=subprocess.PIPE, stderr=DEV, env=trenv)
+    after = time.time_ns()
+    if r.returncode != 0:
+        sys.exit("bench: traced send failed")
+    run([mv, "--root", root, "queue", "w0", "rm", r.stdout.decode().strip().rsplit(" ", 1)[-1]])
+    spans.append((before, after))
+marks = []
+with open(tracefile) as fh:
+    for line in fh:
+        if line.startswith("send "):
+            marks.append(dict((k, int(v)) for k, v in (p.split("=") for p in line.split()[1:])))
+assert len(marks) == len(spans), (len(marks), len(spans))
+breakdown = []
+for a, b, what in STEPS:
+    xs = []
+    for (before, after), m in zip(spans, marks):
+        m = dict(m, spawn=before, reaped=after)
+        xs.append((m[b] - m[a]) / 1e6)
+    breakdown.append((f"{a} → {b}", what, med(xs)))
+total = med([(after - before) / 1e6 for before, after in spans])
 
 fs = subprocess.run(["df", "-T", work], capture_output=True, text=True).stdout.splitlines()[-1].split()[1]
 cmd = f"bench/queue.sh {n}"
@@ -174,5 +248,12 @@ with open(out, "w") as f:
             "file without fsync). /bin/true is the cost of spawning any process here; "
             "`muxvisor --version` is muxvisor's own start-up, so the durable enqueue itself "
             "costs the difference between the send rows and that row.\n")
+    f.write(f"\nWhere one durable send's time goes ({n} more sends to the empty peer with "
+            f"`MUXVISOR_TRACE`; each step's median, ms; the process notes the wall clock at "
+            f"each step, the benchmark before the spawn and after the reap; medians of steps "
+            f"do not add up exactly to the median total, {total:.2f} ms):\n\n")
+    f.write("| step | what | median ms |\n|---|---|---:|\n")
+    for step, what, v in breakdown:
+        f.write(f"| {step} | {what} | {v:.3f} |\n")
 print(open(out).read())
 PY

@@ -15,8 +15,9 @@
 //!
 //! A launch that is held is not an error and uses no restart budget: the
 //! peer's state records it (`status` shows `queued` with the reason), it is
-//! logged once (`ev=admission-held`), and the tick launches it when the
-//! limits allow. The check and the launch run under `run/admission.lock`,
+//! logged once (`ev=admission-held`), and the admitter ([`run_admitter`],
+//! started by whoever held it) launches it as soon as the limits allow; the
+//! tick does too, as the safety net. The check and the launch run under `run/admission.lock`,
 //! so that launches racing each other (the tick's threads, a `launch` from
 //! a shell) cannot all see room for one more.
 
@@ -122,10 +123,10 @@ pub fn lock(root: &Root) -> Result<LockGuard> {
 
 /// Agents (other than `except`) that are starting now: their record of
 /// this incarnation says starting, and their program still runs.
-pub fn starting(root: &Root, except: &Identity) -> Result<Vec<Identity>> {
+pub fn starting(root: &Root, except: Option<&Identity>) -> Result<Vec<Identity>> {
     let mut out = Vec::new();
     for id in peer::list(root)? {
-        if &id == except {
+        if Some(&id) == except {
             continue;
         }
         let Ok(Some(spec)) = peer::load(root, &id) else { continue };
@@ -150,8 +151,16 @@ pub fn starting(root: &Root, except: &Identity) -> Result<Vec<Identity>> {
     Ok(out)
 }
 
-/// Why `spec` may not be launched now, if it may not.
+/// Why `spec` may not be launched now, if it may not. A peer whose program
+/// runs is never held: launching it starts nothing (`already`), and a hold
+/// recorded then would show it `queued` after its next death.
 pub fn held(root: &Root, spec: &PeerSpec, limits: &Limits) -> Result<Option<String>> {
+    if let Ok(st) = state::load(root, &spec.identity)
+        && !st.stopped
+        && st.pane_pid.is_some_and(crate::proc::alive)
+    {
+        return Ok(None);
+    }
     if let Some(floor) = limits.min_mem_available
         && let Some(avail) = crate::proc::mem_available()
         && avail < floor
@@ -165,7 +174,7 @@ pub fn held(root: &Root, spec: &PeerSpec, limits: &Limits) -> Result<Option<Stri
     if !is_agent(spec) {
         return Ok(None);
     }
-    let busy = starting(root, &spec.identity)?;
+    let busy = starting(root, Some(&spec.identity))?;
     if busy.len() >= limits.max_starting {
         let names: Vec<&str> = busy.iter().map(Identity::as_str).collect();
         return Ok(Some(format!(
@@ -183,7 +192,8 @@ pub fn note_held(root: &Root, id: &Identity, reason: &str) -> Result<()> {
     let _l = fsutil::lock_within(&root.id_lock(id), Duration::from_secs(5), "admission")?;
     let mut fresh = false;
     state::update(root, id, |st| {
-        fresh = st.held.as_ref().is_none_or(|h| h.reason != reason);
+        // Logged once per hold; the reason shown by status follows changes.
+        fresh = st.held.is_none();
         if st.held.is_none() {
             st.held = Some(state::Held { reason: reason.to_string(), since: Utc::now() });
         } else if let Some(h) = st.held.as_mut() {
@@ -195,6 +205,129 @@ pub fn note_held(root: &Root, id: &Identity, reason: &str) -> Result<()> {
             .id(id)
             .kv("reason", reason)
             .append_to(&root.lifecycle_log())?;
+    }
+    Ok(())
+}
+
+/// Held peers whose program is not running, oldest hold first.
+pub fn held_peers(root: &Root) -> Result<Vec<PeerSpec>> {
+    let mut out = Vec::new();
+    for id in peer::list(root)? {
+        let Ok(Some(spec)) = peer::load(root, &id) else { continue };
+        let Ok(st) = state::load(root, &id) else { continue };
+        let Some(h) = st.held else { continue };
+        if st.stopped || st.pane_pid.is_some_and(crate::proc::alive) {
+            continue;
+        }
+        out.push((h.since, spec));
+    }
+    out.sort_by_key(|(since, _)| *since);
+    Ok(out.into_iter().map(|(_, s)| s).collect())
+}
+
+fn admitter_lock(root: &Root) -> std::path::PathBuf {
+    root.run_dir().join("_admitter.lock")
+}
+
+/// Start the admitter (`_admit`) unless one runs: held launches then start
+/// as soon as there is room, not at the next tick.
+pub fn ensure_admitter(root: &Root, limits: &Limits) -> Result<bool> {
+    use anyhow::Context;
+    if fsutil::is_locked(&admitter_lock(root)).unwrap_or(false) {
+        return Ok(false);
+    }
+    let exe = std::env::current_exe().context("finding the muxvisor binary for the admitter")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--root")
+        .arg(root.dir())
+        .arg("_admit")
+        .arg("--max-starting")
+        .arg(limits.max_starting.to_string());
+    if let Some(b) = limits.min_mem_available {
+        cmd.arg("--min-mem-available").arg(b.to_string());
+    }
+    let child = cmd
+        .env_remove("TMUX")
+        .env_remove("TMUX_PANE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting the admitter")?;
+    // It forks and its parent exits at once.
+    match crate::tmux::wait_deadline(child, Duration::from_secs(5)) {
+        Ok(Some(_)) => Ok(true),
+        Ok(None) => bail!("the admitter did not detach within 5 s"),
+        Err(e) => Err(e).context("waiting for the admitter to detach"),
+    }
+}
+
+/// How often the admitter looks.
+const ADMIT_POLL: Duration = Duration::from_millis(250);
+/// The admitter's longest life; the tick starts another while holds remain.
+const ADMIT_MAX_LIFE: Duration = Duration::from_secs(900);
+
+/// `_admit`: a detached process, at most one per root, alive only while
+/// launches are held. A few times a second it looks at the agents that are
+/// starting (so that one that became ready frees its slot) and launches
+/// held peers, oldest hold first, as the limits allow. It retires like the
+/// courier: it releases its lock, then looks for holds once more.
+pub fn run_admitter(
+    ctx: &crate::Ctx,
+    args: crate::cli::AdmitArgs,
+) -> Result<std::process::ExitCode> {
+    let limits = Limits {
+        max_starting: args.max_starting.max(1),
+        min_mem_available: args.min_mem_available,
+    };
+    if !crate::hook::detach()? {
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    if let Err(e) = admitter(&ctx.root, &limits) {
+        let _ = Event::new("admitter-error")
+            .kv("reason", format!("{e:#}"))
+            .append_to(&ctx.root.lifecycle_log());
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn admitter(root: &Root, limits: &Limits) -> Result<()> {
+    let path = admitter_lock(root);
+    let Some(own) = fsutil::try_lock(&path)? else { return Ok(()) };
+    let mut own = Some(own);
+    let born = std::time::Instant::now();
+    while born.elapsed() < ADMIT_MAX_LIFE {
+        let mut waiting = held_peers(root)?;
+        if waiting.is_empty() {
+            drop(own.take());
+            waiting = held_peers(root)?;
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            let Some(again) = fsutil::try_lock(&path)? else { return Ok(()) };
+            own = Some(again);
+        }
+        // Refresh the agents that hold slots: a look records a ready one.
+        for id in starting(root, None)? {
+            if let Ok(Some(spec)) = peer::load(root, &id) {
+                let _ = crate::agent::watch::Looker::once().look(root, &spec, true);
+            }
+        }
+        for spec in waiting {
+            let _guard = lock(root)?;
+            if held(root, &spec, limits)?.is_some() {
+                break;
+            }
+            // A launch that fails is the tick's to handle (its budget, its
+            // backoff): the hold ends here either way.
+            if crate::session::launch(root, &spec, crate::session::Start::Program).is_err() {
+                let id = &spec.identity;
+                let _l =
+                    fsutil::lock_within(&root.id_lock(id), Duration::from_secs(5), "admitter")?;
+                state::update(root, id, |st| st.held = None)?;
+            }
+        }
+        std::thread::sleep(ADMIT_POLL);
     }
     Ok(())
 }

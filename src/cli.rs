@@ -116,6 +116,18 @@ pub enum Command {
     /// Internal: delivers new events to hooks/on-event (see notify.rs).
     #[command(hide = true, name = "_notify")]
     Notify,
+    /// Internal: launches held peers as admission allows (see admission.rs).
+    #[command(hide = true, name = "_admit")]
+    Admit(AdmitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdmitArgs {
+    #[arg(long, default_value_t = crate::admission::DEFAULT_MAX_STARTING)]
+    pub max_starting: usize,
+    /// Bytes.
+    #[arg(long)]
+    pub min_mem_available: Option<u64>,
 }
 
 #[derive(Debug, Args)]

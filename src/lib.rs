@@ -32,6 +32,7 @@ pub mod state;
 pub mod supervise;
 pub mod tail;
 pub mod tmux;
+pub mod trace;
 pub mod worker;
 
 use std::process::ExitCode;
@@ -89,6 +90,7 @@ fn named_identity(cmd: &Command) -> Option<&str> {
         | Command::Clean(_)
         | Command::Doctor
         | Command::Notify
+        | Command::Admit(_)
         | Command::Service(_)
         | Command::Completions(_) => None,
     }
@@ -112,6 +114,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         peer::Identity::parse(raw)?;
     }
     let ctx = Ctx { root: open_root(cli.root.clone())?, json: cli.json };
+    trace::mark("root");
     match cli.command {
         Command::Add(a) => commands::peers::add(&ctx, *a),
         Command::Rm(a) => commands::peers::rm(&ctx, a),
@@ -135,6 +138,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Courier(a) => agent::mailbox::run_courier(&ctx, a),
         Command::Mark(a) => commands::mark::run(&ctx, a),
         Command::Notify => notify::run(&ctx),
+        Command::Admit(a) => admission::run_admitter(&ctx, a),
         Command::Completions(_) | Command::Doctor => {
             unreachable!("handled before the root is opened")
         }

@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    muxvisor::trace::mark("main");
     let cli = muxvisor::cli::parse();
+    muxvisor::trace::mark("parsed");
     match muxvisor::run(cli) {
         Ok(code) => code,
         Err(err) => {

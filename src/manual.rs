@@ -135,8 +135,9 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "MUXVISOR_TRACE",
-        "A file: an ephemeral peer's runner appends one line of per-task timings to it (for \
-         bench/drain.py).",
+        "A file for benchmarks: an ephemeral peer's runner appends one line of per-task timings \
+         to it (bench/drain.py), and `send` one line of the wall-clock time of each of its steps \
+         (bench/queue.sh).",
     ),
     (
         "MUXVISOR_EVENT",
@@ -490,7 +491,8 @@ pub const EVENTS: &[EventDoc] = &[
         ev: "admission-held",
         file: "lifecycle",
         when: "a launch waits for admission (too many agents starting, or too little memory); \
-               logged once per reason, not an error, no restart budget used",
+               logged once per hold (status shows the current reason), not an error, no \
+               restart budget used",
         keys: &[("reason", "what holds it")],
     },
     EventDoc {
@@ -498,6 +500,13 @@ pub const EVENTS: &[EventDoc] = &[
         file: "lifecycle",
         when: "a mailbox message was pasted into its agent (one per ready state)",
         keys: &[("task", "the message's id"), ("delivered_at", "when it was pasted")],
+    },
+    EventDoc {
+        ev: "admitter-error",
+        file: "lifecycle",
+        when: "the admitter, which launches held peers as room frees up, stopped on an error \
+               (the tick launches them, and starts another)",
+        keys: &[("reason", "what went wrong")],
     },
     EventDoc {
         ev: "courier-error",
@@ -723,7 +732,9 @@ pub fn sections() -> Vec<Section> {
              launched while available memory is under MUXVISOR_MIN_MEM_AVAILABLE (Linux \
              MemAvailable; macOS kern.memorystatus_level times the memory size). A held launch \
              is not an error and uses no restart budget: status shows queued with the reason, \
-             ev=admission-held is logged once, and the tick launches it when there is room. \
+             ev=admission-held is logged once, and a small detached admitter (_admit, one per \
+             root, alive only while launches are held) launches it as soon as there is room, \
+             the tick being the safety net. \
              `supervise --max-starting N --min-mem-available SIZE` set both, and `service \
              install` carries them into the periodic tick. Restart delays carry jitter.",
         ),

@@ -86,6 +86,16 @@ pub struct Delivery {
     pub changed: bool,
 }
 
+impl Delivery {
+    /// Whether a screen with fingerprint `fp`, asked for at `taken_at`,
+    /// shows the delivery taken in: it differs from the screen before the
+    /// paste and was captured after the delivery. A capture from before it
+    /// (a looker slower than the deliverer) proves nothing. Pure.
+    pub fn taken_in_by(&self, fp: u64, taken_at: DateTime<Utc>) -> bool {
+        fp != self.screen_before && taken_at > self.at
+    }
+}
+
 /// Where a state came from (shown by `status` and in `ev=agent-state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -381,6 +391,11 @@ mod tests {
         let mut f = facts(Some(READY));
         f.delivery = Some(&d);
         assert_eq!(state(decide(&f, &r)), (Busy, Source::Delivery));
+        // A different screen counts only if it was captured after the paste.
+        let busy = fingerprint("● Thinking… (esc to interrupt)");
+        assert!(!d.taken_in_by(busy, ago(t0(), Duration::from_millis(301))), "a stale capture");
+        assert!(!d.taken_in_by(fingerprint(READY), t0()), "the same screen");
+        assert!(d.taken_in_by(busy, t0()));
         let seen = Delivery { changed: true, ..d.clone() };
         f.delivery = Some(&seen);
         assert_eq!(state(decide(&f, &r)), (Ready, Source::Screen), "the turn ended");

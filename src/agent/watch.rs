@@ -72,6 +72,8 @@ pub struct Sight {
     pub screen: String,
     pub dead: bool,
     pub last_output: Option<DateTime<Utc>>,
+    /// When the capture was asked for: the screen is no older than this.
+    pub taken_at: DateTime<Utc>,
 }
 
 /// What [`Looker::look`] found, decided.
@@ -129,6 +131,7 @@ impl Looker {
             return Ok(None);
         }
         let tmux = Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?;
+        let taken_at = Utc::now();
         if self.keep_control {
             if self.control.is_none() {
                 self.control = Control::attach(&tmux, id, LOOK_TIMEOUT).ok();
@@ -137,7 +140,7 @@ impl Looker {
                 match c.look(id, LOOK_TIMEOUT) {
                     Ok((screen, dead, act)) => {
                         let screen = normalize(&screen);
-                        return Ok(Some(Sight { screen, dead, last_output: time(act) }));
+                        return Ok(Some(Sight { screen, dead, last_output: time(act), taken_at }));
                     }
                     Err(_) => self.control = None,
                 }
@@ -153,7 +156,12 @@ impl Looker {
                 let body = out.stdout.trim_end_matches('\n');
                 let (screen, meta) = body.rsplit_once('\n').unwrap_or(("", body));
                 let (dead, act) = parse_meta(meta);
-                Ok(Some(Sight { screen: normalize(screen), dead, last_output: time(act) }))
+                Ok(Some(Sight {
+                    screen: normalize(screen),
+                    dead,
+                    last_output: time(act),
+                    taken_at,
+                }))
             }
             Err(e) if e.is_gone() => Ok(None),
             Err(TmuxError::Timeout { .. }) => Ok(None),
@@ -203,9 +211,13 @@ impl Looker {
             )
         };
         let (view, since, rec) = if write {
+            let taken_at = sight.as_ref().map(|s| s.taken_at);
             record::update(root, id, launched_at, |rec| {
-                if let (Some(d), Some(f)) = (rec.delivery.as_mut(), fp)
-                    && f != d.screen_before
+                // Only a screen asked for after the delivery shows that it
+                // was taken in: a capture from before it (a looker that was
+                // slower than the deliverer) proves nothing.
+                if let (Some(d), Some(f), Some(t)) = (rec.delivery.as_mut(), fp, taken_at)
+                    && d.taken_in_by(f, t)
                 {
                     d.changed = true;
                 }

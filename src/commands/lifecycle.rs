@@ -148,6 +148,15 @@ fn admitted(
             Some(why) => {
                 crate::admission::note_held(root, &spec.identity, &why)?;
                 drop(guard);
+                if wait.is_none()
+                    && let Err(e) = crate::admission::ensure_admitter(root, &limits)
+                {
+                    output::warn(format!(
+                        "{} is queued, but the admitter that launches it when there is room \
+                         could not start ({e:#}); the next tick will",
+                        spec.identity
+                    ));
+                }
                 if std::time::Instant::now() >= deadline {
                     return Ok(Err(why));
                 }

@@ -37,6 +37,7 @@ const WAKE_MAX_WAIT: Duration = Duration::from_secs(10);
 pub fn run(ctx: &Ctx, args: SendArgs) -> Result<ExitCode> {
     let id = Identity::parse(&args.id)?;
     let spec = peer::require(&ctx.root, &id)?;
+    crate::trace::mark("spec");
     if !args.keys.is_empty() {
         return send_keys(ctx, &spec, &args);
     }
@@ -233,7 +234,9 @@ fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Re
     // and dead-lettered later.
     worker::check_deliverable(&ctx.root, spec, payload)
         .map_err(|m| anyhow::anyhow!("task NOT queued for {id}: {m}"))?;
+    crate::trace::mark("checked");
     let q = Queue::open(&ctx.root, id)?;
+    crate::trace::mark("opened");
     let e = q.enqueue(payload, args.dedupe.as_deref())?;
     if ctx.json {
         output::json(&json!({
@@ -253,6 +256,7 @@ fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Re
     } else {
         output::line(format!("queued for {id}, depth {}, task {}", e.depth, e.task))?;
     }
+    crate::trace::mark("printed");
     if let Err(e) = session::check_startable(spec) {
         // Queued all the same (the program may be installed before the
         // next attempt), but say so now rather than in the events only.
@@ -269,6 +273,8 @@ fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Re
              will try again"
         ));
     }
+    crate::trace::mark("kicked");
+    crate::trace::flush("send");
     Ok(ExitCode::SUCCESS)
 }
 

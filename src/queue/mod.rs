@@ -373,6 +373,7 @@ impl Queue {
             return Ok(Enqueued { task: existing, depth: depth as usize, deduped: true });
         }
         let (seq, depth) = self.read_counter()?;
+        crate::trace::mark("locked");
         let (seq, depth) = (seq + 1, depth + 1);
         let task = new_task_id();
         let mut h = Header::new(&task, seq, Utc::now(), dedupe, payload);
@@ -384,15 +385,18 @@ impl Queue {
         let mut published = false;
         let result = (|| -> Result<()> {
             write_new_file(&tmp, &bytes, "tmp-written")?;
+            crate::trace::mark("file-synced");
             fault("tmp-synced");
             self.write_counter(seq, depth)?;
             fault("counter-persisted");
             fs::rename(&tmp, &dest).with_context(|| format!("publishing {}", dest.display()))?;
+            crate::trace::mark("renamed");
             published = true;
             fault("published");
             fault_eio("eio-dir-fsync").context("fsync of new/")?;
             // The acknowledgement point: on macOS also the one full flush.
             fsutil::fsync_dir_barrier(&self.sub("new"))?;
+            crate::trace::mark("dir-synced");
             fault("synced");
             Ok(())
         })();
@@ -409,6 +413,7 @@ impl Queue {
             return Err(fail(code, msg));
         }
         self.event(Event::new("enqueue").id(&self.id).kv("task", &task).kv("depth", depth));
+        crate::trace::mark("logged");
         Ok(Enqueued { task, depth: depth as usize, deduped: false })
     }
 
@@ -1376,6 +1381,7 @@ fn write_new_file(path: &Path, bytes: &[u8], step: &str) -> Result<()> {
             .open(path)
             .with_context(|| format!("creating {}", path.display()))?;
         f.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
+        crate::trace::mark("written");
         fault(step);
         fault_eio("eio-file-fsync").with_context(|| format!("fsync of {}", path.display()))?;
         fsutil::sync_file_data(&f).with_context(|| format!("fsync of {}", path.display()))

@@ -399,6 +399,9 @@ impl Act<'_> {
         if let Some(why) = crate::admission::held(root, self.spec, &self.cfg.admission)? {
             crate::admission::note_held(root, &id, &why)?;
             self.report("admission-held", why);
+            if let Err(e) = crate::admission::ensure_admitter(root, &self.cfg.admission) {
+                self.report("admission-held", format!("could not start the admitter: {e:#}"));
+            }
             return Ok(None);
         }
         Ok(Some(session::launch(root, self.spec, session::Start::Program)))

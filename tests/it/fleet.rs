@@ -148,9 +148,25 @@ fn four_agents_due_at_once_never_have_more_than_two_starting() {
         rows.as_array().unwrap().iter().map(|r| r["state"].as_str().unwrap()).collect();
     assert_eq!(states.iter().filter(|s| **s == "queued").count(), 2, "{rows}");
     assert_eq!(env.events("lifecycle", "admission-held").len(), 2);
-    // Ticks admit the rest as the first ones become ready; sample all along.
+    // Launching one that runs already is no start: never held, never queued
+    // (a hold recorded now would show it queued after its next death).
+    let started: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == "running")
+        .map(|r| r["identity"].as_str().unwrap())
+        .collect();
+    let again = env.mv(&["--json", "launch", started[0]]).ok().json();
+    assert_eq!(again["already"], true, "{again}");
+    assert_eq!(env.events("lifecycle", "admission-held").len(), 2);
+    let st: serde_json::Value =
+        serde_json::from_str(&env.read(&format!("state/{}.json", started[0]))).unwrap();
+    assert!(st["held"].is_null(), "{st}");
+    // With no tick, the admitter launches the held two as the first ones
+    // become ready; sample all along.
     let mut peak = 0;
-    let all_ready = tick_until(&env, || {
+    let all_ready = wait_until(WAIT, || {
         let rows = env.mv(&["--json", "status"]).json();
         let rows = rows.as_array().unwrap();
         let starting = rows.iter().filter(|r| r["agent"]["state"] == "starting").count();
@@ -187,12 +203,19 @@ fn a_usage_limit_parks_the_agent_and_its_mailbox_holds() {
     };
     mv(&["launch", "c5", "--wait-ready", "30s"]).ok();
     mv(&["send", "c5", "the last turn before the limit"]).ok();
-    assert!(tick_until(&env, || {
-        let a = agent_json(&env, "c5")["agent"].clone();
-        a["state"] == "blocked" && a["reason"] == "usage-limit"
+    // The tick's look records the block (status only looks).
+    let logged = || {
+        env.events("lifecycle", "agent-state")
+            .into_iter()
+            .find(|l| l.contains("reason=usage-limit"))
+    };
+    assert!(wait_until(WAIT, || {
+        mv(&["supervise", "--once"]).ok();
+        logged().is_some()
     }));
-    let parked = env.events("lifecycle", "agent-state");
-    let line = parked.iter().find(|l| l.contains("reason=usage-limit")).expect("logged");
+    let a = agent_json(&env, "c5")["agent"].clone();
+    assert!(a["state"] == "blocked" && a["reason"] == "usage-limit", "{a}");
+    let line = logged().unwrap();
     assert!(line.contains(" until="), "the reset time was read: {line}");
     // A message waits in the mailbox; ticks neither deliver it nor reap the
     // parked agent (its idle TTL is 1 s).
