@@ -20,8 +20,9 @@
 //! its screen has changed since the moment before the paste (or a mark newer
 //! than the delivery says otherwise): a screen still showing the empty prompt
 //! of before is not yet a new ready state, so two messages never land in one
-//! turn. A delivery whose screen never changes stops counting after
-//! [`MARK_FRESH`].
+//! turn. A screen asked for before the delivery never shows it ready (a
+//! looker slower than the deliverer, whose record is newer than its screen).
+//! A delivery whose screen never changes stops counting after [`MARK_FRESH`].
 
 use std::time::Duration;
 
@@ -133,6 +134,9 @@ pub struct Facts<'a> {
     /// The newest mark of this incarnation.
     pub mark: Option<&'a Mark>,
     pub delivery: Option<&'a Delivery>,
+    /// When the screen was asked for: a screen asked for before the last
+    /// delivery cannot show that delivery's turn ended.
+    pub seen_at: Option<DateTime<Utc>>,
     /// Seen ready since its launch.
     pub ever_ready: bool,
     /// The reset time of the usage limit it is parked on: once passed, a
@@ -204,7 +208,9 @@ fn screen_view(f: &Facts, r: &Rules) -> Option<View> {
 /// not visibly been taken in.
 fn after_delivery(v: View, f: &Facts) -> View {
     let pending = f.delivery.is_some_and(|d| {
-        !d.changed && f.mark.is_none_or(|m| m.at < d.at) && age(f.now, d.at) < MARK_FRESH
+        let stale = f.seen_at.is_none_or(|t| t <= d.at);
+        let unseen = !d.changed && age(f.now, d.at) < MARK_FRESH;
+        f.mark.is_none_or(|m| m.at < d.at) && (stale || unseen)
     });
     if v.state == AgentState::Ready && pending {
         return View::of(AgentState::Busy, Source::Delivery);
@@ -282,6 +288,7 @@ mod tests {
             quiet_for: None,
             mark: None,
             delivery: None,
+            seen_at: Some(t0()),
             ever_ready: true,
             parked_until: None,
             now: t0(),
@@ -399,6 +406,11 @@ mod tests {
         let seen = Delivery { changed: true, ..d.clone() };
         f.delivery = Some(&seen);
         assert_eq!(state(decide(&f, &r)), (Ready, Source::Screen), "the turn ended");
+        // ... but not on a screen asked for before the delivery, even once
+        // another look saw it change (its record is newer than its screen).
+        f.seen_at = Some(ago(t0(), Duration::from_millis(400)));
+        assert_eq!(state(decide(&f, &r)), (Busy, Source::Delivery), "a stale screen");
+        f.seen_at = Some(t0());
         // A ready mark older than the delivery does not count; a newer one does.
         let old = Mark { state: Ready, reason: None, at: ago(t0(), Duration::from_secs(1)) };
         f.delivery = Some(&d);

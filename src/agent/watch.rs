@@ -203,6 +203,7 @@ impl Looker {
                     quiet_for,
                     mark: rec.mark.as_ref(),
                     delivery: rec.delivery.as_ref(),
+                    seen_at: sight.as_ref().map(|s| s.taken_at),
                     ever_ready: rec.ever_ready,
                     parked_until: rec.parked.as_ref().map(|p| p.until),
                     now,

@@ -123,6 +123,36 @@ fn six_concurrent_senders_three_messages_each_arrive_once_in_each_senders_order(
     }
 }
 
+/// The same bursts, five times each, with every core kept busy by this process's
+/// own spinning threads: a slow looker must never let a message land
+/// mid-turn. (Outside the default run: `cargo test --test it -- --ignored
+/// agents::under_load`.)
+#[test]
+#[ignore]
+fn under_load_concurrent_senders_never_land_mid_turn() {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        for _ in 0..cores {
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            });
+        }
+        let result = std::panic::catch_unwind(|| {
+            for _ in 0..5 {
+                five_messages_back_to_back_arrive_as_five_turns_in_order_none_while_busy();
+                six_concurrent_senders_three_messages_each_arrive_once_in_each_senders_order();
+            }
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Err(e) = result {
+            std::panic::resume_unwind(e);
+        }
+    });
+}
+
 #[test]
 fn launch_wait_ready_waits_for_a_slow_start_and_reports_a_trust_dialog() {
     let env = Env::new();
