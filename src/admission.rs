@@ -232,34 +232,17 @@ fn admitter_lock(root: &Root) -> std::path::PathBuf {
 /// Start the admitter (`_admit`) unless one runs: held launches then start
 /// as soon as there is room, not at the next tick.
 pub fn ensure_admitter(root: &Root, limits: &Limits) -> Result<bool> {
-    use anyhow::Context;
     if fsutil::is_locked(&admitter_lock(root)).unwrap_or(false) {
         return Ok(false);
     }
-    let exe = std::env::current_exe().context("finding the muxvisor binary for the admitter")?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("--root")
-        .arg(root.dir())
-        .arg("_admit")
-        .arg("--max-starting")
-        .arg(limits.max_starting.to_string());
-    if let Some(b) = limits.min_mem_available {
-        cmd.arg("--min-mem-available").arg(b.to_string());
+    let max = limits.max_starting.to_string();
+    let floor = limits.min_mem_available.map(|b| b.to_string());
+    let mut args = vec!["_admit", "--max-starting", &max];
+    if let Some(f) = &floor {
+        args.extend(["--min-mem-available", f]);
     }
-    let child = cmd
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("starting the admitter")?;
-    // It forks and its parent exits at once.
-    match crate::tmux::wait_deadline(child, Duration::from_secs(5)) {
-        Ok(Some(_)) => Ok(true),
-        Ok(None) => bail!("the admitter did not detach within 5 s"),
-        Err(e) => Err(e).context("waiting for the admitter to detach"),
-    }
+    crate::hook::spawn_detached(root, &args, "the admitter")?;
+    Ok(true)
 }
 
 /// How often the admitter looks.

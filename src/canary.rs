@@ -57,7 +57,7 @@ use crate::tmux::{Cmd, Tmux, TmuxError, wait_deadline};
 /// `_canary <id> [--foreground]`.
 pub fn run(ctx: &Ctx, args: CanaryArgs) -> Result<ExitCode> {
     let id = Identity::parse(&args.id)?;
-    if !args.foreground && !detach()? {
+    if !args.foreground && !crate::hook::detach()? {
         return Ok(ExitCode::SUCCESS);
     }
     watch(&ctx.root, &id)?;
@@ -83,56 +83,20 @@ pub fn ensure(root: &Root, id: &Identity) -> Result<bool> {
     if is_watching(root, id) {
         return Ok(false);
     }
-    let exe = std::env::current_exe().context("finding the muxvisor binary for the canary")?;
-    let child = Command::new(&exe)
-        .arg("--root")
-        .arg(root.dir())
-        .arg("_canary")
-        .arg(id.as_str())
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("spawning the canary of {id}"))?;
+    let what = format!("the canary of {id}");
+    let st = crate::hook::spawn_detached(root, &["_canary", id.as_str()], &what)?;
     // The parent forks and exits at once; the canary lives on detached.
-    match wait_deadline(child, Duration::from_secs(5)) {
-        Ok(Some(st)) if st.success() => {
-            // Wait (briefly, bounded) until it holds its lock, so that a
-            // teardown right after this launch finds it watching and waits
-            // for it to see the intent, instead of racing its start-up.
-            let deadline = Instant::now() + Duration::from_millis(500);
-            while !is_watching(root, id) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            Ok(true)
+    if st.success() {
+        // Wait (briefly, bounded) until it holds its lock, so that a
+        // teardown right after this launch finds it watching and waits
+        // for it to see the intent, instead of racing its start-up.
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while !is_watching(root, id) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
         }
-        Ok(Some(st)) => anyhow::bail!("the canary of {id} failed to start ({st})"),
-        Ok(None) => anyhow::bail!("the canary of {id} did not detach within 5 s"),
-        Err(e) => Err(e).with_context(|| format!("waiting for the canary of {id} to detach")),
-    }
-}
-
-/// Fork; the parent returns `false` (and exits), the child becomes a session
-/// leader with stdio on /dev/null and returns `true`.
-fn detach() -> Result<bool> {
-    use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, fork, setsid};
-    // SAFETY: called before this process starts any thread.
-    match unsafe { fork() }.context("fork for the canary")? {
-        ForkResult::Parent { .. } => Ok(false),
-        ForkResult::Child => {
-            let _ = setsid();
-            let null = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
-                .context("opening /dev/null")?;
-            let _ = dup2_stdin(&null);
-            let _ = dup2_stdout(&null);
-            let _ = dup2_stderr(&null);
-            Ok(true)
-        }
+        Ok(true)
+    } else {
+        anyhow::bail!("{what} failed to start ({st})")
     }
 }
 

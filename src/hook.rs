@@ -96,6 +96,31 @@ pub fn handover(root: &Root, id: &Identity) -> Result<()> {
     Ok(())
 }
 
+/// Run `muxvisor --root ROOT ARGS...`, a command that [`detach`]es at once
+/// (canary, courier, admitter, notifier), with no stdio and no `TMUX`, and
+/// wait (at most 5 s) for its parent half to exit. `what` names it in errors.
+pub fn spawn_detached(root: &Root, args: &[&str], what: &str) -> Result<std::process::ExitStatus> {
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe()
+        .with_context(|| format!("finding the muxvisor binary for {what}"))?;
+    let child = Command::new(exe)
+        .arg("--root")
+        .arg(root.dir())
+        .args(args)
+        .env_remove("TMUX")
+        .env_remove("TMUX_PANE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {what}"))?;
+    match crate::tmux::wait_deadline(child, std::time::Duration::from_secs(5)) {
+        Ok(Some(st)) => Ok(st),
+        Ok(None) => anyhow::bail!("{what} did not detach within 5 s"),
+        Err(e) => Err(e).with_context(|| format!("waiting for {what} to detach")),
+    }
+}
+
 /// Fork; the parent returns `false` (and exits, so tmux reaps its job at
 /// once), the child leaves tmux's session and process group (a server
 /// that exits kills its jobs) with stdio on /dev/null and returns `true`.

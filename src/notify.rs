@@ -45,7 +45,7 @@ use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -161,23 +161,7 @@ fn root_of_log(log: &Path) -> Option<Root> {
 
 /// Start `muxvisor _notify`, which forks and exits at once.
 pub fn spawn_runner(root: &Root) -> Result<()> {
-    let exe = std::env::current_exe().context("finding the muxvisor binary for _notify")?;
-    let child = Command::new(exe)
-        .arg("--root")
-        .arg(root.dir())
-        .arg("_notify")
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting the notification runner")?;
-    match crate::tmux::wait_deadline(child, Duration::from_secs(5)) {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => anyhow::bail!("the notification runner did not detach within 5 s"),
-        Err(e) => Err(e).context("waiting for the notification runner to detach"),
-    }
+    crate::hook::spawn_detached(root, &["_notify"], "the notification runner").map(|_| ())
 }
 
 // ---------------------------------------------------------------------------

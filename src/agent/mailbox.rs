@@ -26,10 +26,10 @@
 //! arrived.
 
 use std::io::Write as _;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::Utc;
 
 use super::record;
@@ -153,25 +153,8 @@ pub fn ensure_courier(root: &Root, id: &Identity) -> Result<bool> {
     if courier_alive(&q) {
         return Ok(false);
     }
-    let exe = std::env::current_exe().context("finding the muxvisor binary for the courier")?;
-    let child = Command::new(exe)
-        .arg("--root")
-        .arg(root.dir())
-        .arg("_courier")
-        .arg(id.as_str())
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting the courier of {id}"))?;
-    // It forks and its parent exits at once.
-    match crate::tmux::wait_deadline(child, Duration::from_secs(5)) {
-        Ok(Some(_)) => Ok(true),
-        Ok(None) => anyhow::bail!("the courier of {id} did not detach within 5 s"),
-        Err(e) => Err(e).with_context(|| format!("waiting for the courier of {id} to detach")),
-    }
+    crate::hook::spawn_detached(root, &["_courier", id.as_str()], &format!("the courier of {id}"))?;
+    Ok(true)
 }
 
 /// `_courier <id>`.
