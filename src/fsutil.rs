@@ -216,6 +216,20 @@ pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
     Ok(Some(buf))
 }
 
+/// Create `path` exclusively (0600, never through a symlink) and write
+/// `bytes` into it (not synced); the open file is returned.
+pub fn create_private(path: &Path, bytes: &[u8]) -> Result<File> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(f)
+}
+
 /// Replace `path` with `bytes` atomically and durably: write a sibling temp
 /// file (0600, exclusive), fsync it, rename it over `path`, fsync the dir,
 /// then the [`barrier`] (one full flush on macOS).
@@ -223,14 +237,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().context("atomic_write needs a path with a parent")?;
     let tmp = tmp_sibling(path);
     let result = (|| -> Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
+        let f = create_private(&tmp, bytes)?;
         sync_file(&f).with_context(|| format!("fsync of {}", tmp.display()))?;
         fs::rename(&tmp, path)
             .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;

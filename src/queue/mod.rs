@@ -85,7 +85,7 @@
 pub mod task;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -553,15 +553,7 @@ impl Queue {
         let path = self.sub("done").join(format!("{name}.outcome"));
         let tmp = self.sub("tmp").join(format!("{name}.outcome"));
         let _ = fs::remove_file(&tmp);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(&serde_json::to_vec(outcome)?)
-            .with_context(|| format!("writing {}", tmp.display()))?;
+        fsutil::create_private(&tmp, &serde_json::to_vec(outcome)?)?;
         fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
     }
 
@@ -980,14 +972,7 @@ impl Queue {
     pub fn work_file(&self, c: &Claimed) -> Result<PathBuf> {
         let p = self.sub("work").join(c.task());
         let _ = fs::remove_file(&p);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&p)
-            .with_context(|| format!("creating {}", p.display()))?;
-        f.write_all(&c.payload).with_context(|| format!("writing {}", p.display()))?;
+        fsutil::create_private(&p, &c.payload)?;
         Ok(p)
     }
 
@@ -1373,14 +1358,7 @@ fn first_word(s: &str) -> String {
 /// and fsync it. A failure removes the partial file; nothing is retried.
 fn write_new_file(path: &Path, bytes: &[u8], step: &str) -> Result<()> {
     let result = (|| -> Result<()> {
-        let mut f: File = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-            .with_context(|| format!("creating {}", path.display()))?;
-        f.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
+        let f = fsutil::create_private(path, bytes)?;
         crate::trace::mark("written");
         fault(step);
         fault_eio("eio-file-fsync").with_context(|| format!("fsync of {}", path.display()))?;
