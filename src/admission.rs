@@ -187,26 +187,37 @@ pub fn held(root: &Root, spec: &PeerSpec, limits: &Limits) -> Result<Option<Stri
     Ok(None)
 }
 
-/// Record that `id`'s launch is held (the first time: `ev=admission-held`).
-pub fn note_held(root: &Root, id: &Identity, reason: &str) -> Result<()> {
+/// Record that `id`'s launch is held (the first time: `ev=admission-held`);
+/// `fresh` if it asked for a new conversation (kept until the launch).
+pub fn note_held(root: &Root, id: &Identity, reason: &str, fresh: bool) -> Result<()> {
     let _l = fsutil::lock_within(&root.id_lock(id), Duration::from_secs(5), "admission")?;
-    let mut fresh = false;
+    let mut new_hold = false;
     state::update(root, id, |st| {
         // Logged once per hold; the reason shown by status follows changes.
-        fresh = st.held.is_none();
-        if st.held.is_none() {
-            st.held = Some(state::Held { reason: reason.to_string(), since: Utc::now() });
-        } else if let Some(h) = st.held.as_mut() {
-            h.reason = reason.to_string();
+        new_hold = st.held.is_none();
+        match st.held.as_mut() {
+            None => {
+                st.held = Some(state::Held { reason: reason.to_string(), since: Utc::now(), fresh })
+            }
+            Some(h) => {
+                h.reason = reason.to_string();
+                h.fresh |= fresh;
+            }
         }
     })?;
-    if fresh {
+    if new_hold {
         Event::new("admission-held")
             .id(id)
             .kv("reason", reason)
             .append_to(&root.lifecycle_log())?;
     }
     Ok(())
+}
+
+/// How a held launch starts once admitted: fresh if it was asked so.
+pub fn start_of_hold(root: &Root, id: &Identity) -> crate::session::Start {
+    let fresh = state::load(root, id).ok().and_then(|st| st.held).is_some_and(|h| h.fresh);
+    if fresh { crate::session::Start::Fresh } else { crate::session::Start::Program }
 }
 
 /// Held peers whose program is not running, oldest hold first.
@@ -303,7 +314,8 @@ fn admitter(root: &Root, limits: &Limits) -> Result<()> {
             }
             // A launch that fails is the tick's to handle (its budget, its
             // backoff): the hold ends here either way.
-            if crate::session::launch(root, &spec, crate::session::Start::Program).is_err() {
+            let start = start_of_hold(root, &spec.identity);
+            if crate::session::launch(root, &spec, start).is_err() {
                 let id = &spec.identity;
                 let _l =
                     fsutil::lock_within(&root.id_lock(id), Duration::from_secs(5), "admitter")?;
@@ -326,6 +338,22 @@ pub fn check_limits(l: &Limits) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hold_is_logged_once_and_keeps_a_fresh_request() {
+        let dir = tempfile::Builder::new().prefix("mvadm").tempdir_in("/tmp").unwrap();
+        let root = fsutil::open_root(&dir.path().join("r")).unwrap();
+        let id = Identity::parse("a1").unwrap();
+        assert_eq!(start_of_hold(&root, &id), crate::session::Start::Program);
+        note_held(&root, &id, "2 agents are starting (b1, b2)", true).unwrap();
+        // The tick holds it again, with another reason and no fresh request.
+        note_held(&root, &id, "2 agents are starting (b2, b3)", false).unwrap();
+        let log = std::fs::read_to_string(root.lifecycle_log()).unwrap();
+        assert_eq!(log.matches("ev=admission-held").count(), 1, "{log}");
+        let held = state::load(&root, &id).unwrap().held.unwrap();
+        assert_eq!(held.reason, "2 agents are starting (b2, b3)");
+        assert_eq!(start_of_hold(&root, &id), crate::session::Start::Fresh);
+    }
 
     #[test]
     fn sizes() {

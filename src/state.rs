@@ -62,6 +62,9 @@ pub struct State {
 pub struct Held {
     pub reason: String,
     pub since: DateTime<Utc>,
+    /// The launch asked for a new conversation (`launch --fresh`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh: bool,
 }
 
 /// Read the state; a missing file is the default state.

@@ -146,7 +146,8 @@ fn admitted(
                 return Ok(Ok(l));
             }
             Some(why) => {
-                crate::admission::note_held(root, &spec.identity, &why)?;
+                let fresh = start == session::Start::Fresh;
+                crate::admission::note_held(root, &spec.identity, &why, fresh)?;
                 drop(guard);
                 if wait.is_none()
                     && let Err(e) = crate::admission::ensure_admitter(root, &limits)

@@ -397,14 +397,15 @@ impl Act<'_> {
         let (root, id) = (self.root, self.id().clone());
         let _admission = crate::admission::lock(root)?;
         if let Some(why) = crate::admission::held(root, self.spec, &self.cfg.admission)? {
-            crate::admission::note_held(root, &id, &why)?;
+            crate::admission::note_held(root, &id, &why, false)?;
             self.report("admission-held", why);
             if let Err(e) = crate::admission::ensure_admitter(root, &self.cfg.admission) {
                 self.report("admission-held", format!("could not start the admitter: {e:#}"));
             }
             return Ok(None);
         }
-        Ok(Some(session::launch(root, self.spec, session::Start::Program)))
+        let start = crate::admission::start_of_hold(root, &id);
+        Ok(Some(session::launch(root, self.spec, start)))
     }
 
     fn restart(&mut self, attempt: u32, backoff_ms: u64) -> Result<()> {
