@@ -48,7 +48,7 @@ complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "service" -d 'Inst
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l cwd -d 'Working directory of the program (default: the current directory)' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l env -d 'Environment for the program, repeatable: --env KEY=VALUE' -r
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l idle-ttl -d 'Stop the session after this long without pane output' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l idle-ttl -d 'Stop the session after this long without pane output (or a message delivered to it)' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l max-age -d 'Stop the session after this long since launch' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l restart -d 'When a persistent peer is restarted by the tick [default: on-failure]' -r -f -a "never\t'Never restart automatically'
 on-failure\t'Restart when the program exits non-zero, is signalled, or its server dies'

@@ -185,7 +185,7 @@ pub struct AddArgs {
     /// Environment for the program, repeatable: --env KEY=VALUE.
     #[arg(long = "env", value_name = "K=V")]
     pub env: Vec<String>,
-    /// Stop the session after this long without pane output.
+    /// Stop the session after this long without pane output (or a message delivered to it).
     #[arg(long, value_parser = dur, value_name = "DUR")]
     pub idle_ttl: Option<Duration>,
     /// Stop the session after this long since launch.

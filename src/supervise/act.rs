@@ -173,6 +173,7 @@ fn agent_facts(
         courier,
         limit_reset,
         parked_until: look.as_ref().and_then(|l| l.record.parked.as_ref().map(|p| p.until)),
+        last_delivery: look.as_ref().and_then(|l| l.record.delivery.as_ref().map(|d| d.at)),
     })
 }
 

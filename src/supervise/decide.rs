@@ -132,6 +132,8 @@ pub struct AgentFacts {
     /// idleness counts from it, so a parked agent is not reaped for the
     /// hours it waited.
     pub parked_until: Option<DateTime<Utc>>,
+    /// The last message pasted into it: input is activity too.
+    pub last_delivery: Option<DateTime<Utc>>,
 }
 
 /// One thing the tick should do for a peer, in order.
@@ -336,15 +338,16 @@ fn reap(i: &Input) -> Option<Action> {
     reap_idle(i)
 }
 
-/// Idle = no pane output (or, if there never was any, since the launch;
-/// for an agent parked on a usage limit, since the limit's reset).
+/// Idle = no pane output and no message delivered (or, if there never was
+/// any, since the launch; for an agent parked on a usage limit, since the
+/// limit's reset). tmux gives the last output to the whole second, so it
+/// counts as the end of that second: an agent printing 0.9 s ago is never
+/// 1 s idle.
 fn reap_idle(i: &Input) -> Option<Action> {
     let ttl = i.spec.idle_ttl?;
-    let last = i.observed.last_output.or(i.recorded.launched_at)?;
-    let last = match i.agent.and_then(|a| a.parked_until) {
-        Some(p) if p > last => p,
-        _ => last,
-    };
+    let output = i.observed.last_output.map(|t| t + TimeDelta::seconds(1));
+    let agent = i.agent.map(|a| [a.parked_until, a.last_delivery]).unwrap_or_default();
+    let last = [output, i.recorded.launched_at].into_iter().chain(agent).flatten().max()?;
     let idle = since(i.now, last);
     (idle > ttl).then_some(Action::ReapIdle { idle_s: idle.as_secs() })
 }

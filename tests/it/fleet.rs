@@ -209,10 +209,15 @@ fn a_usage_limit_parks_the_agent_and_its_mailbox_holds() {
             .into_iter()
             .find(|l| l.contains("reason=usage-limit"))
     };
-    assert!(wait_until(WAIT, || {
-        mv(&["supervise", "--once"]).ok();
-        logged().is_some()
-    }));
+    assert!(
+        wait_until(WAIT, || {
+            mv(&["supervise", "--once"]).ok();
+            logged().is_some()
+        }),
+        "{}\n{}",
+        env.read("logs/lifecycle.log"),
+        mv(&["screen", "c5"]).stdout
+    );
     let a = agent_json(&env, "c5")["agent"].clone();
     assert!(a["state"] == "blocked" && a["reason"] == "usage-limit", "{a}");
     let line = logged().unwrap();

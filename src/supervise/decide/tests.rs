@@ -453,9 +453,13 @@ fn reaping_by_age_beats_idleness_and_needs_a_ttl() {
     o.last_output = Some(at(7));
     assert_eq!(kinds(&run(&o, &live, &s, &q, at(10))), vec!["canary"]);
     s.idle_ttl = Some(Duration::from_secs(2));
-    let p = run(&o, &live, &s, &q, at(10));
+    // tmux gives output to the second: output "at 7" may be 7.999.
+    let p = run(&o, &live, &s, &q, at(11));
     assert_eq!(p.actions, vec![Action::EnsureCanary, Action::ReapIdle { idle_s: 3 }]);
-    assert_eq!(kinds(&run(&o, &live, &s, &q, at(9))), vec!["canary"], "2 s is not idle > 2 s");
+    assert_eq!(kinds(&run(&o, &live, &s, &q, at(10))), vec!["canary"], "2 s is not idle > 2 s");
+    // A message delivered is activity too.
+    let a = AgentFacts { last_delivery: Some(at(10)), ..agent(AgentState::Busy, true, 0, false) };
+    assert_eq!(kinds(&with_agent(&o, &live, &s, a, at(11))), vec!["canary"]);
     s.max_age = Some(Duration::from_secs(5));
     let p = run(&o, &live, &s, &q, at(10));
     assert_eq!(p.actions, vec![Action::EnsureCanary, Action::ReapAge { age_s: 10 }]);
@@ -585,6 +589,7 @@ fn agent(state: AgentState, ever_ready: bool, mailbox: usize, courier: bool) -> 
         courier,
         limit_reset: false,
         parked_until: None,
+        last_delivery: None,
     }
 }
 
