@@ -79,6 +79,9 @@ fn five_messages_back_to_back_arrive_as_five_turns_in_order_none_while_busy() {
     let got = turns(&log);
     assert_eq!(got.iter().map(|t| t.0.clone()).collect::<Vec<_>>(), sent, "in order, each once");
     assert!(got.iter().all(|t| t.1 == "ready"), "a message landed mid-turn: {got:?}");
+    // The deliverer logs after its paste, so the agent may have taken the
+    // last message in before its event is written.
+    assert!(wait_until(WAIT, || life(&env, "msg-delivered").len() >= 5));
     assert_eq!(life(&env, "msg-delivered").len(), 5);
     assert!(life(&env, "tick").is_empty(), "no tick ran");
     // The courier ends with the mailbox.
@@ -207,8 +210,9 @@ fn marks_gate_delivery_and_mark_ready_delivers_at_once() {
     let m = env.mv(&["--json", "mark", "hooked", "ready", "--session-id", "abc-123"]).ok().json();
     assert!(m["delivered"] == q["task"] || m["delivered"].is_null(), "{m}");
     assert!(wait_until(WAIT, || turns(&log).len() == 1));
-    let delivered = life(&env, "msg-delivered");
-    assert!(delivered.iter().any(|l| l.contains(q["task"].as_str().unwrap())), "{delivered:?}");
+    let task = q["task"].as_str().unwrap();
+    let logged = || life(&env, "msg-delivered").iter().any(|l| l.contains(task));
+    assert!(wait_until(WAIT, logged), "{:?}", life(&env, "msg-delivered"));
     assert_eq!(turns(&log)[0].0, "held back");
     assert_eq!(status()["agent"]["session_id"], "abc-123");
     // A blocked mark holds messages too; --hook-json reads Claude's payload.
