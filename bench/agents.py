@@ -71,6 +71,11 @@ def main():
         # The ready prompt after turn k, then the submit of turn k+1.
         return [(turns[k + 1] - readys[k]) * 1000 for k in range(min(len(readys), len(turns) - 1))][:n]
 
+    def mid_turn(log):
+        """Turns that arrived while the agent was not ready (must be 0)."""
+        return sum(1 for line in open(log)
+                   if '"turn"' in line and json.loads(line).get("state") != "ready")
+
     def wait_turns(log, n, limit=600):
         end = time.time() + limit
         while time.time() < end:
@@ -92,6 +97,7 @@ def main():
         mux("supervise", "--once")  # starts the courier: no send-time delivery in the figures
         wait_turns(log_c, n + 1)
         via_courier = latencies(log_c, n)
+        mid_c = mid_turn(log_c)
 
         # 1b. Marks only: the screen never says ready.
         log_m = os.path.join(work, "mark.log")
@@ -104,6 +110,7 @@ def main():
         mux("mark", "viam", "ready")
         wait_turns(log_m, n + 1)
         via_mark = latencies(log_m, n)
+        mid_m = mid_turn(log_m)
 
         # 2. Courier CPU while its agent is busy for over a minute.
         log_b = os.path.join(work, "busy.log")
@@ -132,11 +139,12 @@ def main():
                 f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, "
                 f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n")
         f.write(f"Ready prompt drawn -> next message submitted, {n} turns of the fake agent "
-                "(busy 0.2 to 0.6 s per turn, at random):\n\n| path | median ms | p99 ms | max ms |\n"
-                "|---|---:|---:|---:|\n")
-        for label, xs in (("courier (screen patterns, 200 ms looks)", via_courier),
-                          ("mark (`mark ready` from the agent's hook)", via_mark)):
-            f.write(f"| {label} | {statistics.median(xs):.1f} | {pct(xs, 99):.1f} | {max(xs):.1f} |\n")
+                "(busy 0.2 to 0.6 s per turn, at random):\n\n| path | median ms | p99 ms | max ms | "
+                "messages that arrived mid-turn |\n|---|---:|---:|---:|---:|\n")
+        for label, xs, mid in (("courier (screen patterns, 200 ms looks)", via_courier, mid_c),
+                               ("mark (`mark ready` from the agent's hook)", via_mark, mid_m)):
+            f.write(f"| {label} | {statistics.median(xs):.1f} | {pct(xs, 99):.1f} | {max(xs):.1f} "
+                    f"| {mid} |\n")
         f.write("\nCPU while a courier waits on a busy agent (one minute):\n\n"
                 "| process | CPU ms per minute |\n|---|---:|\n")
         f.write(f"| courier | {c_min * 1000 / hz:.0f} |\n")
