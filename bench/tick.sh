@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Tick benchmarks (issue #4): wall time and CPU of one `supervise --once` with
 # N running idle peers next to the serial floor (N x one `tmux list-panes`),
-# peak RSS at the largest N, and ephemeral start latencies (send -> worker
-# start on the kick path; worker exit -> next worker start on the tick path).
+# peak RSS at the largest N, and ephemeral start latencies (send -> task
+# start, with no runner alive and with one lingering).
 #
 # Usage: bench/tick.sh [N...]   (default: 10 50 100). Writes
 # bench/TICK-RESULTS.md. Builds the release binary first. Every server it
@@ -74,58 +74,52 @@ done
 # the observation of a hundred others.
 seq 1 "$have" | xargs -P 10 -I{} "$MV" --root "$ROOT" rm --force "idle{}" >/dev/null
 
-# Ephemeral latencies. The worker stamps its start and, just before it
-# exits, its end (nanoseconds since the epoch).
+# Ephemeral start latencies. The task's program stamps its start
+# (nanoseconds since the epoch). Cold: no runner is alive, so the send
+# starts a tmux server, its canary and the runner (`--linger 0s`: the runner
+# leaves at once after its queue empties). Warm: the runner lingers
+# (`--linger 30s`) and takes the next task itself. Task-to-task times of a
+# burst are in bench/drain.py.
 STAMPS="$BASE/stamps"
 mkdir -p "$STAMPS"
-spec eph ephemeral "[\"sh\",\"-c\",\"date +%s%N > $STAMPS/start.\$MUXVISOR_TASK_ID; date +%s%N > $STAMPS/end.\$MUXVISOR_TASK_ID\"]"
-wait_file() { for _ in $(seq 1000); do [ -s "$1" ] && return 0; sleep 0.005; done; echo "timeout waiting for $1" >&2; return 1; }
+prog="[\"sh\",\"-c\",\"date +%s%N > $STAMPS/start.\$MUXVISOR_TASK_ID\"]"
+spec cold ephemeral "$prog"
+spec warm ephemeral "$prog"
+python3 - "$ROOT/peers/cold.json" 0s "$ROOT/peers/warm.json" 30s <<'PY'
+import json, sys
+for path, linger in zip(sys.argv[1::2], sys.argv[2::2]):
+    d = json.load(open(path)); d["linger"] = linger; json.dump(d, open(path, "w"))
+PY
+wait_file() { for _ in $(seq 2000); do [ -s "$1" ] && return 0; sleep 0.005; done; echo "timeout waiting for $1" >&2; return 1; }
 task_of() { sed -n 's/.*task \([0-9a-z]*\).*/\1/p'; }
+gone() { # until the peer's runner and server have ended
+  for _ in $(seq 2000); do
+    "$MV" --root "$ROOT" --json status "$1" | grep -q '"server_pid":null' && return 0
+    sleep 0.005
+  done
+  echo "timeout waiting for $1 to end" >&2; return 1
+}
 
-kick=()
+cold=()
 for r in $(seq 10); do
-  "$MV" --root "$ROOT" supervise --once >/dev/null # ack the last one, free the slot
   t0=$(now_ns)
-  t=$("$MV" --root "$ROOT" send eph "k$r" | task_of)
+  t=$("$MV" --root "$ROOT" send cold "c$r" | task_of)
   wait_file "$STAMPS/start.$t"
-  kick+=("$(( ($(cat "$STAMPS/start.$t") - t0) / 1000000 ))")
+  cold+=("$(( ($(cat "$STAMPS/start.$t") - t0) / 1000000 ))")
+  gone cold
 done
-"$MV" --root "$ROOT" supervise --once >/dev/null
-
-tickpath=()
-tickonly=()
-prev=""
-extra=0
-for r in $(seq 11); do
-  t=$("$MV" --root "$ROOT" send eph "t$r" --no-kick | task_of)
-  if [ -z "$prev" ]; then "$MV" --root "$ROOT" supervise --once >/dev/null; wait_file "$STAMPS/end.$t"; prev=$t; continue; fi
-  # The end stamp precedes the exit: tick once tmux shows the pane dead,
-  # the earliest a tick can see it (tmux 3.3a may lose the status and delay
-  # the pane-died hook; the tick's own observation nudges it).
-  for _ in $(seq 1000); do
-    d=$(tmux -S "$ROOT/run/eph.sock" -f /dev/null list-panes -t '=eph:' -F '#{pane_dead}' 2>/dev/null || echo 1)
-    [ "$d" = 1 ] && break
-    sleep 0.002
-  done
-  ta=$(now_ns)
-  "$MV" --root "$ROOT" supervise --once >/dev/null # acks $prev, starts $t
-  tickonly+=("$(( ($(now_ns) - ta) / 1000000 ))")
-  for _ in 1 2 3; do # a tick that started nothing is counted and retried
-    for _ in $(seq 200); do [ -s "$STAMPS/start.$t" ] && break; sleep 0.005; done
-    [ -s "$STAMPS/start.$t" ] && break
-    extra=$((extra + 1))
-    "$MV" --root "$ROOT" supervise --once >/dev/null
-  done
+warm=()
+t=$("$MV" --root "$ROOT" send warm w0 | task_of) # starts the runner
+wait_file "$STAMPS/start.$t"
+for r in $(seq 10); do
+  sleep 0.2 # the previous task has ended; the runner waits for the next
+  t0=$(now_ns)
+  t=$("$MV" --root "$ROOT" send warm "w$r" | task_of)
   wait_file "$STAMPS/start.$t"
-  tickpath+=("$(( ($(cat "$STAMPS/start.$t") - $(cat "$STAMPS/end.$prev")) / 1000000 ))")
-  wait_file "$STAMPS/end.$t"
-  prev=$t
+  warm+=("$(( ($(cat "$STAMPS/start.$t") - t0) / 1000000 ))")
 done
-# The tick path includes the wait between the worker's exit and this script
-# starting the tick; the script starts it as soon as the end stamp exists.
-kick_med=$(printf '%s\n' "${kick[@]}" | median)
-tick_med=$(printf '%s\n' "${tickpath[@]}" | median)
-tickonly_med=$(printf '%s\n' "${tickonly[@]}" | median)
+cold_med=$(printf '%s\n' "${cold[@]}" | median)
+warm_med=$(printf '%s\n' "${warm[@]}" | median)
 
 {
   echo "# Tick benchmarks"
@@ -141,9 +135,7 @@ tickonly_med=$(printf '%s\n' "${tickonly[@]}" | median)
   echo "Peak RSS of one tick at ${SIZES[-1]} peers: ${peak_rss} KiB."
   echo
   echo "Ephemeral start latency, median of 10:"
-  echo "- send -> worker start (kick path): ${kick_med} ms (samples: ${kick[*]})"
-  echo "- worker exit -> next worker start (tick path: the tick is started as soon as tmux shows the pane dead): ${tick_med} ms (samples: ${tickpath[*]})"
-  echo "- of which the tick itself (wall time of the \`supervise --once\` that acks and starts): ${tickonly_med} ms (samples: ${tickonly[*]})"
-  echo "- ticks that started no worker although one was due (retried at once): ${extra}"
+  echo "- send -> task start, no runner alive (the send starts a tmux server, its canary and the runner): ${cold_med} ms (samples: ${cold[*]})"
+  echo "- send -> task start, runner lingering (it claims the task itself): ${warm_med} ms (samples: ${warm[*]})"
 } > "$OUT"
 cat "$OUT"
