@@ -426,7 +426,39 @@ fn spawn(spec: &PeerSpec, task: &str, file: &std::path::Path, payload: &[u8]) ->
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
+    die_with_runner(&mut cmd);
     Ok(cmd.spawn()?)
+}
+
+/// The program must not outlive its runner: a runner killed while its
+/// program runs leaves nobody to record that program's exit, so the task
+/// is retried, and a program that went on to finish would have completed
+/// it twice. tmux closes the pane's terminal (SIGHUP) only once it notices
+/// the death, which tmux < 3.6 can delay, and a program may ignore SIGHUP.
+/// On Linux the program gets SIGKILL the instant we die. Elsewhere the
+/// hand-over kills what is left of the pane's group, later.
+fn die_with_runner(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: only async-signal-safe calls (prctl, getppid) between
+        // fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // We may have died before prctl: then nobody would send it.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            })
+        };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 /// Block until the program exits (a blocking wait: its exit is seen the

@@ -162,6 +162,45 @@ fn a_killed_runner_is_replaced_by_its_hand_over_and_leaves_no_survivor() {
     assert!(env.events("lifecycle", "tick").is_empty(), "no tick ran");
 }
 
+/// Soak regression (issue 10): a runner killed while its program runs must
+/// take the program with it. Until tmux noticed the runner's death (which
+/// tmux < 3.6 can delay) nothing ended the program, which went on to finish
+/// a task that was then retried: completed twice. Here the hand-over is held
+/// back (the test holds the identity lock the hook waits for) and the
+/// program ignores SIGHUP, so only its tie to its runner can end it before
+/// it finishes.
+#[test]
+fn a_program_dies_with_its_runner_and_never_finishes_a_retried_task() {
+    let env = Env::new();
+    let out = env.scratch().join("out");
+    let pidfile = env.scratch().join("pid");
+    let script = format!(
+        "trap '' HUP; echo $$ > {p}; sleep 2; printf '%s\\n' \"$1\" >> {o}",
+        p = pidfile.display(),
+        o = out.display()
+    );
+    add(&env, "tied", &[], &["sh", "-c", &script, "sh", "{task}"]);
+    env.mv(&["send", "tied", "a"]).ok();
+    assert!(wait_until(WAIT, || fs::read_to_string(&pidfile).is_ok_and(|s| s.ends_with('\n'))));
+    let program: i32 = fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let runner = runner_pid(&env, "tied").expect("a runner holds its lock");
+    let root = Root::new(env.root().to_path_buf());
+    let hold = muxvisor::fsutil::lock_within(
+        &root.id_lock(&Identity::parse("tied").unwrap()),
+        WAIT,
+        "the test",
+    )
+    .unwrap();
+    unsafe { libc::kill(runner, libc::SIGKILL) };
+    assert!(wait_until(WAIT, || !alive(program)), "the program outlived its runner");
+    assert_eq!(lines(&out), Vec::<String>::new(), "the orphaned program finished the task");
+    drop(hold);
+    assert!(wait_until(WAIT, || !life(&env, "task-done", "tied").is_empty()));
+    assert_eq!(lines(&out), ["a"], "{}", env.read("logs/lifecycle.log"));
+    let retry = life(&env, "task-retry", "tied");
+    assert!(retry.len() == 1 && retry[0].contains("runner-died: signal 9"), "{retry:?}");
+}
+
 /// Issue regression: a dead pane left on the socket (exit 0 of something
 /// else) must never be read as the exit of a claimed task; that task runs.
 #[test]
