@@ -206,6 +206,9 @@ impl<'a> Runner<'a> {
         let task = c.task().to_string();
         let started_at = c.header.started_at.unwrap_or_else(Utc::now);
         let file = self.q.work_file(&c)?;
+        if spec.deliver == Deliver::Keys {
+            discard_typed_input();
+        }
         let child = match session::check_startable(spec).and_then(|()| {
             spawn(spec, &task, &file, &c.payload)
                 .with_context(|| format!("starting {} for task {task}", spec.command[0]))
@@ -459,6 +462,16 @@ fn die_with_runner(cmd: &mut Command) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = cmd;
+}
+
+/// `--deliver keys`: a task typed for a program that died before reading
+/// it (killed, or its delivery failed) still waits in the pane's terminal,
+/// and the next program would read it as its own task. Our stdin is that
+/// terminal: drop what is pending before each program starts (before, not
+/// at the paste, so nothing the program itself is sent is lost).
+fn discard_typed_input() {
+    use nix::sys::termios::{FlushArg, tcflush};
+    let _ = tcflush(std::io::stdin(), FlushArg::TCIFLUSH);
 }
 
 /// Block until the program exits (a blocking wait: its exit is seen the

@@ -201,6 +201,42 @@ fn a_program_dies_with_its_runner_and_never_finishes_a_retried_task() {
     assert!(retry.len() == 1 && retry[0].contains("runner-died: signal 9"), "{retry:?}");
 }
 
+/// Soak regression (issue 10): with `--deliver keys`, a task typed into the
+/// pane for a program that died before reading it stayed in the terminal's
+/// input, and the next program read it as its own (task b ran with a's
+/// text). The runner drops pending input before it starts a program.
+#[test]
+fn keys_typed_for_a_killed_program_never_reach_the_next_one() {
+    let env = Env::new();
+    let out = env.scratch().join("out");
+    let marker = env.scratch().join("first");
+    let pidfile = env.scratch().join("pid");
+    // The first program never reads its task: it waits to be killed.
+    let script = format!(
+        "if [ ! -e {m} ]; then touch {m}; echo $$ > {p}; exec sleep 30; fi; \
+         read -r t; printf '%s %s\\n' \"$MUXVISOR_TASK_ID\" \"$t\" >> {o}",
+        m = marker.display(),
+        p = pidfile.display(),
+        o = out.display()
+    );
+    add(&env, "typed", &["--deliver", "keys"], &["sh", "-c", &script]);
+    let task = |text: &str| {
+        let sent = env.mv(&["--json", "send", "typed", text]).ok().json();
+        sent["task"].as_str().unwrap().to_string()
+    };
+    let a = task("alpha");
+    assert!(wait_until(WAIT, || fs::read_to_string(&pidfile).is_ok_and(|s| s.ends_with('\n'))));
+    // Typed (and echoed by the terminal), never read.
+    assert!(wait_until(WAIT, || {
+        env.tmux("typed", &["capture-pane", "-p", "-t", "=typed:"]).stdout.contains("alpha")
+    }));
+    let b = task("bravo");
+    let first: i32 = fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    unsafe { libc::kill(first, libc::SIGKILL) };
+    assert!(wait_until(WAIT, || lines(&out).len() >= 2), "{}", env.read("logs/lifecycle.log"));
+    assert_eq!(lines(&out), [format!("{a} alpha"), format!("{b} bravo")]);
+}
+
 /// Issue regression: a dead pane left on the socket (exit 0 of something
 /// else) must never be read as the exit of a claimed task; that task runs.
 #[test]
