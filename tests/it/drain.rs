@@ -327,6 +327,7 @@ fn fault_injection_at_every_hand_over_step() {
         ("claim-installed", false),
         ("run-claimed", false),
         ("run-spawned", false),
+        ("ack-renamed", false),
         ("acked", false),
         ("run-finished", false),
         ("hook-logged", true),
