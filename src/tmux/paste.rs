@@ -1,7 +1,7 @@
 //! Typing text into a pane safely: through a uniquely named tmux buffer fed
 //! on stdin (`load-buffer -b NAME -`), then `paste-buffer -p -d` (bracketed
 //! paste when the program asked for it; the buffer is deleted) and Enter,
-//! both only if the pane is still alive (tmux < 3.4 crashes on a paste into
+//! both only if the pane is still alive (tmux 3.3a crashes on a paste into
 //! a dead pane; see [`paste`]).
 //! The text never passes through tmux's command parser or format expander,
 //! and `send-keys` (which fails above ~16 KB) is used only for Enter.
@@ -62,10 +62,11 @@ const DEAD_MARK: &str = "muxvisor-pane-dead";
 
 /// The paste as one tmux command: `paste-buffer` (and Enter) only if the
 /// pane is alive, checked in the same command queue, so its program cannot
-/// die in between. tmux before 3.4 segfaults on `paste-buffer` into a dead
-/// pane (`remain-on-exit`): a program dying as it is typed at would take its
-/// whole server down. A dead pane gets its buffer deleted and [`DEAD_MARK`]
-/// printed instead. `name` and `id` are safe words for tmux's parser. Pure.
+/// die in between. tmux 3.3a (at least) segfaults on `paste-buffer` into a
+/// dead pane (`remain-on-exit`): a program dying as it is typed at would
+/// take its whole server down. A dead pane gets its buffer deleted and
+/// [`DEAD_MARK`] printed instead. `name` and `id` are safe words for tmux's
+/// parser. Pure.
 fn guarded_paste(name: &str, id: &Identity, enter: bool) -> Cmd {
     let target = id.target();
     let mut live = format!("paste-buffer -p -d -b {name} -t {target}");
