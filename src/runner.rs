@@ -441,27 +441,7 @@ fn spawn(spec: &PeerSpec, task: &str, file: &std::path::Path, payload: &[u8]) ->
 /// On Linux the program gets SIGKILL the instant we die. Elsewhere the
 /// hand-over kills what is left of the pane's group, later.
 fn die_with_runner(cmd: &mut Command) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: only async-signal-safe calls (prctl, getppid) between
-        // fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // We may have died before prctl: then nobody would send it.
-                if libc::getppid() != parent {
-                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-                }
-                Ok(())
-            })
-        };
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cmd;
+    crate::proc::die_with_parent(cmd);
 }
 
 /// `--deliver keys`: a task typed for a program that died before reading

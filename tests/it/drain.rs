@@ -237,6 +237,46 @@ fn keys_typed_for_a_killed_program_never_reach_the_next_one() {
     assert_eq!(lines(&out), [format!("{a} alpha"), format!("{b} bravo")]);
 }
 
+/// Soak regression (issue 10): a runner killed while its server was stopped
+/// (SIGSTOP) left its control-mode client behind, and tmux 3.3a then never
+/// finished the next `kill-server`. The teardown gave up after 2 s without
+/// killing it and removed its socket, so the next launch started a second
+/// server next to the first, which ran on unreachable. A runner's control
+/// client now dies with it. (Linux: it reads the runner's wait channel.)
+#[cfg(target_os = "linux")]
+#[test]
+fn a_runner_killed_while_its_server_is_stopped_leaves_no_server_behind() {
+    let env = Env::new();
+    add(&env, "frozen", &["--linger", "30s"], &["sh", "-c", "sleep \"$1\"", "sh", "{task}"]);
+    env.mv(&["send", "frozen", "0"]).ok();
+    assert!(wait_until(WAIT, || life(&env, "task-done", "frozen").len() == 1));
+    let server = env.server_pid("frozen").expect("a server");
+    let runner = runner_pid(&env, "frozen").expect("a runner");
+    // The runner's next screen tail goes through its control client (it
+    // attached after the first task), and hangs on the stopped server.
+    env.mv(&["send", "frozen", "0.3"]).ok();
+    assert!(wait_until(WAIT, || life(&env, "task-start", "frozen").len() == 2));
+    unsafe { libc::kill(server, libc::SIGSTOP) };
+    assert!(wait_until(WAIT, || life(&env, "task-done", "frozen").len() == 2));
+    // It asked for the screen and waits for the answer.
+    let wchan = || fs::read_to_string(format!("/proc/{runner}/wchan")).unwrap_or_default();
+    assert!(wait_until(WAIT, || wchan().contains("poll")), "{}", wchan());
+    unsafe {
+        libc::kill(runner, libc::SIGKILL);
+        libc::kill(server, libc::SIGCONT);
+    }
+    // Its hook hands over: the teardown ends the old server.
+    let died = format!(" pid={runner} ");
+    assert!(wait_until(WAIT, || exits(&env, "session-exit", "frozen")
+        .iter()
+        .any(|l| l.contains(&died))));
+    let gone = wait_until(WAIT, || !alive(server));
+    if muxvisor::proc::is_tmux_server(server, &env.root().join("run/frozen.sock"), None) {
+        unsafe { libc::kill(server, libc::SIGKILL) };
+    }
+    assert!(gone, "the old server outlived its teardown: {}", env.read("logs/lifecycle.log"));
+}
+
 /// Issue regression: a dead pane left on the socket (exit 0 of something
 /// else) must never be read as the exit of a claimed task; that task runs.
 #[test]
