@@ -631,11 +631,20 @@ fn kill_server_hard(root: &Root, id: &Identity, tmux: &Tmux, server: Option<Serv
         }
     }
     // kill-server returns before the server has exited; wait briefly so the
-    // socket is really free for the next launch.
+    // socket is really free for the next launch. tmux 3.3a can accept it and
+    // never exit (a control client stuck on its list): then it is killed,
+    // or removing its socket would leave it running unreachable.
     if let Some(s) = ours {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while s.is_ours(&socket) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
+        let gone_within = |wait: Duration| {
+            let deadline = Instant::now() + wait;
+            while s.is_ours(&socket) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            !s.is_ours(&socket)
+        };
+        if !gone_within(Duration::from_secs(2)) {
+            let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
+            gone_within(Duration::from_secs(2));
         }
     }
 }

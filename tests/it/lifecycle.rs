@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -520,4 +521,47 @@ fn a_lost_socket_that_cannot_be_recreated_is_refused_and_stop_still_ends_it() {
     assert!(wait_until(Duration::from_secs(5), || !alive(server)), "server survived the stop");
     assert!(wait_until(Duration::from_secs(5), || !alive(pane)), "program survived the stop");
     assert!(!env.root().join("run/dl.sock").exists());
+}
+
+/// Soak regression (issue 10): tmux 3.3a can accept a `kill-server` and
+/// never exit: a control-mode client whose terminal went away while the
+/// server was stopped stays on its client list (a killed runner's client
+/// did this in the soak; a terminal's `tmux -CC` can too). `stop` waited
+/// 2 s, removed the socket and left the server, and its program, running
+/// unreachable. A server that outlives its `kill-server` is now killed.
+#[test]
+fn stop_ends_a_server_that_outlives_its_kill_server() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let env = Env::new();
+    add_peer(&env, "stuck", &["sleep", "1000"]);
+    env.mv(&["launch", "stuck"]).ok();
+    let server = env.server_pid("stuck").expect("a server");
+    let sock = env.root().join("run/stuck.sock");
+    let mut client = Command::new("tmux")
+        .arg("-S")
+        .arg(&sock)
+        .args(["-f", "/dev/null", "-C", "attach-session", "-t", "=stuck:"])
+        .env_remove("TMUX")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // A command the stopped server will answer into a pipe nobody reads.
+    unsafe { libc::kill(server, libc::SIGSTOP) };
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(b"capture-pane -p -t =stuck:\n").unwrap();
+    drop(stdin);
+    drop(client.stdout.take());
+    unsafe { libc::kill(server, libc::SIGCONT) };
+    env.mv(&["stop", "stuck", "--grace", "1s"]).ok();
+    let gone = wait_until(Duration::from_secs(10), || !alive(server));
+    if muxvisor::proc::is_tmux_server(server, &sock, None) {
+        unsafe { libc::kill(server, libc::SIGKILL) };
+    }
+    let _ = client.kill();
+    let _ = client.wait();
+    assert!(gone, "the server outlived its stop");
 }
