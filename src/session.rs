@@ -509,16 +509,31 @@ impl Server {
 
 /// The server a stop or pre-clean ends: the one tmux just named, else the
 /// recorded one; with the recorded start time whenever it is the recorded
-/// pid, so a pid seen only in the state file is checked against it.
+/// pid, so a pid seen only in the state file is checked against it. When
+/// neither is our server on the socket (a hung server whose launch was never
+/// recorded: its launcher was killed), the server started for the socket.
 fn server_to_end(root: &Root, id: &Identity, obs: &Observed) -> Option<Server> {
     let st = state::load(root, id).unwrap_or_default();
     let recorded = st.server_pid.map(|pid| Server { pid, start: st.server_start });
-    match obs.server_pid {
+    let named = match obs.server_pid {
         Some(pid) if Some(pid) == st.server_pid => recorded,
         // Named by tmux just now: read its start time now.
         Some(pid) => Some(Server { pid, start: proc::start_time(pid) }),
         None => recorded,
-    }
+    };
+    let socket = root.socket(id);
+    named.filter(|s| s.is_ours(&socket)).or_else(|| serving(&socket))
+}
+
+/// The tmux server started for `socket` (its argv names the socket), found
+/// by a scan of every process: only when nothing else names it, which is
+/// rare, so the scan's cost does not matter.
+fn serving(socket: &Path) -> Option<Server> {
+    let word = socket.as_os_str().as_encoded_bytes();
+    proc::find_by_argv(|a| proc::argv_has(a, word))
+        .into_iter()
+        .find(|pid| proc::is_tmux_server(*pid, socket, None))
+        .map(|pid| Server { pid, start: proc::start_time(pid) })
 }
 
 /// Write the deliberate-teardown intent (the hook and the canary read it).
@@ -594,8 +609,7 @@ pub fn retire_self(root: &Root, id: &Identity, reason: &str) -> Result<()> {
         .kv("grace_ms", 0)
         .kv("reason", reason)
         .append_to(&root.lifecycle_log())?;
-    let st = state::load(root, id).unwrap_or_default();
-    let server = st.server_pid.map(|pid| Server { pid, start: st.server_start });
+    let server = server_to_end(root, id, &Observed::bare(Seen::Hung));
     kill_server_hard(root, id, &quick, server);
     fsutil::remove_if_exists(&root.socket(id))?;
     Ok(())

@@ -565,3 +565,34 @@ fn stop_ends_a_server_that_outlives_its_kill_server() {
     let _ = client.wait();
     assert!(gone, "the server outlived its stop");
 }
+
+/// Soak regression (issue 10): a launch whose launcher was killed after
+/// tmux started the server, before the state recorded it, leaves a server
+/// the state does not name. Stopped (SIGSTOP) it cannot name itself either;
+/// `stop` then could not kill it, removed its socket anyway and left it
+/// (and its program) running unreachable. The server is now found by its
+/// socket path among the processes.
+#[test]
+fn stop_ends_a_hung_server_the_state_does_not_name() {
+    let env = Env::new();
+    add_peer(&env, "unrec", &["sleep", "1000"]);
+    env.mv(&["launch", "unrec"]).ok();
+    let server = env.server_pid("unrec").expect("a server");
+    // As if its launch had never been recorded: the state names another
+    // (long gone) incarnation.
+    let mut st = state(&env, "unrec");
+    st["server_pid"] = serde_json::json!(i32::MAX - 1);
+    st["server_start"] = serde_json::Value::Null;
+    fs::write(env.root().join("state/unrec.json"), serde_json::to_vec(&st).unwrap()).unwrap();
+    unsafe { libc::kill(server, libc::SIGSTOP) };
+    env.mv(&["stop", "unrec", "--grace", "1s"]).ok();
+    let sock = env.root().join("run/unrec.sock");
+    let gone = wait_until(Duration::from_secs(10), || !alive(server));
+    if muxvisor::proc::is_tmux_server(server, &sock, None) {
+        unsafe {
+            libc::kill(server, libc::SIGCONT);
+            libc::kill(server, libc::SIGKILL);
+        }
+    }
+    assert!(gone, "the hung server outlived its stop");
+}
