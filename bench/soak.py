@@ -45,11 +45,13 @@ PERSISTENT = {
 }
 # $0 is the output file; each program logs its start and its end.
 LOG_START = 'echo "start $MUXVISOR_TASK_ID $t $$" >> "$0"; '
-LOG_END = 'sleep "${t#*:}"; echo "end $MUXVISOR_TASK_ID $t $$" >> "$0"'
+LOG_END = 'sleep "${t#*:}"; echo "end $MUXVISOR_TASK_ID $t $$ $(date +%s.%N)" >> "$0"'
 EPHEMERAL = {
     "e-argv": (["sh", "-c", 't=$1; ' + LOG_START + LOG_END, "{out}", "{task}"], []),
     "e-file": (["sh", "-c", 't=$(cat "$1"); ' + LOG_START + LOG_END, "{out}", "{task_file}"], []),
-    "e-keys": (["sh", "-c", "read -r t; " + LOG_START + LOG_END, "{out}"], ["--deliver", "keys"]),
+    # A closed terminal (its server died) is EOF: no task, exit non-zero.
+    "e-keys": (["sh", "-c", "read -r t || exit 3; " + LOG_START + LOG_END, "{out}"],
+               ["--deliver", "keys"]),
 }
 # Senders per ephemeral peer (two on e-argv: concurrent enqueues) and the
 # pause between their sends, seconds.
@@ -158,6 +160,15 @@ def logfmt(line):
     return out
 
 
+def backtrace(pid):
+    """The stack of a server that lost its socket, when gdb is there."""
+    if not shutil.which("gdb"):
+        return ""
+    r = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "bt"], capture_output=True,
+                       text=True, timeout=30)
+    return r.stdout[-3000:]
+
+
 def pct(xs, p):
     if not xs:
         return float("nan")
@@ -192,6 +203,7 @@ class Soak:
         self.stop_ticks = threading.Event()
         self.done = threading.Event()
         self.loads = []
+        self.lost = {}               # (socket path, server pid) -> first sighting of a lost socket
 
     # --- running muxvisor ---
     def run(self, args, timeout=60.0, kind=None):
@@ -341,6 +353,91 @@ class Soak:
             with self.rec_lock:
                 self.ticks.append(dict(rc=rc, t0=t0, t1=t1, actions=actions, err=err[-300:]))
             time.sleep(max(0.0, 1.0 - (time.time() - t0)))
+
+    def auditor(self):
+        """Watch for tmux servers that lost their socket: a listening socket
+        under run/ whose file is gone, or a second server listening on a
+        path that another one answers on. Nothing can reach such a server,
+        so nothing would ever stop it. The first sighting (after 1.5 s) is
+        kept with the process tree and the server's stack, for the report."""
+        run = os.path.join(self.root, "run") + "/"
+        first = {}
+        while not self.done.wait(0.5):
+            by_path = {}
+            try:
+                with open("/proc/net/unix") as f:
+                    next(f)
+                    for line in f:
+                        w = line.split()
+                        if len(w) >= 8 and w[5] == "01" and w[7].startswith(run):
+                            by_path.setdefault(w[7], []).append(w[6])
+            except OSError:
+                continue
+            lost = set()
+            for path, inodes in by_path.items():
+                exists = os.path.exists(path)
+                if exists and len(inodes) == 1:
+                    continue
+                owner = None
+                if exists:
+                    try:
+                        r = subprocess.run(["tmux", "-S", path, "-f", "/dev/null", "display",
+                                            "-p", "#{pid}"], capture_output=True, text=True,
+                                           timeout=0.5, env=self.env)
+                        owner = int(r.stdout.strip())
+                    except (subprocess.TimeoutExpired, ValueError):
+                        continue
+                for inode in inodes:
+                    pid = self.socket_owner(inode)
+                    if pid and pid != owner:
+                        lost.add((path, pid))
+            now = time.time()
+            for key in lost:
+                t = first.setdefault(key, now)
+                if now - t >= 1.5 and key not in self.lost:
+                    tree = self.snapshot()
+                    for p in tree:
+                        if p["pid"] == key[1]:
+                            p["gdb"] = backtrace(p["pid"])
+                    self.lost[key] = dict(t=t, path=key[0], pid=key[1], tree=tree)
+            for key in list(first):
+                if key not in lost:
+                    first.pop(key)
+
+    def socket_owner(self, inode):
+        """The process in our tree (servers are our children) holding
+        socket `inode`."""
+        for p in children(ME):
+            try:
+                for fd in os.listdir(f"/proc/{p}/fd"):
+                    if os.readlink(f"/proc/{p}/fd/{fd}") == f"socket:[{inode}]":
+                        return p
+            except OSError:
+                pass
+        return None
+
+    def snapshot(self):
+        out = []
+        for p in descendants(ME):
+            st = pstat(p)
+            if st:
+                try:
+                    wchan = open(f"/proc/{p}/wchan").read()
+                except OSError:
+                    wchan = ""
+                fds = []
+                try:
+                    for fd in os.listdir(f"/proc/{p}/fd"):
+                        try:
+                            fds.append(os.readlink(f"/proc/{p}/fd/{fd}"))
+                        except OSError:
+                            pass
+                except OSError:
+                    pass
+                out.append(dict(pid=p, ppid=st[1], state=st[0], wchan=wchan,
+                                argv=b" ".join(argv(p)).decode(errors="replace")[:200],
+                                sockets=[x for x in fds if x.startswith("socket:")]))
+        return out
 
     def loadavg(self):
         while not self.done.is_set():
@@ -532,13 +629,14 @@ class Soak:
             json.dump(dict(seed=self.a.seed, minutes=self.a.minutes, settle=self.a.settle,
                            chaos_s=chaos_s, settled=settled, load0=load0, loads=self.loads,
                            sends=self.sends, psends=self.psends, ticks=self.ticks,
-                           kills=self.kills), f)
+                           kills=self.kills, lost=list(self.lost.values())), f)
 
     def load(self):
         with open(os.path.join(self.work, "records.json")) as f:
             d = json.load(f)
         for k in ("loads", "sends", "psends", "ticks", "kills"):
             setattr(self, k, d[k])
+        self.lost = {(x["path"], x["pid"]): x for x in d.get("lost", [])}
         self.a.seed, self.a.settle = d["seed"], d["settle"]
         return d["chaos_s"], d["settled"], d["load0"]
 
@@ -578,6 +676,7 @@ def main():
     print(f"soak: seed {a.seed}, {a.minutes:g} min, root {s.root}", flush=True)
     threading.Thread(target=s.reaper, daemon=True).start()
     threading.Thread(target=s.loadavg, daemon=True).start()
+    threading.Thread(target=s.auditor, daemon=True).start()
     code = 2
     try:
         s.setup()
@@ -623,6 +722,13 @@ def main():
 
 # ---------- checks and figures ----------
 
+def window_kill(kills, peer, ended):
+    """A kill of `peer`'s runner or server within 100 ms after a program
+    ended: the program's exit was never recorded, so its task ran again."""
+    return any(k.get("id") == peer and k["kind"] in ("runner", "server")
+               and 0 <= k["t"] - ended <= 0.1 for k in kills if not k.get("missed"))
+
+
 def read_lines(path):
     lines = []
     for p in (path + ".1", path):
@@ -652,14 +758,14 @@ def report(s, chaos_s, settled, load0, live):
         with open(os.path.join(s.out, f"{i}.txt")) as f:
             for n, line in enumerate(f):
                 w = line.split()
-                if len(w) != 4 or w[0] not in ("start", "end"):
+                if len(w) != {"start": 4, "end": 5}.get(w[0] if w else "", 0):
                     v.append(f"{i}: garbled output line {line!r}")
                     continue
                 r = runs.setdefault(w[1], {"start": [], "end": [], "peer": i, "text": w[2]})
-                r[w[0]].append((n, int(w[3])))
+                r[w[0]].append((n, int(w[3])) if w[0] == "start" else (float(w[4]), int(w[3])))
     acked = [x for x in s.sends if x["rc"] == 0]
     stages, dead_reasons = {}, {}
-    rerun, twice = [], []
+    rerun, twice, window = [], [], []
     for x in acked:
         t = x["task"]
         rc, out, err, _, _ = s.run(["queue", x["peer"], "show", t, "--json"])
@@ -687,7 +793,11 @@ def report(s, chaos_s, settled, load0, live):
             v.append(f"task {t} ({x['text']}) of {x['peer']} is still {stage} after settling")
         if len(r["start"]) > 1:
             rerun.append(t)
-        if len(r["end"]) > 1:
+        if len(r["end"]) > 1 and window_kill(s.kills, x["peer"], r["end"][0][0]):
+            # It ended and its runner (or server) was killed before recording
+            # that: the exit-to-ack window no kill -9 can be kept out of.
+            window.append(t)
+        elif len(r["end"]) > 1:
             twice.append(t)
             v.append(f"task {t} ({x['text']}) of {x['peer']} finished {len(r['end'])} times "
                      f"(pids {[p for _, p in r['end']]}); attempt log: "
@@ -762,6 +872,11 @@ def report(s, chaos_s, settled, load0, live):
     except ValueError:
         v.append(f"clean --dry-run --json: exit {rc}, {out[:300]}")
 
+    for x in sorted(s.lost.values(), key=lambda x: x["t"]):
+        v.append(f"LOST SOCKET: server {x['pid']} listened on {x['path']} without owning it from "
+                 f"{time.strftime('%H:%M:%S', time.gmtime(x['t']))}.{int(x['t'] % 1 * 1000):03d}"
+                 f" (records.json has the process tree and its stack)")
+
     # 4. FIFO: per peer, first runs in sequence order.
     inversions = 0
     for i in EPHEMERAL:
@@ -821,8 +936,9 @@ def report(s, chaos_s, settled, load0, live):
     print(f"sends to ephemeral peers: {len(s.sends)} ({rcs}); to p-echo: {len(s.psends)} ({prcs})")
     print(f"acknowledged sends: {len(acked)}: done {stages.get('done', 0)}, dead "
           f"{stages.get('dead', 0)} {dead_reasons or ''}, other {sum(stages.values()) - stages.get('done', 0) - stages.get('dead', 0)}")
-    print(f"re-run after a kill: {len(rerun)}; finished twice: {len(twice)}; tasks run whose "
-          f"send was not acknowledged (sender killed): {unacked_runs}")
+    print(f"re-run after a kill: {len(rerun)}; finished twice: {len(twice)}; ended, then its "
+          f"runner killed before the ack (allowed): {len(window)}; tasks run whose send was not "
+          f"acknowledged (sender killed): {unacked_runs}")
     print(f"events: task-start {count('task-start')}, task-done {count('task-done')}, "
           f"task-retry {count('task-retry')}, task-dead {count('task-dead')}, restart {restarts}, "
           f"gone {count('gone')}, hung {count('hung')}, runner-error {count('runner-error')}, "
@@ -843,6 +959,11 @@ def report(s, chaos_s, settled, load0, live):
           f"p95 {pct(lat, 95):.2f}, max {max(lat or [0]):.2f} (includes backoff behind retried heads)")
     print(f"clean --dry-run: {tmp_files} abandoned tmp/ file(s) (senders killed mid-write)")
     print(f"FIFO inversions: {inversions}")
+    pfails = [x for x in s.psends if x["rc"] not in (0, -9)]
+    if pfails:
+        print(f"failed sends to p-echo (not killed by the chaos): {len(pfails)}, e.g.")
+        for x in pfails[:3]:
+            print(f"   rc={x['rc']}: {x['err'][-200:]}")
     fails = [x for x in s.sends if x["rc"] not in (0, -9)]
     if fails:
         print(f"failed sends (not killed by the chaos): {len(fails)}, e.g.")
