@@ -726,7 +726,7 @@ def window_kill(kills, peer, ended):
     """A kill of `peer`'s runner or server within 100 ms after a program
     ended: the program's exit was never recorded, so its task ran again."""
     return any(k.get("id") == peer and k["kind"] in ("runner", "server")
-               and 0 <= k["t"] - ended <= 0.1 for k in kills if not k.get("missed"))
+               and -0.005 <= k["t"] - ended <= 0.1 for k in kills if not k.get("missed"))
 
 
 def read_lines(path):
