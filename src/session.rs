@@ -11,9 +11,10 @@
 //! socket, a dead pane, a hung server) with the stop intent written first
 //! so its canary and hook stay silent; then ONE tmux invocation sets
 //! `remain-on-exit`, the `pane-died` hook, creates the session, starts
-//! `pipe-pane` and reports the pids; then the canary is ensured (never
-//! blocking the launch), the state written (server pid AND start time) and
-//! `ev=launch` appended. `launch` does not wait for the program to settle,
+//! `pipe-pane` and reports the pids; then the state is written (server pid
+//! AND start time) and `ev=launch` appended, and only then the canary
+//! ensured (never blocking the launch; it can take half a second, and a
+//! launcher killed meanwhile must leave its launch on record). `launch` does not wait for the program to settle,
 //! because ephemeral workers need millisecond starts; the CLI calls
 //! [`settle`] for that.
 //!
@@ -253,9 +254,6 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
     let (server_pid, pane_pid) = tl::parse_pids(&out.stdout);
     let _ = fsutil::chmod_600(&root.socket(id));
 
-    if let Err(e) = canary::ensure(root, id) {
-        output::warn(format!("{id}: could not start the server-death canary: {e:#}"));
-    }
     let launched_at = Utc::now();
     state::update(root, id, |st| {
         st.launched_at = Some(launched_at);
@@ -278,7 +276,13 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
     if start == Start::Runner {
         ev = ev.kv("runner", 1);
     }
-    ev.append_to(&root.lifecycle_log())?;
+    let logged = ev.append_to(&root.lifecycle_log());
+    // The canary last: starting it can take half a second, and a launcher
+    // killed meanwhile must leave its launch on record.
+    if let Err(e) = canary::ensure(root, id) {
+        output::warn(format!("{id}: could not start the server-death canary: {e:#}"));
+    }
+    logged?;
     Ok(Launched { started: true, already: false, pane_pid })
 }
 

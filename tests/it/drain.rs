@@ -353,6 +353,32 @@ fn payloads_a_worker_can_never_receive_are_refused_before_queueing() {
     assert_eq!((depth("argv"), depth("file"), depth("keys")), (0, 3, 0));
 }
 
+/// Soak regression (issue 10): a launcher killed while it started the
+/// canary (which waits up to half a second for it) left a running server
+/// that the state did not name and no `ev=launch`; the soak's chaos killed
+/// a tick there, mid-restart. The launch is now on record before the
+/// canary starts. (With `--features fault-injection`: the kick crashes
+/// right after spawning the canary.)
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_launch_killed_while_starting_its_canary_is_on_record() {
+    let env = Env::new();
+    let out = env.scratch().join("out");
+    let argv = recorder(&out);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    add(&env, "rec", &["--linger", "30s"], &argv);
+    let mut c = env.command(&["send", "rec", "a"]);
+    c.env("MUXVISOR_FAULT", "canary-started")
+        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"));
+    let crashed = run_deadline(c, None, CMD_DEADLINE);
+    assert_eq!(crashed.code, 86, "the kick did not crash there: {crashed:#?}");
+    assert!(wait_until(WAIT, || lines(&out) == ["a"]), "{}", env.read("logs/lifecycle.log"));
+    assert_eq!(life(&env, "launch", "rec").len(), 1, "{}", env.read("logs/lifecycle.log"));
+    let server = env.server_pid("rec").expect("the state names the server");
+    let sock = env.root().join("run/rec.sock");
+    assert!(muxvisor::proc::is_tmux_server(server, &sock, None), "not the running server");
+}
+
 /// Fault injection at each step of the hand-over (with `--features
 /// fault-injection`): the runner, its queue operations, the hook and the
 /// hand-over each crash once at one step (like kill -9). The hand-over
