@@ -711,6 +711,12 @@ def main():
         s.save(chaos_s, settled, load0)
         code = report(s, chaos_s, settled, load0, live=True)
     finally:
+        # Interrupted or not: stop every thread first, then what it started.
+        for e in (s.stop_chaos, s.stop_senders, s.stop_ticks):
+            e.set()
+        for t in threading.enumerate():
+            if t is not threading.current_thread() and not t.daemon:
+                t.join()
         s.teardown()
         s.done.set()
         if code == 0 and not a.keep:
