@@ -24,6 +24,12 @@ Builds the release binary, then, against a private root under /tmp:
      other process left; `doctor` and `clean --dry-run` find nothing;
   4. per peer, tasks first ran in queue (send) order.
 Prints the figures and exits 1 on any violation (2 if it could not run).
+Allowed, and counted apart: a task re-run after its runner or program was
+killed; a program that ended just before its runner was killed, before the
+runner could record the exit (the exit-to-ack window no kill -9 can be kept
+out of); a `tmp/` file of a sender killed mid-write; a server killed while
+its canary was dead or a deliberate teardown was under way (no record, or
+one). `--recheck DIR` re-runs checks 1, 2 and 4 on a kept directory.
 
 Process discovery: the soak makes itself a child subreaper, so every
 process muxvisor starts for this root (servers, canaries, hand-overs) stays
