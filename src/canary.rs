@@ -87,6 +87,7 @@ pub fn ensure(root: &Root, id: &Identity) -> Result<bool> {
     let st = crate::hook::spawn_detached(root, &["_canary", id.as_str()], &what)?;
     // The parent forks and exits at once; the canary lives on detached.
     if st.success() {
+        crate::fault::point("canary-started");
         // Wait (briefly, bounded) until it holds its lock, so that a
         // teardown right after this launch finds it watching and waits
         // for it to see the intent, instead of racing its start-up.

@@ -206,6 +206,9 @@ impl<'a> Runner<'a> {
         let task = c.task().to_string();
         let started_at = c.header.started_at.unwrap_or_else(Utc::now);
         let file = self.q.work_file(&c)?;
+        if spec.deliver == Deliver::Keys {
+            discard_typed_input();
+        }
         let child = match session::check_startable(spec).and_then(|()| {
             spawn(spec, &task, &file, &c.payload)
                 .with_context(|| format!("starting {} for task {task}", spec.command[0]))
@@ -426,7 +429,29 @@ fn spawn(spec: &PeerSpec, task: &str, file: &std::path::Path, payload: &[u8]) ->
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
+    die_with_runner(&mut cmd);
     Ok(cmd.spawn()?)
+}
+
+/// The program must not outlive its runner: a runner killed while its
+/// program runs leaves nobody to record that program's exit, so the task
+/// is retried, and a program that went on to finish would have completed
+/// it twice. tmux closes the pane's terminal (SIGHUP) only once it notices
+/// the death, which tmux < 3.6 can delay, and a program may ignore SIGHUP.
+/// On Linux the program gets SIGKILL the instant we die. Elsewhere the
+/// hand-over kills what is left of the pane's group, later.
+fn die_with_runner(cmd: &mut Command) {
+    crate::proc::die_with_parent(cmd);
+}
+
+/// `--deliver keys`: a task typed for a program that died before reading
+/// it (killed, or its delivery failed) still waits in the pane's terminal,
+/// and the next program would read it as its own task. Our stdin is that
+/// terminal: drop what is pending before each program starts (before, not
+/// at the paste, so nothing the program itself is sent is lost).
+fn discard_typed_input() {
+    use nix::sys::termios::{FlushArg, tcflush};
+    let _ = tcflush(std::io::stdin(), FlushArg::TCIFLUSH);
 }
 
 /// Block until the program exits (a blocking wait: its exit is seen the

@@ -11,9 +11,10 @@
 //! socket, a dead pane, a hung server) with the stop intent written first
 //! so its canary and hook stay silent; then ONE tmux invocation sets
 //! `remain-on-exit`, the `pane-died` hook, creates the session, starts
-//! `pipe-pane` and reports the pids; then the canary is ensured (never
-//! blocking the launch), the state written (server pid AND start time) and
-//! `ev=launch` appended. `launch` does not wait for the program to settle,
+//! `pipe-pane` and reports the pids; then the state is written (server pid
+//! AND start time) and `ev=launch` appended, and only then the canary
+//! ensured (never blocking the launch; it can take half a second, and a
+//! launcher killed meanwhile must leave its launch on record). `launch` does not wait for the program to settle,
 //! because ephemeral workers need millisecond starts; the CLI calls
 //! [`settle`] for that.
 //!
@@ -253,9 +254,6 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
     let (server_pid, pane_pid) = tl::parse_pids(&out.stdout);
     let _ = fsutil::chmod_600(&root.socket(id));
 
-    if let Err(e) = canary::ensure(root, id) {
-        output::warn(format!("{id}: could not start the server-death canary: {e:#}"));
-    }
     let launched_at = Utc::now();
     state::update(root, id, |st| {
         st.launched_at = Some(launched_at);
@@ -278,7 +276,13 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
     if start == Start::Runner {
         ev = ev.kv("runner", 1);
     }
-    ev.append_to(&root.lifecycle_log())?;
+    let logged = ev.append_to(&root.lifecycle_log());
+    // The canary last: starting it can take half a second, and a launcher
+    // killed meanwhile must leave its launch on record.
+    if let Err(e) = canary::ensure(root, id) {
+        output::warn(format!("{id}: could not start the server-death canary: {e:#}"));
+    }
+    logged?;
     Ok(Launched { started: true, already: false, pane_pid })
 }
 
@@ -509,16 +513,31 @@ impl Server {
 
 /// The server a stop or pre-clean ends: the one tmux just named, else the
 /// recorded one; with the recorded start time whenever it is the recorded
-/// pid, so a pid seen only in the state file is checked against it.
+/// pid, so a pid seen only in the state file is checked against it. When
+/// neither is our server on the socket (a hung server whose launch was never
+/// recorded: its launcher was killed), the server started for the socket.
 fn server_to_end(root: &Root, id: &Identity, obs: &Observed) -> Option<Server> {
     let st = state::load(root, id).unwrap_or_default();
     let recorded = st.server_pid.map(|pid| Server { pid, start: st.server_start });
-    match obs.server_pid {
+    let named = match obs.server_pid {
         Some(pid) if Some(pid) == st.server_pid => recorded,
         // Named by tmux just now: read its start time now.
         Some(pid) => Some(Server { pid, start: proc::start_time(pid) }),
         None => recorded,
-    }
+    };
+    let socket = root.socket(id);
+    named.filter(|s| s.is_ours(&socket)).or_else(|| serving(&socket))
+}
+
+/// The tmux server started for `socket` (its argv names the socket), found
+/// by a scan of every process: only when nothing else names it, which is
+/// rare, so the scan's cost does not matter.
+fn serving(socket: &Path) -> Option<Server> {
+    let word = socket.as_os_str().as_encoded_bytes();
+    proc::find_by_argv(|a| proc::argv_has(a, word))
+        .into_iter()
+        .find(|pid| proc::is_tmux_server(*pid, socket, None))
+        .map(|pid| Server { pid, start: proc::start_time(pid) })
 }
 
 /// Write the deliberate-teardown intent (the hook and the canary read it).
@@ -594,8 +613,7 @@ pub fn retire_self(root: &Root, id: &Identity, reason: &str) -> Result<()> {
         .kv("grace_ms", 0)
         .kv("reason", reason)
         .append_to(&root.lifecycle_log())?;
-    let st = state::load(root, id).unwrap_or_default();
-    let server = st.server_pid.map(|pid| Server { pid, start: st.server_start });
+    let server = server_to_end(root, id, &Observed::bare(Seen::Hung));
     kill_server_hard(root, id, &quick, server);
     fsutil::remove_if_exists(&root.socket(id))?;
     Ok(())
@@ -631,11 +649,20 @@ fn kill_server_hard(root: &Root, id: &Identity, tmux: &Tmux, server: Option<Serv
         }
     }
     // kill-server returns before the server has exited; wait briefly so the
-    // socket is really free for the next launch.
+    // socket is really free for the next launch. tmux 3.3a can accept it and
+    // never exit (a control client stuck on its list): then it is killed,
+    // or removing its socket would leave it running unreachable.
     if let Some(s) = ours {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while s.is_ours(&socket) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
+        let gone_within = |wait: Duration| {
+            let deadline = Instant::now() + wait;
+            while s.is_ours(&socket) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            !s.is_ours(&socket)
+        };
+        if !gone_within(Duration::from_secs(2)) {
+            let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
+            gone_within(Duration::from_secs(2));
         }
     }
 }

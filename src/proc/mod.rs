@@ -17,6 +17,9 @@
 //!
 //! Answers are best effort and never fail: a process that vanished, or one
 //! that the OS will not describe to us, is simply not there (`None`, empty).
+//!
+//! One thing here is not a question: [`die_with_parent`] ties a child's life
+//! to ours where the OS can (Linux).
 
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -213,6 +216,36 @@ pub fn is_tmux_server(pid: i32, socket: &Path, start: Option<StartTime>) -> bool
         return false;
     }
     argv(pid).is_some_and(|a| argv_has(&a, socket.as_os_str().as_encoded_bytes()))
+}
+
+/// Make the child `cmd` will spawn get SIGKILL the moment we die, on Linux
+/// (`PR_SET_PDEATHSIG`; the signal follows the death of the spawning
+/// thread, so spawn from the thread that lives as long as the child
+/// should). Elsewhere nothing is set up: callers clean up orphans
+/// themselves.
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: only async-signal-safe calls (prctl, getppid) between
+        // fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died before prctl: then nobody would
+                // ever send the signal.
+                if libc::getppid() != parent {
+                    return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            })
+        };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 /// Pids of the processes whose argv satisfies `pred` (a scan of every

@@ -491,9 +491,9 @@ impl Queue {
         Ok(())
     }
 
-    /// The commit of an ack: `cur/<name>` renamed into `done/`, `done/`
-    /// synced, `ev=task-done` logged (from `outcome`'s status, signal and
-    /// duration), nothing else, so that the window between a program's exit
+    /// The commit of an ack: `cur/<name>` renamed into `done/`, `ev=task-done`
+    /// logged (from `outcome`'s status, signal and duration), `done/`
+    /// synced, nothing else, so that the window between a program's exit
     /// and its durable record is one rename and one sync. Returns the entry
     /// name for [`Queue::write_outcome`], or `None` when the task was
     /// already done.
@@ -539,10 +539,14 @@ impl Queue {
         let from = self.sub("cur").join(&name);
         fs::rename(&from, self.sub("done").join(&name))
             .with_context(|| format!("moving {} to done/", from.display()))?;
-        fsutil::fsync_dir_barrier(&self.sub("done"))?;
+        // Done for every process from here on: record it before the sync,
+        // which can take milliseconds, so a kill during the sync does not
+        // leave a finished task without its event (or its payload file).
         self.event(event());
-        fault("acked");
         self.forget_work(task);
+        fault("ack-renamed");
+        fsutil::fsync_dir_barrier(&self.sub("done"))?;
+        fault("acked");
         Ok(Some(name))
     }
 

@@ -77,7 +77,7 @@ fn run_peer(
 ) -> Result<Vec<Report>> {
     let id = &spec.identity;
     let obs = observe::observe(root, id, cfg.call_timeout)?;
-    let recorded = state::load(root, id)?;
+    let recorded = adopt(root, spec, &obs, state::load(root, id)?)?;
     let facts = match q {
         Some(q) if spec.policy == Policy::Ephemeral => queue_facts(q)?,
         _ => QueueFacts::default(),
@@ -175,6 +175,60 @@ fn agent_facts(
         parked_until: look.as_ref().and_then(|l| l.record.parked.as_ref().map(|p| p.until)),
         last_delivery: look.as_ref().and_then(|l| l.record.delivery.as_ref().map(|d| d.at)),
     })
+}
+
+/// A server of ours answers on the socket, but the state names another one
+/// (or none): its launcher was killed after tmux started it and before it
+/// recorded the launch (a tick killed mid-restart, a kick mid-start).
+/// Record it as that launch would have, and log the launch (`adopted=1`):
+/// otherwise `stop`, `status` and the restart bookkeeping would go on
+/// describing a dead incarnation. Only when nobody holds the identity lock
+/// (a launch or stop in flight records itself) and the peer is not stopped
+/// or failed on purpose (a persistent peer's server started by hand is left
+/// alone, as the decide table says). Returns the state to decide from.
+fn adopt(root: &Root, spec: &PeerSpec, obs: &observe::Observed, recorded: State) -> Result<State> {
+    let id = &spec.identity;
+    let Some(pid) =
+        obs.server_pid.filter(|p| obs.server_answers() && recorded.server_pid != Some(*p))
+    else {
+        return Ok(recorded);
+    };
+    let Some(_lock) = fsutil::try_lock(&root.id_lock(id))? else { return Ok(recorded) };
+    let cur = state::load(root, id)?;
+    let socket = root.socket(id);
+    let start = crate::proc::start_time(pid);
+    let on_purpose = spec.policy == Policy::Persistent && (cur.stopped || cur.failed);
+    let recorded_runs =
+        cur.server_pid.is_some_and(|p| crate::proc::is_tmux_server(p, &socket, cur.server_start));
+    if cur.server_pid == Some(pid)
+        || on_purpose
+        || recorded_runs
+        || !crate::proc::is_tmux_server(pid, &socket, start)
+    {
+        // Recorded meanwhile; left alone; two servers (doctor's); or gone.
+        return Ok(cur);
+    }
+    let st = state::update(root, id, |st| {
+        st.launched_at = Some(Utc::now());
+        st.server_pid = Some(pid);
+        st.server_start = start;
+        st.pane_pid = obs.pane_pid;
+        st.stopped = false;
+        st.stop_reason = None;
+        st.held = None;
+        match st.next_restart_at {
+            // The restart that started it.
+            Some(_) => decide::after_restart(st, st.pending_attempt),
+            None => st.dead_incarnation = None,
+        }
+    })?;
+    Event::new("launch")
+        .id(id)
+        .kv("pid", obs.pane_pid.map(|p| p.to_string()).unwrap_or_default())
+        .kv("policy", spec.policy)
+        .kv("adopted", 1)
+        .append_to(&root.lifecycle_log())?;
+    Ok(st)
 }
 
 /// Merge the tick's bookkeeping fields into the state file under the

@@ -44,6 +44,12 @@ impl Control {
             tmux.command(&super::Cmd::new("-C").arg("attach-session").arg("-t").arg(id.target()));
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        // A control client that outlives its owner can keep tmux 3.3a from
+        // ever finishing a kill-server (seen when the owner was killed while
+        // the server was stopped): it dies with the thread attaching it,
+        // which must be the one that keeps it (the runner's and the
+        // courier's main threads).
+        crate::proc::die_with_parent(&mut cmd);
         let mut child = cmd.spawn().map_err(io)?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();

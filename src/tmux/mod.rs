@@ -348,25 +348,7 @@ impl Tmux {
     pub fn spawn(&self, cmd: &Cmd) -> Result<Child, TmuxError> {
         let mut c = self.command(cmd);
         c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
-        #[cfg(target_os = "linux")]
-        {
-            let parent = std::process::id() as libc::pid_t;
-            // SAFETY: only async-signal-safe calls (prctl, getppid) between
-            // fork and exec.
-            unsafe {
-                c.pre_exec(move || {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    // The parent may have died before prctl: then nobody
-                    // would ever send the signal.
-                    if libc::getppid() != parent {
-                        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-                    }
-                    Ok(())
-                })
-            };
-        }
+        crate::proc::die_with_parent(&mut c);
         c.spawn().map_err(|err| TmuxError::Io { socket: self.socket.clone(), err })
     }
 }

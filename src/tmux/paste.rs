@@ -1,6 +1,8 @@
 //! Typing text into a pane safely: through a uniquely named tmux buffer fed
 //! on stdin (`load-buffer -b NAME -`), then `paste-buffer -p -d` (bracketed
-//! paste when the program asked for it; the buffer is deleted) and Enter.
+//! paste when the program asked for it; the buffer is deleted) and Enter,
+//! both only if the pane is still alive (tmux 3.3a crashes on a paste into
+//! a dead pane; see [`paste`]).
 //! The text never passes through tmux's command parser or format expander,
 //! and `send-keys` (which fails above ~16 KB) is used only for Enter.
 //!
@@ -55,8 +57,29 @@ fn buffer_name() -> String {
     format!("muxvisor-{}-{}", std::process::id(), crate::fsutil::unique_suffix())
 }
 
+/// What the guarded paste prints when it found the pane dead.
+const DEAD_MARK: &str = "muxvisor-pane-dead";
+
+/// The paste as one tmux command: `paste-buffer` (and Enter) only if the
+/// pane is alive, checked in the same command queue, so its program cannot
+/// die in between. tmux 3.3a (at least) segfaults on `paste-buffer` into a
+/// dead pane (`remain-on-exit`): a program dying as it is typed at would
+/// take its whole server down. A dead pane gets its buffer deleted and
+/// [`DEAD_MARK`] printed instead. `name` and `id` are safe words for tmux's
+/// parser. Pure.
+fn guarded_paste(name: &str, id: &Identity, enter: bool) -> Cmd {
+    let target = id.target();
+    let mut live = format!("paste-buffer -p -d -b {name} -t {target}");
+    if enter {
+        live.push_str(&format!(" ; send-keys -t {target} Enter"));
+    }
+    let dead = format!("delete-buffer -b {name} ; display-message -p {DEAD_MARK}");
+    Cmd::new("if-shell").args(["-F", "-t", target.as_str(), "#{pane_dead}"]).arg(dead).arg(live)
+}
+
 /// Paste `text` into `id`'s pane, then press Enter when `enter`. Empty
-/// text is a valid message: Enter alone (tmux has no empty buffer).
+/// text is a valid message: Enter alone (tmux has no empty buffer). A dead
+/// pane is an error (nothing is typed).
 pub fn paste(tmux: &Tmux, id: &Identity, text: &[u8], enter: bool) -> Result<(), TmuxError> {
     if text.is_empty() {
         if !enter {
@@ -67,17 +90,19 @@ pub fn paste(tmux: &Tmux, id: &Identity, text: &[u8], enter: bool) -> Result<(),
     }
     let name = buffer_name();
     tmux.run_with_stdin(&Cmd::new("load-buffer").arg("-b").arg(&name).arg("-"), Some(text))?;
-    let target = id.target();
-    let mut cmd =
-        Cmd::new("paste-buffer").args(["-p", "-d", "-b", name.as_str(), "-t", target.as_str()]);
-    if enter {
-        cmd = cmd.then("send-keys").args(["-t", target.as_str(), "Enter"]);
+    let r = tmux.run(&guarded_paste(&name, id, enter));
+    match r {
+        Ok(out) if out.stdout.contains(DEAD_MARK) => Err(TmuxError::Failed {
+            socket: tmux.socket().to_path_buf(),
+            status: std::os::unix::process::ExitStatusExt::from_raw(1 << 8),
+            stderr: format!("the pane of {id} is dead (its program exited); nothing was typed"),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let _ = tmux.run(&Cmd::new("delete-buffer").arg("-b").arg(&name));
+            Err(e)
+        }
     }
-    let r = tmux.run(&cmd);
-    if r.is_err() {
-        let _ = tmux.run(&Cmd::new("delete-buffer").arg("-b").arg(&name));
-    }
-    r.map(|_| ())
 }
 
 /// Poll the pane until its visible content has not changed for `quiet`, for
@@ -126,6 +151,27 @@ mod tests {
         for bad in ["", "-t", "hello world", "a;b", "#{pane_pid}", "\x1b", &"k".repeat(40)] {
             assert!(check_key(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_paste_is_guarded_by_the_panes_life() {
+        let id = Identity::parse("w1").unwrap();
+        let c = guarded_paste("muxvisor-1-ab", &id, true);
+        let v: Vec<String> = c.as_args().iter().map(|s| s.to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            v,
+            [
+                "if-shell",
+                "-F",
+                "-t",
+                "=w1:",
+                "#{pane_dead}",
+                "delete-buffer -b muxvisor-1-ab ; display-message -p muxvisor-pane-dead",
+                "paste-buffer -p -d -b muxvisor-1-ab -t =w1: ; send-keys -t =w1: Enter",
+            ]
+        );
+        let v = guarded_paste("b", &id, false).as_args().last().unwrap().to_owned();
+        assert_eq!(v, "paste-buffer -p -d -b b -t =w1:");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -520,4 +521,78 @@ fn a_lost_socket_that_cannot_be_recreated_is_refused_and_stop_still_ends_it() {
     assert!(wait_until(Duration::from_secs(5), || !alive(server)), "server survived the stop");
     assert!(wait_until(Duration::from_secs(5), || !alive(pane)), "program survived the stop");
     assert!(!env.root().join("run/dl.sock").exists());
+}
+
+/// Soak regression (issue 10): tmux 3.3a can accept a `kill-server` and
+/// never exit: a control-mode client whose terminal went away while the
+/// server was stopped stays on its client list (a killed runner's client
+/// did this in the soak; a terminal's `tmux -CC` can too). `stop` waited
+/// 2 s, removed the socket and left the server, and its program, running
+/// unreachable. A server that outlives its `kill-server` is now killed.
+#[test]
+fn stop_ends_a_server_that_outlives_its_kill_server() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let env = Env::new();
+    add_peer(&env, "stuck", &["sleep", "1000"]);
+    env.mv(&["launch", "stuck"]).ok();
+    let server = env.server_pid("stuck").expect("a server");
+    let sock = env.root().join("run/stuck.sock");
+    let mut client = Command::new("tmux")
+        .arg("-S")
+        .arg(&sock)
+        .args(["-f", "/dev/null", "-C", "attach-session", "-t", "=stuck:"])
+        .env_remove("TMUX")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // A command the stopped server will answer into a pipe nobody reads.
+    unsafe { libc::kill(server, libc::SIGSTOP) };
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(b"capture-pane -p -t =stuck:\n").unwrap();
+    drop(stdin);
+    drop(client.stdout.take());
+    unsafe { libc::kill(server, libc::SIGCONT) };
+    env.mv(&["stop", "stuck", "--grace", "1s"]).ok();
+    let gone = wait_until(Duration::from_secs(10), || !alive(server));
+    if muxvisor::proc::is_tmux_server(server, &sock, None) {
+        unsafe { libc::kill(server, libc::SIGKILL) };
+    }
+    let _ = client.kill();
+    let _ = client.wait();
+    assert!(gone, "the server outlived its stop");
+}
+
+/// Soak regression (issue 10): a launch whose launcher was killed after
+/// tmux started the server, before the state recorded it, leaves a server
+/// the state does not name. Stopped (SIGSTOP) it cannot name itself either;
+/// `stop` then could not kill it, removed its socket anyway and left it
+/// (and its program) running unreachable. The server is now found by its
+/// socket path among the processes.
+#[test]
+fn stop_ends_a_hung_server_the_state_does_not_name() {
+    let env = Env::new();
+    add_peer(&env, "unrec", &["sleep", "1000"]);
+    env.mv(&["launch", "unrec"]).ok();
+    let server = env.server_pid("unrec").expect("a server");
+    // As if its launch had never been recorded: the state names another
+    // (long gone) incarnation.
+    let mut st = state(&env, "unrec");
+    st["server_pid"] = serde_json::json!(i32::MAX - 1);
+    st["server_start"] = serde_json::Value::Null;
+    fs::write(env.root().join("state/unrec.json"), serde_json::to_vec(&st).unwrap()).unwrap();
+    unsafe { libc::kill(server, libc::SIGSTOP) };
+    env.mv(&["stop", "unrec", "--grace", "1s"]).ok();
+    let sock = env.root().join("run/unrec.sock");
+    let gone = wait_until(Duration::from_secs(10), || !alive(server));
+    if muxvisor::proc::is_tmux_server(server, &sock, None) {
+        unsafe {
+            libc::kill(server, libc::SIGCONT);
+            libc::kill(server, libc::SIGKILL);
+        }
+    }
+    assert!(gone, "the hung server outlived its stop");
 }

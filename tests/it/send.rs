@@ -190,3 +190,33 @@ fn a_corrupt_state_file_is_refused_before_anything_starts() {
     env.mv(&["send", "p", "hello"]).ok();
     assert_eq!(env.events("lifecycle", "launch").len(), 1);
 }
+
+/// Soak regression (issue 10): `paste-buffer` into a dead pane makes tmux
+/// 3.3a segfault. The soak killed runners and programs while a task or a
+/// message was being typed, and their servers crashed (each recorded as an
+/// `ev=server-exit` nobody caused). Typing now checks, in the same tmux
+/// command, that the pane is alive, and reports a dead one.
+#[test]
+fn typing_into_a_dead_pane_reports_it_and_the_server_survives() {
+    use std::os::unix::fs::DirBuilderExt;
+    let env = Env::new();
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(env.root().join("run")).unwrap();
+    env.tmux(
+        "d",
+        &["set-option", "-g", "remain-on-exit", "on", ";", "new-session", "-d", "-s", "d", "true"],
+    )
+    .ok();
+    assert!(wait_until(WAIT, || {
+        env.tmux("d", &["display", "-p", "-t", "=d:", "#{pane_dead}"]).stdout.trim() == "1"
+    }));
+    let server: i32 = env.tmux("d", &["display", "-p", "#{pid}"]).stdout.trim().parse().unwrap();
+    let tmux = muxvisor::tmux::Tmux::new(env.root().join("run/d.sock")).unwrap();
+    let id = muxvisor::peer::Identity::parse("d").unwrap();
+    let typed = muxvisor::tmux::paste::paste(&tmux, &id, b"hello", true);
+    let e = typed.expect_err("typed into a dead pane without a word");
+    assert!(e.to_string().contains("dead"), "{e}");
+    assert!(muxvisor::proc::alive(server), "the tmux server crashed");
+    env.tmux("d", &["has-session", "-t", "=d:"]).ok();
+    let buffers = env.tmux("d", &["list-buffers"]).stdout;
+    assert!(buffers.is_empty(), "the buffer was left behind: {buffers}");
+}

@@ -536,3 +536,48 @@ fn ticks_keep_the_event_logs_under_their_cap() {
     assert!(size(&old) <= cap + 200, "lifecycle.log.1 is {} bytes", size(&old));
     assert!(env.read("logs/lifecycle.log").lines().all(|l| l.contains(" ev=tick ")));
 }
+
+/// Soak regression (issue 10): a launcher killed inside its tmux
+/// invocation (after the server started, before the state recorded it: the
+/// soak killed a tick there, mid-restart) leaves a running server that the
+/// state does not name and no `ev=launch`. The next tick adopts it: the
+/// state names the server that runs, the launch is logged (`adopted=1`),
+/// and its later death is recorded and restarted like any other.
+#[test]
+fn a_tick_adopts_a_server_whose_launch_was_never_recorded() {
+    let env = Env::new();
+    add_peer_with(&env, "adopt", &["sleep", "1000"], |s| {
+        s.restart = Restart::Always;
+        s.backoff = Duration::from_millis(100);
+        s.max_backoff = Duration::from_millis(200);
+    });
+    env.mv(&["launch", "adopt"]).ok();
+    let server = env.server_pid("adopt").expect("a server");
+    let pane = state(&env, "adopt")["pane_pid"].as_i64().unwrap();
+    // As if this launch had never been recorded: the state still describes
+    // an earlier incarnation, dead and due for a restart.
+    let mut st = state(&env, "adopt");
+    let earlier = (Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    st["server_pid"] = serde_json::json!(i32::MAX - 1);
+    st["server_start"] = serde_json::Value::Null;
+    st["pane_pid"] = serde_json::json!(i32::MAX - 2);
+    st["launched_at"] = serde_json::json!(earlier);
+    st["dead_incarnation"] = serde_json::json!(earlier);
+    st["next_restart_at"] = serde_json::json!(earlier);
+    st["pending_attempt"] = serde_json::json!(1);
+    fs::write(env.root().join("state/adopt.json"), serde_json::to_vec(&st).unwrap()).unwrap();
+    tick(&env);
+    let st = state(&env, "adopt");
+    assert_eq!(st["server_pid"].as_i64(), Some(i64::from(server)), "{st}");
+    assert_eq!(st["pane_pid"].as_i64(), Some(pane), "{st}");
+    let launches = life(&env, "launch", "adopt");
+    assert!(launches.last().is_some_and(|l| l.contains(" adopted=1")), "{launches:?}");
+    assert_eq!(launches.len(), 2, "{launches:?}");
+    // Its death is news, and is restarted.
+    unsafe { libc::kill(server, libc::SIGKILL) };
+    assert!(ticks_until(&env, Duration::from_secs(20), || {
+        env.server_pid("adopt").is_some_and(|p| p != server && alive(p))
+    }));
+    let gone = life(&env, "gone", "adopt");
+    assert_eq!(gone.len(), 1, "{gone:?}");
+}
