@@ -157,7 +157,7 @@ def main():
             "start_us": "start (payload file, program check, fork/exec, ev=task-start)",
             "run_us": "the program itself (`true`)",
             "commit_us": "commit (ev=session-exit, rename into done/, done/ synced, ev=task-done)",
-            "outcome_us": "outcome (screen's last lines via tmux capture-pane, outcome file)",
+            "outcome_us": "outcome (screen's last lines through the runner's tmux control client, outcome file)",
         }
         for fld in fields:
             f.write(f"| {names[fld]} | {statistics.median(per[fld]):.0f} | {pct(per[fld], 99):.0f} |\n")
