@@ -715,6 +715,35 @@ pub fn sections() -> Vec<Section> {
          --hook-json`. The README shows the whole settings block.",
     ));
 
+    let tasks = vec![
+        para(
+            "An ephemeral peer's pane runs a runner (`muxvisor _run ID`), not the program: it \
+             claims the head of the FIFO, starts the program for it as its own child (argv \
+             placeholders, MUXVISOR_TASK_ID, MUXVISOR_TASK_FILE and the working directory as the \
+             spec says), records the exit itself, acknowledges the task (or puts it back with \
+             backoff, or dead-letters it) and claims the next, until the queue has been empty for \
+             --linger (default 2 s); then it ends its own server (ev=stop reason=drained). A \
+             burst drains at the program's speed, with no tick and no tmux call between tasks.",
+        ),
+        para(
+            "Three things start a runner when none is alive, each under the peer's worker lock \
+             and each by running the tick's own per-peer step: the kick (`send`, right after the \
+             task is durable, unless --no-kick); the hand-over (when a runner dies, tmux's \
+             pane-died hook forks a detached process that kills what is left, retries the task \
+             it was running and starts a new runner); and the tick, the safety net (a lost hook, \
+             a reboot, --no-kick sends). With --deliver keys the runner types each task into the \
+             program (bracketed paste, then Enter) once its screen is quiet; such tasks pay a \
+             tmux round trip and still hand over without a tick.",
+        ),
+        para(
+            "Refused before queueing (exit 1, \"NOT queued\"): with {task} in the argv, text \
+             that is not UTF-8, holds a NUL byte, or would make one argument longer than execve \
+             allows (131,071 bytes on Linux) or all of them longer than half of ARG_MAX; with \
+             --deliver keys, text that is not UTF-8 or holds control characters other than \
+             newline and tab. {task_file} in the argv (or MUXVISOR_TASK_FILE) takes any bytes.",
+        ),
+    ];
+
     let fleet = vec![
         para(
             "Resume: a persistent peer can carry a conversation id (status: agent.session_id and \
@@ -754,6 +783,7 @@ pub fn sections() -> Vec<Section> {
 
     vec![
         Section { title: "FILES", blocks: files },
+        Section { title: "TASKS", blocks: tasks },
         Section { title: "AGENTS", blocks: agents },
         Section { title: "FLEET", blocks: fleet },
         Section { title: "ENVIRONMENT", blocks: env },
@@ -834,7 +864,16 @@ mod tests {
         let titles: Vec<_> = sections().iter().map(|s| s.title).collect();
         assert_eq!(
             titles,
-            ["FILES", "AGENTS", "FLEET", "ENVIRONMENT", "EXIT STATUS", "LOG FORMAT", "EVENTS"]
+            [
+                "FILES",
+                "TASKS",
+                "AGENTS",
+                "FLEET",
+                "ENVIRONMENT",
+                "EXIT STATUS",
+                "LOG FORMAT",
+                "EVENTS"
+            ]
         );
     }
 }
