@@ -18,8 +18,9 @@ Builds the release binary, then, against a private root under /tmp:
 - stops the chaos, lets ticks settle everything (bounded) and checks:
   1. every task whose send exited 0 ran and is done (acknowledged once) or
      dead-lettered with a reason; none lost, none finished twice;
-  2. every server kill has exactly one ev=server-exit for that pid and
-     every ev=server-exit is a kill;
+  2. every server kill has exactly one ev=server-exit for that pid (or,
+     killed while its canary was dead, the tick's ev=gone) and every
+     ev=server-exit is a kill;
   3. one canary and one wait-for per live server, none for dead ones, no
      other process left; `doctor` and `clean --dry-run` find nothing;
   4. per peer, tasks first ran in queue (send) order.
@@ -27,9 +28,11 @@ Prints the figures and exits 1 on any violation (2 if it could not run).
 Allowed, and counted apart: a task re-run after its runner or program was
 killed; a program that ended just before its runner was killed, before the
 runner could record the exit (the exit-to-ack window no kill -9 can be kept
-out of); a `tmp/` file of a sender killed mid-write; a server killed while
-its canary was dead or a deliberate teardown was under way (no record, or
-one). `--recheck DIR` re-runs checks 1, 2 and 4 on a kept directory.
+out of); a `tmp/` file of a sender killed mid-write; a server killed during
+a deliberate teardown (no ev=server-exit needed: the stop is its record); a
+server killed while its canary was dead (by ev=server-exit anyway, or else
+by the tick's ev=gone, which must be there). `--recheck DIR` re-runs checks
+1, 2 and 4 on a kept directory.
 
 Process discovery: the soak makes itself a child subreaper, so every
 process muxvisor starts for this root (servers, canaries, hand-overs) stays
@@ -741,6 +744,15 @@ def window_kill(kills, peer, ended):
                and -0.005 <= k["t"] - ended <= 0.1 for k in kills if not k.get("missed"))
 
 
+def iso_epoch(x):
+    """An RFC 3339 time stamp as unix seconds (0 if it is not one)."""
+    from datetime import datetime
+    try:
+        return datetime.fromisoformat(x.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
 def read_lines(path):
     lines = []
     for p in (path + ".1", path):
@@ -824,7 +836,7 @@ def report(s, chaos_s, settled, load0, live):
             recs.setdefault(int(e.get("server_pid") or 0), []).append(e)
     server_kills = [k for k in s.kills if k["kind"] == "server" and not k.get("missed")]
     killed = {k["pid"] for k in server_kills}
-    unwatched_rec = unwatched_none = intent_kills = 0
+    unwatched_rec = unwatched_gone = unwatched_lost = intent_kills = 0
     for k in server_kills:
         n = len(recs.get(k["pid"], []))
         if n > 1:
@@ -836,7 +848,15 @@ def report(s, chaos_s, settled, load0, live):
                          f"teardown (stop intent present) but got an ev=server-exit")
         elif not k["watched"]:
             unwatched_rec += n
-            unwatched_none += 1 - n
+            if n == 0:
+                # No canary saw it die: the tick's ev=gone must record it.
+                if any(e.get("ev") == "gone" and e.get("identity") == k["id"]
+                       and iso_epoch(e.get("ts", "")) >= k["t"] - 1 for e in life):
+                    unwatched_gone += 1
+                else:
+                    unwatched_lost += 1
+                    v.append(f"UNRECORDED: server {k['pid']} of {k['id']} killed while its canary "
+                             f"was dead, and no ev=server-exit or ev=gone after it")
         elif n == 0:
             v.append(f"MISSED: server {k['pid']} of {k['id']} killed at "
                      f"{time.strftime('%H:%M:%S', time.gmtime(k['t']))}.{int(k['t'] % 1 * 1000):03d}"
@@ -958,9 +978,10 @@ def report(s, chaos_s, settled, load0, live):
           f"{sum(1 for e in exits if e.get('ev') == 'session-exit')}")
     print("chaos (hit/no target): " + ", ".join(f"{k} {d[0]}/{d[1]}" for k, d in sorted(by_kind.items())))
     print(f"server kills {len(server_kills)}: ev=server-exit records {sum(len(x) for x in recs.values())}; "
-          f"watched kills {len(server_kills) - intent_kills - unwatched_rec - unwatched_none}, "
-          f"unwatched (canary just killed) {unwatched_rec + unwatched_none} "
-          f"({unwatched_rec} recorded anyway), during a deliberate teardown {intent_kills}")
+          f"watched kills {len(server_kills) - intent_kills - unwatched_rec - unwatched_gone - unwatched_lost}, "
+          f"unwatched (canary just killed) {unwatched_rec + unwatched_gone + unwatched_lost} "
+          f"({unwatched_rec} by ev=server-exit anyway, {unwatched_gone} by the tick's ev=gone), "
+          f"during a deliberate teardown {intent_kills}")
     print(f"ticks: {len(s.ticks)} ({tick_rcs}), median {statistics.median(tick_ms or [0]):.0f} ms, "
           f"p95 {pct(tick_ms, 95):.0f} ms; tick actions reported as error: {len(tick_errors)}")
     for a_ in tick_errors[:10]:

@@ -730,10 +730,11 @@ pub fn sections() -> Vec<Section> {
              and each by running the tick's own per-peer step: the kick (`send`, right after the \
              task is durable, unless --no-kick); the hand-over (when a runner dies, tmux's \
              pane-died hook forks a detached process that kills what is left, retries the task \
-             it was running and starts a new runner); and the tick, the safety net (a lost hook, \
-             a reboot, --no-kick sends). With --deliver keys the runner types each task into the \
-             program (bracketed paste, then Enter) once its screen is quiet; such tasks pay a \
-             tmux round trip and still hand over without a tick.",
+             it was running and starts a new runner; a runner whose server died records its \
+             program's exit, then hands over the same way, logging ev=gone); and the tick, the \
+             safety net (a lost hook, a reboot, --no-kick sends). With --deliver keys the runner \
+             types each task into the program (bracketed paste, then Enter) once its screen is \
+             quiet; such tasks pay a tmux round trip and still hand over without a tick.",
         ),
         para(
             "Refused before queueing (exit 1, \"NOT queued\"): with {task} in the argv, text \

@@ -29,7 +29,8 @@
 //! both. Terminal-generated signals (Ctrl-C typed into the pane) reach the
 //! program, not the runner: it catches them with a handler that does
 //! nothing, which `exec` resets for the program. SIGHUP (the server died)
-//! is noted: the runner still records its program's exit, then ends.
+//! is noted: the runner still records its program's exit, then ends and
+//! hands over as the pane-died hook would (no hook runs for a dead server).
 //!
 //! Crash points (`MUXVISOR_FAULT` with the `fault-injection` feature):
 //! `run-claimed` (claimed, program not started), `run-spawned` (program
@@ -141,7 +142,7 @@ impl<'a> Runner<'a> {
         let mut busy_since: Option<Instant> = None;
         loop {
             if HANGUP.load(Ordering::SeqCst) {
-                return Ok(());
+                return self.hand_over_after_hangup();
             }
             let spec = match peer::load(self.root, &self.id) {
                 Ok(Some(s)) if s.policy == Policy::Ephemeral => s,
@@ -338,6 +339,26 @@ impl<'a> Runner<'a> {
         self.control.borrow_mut().take();
         session::retire_self(self.root, &self.id, reason)?;
         Ok(true)
+    }
+
+    /// Our server died (the terminal hung up) and no pane-died hook will
+    /// run for us: hand over as that hook would, so that the death is on
+    /// record (the per-peer step logs `ev=gone`, which matters when no
+    /// canary saw it) and queued tasks go on at once rather than at the
+    /// next tick. Not after a deliberate teardown (its intent is written
+    /// before the kill). Our locks and control client go first: the
+    /// detached hand-over must not inherit them, and it waits for a runner
+    /// to be gone.
+    fn hand_over_after_hangup(mut self) -> Result<()> {
+        self.control.borrow_mut().take();
+        self.lock = None;
+        if self.root.stop_intent(&self.id).exists() {
+            return Ok(());
+        }
+        if crate::hook::detach()? {
+            crate::hook::handover(self.root, &self.id)?;
+        }
+        Ok(())
     }
 
     fn pending(&self) -> Result<bool> {

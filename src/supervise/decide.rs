@@ -481,8 +481,8 @@ pub fn after_failed_restart(st: &mut State, spec: &PeerSpec, now: DateTime<Utc>,
 /// ----------------+----------------------------------+------------------------------------------
 /// Alive           | canary; past timeout: stop, fail | orphan pane: stop; fail its task; start
 /// PaneDead        | (runner ending) nothing          | teardown; fail its task; start
-/// SessionGone/    | (runner still recording its      | stale: clean; task: gone (once), teardown,
-///  NoSocket/Stale |  program's exit) nothing         |  fail; start
+/// SessionGone/    | (runner still recording its      | gone (once, if on record as live); stale:
+///  NoSocket/Stale |  program's exit) nothing         |  clean; task: teardown, fail; start
 /// Hung            | report hung                      | report hung
 /// ```
 fn ephemeral(i: &Input, st: &mut State, out: &mut Vec<Action>) {
@@ -533,16 +533,20 @@ fn ephemeral(i: &Input, st: &mut State, out: &mut Vec<Action>) {
             if *seen == Seen::StaleSocket {
                 out.push(Action::CleanStaleSocket);
             }
-            if let Some(t) = running {
-                let death =
-                    if *seen == Seen::SessionGone { Death::SessionGone } else { Death::ServerDead };
-                if Phase::of(i.recorded) == Phase::Live && st.dead_incarnation != st.launched_at {
-                    st.dead_incarnation = st.launched_at;
-                    out.push(Action::RecordGone {
-                        death,
-                        reason: format!("worker for task {} vanished", t.task),
-                    });
-                }
+            let death =
+                if *seen == Seen::SessionGone { Death::SessionGone } else { Death::ServerDead };
+            // A runner that retired is on record as stopped; a live record
+            // here is a death, whether or not a task was running (with its
+            // canary dead, nothing else records it).
+            if Phase::of(i.recorded) == Phase::Live && st.dead_incarnation != st.launched_at {
+                st.dead_incarnation = st.launched_at;
+                let reason = match running {
+                    Some(t) => format!("worker for task {} vanished", t.task),
+                    None => "the runner's server vanished between tasks".to_string(),
+                };
+                out.push(Action::RecordGone { death, reason });
+            }
+            if running.is_some() {
                 out.push(Action::Teardown);
                 fail(out, death.as_str());
             }

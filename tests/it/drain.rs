@@ -459,3 +459,55 @@ fn fault_injection_at_every_hand_over_step() {
         assert_eq!(life(&env, "task-done", &id(n)).len(), 3, "step {step}");
     }
 }
+
+/// Soak finding (issue 10, "every server kill has exactly one record"): a
+/// runner's server killed while its canary was dead leaves no
+/// ev=server-exit, and no pane-died hook runs for a dead server. The runner
+/// (its terminal hung up) still records its program's exit, then hands
+/// over itself: the death is on record (ev=gone) and the next task runs,
+/// with no tick.
+#[test]
+fn a_server_killed_while_its_canary_was_dead_is_on_record_and_work_goes_on() {
+    let env = Env::new();
+    let out = env.scratch().join("out");
+    let pidfile = env.scratch().join("pid");
+    let go = env.scratch().join("go");
+    let script = format!(
+        "if [ \"$1\" = a ]; then echo $$ > {p}; while [ ! -e {g} ]; do sleep 0.05; done; fi; \
+         printf '%s\\n' \"$1\" >> {o}",
+        p = pidfile.display(),
+        g = go.display(),
+        o = out.display()
+    );
+    add(&env, "blind", &[], &["sh", "-c", &script, "sh", "{task}"]);
+    env.mv(&["send", "blind", "a"]).ok();
+    assert!(wait_until(WAIT, || fs::read_to_string(&pidfile).is_ok_and(|s| !s.is_empty())));
+    assert!(wait_until(WAIT, || crate::lifecycle::canary_watching(&env, "blind")));
+    let root = Root::new(env.root().to_path_buf());
+    let id = Identity::parse("blind").unwrap();
+    let canary = muxvisor::canary::pid(&root, &id).expect("a canary holds its lock");
+    unsafe { libc::kill(canary, libc::SIGKILL) };
+    assert!(wait_until(WAIT, || !alive(canary)));
+    let server = env.server_pid("blind").expect("a server is recorded");
+    unsafe { libc::kill(server, libc::SIGKILL) };
+    assert!(wait_until(WAIT, || !alive(server)));
+    env.mv(&["send", "--no-kick", "blind", "b"]).ok();
+    fs::write(&go, "").unwrap();
+    assert!(
+        wait_until(WAIT, || lines(&out).len() >= 2),
+        "{}\n{}",
+        env.read("logs/lifecycle.log"),
+        env.read("logs/exits.log")
+    );
+    assert_eq!(lines(&out), ["a", "b"], "a ran to its end once, then b");
+    assert!(
+        wait_until(WAIT, || life(&env, "gone", "blind").len() == 1),
+        "{}\n{}",
+        env.read("logs/lifecycle.log"),
+        env.read("logs/exits.log")
+    );
+    assert!(exits(&env, "server-exit", "blind").is_empty(), "no canary saw it");
+    assert!(life(&env, "task-retry", "blind").is_empty(), "a finished: nothing to retry");
+    assert!(env.events("lifecycle", "tick").is_empty(), "no tick ran");
+    assert!(wait_until(WAIT, || env.server_pid("blind").is_some_and(|p| p != server)));
+}

@@ -179,11 +179,11 @@ fn ephemeral_table_every_pair() {
         ("session-gone", true, true, &["expire"]),
         ("session-gone", true, false, &["expire"]),
         ("session-gone", false, true, &["expire", "gone", "teardown", "fail", "start-next"]),
-        ("session-gone", false, false, &["expire", "start-next"]),
+        ("session-gone", false, false, &["expire", "gone", "start-next"]),
         ("no-socket", true, true, &["expire"]),
         ("no-socket", true, false, &["expire"]),
         ("no-socket", false, true, &["expire", "gone", "teardown", "fail", "start-next"]),
-        ("no-socket", false, false, &["expire", "start-next"]),
+        ("no-socket", false, false, &["expire", "gone", "start-next"]),
         ("stale", true, true, &["expire"]),
         ("stale", true, false, &["expire"]),
         (
@@ -192,7 +192,7 @@ fn ephemeral_table_every_pair() {
             true,
             &["expire", "clean-socket", "gone", "teardown", "fail", "start-next"],
         ),
-        ("stale", false, false, &["expire", "clean-socket", "start-next"]),
+        ("stale", false, false, &["expire", "clean-socket", "gone", "start-next"]),
         ("hung", true, true, &["expire", "hung"]),
         ("hung", true, false, &["expire", "hung"]),
         ("hung", false, true, &["expire", "hung"]),
@@ -664,4 +664,17 @@ fn an_agent_that_exits_before_it_was_ever_ready_is_a_failed_start() {
     let untracked = AgentFacts { tracked: false, ..agent(AgentState::Unknown, false, 0, false) };
     let p = with_agent(&obs(dead(0)), &live, &s, untracked, at(10));
     assert_eq!(kinds(&p), Vec::<&str>::new(), "a plain program's exit 0 stays clean");
+}
+
+/// A runner that retired is on record as stopped: its missing server is no
+/// death, and the pending task just starts a new runner.
+#[test]
+fn a_retired_runner_s_missing_server_is_no_death() {
+    let s = spec(Policy::Ephemeral);
+    let q = QueueFacts { running: None, pending: 1, runner: false };
+    for name in ["no-socket", "stale"] {
+        let p = run(&obs(seen(name)), &state(Phase::Stopped), &s, &q, at(10));
+        assert!(!kinds(&p).contains(&"gone"), "{name}: {:?}", kinds(&p));
+        assert!(kinds(&p).contains(&"start-next"), "{name}: {:?}", kinds(&p));
+    }
 }
