@@ -386,27 +386,14 @@ impl Patterns {
 
     /// Blocked > busy > ready > nothing (see the module doc).
     pub fn classify(&self, screen: &str) -> Verdict {
-        if let Some((why, _)) = self.blocked_match(screen) {
-            return Verdict::Blocked(why.to_string());
-        }
-        if self.busy.iter().any(|r| r.is_match(screen)) {
-            return Verdict::Busy;
-        }
-        if self.ready.iter().any(|r| r.is_match(screen)) {
-            return Verdict::Ready;
-        }
-        Verdict::Nothing
+        self.classify_without(screen, None)
     }
 
-    /// [`Patterns::classify`] ignoring the blocked patterns of `reason` (a
-    /// notice known to be stale, such as a usage limit past its reset).
-    pub fn classify_without(&self, screen: &str, reason: &str) -> Verdict {
-        if let Some((why, _)) = self
-            .blocked
-            .iter()
-            .filter(|(w, _)| w != reason)
-            .find_map(|(w, r)| r.find(screen).map(|m| (w.as_str(), m)))
-        {
+    /// [`Patterns::classify`] ignoring the blocked patterns of reason
+    /// `skip`, if given (a notice known to be stale, such as a usage limit
+    /// past its reset).
+    pub fn classify_without(&self, screen: &str, skip: Option<&str>) -> Verdict {
+        if let Some((why, _)) = self.blocked_match_without(screen, skip) {
             return Verdict::Blocked(why.to_string());
         }
         if self.busy.iter().any(|r| r.is_match(screen)) {
@@ -421,7 +408,16 @@ impl Patterns {
     /// The first blocked pattern that matches: its reason and the whole
     /// screen lines the match touches (to quote in a message).
     pub fn blocked_match<'s>(&self, screen: &'s str) -> Option<(&str, Vec<&'s str>)> {
-        self.blocked.iter().find_map(|(why, r)| {
+        self.blocked_match_without(screen, None)
+    }
+
+    /// [`Patterns::blocked_match`] ignoring the patterns of reason `skip`.
+    pub fn blocked_match_without<'s>(
+        &self,
+        screen: &'s str,
+        skip: Option<&str>,
+    ) -> Option<(&str, Vec<&'s str>)> {
+        self.blocked.iter().filter(|(why, _)| Some(why.as_str()) != skip).find_map(|(why, r)| {
             let m = r.find(screen)?;
             Some((why.as_str(), lines_of(screen, m.start(), m.end())))
         })

@@ -177,18 +177,15 @@ fn age(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
 /// What the screen alone says (patterns only, no quiet).
 fn screen_view(f: &Facts, r: &Rules) -> Option<View> {
     let screen = f.screen?;
-    let limit = super::presets::reason::USAGE_LIMIT;
-    let mut verdict = r.patterns.classify(screen);
-    if matches!(&verdict, Verdict::Blocked(w) if w == limit)
-        && f.parked_until.is_some_and(|t| f.now >= t)
-    {
-        verdict = r.patterns.classify_without(screen, limit);
-    }
-    match verdict {
+    // A usage-limit notice past its reset time is history: read the screen
+    // as if it were not there.
+    let stale = f.parked_until.is_some_and(|t| f.now >= t);
+    let skip = stale.then_some(super::presets::reason::USAGE_LIMIT);
+    match r.patterns.classify_without(screen, skip) {
         Verdict::Blocked(why) => {
             let lines = r
                 .patterns
-                .blocked_match(screen)
+                .blocked_match_without(screen, skip)
                 .map(|(_, l)| l.iter().map(|s| s.trim_end().to_string()).collect())
                 .unwrap_or_default();
             Some(View {
@@ -383,6 +380,22 @@ mod tests {
         assert_eq!(state(decide(&f, &r)), (Ready, Source::Screen), "the notice is history");
         f.parked_until = None;
         assert_eq!(decide(&f, &r).state, Blocked, "no reset time known: still blocked");
+        // Past the reset, another block on the same screen is quoted by its
+        // own lines, not by the stale notice's.
+        let p = Patterns::new(
+            &[r"^> *$"],
+            &[],
+            &[("usage-limit", "limit reached"), ("permission", "Do you want to")],
+            None,
+        )
+        .unwrap();
+        let r = rules(&p);
+        let screen = "usage limit reached, resets 4pm\nDo you want to proceed?\n> ";
+        let mut f = facts(Some(screen));
+        f.parked_until = Some(t0());
+        let v = decide(&f, &r);
+        assert_eq!(v.reason.as_deref(), Some("permission"));
+        assert_eq!(v.lines, ["Do you want to proceed?"]);
     }
 
     #[test]
