@@ -30,7 +30,7 @@ use crate::agent::state::AgentState;
 use crate::fsutil::{self, LockGuard};
 use crate::logfmt::Event;
 use crate::paths::Root;
-use crate::peer::{self, Identity, PeerSpec, Policy};
+use crate::peer::{self, Identity, PeerSpec};
 use crate::state;
 
 /// How long a start holds a slot at most: an agent whose ready pattern never
@@ -107,11 +107,6 @@ pub fn format_size(b: u64) -> String {
     if g >= 1.0 { format!("{g:.1}G") } else { format!("{}M", b >> 20) }
 }
 
-/// Readiness means something for this peer: it counts against the cap.
-pub fn is_agent(spec: &PeerSpec) -> bool {
-    spec.policy == Policy::Persistent && (spec.agent.is_some() || !spec.ready_patterns.is_empty())
-}
-
 /// Hold `run/admission.lock` while checking and launching.
 pub fn lock(root: &Root) -> Result<LockGuard> {
     fsutil::lock_within(
@@ -130,7 +125,7 @@ pub fn starting(root: &Root, except: Option<&Identity>) -> Result<Vec<Identity>>
             continue;
         }
         let Ok(Some(spec)) = peer::load(root, &id) else { continue };
-        if !is_agent(&spec) {
+        if !spec.is_agent() {
             continue;
         }
         let Ok(st) = state::load(root, &id) else { continue };
@@ -171,7 +166,7 @@ pub fn held(root: &Root, spec: &PeerSpec, limits: &Limits) -> Result<Option<Stri
             format_size(floor)
         )));
     }
-    if !is_agent(spec) {
+    if !spec.is_agent() {
         return Ok(None);
     }
     let busy = starting(root, Some(&spec.identity))?;

@@ -232,6 +232,15 @@ impl PeerSpec {
         self.when.unwrap_or(if self.agent.is_some() { When::Idle } else { When::Now })
     }
 
+    /// An agent: a persistent peer whose readiness means something (an
+    /// `--agent` preset or a ready pattern). Its start counts against
+    /// admission, its state is tracked from `starting`, and a death before
+    /// it was ever ready is a failed start.
+    pub fn is_agent(&self) -> bool {
+        self.policy == Policy::Persistent
+            && (self.agent.is_some() || !self.ready_patterns.is_empty())
+    }
+
     /// Check what serde cannot: a program, an absolute cwd, sane env names,
     /// no NUL anywhere, positive counts.
     pub fn validate(&self) -> Result<()> {

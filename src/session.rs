@@ -299,7 +299,7 @@ fn note_start(
     use crate::agent::record::{self, Logged, SessionId};
     use crate::agent::state::{AgentState, Source};
     let id = &spec.identity;
-    let tracked = spec.agent.is_some() || !spec.ready_patterns.is_empty();
+    let tracked = spec.is_agent();
     let noted = record::update(root, id, Some(launched_at), |rec| {
         rec.started_as = Some(p.started_as.to_string());
         if let Some((sid, assigned)) = &p.session_id

@@ -142,7 +142,7 @@ fn agent_facts(
     obs: &observe::Observed,
     q: Option<&Queue>,
 ) -> Result<decide::AgentFacts> {
-    let tracked = spec.agent.is_some() || !spec.ready_patterns.is_empty();
+    let tracked = spec.is_agent();
     let look = if obs.seen == observe::Seen::Alive {
         Some(crate::agent::watch::Looker::once().look(root, spec, true)?)
     } else {
