@@ -49,10 +49,21 @@ fn persistent_spec(ctx: &Ctx, raw: &str, verb: &str) -> Result<PeerSpec> {
 
 pub fn launch(ctx: &Ctx, args: LaunchArgs) -> Result<ExitCode> {
     let spec = persistent_spec(ctx, &args.id, "launch")?;
-    let start = if args.fresh { session::Start::Fresh } else { session::Start::Program };
-    let code = launch_and_report(ctx, &spec, start, args.wait_ready)?;
-    match args.wait_ready {
-        Some(limit) if code == ExitCode::SUCCESS => wait_ready(ctx, &spec, limit),
+    start_and_wait(ctx, &spec, args.fresh, args.wait_ready)
+}
+
+/// What `launch` and `restart` share: launch (fresh or resuming) under
+/// admission, report, and with `--wait-ready` wait for the agent.
+fn start_and_wait(
+    ctx: &Ctx,
+    spec: &PeerSpec,
+    fresh: bool,
+    wait: Option<Duration>,
+) -> Result<ExitCode> {
+    let start = if fresh { session::Start::Fresh } else { session::Start::Program };
+    let code = launch_and_report(ctx, spec, start, wait)?;
+    match wait {
+        Some(limit) if code == ExitCode::SUCCESS => wait_ready(ctx, spec, limit),
         _ => Ok(code),
     }
 }
@@ -298,10 +309,5 @@ pub fn restart(ctx: &Ctx, args: RestartArgs) -> Result<ExitCode> {
         }
     }
     // `launch` clears `failed`: an explicit restart re-arms the restart budget.
-    let start = if args.fresh { session::Start::Fresh } else { session::Start::Program };
-    let code = launch_and_report(ctx, &spec, start, args.wait_ready)?;
-    match args.wait_ready {
-        Some(limit) if code == ExitCode::SUCCESS => wait_ready(ctx, &spec, limit),
-        _ => Ok(code),
-    }
+    start_and_wait(ctx, &spec, args.fresh, args.wait_ready)
 }
