@@ -390,12 +390,13 @@ impl Trace {
     }
 
     fn mark(&mut self) {
-        let wall = Utc::now().timestamp_nanos_opt().unwrap_or(0);
-        self.marks.push((Instant::now(), wall));
+        if crate::trace::on() {
+            let wall = Utc::now().timestamp_nanos_opt().unwrap_or(0);
+            self.marks.push((Instant::now(), wall));
+        }
     }
 
     fn write(&self, task: &str) {
-        let Some(path) = std::env::var_os("MUXVISOR_TRACE") else { return };
         let [(t0, _), (claimed, _), (started, _), (exited, ew), (committed, cw), (done, _)] =
             self.marks[..]
         else {
@@ -404,16 +405,14 @@ impl Trace {
         let us = |a: Instant, b: Instant| b.duration_since(a).as_micros();
         let line = format!(
             "task={task} claim_us={} start_us={} run_us={} commit_us={} outcome_us={} \
-             exit_wall_ns={ew} commit_wall_ns={cw}\n",
+             exit_wall_ns={ew} commit_wall_ns={cw}",
             us(t0, claimed),
             us(claimed, started),
             us(started, exited),
             us(exited, committed),
             us(committed, done),
         );
-        if let Ok(mut f) = fsutil::open_append(std::path::Path::new(&path)) {
-            let _ = f.write_all(line.as_bytes());
-        }
+        crate::trace::append(&line);
     }
 }
 

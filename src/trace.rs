@@ -3,7 +3,8 @@
 //! [`flush`] appends them as one line (`send main=NS parsed=NS ...`, Unix
 //! nanoseconds), so `bench/queue.sh` can say where a `send`'s time goes,
 //! measured against the benchmark's own clock before the spawn and after
-//! the exit. Off, a mark is one check of a flag read once per process.
+//! the exit; the runner appends its per-task line (`task=...`) through
+//! [`append`]. Off, a mark is one check of a flag read once per process.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -32,16 +33,27 @@ pub fn mark(step: &'static str) {
     }
 }
 
+/// Whether tracing is on (`MUXVISOR_TRACE` is set).
+pub fn on() -> bool {
+    trace().is_some()
+}
+
+/// Append `line` (a newline is added) to the trace file, if tracing is on.
+pub fn append(line: &str) {
+    let Some((path, _)) = trace() else { return };
+    if let Ok(mut f) = crate::fsutil::open_append(path) {
+        let _ = f.write_all(format!("{line}\n").as_bytes());
+    }
+}
+
 /// Append the marks so far as one line headed `what`, and forget them.
 pub fn flush(what: &str) {
-    let Some((path, marks)) = trace() else { return };
+    let Some((_, marks)) = trace() else { return };
     let Ok(mut m) = marks.lock() else { return };
     let mut line = what.to_string();
     for (step, ns) in m.drain(..) {
         line.push_str(&format!(" {step}={ns}"));
     }
-    line.push('\n');
-    if let Ok(mut f) = crate::fsutil::open_append(path) {
-        let _ = f.write_all(line.as_bytes());
-    }
+    drop(m);
+    append(&line);
 }
