@@ -79,6 +79,26 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// These limits with the command-line flags (`--max-starting N`,
+    /// `--min-mem-available SIZE`) laid over them, checked.
+    pub fn with_flags(
+        mut self,
+        max_starting: Option<usize>,
+        min_mem: Option<&str>,
+    ) -> Result<Limits> {
+        if let Some(n) = max_starting {
+            self.max_starting = n;
+        }
+        if let Some(s) = min_mem {
+            self.min_mem_available =
+                Some(parse_size(s).map_err(|e| anyhow::anyhow!("--min-mem-available: {e}"))?);
+        }
+        check_limits(&self)?;
+        Ok(self)
+    }
+}
+
 /// `2G`, `512M`, `1.5G`, `64K`, or bare bytes (powers of 1024). Pure.
 pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
     let t = s.trim();
@@ -323,7 +343,7 @@ fn admitter(root: &Root, limits: &Limits) -> Result<()> {
 }
 
 /// Refuse a limit that would hold every launch forever.
-pub fn check_limits(l: &Limits) -> Result<()> {
+fn check_limits(l: &Limits) -> Result<()> {
     if l.max_starting == 0 {
         bail!("--max-starting 0 would never start an agent; give 1 or more");
     }

@@ -52,16 +52,14 @@ pub fn spec_for(ctx: &Ctx, interval: std::time::Duration) -> Result<Spec> {
 
 /// The admission options `service install` passes on to the tick.
 fn admission_args(args: &ServiceArgs) -> Result<Vec<String>> {
+    // Checked as the tick will read them (the environment is the tick's).
+    crate::admission::Limits::default()
+        .with_flags(args.max_starting, args.min_mem_available.as_deref())?;
     let mut v = Vec::new();
     if let Some(n) = args.max_starting {
-        crate::admission::check_limits(&crate::admission::Limits {
-            max_starting: n,
-            min_mem_available: None,
-        })?;
         v.extend(["--max-starting".to_string(), n.to_string()]);
     }
     if let Some(m) = &args.min_mem_available {
-        crate::admission::parse_size(m).map_err(|e| anyhow::anyhow!("--min-mem-available: {e}"))?;
         v.extend(["--min-mem-available".to_string(), m.trim().to_string()]);
     }
     Ok(v)

@@ -32,18 +32,9 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 pub fn run(ctx: &Ctx, args: SuperviseArgs) -> Result<ExitCode> {
     crate::tmux::tmux_path().map_err(crate::tmux::TmuxError::into_anyhow)?;
-    let mut cfg =
-        TickConfig { admission: crate::admission::Limits::from_env()?, ..TickConfig::default() };
-    if let Some(n) = args.max_starting {
-        cfg.admission.max_starting = n;
-    }
-    if let Some(s) = &args.min_mem_available {
-        cfg.admission.min_mem_available = Some(
-            crate::admission::parse_size(s)
-                .map_err(|e| anyhow::anyhow!("--min-mem-available: {e}"))?,
-        );
-    }
-    crate::admission::check_limits(&cfg.admission)?;
+    let admission = crate::admission::Limits::from_env()?
+        .with_flags(args.max_starting, args.min_mem_available.as_deref())?;
+    let cfg = TickConfig { admission, ..TickConfig::default() };
     if args.once {
         once(ctx, &cfg)?;
         return Ok(ExitCode::SUCCESS);
