@@ -498,8 +498,17 @@ pub const EVENTS: &[EventDoc] = &[
     EventDoc {
         ev: "msg-delivered",
         file: "lifecycle",
-        when: "a mailbox message was pasted into its agent (one per ready state)",
+        when: "a mailbox message was typed into its agent and the agent took it in (one per \
+               ready state); never written for a message the agent did not take in",
         keys: &[("task", "the message's id"), ("delivered_at", "when it was pasted")],
+    },
+    EventDoc {
+        ev: "msg-undelivered",
+        file: "lifecycle",
+        when: "a mailbox message was typed, but the agent did not take it in after two Enters; \
+               it stays at the head of the mailbox and the agent is blocked (reason \
+               undelivered) until a mark",
+        keys: &[("task", "the message's id"), ("screen", "the last screen lines, joined by |")],
     },
     EventDoc {
         ev: "admitter-error",

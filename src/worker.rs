@@ -204,16 +204,16 @@ pub fn screen_tail(root: &Root, spec: &PeerSpec, timeout: Duration) -> String {
     }
 }
 
-/// Wait (bounded) for a fresh program to go quiet, then paste the task and
-/// press Enter. A program that never goes quiet still gets the task at the
-/// deadline: waiting longer would only delay it.
+/// Wait (bounded) for a fresh program to go quiet, then type the task
+/// (paste, then Enter as its own step; the text is checked as it is typed).
+/// A program that never goes quiet still gets the task at the deadline:
+/// waiting longer would only delay it.
 pub fn deliver_keys(root: &Root, spec: &PeerSpec, payload: &[u8]) -> Result<()> {
     let id = &spec.identity;
     let tmux = Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?;
-    let text = std::str::from_utf8(payload).context("the task is not valid UTF-8 text")?;
-    paste::check_text(text).map_err(anyhow::Error::msg)?;
+    paste::typable(payload).map_err(anyhow::Error::msg)?;
     paste::wait_quiet(&tmux, id, QUIET, KEYS_MAX_WAIT);
-    paste::paste(&tmux, id, text.as_bytes(), true).map_err(TmuxError::into_anyhow)
+    paste::type_text(&tmux, id, payload, true).map(|_| ()).map_err(TmuxError::into_anyhow)
 }
 
 /// The longest single argument `execve` takes on Linux (`MAX_ARG_STRLEN`,

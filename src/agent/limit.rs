@@ -8,10 +8,14 @@
 //! The formats, as the presets document them: Claude Code `resets 4:20pm
 //! (Asia/Tbilisi)`, `resets 10pm`; Codex `try again at 3:28 PM.`, `try again
 //! at Aug 8th, 2026 12:30 PM.`, `try again in 3 days 6 hours 57 minutes.`;
-//! Gemini `Access resets at 3:45 PM PDT.`. A clock time is taken in the
-//! machine's own time zone (the agent runs here, and prints local time; a
-//! zone name in the text is not converted), as its next occurrence unless a
-//! date is given.
+//! Gemini `Access resets at 3:45 PM PDT.`. A clock time is taken in the IANA
+//! zone the text names in parentheses (Claude Code prints the account's
+//! zone, which need not be the machine's), else in the machine's own time
+//! zone (the agent runs here, and prints local time; an abbreviation such
+//! as `PDT` is ambiguous and not converted), as its next occurrence unless
+//! a date is given. The screen shows minutes at most, and the limit resets
+//! somewhere within the minute shown: the time read is the END of that
+//! minute, so an agent is never unparked early.
 
 use chrono::{DateTime, Duration, Local, NaiveDate, NaiveTime, TimeZone, Utc};
 use regex::Regex;
@@ -22,8 +26,20 @@ fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
 }
 
 /// The reset time in `text` (the part a preset's reset pattern captured,
-/// or a whole screen line), relative to `now` in time zone `tz`.
+/// or a whole screen line), relative to `now`: in the IANA zone the text
+/// names in parentheses, else in `now`'s zone. The end of the minute shown.
 pub fn parse_reset<Tz: TimeZone>(text: &str, now: DateTime<Tz>) -> Option<DateTime<Utc>> {
+    static ZONE: OnceLock<Regex> = OnceLock::new();
+    let zone = re(&ZONE, r"\(([A-Za-z_]+(?:/[A-Za-z0-9_+-]+)+|UTC)\)");
+    let shown = match zone.captures(text).and_then(|c| c[1].parse::<chrono_tz::Tz>().ok()) {
+        Some(tz) => parse_shown(text, now.with_timezone(&tz)),
+        None => parse_shown(text, now),
+    };
+    shown.map(|t| t + Duration::minutes(1))
+}
+
+/// The minute `text` shows, in `now`'s zone.
+fn parse_shown<Tz: TimeZone>(text: &str, now: DateTime<Tz>) -> Option<DateTime<Utc>> {
     static REL: OnceLock<Regex> = OnceLock::new();
     static CLOCK: OnceLock<Regex> = OnceLock::new();
     static DATE: OnceLock<Regex> = OnceLock::new();
@@ -97,16 +113,35 @@ mod tests {
     }
 
     #[test]
-    fn clock_times_are_the_next_occurrence_in_local_time() {
+    fn clock_times_are_the_end_of_the_minute_shown_at_its_next_occurrence() {
         let now = at("2026-11-30T13:00:00+04:00");
         let cases = [
-            ("resets 4:20pm (Asia/Tbilisi)", "2026-11-30T16:20:00+04:00"),
-            ("resets 10pm", "2026-11-30T22:00:00+04:00"),
-            ("resets 9am", "2026-12-01T09:00:00+04:00"),
-            ("try again at 3:28 PM.", "2026-11-30T15:28:00+04:00"),
-            ("Access resets at 12:15 AM PDT.", "2026-12-01T00:15:00+04:00"),
-            ("resets 12pm", "2026-12-01T12:00:00+04:00"),
-            ("Your limit will reset at 3pm (America/New_York).", "2026-11-30T15:00:00+04:00"),
+            ("resets 4:20pm (Asia/Tbilisi)", "2026-11-30T16:21:00+04:00"),
+            ("resets 10pm", "2026-11-30T22:01:00+04:00"),
+            ("resets 9am", "2026-12-01T09:01:00+04:00"),
+            ("try again at 3:28 PM.", "2026-11-30T15:29:00+04:00"),
+            ("Access resets at 12:15 AM PDT.", "2026-12-01T00:16:00+04:00"),
+            ("resets 12pm", "2026-12-01T12:01:00+04:00"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_reset(text, now), Some(utc(want)), "{text}");
+        }
+    }
+
+    /// Issue 18 item 7: `resets 11pm (Asia/Tbilisi)` on a UTC machine was
+    /// parked until 23:00 UTC; Tbilisi is UTC+4, so the reset is 19:00 UTC.
+    #[test]
+    fn an_iana_zone_in_the_notice_is_the_zone_of_its_clock_time() {
+        let now = at("2026-11-30T10:00:00+00:00");
+        let cases = [
+            ("resets 11pm (Asia/Tbilisi)", "2026-11-30T19:01:00+00:00"),
+            ("resets 4:20pm (America/New_York)", "2026-11-30T21:21:00+00:00"),
+            ("Your limit will reset at 3pm (America/New_York).", "2026-11-30T20:01:00+00:00"),
+            ("resets 9am (UTC)", "2026-12-01T09:01:00+00:00"),
+            // Already past in that zone today: tomorrow there.
+            ("resets 1pm (Asia/Tbilisi)", "2026-12-01T09:01:00+00:00"),
+            // An unknown zone name: the machine's zone.
+            ("resets 11pm (Mars/Olympus_Mons)", "2026-11-30T23:01:00+00:00"),
         ];
         for (text, want) in cases {
             assert_eq!(parse_reset(text, now), Some(utc(want)), "{text}");
@@ -118,15 +153,15 @@ mod tests {
         let now = at("2026-08-01T10:00:00+00:00");
         assert_eq!(
             parse_reset("try again at Aug 8th, 2026 12:30 PM.", now),
-            Some(utc("2026-08-08T12:30:00+00:00"))
+            Some(utc("2026-08-08T12:31:00+00:00"))
         );
         assert_eq!(
             parse_reset("try again in 3 days 6 hours 57 minutes.", now),
-            Some(utc("2026-08-04T16:57:00+00:00"))
+            Some(utc("2026-08-04T16:58:00+00:00"))
         );
         assert_eq!(
             parse_reset("try again in 45 minutes", now),
-            Some(utc("2026-08-01T10:45:00+00:00"))
+            Some(utc("2026-08-01T10:46:00+00:00"))
         );
         for bad in ["", "no time here", "resets 13pm", "at 99:00"] {
             assert_eq!(parse_reset(bad, now), None, "{bad}");

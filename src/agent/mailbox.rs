@@ -4,7 +4,8 @@
 //! ([`deliver_next`]), and three things call it:
 //! - `send --when idle`, once its message is durable (delivered at once if
 //!   the agent is ready);
-//! - `mark <id> ready`, the agent's own hook saying its turn ended;
+//! - `mark <id> ready`, the agent's own hook saying its turn ended (through
+//!   the courier: a hook must not wait while its agent is typed at);
 //! - the **courier** (`_courier <id>`, [`run_courier`]): a small detached
 //!   process, at most one per identity (`queues/<id>/courier.lock`), alive
 //!   only while the mailbox holds messages, that looks at the agent a few
@@ -13,10 +14,17 @@
 //!
 //! A delivery, under the queue's worker lock (so two deliverers never race):
 //! look at the agent (under the lock, so a delivery that just happened is
-//! seen); if it is ready, claim the head, paste it (bracketed paste, then
-//! Enter unless it was sent `--no-enter`), note the delivery in the agent
-//! record (the agent now counts as busy until its screen changes), and
-//! commit it (`done/`, `ev=msg-delivered`, `delivered_at` in its outcome).
+//! seen); if it is ready, claim the head and type it, confirmed
+//! (`agent::confirm`: paste, Enter as its own step unless it was sent
+//! `--no-enter`, and proof that the agent took it in). Taken in: note the
+//! delivery in the agent record (the agent now counts as busy until its
+//! screen moves on) and commit it (`done/`, `ev=msg-delivered`,
+//! `delivered_at` in its outcome). Not taken in: put it back at the head
+//! uncounted, log `ev=msg-undelivered` with the screen quoted, and note it
+//! in the record, which makes the agent `blocked` (reason `undelivered`)
+//! until a person or a hook marks it. Only an entry queued as a message is
+//! ever typed, and only text that `tmux::paste::typable` allows; anything
+//! else is dead-lettered (`not-a-message`, `untypable`), never typed.
 //! A message left claimed by a deliverer that died is retried (counted,
 //! with backoff): at least once, like a task whose runner died.
 //!
@@ -32,8 +40,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use chrono::Utc;
 
+use super::confirm::{self, Confirmed};
 use super::record;
-use super::state::{AgentState, Delivery, View};
+use super::state::{AgentState, Delivery, Undelivered, View};
 use super::watch::Looker;
 use crate::Ctx;
 use crate::cli::IdArgs;
@@ -41,7 +50,7 @@ use crate::fsutil::{self, LockGuard};
 use crate::paths::Root;
 use crate::peer::{self, Identity, PeerSpec, Policy};
 use crate::queue::{Claim, Queue};
-use crate::tmux::{Tmux, TmuxError, paste};
+use crate::tmux::TmuxError;
 
 /// How often the courier looks at a busy agent.
 const POLL: Duration = Duration::from_millis(200);
@@ -54,8 +63,13 @@ const NOT_RUNNING_GIVE_UP: Duration = Duration::from_secs(30);
 /// What [`deliver_next`] did.
 #[derive(Clone, Debug)]
 pub enum Outcome {
-    /// The head message was pasted.
+    /// The head message was typed and the agent took it in.
     Delivered { task: String },
+    /// The head message was typed but not taken in: it is back at the head
+    /// and the agent is blocked (`undelivered`).
+    Undelivered { task: String },
+    /// The head entry may never be typed; it was dead-lettered.
+    Refused { task: String, reason: String },
     /// The agent is not ready (its view says why).
     NotReady(View),
     /// Nothing to deliver (empty, or the head backs off).
@@ -92,40 +106,67 @@ pub fn deliver_next(
     // busy: look again only if the record shows one.
     let launched_at = crate::state::load(root, &spec.identity)?.launched_at;
     let now_rec = record::load(root, &spec.identity).for_incarnation(launched_at);
-    let look = if now_rec.delivery == first.record.delivery {
-        first
-    } else {
+    if now_rec.delivery != first.record.delivery {
         let again = looker.look(root, spec, true)?;
         if again.view.state != AgentState::Ready {
             return Ok(Outcome::NotReady(again.view));
         }
-        again
-    };
+    }
     let c = match q.claim(Utc::now(), Some(spec.task_ttl))? {
         Claim::Claimed(c) => c,
         Claim::Empty | Claim::NotBefore(_) | Claim::Busy => return Ok(Outcome::Empty),
     };
     let task = c.task().to_string();
     let id = &spec.identity;
-    let pasted = Tmux::new(root.socket(id))
-        .and_then(|t| paste::paste(&t, id, &c.payload, !c.header.no_enter))
-        .map_err(TmuxError::into_anyhow);
-    if let Err(e) = pasted {
-        let reason = format!("deliver-failed: {e:#}");
-        q.nack(&task, &reason, spec.backoff, spec.max_backoff, spec.max_attempts, Utc::now())?;
-        return Err(e.context(format!("pasting message {task} into {id}")));
+    if !c.header.message {
+        // A task queued for a worker (before a re-add made this peer an
+        // agent) is data for an argv, never keystrokes.
+        let reason = "not-a-message";
+        q.dead_letter(&task, reason)?;
+        return Ok(Outcome::Refused { task, reason: reason.into() });
     }
+    let confirmed = match confirm::deliver(root, id, &c.payload, !c.header.no_enter) {
+        Ok(c) => c,
+        Err(TmuxError::Refused(why)) => {
+            q.dead_letter(&task, "untypable")?;
+            return Ok(Outcome::Refused { task, reason: format!("untypable: {why}") });
+        }
+        Err(e) => {
+            let e = e.into_anyhow();
+            let reason = format!("deliver-failed: {e:#}");
+            q.nack(&task, &reason, spec.backoff, spec.max_backoff, spec.max_attempts, Utc::now())?;
+            return Err(e.context(format!("typing message {task} into {id}")));
+        }
+    };
     let now = Utc::now();
-    record::update(root, id, launched_at, |rec| {
-        rec.delivery = Some(Delivery {
-            at: now,
-            task: task.clone(),
-            screen_before: look.fingerprint.unwrap_or_default(),
-            changed: false,
-        });
-    })?;
-    q.delivered(&task, now)?;
-    Ok(Outcome::Delivered { task })
+    match confirmed {
+        Confirmed::Taken { screen, .. } => {
+            record::update(root, id, launched_at, |rec| {
+                rec.delivery = Some(Delivery {
+                    at: now,
+                    task: task.clone(),
+                    screen_before: super::state::fingerprint(&screen),
+                    changed: false,
+                });
+            })?;
+            q.delivered(&task, now)?;
+            Ok(Outcome::Delivered { task })
+        }
+        Confirmed::NotTaken { screen } => {
+            let lines = confirm::tail_lines(&screen, 4);
+            q.release(&task)?;
+            record::update(root, id, launched_at, |rec| {
+                rec.undelivered =
+                    Some(Undelivered { at: now, task: task.clone(), lines: lines.clone() });
+            })?;
+            let _ = crate::logfmt::Event::new("msg-undelivered")
+                .id(id)
+                .kv("task", &task)
+                .kv("screen", lines.join(" | "))
+                .append_to(&root.lifecycle_log());
+            Ok(Outcome::Undelivered { task })
+        }
+    }
 }
 
 /// The courier's lock file.
@@ -206,7 +247,8 @@ fn courier(root: &Root, id: &Identity) -> Result<()> {
             lock = Some(again);
         }
         let state = match deliver_next(root, &spec, &q, &mut looker)? {
-            Outcome::Delivered { .. } => continue,
+            Outcome::Delivered { .. } | Outcome::Refused { .. } => continue,
+            Outcome::Undelivered { .. } => Some(AgentState::Blocked),
             Outcome::NotReady(v) => Some(v.state),
             Outcome::Empty | Outcome::Busy => None,
         };

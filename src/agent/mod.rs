@@ -3,6 +3,7 @@
 //! and resume arguments for the agents that `add --agent NAME` names, and
 //! a pure classifier over the visible screen (SPEC §8, §9).
 
+pub mod confirm;
 pub mod limit;
 pub mod mailbox;
 pub mod presets;

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::state::{AgentState, Delivery, Mark, Source, View};
+use super::state::{AgentState, Delivery, Mark, Source, Undelivered, View};
 use crate::fsutil;
 use crate::logfmt::Event;
 use crate::paths::Root;
@@ -50,6 +50,9 @@ pub struct Record {
     pub incarnation: Option<DateTime<Utc>>,
     pub mark: Option<Mark>,
     pub delivery: Option<Delivery>,
+    /// A message typed but not taken in: the agent is blocked until a newer
+    /// mark (SPEC §8).
+    pub undelivered: Option<Undelivered>,
     pub ever_ready: bool,
     pub last: Option<Logged>,
     pub session_id: Option<SessionId>,

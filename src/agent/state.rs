@@ -16,13 +16,20 @@
 //!    peer with no ready pattern (where one is configured, ready needs it).
 //!
 //! Otherwise the agent is `starting` until it was first seen ready, and
-//! `busy` after that. After a **delivery**, the agent counts as `busy` until
-//! its screen has changed since the moment before the paste (or a mark newer
-//! than the delivery says otherwise): a screen still showing the empty prompt
-//! of before is not yet a new ready state, so two messages never land in one
-//! turn. A screen asked for before the delivery never shows it ready (a
-//! looker slower than the deliverer, whose record is newer than its screen).
-//! A delivery whose screen never changes stops counting after [`MARK_FRESH`].
+//! `busy` after that. After a **delivery** (confirmed: the agent took the
+//! message in, see `agent::confirm`), the agent counts as `busy` until its
+//! screen has changed since the moment the delivery was confirmed (or a mark
+//! newer than the delivery says otherwise): the screen of that moment may
+//! already show an empty prompt again before the turn's first output, and
+//! is not yet a new ready state, so two messages never land in one turn. A
+//! screen asked for before the delivery never shows it ready (a looker
+//! slower than the deliverer, whose record is newer than its screen). A
+//! turn that never changes the screen again (a program that answered
+//! nothing) is over once that screen has stood for the peer's `--quiet`.
+//!
+//! A message that was typed but not taken in (the agent dropped its Enter
+//! twice) makes the agent **blocked**, reason `undelivered`, until a mark
+//! newer than it (a person, or a hook) or a restart clears it.
 
 use std::time::Duration;
 
@@ -97,6 +104,18 @@ impl Delivery {
     }
 }
 
+/// A message typed into the agent that it did not take in (SPEC §8).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Undelivered {
+    pub at: DateTime<Utc>,
+    pub task: String,
+    /// The last lines of the screen, as the message was left.
+    pub lines: Vec<String>,
+}
+
+/// The blocked reason of an agent that did not take a message in.
+pub const UNDELIVERED: &str = "undelivered";
+
 /// Where a state came from (shown by `status` and in `ev=agent-state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -134,6 +153,8 @@ pub struct Facts<'a> {
     /// The newest mark of this incarnation.
     pub mark: Option<&'a Mark>,
     pub delivery: Option<&'a Delivery>,
+    /// A message it did not take in, not yet cleared.
+    pub undelivered: Option<&'a Undelivered>,
     /// When the screen was asked for: a screen asked for before the last
     /// delivery cannot show that delivery's turn ended.
     pub seen_at: Option<DateTime<Utc>>,
@@ -201,12 +222,15 @@ fn screen_view(f: &Facts, r: &Rules) -> Option<View> {
     }
 }
 
-/// A ready view is not yet a new ready state while the last delivery has
-/// not visibly been taken in.
-fn after_delivery(v: View, f: &Facts) -> View {
+/// A ready view is not yet a new ready state while the screen still shows
+/// the moment the last delivery was confirmed: until it changed, or stood
+/// unchanged for `quiet` (the turn printed nothing more).
+fn after_delivery(v: View, f: &Facts, r: &Rules) -> View {
     let pending = f.delivery.is_some_and(|d| {
         let stale = f.seen_at.is_none_or(|t| t <= d.at);
-        let unseen = !d.changed && age(f.now, d.at) < MARK_FRESH;
+        let same = f.screen.is_some_and(|s| fingerprint(s) == d.screen_before);
+        let hold = if same { r.quiet } else { MARK_FRESH };
+        let unseen = !d.changed && age(f.now, d.at) < hold;
         f.mark.is_none_or(|m| m.at < d.at) && (stale || unseen)
     });
     if v.state == AgentState::Ready && pending {
@@ -220,6 +244,16 @@ pub fn decide(f: &Facts, r: &Rules) -> View {
     if !f.running {
         return View::of(AgentState::Unknown, Source::Process);
     }
+    if let Some(u) = f.undelivered
+        && f.mark.is_none_or(|m| m.at < u.at)
+    {
+        return View {
+            state: AgentState::Blocked,
+            reason: Some(UNDELIVERED.to_string()),
+            source: Source::Delivery,
+            lines: u.lines.clone(),
+        };
+    }
     let screen = screen_view(f, r);
     if let Some(m) = f.mark {
         let mark =
@@ -229,13 +263,13 @@ pub fn decide(f: &Facts, r: &Rules) -> View {
             Some(s) if !fresh && s.state != m.state => s,
             _ => mark,
         };
-        return after_delivery(v, f);
+        return after_delivery(v, f, r);
     }
     if let Some(s) = screen {
-        return after_delivery(s, f);
+        return after_delivery(s, f, r);
     }
     if !r.has_ready && f.quiet_for.is_some_and(|q| q >= r.quiet) {
-        return after_delivery(View::of(AgentState::Ready, Source::Quiet), f);
+        return after_delivery(View::of(AgentState::Ready, Source::Quiet), f, r);
     }
     if f.ever_ready {
         View::of(AgentState::Busy, Source::Quiet)
@@ -285,6 +319,7 @@ mod tests {
             quiet_for: None,
             mark: None,
             delivery: None,
+            undelivered: None,
             seen_at: Some(t0()),
             ever_ready: true,
             parked_until: None,
@@ -437,5 +472,56 @@ mod tests {
         f.mark = None;
         f.delivery = Some(&long);
         assert_eq!(decide(&f, &r).state, Ready);
+    }
+
+    #[test]
+    fn the_screen_of_the_confirmed_delivery_holds_it_busy_for_quiet_only() {
+        let p = pats();
+        let r = rules(&p);
+        // Confirmed on a screen that already shows the empty prompt again
+        // (before the turn's first output): busy, until it changes ...
+        let d = Delivery {
+            at: ago(t0(), Duration::from_millis(200)),
+            task: "t".into(),
+            screen_before: fingerprint(READY),
+            changed: false,
+        };
+        let mut f = facts(Some(READY));
+        f.delivery = Some(&d);
+        assert_eq!(state(decide(&f, &r)), (Busy, Source::Delivery));
+        // ... or until it has stood unchanged for --quiet: the turn printed
+        // nothing more.
+        let quiet = Delivery { at: ago(t0(), r.quiet), ..d.clone() };
+        f.delivery = Some(&quiet);
+        assert_eq!(state(decide(&f, &r)), (Ready, Source::Screen));
+        // Another screen not yet seen by a writing look still waits MARK_FRESH.
+        let other = Delivery { screen_before: fingerprint("typed\n> \n"), ..quiet.clone() };
+        f.delivery = Some(&other);
+        assert_eq!(state(decide(&f, &r)), (Busy, Source::Delivery));
+    }
+
+    #[test]
+    fn an_undelivered_message_blocks_until_a_newer_mark() {
+        let p = pats();
+        let r = rules(&p);
+        let u = Undelivered {
+            at: ago(t0(), Duration::from_secs(5)),
+            task: "t".into(),
+            lines: vec!["> first message".into()],
+        };
+        let mut f = facts(Some(READY));
+        f.undelivered = Some(&u);
+        let v = decide(&f, &r);
+        assert_eq!((v.state, v.reason.as_deref()), (Blocked, Some(UNDELIVERED)));
+        assert_eq!(v.lines, ["> first message"]);
+        let old = Mark { state: Ready, reason: None, at: ago(t0(), Duration::from_secs(9)) };
+        f.mark = Some(&old);
+        assert_eq!(decide(&f, &r).state, Blocked, "a mark from before does not clear it");
+        let new = Mark { state: Ready, reason: None, at: t0() };
+        f.mark = Some(&new);
+        assert_eq!(state(decide(&f, &r)), (Ready, Source::Mark));
+        f.running = false;
+        f.mark = None;
+        assert_eq!(decide(&f, &r).state, Unknown);
     }
 }

@@ -58,13 +58,7 @@ pub fn patterns(spec: &PeerSpec) -> Result<(Patterns, bool)> {
     Ok((p, !ready.is_empty()))
 }
 
-/// The screen as patterns see it: tmux pads the capture with the empty
-/// rows below the cursor; without them (and without a final newline) `\z`
-/// means "right after the last text on the screen", so a pattern can say
-/// "the last line is an empty prompt" (`^>>> ?\z`).
-pub fn normalize(screen: &str) -> String {
-    screen.trim_end_matches(['\n', ' ', '\t']).to_string()
-}
+pub use crate::tmux::paste::normalize;
 
 /// One look at the pane.
 #[derive(Clone, Debug)]
@@ -203,6 +197,7 @@ impl Looker {
                     quiet_for,
                     mark: rec.mark.as_ref(),
                     delivery: rec.delivery.as_ref(),
+                    undelivered: rec.undelivered.as_ref(),
                     seen_at: sight.as_ref().map(|s| s.taken_at),
                     ever_ready: rec.ever_ready,
                     parked_until: rec.parked.as_ref().map(|p| p.until),
@@ -211,27 +206,33 @@ impl Looker {
                 &Rules { patterns: &pats, has_ready, quiet: spec.quiet },
             )
         };
+        // Everything a look concludes, written or not: a read-only look
+        // (status) is as honest as the tick's.
+        let taken_at = sight.as_ref().map(|s| s.taken_at);
+        let conclude = |rec: &mut Record| {
+            // Only a screen asked for after the delivery shows that it
+            // was taken in: a capture from before it (a looker that was
+            // slower than the deliverer) proves nothing.
+            if let (Some(d), Some(f), Some(t)) = (rec.delivery.as_mut(), fp, taken_at)
+                && d.taken_in_by(f, t)
+            {
+                d.changed = true;
+            }
+            let mut view = decide(rec);
+            if park(rec, &view, &pats, sight.as_ref().map(|s| s.screen.as_str())) {
+                view = decide(rec);
+            }
+            view
+        };
         let (view, since, rec) = if write {
-            let taken_at = sight.as_ref().map(|s| s.taken_at);
             record::update(root, id, launched_at, |rec| {
-                // Only a screen asked for after the delivery shows that it
-                // was taken in: a capture from before it (a looker that was
-                // slower than the deliverer) proves nothing.
-                if let (Some(d), Some(f), Some(t)) = (rec.delivery.as_mut(), fp, taken_at)
-                    && d.taken_in_by(f, t)
-                {
-                    d.changed = true;
-                }
-                let mut view = decide(rec);
-                if park(rec, &view, &pats, sight.as_ref().map(|s| s.screen.as_str())) {
-                    view = decide(rec);
-                }
+                let view = conclude(rec);
                 let since = record::note(rec, id, &view, now, &root.lifecycle_log());
                 (view, since, rec.clone())
             })?
         } else {
-            let rec = record::load(root, id).for_incarnation(launched_at);
-            let view = decide(&rec);
+            let mut rec = record::load(root, id).for_incarnation(launched_at);
+            let view = conclude(&mut rec);
             let since = rec
                 .last
                 .as_ref()

@@ -3,11 +3,13 @@
 //! Claude Code: `UserPromptSubmit` -> busy, `Stop` -> ready, `Notification`
 //! -> blocked). A mark is the strongest source of the agent state until the
 //! next mark or a restart (see `agent::state` for how long it beats the
-//! screen). `mark ready` also delivers the next message of the mailbox at
-//! once, so a turn's end is a message's start with no poll in between.
+//! screen). `mark ready` also starts the courier when messages wait, whose
+//! first look delivers the next one at once, so a turn's end is a
+//! message's start with no poll in between.
 //!
 //! It runs inside the agent's hook, so it is quick: one look at the screen
-//! (to log the transition), at most one delivery.
+//! (to log the transition), no typing (an agent may not take input while
+//! its own hook runs, and a delivery waits for its proof).
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -17,7 +19,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use crate::Ctx;
-use crate::agent::mailbox::{self, Outcome};
+use crate::agent::mailbox;
 use crate::agent::record::{self, SessionId};
 use crate::agent::state::{AgentState, Mark};
 use crate::agent::watch::Looker;
@@ -82,34 +84,19 @@ pub fn run(ctx: &Ctx, args: MarkArgs) -> Result<ExitCode> {
             rec.session_id = Some(SessionId { id: s.clone(), source: "mark".into(), at: now });
         }
     })?;
-    // Deliver at once on ready (its look logs the transition), else just
-    // log the transition from the mark's point of view.
-    let mut looker = Looker::once();
-    let mut delivered = None;
+    // On ready, the courier delivers (at once: its first look comes now).
+    // Not here: a hook that typed into its own agent and waited for the
+    // proof would hold up the agent, which may not take input while its
+    // hook runs. The look logs the transition from the mark's point of view.
     let waiting = match Queue::open_existing(&ctx.root, &id)? {
-        Some(q) if q.counts()?.pending > 0 => Some(q),
-        _ => None,
+        Some(q) => q.counts()?.pending > 0,
+        None => false,
     };
-    let agent = match (&waiting, state) {
-        (Some(q), AgentState::Ready) => {
-            match mailbox::deliver_next(&ctx.root, &spec, q, &mut looker)? {
-                Outcome::Delivered { task } => {
-                    delivered = Some(task);
-                    AgentState::Busy
-                }
-                // A courier delivering right now, or a delivery not yet taken
-                // in: the courier (started if needed) goes on.
-                other => {
-                    mailbox::ensure_courier(&ctx.root, &id)?;
-                    match other {
-                        Outcome::NotReady(v) => v.state,
-                        _ => state,
-                    }
-                }
-            }
-        }
-        _ => looker.look(&ctx.root, &spec, true)?.view.state,
-    };
+    let agent = Looker::once().look(&ctx.root, &spec, true)?.view.state;
+    let courier = waiting && state == AgentState::Ready;
+    if courier {
+        mailbox::ensure_courier(&ctx.root, &id)?;
+    }
     if ctx.json {
         output::json(&json!({
             "identity": id,
@@ -117,12 +104,12 @@ pub fn run(ctx: &Ctx, args: MarkArgs) -> Result<ExitCode> {
             "reason": reason,
             "session_id": session_id,
             "agent": agent,
-            "delivered": delivered,
+            "courier": courier,
         }))?;
     } else {
         let mut line = format!("marked {id} {state}");
-        if let Some(t) = &delivered {
-            line.push_str(&format!("; delivered message {t}"));
+        if courier {
+            line.push_str("; the courier delivers the next message");
         }
         output::line(line)?;
     }

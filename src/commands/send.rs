@@ -119,7 +119,7 @@ fn mail(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Result<E
     let id = &spec.identity;
     message_text(id, payload, "NOT queued")?;
     let q = Queue::open(&ctx.root, id)?;
-    let e = q.enqueue_with(payload, args.dedupe.as_deref(), args.no_enter)?;
+    let e = q.enqueue_message(payload, args.dedupe.as_deref(), args.no_enter)?;
     if !ctx.json {
         output::line(format!("queued for {id}, depth {}, task {}", e.depth, e.task))?;
     }
@@ -131,6 +131,14 @@ fn mail(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Result<E
         let mut looker = crate::agent::watch::Looker::once();
         match mailbox::deliver_next(&ctx.root, spec, &q, &mut looker) {
             Ok(Outcome::Delivered { task }) => delivered |= task == e.task,
+            Ok(Outcome::Undelivered { task }) => output::warn(format!(
+                "message {task} was typed into {id}, but {id} did not take it in (twice); it \
+                 stays queued and {id} reads blocked (undelivered): see `muxvisor screen {id}`, \
+                 submit or clear the prompt, then `muxvisor mark {id} ready`"
+            )),
+            Ok(Outcome::Refused { task, reason }) => {
+                output::warn(format!("message {task} was dead-lettered, never typed: {reason}"))
+            }
             Ok(_) => {}
             Err(err) => output::warn(format!("delivering to {id}: {err:#}")),
         }
@@ -298,7 +306,9 @@ fn deliver(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Resul
             paste::wait_quiet(&tmux, id, worker::QUIET, WAKE_MAX_WAIT);
         }
     }
-    paste::paste(&tmux, id, text.as_bytes(), !args.no_enter)
+    // Paste, then Enter as its own step once the text shows: an agent may
+    // drop an Enter that arrives while it still takes the paste in.
+    paste::type_text(&tmux, id, text.as_bytes(), !args.no_enter)
         .map_err(TmuxError::into_anyhow)
         .with_context(|| format!("typing into {id}"))?;
     if ctx.json {

@@ -147,10 +147,13 @@ fn observe_one(root: &Root, id: &Identity, now: DateTime<Utc>) -> Result<Row> {
     Ok(r)
 }
 
-/// The agent state (a look, read-only) and the mailbox of a persistent peer.
+/// The agent state and the mailbox of a persistent peer. The look writes
+/// what it concludes, as the tick's would (a delivery taken in, a turn that
+/// ended, a parking, a transition logged once): `status` is as honest as a
+/// tick, and the `since` it shows is the one recorded, stable across calls.
 fn agent_columns(root: &Root, spec: &PeerSpec, r: &mut Row) -> Result<()> {
     use crate::agent::watch::Looker;
-    let look = Looker::once().look(root, spec, false)?;
+    let look = Looker::once().look(root, spec, true)?;
     r.agent = Some(AgentRow {
         state: look.view.state,
         since: (look.view.state != crate::agent::state::AgentState::Unknown).then_some(look.since),

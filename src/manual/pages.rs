@@ -266,7 +266,10 @@ pub const PAGES: &[Page] = &[
     Page {
         command: "mark",
         exit: &[
-            ("0", "The mark is recorded (and with ready, the next message delivered if any)."),
+            (
+                "0",
+                "The mark is recorded (and with ready, the courier started to deliver the next message, if any).",
+            ),
             ("1", "No such peer, an ephemeral peer, a bad --session-id or hook JSON."),
             USAGE,
             TMUX,
@@ -274,14 +277,18 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "The mark and what it led to.",
-            example: r#"{"identity":"claude","state":"ready","reason":null,"session_id":"2b5f6c0e-1a7d-4d3e-9a4f-0c1e2d3b4a5f","agent":"ready","delivered":"01m8p25kvm000fjfyxvnjz51z3"}"#,
+            example: r#"{"identity":"claude","state":"ready","reason":null,"session_id":"2b5f6c0e-1a7d-4d3e-9a4f-0c1e2d3b4a5f","agent":"ready","courier":true}"#,
             fields: &[
                 ("identity", "string", "the peer"),
                 ("state", "string", "the state marked: ready, busy or blocked"),
                 ("reason", "string or null", "--reason, or a blocked hook's message"),
                 ("session_id", "string or null", "a conversation id given with the mark"),
                 ("agent", "string", "the agent state now (the mark wins while fresh)"),
-                ("delivered", "string or null", "the message delivered because of this mark"),
+                (
+                    "courier",
+                    "boolean",
+                    "messages wait and a courier delivers them now (ready marks only)",
+                ),
             ],
         }),
     },

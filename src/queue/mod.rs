@@ -343,15 +343,26 @@ impl Queue {
     /// protocol. Disk full / quota / I/O errors exit 75 with "NOT queued";
     /// nothing partial is left behind.
     pub fn enqueue(&self, payload: &[u8], dedupe: Option<&str>) -> Result<Enqueued> {
-        self.enqueue_with(payload, dedupe, false)
+        self.enqueue_entry(payload, dedupe, None)
     }
 
-    /// [`Queue::enqueue`] for a mailbox message, with its delivery flags.
-    pub fn enqueue_with(
+    /// [`Queue::enqueue`] for a mailbox message (marked as one: only
+    /// messages are ever typed into a pane), with its delivery flag.
+    pub fn enqueue_message(
         &self,
         payload: &[u8],
         dedupe: Option<&str>,
         no_enter: bool,
+    ) -> Result<Enqueued> {
+        self.enqueue_entry(payload, dedupe, Some(no_enter))
+    }
+
+    /// `message`: `Some(no_enter)` for a mailbox message, `None` for a task.
+    fn enqueue_entry(
+        &self,
+        payload: &[u8],
+        dedupe: Option<&str>,
+        message: Option<bool>,
     ) -> Result<Enqueued> {
         if payload.len() > MAX_PAYLOAD {
             bail!(
@@ -377,7 +388,8 @@ impl Queue {
         let (seq, depth) = (seq + 1, depth + 1);
         let task = new_task_id();
         let mut h = Header::new(&task, seq, Utc::now(), dedupe, payload);
-        h.no_enter = no_enter;
+        h.message = message.is_some();
+        h.no_enter = message.unwrap_or(false);
         let name = h.name();
         let bytes = task::encode(&h, payload)?;
         let tmp = self.sub("tmp").join(&name);

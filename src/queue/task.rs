@@ -94,6 +94,11 @@ pub struct Header {
     /// A mailbox message typed without the final Enter (`send --no-enter`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_enter: bool,
+    /// Queued as a mailbox message (`send` to a persistent peer). Only such
+    /// entries are ever typed into an agent's pane: a task queued for an
+    /// argv worker is data, and stays data whatever the peer becomes later.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub message: bool,
 }
 
 impl Header {
@@ -117,6 +122,7 @@ impl Header {
             len: payload.len() as u64,
             fnv: format!("{:016x}", fnv1a64(payload)),
             no_enter: false,
+            message: false,
         }
     }
 

@@ -413,7 +413,7 @@ impl Act<'_> {
                     first
                 })?;
                 if first {
-                    let e = q.enqueue(text.as_bytes(), None)?;
+                    let e = q.enqueue_message(text.as_bytes(), None, false)?;
                     self.report("continue", format!("usage limit reset; queued {}", e.task));
                 }
             }

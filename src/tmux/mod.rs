@@ -49,12 +49,16 @@ pub enum TmuxError {
     Failed { socket: PathBuf, status: ExitStatus, stderr: String },
     /// The client could not be spawned or reaped.
     Io { socket: PathBuf, err: std::io::Error },
+    /// Nothing was sent: the text may not be typed into a pane (the reason
+    /// says why; see `paste::typable`).
+    Refused(String),
 }
 
 impl fmt::Display for TmuxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TmuxError::Missing(m) => write!(f, "{m}"),
+            TmuxError::Refused(why) => write!(f, "nothing was typed: {why}"),
             TmuxError::NoServer { socket } => {
                 write!(f, "no tmux server is running on {}", socket.display())
             }

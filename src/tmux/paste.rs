@@ -1,10 +1,24 @@
-//! Typing text into a pane safely: through a uniquely named tmux buffer fed
-//! on stdin (`load-buffer -b NAME -`), then `paste-buffer -p -d` (bracketed
-//! paste when the program asked for it; the buffer is deleted) and Enter,
-//! both only if the pane is still alive (tmux 3.3a crashes on a paste into
-//! a dead pane; see [`paste`]).
-//! The text never passes through tmux's command parser or format expander,
-//! and `send-keys` (which fails above ~16 KB) is used only for Enter.
+//! Typing text into a pane safely, the one way muxvisor types anything:
+//!
+//! - **What may be typed** is checked here, at the moment of typing, for
+//!   every caller ([`typable`]): UTF-8 with no control character but
+//!   newline and tab. ESC in a payload would end the bracketed paste early
+//!   and turn the rest into keystrokes; a check only at `send` would miss a
+//!   payload that reached a pane another way (an old queue re-added as an
+//!   agent's, a policy change).
+//! - **How**: through a uniquely named tmux buffer fed on stdin
+//!   (`load-buffer -b NAME -`), then `paste-buffer -p -d` (bracketed paste
+//!   when the program asked for it; the buffer is deleted), only if the pane
+//!   is still alive (tmux 3.3a crashes on a paste into a dead pane; see
+//!   [`paste`]). The text never passes through tmux's command parser or
+//!   format expander, and `send-keys` (which fails above ~16 KB) is used
+//!   only for key names.
+//! - **Enter is its own step** ([`type_text`]): once the pasted text shows
+//!   on the screen and the screen has settled. Claude Code (2.1.x) and
+//!   Gemini CLI (0.61) drop an Enter that arrives while they still process a
+//!   paste, so paste and Enter in one tmux command leave the text unsent in
+//!   their prompt. Whether the program then took the text in is the
+//!   caller's question (`agent::confirm` asks it for the mailbox).
 //!
 //! Also: waiting until a pane's output has been quiet for a moment, so that a
 //! freshly started program is ready before it is typed at.
@@ -14,6 +28,26 @@ use std::time::{Duration, Instant};
 
 use super::{Cmd, Tmux, TmuxError};
 use crate::peer::Identity;
+
+/// How long the pasted text may take to show before Enter is pressed anyway
+/// (a program that does not echo what it is given never shows it).
+const LAND_MAX: Duration = Duration::from_millis(1500);
+/// How long the screen must stay unchanged once the paste showed: the
+/// program has finished taking the paste in. Enter 50 to 500 ms after the
+/// paste submitted every time in Claude Code 2.1.332 and Gemini CLI 0.61.
+const SETTLE: Duration = Duration::from_millis(150);
+/// How often the screen is read while waiting.
+const POLL: Duration = Duration::from_millis(25);
+
+/// `bytes` as text that may be typed into a pane, or why not: UTF-8 with no
+/// control character other than newline and tab. Every path that types
+/// calls this at the moment of typing ([`paste`] does).
+pub fn typable(bytes: &[u8]) -> Result<&str, String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| format!("the text is not valid UTF-8 ({e}); only text can be typed"))?;
+    check_text(text)?;
+    Ok(text)
+}
 
 /// Refuse control characters other than `\n` and `\t`: ESC in particular
 /// could end a bracketed paste early and turn the rest into keystrokes.
@@ -60,43 +94,121 @@ fn buffer_name() -> String {
 /// What the guarded paste prints when it found the pane dead.
 const DEAD_MARK: &str = "muxvisor-pane-dead";
 
-/// The paste as one tmux command: `paste-buffer` (and Enter) only if the
-/// pane is alive, checked in the same command queue, so its program cannot
-/// die in between. tmux 3.3a (at least) segfaults on `paste-buffer` into a
+/// The paste as one tmux command: `paste-buffer` only if the pane is
+/// alive, checked in the same command queue, so its program cannot die in
+/// between. tmux 3.3a (at least) segfaults on `paste-buffer` into a
 /// dead pane (`remain-on-exit`): a program dying as it is typed at would
 /// take its whole server down. A dead pane gets its buffer deleted and
 /// [`DEAD_MARK`] printed instead. `name` and `id` are safe words for tmux's
 /// parser. Pure.
-fn guarded_paste(name: &str, id: &Identity, enter: bool) -> Cmd {
+fn guarded_paste(name: &str, id: &Identity) -> Cmd {
     let target = id.target();
-    let mut live = format!("paste-buffer -p -d -b {name} -t {target}");
-    if enter {
-        live.push_str(&format!(" ; send-keys -t {target} Enter"));
-    }
+    let live = format!("paste-buffer -p -d -b {name} -t {target}");
     let dead = format!("delete-buffer -b {name} ; display-message -p {DEAD_MARK}");
     Cmd::new("if-shell").args(["-F", "-t", target.as_str(), "#{pane_dead}"]).arg(dead).arg(live)
 }
 
-/// Paste `text` into `id`'s pane, then press Enter when `enter`. Empty
-/// text is a valid message: Enter alone (tmux has no empty buffer). A dead
-/// pane is an error (nothing is typed).
-pub fn paste(tmux: &Tmux, id: &Identity, text: &[u8], enter: bool) -> Result<(), TmuxError> {
-    if text.is_empty() {
-        if !enter {
-            return Ok(());
-        }
-        let target = id.target();
-        return tmux.run(&Cmd::new("send-keys").args(["-t", target.as_str(), "Enter"])).map(|_| ());
+/// Enter alone, only into a live pane.
+fn guarded_enter(id: &Identity) -> Cmd {
+    let target = id.target();
+    Cmd::new("if-shell")
+        .args(["-F", "-t", target.as_str(), "#{pane_dead}"])
+        .arg(format!("display-message -p {DEAD_MARK}"))
+        .arg(format!("send-keys -t {target} Enter"))
+}
+
+fn dead_pane(tmux: &Tmux, id: &Identity) -> TmuxError {
+    TmuxError::Failed {
+        socket: tmux.socket().to_path_buf(),
+        status: std::os::unix::process::ExitStatusExt::from_raw(1 << 8),
+        stderr: format!("the pane of {id} is dead (its program exited); nothing was typed"),
     }
+}
+
+/// Press Enter in `id`'s pane (a dead pane is an error).
+pub fn submit(tmux: &Tmux, id: &Identity) -> Result<(), TmuxError> {
+    match tmux.run(&guarded_enter(id)) {
+        Ok(out) if out.stdout.contains(DEAD_MARK) => Err(dead_pane(tmux, id)),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The visible screen of `id`'s pane, as patterns see it (trailing blanks
+/// and empty rows trimmed).
+pub fn capture(tmux: &Tmux, id: &Identity) -> Result<String, TmuxError> {
+    let out = tmux.run(&Cmd::new("capture-pane").args(["-p", "-t", id.target().as_str()]))?;
+    Ok(normalize(&out.stdout))
+}
+
+/// The screen as patterns see it: tmux pads the capture with the empty
+/// rows below the cursor and keeps no trailing blanks; without them (and
+/// without a final newline) `\z` means "right after the last text on the
+/// screen", so a pattern can say "the last line is an empty prompt".
+pub fn normalize(screen: &str) -> String {
+    screen.trim_end_matches(['\n', ' ', '\t']).to_string()
+}
+
+/// Wait (bounded by [`LAND_MAX`]) until the screen differs from `before`
+/// and then stays unchanged for [`SETTLE`]; return the last screen read.
+fn wait_landed(tmux: &Tmux, id: &Identity, before: &str) -> Result<String, TmuxError> {
+    let start = Instant::now();
+    let mut last = before.to_string();
+    let mut since = start;
+    loop {
+        thread::sleep(POLL);
+        let now_screen = capture(tmux, id)?;
+        let now = Instant::now();
+        if now_screen != last {
+            last = now_screen;
+            since = now;
+        } else if last != before && now.duration_since(since) >= SETTLE {
+            return Ok(last);
+        }
+        if now.duration_since(start) >= LAND_MAX {
+            return Ok(last);
+        }
+    }
+}
+
+/// What [`type_text`] saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Typed {
+    /// The screen before the paste.
+    pub before: String,
+    /// The screen once the paste had landed, before Enter.
+    pub pasted: String,
+}
+
+/// Type `text` into `id`'s pane the safe way: paste it (checked by
+/// [`typable`]), wait until it shows and the screen settles, then press
+/// Enter as its own step when `enter`. Empty text with `enter` is Enter
+/// alone. Returns the screens before and after the paste, so the caller can
+/// confirm the program took the text in.
+pub fn type_text(tmux: &Tmux, id: &Identity, text: &[u8], enter: bool) -> Result<Typed, TmuxError> {
+    typable(text).map_err(TmuxError::Refused)?;
+    let before = capture(tmux, id)?;
+    let pasted = if text.is_empty() {
+        before.clone()
+    } else {
+        paste(tmux, id, text)?;
+        wait_landed(tmux, id, &before)?
+    };
+    if enter {
+        submit(tmux, id)?;
+    }
+    Ok(Typed { before, pasted })
+}
+
+/// Paste non-empty `text` into `id`'s pane (no Enter). A dead pane is an
+/// error (nothing is typed), and so is text that [`typable`] refuses.
+fn paste(tmux: &Tmux, id: &Identity, text: &[u8]) -> Result<(), TmuxError> {
+    typable(text).map_err(TmuxError::Refused)?;
     let name = buffer_name();
     tmux.run_with_stdin(&Cmd::new("load-buffer").arg("-b").arg(&name).arg("-"), Some(text))?;
-    let r = tmux.run(&guarded_paste(&name, id, enter));
+    let r = tmux.run(&guarded_paste(&name, id));
     match r {
-        Ok(out) if out.stdout.contains(DEAD_MARK) => Err(TmuxError::Failed {
-            socket: tmux.socket().to_path_buf(),
-            status: std::os::unix::process::ExitStatusExt::from_raw(1 << 8),
-            stderr: format!("the pane of {id} is dead (its program exited); nothing was typed"),
-        }),
+        Ok(out) if out.stdout.contains(DEAD_MARK) => Err(dead_pane(tmux, id)),
         Ok(_) => Ok(()),
         Err(e) => {
             let _ = tmux.run(&Cmd::new("delete-buffer").arg("-b").arg(&name));
@@ -144,6 +256,33 @@ mod tests {
     }
 
     #[test]
+    fn only_text_without_control_characters_is_typable() {
+        assert_eq!(typable(b"two\nlines\t;").unwrap(), "two\nlines\t;");
+        assert!(typable(b"").is_ok(), "an empty message is Enter alone");
+        assert!(typable(b"\xff\xfe").unwrap_err().contains("UTF-8"));
+        assert!(typable(b"x\x1b[201~INJECTED\r").unwrap_err().contains("U+001B"));
+    }
+
+    #[test]
+    fn enter_alone_is_guarded_by_the_panes_life() {
+        let id = Identity::parse("w1").unwrap();
+        let v: Vec<String> =
+            guarded_enter(&id).as_args().iter().map(|s| s.to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            v,
+            [
+                "if-shell",
+                "-F",
+                "-t",
+                "=w1:",
+                "#{pane_dead}",
+                "display-message -p muxvisor-pane-dead",
+                "send-keys -t =w1: Enter",
+            ]
+        );
+    }
+
+    #[test]
     fn key_names_only() {
         for ok in ["Escape", "C-c", "Enter", "Up", "F5", "M-x", "BSpace", "a", "1", "S-Tab"] {
             assert!(check_key(ok).is_ok(), "{ok}");
@@ -156,7 +295,7 @@ mod tests {
     #[test]
     fn the_paste_is_guarded_by_the_panes_life() {
         let id = Identity::parse("w1").unwrap();
-        let c = guarded_paste("muxvisor-1-ab", &id, true);
+        let c = guarded_paste("muxvisor-1-ab", &id);
         let v: Vec<String> = c.as_args().iter().map(|s| s.to_string_lossy().into_owned()).collect();
         assert_eq!(
             v,
@@ -167,11 +306,9 @@ mod tests {
                 "=w1:",
                 "#{pane_dead}",
                 "delete-buffer -b muxvisor-1-ab ; display-message -p muxvisor-pane-dead",
-                "paste-buffer -p -d -b muxvisor-1-ab -t =w1: ; send-keys -t =w1: Enter",
+                "paste-buffer -p -d -b muxvisor-1-ab -t =w1:",
             ]
         );
-        let v = guarded_paste("b", &id, false).as_args().last().unwrap().to_owned();
-        assert_eq!(v, "paste-buffer -p -d -b b -t =w1:");
     }
 
     #[test]

@@ -58,6 +58,16 @@ Log (--log FILE; appended, flushed per line, one JSON object a line):
             "blocked"|"starting", "t": <unix time, float>}
             n counts every submit from 1, whatever the state.
 
+Lost Enters (what Claude Code 2.1.x and Gemini CLI 0.61 do):
+  --drop-enter-after-paste MS  an Enter that arrives within MS ms of the end
+                             of a paste is dropped, as Claude Code drops one
+                             it receives while still taking a paste in (a
+                             paste and its Enter in one tmux command arrive
+                             together); logged {"dropped_enter": "paste"}.
+  --drop-enters N            the first N Enters on a non-empty draft are
+                             dropped (an agent that never takes the message
+                             in); logged {"dropped_enter": "count"}.
+
 Lifecycle flags:
   --exit-before-ready CODE   exit at once with CODE (a failing start).
   --resume ID with env FAKE_AGENT_RESUME_FAILS=1: print Claude's
@@ -98,6 +108,8 @@ def parse_args(argv):
     p.add_argument("--busy", type=float, default=1.0)
     # Up to this many more seconds, drawn at random per turn (benchmarks).
     p.add_argument("--busy-jitter", type=float, default=0.0)
+    p.add_argument("--drop-enter-after-paste", type=float, default=0.0)
+    p.add_argument("--drop-enters", type=int, default=0)
     p.add_argument("--trust-dialog", action="store_true")
     p.add_argument("--permission-every", type=int, default=0)
     p.add_argument("--usage-limit-after", type=int, default=0)
@@ -145,6 +157,8 @@ class Agent:
         self.pending = b""  # unparsed input bytes
         self.in_paste = False
         self.paste = b""
+        self.paste_ended = 0.0
+        self.drops_left = args.drop_enters
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.busy_started = 0.0
         self.busy_until = 0.0
@@ -238,6 +252,7 @@ class Agent:
             self.paste += buf[:end]
             self.pending = buf[end + len(PASTE_END) :]
             self.in_paste = False
+            self.paste_ended = time.monotonic()
             text = self.paste.decode("utf-8", errors="replace")
             self.paste = b""
             self.on_text(text.replace("\r\n", "\n").replace("\r", "\n"))
@@ -317,6 +332,14 @@ class Agent:
             self.quit(1)
 
     def on_enter(self):
+        window = self.args.drop_enter_after_paste / 1000.0
+        if window and time.monotonic() - self.paste_ended < window:
+            self.log.write({"dropped_enter": "paste", "t": time.time()})
+            return
+        if self.drops_left > 0 and self.draft:
+            self.drops_left -= 1
+            self.log.write({"dropped_enter": "count", "t": time.time()})
+            return
         dialog = self.state in ("trust", "permission")
         if dialog and not self.draft:
             if self.state == "trust":

@@ -420,3 +420,134 @@ fn quiet_output_counts_as_ready_without_a_ready_pattern() {
     let s = screen(&env, "chat");
     assert!(s.find("a 5").unwrap() < s.find("b 1").unwrap(), "b arrived while a printed:\n{s}");
 }
+
+/// Issue 17, item 1: Claude Code (2.1.x) drops an Enter that arrives while
+/// it still takes a paste in. With the paste and its Enter in one tmux
+/// command, the first message after every start stayed unsent in the
+/// prompt while `ev=msg-delivered` was written and `send --wait` exited 0.
+/// The fake agent drops an Enter within 100 ms of a paste's end.
+#[test]
+fn a_message_is_submitted_when_the_agent_drops_an_enter_that_comes_with_the_paste() {
+    let env = Env::new();
+    let log = env.scratch().join("turns");
+    add_fake(&env, "dr", &log, &["--busy", "0.3", "--drop-enter-after-paste", "100"]);
+    ready(&env, "dr");
+    let sent = ["first message", "second\nmessage"];
+    for m in sent {
+        let out = env.mv(&["send", "dr", m, "--wait", "30s"]);
+        assert_eq!(out.code, 0, "{out:#?}\n{}", screen(&env, "dr"));
+    }
+    assert!(wait_until(WAIT, || turns(&log).len() >= 2), "{:?}", turns(&log));
+    let got = turns(&log);
+    assert_eq!(got.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(), sent, "{got:?}");
+    assert!(got.iter().all(|t| t.1 == "ready"), "a message landed mid-turn: {got:?}");
+    assert_eq!(life(&env, "msg-delivered").len(), 2);
+    assert!(life(&env, "msg-undelivered").is_empty());
+}
+
+/// Issue 17 and SPEC §8: a receipt is never false. An agent that takes
+/// neither the Enter nor the retried one leaves the message undelivered: no
+/// `msg-delivered`, an `msg-undelivered` quoting the screen, the message at
+/// the head of the mailbox, and the agent `blocked (undelivered)` until a
+/// person clears the prompt and marks it; then it goes out, once.
+#[test]
+fn a_message_the_agent_never_takes_in_is_undelivered_blocks_the_agent_and_stays_queued() {
+    let env = Env::new();
+    let log = env.scratch().join("turns");
+    add_fake(&env, "nt", &log, &["--busy", "0.3", "--drop-enters", "2"]);
+    ready(&env, "nt");
+    let out = env.mv(&["send", "nt", "stuck message", "--wait", "5s"]);
+    assert_eq!(out.code, 75, "not delivered, so not a success: {out:#?}");
+    assert!(out.stderr.contains("did not take it in"), "{}", out.stderr);
+    assert!(life(&env, "msg-delivered").is_empty(), "a false receipt");
+    let undelivered = life(&env, "msg-undelivered");
+    assert_eq!(undelivered.len(), 1, "{undelivered:?}");
+    assert!(undelivered[0].contains("stuck message"), "the screen is quoted: {undelivered:?}");
+    let st = env.mv(&["--json", "status", "nt"]).json();
+    assert_eq!(st[0]["agent"]["state"], "blocked", "{st}");
+    assert_eq!(st[0]["agent"]["reason"], "undelivered", "{st}");
+    assert_eq!(st[0]["mailbox"], 1, "the message stays at the head: {st}");
+    assert!(turns(&log).is_empty(), "{:?}", turns(&log));
+    // A person clears the prompt and says the agent is ready.
+    let bs: Vec<&str> = std::iter::repeat_n("BSpace", 20).collect();
+    let mut args = vec!["send", "nt", "--keys"];
+    args.extend(bs);
+    env.mv(&args).ok();
+    env.mv(&["mark", "nt", "ready"]).ok();
+    assert!(wait_until(WAIT, || !turns(&log).is_empty()), "{}", screen(&env, "nt"));
+    assert!(wait_until(WAIT, || life(&env, "msg-delivered").len() == 1));
+    assert_eq!(turns(&log), [("stuck message".to_string(), "ready".to_string())]);
+}
+
+/// Issue 17, item 2 (and issue 18, item 5): once a delivered message's turn
+/// ended, `status` said `busy (source delivery)` until a tick ran, with a
+/// `since` that changed on every call. Now `status` concludes what a tick
+/// would, without one, and its `since` is the recorded one.
+#[test]
+fn status_reads_ready_after_the_turn_without_a_tick_and_its_since_is_stable() {
+    let env = Env::new();
+    let cwd = env.scratch().to_string_lossy().into_owned();
+    let script = r#"while IFS= read -r -p "rdy> " l; do echo "got: $l"; sleep 1; done"#;
+    env.mv(&[
+        "add",
+        "rdy",
+        "--cwd",
+        &cwd,
+        "--when",
+        "idle",
+        "--ready-pattern",
+        r"^rdy> ?\z",
+        "--",
+        "bash",
+        "-c",
+        script,
+    ])
+    .ok();
+    ready(&env, "rdy");
+    env.mv(&["send", "rdy", "one", "--wait", "20s"]).ok();
+    let state = || env.mv(&["--json", "status", "rdy"]).ok().json()[0]["agent"].clone();
+    assert!(
+        wait_until(WAIT, || state()["state"] == "ready"),
+        "{}\n{}",
+        state(),
+        screen(&env, "rdy")
+    );
+    let (a, b) = (state(), state());
+    assert_eq!(a["since"], b["since"], "since moves on every call: {a} {b}");
+    assert!(screen(&env, "rdy").contains("got: one"));
+    assert!(life(&env, "tick").is_empty(), "no tick ran");
+}
+
+/// Issue 18, items 1 and 2: a task queued for an argv worker is data, never
+/// keystrokes. Re-added as an interactive peer, the old queue was typed
+/// into a shell: `touch …` ran, and a payload's `ESC[201~` ended the
+/// bracketed paste early so the rest arrived as typed keys. Only an entry
+/// queued as a message is ever typed; these are dead-lettered instead.
+#[test]
+fn tasks_queued_for_an_argv_worker_are_never_typed_after_a_re_add_as_an_agent() {
+    let env = Env::new();
+    let cwd = env.scratch().to_string_lossy().into_owned();
+    let plain = env.scratch().join("plain-ran");
+    let hostile = env.scratch().join("hostile-ran");
+    env.mv(&["add", "cv", "--ephemeral", "--cwd", &cwd, "--", "cat", "{task_file}"]).ok();
+    let t1 = format!("touch {}", plain.display());
+    let t2 = format!("x\x1b[201~touch {}\r", hostile.display());
+    env.mv(&["send", "cv", "--no-kick", &t1]).ok();
+    env.mv(&["send", "cv", "--no-kick", &t2]).ok();
+    env.mv(&["add", "cv", "--persistent", "--when", "idle", "--", "bash", "--norc", "-i"]).ok();
+    env.mv(&["launch", "cv"]).ok();
+    env.mv(&["supervise", "--once"]).ok();
+    let dead = || env.mv(&["--json", "queue", "cv", "list"]).ok().json()["dead"].clone();
+    assert!(
+        wait_until(WAIT, || dead().as_array().is_some_and(|d| d.len() == 2)),
+        "{}\n{}",
+        dead(),
+        screen(&env, "cv")
+    );
+    for d in dead().as_array().unwrap() {
+        assert_eq!(d["reason"], "not-a-message", "{d}");
+    }
+    assert!(!plain.exists() && !hostile.exists(), "a task was typed into the shell");
+    assert!(!screen(&env, "cv").contains("touch"), "{}", screen(&env, "cv"));
+    assert!(life(&env, "msg-delivered").is_empty());
+}
