@@ -29,6 +29,7 @@ pub mod runner;
 pub mod service;
 pub mod session;
 pub mod state;
+pub mod strays;
 pub mod supervise;
 pub mod tail;
 pub mod tmux;

@@ -217,6 +217,7 @@ pub const KEY_TYPES: &[(&str, JsonType)] = &[
     ("age_s", JsonType::Integer),
     ("attempt", JsonType::Integer),
     ("backoff_ms", JsonType::Integer),
+    ("count", JsonType::Integer),
     ("death", JsonType::String),
     ("delivered_at", JsonType::Time),
     ("new_session_id", JsonType::String),
@@ -235,6 +236,7 @@ pub const KEY_TYPES: &[(&str, JsonType)] = &[
     ("how", JsonType::String),
     ("idle_s", JsonType::Integer),
     ("interval_s", JsonType::Integer),
+    ("killed", JsonType::Integer),
     ("kind", JsonType::String),
     ("last_ts", JsonType::Time),
     ("not_before", JsonType::Time),
@@ -264,6 +266,7 @@ pub const KEY_TYPES: &[(&str, JsonType)] = &[
     ("status", JsonType::Integer),
     ("stopped", JsonType::Boolean),
     ("stopped_servers", JsonType::Integer),
+    ("strays", JsonType::Integer),
     ("task", JsonType::String),
     ("tmp_files", JsonType::Integer),
     ("until", JsonType::Time),
@@ -333,6 +336,20 @@ pub const EVENTS: &[EventDoc] = &[
                 "stop, restart, rm, reaped-idle, max-age, policy-change, unaccounted, drained \
                  (a runner whose queue stayed empty for its --linger), ...",
             ),
+            ("strays", "processes left behind by the program and ended (see strays-ended)"),
+        ],
+    },
+    EventDoc {
+        ev: "strays-ended",
+        file: "lifecycle",
+        when: "processes that outlived the peer's tmux server (they still carry its \
+               MUXVISOR_IDENTITY and MUXVISOR_ROOT: a daemon its program started, a program \
+               that ignored SIGHUP) were ended, by a stop, before a launch, or by clean",
+        keys: &[
+            ("when", "stop, launch or clean"),
+            ("count", "how many were found"),
+            ("killed", "how many needed SIGKILL after SIGTERM and the grace"),
+            ("pids", "each as PID:ARGV, joined by |"),
         ],
     },
     EventDoc {

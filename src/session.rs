@@ -220,7 +220,7 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
         }
     };
 
-    teardown_leftovers(root, id, &obs)?;
+    teardown_leftovers(root, id, &obs, "launch")?;
     // A canary of the previous incarnation may still be about to read the
     // intent (a quick stop-then-launch): let it go before removing it.
     if root.stop_intent(id).exists() {
@@ -385,7 +385,7 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
     let grace_ms = grace.as_millis();
     let hung = obs.seen == Seen::Hung;
     if !obs.is_alive() && !hung {
-        teardown_leftovers(root, id, &obs)?;
+        teardown_leftovers(root, id, &obs, "stop")?;
         state::update(root, id, |st| {
             st.stopped = true;
             st.stop_reason = Some(reason.to_string());
@@ -417,6 +417,7 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
     };
     kill_server_hard(root, id, &quick, server);
     fsutil::remove_if_exists(&root.socket(id))?;
+    let strays = crate::strays::end(root, id, STRAY_GRACE, "stop").len();
     state::update(root, id, |st| {
         st.stopped = true;
         st.stop_reason = Some(reason.to_string());
@@ -424,6 +425,7 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
     Event::new("stop")
         .id(id)
         .kv("how", how)
+        .kv("strays", strays)
         .kv("grace_ms", grace_ms)
         .kv("reason", reason)
         .append_to(&root.lifecycle_log())?;
@@ -552,7 +554,7 @@ fn write_intent(root: &Root, id: &Identity, reason: &str) -> Result<()> {
 /// the intent is written and the canary signalled first, and we wait for the
 /// old canary to leave before returning, so it cannot mistake this for a
 /// crash once the intent is removed.
-fn teardown_leftovers(root: &Root, id: &Identity, obs: &Observed) -> Result<()> {
+fn teardown_leftovers(root: &Root, id: &Identity, obs: &Observed, when: &str) -> Result<()> {
     let recorded = state::load(root, id).unwrap_or_default();
     let socket = root.socket(id);
     match obs.seen {
@@ -574,8 +576,14 @@ fn teardown_leftovers(root: &Root, id: &Identity, obs: &Observed) -> Result<()> 
     if let Some(pgid) = obs.pane_pid.or(recorded.pane_pid) {
         kill_orphaned_group(pgid);
     }
+    // What the last incarnation left behind outside its group (a daemon it
+    // started, a program that ignored SIGHUP).
+    crate::strays::end(root, id, STRAY_GRACE, when);
     Ok(())
 }
+
+/// How long a stray gets between SIGTERM and SIGKILL.
+const STRAY_GRACE: Duration = Duration::from_secs(2);
 
 /// Kill what is left of a dead pane's program: a child that ignored the
 /// SIGHUP of its closing terminal keeps the dead pane process's group alive

@@ -43,6 +43,8 @@
 //! should treat a `usage-limit` verdict whose [`Patterns::reset_time`] has
 //! passed as stale and re-check (SPEC §9 usage-limit parking).
 
+use std::time::Duration;
+
 use regex::{Regex, RegexBuilder};
 
 /// The reasons a preset's blocked patterns give (SPEC §8 `blocked(reason)`).
@@ -59,8 +61,14 @@ pub mod reason {
     pub const UPDATE: &str = "update";
     /// A one-time acceptance dialog (Claude Code's Bypass Permissions warning).
     pub const CONSENT: &str = "consent";
+    /// A first-start screen that waits for a person (a theme picker,
+    /// security notes, a terminal set-up offer).
+    pub const ONBOARDING: &str = "onboarding";
+    /// The program asks for an API key, or to confirm the one it found.
+    pub const API_KEY: &str = "api-key";
     /// Every reason a preset may give.
-    pub const ALL: &[&str] = &[TRUST, PERMISSION, LOGIN, USAGE_LIMIT, UPDATE, CONSENT];
+    pub const ALL: &[&str] =
+        &[TRUST, PERMISSION, LOGIN, USAGE_LIMIT, UPDATE, CONSENT, ONBOARDING, API_KEY];
 }
 
 /// The placeholder in [`Resume`] arguments that stands for the conversation id.
@@ -95,6 +103,11 @@ pub struct Preset {
     pub reset: Option<&'static str>,
     /// Resume arguments, or `None` when the program cannot resume by id.
     pub resume: Option<Resume>,
+    /// How long the screen must stay unchanged before a ready pattern's
+    /// match counts: for a program that keeps its empty prompt drawn while
+    /// an answer streams in above it, or draws it for a moment before a
+    /// login screen replaces it. Zero: at once. A mark is never delayed.
+    pub settle: Duration,
     /// Where each string was seen.
     pub source: &'static [&'static str],
 }
@@ -154,6 +167,7 @@ pub const CLAUDE: Preset = Preset {
         fresh: &["--session-id", SESSION_ID],
         resume: &["--resume", SESSION_ID],
     }),
+    settle: Duration::ZERO,
     source: &[
         "https://github.com/anthropics/claude-code/issues/40002 (trust dialog, Quick safety check)",
         "https://github.com/AgentWorkforce/relay/pull/756 (trust dialog of 2.1.19: Do you trust the files in this folder?)",
@@ -188,24 +202,31 @@ const CODEX_READY: &str = r"^› (?:Explain this codebase|Summarize recent commi
 /// placeholder reads as empty.
 pub const CODEX: Preset = Preset {
     name: "codex",
-    version: "Codex CLI 0.14x (codex-rs TUI) as of Aug 2026",
+    version: "Codex CLI 0.171.0 (screens captured under muxvisor, Dec 2026); 0.14x strings from codex-rs (Aug 2026)",
     ready: &[CODEX_READY],
     busy: &[
         // The status line `• Working (12s • esc to interrupt)`; older builds
         // wrote `Esc`.
         r"(?i:esc to interrupt)",
+        // 0.171.0: a message sent before its start-up finished is held
+        // (`Waiting for startup  · esc cancel`) and submitted later.
+        r"^[ \t]*Waiting for startup\b",
     ],
     blocked: &[
         (
             reason::TRUST,
-            r"Do\s+you\s+trust\s+the\s+contents\s+of\s+this\s+directory\?|You are running Codex in |allow\s+Codex\s+to\s+work\s+in\s+this\s+folder",
+            r"Do\s+you\s+trust\s+the\s+contents\s+of\s+this\s+directory\?|You are running Codex in |allow\s+Codex\s+to\s+work\s+in\s+this\s+folder|Trust this folder\? Codex can",
         ),
-        (reason::UPDATE, r"(?s:Update available!.{0,2000}?Skip until next)"),
+        // `Update available!` (0.14x), `Update available · 0.171.0 → …` (0.171).
+        (reason::UPDATE, r"(?s:Update available[!·  ].{0,2000}?Skip until next)"),
+        // 0.171.0: the API-key entry of its login flow.
+        (reason::API_KEY, r"Paste or type your API key|Use your own OpenAI API key"),
         (
             reason::LOGIN,
-            r"Sign in with ChatGPT|Provide your own API key|Finish signing in via your browser",
+            r"Sign in with ChatGPT|Provide your own API key|Finish signing in via your browser|Sign in another way|Choose how you want to use Codex",
         ),
-        (reason::USAGE_LIMIT, r"You've hit your usage limit|Your workspace is out of credits"),
+        // 0.171.0 prints a typographic apostrophe (U+2019): `You’ve`.
+        (reason::USAGE_LIMIT, r"You[’']ve hit your usage limit|Your workspace is out of credits"),
         (
             reason::PERMISSION,
             r"Would you like to (?:run the following command|make the following edits|grant these permissions)\?",
@@ -218,6 +239,11 @@ pub const CODEX: Preset = Preset {
     // may hold a line break and indentation: normalise the whitespace.
     reset: Some(r"[Tt]ry\s+again\s+(?P<reset>(?:at|in)\s[^.]{1,60}?)\."),
     resume: Some(Resume { fresh: &[], resume: &["resume", SESSION_ID] }),
+    // 0.171.0 keeps `› Ask Codex to do anything` drawn while an answer
+    // streams in above it (no working line then), and draws it for about a
+    // second at a first start before its login picker replaces it (1.3 s
+    // in embedded mode). Its hooks (README) are exact; the screen needs this.
+    settle: Duration::from_secs(3),
     source: &[
         "https://github.com/openai/codex/blob/main/codex-rs/tui/src/status_indicator_widget.rs (Working, (Ns • esc to interrupt))",
         "https://github.com/openai/codex/blob/main/codex-rs/tui/src/chatwidget/snapshots/codex_tui__chatwidget__tests__chatwidget_tall.snap (full screen: status line, › composer, ? for shortcuts)",
@@ -231,6 +257,7 @@ pub const CODEX: Preset = Preset {
         "https://github.com/openai/codex/blob/main/codex-rs/tui/src/update_prompt.rs (Update available! … Skip until next version; screen quoted in public code for 0.128 -> 0.144.5)",
         "https://github.com/kbwo/ccmanager/blob/main/src/services/stateDetector/codex.ts",
         "codex --help: resume  Resume a previous interactive session (picker by default; use --last to continue the most recent)",
+        "tests/conformance/screens/codex-0.171.0/ (0.171.0 run offline against tests/conformance/mock_openai.py: trust, update, login, api-key, usage-limit with U+2019, Waiting for startup, streaming with the prompt drawn)",
     ],
 };
 
@@ -263,6 +290,7 @@ pub const GEMINI: Preset = Preset {
         fresh: &["--session-id", SESSION_ID],
         resume: &["--resume", SESSION_ID],
     }),
+    settle: Duration::ZERO,
     source: &[
         "https://github.com/google-gemini/gemini-cli/blob/main/packages/cli/src/ui/components/InputPrompt.tsx (placeholder)",
         "https://github.com/google-gemini/gemini-cli/blob/main/packages/cli/src/ui/components/__snapshots__/InputPrompt.test.tsx.snap (empty, yolo and draft prompts)",
@@ -285,8 +313,11 @@ pub const GEMINI: Preset = Preset {
 /// question there is blocked (an answered one, `… [Yes]: y`, is history).
 pub const AIDER: Preset = Preset {
     name: "aider",
-    version: "Aider 0.86 (main, May 2026)",
-    ready: &[r"^(?:[\w-]+(?: multi)?|multi)?>[ \t]*(?:\n[ \t]*)*\z"],
+    version: "Aider 0.86.2 (screens captured under muxvisor, Dec 2026)",
+    // The line above the empty prompt holds no `>`: Aider draws `> ` before
+    // each line of a multi-line draft, so a draft ending in a newline ends
+    // with an empty `> ` line (0.86.2) under its own text.
+    ready: &[r"(?:\A|^[^>\n]*\n)(?:[\w-]+(?: multi)?|multi)?>[ \t]*(?:\n[ \t]*)*\z"],
     // The WaitingSpinner line, `░█        Waiting for <model>` (ASCII `#=`
     // on terminals without Unicode), printed with `\r` on the last line.
     // While the answer streams nothing marks the turn: the verdict is
@@ -301,6 +332,12 @@ pub const AIDER: Preset = Preset {
             reason::LOGIN,
             r"Login to OpenRouter or create a free account\? \(Y\)es/\(N\)o[^\n]*\]:[ \t]*(?:\n[ \t]*)*\z",
         ),
+        // First-start questions (0.86.2): analytics, a git repo, release
+        // notes, the documentation of an unknown model's warning.
+        (
+            reason::ONBOARDING,
+            r"(?:Allow collection of anonymous analytics|No git repo found, create one|Would you like to see what's new in this version\?|(?i:Open documentation url for more info\?))[^\n]*\(Y\)es/\(N\)o[^\n]*\]:[ \t]*(?:\n[ \t]*)*\z",
+        ),
         // Every other confirm_ask question: add a file, run a shell command,
         // create a file, allow an edit.
         (reason::PERMISSION, r"\(Y\)es/\(N\)o[^\n]*\]:[ \t]*(?:\n[ \t]*)*\z"),
@@ -311,6 +348,7 @@ pub const AIDER: Preset = Preset {
     // `--restore-chat-history` reloads `.aider.chat.history.md`; there is no
     // conversation id to resume.
     resume: None,
+    settle: Duration::ZERO,
     source: &[
         "https://github.com/Aider-AI/aider/blob/main/aider/io.py (get_input prompt_prefix, confirm_ask (Y)es/(N)o … [Yes]: )",
         "https://github.com/Aider-AI/aider/blob/main/aider/waiting.py (WaitingSpinner frames ░█ / #=)",
@@ -318,6 +356,7 @@ pub const AIDER: Preset = Preset {
         "https://github.com/Aider-AI/aider/blob/main/aider/versioncheck.py (Newer aider version v… is available.)",
         "https://github.com/Aider-AI/aider/blob/main/aider/utils.py (Run pip install?)",
         "https://github.com/Aider-AI/aider/blob/main/aider/onboarding.py (Login to OpenRouter or create a free account?)",
+        "tests/conformance/screens/aider-0.86.2/ (0.86.2 run offline against tests/conformance/mock_openai.py: first-start questions, confirmations, a draft ending in a newline, the spinner during a 429 retry)",
     ],
 };
 
@@ -356,6 +395,7 @@ pub struct Patterns {
     busy: Vec<Regex>,
     blocked: Vec<(String, Regex)>,
     reset: Option<Regex>,
+    settle: Duration,
 }
 
 impl Patterns {
@@ -376,12 +416,25 @@ impl Patterns {
                 .map(|(why, p)| Ok((why.to_string(), compile(p)?)))
                 .collect::<Result<Vec<_>, regex::Error>>()?,
             reset: reset.map(compile).transpose()?,
+            settle: Duration::ZERO,
         })
+    }
+
+    /// The same patterns, with a ready match counting only after the screen
+    /// stood still for `settle` (see [`Preset::settle`]).
+    pub fn with_settle(mut self, settle: Duration) -> Patterns {
+        self.settle = settle;
+        self
+    }
+
+    /// How long the screen must stand still before a ready match counts.
+    pub fn settle(&self) -> Duration {
+        self.settle
     }
 
     /// Compile a preset's patterns.
     pub fn preset(p: &Preset) -> Result<Patterns, regex::Error> {
-        Patterns::new(p.ready, p.busy, p.blocked, p.reset)
+        Ok(Patterns::new(p.ready, p.busy, p.blocked, p.reset)?.with_settle(p.settle))
     }
 
     /// Blocked > busy > ready > nothing (see the module doc).
@@ -532,6 +585,56 @@ mod tests {
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
+    /// The captures of the real CLIs (tests/conformance/screens/<cli>-<version>/),
+    /// each read as its folder's EXPECT file says: every capture listed.
+    #[test]
+    fn every_capture_of_a_real_cli_reads_as_expected() {
+        let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/screens");
+        let mut dirs: Vec<PathBuf> =
+            std::fs::read_dir(&base).expect("captures").map(|e| e.unwrap().path()).collect();
+        dirs.sort();
+        let mut failures = Vec::new();
+        let mut checked = 0;
+        for dir in dirs {
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let agent = name.split('-').next().unwrap();
+            let p = Patterns::preset(preset(agent).expect("a preset per capture folder")).unwrap();
+            let expect = std::fs::read_to_string(dir.join("EXPECT"))
+                .unwrap_or_else(|e| panic!("{name}/EXPECT: {e}"));
+            let listed: Vec<(&str, &str)> = expect
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(|l| l.split_once(char::is_whitespace).expect("FILE STATE"))
+                .collect();
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let f = e.unwrap().file_name().to_string_lossy().into_owned();
+                if f.ends_with(".txt") && !listed.iter().any(|(l, _)| *l == f) {
+                    failures.push(format!("{name}/{f}: not in EXPECT"));
+                }
+            }
+            for (file, want) in listed {
+                let raw = std::fs::read_to_string(dir.join(file))
+                    .unwrap_or_else(|e| panic!("{name}/{file}: {e}"));
+                let screen = crate::tmux::paste::normalize(&raw);
+                let got = p.classify(&screen);
+                let ok = match want.trim() {
+                    "ready" => got == Verdict::Ready,
+                    "busy" => got == Verdict::Busy,
+                    "nothing" => got == Verdict::Nothing,
+                    "draft" => matches!(got, Verdict::Nothing | Verdict::Busy),
+                    why => got == Verdict::Blocked(why.to_string()),
+                };
+                checked += 1;
+                if !ok {
+                    failures.push(format!("{name}/{file}: expected {}, got {got:?}", want.trim()));
+                }
+            }
+        }
+        assert!(checked >= 20, "captures checked: {checked}");
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
     #[test]
     fn each_preset_has_ready_busy_and_draft_fixtures() {
         let all = fixtures();
@@ -573,6 +676,7 @@ mod tests {
         assert_eq!(aider.classify("> \n\n"), Verdict::Ready);
         assert_eq!(aider.classify("> \n> draft\n"), Verdict::Nothing);
         assert_eq!(aider.classify("architect> \n"), Verdict::Ready);
+        assert_eq!(aider.classify("───\n> draft with newline\n> \n"), Verdict::Nothing);
     }
 
     #[test]

@@ -217,6 +217,9 @@ fn screen_view(f: &Facts, r: &Rules) -> Option<View> {
             })
         }
         Verdict::Busy => Some(View::of(AgentState::Busy, Source::Screen)),
+        // A prompt drawn while the screen still moves is not yet a ready one
+        // (a preset's settle; see `presets::Preset::settle`).
+        Verdict::Ready if f.quiet_for.unwrap_or_default() < r.patterns.settle() => None,
         Verdict::Ready => Some(View::of(AgentState::Ready, Source::Screen)),
         Verdict::Nothing => None,
     }
@@ -498,6 +501,26 @@ mod tests {
         let other = Delivery { screen_before: fingerprint("typed\n> \n"), ..quiet.clone() };
         f.delivery = Some(&other);
         assert_eq!(state(decide(&f, &r)), (Busy, Source::Delivery));
+    }
+
+    /// Issue 17, items 6 and 7: Codex 0.171 keeps its empty prompt drawn
+    /// while an answer streams, and draws it before its login picker.
+    #[test]
+    fn a_preset_s_settle_holds_a_ready_prompt_until_the_screen_stood_still() {
+        let p = pats().with_settle(Duration::from_secs(3));
+        let r = rules(&p);
+        let mut f = facts(Some(READY));
+        f.quiet_for = Some(Duration::from_millis(500));
+        assert_eq!(state(decide(&f, &r)), (Busy, Source::Quiet), "streaming: not ready");
+        f.ever_ready = false;
+        assert_eq!(decide(&f, &r).state, Starting, "before a login screen: not ready");
+        f.quiet_for = Some(Duration::from_secs(3));
+        assert_eq!(state(decide(&f, &r)), (Ready, Source::Screen));
+        f.quiet_for = None;
+        assert_eq!(decide(&f, &r).state, Starting, "quiet unknown: not yet");
+        let ready = Mark { state: Ready, reason: None, at: t0() };
+        f.mark = Some(&ready);
+        assert_eq!(state(decide(&f, &r)), (Ready, Source::Mark), "a mark is never delayed");
     }
 
     #[test]

@@ -55,6 +55,11 @@ pub fn patterns(spec: &PeerSpec) -> Result<(Patterns, bool)> {
         .map_err(|e| {
             anyhow::anyhow!("peer {}: a screen pattern does not compile: {e}", spec.identity)
         })?;
+    // The settle belongs to the preset's own ready patterns.
+    let p = match preset {
+        Some(pre) if spec.ready_patterns.is_empty() => p.with_settle(pre.settle),
+        _ => p,
+    };
     Ok((p, !ready.is_empty()))
 }
 

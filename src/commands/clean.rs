@@ -38,6 +38,9 @@ pub struct Cleaned {
     /// Mailbox couriers with nothing to deliver (empty mailbox, or no
     /// persistent peer): ended unless dry run.
     pub orphan_couriers: Vec<Orphan>,
+    /// Processes a peer's program left behind (its server is down): ended
+    /// unless dry run (`strays`).
+    pub strays: Vec<StrayOut>,
     pub tmp_files: Vec<String>,
     pub done_tasks: Vec<String>,
     /// Payload files of tasks no longer running.
@@ -56,6 +59,15 @@ pub struct Orphan {
 }
 
 #[derive(Debug, Serialize)]
+pub struct StrayOut {
+    pub identity: String,
+    pub pid: i32,
+    pub argv: String,
+    /// `ended`; absent on a dry run.
+    pub how: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
 pub struct Unaccounted {
     pub identity: String,
     pub server_pid: Option<i32>,
@@ -67,6 +79,8 @@ pub struct Unaccounted {
 
 /// How long an unaccounted server's program gets to exit after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long a stray gets between SIGTERM and SIGKILL.
+const STRAY_GRACE: Duration = Duration::from_secs(2);
 
 impl Cleaned {
     fn total(&self) -> usize {
@@ -75,6 +89,7 @@ impl Cleaned {
             + self.unaccounted_servers.len()
             + self.orphan_waiters.len()
             + self.orphan_couriers.len()
+            + self.strays.len()
             + self.recreated_sockets.len()
             + self.tmp_files.len()
             + self.done_tasks.len()
@@ -92,6 +107,7 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<ExitCode> {
             .kv("stopped_servers", c.unaccounted_servers.len())
             .kv("orphan_waiters", c.orphan_waiters.len())
             .kv("orphan_couriers", c.orphan_couriers.len())
+            .kv("strays", c.strays.len())
             .kv("tmp_files", c.tmp_files.len())
             .kv("done_tasks", c.done_tasks.len())
             .kv("rotated", c.rotated.len());
@@ -181,6 +197,20 @@ fn clean(ctx: &Ctx, args: &CleanArgs) -> Result<Cleaned> {
                     }
                 }
             }
+        }
+        if matches!(scan.seen, "no-socket" | "stale-socket") {
+            let found = if dry {
+                crate::strays::find(root, &id)
+            } else {
+                crate::strays::end(root, &id, STRAY_GRACE, "clean")
+            };
+            let how = (!dry).then_some("ended");
+            c.strays.extend(found.into_iter().map(|s| StrayOut {
+                identity: id.to_string(),
+                pid: s.pid,
+                argv: s.argv,
+                how,
+            }));
         }
         if scan.stale_socket() {
             let sock = scan.socket.display().to_string();
@@ -292,6 +322,15 @@ fn print_human(c: &Cleaned) -> Result<()> {
         let verb = if c.dry_run { "would end" } else { "ended" };
         let pid = o.pid.map(|p| p.to_string()).unwrap_or_default();
         output::line(format!("{verb} the idle courier of {} (pid {pid})", o.identity))?;
+    }
+    for s in &c.strays {
+        let verb = if c.dry_run { "would end" } else { "ended" };
+        output::line(format!(
+            "{verb} a process {} left behind (pid {}): {}",
+            s.identity,
+            s.pid,
+            s.argv.escape_debug()
+        ))?;
     }
     for w in &c.orphan_waiters {
         let verb = if c.dry_run { "would end" } else { "ended" };

@@ -608,7 +608,7 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "What was (or, with --dry-run, would be) removed, stopped or rotated.",
-            example: r#"{"dry_run":true,"stale_sockets":["/r/run/w1.sock"],"orphan_canaries":[{"identity":"w1","pid":4100,"how":null}],"unaccounted_servers":[{"identity":"old","server_pid":4000,"reason":"its peer spec /r/peers/old.json does not exist","how":null}],"orphan_waiters":[{"identity":"w2","pid":4200}],"recreated_sockets":[],"orphan_couriers":[{"identity":"claude","pid":4300,"how":null}],"tmp_files":[],"done_tasks":[],"stale_payloads":[],"rotated":[{"path":"/r/logs/lifecycle.log","size":10485800,"cap":10485760}],"errors":[]}"#,
+            example: r#"{"dry_run":true,"stale_sockets":["/r/run/w1.sock"],"orphan_canaries":[{"identity":"w1","pid":4100,"how":null}],"unaccounted_servers":[{"identity":"old","server_pid":4000,"reason":"its peer spec /r/peers/old.json does not exist","how":null}],"orphan_waiters":[{"identity":"w2","pid":4200}],"recreated_sockets":[],"orphan_couriers":[{"identity":"claude","pid":4300,"how":null}],"strays":[{"identity":"cx","pid":4400,"argv":"codex app-server --listen unix://","how":null}],"tmp_files":[],"done_tasks":[],"stale_payloads":[],"rotated":[{"path":"/r/logs/lifecycle.log","size":10485800,"cap":10485760}],"errors":[]}"#,
             fields: &[
                 ("dry_run", "boolean", "nothing was changed"),
                 ("stale_sockets", "array of strings", "sockets no server listens on"),
@@ -641,6 +641,16 @@ pub const PAGES: &[Page] = &[
                 ("orphan_couriers[].identity", "string", "whose mailbox"),
                 ("orphan_couriers[].pid", "integer or null", "the courier's pid"),
                 ("orphan_couriers[].how", "string or null", "term; null on a dry run"),
+                (
+                    "strays",
+                    "array",
+                    "processes left behind by a peer whose server is down: they still carry its \
+                     MUXVISOR_IDENTITY and MUXVISOR_ROOT (ended unless a dry run)",
+                ),
+                ("strays[].identity", "string", "whose program left it"),
+                ("strays[].pid", "integer", "its pid"),
+                ("strays[].argv", "string", "its command line"),
+                ("strays[].how", "string or null", "ended; null on a dry run"),
                 ("tmp_files", "array of strings", "abandoned temp files"),
                 ("done_tasks", "array of strings", "finished tasks past --retention"),
                 ("stale_payloads", "array of strings", "payload copies of finished tasks"),

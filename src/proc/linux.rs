@@ -106,6 +106,10 @@ pub fn argv(pid: i32) -> Option<Vec<Vec<u8>>> {
     (!words.is_empty()).then_some(words)
 }
 
+pub fn environ(pid: i32) -> Option<Vec<Vec<u8>>> {
+    Some(parse_cmdline(&std::fs::read(proc_file(pid, "environ")).ok()?))
+}
+
 pub fn ignored_signals(pid: i32) -> Option<u64> {
     parse_sig_ignored(&std::fs::read_to_string(proc_file(pid, "status")).ok()?)
 }

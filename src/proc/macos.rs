@@ -20,6 +20,21 @@
 /// the executable path and its NUL padding, then `argc` NUL-terminated
 /// words (the environment follows; it is not read). Pure.
 pub fn parse_procargs2(buf: &[u8]) -> Option<Vec<Vec<u8>>> {
+    parse_procargs2_all(buf).map(|(argv, _)| argv)
+}
+
+/// The environment strings (`K=V`) that follow the argv in a
+/// `KERN_PROCARGS2` buffer. Pure.
+pub fn parse_procargs2_env(buf: &[u8]) -> Option<Vec<Vec<u8>>> {
+    parse_procargs2_all(buf).map(|(_, env)| env)
+}
+
+/// NUL-separated words, as the kernel keeps argv and the environment.
+type Words = Vec<Vec<u8>>;
+
+/// `(argv, environment)` of a `KERN_PROCARGS2` buffer: argc, the executable
+/// path and its NUL padding, argc words, then `K=V` words up to an empty one.
+fn parse_procargs2_all(buf: &[u8]) -> Option<(Words, Words)> {
     let argc = i32::from_ne_bytes(buf.get(..4)?.try_into().ok()?);
     let argc = usize::try_from(argc).ok()?;
     let rest = &buf[4..];
@@ -36,7 +51,16 @@ pub fn parse_procargs2(buf: &[u8]) -> Option<Vec<Vec<u8>>> {
         words.push(tail[..end].to_vec());
         at += end + 1;
     }
-    Some(words)
+    let mut env = Vec::new();
+    while let Some(tail) = rest.get(at..).filter(|t| !t.is_empty()) {
+        let end = tail.iter().position(|b| *b == 0).unwrap_or(tail.len());
+        if end == 0 {
+            break;
+        }
+        env.push(tail[..end].to_vec());
+        at += end + 1;
+    }
+    Some((words, env))
 }
 
 #[cfg(target_os = "macos")]
@@ -151,6 +175,14 @@ mod kernel {
     }
 
     pub fn argv(pid: i32) -> Option<Vec<Vec<u8>>> {
+        parse_procargs2(&procargs2(pid)?).filter(|w| !w.is_empty())
+    }
+
+    pub fn environ(pid: i32) -> Option<Vec<Vec<u8>>> {
+        super::parse_procargs2_env(&procargs2(pid)?)
+    }
+
+    fn procargs2(pid: i32) -> Option<Vec<u8>> {
         let argmax = sysctl_int(&mut [libc::CTL_KERN, libc::KERN_ARGMAX])?;
         let mut buf = vec![0u8; usize::try_from(argmax).ok()?];
         let mut len = buf.len();
@@ -170,7 +202,7 @@ mod kernel {
             return None;
         }
         buf.truncate(len);
-        parse_procargs2(&buf).filter(|w| !w.is_empty())
+        Some(buf)
     }
 
     /// Call a libproc lister (which returns a COUNT of pids) with a buffer
@@ -250,6 +282,20 @@ mod tests {
         let b = buf(2, b"/bin/sh", 1, &[b"sh", b""]);
         assert_eq!(parse_procargs2(&b).unwrap(), [&b"sh"[..], b""]);
         assert_eq!(parse_procargs2(&buf(0, b"/x", 1, &[])).unwrap(), Vec::<Vec<u8>>::new());
+    }
+
+    #[test]
+    fn procargs2_gives_the_environment_after_the_argv() {
+        let b = buf(2, b"/bin/sh", 3, &[b"sh", b"-c"]);
+        assert_eq!(parse_procargs2_env(&b).unwrap(), [&b"PATH=/usr/bin"[..], b"HOME=/Users/u"]);
+        let mut b = buf(1, b"/x", 1, &[b"x"]);
+        b.truncate(b.len() - b"HOME=/Users/u\0".len());
+        b.extend_from_slice(b"\0junk after the end\0");
+        assert_eq!(
+            parse_procargs2_env(&b).unwrap(),
+            [&b"PATH=/usr/bin"[..]],
+            "ends at an empty word"
+        );
     }
 
     #[test]

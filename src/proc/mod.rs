@@ -248,6 +248,38 @@ pub fn die_with_parent(cmd: &mut std::process::Command) {
     let _ = cmd;
 }
 
+/// The environment (`K=V` words) of `pid`, where the OS shows it to us
+/// (our own uid's processes).
+pub fn environ(pid: i32) -> Option<Vec<Vec<u8>>> {
+    if pid <= 0 {
+        return None;
+    }
+    os::environ(pid)
+}
+
+/// True when an environment holds every `K=V` of `pairs`. Pure.
+pub fn env_has(env: &[Vec<u8>], pairs: &[(&str, &[u8])]) -> bool {
+    pairs.iter().all(|(k, v)| {
+        env.iter().any(|w| {
+            w.len() == k.len() + 1 + v.len()
+                && w.starts_with(k.as_bytes())
+                && w[k.len()] == b'='
+                && w.ends_with(v)
+        })
+    })
+}
+
+/// Pids of the processes whose environment holds every `K=V` of `pairs`
+/// (a scan of every process: for a stop and `clean`, never a tick's hot path).
+pub fn find_by_env(pairs: &[(&str, &[u8])]) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    all_pids()
+        .into_iter()
+        .filter(|p| *p != me)
+        .filter(|p| environ(*p).is_some_and(|e| env_has(&e, pairs)))
+        .collect()
+}
+
 /// Pids of the processes whose argv satisfies `pred` (a scan of every
 /// process: for `clean` and rare recoveries, never for a tick's hot path).
 pub fn find_by_argv(mut pred: impl FnMut(&[Vec<u8>]) -> bool) -> Vec<i32> {
@@ -257,6 +289,26 @@ pub fn find_by_argv(mut pred: impl FnMut(&[Vec<u8>]) -> bool) -> Vec<i32> {
         .filter(|p| *p != me)
         .filter(|p| argv(*p).is_some_and(|a| pred(&a)))
         .collect()
+}
+
+#[cfg(test)]
+mod env_tests {
+    #[test]
+    fn env_has_matches_whole_pairs_only() {
+        let env: Vec<Vec<u8>> = vec![b"A=1".to_vec(), b"MUXVISOR_IDENTITY=ab".to_vec()];
+        assert!(super::env_has(&env, &[("MUXVISOR_IDENTITY", b"ab"), ("A", b"1")]));
+        assert!(!super::env_has(&env, &[("MUXVISOR_IDENTITY", b"a")]), "a prefix of the value");
+        assert!(!super::env_has(&env, &[("MUXVISOR_IDENTIT", b"Y=ab")]), "a split key");
+        assert!(!super::env_has(&env, &[("B", b"1")]));
+    }
+
+    #[test]
+    fn our_own_environment_reads_back() {
+        let me = std::process::id() as i32;
+        let env = super::environ(me).expect("our own environment");
+        let path = std::env::var("PATH").unwrap_or_default();
+        assert!(super::env_has(&env, &[("PATH", path.as_bytes())]));
+    }
 }
 
 /// The conformance test: written once against the API above, run on

@@ -433,3 +433,65 @@ fn an_idle_courier_is_reported_and_ended() {
     assert!(wait_until(Duration::from_secs(10), || idle.exited()));
     assert!(!busy.exited(), "a courier with a message to deliver was ended");
 }
+
+const STRAY_WAIT: Duration = Duration::from_secs(30);
+
+/// The processes a peer's program left behind outside its process group:
+/// a detached daemon in a session of its own (Codex CLI 0.171's `codex
+/// app-server`), carrying the pane's MUXVISOR_IDENTITY and MUXVISOR_ROOT.
+fn strays(env: &Env, id: &str) -> Vec<i32> {
+    let root = env.root().to_string_lossy().into_owned();
+    muxvisor::proc::find_by_env(&[
+        ("MUXVISOR_IDENTITY", id.as_bytes()),
+        ("MUXVISOR_ROOT", root.as_bytes()),
+    ])
+    .into_iter()
+    .filter(|p| muxvisor::proc::argv(*p).is_some_and(|a| a == [&b"sleep"[..], b"987"]))
+    .collect()
+}
+
+/// Issue 17, item 11: Codex CLI 0.171 starts a detached `codex app-server`
+/// that survived `muxvisor stop`, and Gemini CLI, which ignores SIGHUP,
+/// survived a killed server. A stop ends what the program left behind,
+/// says so, and `clean` finds and ends what a killed server left.
+#[test]
+fn a_stop_and_clean_end_what_a_program_left_behind_outside_its_group() {
+    let env = Env::new();
+    let cwd = env.scratch().to_string_lossy().into_owned();
+    // `setsid -f`: a child in a new session, as a daemon starts itself.
+    let prog = "setsid -f sh -c 'trap \"\" HUP TERM; exec sleep 987'; exec sleep 1000";
+    env.mv(&["add", "lk", "--cwd", &cwd, "--", "sh", "-c", prog]).ok();
+    env.mv(&["launch", "lk"]).ok();
+    assert!(wait_until(STRAY_WAIT, || strays(&env, "lk").len() == 1), "the daemon never started");
+    let daemon = strays(&env, "lk")[0];
+    env.mv(&["stop", "lk", "--grace", "2s"]).ok();
+    assert!(
+        wait_until(STRAY_WAIT, || !muxvisor::proc::alive(daemon)),
+        "the daemon outlived the stop"
+    );
+    let stop = env.events("lifecycle", "stop");
+    assert!(stop.last().is_some_and(|l| l.contains(" strays=1")), "{stop:?}");
+    let ended = env.events("lifecycle", "strays-ended");
+    assert!(ended.len() == 1 && ended[0].contains("sleep 987"), "{ended:?}");
+
+    // A server killed the hard way leaves its daemon running: clean names it
+    // on a dry run, and ends it.
+    env.mv(&["launch", "lk"]).ok();
+    assert!(wait_until(STRAY_WAIT, || strays(&env, "lk").len() == 1));
+    let daemon = strays(&env, "lk")[0];
+    let st = env.mv(&["--json", "status", "lk"]).ok().json();
+    let server = st[0]["server_pid"].as_i64().expect("server pid") as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(server), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
+    assert!(wait_until(STRAY_WAIT, || !muxvisor::proc::alive(server)));
+    let dry = env.mv(&["--json", "clean", "--dry-run"]).ok().json();
+    let listed = dry["strays"].as_array().cloned().unwrap_or_default();
+    assert!(
+        listed.iter().any(|s| s["pid"] == daemon && s["identity"] == "lk"),
+        "clean --dry-run does not name it: {dry}"
+    );
+    assert!(muxvisor::proc::alive(daemon), "a dry run ended it");
+    let done = env.mv(&["--json", "clean"]).ok().json();
+    assert!(done["strays"].as_array().is_some_and(|a| !a.is_empty()), "{done}");
+    assert!(wait_until(STRAY_WAIT, || !muxvisor::proc::alive(daemon)), "clean left it running");
+}
