@@ -245,6 +245,7 @@ pub const KEY_TYPES: &[(&str, JsonType)] = &[
     ("orphan_waiters", JsonType::Integer),
     ("path", JsonType::String),
     ("peers", JsonType::Integer),
+    ("pids", JsonType::String),
     ("pid", JsonType::Integer),
     ("policy", JsonType::String),
     ("purge", JsonType::Boolean),
@@ -272,6 +273,7 @@ pub const KEY_TYPES: &[(&str, JsonType)] = &[
     ("until", JsonType::Time),
     ("updated", JsonType::Boolean),
     ("wait_rc", JsonType::Integer),
+    ("when", JsonType::String),
     ("window_s", JsonType::Integer),
 ];
 

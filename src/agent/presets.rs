@@ -119,12 +119,14 @@ pub struct Preset {
 /// the only text accepted as empty is the idle hint `Try "…"`.
 pub const CLAUDE: Preset = Preset {
     name: "claude",
-    version: "Claude Code 2.1.x (screens quoted from 2.1.19 to 2.1.267, Jan-Sep 2026); the 1.x boxed prompt too",
+    version: "Claude Code 2.1.332 (screens captured under muxvisor, Dec 2026); strings quoted from 2.1.19 to 2.1.267; the 1.x boxed prompt too",
     ready: &[
         // 2.x: a rule line, the prompt line with nothing (or the `Try "…"`
         // hint) after the prompt character, and the closing rule right
         // below (a draft's further lines would come before it).
-        r#"^─[^\n]*\n[❯>][ \t\u{a0}]*(?:Try "[^"\n]*"[ \t\u{a0}]*)?\n─"#,
+        // 2.1.332 draws `Resend your message to try again` (dim) in the
+        // empty prompt after a turn ended on an API error.
+        r#"^─[^\n]*\n[❯>][ \t\u{a0}]*(?:(?:Try "[^"\n]*"|Resend your message to try again)[ \t\u{a0}]*)?\n─"#,
         // 1.x (and the fake agent): `│ > ` then only blanks up to `│`, and
         // the bottom border right below.
         r#"^│ > (?:Try "[^"\n]*")?[ \t\u{a0}]*│[ \t]*\n╰"#,
@@ -143,9 +145,24 @@ pub const CLAUDE: Preset = Preset {
             r"Do you trust the files in this folder\?|Quick safety check: Is this a project you created or one you trust\?|Yes, I trust this folder",
         ),
         (reason::CONSENT, r"WARNING: Claude Code running in Bypass Permissions mode"),
+        // First start on a fresh HOME (2.1.332): the theme picker, the
+        // security notes, the terminal set-up offer (not shown under tmux).
+        (
+            reason::ONBOARDING,
+            r"Choose the text style that looks best with your terminal|(?s:Security notes:.{0,1500}Press Enter to continue)|Use Claude Code's terminal setup\?",
+        ),
+        // The confirmation of a key found in the environment (2.1.x, as
+        // quoted in issue 17; behind the vendor preflight, not captured).
+        (
+            reason::API_KEY,
+            r"Detected a custom API key in your environment|Do you want to use this API key\?",
+        ),
+        // `You've hit your 5-hour limit · resets 4:54am (UTC)` and the
+        // footer `⚠ Usage limit reached · limit resets 4:54am` (2.1.332);
+        // either apostrophe.
         (
             reason::USAGE_LIMIT,
-            r"You've hit your (?:\w+ )?limit\b|You're out of extra usage|Claude (?:AI )?usage limit reached|\b\d+-hour limit reached|Stop and wait for limit to reset",
+            r"You[’']ve hit your (?:[\w-]+ )?limit\b|You[’']re out of extra usage|Claude (?:AI )?usage limit reached|\b\d+-hour limit reached|Stop and wait for limit to reset|⚠ Usage limit reached",
         ),
         (reason::LOGIN, r"Select login method:|Please run /login|OAuth token has expired"),
         (
@@ -187,6 +204,7 @@ pub const CLAUDE: Preset = Preset {
         "https://github.com/kbwo/ccmanager/blob/main/src/utils/promptDetector.ts (1.x boxed prompt │ > │)",
         "https://docs.claude.com/en/docs/claude-code/cli-reference (--session-id, --resume)",
         "https://github.com/anthropics/claude-code/issues/44607 (report: --session-id may not set the persisted id in interactive mode)",
+        "tests/conformance/screens/claude-2.1.332/ (2.1.332 run offline against tests/conformance/mock_anthropic.py: onboarding theme and security notes, Quick safety check, Resend your message placeholder, You've hit your 5-hour limit)",
     ],
 };
 
@@ -268,18 +286,23 @@ pub const CODEX: Preset = Preset {
 /// while a turn runs; the loading line `(esc to cancel, 5s)` is the busy sign.
 pub const GEMINI: Preset = Preset {
     name: "gemini",
-    version: "Gemini CLI 0.56 (nightly 2026-08-06)",
+    version: "Gemini CLI 0.61.0 (screens captured under muxvisor, Dec 2026); 0.56 strings from its source",
     ready: &[r"^[│ ]*[>*] +Type your message or @path/to/file[ \t│]*$"],
     busy: &[r"\(esc to cancel, \d"],
     blocked: &[
         (reason::TRUST, r"Do you trust the files in this folder\?|Do you trust this folder\?"),
+        // 0.61.0: the key entry that follows `2. Use Gemini API Key`.
+        (reason::API_KEY, r"Enter Gemini API Key|Paste your API key here"),
         (
             reason::LOGIN,
             r"How would you like to authenticate for this project\?|Waiting for auth\b",
         ),
+        // The dialogs only: the `✕ [API Error: You have exhausted your daily
+        // quota …]` line stays in the history after the dialog is answered,
+        // and read as blocked at an empty prompt (0.61.0).
         (
             reason::USAGE_LIMIT,
-            r"Usage limit reached for |You have exhausted your daily quota|We are currently experiencing high demand for ",
+            r"Usage limit reached for |We are currently experiencing high demand for ",
         ),
         (reason::PERMISSION, r"\d\. Allow once\b|Waiting for user confirmation"),
     ],
@@ -302,6 +325,7 @@ pub const GEMINI: Preset = Preset {
         "https://github.com/google-gemini/gemini-cli/blob/main/packages/cli/src/ui/hooks/useQuotaAndFallback.ts (Usage limit reached for, Access resets at)",
         "https://github.com/google-gemini/gemini-cli/blob/main/packages/cli/src/config/config.ts (--session-id, --resume)",
         "https://github.com/google-gemini/gemini-cli/blob/main/packages/cli/src/utils/sessionUtils.ts (--resume takes a session UUID, an index or latest)",
+        "tests/conformance/screens/gemini-0.61.0/ (0.61.0 run offline against tests/conformance/mock_gemini.py: Enter Gemini API Key, the usage-limit dialogs, an API error line left in the history)",
     ],
 };
 

@@ -264,6 +264,10 @@ pub fn decide(f: &Facts, r: &Rules) -> View {
         let fresh = age(f.now, m.at) < MARK_FRESH;
         let v = match screen {
             Some(s) if !fresh && s.state != m.state => s,
+            // A dialog that came up during the turn the mark announced (a
+            // usage-limit dialog: no hook fires for it in Gemini CLI 0.61
+            // or Claude Code) needs a person now, whatever the mark said.
+            Some(s) if m.state == AgentState::Busy && s.state == AgentState::Blocked => s,
             _ => mark,
         };
         return after_delivery(v, f, r);
@@ -387,6 +391,16 @@ mod tests {
         assert_eq!(state(decide(&f, &r)), (Ready, Source::Screen), "Esc-interrupted turn");
         f.screen = Some("something else\n");
         assert_eq!(state(decide(&f, &r)), (Busy, Source::Mark), "no pattern: the mark stands");
+        // A dialog during the turn a busy mark announced is a block now.
+        f.mark = Some(&busy);
+        f.screen = Some(TRUST);
+        let v = decide(&f, &r);
+        assert_eq!(
+            (v.state, v.reason.as_deref(), v.source),
+            (Blocked, Some("trust"), Source::Screen)
+        );
+        f.mark = Some(&stale);
+        f.screen = Some("something else\n");
         // Quiet never overrules a mark.
         let q = Patterns::new(&[], &[], &[], None).unwrap();
         let mut rq = rules(&q);

@@ -259,15 +259,19 @@ fn park(rec: &mut Record, view: &View, pats: &Patterns, screen: Option<&str>) ->
     }
     // The preset's reset pattern, else the lines the blocked pattern matched.
     let joined = view.lines.join(" ");
-    let Some(text) = screen.and_then(|s| pats.reset_time(s)).or(Some(joined.as_str())) else {
-        return false;
-    };
+    let text = screen.and_then(|s| pats.reset_time(s)).unwrap_or(joined.as_str());
     if rec.parked.as_ref().is_some_and(|p| p.text == text) {
         return false;
     }
-    let Some(until) = super::limit::parse_reset_local(text) else { return false };
-    rec.parked = Some(record::Parked { text: text.to_string(), until, continued: false });
-    true
+    match super::limit::parse_reset_local(text) {
+        Some(until) => {
+            rec.parked = Some(record::Parked { text: text.to_string(), until, continued: false });
+            true
+        }
+        // Another notice, with no reset time (Gemini's daily quota): an
+        // older notice's time is not this one's. Blocked, with no end known.
+        None => rec.parked.take().is_some(),
+    }
 }
 
 fn time(unix: Option<i64>) -> Option<DateTime<Utc>> {
