@@ -519,7 +519,7 @@ pub const EVENTS: &[EventDoc] = &[
         file: "lifecycle",
         when: "a mailbox message was typed into its agent and the agent took it in (one per \
                ready state); never written for a message the agent did not take in",
-        keys: &[("task", "the message's id"), ("delivered_at", "when it was pasted")],
+        keys: &[("task", "the message's id"), ("delivered_at", "when the agent took it in")],
     },
     EventDoc {
         ev: "msg-undelivered",
@@ -717,9 +717,18 @@ pub fn sections() -> Vec<Section> {
         ),
         para(
             "Mailbox: `send --when idle` (the default with --agent) makes a message durable in \
-             the peer's queue, then pastes it when the agent is ready, in FIFO order, one \
+             the peer's queue, then types it when the agent is ready, in FIFO order, one \
              message per ready state. A detached courier (one per identity, alive while messages \
-             wait) watches the agent; `mark ID ready` and the tick deliver too.",
+             wait) watches the agent; `mark ID ready` starts it and the tick delivers too.",
+        ),
+        para(
+            "A delivery is confirmed: the text is pasted, Enter is pressed as its own step once \
+             the paste shows, and the message counts as delivered only when the agent took it \
+             in (its screen moved on, or a hook marked it). Otherwise Enter once more; still \
+             nothing: ev=msg-undelivered, the message stays at the head, and the agent is \
+             blocked (reason undelivered) until `mark ID ready`. Only entries queued as \
+             messages, and only text without control characters other than newline and tab, \
+             are ever typed; others are dead-lettered (not-a-message, untypable).",
         ),
         para("Presets (--agent NAME), and the program versions whose screens they match:"),
     ];
@@ -799,7 +808,8 @@ pub fn sections() -> Vec<Section> {
         para(
             "Usage limits: an agent blocked with reason usage-limit is parked: its mailbox \
              holds, it is neither restarted nor reaped, and a reset time read on its screen is \
-             stored (ev=agent-state ... until=TIME; a time without a zone is local time). After \
+             stored (ev=agent-state ... until=TIME: the end of the minute shown, in the IANA zone \
+             the notice names, else local time). After \
              it the tick looks again and delivery resumes; `add --continue-message TEXT` queues \
              TEXT once at the reset.",
         ),

@@ -256,8 +256,8 @@ pub const PAGES: &[Page] = &[
                 (
                     "delivered",
                     "boolean",
-                    "a message: it was pasted before send returned (always with --wait and exit \
-                     0); typed at once or keys: always true",
+                    "a message: the agent took it in before send returned (always with --wait \
+                     and exit 0); typed at once or keys: always true",
                 ),
                 ("keys", "array of strings", "--keys only: the key names sent"),
             ],
@@ -353,7 +353,8 @@ pub const PAGES: &[Page] = &[
                 (
                     "[].agent.source",
                     "string",
-                    "mark, screen, quiet, delivery (pasted, not yet taken in), start or process",
+                    "mark, screen, quiet, delivery (taken in, its turn not yet seen; or undelivered), \
+                     start or process",
                 ),
                 ("[].mailbox", "integer or null", "messages waiting; null: ephemeral"),
                 ("[].courier", "integer or null", "the pid of the courier delivering them"),
@@ -451,7 +452,7 @@ pub const PAGES: &[Page] = &[
                 (
                     "outcome.delivered_at",
                     "string, RFC 3339",
-                    "only for a mailbox message: when it was pasted into the agent",
+                    "only for a mailbox message: when the agent took it in",
                 ),
                 ("reason", "string or null", "why it was dead-lettered (dead)"),
             ],

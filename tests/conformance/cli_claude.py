@@ -191,7 +191,9 @@ def hooks_settings(muxvisor_path):
     mv = muxvisor_path.replace('"', '\\"')
 
     def cmd(tail):
-        return '[ -z "$MUXVISOR_IDENTITY" ] || "%s" mark "$MUXVISOR_IDENTITY" %s --hook-json' % (mv, tail)
+        # As the README: what a UserPromptSubmit hook prints joins the conversation.
+        return ('[ -z "$MUXVISOR_IDENTITY" ] || "%s" mark "$MUXVISOR_IDENTITY" %s --hook-json'
+                ' >/dev/null' % (mv, tail))
 
     return {
         "hooks": {
