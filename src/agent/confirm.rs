@@ -12,7 +12,9 @@
 //! proof comes within [`CONFIRM_WAIT`], Enter is pressed once more. If the
 //! second one is not taken in either, the message was not delivered, and
 //! the caller says so instead of writing a receipt. A message sent with
-//! `--no-enter` is confirmed by its text showing on the screen.
+//! `--no-enter` is confirmed by its text showing on the screen; an empty
+//! message is Enter alone, pressed once and never repeated (a second Enter
+//! would be a second message), and cannot be proven taken in.
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -57,6 +59,15 @@ pub fn deliver(
         } else {
             Confirmed::NotTaken { screen: typed.pasted }
         });
+    }
+    if text.is_empty() {
+        // Enter alone: a second one would be a second message, and a
+        // program may rightly ignore an empty line (Claude Code does). The
+        // screen is watched as for text, but the Enter counts as delivered.
+        let screen = match taken_in(root, id, &tmux, &typed.pasted, started)? {
+            Ok(s) | Err(s) => s,
+        };
+        return Ok(Confirmed::Taken { screen, enters: 1 });
     }
     let mut screen = typed.pasted.clone();
     for enters in 1..=2u8 {
