@@ -37,7 +37,7 @@ pub const PANE_LOG_MAX: u64 = 10 * 1024 * 1024;
 
 pub fn run_hook(ctx: &Ctx, args: HookArgs) -> Result<ExitCode> {
     if let Err(e) = hook(&ctx.root, &args) {
-        eprintln!("muxvisor _hook: {e:#}");
+        eprintln!("muxvisor _hook: {}", crate::output::inert(&format!("{e:#}")));
     }
     Ok(ExitCode::SUCCESS)
 }

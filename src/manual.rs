@@ -782,6 +782,18 @@ pub fn sections() -> Vec<Section> {
         ),
     ];
 
+    let output = vec![para(
+        "Text that muxvisor did not write (a reason from a hook or a screen, a payload, a \
+         screen line, a file name, an error that quotes one) is printed inert: human output \
+         shows each control character other than newline and tab as \\u{1b}, and a value \
+         inside one line (a table cell, a list entry) shows newline, tab and carriage return \
+         as \\n, \\t, \\r, so it cannot set the terminal's title, write its clipboard \
+         (OSC 52) or start a fake row. JSON escapes DEL and the C1 controls besides what JSON \
+         requires. `screen` and `logs` remove escape sequences and control characters from \
+         the pane's output; `screen --raw` keeps the colours and attributes tmux reproduces, \
+         and `logs --raw` prints the pane's bytes as written.",
+    )];
+
     vec![
         Section { title: "FILES", blocks: files },
         Section { title: "TASKS", blocks: tasks },
@@ -789,6 +801,7 @@ pub fn sections() -> Vec<Section> {
         Section { title: "FLEET", blocks: fleet },
         Section { title: "ENVIRONMENT", blocks: env },
         Section { title: "EXIT STATUS", blocks: exit },
+        Section { title: "OUTPUT", blocks: output },
         Section { title: "LOG FORMAT", blocks: log },
         Section { title: "EVENTS", blocks: events },
     ]
@@ -872,6 +885,7 @@ mod tests {
                 "FLEET",
                 "ENVIRONMENT",
                 "EXIT STATUS",
+                "OUTPUT",
                 "LOG FORMAT",
                 "EVENTS"
             ]

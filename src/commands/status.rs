@@ -328,7 +328,8 @@ pub fn table(rows: &[Row]) -> Vec<String> {
             r.state.clone(),
             match &r.agent {
                 Some(a) => match &a.reason {
-                    Some(why) => format!("{}:{why}", a.state),
+                    // The reason comes from a hook or a screen: one line, inert.
+                    Some(why) => format!("{}:{}", a.state, output::inert_line(why)),
                     None => a.state.to_string(),
                 },
                 None => dash(),
