@@ -684,6 +684,13 @@ pub fn sections() -> Vec<Section> {
              is starting; after a delivery it counts as busy until its screen changed.",
         ),
         para(
+            "tmux's capture drops the blanks at the end of each line: a prompt printed as \
+             `READY> ` is matched as `READY>`, so write '^READY> ?\\z', not '^READY> \\z' (`add` \
+             warns about a pattern that needs a trailing blank). A pattern that is not a valid \
+             regex (the regex crate's syntax) and an unknown --agent are refused by `add`, and a \
+             spec file holding one by every command that reads it.",
+        ),
+        para(
             "A ready pattern matches an empty prompt only, so a draft a person left in the prompt \
              is never overwritten: a message waits while the prompt holds text.",
         ),

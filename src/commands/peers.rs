@@ -210,7 +210,8 @@ pub fn build_spec(
         };
     }
     spec.validate()?;
-    let warnings = policy_warnings(&spec, args);
+    let mut warnings = policy_warnings(&spec, args);
+    warnings.extend(spec.pattern_warnings());
     Ok((spec, warnings))
 }
 

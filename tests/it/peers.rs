@@ -264,3 +264,57 @@ fn a_policy_change_on_a_running_peer_needs_force_which_stops_it() {
     let out = env.mv(&["add", "w", "--ephemeral", "--persistent", "--", "x"]);
     out.code(2);
 }
+
+/// Issue 18, item 9: a pattern that is not a regex and an unknown preset
+/// are refused by `add`, before anything is written, and a spec file that
+/// holds one (edited by hand) is refused by everything that loads it.
+#[test]
+fn add_refuses_a_bad_pattern_or_an_unknown_agent_and_so_does_every_loader() {
+    let env = Env::new();
+    for (args, says) in [
+        (&["--ready-pattern", "("][..], "--ready-pattern"),
+        (&["--busy-pattern", "[a-"], "--busy-pattern"),
+        (&["--blocked-pattern", "limit=x{2,1}"], "--blocked-pattern"),
+        (&["--agent", "claud"], "claude, codex"),
+    ] {
+        let mut argv = vec!["add", "a"];
+        argv.extend_from_slice(args);
+        argv.extend(["--", "cat"]);
+        let out = env.mv(&argv);
+        out.code(1);
+        assert!(out.stderr.contains(says), "{args:?}: {out:#?}");
+        assert!(!env.root().join("peers/a.json").exists(), "{args:?} was saved");
+    }
+
+    env.mv(&["add", "c", "--", "sleep", "1000"]).ok();
+    let file = env.root().join("peers/c.json");
+    let text = fs::read_to_string(&file).unwrap();
+    let mut spec: serde_json::Value = serde_json::from_str(&text).unwrap();
+    spec["agent"] = "claud".into();
+    fs::write(&file, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let launch = env.mv(&["launch", "c"]);
+    launch.code(1);
+    assert!(launch.stderr.contains("c.json") && launch.stderr.contains("claud"), "{launch:#?}");
+    let status = env.mv(&["status", "c", "--json"]);
+    status.code(1);
+    assert_eq!(status.json()[0]["state"], "unknown");
+    let tick = env.mv(&["supervise", "--once", "--json"]).ok().json();
+    assert!(
+        tick.as_array().unwrap().iter().any(|r| r["identity"] == "c" && r["action"] == "error"),
+        "{tick}"
+    );
+}
+
+/// Issue 18: the screen capture drops the blanks at the end of each line,
+/// so a ready pattern that requires the prompt's trailing space never
+/// matches; `add` says so, with the fix.
+#[test]
+fn add_warns_about_a_pattern_that_needs_a_trailing_blank() {
+    let env = Env::new();
+    let out = env.mv(&["add", "r", "--ready-pattern", r"^READY> \z", "--", "cat"]);
+    out.ok();
+    assert!(out.stderr.contains("never matches") && out.stderr.contains(r" ?\z"), "{out:#?}");
+    let out = env.mv(&["add", "r", "--ready-pattern", r"^READY> ?\z", "--", "cat"]);
+    out.ok();
+    assert!(!out.stderr.contains("never matches"), "{out:#?}");
+}
