@@ -771,9 +771,10 @@ pub fn sections() -> Vec<Section> {
              is not an error and uses no restart budget: status shows queued with the reason, \
              ev=admission-held is logged once, and a small detached admitter (_admit, one per \
              root, alive only while launches are held) launches it as soon as there is room, \
-             the tick being the safety net. \
+             the tick being the safety net. `stop ID` cancels a held launch. \
              `supervise --max-starting N --min-mem-available SIZE` set both, and `service \
-             install` carries them into the periodic tick. Restart delays carry jitter.",
+             install` carries them into the periodic tick; a limit of 0 starting agents is \
+             refused (exit 1) by every command that launches. Restart delays carry jitter.",
         ),
         para(
             "Usage limits: an agent blocked with reason usage-limit is parked: its mailbox \

@@ -389,6 +389,8 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
         state::update(root, id, |st| {
             st.stopped = true;
             st.stop_reason = Some(reason.to_string());
+            // A launch held by admission is cancelled: stopped means stopped.
+            st.held = None;
         })?;
         return Ok(Stopped { was_running: false, how: "term", grace_ms });
     }
@@ -420,6 +422,7 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
     state::update(root, id, |st| {
         st.stopped = true;
         st.stop_reason = Some(reason.to_string());
+        st.held = None;
     })?;
     Event::new("stop")
         .id(id)
