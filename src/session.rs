@@ -160,7 +160,8 @@ pub fn check_program(program: &str, cwd: &Path, path: Option<&str>) -> Result<Pa
             anyhow::anyhow!(
                 "program {program:?} was not found on the PATH the peer will get ({search}); \
                  give an absolute path, or set the peer's PATH with \
-                 `muxvisor add ID --env PATH=... -- PROGRAM...` (--env replaces all of its env)"
+                 `muxvisor add ID --env PATH=... -- PROGRAM...` (--env adds to the environment \
+                 the program inherits; a PATH given there replaces the inherited PATH)"
             )
         })?
     };

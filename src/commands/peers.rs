@@ -100,7 +100,8 @@ pub fn add(ctx: &Ctx, args: AddArgs) -> Result<ExitCode> {
                  (`muxvisor restart {id}`)"
             ),
             Policy::Ephemeral => format!(
-                "a worker of {id} is running; the new spec takes effect with its next worker"
+                "a worker of {id} is running: the task it runs now keeps the old spec, and its \
+                 next task runs with the new one"
             ),
         });
     }

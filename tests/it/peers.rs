@@ -162,6 +162,9 @@ fn add_validates_cwd_env_and_warns_about_the_program() {
     out.ok();
     assert!(out.stderr.contains("was not found"), "{out:?}");
     assert!(out.stderr.contains("will fail to launch"), "{out:?}");
+    // Issue 18: --env adds to the inherited environment; the hint says so.
+    assert!(out.stderr.contains("--env adds to the environment"), "{out:?}");
+    assert!(!out.stderr.contains("replaces all"), "{out:?}");
     assert!(env.root().join("peers/w.json").exists(), "a missing program only warns");
 
     let out = env.mv(&["add", "w", "--deliver", "keys", "--", "cat", "{task}"]);
@@ -317,4 +320,32 @@ fn add_warns_about_a_pattern_that_needs_a_trailing_blank() {
     let out = env.mv(&["add", "r", "--ready-pattern", r"^READY> ?\z", "--", "cat"]);
     out.ok();
     assert!(!out.stderr.contains("never matches"), "{out:#?}");
+}
+
+/// Issue 18: `add` on an ephemeral peer whose worker runs says what is
+/// true: the running task keeps the old spec, the next task runs with the
+/// new one (the runner reads the spec for every task).
+#[test]
+fn re_adding_a_busy_ephemeral_peer_says_its_next_task_uses_the_new_spec() {
+    let env = Env::new();
+    let out = env.scratch().join("out");
+    let env_out = format!("OUT={}", out.display());
+    let gate = env.scratch().join("gate");
+    let old =
+        format!("echo old >> \"$OUT\"; while [ ! -e '{}' ]; do sleep 0.05; done", gate.display());
+    env.mv(&["add", "w", "--ephemeral", "--env", &env_out, "--", "sh", "-c", &old]).ok();
+    env.mv(&["send", "w", "one"]).ok();
+    env.mv(&["send", "w", "two", "--no-kick"]).ok();
+    assert!(wait_until(Duration::from_secs(10), || fs::read_to_string(&out).is_ok()));
+    let readd = env.mv(&["add", "w", "--", "sh", "-c", "echo new >> \"$OUT\""]);
+    readd.ok();
+    assert!(readd.stderr.contains("its next task runs with the new one"), "{readd:#?}");
+    fs::write(&gate, b"").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || fs::read_to_string(&out)
+            .is_ok_and(|s| s.lines().count() == 2)),
+        "{:?}",
+        fs::read_to_string(&out)
+    );
+    assert_eq!(fs::read_to_string(&out).unwrap(), "old\nnew\n");
 }
