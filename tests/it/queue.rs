@@ -299,9 +299,9 @@ fn disk_full_is_exit_75_not_queued_and_recovers() {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!(
-            "SKIPPED disk_full_is_exit_75_not_queued_and_recovers: cannot mount a tmpfs here \
-             (needs root / CAP_SYS_ADMIN)"
+        skip(
+            "queue::disk_full_is_exit_75_not_queued_and_recovers",
+            "cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN)",
         );
         return;
     }
