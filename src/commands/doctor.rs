@@ -584,14 +584,7 @@ fn check_notify(root: &Root, out: &mut Vec<Finding>) {
 
 /// Run every check. `flag` is `--root`; the root is resolved, not opened.
 pub fn run(flag: Option<PathBuf>, json: bool) -> Result<ExitCode> {
-    let dir = crate::root_dir(flag)?;
-    let cwd = if dir.is_absolute() {
-        PathBuf::new()
-    } else {
-        std::env::current_dir().context("finding the current directory")?
-    };
-    // The spelling every other command opens, so `link/` is seen as `link`.
-    let root = Root::new(paths::root_spelling(&dir, &cwd));
+    let root = crate::unopened_root(flag)?;
     let mut findings = vec![check_tmux()];
     let tmux_ok = findings[0].level != Level::Error;
     let usable = check_root(&root, &mut findings);
