@@ -533,6 +533,19 @@ pub fn rm(ctx: &Ctx, args: RmArgs) -> Result<ExitCode> {
         });
         output::line(msg)?;
     }
+    if !args.purge {
+        // Tasks left behind are nobody's now: say where they are.
+        let c = crate::queue::counts(root, &id)?;
+        if c.pending + c.running > 0 {
+            output::warn(format!(
+                "{id}'s queue still holds {} pending and {} running task(s), and nothing runs \
+                 them while {id} is not registered: `muxvisor queue {id} list` shows them, \
+                 `muxvisor add {id} ... -- PROGRAM` runs them again, `muxvisor queue {id} \
+                 purge` drops them",
+                c.pending, c.running
+            ));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

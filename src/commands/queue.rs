@@ -101,6 +101,12 @@ fn list(ctx: &Ctx, q: &Queue, dead: bool) -> Result<ExitCode> {
         l.dead.len(),
         l.quarantined.len()
     ))?;
+    if !ctx.root.peer_file(id).exists() && l.pending.len() + l.running.len() > 0 {
+        output::line(format!(
+            "(peer {id} is not registered: nothing runs these tasks; `muxvisor add {id} ... -- \
+             PROGRAM` runs them again, `muxvisor queue {id} purge` drops them)"
+        ))?;
+    }
     for m in &l.running {
         output::line(format!("running  {}", describe(m)))?;
     }

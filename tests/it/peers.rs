@@ -349,3 +349,24 @@ fn re_adding_a_busy_ephemeral_peer_says_its_next_task_uses_the_new_spec() {
     );
     assert_eq!(fs::read_to_string(&out).unwrap(), "old\nnew\n");
 }
+
+/// Issue 18: after `rm --force`, `status` shows no peer while its queue
+/// still holds tasks; `rm` says where they are, and `queue ID list` says
+/// nothing runs them.
+#[test]
+fn rm_force_names_the_tasks_it_leaves_behind() {
+    let env = Env::new();
+    env.mv(&["add", "w", "--ephemeral", "--", "sleep", "1000"]).ok();
+    env.mv(&["send", "w", "one"]).ok();
+    env.mv(&["send", "w", "two", "--no-kick"]).ok();
+    assert!(wait_until(Duration::from_secs(10), || {
+        env.mv(&["queue", "w", "list", "--json"]).json()["running"].as_array().unwrap().len() == 1
+    }));
+    let out = env.mv(&["rm", "--force", "w"]);
+    out.ok();
+    assert!(out.stderr.contains("1 pending and 1 running"), "{out:#?}");
+    assert!(out.stderr.contains("muxvisor queue w list"), "{out:#?}");
+    let list = env.mv(&["queue", "w", "list"]);
+    list.ok();
+    assert!(list.stdout.contains("peer w is not registered"), "{list:#?}");
+}
