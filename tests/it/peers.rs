@@ -331,8 +331,11 @@ fn re_adding_a_busy_ephemeral_peer_says_its_next_task_uses_the_new_spec() {
     let out = env.scratch().join("out");
     let env_out = format!("OUT={}", out.display());
     let gate = env.scratch().join("gate");
-    let old =
-        format!("echo old >> \"$OUT\"; while [ ! -e '{}' ]; do sleep 0.05; done", gate.display());
+    // Bounded, so that a failing test leaves no program behind for long.
+    let old = format!(
+        "echo old >> \"$OUT\"; for i in $(seq 300); do [ -e '{}' ] && break; sleep 0.05; done",
+        gate.display()
+    );
     env.mv(&["add", "w", "--ephemeral", "--env", &env_out, "--", "sh", "-c", &old]).ok();
     env.mv(&["send", "w", "one"]).ok();
     env.mv(&["send", "w", "two", "--no-kick"]).ok();
