@@ -190,7 +190,7 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l root -d 'S
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l launchd -d 'A launchd agent (~/Library/LaunchAgents)'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l systemd -d 'A systemd user service and timer'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l cron -d 'A line in your crontab, tagged so uninstall removes only it'
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l print -d 'Show what would be written, with the kind chosen and why; change nothing. Works without crontab or a user systemd'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l print -d 'Show what would be written, with the kind chosen and why; change nothing, not even the root directory. Works without crontab or a user systemd; exits 1 (after showing it) when the install could not run here'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand service" -s h -l help -d 'Print help'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand completions" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F

@@ -81,7 +81,10 @@ impl Limits {
 
 impl Limits {
     /// These limits with the command-line flags (`--max-starting N`,
-    /// `--min-mem-available SIZE`) laid over them, checked.
+    /// `--min-mem-available SIZE`) laid over them, checked: every command
+    /// that launches under admission gets its limits here (`launch` with no
+    /// flags), so a value that would hold every launch forever is refused
+    /// the same way by all of them.
     pub fn with_flags(
         mut self,
         max_starting: Option<usize>,
@@ -94,7 +97,13 @@ impl Limits {
             self.min_mem_available =
                 Some(parse_size(s).map_err(|e| anyhow::anyhow!("--min-mem-available: {e}"))?);
         }
-        check_limits(&self)?;
+        if self.max_starting == 0 {
+            let given = match max_starting {
+                Some(_) => "--max-starting 0",
+                None => "MUXVISOR_MAX_STARTING=0",
+            };
+            bail!("{given} would never start an agent; give 1 or more");
+        }
         Ok(self)
     }
 }
@@ -235,6 +244,13 @@ pub fn start_of_hold(root: &Root, id: &Identity) -> crate::session::Start {
     if fresh { crate::session::Start::Fresh } else { crate::session::Start::Program }
 }
 
+/// True while `id`'s launch is still held: checked again right before a
+/// held launch starts, so a `stop` that cancelled the hold since the
+/// holds were listed is obeyed.
+pub fn still_held(root: &Root, id: &Identity) -> bool {
+    state::load(root, id).is_ok_and(|st| st.held.is_some() && !st.stopped)
+}
+
 /// Held peers whose program is not running, oldest hold first.
 pub fn held_peers(root: &Root) -> Result<Vec<PeerSpec>> {
     let mut out = Vec::new();
@@ -324,6 +340,9 @@ fn admitter(root: &Root, limits: &Limits) -> Result<()> {
         }
         for spec in waiting {
             let _guard = lock(root)?;
+            if !still_held(root, &spec.identity) {
+                continue;
+            }
             if held(root, &spec, limits)?.is_some() {
                 break;
             }
@@ -338,14 +357,6 @@ fn admitter(root: &Root, limits: &Limits) -> Result<()> {
             }
         }
         std::thread::sleep(ADMIT_POLL);
-    }
-    Ok(())
-}
-
-/// Refuse a limit that would hold every launch forever.
-fn check_limits(l: &Limits) -> Result<()> {
-    if l.max_starting == 0 {
-        bail!("--max-starting 0 would never start an agent; give 1 or more");
     }
     Ok(())
 }

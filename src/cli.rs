@@ -507,7 +507,8 @@ pub struct ServiceArgs {
     #[arg(long, value_parser = dur, default_value = "60s", value_name = "DUR")]
     pub interval: Duration,
     /// Show what would be written, with the kind chosen and why; change
-    /// nothing. Works without crontab or a user systemd.
+    /// nothing, not even the root directory. Works without crontab or a user
+    /// systemd; exits 1 (after showing it) when the install could not run here.
     #[arg(long)]
     pub print: bool,
     /// Passed to the tick: most agents starting at once.

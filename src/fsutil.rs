@@ -429,7 +429,10 @@ mod tests {
         fs::DirBuilder::new().mode(0o700).create(&d).unwrap();
         // Root can chown; an unprivileged run cannot make this case and skips.
         if nix::unistd::chown(&d, Some(nix::unistd::Uid::from_raw(4242)), None).is_err() {
-            eprintln!("skipping: cannot chown as this user");
+            crate::testing::skip(
+                "fsutil::tests::root_refuses_foreign_owner",
+                "cannot chown as this user",
+            );
             return;
         }
         let e = format!("{:#}", open_root(&d).unwrap_err());

@@ -18,8 +18,6 @@
 //!   (10 MiB, or `MUXVISOR_PANE_LOG_MAX` bytes), one old copy kept. It ends
 //!   at EOF, which tmux gives it when the pane or the server goes.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -37,7 +35,7 @@ pub const PANE_LOG_MAX: u64 = 10 * 1024 * 1024;
 
 pub fn run_hook(ctx: &Ctx, args: HookArgs) -> Result<ExitCode> {
     if let Err(e) = hook(&ctx.root, &args) {
-        eprintln!("muxvisor _hook: {e:#}");
+        eprintln!("muxvisor _hook: {}", crate::output::inert(&format!("{e:#}")));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -173,38 +171,8 @@ pub fn run_pane_log(ctx: &Ctx, args: IdArgs) -> Result<ExitCode> {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|v| *v > 0)
         .unwrap_or(PANE_LOG_MAX);
-    copy_rotating(std::io::stdin().lock(), &ctx.root.pane_log(&id), cap)?;
+    crate::rotate::copy_rotating(std::io::stdin().lock(), &ctx.root.pane_log(&id), cap)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Copy `input` to `log` until EOF, rotating to `log.1` when the next chunk
-/// would take it past `cap` bytes.
-pub fn copy_rotating(mut input: impl Read, log: &Path, cap: u64) -> Result<()> {
-    let old = rotated(log);
-    let mut out = fsutil::open_append(log)?;
-    let mut size = out.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        if size > 0 && size + n as u64 > cap {
-            std::fs::rename(log, &old)?;
-            out = fsutil::open_append(log)?;
-            size = 0;
-        }
-        out.write_all(&buf[..n])?;
-        size += n as u64;
-    }
-}
-
-fn rotated(log: &Path) -> PathBuf {
-    let mut s = log.as_os_str().to_owned();
-    s.push(".1");
-    PathBuf::from(s)
 }
 
 #[cfg(test)]
@@ -220,18 +188,5 @@ mod tests {
         assert!(l.contains("status= signal=15 pid=42 signal_name=SIGTERM"), "{l}");
         let l = session_exit_event(&id, "0", "9", "").line();
         assert!(l.contains("status= signal=9 pid= signal_name=SIGKILL"), "{l}");
-    }
-
-    #[test]
-    fn rotation_keeps_one_old_copy() {
-        let t = tempfile::Builder::new().prefix("mvh").tempdir_in("/tmp").unwrap();
-        let log = t.path().join("p.log");
-        copy_rotating(&b"0123456789"[..], &log, 8).unwrap();
-        copy_rotating(&b"abcdef"[..], &log, 8).unwrap();
-        assert_eq!(std::fs::read(&log).unwrap(), b"abcdef");
-        assert_eq!(std::fs::read(rotated(&log)).unwrap(), b"0123456789");
-        copy_rotating(&b"xyz"[..], &log, 8).unwrap();
-        assert_eq!(std::fs::read(&log).unwrap(), b"xyz");
-        assert_eq!(std::fs::read(rotated(&log)).unwrap(), b"abcdef");
     }
 }

@@ -62,6 +62,19 @@ pub fn root_dir(flag: Option<std::path::PathBuf>) -> Result<std::path::PathBuf> 
     .context("cannot choose a state root: set --root, MUXVISOR_ROOT or HOME")
 }
 
+/// The root chosen by `--root`, `MUXVISOR_ROOT`, XDG or HOME, spelled as
+/// every command opens it (`link/` is `link`), NOT opened: nothing is
+/// created or checked (for `doctor`, and for previews, which write nothing).
+pub fn unopened_root(flag: Option<std::path::PathBuf>) -> Result<Root> {
+    let dir = root_dir(flag)?;
+    let cwd = if dir.is_absolute() {
+        std::path::PathBuf::new()
+    } else {
+        std::env::current_dir().context("finding the current directory")?
+    };
+    Ok(Root::new(paths::root_spelling(&dir, &cwd)))
+}
+
 /// Open (create and check) the root chosen by `--root`, `MUXVISOR_ROOT`, XDG or HOME.
 pub fn open_root(flag: Option<std::path::PathBuf>) -> Result<Root> {
     fsutil::open_root(&root_dir(flag)?)
@@ -114,7 +127,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(raw) = named_identity(&cli.command) {
         peer::Identity::parse(raw)?;
     }
-    let ctx = Ctx { root: open_root(cli.root.clone())?, json: cli.json };
+    // A preview (`service install|uninstall --print`) writes nothing, not
+    // even the root.
+    let preview = matches!(&cli.command, Command::Service(a) if a.print);
+    let root =
+        if preview { unopened_root(cli.root.clone())? } else { open_root(cli.root.clone())? };
+    let ctx = Ctx { root, json: cli.json };
     trace::mark("root");
     match cli.command {
         Command::Add(a) => commands::peers::add(&ctx, *a),
@@ -143,5 +161,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions(_) | Command::Doctor => {
             unreachable!("handled before the root is opened")
         }
+    }
+}
+
+/// Helpers for the unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// Report that `test` was skipped and why, visibly (as the integration
+    /// suite's `fixture::skip`): libtest captures only the `print!` and
+    /// `eprint!` macros, not a write to the stderr descriptor.
+    pub fn skip(test: &str, reason: &str) {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {test}: {reason}");
     }
 }

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
             if muxvisor::exit::is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("muxvisor: {err:#}");
+            muxvisor::output::warn(format!("{err:#}"));
             muxvisor::exit::code_for(&err).into()
         }
     }

@@ -712,6 +712,13 @@ pub fn sections() -> Vec<Section> {
              is starting; after a delivery it counts as busy until its screen changed.",
         ),
         para(
+            "tmux's capture drops the blanks at the end of each line: a prompt printed as \
+             `READY> ` is matched as `READY>`, so write '^READY> ?\\z', not '^READY> \\z' (`add` \
+             warns about a pattern that needs a trailing blank). A pattern that is not a valid \
+             regex (the regex crate's syntax) and an unknown --agent are refused by `add`, and a \
+             spec file holding one by every command that reads it.",
+        ),
+        para(
             "A ready pattern matches an empty prompt only, so a draft a person left in the prompt \
              is never overwritten: a message waits while the prompt holds text.",
         ),
@@ -801,9 +808,10 @@ pub fn sections() -> Vec<Section> {
              is not an error and uses no restart budget: status shows queued with the reason, \
              ev=admission-held is logged once, and a small detached admitter (_admit, one per \
              root, alive only while launches are held) launches it as soon as there is room, \
-             the tick being the safety net. \
+             the tick being the safety net. `stop ID` cancels a held launch. \
              `supervise --max-starting N --min-mem-available SIZE` set both, and `service \
-             install` carries them into the periodic tick. Restart delays carry jitter.",
+             install` carries them into the periodic tick; a limit of 0 starting agents is \
+             refused (exit 1) by every command that launches. Restart delays carry jitter.",
         ),
         para(
             "Usage limits: an agent blocked with reason usage-limit is parked: its mailbox \
@@ -820,6 +828,18 @@ pub fn sections() -> Vec<Section> {
         ),
     ];
 
+    let output = vec![para(
+        "Text that muxvisor did not write (a reason from a hook or a screen, a payload, a \
+         screen line, a file name, an error that quotes one) is printed inert: human output \
+         shows each control character other than newline and tab as \\u{1b}, and a value \
+         inside one line (a table cell, a list entry) shows newline, tab and carriage return \
+         as \\n, \\t, \\r, so it cannot set the terminal's title, write its clipboard \
+         (OSC 52) or start a fake row. JSON escapes DEL and the C1 controls besides what JSON \
+         requires. `screen` and `logs` remove escape sequences and control characters from \
+         the pane's output; `screen --raw` keeps the colours and attributes tmux reproduces, \
+         and `logs --raw` prints the pane's bytes as written.",
+    )];
+
     vec![
         Section { title: "FILES", blocks: files },
         Section { title: "TASKS", blocks: tasks },
@@ -827,6 +847,7 @@ pub fn sections() -> Vec<Section> {
         Section { title: "FLEET", blocks: fleet },
         Section { title: "ENVIRONMENT", blocks: env },
         Section { title: "EXIT STATUS", blocks: exit },
+        Section { title: "OUTPUT", blocks: output },
         Section { title: "LOG FORMAT", blocks: log },
         Section { title: "EVENTS", blocks: events },
     ]
@@ -910,6 +931,7 @@ mod tests {
                 "FLEET",
                 "ENVIRONMENT",
                 "EXIT STATUS",
+                "OUTPUT",
                 "LOG FORMAT",
                 "EVENTS"
             ]

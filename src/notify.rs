@@ -14,7 +14,9 @@
 //!   past `run/_notify.cursor`, merges them in time order, and runs the hook
 //!   once per line: the line on stdin, `MUXVISOR_EVENT`, `MUXVISOR_IDENTITY`
 //!   and `MUXVISOR_ROOT` set, cwd the root, no `TMUX`, stdout and stderr
-//!   appended to `logs/notify.log` (1 MiB, one old copy), in its own process
+//!   into a pipe whose copier appends them to `logs/notify.log` and rotates
+//!   it before it would pass 1 MiB (one old copy), however much one run
+//!   prints, in its own process
 //!   group, which is killed at the deadline (`MUXVISOR_NOTIFY_TIMEOUT`,
 //!   10 s). After each line the cursor is replaced atomically, so lines go
 //!   out once, in order; a runner killed mid-hook repeats that one line.
@@ -644,9 +646,15 @@ fn execute(
 ) -> Result<Outcome> {
     use std::os::unix::process::ExitStatusExt;
     let log = root.notify_log();
-    let _ = crate::rotate::rotate(&log, LOG_MAX, false);
-    let out = fsutil::open_append(&log)?;
-    let err = out.try_clone().context("duplicating the notify.log descriptor")?;
+    // The hook writes into a pipe, not the file: a copier keeps the file
+    // under LOG_MAX however much one run prints (rotating mid-run).
+    drop(fsutil::open_append(&log)?); // refused (a symlink, say): recorded as a failure
+    let (from_hook, out) = std::io::pipe().context("creating the hook's output pipe")?;
+    let err = out.try_clone().context("duplicating the hook's output pipe")?;
+    let copier = {
+        let log = log.clone();
+        std::thread::spawn(move || crate::rotate::copy_rotating(from_hook, &log, LOG_MAX))
+    };
     // A fresh unnamed file each time: something the last hook left running
     // in the background can never read this line.
     let mut input = tempfile::tempfile_in(root.run_dir()).context("creating the hook's stdin")?;
@@ -665,7 +673,11 @@ fn execute(
         .env("MUXVISOR_ROOT", root.dir())
         .env("MUXVISOR_EVENT", rec.ev())
         .env("MUXVISOR_IDENTITY", rec.identity().unwrap_or_default());
-    let child = match c.spawn() {
+    let spawned = c.spawn();
+    // Our copies of the pipe's write end go, so the copier sees EOF once
+    // the hook (and whatever it left running) closed it.
+    drop(c);
+    let child = match spawned {
         Ok(c) => c,
         Err(e) => {
             return Ok(Outcome::Failed {
@@ -675,7 +687,14 @@ fn execute(
             });
         }
     };
-    Ok(match crate::tmux::wait_deadline(child, timeout)? {
+    let ended = crate::tmux::wait_deadline(child, timeout)?;
+    // A background process the hook left holding the pipe must not hold up
+    // the next line: wait for the copier briefly, then leave it.
+    let copied = std::time::Instant::now() + Duration::from_millis(500);
+    while !copier.is_finished() && std::time::Instant::now() < copied {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(match ended {
         Some(st) if st.success() => Outcome::Ok,
         Some(st) => match (st.code(), st.signal()) {
             (Some(code), _) => {

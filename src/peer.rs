@@ -282,7 +282,59 @@ impl PeerSpec {
                 crate::duration::format(self.max_backoff)
             );
         }
+        if let Some(name) = &self.agent
+            && crate::agent::presets::preset(name).is_none()
+        {
+            let known: Vec<&str> = crate::agent::presets::PRESETS.iter().map(|p| p.name).collect();
+            bail!(
+                "peer {}: unknown --agent {name:?}; muxvisor knows {}",
+                self.identity,
+                known.join(", ")
+            );
+        }
+        for (flag, pattern) in self.patterns() {
+            if let Err(e) = crate::agent::presets::compile(pattern) {
+                bail!(
+                    "peer {}: {flag} {pattern:?} is not a valid regular expression (the regex \
+                     crate's syntax): {e}",
+                    self.identity
+                );
+            }
+        }
         Ok(())
+    }
+
+    /// Every screen pattern given to `add`, with the flag that gave it.
+    fn patterns(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let ready = self.ready_patterns.iter().map(|p| ("--ready-pattern", p.as_str()));
+        let busy = self.busy_patterns.iter().map(|p| ("--busy-pattern", p.as_str()));
+        let blocked =
+            self.blocked_patterns.iter().map(|b| ("--blocked-pattern", b.pattern.as_str()));
+        ready.chain(busy).chain(blocked)
+    }
+
+    /// Patterns that can never match what the screen capture returns: it
+    /// drops the blanks at the end of each line (a prompt printed as
+    /// `READY> ` is captured as `READY>`), so a pattern that requires a
+    /// blank right before `$` or `\z` never matches. A warning for `add`,
+    /// with the fix; not an error, as another alternative of the same
+    /// pattern may still match.
+    pub fn pattern_warnings(&self) -> Vec<String> {
+        static TRAILING_BLANK: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            regex::Regex::new(r"(?: |\\ |\\x20)(?:\+|\{[1-9][0-9]*(?:,[0-9]*)?\})?(?:\$|\\z)")
+                .expect("a valid regex")
+        });
+        self.patterns()
+            .filter(|(_, p)| TRAILING_BLANK.is_match(p))
+            .map(|(flag, p)| {
+                format!(
+                    "{flag} {p:?} requires a blank at the end of a line, which the screen \
+                     capture never shows (tmux drops trailing blanks: a prompt printed as \
+                     \"READY> \" is seen as \"READY>\"), so it never matches; make the blank \
+                     optional (\" ?\\z\" or \" *$\")"
+                )
+            })
+            .collect()
     }
 }
 
@@ -319,6 +371,9 @@ pub fn load(root: &Root, id: &Identity) -> Result<Option<PeerSpec>> {
         return Ok(None);
     };
     let spec: PeerSpec = serde_json::from_slice(&bytes).with_context(|| {
+        format!("peer file {} is not a valid peer spec; fix or remove it", path.display())
+    })?;
+    spec.validate().with_context(|| {
         format!("peer file {} is not a valid peer spec; fix or remove it", path.display())
     })?;
     if &spec.identity != id {
@@ -444,6 +499,48 @@ mod tests {
         s.env.clear();
         s.cwd = "rel".into();
         assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn validate_refuses_bad_patterns_and_unknown_presets() {
+        let id = Identity::parse("w").unwrap();
+        let mut s = PeerSpec::new(id, Policy::Persistent, vec!["sh".into()], "/".into());
+        s.agent = Some("claud".into());
+        let e = format!("{:#}", s.validate().unwrap_err());
+        assert!(e.contains("unknown --agent \"claud\"") && e.contains("claude"), "{e}");
+        s.agent = Some("claude".into());
+        assert!(s.validate().is_ok());
+        for (field, flag) in
+            [(0, "--ready-pattern"), (1, "--busy-pattern"), (2, "--blocked-pattern")]
+        {
+            let mut t = s.clone();
+            match field {
+                0 => t.ready_patterns = vec!["(".into()],
+                1 => t.busy_patterns = vec!["[a-".into()],
+                _ => {
+                    t.blocked_patterns =
+                        vec![BlockedPattern { reason: "x".into(), pattern: "a{2,1}".into() }]
+                }
+            }
+            let e = format!("{:#}", t.validate().unwrap_err());
+            assert!(e.contains(flag) && e.contains("not a valid regular expression"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_pattern_that_needs_a_trailing_blank_is_warned_about() {
+        let id = Identity::parse("w").unwrap();
+        let mut s = PeerSpec::new(id, Policy::Persistent, vec!["sh".into()], "/".into());
+        for bad in [r"^READY> \z", r"^> $", r"x +\z", r"y\ $", r"z\x20\z", r"^a|b {2}$"] {
+            s.ready_patterns = vec![bad.into()];
+            let w = s.pattern_warnings();
+            assert_eq!(w.len(), 1, "{bad}: {w:?}");
+            assert!(w[0].contains("--ready-pattern") && w[0].contains("?\\z"), "{w:?}");
+        }
+        for good in [r"^READY> ?\z", r"^> *$", r"^bob>\z", r"a b", r"\$ \d"] {
+            s.ready_patterns = vec![good.into()];
+            assert!(s.pattern_warnings().is_empty(), "{good}");
+        }
     }
 
     #[test]

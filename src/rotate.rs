@@ -96,6 +96,34 @@ pub fn rotate(log: &Path, cap: u64, dry_run: bool) -> Result<Option<Rotation>> {
     Ok(Some(Rotation { path: log.to_path_buf(), size: md.len(), cap }))
 }
 
+/// Copy `input` to `log` until EOF, rotating to `log.1` when the next chunk
+/// would take it past `cap` bytes, so neither copy grows past the cap (a
+/// single read of more than `cap` bytes aside). For writers whose output
+/// muxvisor does not control: a pane's (`_pane-log`), the notification
+/// hook's (`logs/notify.log`).
+pub fn copy_rotating(mut input: impl std::io::Read, log: &Path, cap: u64) -> Result<()> {
+    use std::io::Write;
+    let old = rotated_name(log);
+    let mut out = crate::fsutil::open_append(log)?;
+    let mut size = out.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if size > 0 && size + n as u64 > cap {
+            std::fs::rename(log, &old)?;
+            out = crate::fsutil::open_append(log)?;
+            size = 0;
+        }
+        out.write_all(&buf[..n])?;
+        size += n as u64;
+    }
+}
+
 /// Rotate every log of the root past its cap. `live` says whether an
 /// identity's server answers (its pane log is then left to its copier).
 pub fn rotate_all(
@@ -131,6 +159,19 @@ mod tests {
             Caps { events: 100, panes: 7 }
         );
         assert_eq!(Caps::from_values(Some("0".into()), Some("x".into())).events, DEFAULT_MAX);
+    }
+
+    #[test]
+    fn a_copy_rotates_before_it_would_pass_the_cap() {
+        let t = tempfile::Builder::new().prefix("mvh").tempdir_in("/tmp").unwrap();
+        let log = t.path().join("p.log");
+        copy_rotating(&b"0123456789"[..], &log, 8).unwrap();
+        copy_rotating(&b"abcdef"[..], &log, 8).unwrap();
+        assert_eq!(std::fs::read(&log).unwrap(), b"abcdef");
+        assert_eq!(std::fs::read(rotated_name(&log)).unwrap(), b"0123456789");
+        copy_rotating(&b"xyz"[..], &log, 8).unwrap();
+        assert_eq!(std::fs::read(&log).unwrap(), b"xyz");
+        assert_eq!(std::fs::read(rotated_name(&log)).unwrap(), b"abcdef");
     }
 
     #[test]

@@ -160,7 +160,8 @@ pub fn check_program(program: &str, cwd: &Path, path: Option<&str>) -> Result<Pa
             anyhow::anyhow!(
                 "program {program:?} was not found on the PATH the peer will get ({search}); \
                  give an absolute path, or set the peer's PATH with \
-                 `muxvisor add ID --env PATH=... -- PROGRAM...` (--env replaces all of its env)"
+                 `muxvisor add ID --env PATH=... -- PROGRAM...` (--env adds to the environment \
+                 the program inherits; a PATH given there replaces the inherited PATH)"
             )
         })?
     };
@@ -389,6 +390,8 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
         state::update(root, id, |st| {
             st.stopped = true;
             st.stop_reason = Some(reason.to_string());
+            // A launch held by admission is cancelled: stopped means stopped.
+            st.held = None;
         })?;
         return Ok(Stopped { was_running: false, how: "term", grace_ms });
     }
@@ -421,6 +424,7 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
     state::update(root, id, |st| {
         st.stopped = true;
         st.stop_reason = Some(reason.to_string());
+        st.held = None;
     })?;
     Event::new("stop")
         .id(id)

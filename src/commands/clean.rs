@@ -306,7 +306,7 @@ fn print_human(c: &Cleaned) -> Result<()> {
     let (rm, rot) =
         if c.dry_run { ("would remove", "would rotate") } else { ("removed", "rotated") };
     for s in &c.stale_sockets {
-        output::line(format!("{rm} stale socket {s}"))?;
+        output::line(format!("{rm} stale socket {}", output::inert_line(s)))?;
     }
     for o in &c.orphan_canaries {
         let pid = o.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
@@ -341,17 +341,18 @@ fn print_human(c: &Cleaned) -> Result<()> {
     }
     for s in &c.recreated_sockets {
         output::line(format!(
-            "re-created deleted socket {s} (its server was running; see `muxvisor doctor`)"
+            "re-created deleted socket {} (its server was running; see `muxvisor doctor`)",
+            output::inert_line(s)
         ))?;
     }
     for s in &c.tmp_files {
-        output::line(format!("{rm} abandoned temp file {s}"))?;
+        output::line(format!("{rm} abandoned temp file {}", output::inert_line(s)))?;
     }
     for s in &c.done_tasks {
-        output::line(format!("{rm} finished task {s}"))?;
+        output::line(format!("{rm} finished task {}", output::inert_line(s)))?;
     }
     for s in &c.stale_payloads {
-        output::line(format!("{rm} stale task payload {s}"))?;
+        output::line(format!("{rm} stale task payload {}", output::inert_line(s)))?;
     }
     for r in &c.rotated {
         output::line(format!(

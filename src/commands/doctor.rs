@@ -2,7 +2,9 @@
 //! fix. Errors (exit 1) are things that break supervision now: no tmux, a
 //! root or directory others can read, socket paths too long, ghosts (stale
 //! sockets, orphan canaries and their orphan `wait-for` clients, a socket
-//! deleted under a running server that could not be re-created), a hung
+//! deleted under a running server that could not be re-created), a symlink
+//! in the root's directories (fixed by removing the link, never by a chmod
+//! that would follow it), a hung
 //! server, a peer whose program cannot be found. A deleted socket that the
 //! server re-created is a warning: something removes files under the root. Warnings (exit 0) are things to know: an old tmux, no service
 //! installed, ticks that stopped arriving.
@@ -133,8 +135,19 @@ fn private_dirs(root: &Root) -> Vec<PathBuf> {
     dirs
 }
 
-/// Files open to group or others in the root's flat directories.
-fn open_files(root: &Root) -> Vec<(PathBuf, u32)> {
+/// What is wrong with an entry of the root's flat directories.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Odd {
+    /// A symlink: muxvisor never follows one (every write to it fails, a
+    /// launch included), and a `chmod` would follow it to its target.
+    Symlink,
+    /// A file open to group or others, with its mode.
+    Open(u32),
+}
+
+/// Symlinks, and files open to group or others, in the root's flat
+/// directories.
+fn odd_files(root: &Root) -> Vec<(PathBuf, Odd)> {
     let mut out = Vec::new();
     for dir in
         [root.peers_dir(), root.state_dir(), root.run_dir(), root.logs_dir(), root.panes_dir()]
@@ -142,13 +155,45 @@ fn open_files(root: &Root) -> Vec<(PathBuf, u32)> {
         let Ok(rd) = std::fs::read_dir(&dir) else { continue };
         for e in rd.flatten() {
             let Ok(md) = std::fs::symlink_metadata(e.path()) else { continue };
-            if !md.is_dir() && md.mode() & 0o077 != 0 {
-                out.push((e.path(), md.mode() & 0o777));
+            if md.file_type().is_symlink() {
+                out.push((e.path(), Odd::Symlink));
+            } else if !md.is_dir() && md.mode() & 0o077 != 0 {
+                out.push((e.path(), Odd::Open(md.mode() & 0o777)));
             }
         }
     }
     out.sort();
     out
+}
+
+/// The finding for one odd entry, with a fix that never follows a link.
+fn odd_finding(path: &Path, odd: &Odd) -> Finding {
+    match odd {
+        Odd::Symlink => {
+            let target = std::fs::read_link(path)
+                .map(|t| format!(" (to {})", t.display()))
+                .unwrap_or_default();
+            error(
+                "permissions",
+                format!(
+                    "{} is a symlink{target}: muxvisor never follows a symlink under the root, so \
+                     every write to it fails (at lifecycle.log, every launch); someone may have \
+                     planted it to make muxvisor write elsewhere",
+                    path.display()
+                ),
+                format!(
+                    "rm {} (removes the link only, not what it points to; muxvisor creates a \
+                     private file in its place), then find out who made it",
+                    path.display()
+                ),
+            )
+        }
+        Odd::Open(mode) => warn(
+            "permissions",
+            format!("{} has mode {mode:04o}, open to group or others", path.display()),
+            format!("chmod 600 {}", path.display()),
+        ),
+    }
 }
 
 fn check_root(root: &Root, out: &mut Vec<Finding>) -> bool {
@@ -191,15 +236,12 @@ fn check_root(root: &Root, out: &mut Vec<Finding>) -> bool {
             ));
         }
     }
-    for (f, mode) in open_files(root) {
-        out.push(warn(
-            "permissions",
-            format!("{} has mode {mode:04o}, open to group or others", f.display()),
-            format!("chmod 600 {}", f.display()),
-        ));
+    for (f, odd) in odd_files(root) {
+        bad_dirs += usize::from(odd == Odd::Symlink);
+        out.push(odd_finding(&f, &odd));
     }
     if bad_dirs == 0 {
-        out.push(ok("permissions", "every directory under the root is private"));
+        out.push(ok("permissions", "every directory under the root is private, and no symlink"));
     }
     true
 }
@@ -542,14 +584,7 @@ fn check_notify(root: &Root, out: &mut Vec<Finding>) {
 
 /// Run every check. `flag` is `--root`; the root is resolved, not opened.
 pub fn run(flag: Option<PathBuf>, json: bool) -> Result<ExitCode> {
-    let dir = crate::root_dir(flag)?;
-    let cwd = if dir.is_absolute() {
-        PathBuf::new()
-    } else {
-        std::env::current_dir().context("finding the current directory")?
-    };
-    // The spelling every other command opens, so `link/` is seen as `link`.
-    let root = Root::new(paths::root_spelling(&dir, &cwd));
+    let root = crate::unopened_root(flag)?;
     let mut findings = vec![check_tmux()];
     let tmux_ok = findings[0].level != Level::Error;
     let usable = check_root(&root, &mut findings);

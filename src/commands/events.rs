@@ -73,11 +73,13 @@ fn print(records: &[Record], json_lines: bool) -> Result<()> {
     for r in records {
         if json_lines {
             // Serialized first so that a closed pipe surfaces as io::Error.
-            let line = serde_json::to_string(&r.to_json())?;
+            let line = output::json_string(&r.to_json())?;
             out.write_all(line.as_bytes())?;
             out.write_all(b"\n")?;
         } else {
-            out.write_all(r.raw.as_bytes())?;
+            // Lines muxvisor wrote are escaped already; one written by
+            // anything else is made inert here.
+            out.write_all(output::inert(&r.raw).as_bytes())?;
             out.write_all(b"\n")?;
         }
     }

@@ -146,7 +146,7 @@ fn admitted(
     wait: Option<Duration>,
 ) -> Result<std::result::Result<session::Launched, String>> {
     let root = &ctx.root;
-    let limits = crate::admission::Limits::from_env()?;
+    let limits = crate::admission::Limits::from_env()?.with_flags(None, None)?;
     let deadline = std::time::Instant::now() + wait.unwrap_or_default();
     loop {
         let guard = crate::admission::lock(root)?;

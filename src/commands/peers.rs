@@ -100,7 +100,8 @@ pub fn add(ctx: &Ctx, args: AddArgs) -> Result<ExitCode> {
                  (`muxvisor restart {id}`)"
             ),
             Policy::Ephemeral => format!(
-                "a worker of {id} is running; the new spec takes effect with its next worker"
+                "a worker of {id} is running: the task it runs now keeps the old spec, and its \
+                 next task runs with the new one"
             ),
         });
     }
@@ -210,7 +211,8 @@ pub fn build_spec(
         };
     }
     spec.validate()?;
-    let warnings = policy_warnings(&spec, args);
+    let mut warnings = policy_warnings(&spec, args);
+    warnings.extend(spec.pattern_warnings());
     Ok((spec, warnings))
 }
 
@@ -530,6 +532,19 @@ pub fn rm(ctx: &Ctx, args: RmArgs) -> Result<ExitCode> {
             "; kept its queue, state and pane logs (--purge deletes them)"
         });
         output::line(msg)?;
+    }
+    if !args.purge {
+        // Tasks left behind are nobody's now: say where they are.
+        let c = crate::queue::counts(root, &id)?;
+        if c.pending + c.running > 0 {
+            output::warn(format!(
+                "{id}'s queue still holds {} pending and {} running task(s), and nothing runs \
+                 them while {id} is not registered: `muxvisor queue {id} list` shows them, \
+                 `muxvisor add {id} ... -- PROGRAM` runs them again, `muxvisor queue {id} \
+                 purge` drops them",
+                c.pending, c.running
+            ));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

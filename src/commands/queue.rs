@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::Ctx;
 use crate::cli::{QueueAction, QueueArgs};
-use crate::output;
+use crate::output::{self, inert_line};
 use crate::peer::{self, Identity};
 use crate::queue::{Queue, TaskMeta};
 
@@ -63,20 +63,6 @@ fn report(ctx: &Ctx, v: serde_json::Value, human: impl FnOnce() -> String) -> Re
     Ok(ExitCode::SUCCESS)
 }
 
-/// The text with control characters other than newline and tab shown as
-/// `\u{..}`, so that a hostile payload cannot drive the reader's terminal.
-fn inert(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' && c != '\t' {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -115,6 +101,12 @@ fn list(ctx: &Ctx, q: &Queue, dead: bool) -> Result<ExitCode> {
         l.dead.len(),
         l.quarantined.len()
     ))?;
+    if !ctx.root.peer_file(id).exists() && l.pending.len() + l.running.len() > 0 {
+        output::line(format!(
+            "(peer {id} is not registered: nothing runs these tasks; `muxvisor add {id} ... -- \
+             PROGRAM` runs them again, `muxvisor queue {id} purge` drops them)"
+        ))?;
+    }
     for m in &l.running {
         output::line(format!("running  {}", describe(m)))?;
     }
@@ -130,9 +122,9 @@ fn list(ctx: &Ctx, q: &Queue, dead: bool) -> Result<ExitCode> {
     for m in &l.quarantined {
         output::line(format!(
             "quarantined  {}  from {}  {}",
-            m.entry,
-            inert(&m.from),
-            inert(&m.reason)
+            inert_line(&m.entry),
+            inert_line(&m.from),
+            inert_line(&m.reason)
         ))?;
     }
     if !l.quarantined.is_empty() {
@@ -162,8 +154,8 @@ fn show_quarantined(ctx: &Ctx, q: &Queue, key: &str) -> Result<ExitCode> {
     output::line(format!("entry:       {}", m.entry))?;
     output::line(format!("identity:    {}", q.identity()))?;
     output::line("stage:       quarantined")?;
-    output::line(format!("from:        {}", inert(&m.from)))?;
-    output::line(format!("reason:      {}", inert(&m.reason)))?;
+    output::line(format!("from:        {}", inert_line(&m.from)))?;
+    output::line(format!("reason:      {}", inert_line(&m.reason)))?;
     if let Some(t) = &m.task {
         output::line(format!("task:        {t}"))?;
     }
@@ -171,7 +163,7 @@ fn show_quarantined(ctx: &Ctx, q: &Queue, key: &str) -> Result<ExitCode> {
         output::line(format!("quarantined: {}", ts(t)))?;
     }
     output::line(format!("content ({} bytes, first {} shown):", m.bytes, content.len()))?;
-    output::line(inert(&text))?;
+    output::line(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -203,10 +195,10 @@ fn show(ctx: &Ctx, q: &Queue, task: &str) -> Result<ExitCode> {
         output::line(format!("not before:  {}", ts(t)))?;
     }
     if let Some(e) = &s.meta.last_error {
-        output::line(format!("last error:  {}", inert(e)))?;
+        output::line(format!("last error:  {}", inert_line(e)))?;
     }
     if let Some(r) = &s.reason {
-        output::line(format!("dead reason: {}", r.trim().replace('\n', "; ")))?;
+        output::line(format!("dead reason: {}", inert_line(&r.trim().replace('\n', "; "))))?;
     }
     if let Some(o) = &s.outcome {
         let st = o.status.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
@@ -215,19 +207,11 @@ fn show(ctx: &Ctx, q: &Queue, task: &str) -> Result<ExitCode> {
         if !o.screen_tail.is_empty() {
             output::line("screen:")?;
             for l in o.screen_tail.lines() {
-                output::line(format!("  {}", inert(l)))?;
+                output::line(format!("  {}", inert_line(l)))?;
             }
         }
     }
     output::line(format!("payload ({} bytes):", s.meta.bytes))?;
-    output::line(inert(&payload))?;
+    output::line(&payload)?;
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn inert_escapes_terminal_controls() {
-        assert_eq!(super::inert("a\x1b[2Jb\n\tc"), "a\\u{1b}[2Jb\n\tc");
-    }
 }

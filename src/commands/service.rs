@@ -94,7 +94,9 @@ pub fn run(ctx: &Ctx, args: ServiceArgs) -> Result<ExitCode> {
                         .kv("path", path),
                 );
             }
-            print_report(ctx, &report, Some(&spec))
+            let code = print_report(ctx, &report, Some(&spec))?;
+            // A preview of an install that cannot run here is a "no".
+            Ok(if report.would_fail { ExitCode::from(1) } else { code })
         }
         ServiceAction::Uninstall => {
             let (kind, why) = match (asked_kind(&args), installed_kind(&host, &root)) {

@@ -107,13 +107,18 @@ pub fn row(
         Seen::Hung => st.pane_pid,
         _ => None,
     };
+    let uptime_s = if alive { secs_since(st.launched_at) } else { None };
+    // tmux gives the last output in whole seconds, so right after a launch
+    // it can read a second before it; nothing was idle before it started.
+    let idle_s = if alive { secs_since(obs.last_output) } else { None }
+        .map(|i| uptime_s.map_or(i, |u| i.min(u)));
     Row {
         identity: id.clone(),
         policy: spec.map(|s| s.policy),
         state: state.as_str().to_string(),
         pid,
-        uptime_s: if alive { secs_since(st.launched_at) } else { None },
-        idle_s: if alive { secs_since(obs.last_output) } else { None },
+        uptime_s,
+        idle_s,
         exit_status,
         exit_signal,
         canary,
@@ -262,7 +267,10 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<ExitCode> {
         Some(raw) => {
             let id = Identity::parse(raw)?;
             let extra = unaccounted(&ctx.root, std::slice::from_ref(&id));
-            if peer::load(&ctx.root, &id)?.is_none() && extra.is_empty() {
+            // A spec file that cannot be read is a row (state unknown, its
+            // error, exit 1), not a failure with nothing on stdout.
+            let registered = std::fs::symlink_metadata(ctx.root.peer_file(&id)).is_ok();
+            if !registered && extra.is_empty() {
                 bail!(
                     "no peer named {id} under {}; `muxvisor status` lists them all",
                     ctx.root.dir().display()
@@ -331,7 +339,8 @@ pub fn table(rows: &[Row]) -> Vec<String> {
             r.state.clone(),
             match &r.agent {
                 Some(a) => match &a.reason {
-                    Some(why) => format!("{}:{why}", a.state),
+                    // The reason comes from a hook or a screen: one line, inert.
+                    Some(why) => format!("{}:{}", a.state, output::inert_line(why)),
                     None => a.state.to_string(),
                 },
                 None => dash(),
@@ -432,6 +441,23 @@ mod tests {
         assert!(j["policy"].is_null());
         assert_eq!(j["queue"]["pending"], 0);
         assert!(j.get("error").is_none());
+    }
+
+    /// Issue 18: right after a launch UPTIME was 0s while IDLE was 1s (tmux
+    /// reports the last output in whole seconds): idle never exceeds uptime.
+    #[test]
+    fn idle_never_exceeds_uptime() {
+        let now = Utc::now();
+        let st = State { launched_at: at(0, now), ..State::default() };
+        let obs = Observed {
+            seen: Seen::Alive,
+            pane_pid: Some(42),
+            server_pid: Some(41),
+            last_output: at(1, now),
+            dead_at: None,
+        };
+        let r = row(&id("a"), None, &obs, &st, true, (Counts::default(), None), now);
+        assert_eq!((r.uptime_s, r.idle_s), (Some(0), Some(0)));
     }
 
     #[test]

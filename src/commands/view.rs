@@ -171,7 +171,7 @@ fn emit(id: &Identity, bytes: &[u8], json_lines: bool, pending: &mut Vec<u8>) ->
     let Some(last) = pending.iter().rposition(|b| *b == b'\n') else { return Ok(()) };
     let done: Vec<u8> = pending.drain(..=last).collect();
     for l in String::from_utf8_lossy(&done).lines() {
-        let s = serde_json::to_string(&json!({ "identity": id, "line": l }))?;
+        let s = output::json_string(&json!({ "identity": id, "line": l }))?;
         out.write_all(s.as_bytes())?;
         out.write_all(b"\n")?;
     }

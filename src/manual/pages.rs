@@ -698,8 +698,9 @@ pub const PAGES: &[Page] = &[
             (
                 "1",
                 "The service manager refused or is missing (crontab, systemctl --user), a \
-                 file muxvisor did not write is in the way, or (status) nothing is installed \
-                 for this root.",
+                 file muxvisor did not write is in the way, (--print) the install shown could \
+                 not run here (no crontab: the line is shown all the same), or (status) \
+                 nothing is installed for this root.",
             ),
             USAGE,
         ],

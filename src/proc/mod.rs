@@ -409,7 +409,10 @@ mod conformance {
     #[test]
     fn a_tmux_server_is_recognised_by_socket_session_and_start_time() {
         let Ok(tmux) = which::which("tmux") else {
-            eprintln!("skipping: no tmux");
+            crate::testing::skip(
+                "proc::tests::a_tmux_server_is_recognised_by_socket_session_and_start_time",
+                "no tmux",
+            );
             return;
         };
         let dir = tempfile::Builder::new().prefix("mvp").tempdir_in("/tmp").unwrap();

@@ -52,7 +52,11 @@
 //! `counter` also carries the pending count, so that `send` can report the
 //! depth without listing `new/` (its cost must not grow with depth); claims
 //! and requeues adjust it by one, and operations that list `new/` anyway
-//! (rm, purge, expiry, ...) rewrite it.
+//! (rm, purge, expiry, ...) rewrite it. A change of `new/` takes several
+//! steps and a process can be killed between any two, so every change marks
+//! the depth unknown first (`-` in the counter, the sequence kept) and
+//! writes the depth after it last: a counter left unknown is recounted from
+//! `new/` by its next reader, never trusted one off.
 //!
 //! Claiming (`claim`, the runner's) rewrites the head into `cur/` with
 //! attempt+1 and started_at (through `tmp/`, synced, `cur/` synced: the
@@ -399,7 +403,8 @@ impl Queue {
             write_new_file(&tmp, &bytes, "tmp-written")?;
             crate::trace::mark("file-synced");
             fault("tmp-synced");
-            self.write_counter(seq, depth)?;
+            // The sequence is taken; the depth is unknown until published.
+            self.write_counter(seq, None)?;
             fault("counter-persisted");
             fs::rename(&tmp, &dest).with_context(|| format!("publishing {}", dest.display()))?;
             crate::trace::mark("renamed");
@@ -410,7 +415,7 @@ impl Queue {
             fsutil::fsync_dir_barrier(&self.sub("new"))?;
             crate::trace::mark("dir-synced");
             fault("synced");
-            Ok(())
+            self.write_counter(seq, Some(depth))
         })();
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
@@ -461,8 +466,9 @@ impl Queue {
                 && h.enqueued_at + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX)
                     < now
             {
-                self.dead_letter_locked("new", &h, &payload, "ttl", None)?;
-                self.add_depth(-1)?;
+                self.changing_new(Some(-1), || {
+                    self.dead_letter_locked("new", &h, &payload, "ttl", None)
+                })?;
                 continue;
             }
             if let Some(nb) = h.not_before.filter(|nb| *nb > now) {
@@ -471,10 +477,13 @@ impl Queue {
             h.attempt += 1;
             h.started_at = Some(now);
             let name = h.name();
-            self.install(&h, &payload, "cur")?;
-            fault("claim-installed");
-            remove_durably(&self.sub("new").join(&name))?;
-            self.add_depth(-1)?;
+            self.changing_new(Some(-1), || {
+                self.install(&h, &payload, "cur")?;
+                fault("claim-installed");
+                remove_durably(&self.sub("new").join(&name))?;
+                fault("claim-taken");
+                Ok(())
+            })?;
             return Ok(Claim::Claimed(Claimed { header: h, payload }));
         }
     }
@@ -618,8 +627,9 @@ impl Queue {
         for stage in ["cur", "new"] {
             if let Some(name) = self.find_in(stage, task)? {
                 let (h, payload) = self.load(stage, &name)?;
-                self.dead_letter_locked(stage, &h, &payload, reason, None)?;
-                self.recount()?;
+                self.changing_new(None, || {
+                    self.dead_letter_locked(stage, &h, &payload, reason, None)
+                })?;
                 return Ok(());
             }
         }
@@ -631,17 +641,19 @@ impl Queue {
     pub fn expire(&self, ttl: Duration, now: DateTime<Utc>) -> Result<Vec<String>> {
         let _lock = self.lock()?;
         let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-        let mut gone = Vec::new();
-        for (h, payload) in self.all_valid("new")? {
-            if h.enqueued_at + ttl < now {
+        let expired: Vec<(Header, Vec<u8>)> =
+            self.all_valid("new")?.into_iter().filter(|(h, _)| h.enqueued_at + ttl < now).collect();
+        if expired.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.changing_new(None, || {
+            let mut gone = Vec::new();
+            for (h, payload) in expired {
                 self.dead_letter_locked("new", &h, &payload, "ttl", None)?;
                 gone.push(h.task);
             }
-        }
-        if !gone.is_empty() {
-            self.recount()?;
-        }
-        Ok(gone)
+            Ok(gone)
+        })
     }
 
     /// Quarantine every damaged or foreign entry in `new/` and `cur/`.
@@ -650,6 +662,7 @@ impl Queue {
         let _lock = self.lock()?;
         let mut n = 0;
         for stage in ["new", "cur"] {
+            // (quarantine marks the depth unknown before it moves a new/ entry)
             n += self.sweep_locked(stage)?;
         }
         if n > 0 {
@@ -854,11 +867,11 @@ impl Queue {
             return self.recount();
         }
         let (old, payload) = self.load("dead", &name)?;
-        let (seq, depth) = self.read_counter()?;
+        let (seq, _) = self.read_counter()?;
         // A fresh enqueue time: the TTL that may have killed it restarts.
         let mut h = Header::new(task, seq + 1, Utc::now(), old.dedupe.as_deref(), &payload);
         h.last_error = old.last_error;
-        self.write_counter(seq + 1, depth + 1)?;
+        self.write_counter(seq + 1, None)?;
         self.install(&h, &payload, "new")?;
         fsutil::remove_if_exists(&self.sub("dead").join(format!("{name}.reason")))?;
         remove_durably(&self.sub("dead").join(&name))?;
@@ -884,8 +897,7 @@ impl Queue {
                 if stage == "dead" {
                     fsutil::remove_if_exists(&self.sub("dead").join(format!("{name}.reason")))?;
                 }
-                remove_durably(&self.sub(stage).join(&name))?;
-                self.recount()?;
+                self.changing_new(None, || remove_durably(&self.sub(stage).join(&name)))?;
                 return Ok(if stage == "new" { "pending" } else { "dead" });
             }
         }
@@ -896,6 +908,7 @@ impl Queue {
     /// how many.
     pub fn purge(&self) -> Result<usize> {
         let _lock = self.lock()?;
+        self.mark_depth_unknown()?;
         let mut n = 0;
         for stage in ["new", "dead"] {
             for p in fsutil::list_dir(&self.sub(stage))? {
@@ -934,11 +947,12 @@ impl Queue {
     /// queue lock.
     fn requeue_locked(&self, h: &Header, payload: &[u8]) -> Result<()> {
         let name = h.name();
-        self.install(h, payload, "new")?;
-        remove_durably(&self.sub("cur").join(&name))?;
-        self.forget_work(&h.task);
-        self.add_depth(1)?;
-        Ok(())
+        self.changing_new(Some(1), || {
+            self.install(h, payload, "new")?;
+            remove_durably(&self.sub("cur").join(&name))?;
+            self.forget_work(&h.task);
+            Ok(())
+        })
     }
 
     /// The per-identity worker lock, without waiting. Held by whoever
@@ -1008,7 +1022,8 @@ impl Queue {
         self.dir.join("counter")
     }
 
-    /// `(last seq, depth)`. A counter that is missing, torn, or written
+    /// `(last seq, depth)`. A depth marked unknown (a change of `new/` was
+    /// interrupted) is recounted from `new/`. A counter that is missing, torn, or written
     /// during an earlier boot (its writes were not synced, so a crash may
     /// have lost the newest ones) is rebuilt from the directories: the
     /// highest sequence anywhere, the count of `new/`.
@@ -1018,6 +1033,10 @@ impl Queue {
             && let Some((seq, depth, boot)) = parse_counter(&bytes)
             && boot.is_none_or(|b| Some(b) == crate::proc::boot_id())
         {
+            let depth = match depth {
+                Some(d) => d,
+                None => task_names(&self.sub("new"))?.len() as u64,
+            };
             return Ok((seq, depth));
         }
         let mut max = 0;
@@ -1038,7 +1057,7 @@ impl Queue {
     /// boot's id and NOT synced: only a crash of the whole machine can lose
     /// it, and that means a new boot id, so the next reader rebuilds it
     /// (see the module header). Where no boot id can be read it is synced.
-    fn write_counter(&self, seq: u64, depth: u64) -> Result<()> {
+    fn write_counter(&self, seq: u64, depth: Option<u64>) -> Result<()> {
         let path = self.counter_path();
         let f = fsutil::open_private_rw(&path)?;
         let boot = crate::proc::boot_id();
@@ -1050,20 +1069,35 @@ impl Queue {
         Ok(())
     }
 
-    /// Adjust the depth kept in the counter by `delta` without listing
-    /// `new/` (a claim is -1, a requeue +1). Returns the new depth.
-    fn add_depth(&self, delta: i64) -> Result<usize> {
+    /// Run `change`, which changes what `new/` holds, keeping the depth in
+    /// the counter true whatever step a crash stops it at: the depth is
+    /// marked unknown first, and written last, adjusted by `delta` (a claim
+    /// is -1, a requeue +1: no listing of `new/`) or, with `None`,
+    /// recounted. A change that fails leaves it unknown: recounted later.
+    fn changing_new<T>(&self, delta: Option<i64>, change: impl FnOnce() -> Result<T>) -> Result<T> {
         let (seq, depth) = self.read_counter()?;
-        let depth = depth.saturating_add_signed(delta);
-        self.write_counter(seq, depth)?;
-        Ok(depth as usize)
+        self.write_counter(seq, None)?;
+        let out = change()?;
+        match delta {
+            Some(d) => self.write_counter(seq, Some(depth.saturating_add_signed(d)))?,
+            None => {
+                self.recount()?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Mark the depth unknown (its next reader recounts `new/`).
+    fn mark_depth_unknown(&self) -> Result<()> {
+        let (seq, _) = self.read_counter()?;
+        self.write_counter(seq, None)
     }
 
     /// Recount `new/` into the counter; returns the depth.
     fn recount(&self) -> Result<usize> {
         let (seq, _) = self.read_counter()?;
         let depth = task_names(&self.sub("new"))?.len();
-        self.write_counter(seq, depth as u64)?;
+        self.write_counter(seq, Some(depth as u64))?;
         Ok(depth)
     }
 
@@ -1209,6 +1243,9 @@ impl Queue {
             dest_name = format!("{dest_name}.{}", fsutil::unique_suffix());
         }
         let dest = self.sub("quarantine").join(&dest_name);
+        if stage == "new" {
+            self.mark_depth_unknown()?;
+        }
         match fs::rename(&from, &dest) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -1297,16 +1334,19 @@ fn check_entry(md: &fs::Metadata) -> Result<()> {
     Ok(())
 }
 
-/// `<seq> <depth> <boot id or -> <fnv>`: the boot id says which boot wrote
-/// it (see `read_counter`); `-` means it was synced.
-fn encode_counter(seq: u64, depth: u64, boot: Option<&str>) -> Vec<u8> {
-    let body = format!("{seq:020} {depth:020} {}", boot.unwrap_or("-"));
+/// `<seq> <depth or -> <boot id or -> <fnv>`: a depth of `-` is unknown
+/// (see [`Queue::changing_new`]); the boot id says which boot wrote it (see
+/// `read_counter`), `-` that it was synced. Every record has one length.
+fn encode_counter(seq: u64, depth: Option<u64>, boot: Option<&str>) -> Vec<u8> {
+    let depth = depth.map_or_else(|| "-".repeat(20), |d| format!("{d:020}"));
+    let body = format!("{seq:020} {depth} {}", boot.unwrap_or("-"));
     format!("{body} {:016x}\n", task::fnv1a64(body.as_bytes())).into_bytes()
 }
 
-/// `(seq, depth, boot id)`; `None` for a torn or foreign record. The
-/// two-field form of earlier versions was always synced: no boot id.
-fn parse_counter(bytes: &[u8]) -> Option<(u64, u64, Option<String>)> {
+/// `(seq, depth (None: unknown), boot id)`; `None` for a torn or foreign
+/// record. The two-field form of earlier versions was always synced: no
+/// boot id.
+fn parse_counter(bytes: &[u8]) -> Option<(u64, Option<u64>, Option<String>)> {
     let s = std::str::from_utf8(bytes).ok()?;
     let line = s.lines().next()?;
     let (body, sum) = line.rsplit_once(' ')?;
@@ -1315,7 +1355,10 @@ fn parse_counter(bytes: &[u8]) -> Option<(u64, u64, Option<String>)> {
     }
     let mut f = body.split(' ');
     let seq = f.next()?.parse().ok()?;
-    let depth = f.next()?.parse().ok()?;
+    let depth = match f.next()? {
+        d if !d.is_empty() && d.bytes().all(|b| b == b'-') => None,
+        d => Some(d.parse().ok()?),
+    };
     let boot = match f.next() {
         None | Some("-") => None,
         Some(b) => Some(b.to_string()),

@@ -201,7 +201,7 @@ fn a_counter_from_an_earlier_boot_is_rebuilt() {
         t.q.enqueue(b"x", None).unwrap();
     }
     // Unsynced counter writes of a boot that ended in a crash: stale.
-    fs::write(t.q.dir().join("counter"), encode_counter(1, 1, Some("another-boot"))).unwrap();
+    fs::write(t.q.dir().join("counter"), encode_counter(1, Some(1), Some("another-boot"))).unwrap();
     let e = t.q.enqueue(b"y", None).unwrap();
     assert_eq!(e.depth, 4);
     let seqs: Vec<u64> = t.q.list().unwrap().pending.iter().map(|m| m.seq).collect();
@@ -329,11 +329,45 @@ fn clean_removes_old_tmp_and_done_only() {
 
 #[test]
 fn counter_format_detects_torn_records() {
-    let b = encode_counter(7, 3, Some("b00t"));
-    assert_eq!(parse_counter(&b), Some((7, 3, Some("b00t".to_string()))));
-    assert_eq!(parse_counter(&encode_counter(7, 3, None)), Some((7, 3, None)));
+    let b = encode_counter(7, Some(3), Some("b00t"));
+    assert_eq!(parse_counter(&b), Some((7, Some(3), Some("b00t".to_string()))));
+    assert_eq!(parse_counter(&encode_counter(7, Some(3), None)), Some((7, Some(3), None)));
+    let unknown = encode_counter(7, None, Some("b00t"));
+    assert_eq!(unknown.len(), b.len(), "one length for every record");
+    assert_eq!(parse_counter(&unknown), Some((7, None, Some("b00t".to_string()))));
     let mut torn = b.clone();
     torn[5] = b'9';
     assert_eq!(parse_counter(&torn), None);
     assert_eq!(parse_counter(b""), None);
+}
+
+/// Issue 18, item 6: a change of new/ interrupted between its steps (a
+/// deliverer killed between taking a message and noting it) leaves the
+/// depth marked unknown, and the next reader recounts it instead of
+/// reporting one too many for every later message.
+#[test]
+fn an_interrupted_change_leaves_the_depth_unknown_and_it_is_recounted() {
+    let t = setup();
+    for i in 0..3 {
+        t.q.enqueue(format!("{i}").as_bytes(), None).unwrap();
+    }
+    let boot = crate::proc::boot_id();
+    // What a claim killed after it took the head out of new/ and before it
+    // wrote the depth leaves behind: the head in cur/, the depth unknown.
+    let (seq, _) = t.q.read_counter().unwrap();
+    t.q.write_counter(seq, None).unwrap();
+    let head = t.q.list().unwrap().pending[0].task.clone();
+    let name = fs::read_dir(t.q.dir().join("new"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.contains(&head))
+        .unwrap();
+    fs::rename(t.q.dir().join("new").join(&name), t.q.dir().join("cur").join(&name)).unwrap();
+    assert_eq!(t.q.enqueue(b"x", None).unwrap().depth, 3, "2 pending + 1 new");
+    let c = t.q.running().unwrap().unwrap();
+    let d = Duration::from_millis(1);
+    t.q.nack(c.task(), "delivery-interrupted", d, d, 3, now()).unwrap();
+    assert_eq!(t.q.enqueue(b"y", None).unwrap().depth, 5, "+1 requeued, +1 new");
+    let bytes = fs::read(t.q.dir().join("counter")).unwrap();
+    assert_eq!(parse_counter(&bytes).unwrap().1, Some(5), "written exact again ({boot:?})");
 }

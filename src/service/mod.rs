@@ -270,6 +270,10 @@ pub struct Report {
     pub enabled: Option<bool>,
     /// Things the user should know or do next.
     pub notes: Vec<String>,
+    /// A preview of an install that could not run here (no `crontab`):
+    /// it is shown all the same, and the command exits 1.
+    #[serde(skip)]
+    pub would_fail: bool,
 }
 
 /// Whether and where the tick is installed.
@@ -461,6 +465,7 @@ pub fn install(kind: Kind, why: &str, spec: &Spec, host: &Host, dry_run: bool) -
         changes: vec![],
         enabled: None,
         notes: vec![],
+        would_fail: false,
     };
     match kind {
         Kind::Launchd => {
@@ -531,7 +536,10 @@ pub fn install(kind: Kind, why: &str, spec: &Spec, host: &Host, dry_run: bool) -
                 Ok(old) => old,
                 // A preview needs no crontab: show the line it would add.
                 Err(e) if dry_run => {
-                    r.notes.push(format!("{e:#}; this is the line install would add"));
+                    r.notes.push(format!(
+                        "{e:#}; this is the line install would add, but install would fail here"
+                    ));
+                    r.would_fail = true;
                     r.changes.push(Change {
                         target: "crontab".into(),
                         op: "write",
@@ -562,6 +570,7 @@ pub fn uninstall(kind: Kind, why: &str, root: &str, host: &Host, dry_run: bool) 
         changes: vec![],
         enabled: None,
         notes: vec![],
+        would_fail: false,
     };
     match kind {
         Kind::Launchd => {

@@ -418,6 +418,9 @@ impl Act<'_> {
                 }
             }
             Action::LaunchHeld => {
+                if !crate::admission::still_held(root, &id) {
+                    return Ok(()); // stopped since the tick read its state
+                }
                 if let Some(launched) = self.admitted_launch()? {
                     let l = launched.with_context(|| format!("launching {id} (was queued)"))?;
                     let pid = l.pane_pid.map(|p| format!("pid {p}")).unwrap_or_default();

@@ -169,7 +169,7 @@ pub fn human_lines(r: &TickResult) -> Vec<String> {
         let item = if rep.reason.is_empty() {
             rep.action.clone()
         } else {
-            format!("{} ({})", rep.action, rep.reason)
+            format!("{} ({})", rep.action, crate::output::inert_line(&rep.reason))
         };
         match &mut current {
             Some((id, items)) if *id == rep.identity => items.push(item),

@@ -371,7 +371,10 @@ fn ipython_block_in_one_message() {
             std::env::var_os("MUXVISOR_REQUIRE_IPYTHON").is_none(),
             "IPython is required here: pip install ipython"
         );
-        eprintln!("skipping: IPython is not installed (pip install ipython)");
+        skip(
+            "agents::ipython_block_in_one_message",
+            "IPython is not installed (pip install ipython)",
+        );
         return;
     }
     let env = Env::new();

@@ -407,3 +407,44 @@ fn every_json_document_is_documented_on_its_page() {
     out.code(1);
     assert_documented("status", &out.json());
 }
+
+/// Issue 18: a skipped test must be visible as skipped. libtest captures
+/// `eprintln!`, so a skip written with it vanished behind the test's "ok";
+/// every skip goes through `fixture::skip` (or `testing::skip` in unit
+/// tests), which writes to the stderr descriptor itself.
+#[test]
+fn every_skip_is_visible() {
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                rust_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    rust_files(&repo().join("src"), &mut files);
+    rust_files(&repo().join("tests"), &mut files);
+    let mut hidden = Vec::new();
+    for f in files {
+        let text = fs::read_to_string(&f).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            // The macro, and its first argument on this line or the next.
+            let call = format!("{l} {}", lines.get(i + 1).copied().unwrap_or_default());
+            let printed = ["eprintln", "println", "eprint", "print"]
+                .iter()
+                .any(|m| l.contains(&format!("{m}!(")));
+            if printed && call.to_ascii_lowercase().contains("skip") {
+                hidden.push(format!("{}:{}: {}", f.display(), i + 1, l.trim()));
+            }
+        }
+    }
+    assert!(
+        hidden.is_empty(),
+        "skips that cargo test would hide; use skip():\n{}",
+        hidden.join("\n")
+    );
+}

@@ -149,6 +149,35 @@ fn a_directory_open_to_others_is_an_error_that_doctor_can_still_report() {
     assert_eq!(findings(&v, "permissions", "warn").len(), 1, "{v}");
 }
 
+/// Issue 18, item 11: a symlink planted at logs/lifecycle.log makes every
+/// launch fail; doctor reports it (exit 1) and its fix removes the link,
+/// never a `chmod` that would follow it to someone else's file.
+#[test]
+fn a_symlink_under_the_root_is_an_error_whose_fix_does_not_follow_it() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    env.mv(&["status"]);
+    let victim = env.scratch().join("someone-elses-file");
+    fs::write(&victim, "theirs\n").unwrap();
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).unwrap();
+    let log = env.root().join("logs/lifecycle.log");
+    let _ = fs::remove_file(&log);
+    std::os::unix::fs::symlink(&victim, &log).unwrap();
+    env.mv(&["add", "p", "--", "sleep", "1000"]);
+    env.mv(&["launch", "p"]).code(1);
+
+    let (out, v) = doctor(&fake, &env, &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let f = findings(&v, "permissions", "error");
+    assert_eq!(f.len(), 1, "{v}");
+    assert!(f[0]["message"].as_str().unwrap().contains("symlink"), "{v}");
+    let fix = f[0]["fix"].as_str().unwrap();
+    assert!(fix.starts_with(&format!("rm {}", log.display())), "{fix}");
+    assert!(!v.to_string().contains("chmod 600"), "a chmod would follow the link: {v}");
+    let mode = fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "doctor changed the target");
+}
+
 #[test]
 fn missing_tmux_is_an_error_and_an_old_one_a_warning() {
     let env = Env::new();

@@ -161,6 +161,15 @@ impl Drop for Env {
     }
 }
 
+/// Report that `test` was skipped and why, visibly: libtest captures only
+/// the `print!`/`eprint!` macros, so this writes to the stderr descriptor
+/// itself and `cargo test` shows the line next to the test's "ok". Every
+/// skip in the suite goes through here (`docs::every_skip_is_visible`).
+pub fn skip(test: &str, reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {test}: {reason}");
+}
+
 /// Poll `cond` until it holds or `timeout` passes; true if it held.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -236,3 +236,53 @@ fn a_usage_limit_parks_the_agent_and_its_mailbox_holds() {
     let turns = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(!turns.contains("after the limit"), "delivered while parked");
 }
+
+/// muxvisor with extra environment variables.
+fn mv_env(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Out {
+    let mut c = env.command(args);
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    run_deadline(c, None, CMD_DEADLINE)
+}
+
+/// An agent (a ready pattern) whose prompt never shows: it stays starting.
+fn add_never_ready(env: &Env, id: &str) {
+    env.mv(&["add", id, "--ready-pattern", "^never-ready$", "--", "sleep", "1000"]).ok();
+}
+
+/// Issue 18, item 10: `launch` refuses `MUXVISOR_MAX_STARTING=0` as
+/// `supervise` does, instead of holding the agent forever with exit 0.
+#[test]
+fn launch_refuses_max_starting_zero_as_supervise_does() {
+    let env = Env::new();
+    add_never_ready(&env, "a");
+    let zero = [("MUXVISOR_MAX_STARTING", "0")];
+    let launch = mv_env(&env, &["launch", "a"], &zero);
+    let tick = mv_env(&env, &["supervise", "--once"], &zero);
+    tick.code(1);
+    launch.code(tick.code);
+    assert!(launch.stderr.contains("MUXVISOR_MAX_STARTING=0"), "{launch:#?}");
+    assert!(tick.stderr.contains("MUXVISOR_MAX_STARTING=0"), "{tick:#?}");
+    assert_eq!(agent_json(&env, "a")["state"], "stopped");
+    assert!(env.events("lifecycle", "admission-held").is_empty());
+}
+
+/// Issue 18, item 8: `stop` of an agent whose launch is held by admission
+/// cancels the launch; the next tick (with room again) does not start it.
+#[test]
+fn stopping_a_held_agent_cancels_its_launch() {
+    let env = Env::new();
+    add_never_ready(&env, "b1");
+    add_never_ready(&env, "b2");
+    let one = [("MUXVISOR_MAX_STARTING", "1")];
+    mv_env(&env, &["launch", "b1"], &one).ok();
+    let held = mv_env(&env, &["--json", "launch", "b2"], &one).ok().json();
+    assert_eq!(held["queued"], true, "{held}");
+    assert_eq!(agent_json(&env, "b2")["state"], "queued");
+    env.mv(&["stop", "b2"]).ok();
+    assert_eq!(agent_json(&env, "b2")["state"], "stopped");
+    mv_env(&env, &["supervise", "--once"], &[("MUXVISOR_MAX_STARTING", "5")]).ok();
+    assert_eq!(agent_json(&env, "b2")["state"], "stopped", "{}", env.read("logs/lifecycle.log"));
+    assert!(env.events("lifecycle", "launch").iter().all(|l| !l.contains("identity=b2 ")));
+}

@@ -67,3 +67,65 @@ fn hostile_argv_and_env_arrive_literally() {
     assert_eq!(got.lines().collect::<Vec<_>>(), want);
     assert!(!env.scratch().join("Y").exists());
 }
+
+/// Control characters an agent could plant in a reason, a payload or its
+/// screen: a window title, a clipboard write (OSC 52), an 8-bit CSI, DEL,
+/// a bell, and a newline that would start a fake table row.
+const HOSTILE: &str = "why\x1b]0;pwned\x07\x1b]52;c;ZWNobyBwd25lZA==\x07\u{9b}2J\x7f\nFAKE-ROW";
+
+/// No byte below 0x20 other than newline and tab, no DEL, no C1 control.
+fn assert_inert(what: &str, text: &str) {
+    for c in text.chars() {
+        assert!(
+            !c.is_control() || c == '\n' || c == '\t',
+            "{what} printed control {c:?}: {text:?}"
+        );
+    }
+}
+
+/// Issue 18, item 3: every printer makes text from outside inert, and a
+/// newline in a blocked reason does not break the status table.
+#[test]
+fn no_command_prints_a_control_byte_that_came_from_outside() {
+    let env = Env::new();
+    let screen = "printf 'A\\001\\177\\033]0;title\\007\\033]52;c;eA==\\007B\\302\\233\\n'; \
+                  sleep 1000";
+    env.mv(&["add", "p", "--ready-pattern", "^never$", "--", "sh", "-c", screen]).ok();
+    env.mv(&["launch", "p"]).ok();
+    env.mv(&["mark", "p", "blocked", "--reason", HOSTILE]).ok();
+    env.mv(&["add", "w", "--ephemeral", "--", "sh", "-c", "cat \"$MUXVISOR_TASK_FILE\""]).ok();
+    let task = env.mv(&["send", "w", HOSTILE, "--no-kick", "--json"]).ok().json()["task"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(wait_until(Duration::from_secs(10), || env.mv(&["screen", "p"]).stdout.contains("AB")));
+
+    let human = env.mv(&["status"]);
+    assert_inert("status", &human.stdout);
+    assert_inert("status (stderr)", &human.stderr);
+    let rows: Vec<&str> = human.stdout.lines().collect();
+    assert_eq!(rows.len(), 3, "a reason's newline made a fake row: {human:#?}");
+    assert!(rows.iter().all(|r| !r.starts_with("FAKE-ROW")), "{human:#?}");
+    let one = env.mv(&["status", "p"]);
+    assert_eq!(one.stdout.lines().count(), 2, "{one:#?}");
+    let j = env.mv(&["status", "p", "--json"]);
+    assert_eq!(j.json()[0]["agent"]["reason"], HOSTILE, "JSON keeps the value, escaped");
+
+    for args in [
+        &["status", "--json"][..],
+        &["screen", "p"],
+        &["screen", "p", "--json"],
+        &["events"],
+        &["events", "--json"],
+        &["events", "--id", "p"],
+        &["queue", "w", "list"],
+        &["queue", "w", "list", "--json"],
+        &["queue", "w", "show", &task],
+        &["queue", "w", "show", &task, "--json"],
+        &["send", "w", HOSTILE, "--no-kick"],
+    ] {
+        let out = env.mv(args);
+        assert_inert(&format!("{args:?}"), &out.stdout);
+        assert_inert(&format!("{args:?} (stderr)"), &out.stderr);
+    }
+}

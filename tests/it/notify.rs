@@ -357,3 +357,28 @@ fn quiet_events_start_no_runner() {
     assert_eq!(env.events("lifecycle", "enqueue").len(), 3);
     assert_eq!(env.read("run/_notify.cursor"), cursor, "a runner ran for quiet events");
 }
+
+/// Issue 18, item 12: `logs/notify.log` is capped at 1 MiB with one old
+/// copy however much one run of the hook prints.
+#[test]
+fn a_chatty_hook_cannot_grow_notify_log_past_its_cap() {
+    let env = Env::new();
+    let got = env.scratch().join("got");
+    install_hook(
+        &env,
+        &format!(
+            "head -c 3000000 /dev/zero | tr '\\0' o\nhead -c 1500000 /dev/zero | tr '\\0' e >&2\n\
+             cat >> '{}'\n",
+            got.display()
+        ),
+    );
+    add(&env, "c1");
+    add(&env, "c2");
+    assert!(wait_until(WAIT, || count(&read(&got), "add", "c2") == 1), "{}", read(&got));
+    assert!(wait_until(WAIT, || runners_done(&env)));
+    const MIB: u64 = 1024 * 1024;
+    let size = |name: &str| fs::metadata(env.root().join(name)).map(|m| m.len()).unwrap_or(0);
+    let (now, old) = (size("logs/notify.log"), size("logs/notify.log.1"));
+    assert!(now <= MIB && old <= MIB, "notify.log {now} bytes, notify.log.1 {old} bytes");
+    assert!(now > 0 && old > MIB / 2, "the hook's output is kept: {now} + {old}");
+}

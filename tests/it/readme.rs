@@ -120,3 +120,22 @@ fn readme_tour_runs_verbatim() {
         "both worker tasks finish: {done:?}"
     );
 }
+
+/// Issue 18: the README's `status --json` example names every key of the
+/// real rows' `queue` object (it lacked `quarantined`).
+#[test]
+fn the_status_json_example_names_every_queue_key() {
+    let env = Env::new();
+    env.mv(&["add", "w", "--", "sleep", "1000"]).ok();
+    let rows = env.mv(&["status", "--json"]).ok().json();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let example = readme
+        .lines()
+        .find(|l| l.starts_with("`{\"identity\",\"policy\",\"state\""))
+        .expect("the status --json example line");
+    let (_, queue) = example.split_once("\"queue\":").expect("a queue object in the example");
+    for k in rows[0]["queue"].as_object().unwrap().keys() {
+        assert!(queue.contains(&format!("\"{k}\"")), "queue key {k} missing from: {example}");
+    }
+}

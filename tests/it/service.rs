@@ -362,7 +362,8 @@ fn the_default_kind_is_chosen_per_os_and_named_with_its_reason() {
 
 /// Regression (issue 10, item 12): with neither crontab nor a working
 /// `systemctl --user`, `--print` exited 1 with nothing on stdout. A preview
-/// needs neither: it shows the line, the kind and why.
+/// needs neither: it shows the line, the kind and why. Issue 18: and since
+/// the install it shows would fail there, it says so and exits 1 (a "no").
 #[test]
 fn print_previews_even_without_crontab_or_a_user_manager() {
     let env = Env::new();
@@ -375,10 +376,12 @@ fn print_previews_even_without_crontab_or_a_user_manager() {
         // Only the fakes: no real crontab can be found.
         c.env("PATH", &fake.bin);
         let out = run_deadline(c, None, CMD_DEADLINE);
-        out.ok();
         if cfg!(target_os = "macos") && args.len() == 3 {
+            out.ok();
             continue;
         }
+        out.code(1);
+        assert!(out.stderr.contains("install would fail here"), "{out:?}");
         assert!(
             out.stdout.starts_with("# muxvisor service install: a crontab line, because "),
             "{out:?}"
@@ -387,6 +390,22 @@ fn print_previews_even_without_crontab_or_a_user_manager() {
         assert!(out.stderr.contains("crontab is not installed"), "{out:?}");
     }
     assert!(!fake.calls().contains("crontab"), "{}", fake.calls());
+}
+
+/// Issue 18: a preview writes nothing, not even the root directory.
+#[test]
+fn a_preview_writes_nothing_not_even_the_root() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    for args in [
+        &["service", "install", "--cron", "--print"][..],
+        &["service", "install", "--systemd", "--print"],
+        &["service", "uninstall", "--cron", "--print"],
+    ] {
+        let out = run_deadline(fake.cmd(env.root(), args), None, CMD_DEADLINE);
+        out.ok();
+        assert!(!env.root().exists(), "{args:?} created the root: {out:?}");
+    }
 }
 
 #[test]

@@ -204,6 +204,28 @@ fn an_unreadable_peer_is_reported_not_fatal() {
     assert_eq!(env.mv(&["status", "--json"]).ok().json().as_array().unwrap().len(), 2);
 }
 
+/// Issue 18, item 4: `status ID --json` of a peer whose spec is broken
+/// prints its row, as `status --json` does, and exits 1.
+#[test]
+fn status_of_one_broken_peer_is_an_unknown_row_with_its_error() {
+    let env = Env::new();
+    env.mv(&["add", "bad", "--", "sleep", "1000"]).ok();
+    std::fs::write(env.root().join("peers/bad.json"), b"{ not json").unwrap();
+    let out = env.mv(&["status", "bad", "--json"]);
+    out.code(1);
+    let j = out.json();
+    let rows = j.as_array().expect("an array");
+    assert_eq!(rows.len(), 1, "{j}");
+    assert_eq!(rows[0]["identity"], "bad");
+    assert_eq!(rows[0]["state"], "unknown");
+    assert!(rows[0]["error"].as_str().unwrap().contains("bad.json"), "{j}");
+    let human = env.mv(&["status", "bad"]);
+    human.code(1);
+    assert!(human.stdout.contains("unknown"), "{human:#?}");
+    assert!(human.stderr.contains("bad.json"), "{human:#?}");
+    env.mv(&["status", "nobody", "--json"]).code(1);
+}
+
 #[test]
 fn several_hung_servers_do_not_hide_the_healthy_one() {
     let env = Env::new();
