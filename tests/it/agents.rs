@@ -554,3 +554,31 @@ fn tasks_queued_for_an_argv_worker_are_never_typed_after_a_re_add_as_an_agent() 
     assert!(!screen(&env, "cv").contains("touch"), "{}", screen(&env, "cv"));
     assert!(life(&env, "msg-delivered").is_empty());
 }
+
+/// Issue 18, item 2: what may be typed is checked at the moment of typing,
+/// not only by `send`. A message that reached the mailbox another way (here
+/// written by the library, as an older muxvisor or a hand could) with an
+/// `ESC[201~` that would end the bracketed paste early is dead-lettered
+/// `untypable`; nothing of it reaches the agent.
+#[test]
+fn a_message_with_control_bytes_is_never_typed_whatever_queued_it() {
+    let env = Env::new();
+    let log = env.scratch().join("turns");
+    add_fake(&env, "esc", &log, &["--busy", "0.3"]);
+    ready(&env, "esc");
+    let root = muxvisor::paths::Root::new(env.root().to_path_buf());
+    let id = muxvisor::peer::Identity::parse("esc").unwrap();
+    let q = muxvisor::queue::Queue::open(&root, &id).unwrap();
+    q.enqueue_message(b"x\x1b[201~INJECTED\r", None, false).unwrap();
+    env.mv(&["supervise", "--once"]).ok();
+    let dead = || env.mv(&["--json", "queue", "esc", "list"]).ok().json()["dead"].clone();
+    assert!(
+        wait_until(WAIT, || dead().as_array().is_some_and(|d| d.len() == 1)),
+        "{}\n{}",
+        dead(),
+        screen(&env, "esc")
+    );
+    assert_eq!(dead()[0]["reason"], "untypable", "{}", dead());
+    assert!(turns(&log).is_empty(), "{:?}", turns(&log));
+    assert!(!screen(&env, "esc").contains("INJECTED"), "{}", screen(&env, "esc"));
+}

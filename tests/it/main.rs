@@ -7,6 +7,7 @@ mod fixture;
 mod agents;
 mod canary;
 mod clean;
+mod conformance;
 mod docs;
 mod doctor;
 mod drain;
