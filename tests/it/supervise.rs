@@ -223,15 +223,28 @@ fn missing_canary_is_retrofitted_once_without_a_restart() {
     env.mv(&["launch", "can"]).ok();
     let r = root(&env);
     let id = ident("can");
-    assert!(wait_until(Duration::from_secs(5), || canary_watching(&env, "can")));
-    let old = muxvisor::canary::pid(&r, &id).expect("the canary records its pid in its lock");
+    // The canary takes its lock, then writes its pid into it: wait for the
+    // pid, not only the lock (issue #19, item 13: a loaded machine caught
+    // the lock held and the pid not yet written).
+    let mut old = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        old = muxvisor::canary::pid(&r, &id);
+        old.is_some()
+    }));
+    let old = old.expect("the canary records its pid in its lock");
     unsafe { libc::kill(old, libc::SIGKILL) };
     assert!(wait_until(Duration::from_secs(5), || !canary_watching(&env, "can")));
     let v = tick(&env);
     assert!(has(&v, "can", "canary"), "{v:?}");
-    assert!(wait_until(Duration::from_secs(5), || canary_watching(&env, "can")));
-    let new = muxvisor::canary::pid(&r, &id).unwrap();
-    assert_ne!(new, old);
+    let mut new = None;
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            new = muxvisor::canary::pid(&r, &id).filter(|p| *p != old);
+            new.is_some()
+        }),
+        "a new canary records its pid"
+    );
+    let new = new.unwrap();
     let v = tick(&env);
     assert!(!has(&v, "can", "canary"), "one canary is enough: {v:?}");
     assert_eq!(muxvisor::canary::pid(&r, &id), Some(new));
