@@ -392,12 +392,16 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__queue)
-            opts="-h --dead --root --json --help list show retry rm purge"
+            opts="-h --id --dead --root --json --help list show retry rm purge"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

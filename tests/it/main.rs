@@ -15,6 +15,7 @@ mod fleet;
 mod hostile;
 mod lifecycle;
 mod notify;
+mod operations;
 mod peers;
 mod queue;
 mod readme;
