@@ -656,7 +656,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__stop)
-            opts="-h --grace --root --json --help"
+            opts="-h --grace --fail-task --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

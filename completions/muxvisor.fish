@@ -91,6 +91,7 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -l json -d 'Pr
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -s h -l help -d 'Print help'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l grace -d 'How long SIGTERM and SIGHUP get before SIGKILL' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l fail-task -d 'Ephemeral peer: dead-letter the task its worker was running (reason `stopped`) instead of putting it back at the head of the queue uncharged'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -l grace -d 'How long SIGTERM and SIGHUP get before SIGKILL' -r

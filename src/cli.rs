@@ -297,6 +297,11 @@ pub struct StopArgs {
     /// How long SIGTERM and SIGHUP get before SIGKILL.
     #[arg(long, value_parser = dur, default_value = "10s", value_name = "DUR")]
     pub grace: Duration,
+    /// Ephemeral peer: dead-letter the task its worker was running (reason
+    /// `stopped`) instead of putting it back at the head of the queue
+    /// uncharged.
+    #[arg(long)]
+    pub fail_task: bool,
 }
 
 #[derive(Debug, Args)]

@@ -450,12 +450,23 @@ pub const EVENTS: &[EventDoc] = &[
         ],
     },
     EventDoc {
+        ev: "task-requeued",
+        file: "lifecycle",
+        when: "a deliberate `stop` ended the worker running a task, and the task went back to \
+               the head of its queue with no attempt charged",
+        keys: &[
+            ("task", "the task id"),
+            ("attempt", "attempts charged so far (the stopped one is not)"),
+            ("reason", "stopped"),
+        ],
+    },
+    EventDoc {
         ev: "task-dead",
         file: "lifecycle",
         when: "a task was dead-lettered (or a corrupt entry quarantined)",
         keys: &[
             ("task", "the task id (empty for an entry whose name is unreadable)"),
-            ("reason", "max-attempts, ttl, corrupt, ..."),
+            ("reason", "max-attempts, ttl, corrupt, stopped (`stop --fail-task`), ..."),
             ("attempt", "attempts made"),
             ("entry", "corrupt only: the queue entry, stage/name"),
             ("detail", "corrupt only: what is wrong with it"),

@@ -3,6 +3,7 @@
 //! after it; the item number is in its header.
 
 use std::fs;
+use std::time::Duration;
 
 use crate::fixture::*;
 
@@ -64,4 +65,128 @@ fn a_relative_xdg_state_home_is_ignored() {
     let root = home.join(".local/state/muxvisor/peers");
     assert!(root.join("one.json").exists() && root.join("two.json").exists());
     assert!(!a.join("state").exists() && !b.join("state").exists());
+}
+
+/// Lines of `logs/<file>.log` with this `ev` and identity.
+fn lines(env: &Env, file: &str, ev: &str, id: &str) -> Vec<String> {
+    let who = format!(" identity={id} ");
+    env.events(file, ev).into_iter().filter(|l| format!("{l} ").contains(&who)).collect()
+}
+
+fn queue(env: &Env, id: &str) -> serde_json::Value {
+    env.mv(&["queue", "--id", id, "list", "--json"]).ok().json()
+}
+
+fn running_task(env: &Env, id: &str) -> Option<String> {
+    queue(env, id)["running"].as_array()?.first()?["task"].as_str().map(str::to_string)
+}
+
+/// Item 1: `stop` of an ephemeral worker left its task in `cur/`, and the
+/// next tick charged it (`server-dead`). A stop is not a crash: the task is
+/// back at the head with no attempt charged, said in the log and in the
+/// output; `--fail-task` dead-letters it with reason `stopped` instead.
+#[test]
+fn a_deliberate_stop_puts_the_running_task_back_uncharged() {
+    let env = Env::new();
+    // One attempt: any charged attempt would dead-letter the task.
+    env.mv(&["add", "w", "--ephemeral", "--max-attempts", "1", "--", "sleep", "60"]).ok();
+    let task =
+        env.mv(&["send", "w", "x", "--json"]).ok().json()["task"].as_str().unwrap().to_string();
+    assert!(wait_until(Duration::from_secs(20), || running_task(&env, "w").is_some()));
+    let out = env.mv(&["stop", "w", "--grace", "2s"]).ok().stdout.clone();
+    assert!(out.contains(&format!("task {task} is back at the head")), "{out}");
+    let q = queue(&env, "w");
+    assert_eq!(q["pending"][0]["task"], task.as_str(), "{q}");
+    assert_eq!(q["pending"][0]["attempt"], 0, "no attempt charged: {q}");
+    assert_eq!(q["dead"].as_array().map(Vec::len), Some(0), "{q}");
+    let requeued = lines(&env, "lifecycle", "task-requeued", "w");
+    assert!(requeued.iter().any(|l| l.contains("reason=stopped")), "{requeued:?}");
+    // The next tick runs it again as attempt 1, rather than charging it.
+    let v = env.mv(&["supervise", "--once", "--json"]).ok().json();
+    assert!(wait_until(Duration::from_secs(20), || running_task(&env, "w").is_some()), "{v}");
+    assert!(lines(&env, "lifecycle", "task-retry", "w").is_empty());
+    assert!(lines(&env, "lifecycle", "task-dead", "w").is_empty());
+    assert_eq!(queue(&env, "w")["running"][0]["attempt"], 1);
+    // --fail-task: dead-lettered, reason stopped, and said so.
+    let v = env.mv(&["stop", "w", "--grace", "2s", "--fail-task", "--json"]).ok().json();
+    assert_eq!(v["task"], task.as_str(), "{v}");
+    assert_eq!(v["task_outcome"], "dead", "{v}");
+    let q = queue(&env, "w");
+    assert_eq!(q["dead"][0]["task"], task.as_str(), "{q}");
+    assert_eq!(q["dead"][0]["reason"], "stopped", "{q}");
+}
+
+/// A persistent peer whose program runs `muxvisor CMD "$MUXVISOR_IDENTITY"`
+/// in its own pane once `flag` exists (output to `out`), then sleeps.
+fn self_stopper(env: &Env, id: &str, cmd: &str, flag: &std::path::Path) {
+    let out = env.scratch().join(format!("{id}.out"));
+    let script = format!(
+        "while [ ! -e '{f}' ]; do sleep 0.05; done; rm -f '{f}'; \
+         \"$0\" {cmd} \"$MUXVISOR_IDENTITY\" --grace 3s >>'{o}' 2>&1; sleep 1000",
+        f = flag.display(),
+        o = out.display()
+    );
+    env.mv(&[
+        "add",
+        id,
+        "--restart",
+        "always",
+        "--backoff",
+        "100ms",
+        "--",
+        "sh",
+        "-c",
+        &script,
+        BIN,
+    ])
+    .ok();
+}
+
+/// Item 2: `muxvisor stop "$MUXVISOR_IDENTITY"` run in the peer's own pane
+/// killed itself half-way (the peer ended `signal 15`, no `ev=stop`), and
+/// the next tick restarted it as crash attempt 1. The stop finishes now.
+#[test]
+fn stop_from_inside_the_peer_finishes_and_sticks() {
+    let env = Env::new();
+    let flag = env.scratch().join("go");
+    self_stopper(&env, "me", "stop", &flag);
+    env.mv(&["launch", "me"]).ok();
+    fs::write(&flag, "").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || !lines(&env, "lifecycle", "stop", "me").is_empty()),
+        "no ev=stop: {}",
+        env.read("logs/lifecycle.log")
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        env.mv(&["status", "me", "--json"]).json()[0]["state"] == "stopped"
+    }));
+    let v = env.mv(&["supervise", "--once", "--json"]).ok().json();
+    assert_eq!(v.as_array().map(Vec::len), Some(0), "nothing to do: {v}");
+    assert!(lines(&env, "exits", "session-exit", "me").is_empty(), "a stop is not a death");
+    assert!(lines(&env, "lifecycle", "gone", "me").is_empty());
+    assert!(lines(&env, "lifecycle", "restart", "me").is_empty());
+    assert_eq!(lines(&env, "lifecycle", "launch", "me").len(), 1);
+}
+
+/// Item 2, `restart` from inside: the peer is stopped and launched again,
+/// both recorded, with no death.
+#[test]
+fn restart_from_inside_the_peer_runs_it_again() {
+    let env = Env::new();
+    let flag = env.scratch().join("go");
+    self_stopper(&env, "again", "restart", &flag);
+    env.mv(&["launch", "again"]).ok();
+    fs::write(&flag, "").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || lines(&env, "lifecycle", "launch", "again").len()
+            == 2),
+        "{}",
+        env.read("logs/lifecycle.log")
+    );
+    let stops = lines(&env, "lifecycle", "stop", "again");
+    assert!(stops.len() == 1 && stops[0].contains("reason=restart"), "{stops:?}");
+    assert!(wait_until(Duration::from_secs(10), || {
+        env.mv(&["status", "again", "--json"]).json()[0]["state"] == "running"
+    }));
+    assert!(lines(&env, "exits", "session-exit", "again").is_empty(), "a restart is not a death");
 }
