@@ -258,6 +258,7 @@ pub const KEY_TYPES: &[(&str, JsonType)] = &[
     ("signal_name", JsonType::String),
     ("socket", JsonType::String),
     ("source", JsonType::String),
+    ("timeout_ms", JsonType::Integer),
     ("started_as", JsonType::String),
     ("state", JsonType::String),
     ("stale_sockets", JsonType::Integer),
@@ -447,6 +448,17 @@ pub const EVENTS: &[EventDoc] = &[
                 "exit-N, signal-N, timeout, server-dead, launch-failed, runner-died: ..., \
                  keys-failed: ...",
             ),
+        ],
+    },
+    EventDoc {
+        ev: "task-timeout",
+        file: "lifecycle",
+        when: "an ephemeral peer's runner ended a program that ran past its --task-timeout \
+               (SIGTERM, then SIGKILL 5 s later); the task is retried as `timeout`",
+        keys: &[
+            ("task", "the task id"),
+            ("duration_ms", "from claim to the program's end"),
+            ("timeout_ms", "its --task-timeout"),
         ],
     },
     EventDoc {

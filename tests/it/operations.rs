@@ -190,3 +190,44 @@ fn restart_from_inside_the_peer_runs_it_again() {
     }));
     assert!(lines(&env, "exits", "session-exit", "again").is_empty(), "a restart is not a death");
 }
+
+/// Item 5: `--task-timeout` was enforced only by the tick: a 2 s task still
+/// ran 15 s later, and under the service up to a minute, with the queue
+/// stalled behind it. The runner ends it on time, with no tick.
+#[test]
+fn a_task_past_its_timeout_is_ended_by_its_runner_without_a_tick() {
+    let env = Env::new();
+    env.mv(&[
+        "add",
+        "slow",
+        "--ephemeral",
+        "--task-timeout",
+        "2s",
+        "--max-attempts",
+        "1",
+        "--",
+        "sleep",
+        "30",
+    ])
+    .ok();
+    let t0 = std::time::Instant::now();
+    let task =
+        env.mv(&["send", "slow", "x", "--json"]).ok().json()["task"].as_str().unwrap().to_string();
+    env.mv(&["send", "slow", "behind", "--no-kick"]).ok();
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            queue(&env, "slow")["dead"].as_array().is_some_and(|d| d.len() == 1)
+        }),
+        "{}",
+        env.read("logs/lifecycle.log")
+    );
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(8), "ended after {took:?}, timeout 2s");
+    let q = queue(&env, "slow");
+    assert_eq!(q["dead"][0]["task"], task.as_str(), "{q}");
+    let timeouts = lines(&env, "lifecycle", "task-timeout", "slow");
+    assert!(timeouts.iter().any(|l| l.contains(&task)), "{timeouts:?}");
+    assert!(env.events("lifecycle", "tick").is_empty(), "no tick was needed");
+    // The queue moved on: the task behind it is running now.
+    assert!(wait_until(Duration::from_secs(10), || running_task(&env, "slow").is_some()));
+}
