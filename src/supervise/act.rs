@@ -437,9 +437,16 @@ impl Act<'_> {
                 if q.counts()?.pending == 0 {
                     return Ok(()); // the task put back was dead-lettered
                 }
-                if let Some(s) = crate::worker::start_runner_locked(root, self.spec, q, &held)? {
-                    let pid = s.pane_pid.map(|p| format!("pid {p}")).unwrap_or_default();
-                    self.report("runner-start", pid);
+                match crate::worker::start_runner_locked(root, self.spec, q, &held) {
+                    Ok(Some(s)) => {
+                        let pid = s.pane_pid.map(|p| format!("pid {p}")).unwrap_or_default();
+                        self.report("runner-start", pid);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.charge_refused_start(q, &e)?;
+                        return Err(e);
+                    }
                 }
             }
         }
@@ -495,6 +502,17 @@ impl Act<'_> {
                 Err(e.context(format!("restart attempt {attempt} of {id}")))
             }
         }
+    }
+
+    /// A runner that could not be started (tmux refused it, for one) costs
+    /// the head task an attempt, with the reason: a start that can never
+    /// succeed dead-letters its tasks after `--max-attempts` instead of
+    /// leaving them pending at attempt 0 forever. The worker lock is held.
+    fn charge_refused_start(&mut self, q: &Queue, e: &anyhow::Error) -> Result<()> {
+        let ttl = Some(self.spec.task_ttl);
+        let crate::queue::Claim::Claimed(c) = q.claim(Utc::now(), ttl)? else { return Ok(()) };
+        let first = format!("{e:#}").lines().next().unwrap_or_default().to_string();
+        self.fail(c.task(), &format!("launch-failed: {first}"))
     }
 
     fn fail(&mut self, task: &str, reason: &str) -> Result<()> {

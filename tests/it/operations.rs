@@ -231,3 +231,95 @@ fn a_task_past_its_timeout_is_ended_by_its_runner_without_a_tick() {
     // The queue moved on: the task behind it is running now.
     assert!(wait_until(Duration::from_secs(10), || running_task(&env, "slow").is_some()));
 }
+
+/// Item 6: a 20 KB `--env` (or 16 KB of arguments) was accepted by `add`,
+/// then tmux refused every start with "command too long". What can never
+/// start is refused at `add`, and nothing is registered.
+#[test]
+fn a_peer_tmux_could_never_start_is_refused_at_add() {
+    let env = Env::new();
+    let long = "a".repeat(16_500);
+    let out = env.mv(&["add", "big", "--", "echo", &long]);
+    out.code(1);
+    assert!(out.stderr.contains("command too long"), "{out:?}");
+    let big_env = format!("K={}", "v".repeat(20_000));
+    let out = env.mv(&["add", "big", "--env", &big_env, "--", "sleep", "100"]);
+    out.code(1);
+    assert!(out.stderr.contains("16000 bytes"), "{out:?}");
+    assert!(!env.root().join("peers/big.json").exists());
+}
+
+/// Item 6: an ephemeral peer's environment no longer goes through a tmux
+/// command line (its runner gives it to each program), so a 20 KB `--env`
+/// is accepted and reaches the task.
+#[test]
+fn a_large_env_reaches_an_ephemeral_worker() {
+    let env = Env::new();
+    let big_env = format!("BIG={}", "v".repeat(20_000));
+    env.mv(&[
+        "add",
+        "w",
+        "--ephemeral",
+        "--env",
+        &big_env,
+        "--",
+        "sh",
+        "-c",
+        "test ${#BIG} -eq 20000",
+    ])
+    .ok();
+    let task =
+        env.mv(&["send", "w", "x", "--json"]).ok().json()["task"].as_str().unwrap().to_string();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            lines(&env, "lifecycle", "task-done", "w").iter().any(|l| l.contains(&task))
+        }),
+        "{}",
+        env.read("logs/lifecycle.log")
+    );
+}
+
+/// Item 6: a start that tmux refuses left the task pending at attempt 0
+/// forever. A refused start costs the head task an attempt, with its
+/// reason, so the task is dead-lettered after --max-attempts.
+#[test]
+fn a_start_tmux_refuses_costs_the_head_task_an_attempt() {
+    let env = Env::new();
+    // A tmux that refuses to create sessions, as it does a command too long.
+    let real = String::from_utf8(
+        std::process::Command::new("sh").args(["-c", "command -v tmux"]).output().unwrap().stdout,
+    )
+    .unwrap();
+    let fake = env.scratch().join("tmux");
+    fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *' new-session '*) echo 'command too long' >&2; exit 1;; \
+             esac\nexec {} \"$@\"\n",
+            real.trim()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod").arg("755").arg(&fake).status().unwrap();
+    env.mv(&["add", "w", "--ephemeral", "--max-attempts", "2", "--backoff", "100ms", "--", "true"])
+        .ok();
+    let task = env.mv(&["send", "w", "x", "--no-kick", "--json"]).ok().json()["task"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tick = || {
+        let mut c = env.command(&["supervise", "--once", "--json"]);
+        c.env("MUXVISOR_TMUX", &fake);
+        run_deadline(c, None, CMD_DEADLINE).ok().json()
+    };
+    let v = tick();
+    let retries = lines(&env, "lifecycle", "task-retry", "w");
+    assert!(
+        retries.iter().any(|l| l.contains(&task) && l.contains("launch-failed")),
+        "{v}\n{retries:?}"
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        tick();
+        queue(&env, "w")["dead"].as_array().is_some_and(|d| d.len() == 1)
+    }));
+}
