@@ -324,7 +324,7 @@ fn two_ticks_started_together_one_works() {
 fn loop_mode_ticks_until_sigterm() {
     let env = Env::new();
     let mut child = env
-        .command(&["supervise", "--interval", "200ms"])
+        .command(&["supervise", "--interval", "1s"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -524,7 +524,12 @@ fn a_worker_past_its_task_timeout_is_stopped_and_the_task_retried() {
     assert_eq!(field(&retry[0], "reason"), "timeout");
     assert_eq!(field(&life(&env, "task-dead", "slowpoke")[0], "reason"), "max-attempts");
     assert_eq!(life(&env, "task-start", "slowpoke").len(), 2);
-    assert!(exits(&env, "session-exit", "slowpoke").is_empty(), "a deliberate stop");
+    // The runner ends the program at its timeout and records that end as
+    // the task's (issue #19 item 5): SIGTERM, with the task id; never as a
+    // death of the peer.
+    let ends = exits(&env, "session-exit", "slowpoke");
+    assert!(ends.iter().all(|l| l.contains(" task=") && l.contains("signal=15")), "{ends:?}");
+    assert_eq!(life(&env, "task-timeout", "slowpoke").len(), 2);
     assert!(!env.root().join("run/slowpoke.sock").exists());
 }
 
