@@ -339,7 +339,8 @@ pub const EVENTS: &[EventDoc] = &[
     EventDoc {
         ev: "session-exit",
         file: "exits",
-        when: "the pane's program died (tmux pane-died hook), or an ephemeral peer's \
+        when: "the pane's program died (tmux pane-died hook, or the first tick that found \
+               the pane dead when the hook did not record it), or an ephemeral peer's \
                program ended a task (recorded by its runner, which is its parent)",
         keys: &[
             ("status", "its exit code; null if signalled"),
@@ -347,6 +348,11 @@ pub const EVENTS: &[EventDoc] = &[
             ("signal_name", "SIGTERM, SIGKILL, ... (only when signalled)"),
             ("pid", "the pane's pid, or the task program's"),
             ("task", "the task the program ran (ephemeral peers)"),
+            (
+                "source",
+                "tick when a tick recorded a death the hook missed (its binary moved); absent \
+                 otherwise",
+            ),
         ],
     },
     EventDoc {

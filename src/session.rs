@@ -335,6 +335,7 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
         st.failed = false;
         st.current_task = None;
         st.held = None;
+        st.exe = Some(exe.clone());
     })?;
     if let Some(p) = &start_plan {
         note_start(root, spec, launched_at, p);

@@ -530,7 +530,8 @@ pub const PAGES: &[Page] = &[
                     "hung, gone, nudge, clean-socket, canary, reaped-idle, reaped-age, restart, \
                      restart-pending, failed, runner-start, task-retry, task-dead, \
                      task-finished, worker-stopped, quarantined, courier, admission-held, launch, \
-                     continue, skipped, error",
+                     continue, session-exit (a death the exit hook missed, recorded), rehook \
+                     (the exit hook re-pointed at this binary after an upgrade), skipped, error",
                 ),
                 ("[].reason", "string", "why, for a person"),
             ],

@@ -78,6 +78,10 @@ fn run_peer(
     let id = &spec.identity;
     let obs = observe::observe(root, id, cfg.call_timeout)?;
     let recorded = adopt(root, spec, &obs, state::load(root, id)?)?;
+    let mut early = Vec::new();
+    if let Some(r) = repoint_hook(root, spec, &obs, &recorded, cfg)? {
+        early.push(r);
+    }
     let facts = match q {
         Some(q) if spec.policy == Policy::Ephemeral => queue_facts(q)?,
         _ => QueueFacts::default(),
@@ -106,11 +110,12 @@ fn run_peer(
         spec,
         cfg,
         server_pid: obs.server_pid,
+        pane_pid: obs.pane_pid,
         now,
         seed,
         q,
         worker_guard,
-        reports: Vec::new(),
+        reports: early,
     };
     for a in &plan.actions {
         if let Err(e) = ctx.apply(a) {
@@ -231,6 +236,48 @@ fn adopt(root: &Root, spec: &PeerSpec, obs: &observe::Observed, recorded: State)
     Ok(st)
 }
 
+/// A live server whose `pane-died` hook runs another muxvisor binary than
+/// this one (an upgrade moved it, or the state predates the record): point
+/// the hook at this binary, so that the next death is recorded at once
+/// rather than only by a tick. One tmux call, once per binary change.
+fn repoint_hook(
+    root: &Root,
+    spec: &PeerSpec,
+    obs: &observe::Observed,
+    recorded: &State,
+    cfg: &TickConfig,
+) -> Result<Option<Report>> {
+    let id = &spec.identity;
+    if obs.seen != observe::Seen::Alive || recorded.stopped || recorded.launched_at.is_none() {
+        return Ok(None);
+    }
+    let exe = std::env::current_exe().context("finding the muxvisor binary")?;
+    if recorded.exe.as_deref() == Some(exe.as_path()) {
+        return Ok(None);
+    }
+    let _lock = fsutil::lock_within(&root.id_lock(id), ID_LOCK_WAIT, &format!("tick of {id}"))?;
+    let cur = state::load(root, id)?;
+    if cur.launched_at != recorded.launched_at || cur.stopped {
+        return Ok(None);
+    }
+    let tmux = crate::tmux::Tmux::new(root.socket(id))
+        .map_err(crate::tmux::TmuxError::into_anyhow)?
+        .with_timeout(cfg.call_timeout);
+    crate::tmux::launch::set_pane_died_hook(&tmux, &exe, root.dir(), id)
+        .map_err(crate::tmux::TmuxError::into_anyhow)?;
+    state::update(root, id, |st| st.exe = Some(exe.clone()))?;
+    let was = recorded.exe.as_ref().map(|p| p.display().to_string());
+    Ok(Some(Report::new(
+        id,
+        "rehook",
+        format!(
+            "the pane-died hook ran {}; it runs {} now",
+            was.as_deref().unwrap_or("an unrecorded binary"),
+            exe.display()
+        ),
+    )))
+}
+
 /// Merge the tick's bookkeeping fields into the state file under the
 /// identity lock; false (and nothing written) when a launch or stop replaced
 /// the incarnation since it was observed.
@@ -260,6 +307,7 @@ fn name(a: &Action) -> &'static str {
     match a {
         Action::ReportHung { .. } => "hung",
         Action::RecordGone { .. } => "gone",
+        Action::RecordExit { .. } => "session-exit",
         Action::NudgeServer => "nudge",
         Action::CleanStaleSocket => "clean-socket",
         Action::EnsureCanary => "canary",
@@ -284,6 +332,7 @@ struct Act<'a> {
     spec: &'a PeerSpec,
     cfg: &'a TickConfig,
     server_pid: Option<i32>,
+    pane_pid: Option<i32>,
     now: DateTime<Utc>,
     seed: u64,
     q: Option<&'a Queue>,
@@ -328,6 +377,15 @@ impl Act<'_> {
                     Event::new("gone").id(&id).kv("death", death.as_str()).kv("reason", reason),
                 )?;
                 self.report("gone", format!("{}: {reason}", death.as_str()));
+            }
+            Action::RecordExit { status, signal } => {
+                let pid = self.pane_pid;
+                if crate::hook::record_missed_exit(root, &id, *status, signal.as_deref(), pid)? {
+                    self.report(
+                        "session-exit",
+                        "recorded by the tick: the pane-died hook did not record this death",
+                    );
+                }
             }
             Action::NudgeServer => {
                 if let Some(pid) = self.server_pid {

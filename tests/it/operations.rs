@@ -323,3 +323,83 @@ fn a_start_tmux_refuses_costs_the_head_task_an_attempt() {
         queue(&env, "w")["dead"].as_array().is_some_and(|d| d.len() == 1)
     }));
 }
+
+/// A copy of muxvisor at a path of its own (a hard link: same bytes, no
+/// copying), to be "moved" away as an upgrade would.
+fn old_binary(env: &Env) -> std::path::PathBuf {
+    let dir = env.scratch().join("old-bin");
+    fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("muxvisor");
+    if fs::hard_link(BIN, &p).is_err() {
+        fs::copy(BIN, &p).unwrap();
+    }
+    p
+}
+
+/// `muxvisor ARGS` run by `bin` instead of the test binary.
+fn mv_with(env: &Env, bin: &std::path::Path, args: &[&str]) -> Out {
+    let mut c = std::process::Command::new(bin);
+    c.arg("--root").arg(env.root()).args(args);
+    c.env_remove("MUXVISOR_ROOT").env_remove("TMUX").env_remove("TMUX_PANE");
+    run_deadline(c, None, CMD_DEADLINE)
+}
+
+fn pane_pid(env: &Env, id: &str) -> i32 {
+    let s = env.read(&format!("state/{id}.json"));
+    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    v["pane_pid"].as_i64().unwrap() as i32
+}
+
+/// Item 4: after the binary moved (an upgrade), the pane-died hook could
+/// not run, and the tick restarted a SIGKILLed peer with no recorded cause.
+/// The tick records every death it finds (`source=tick`).
+#[test]
+fn a_death_the_hook_missed_is_recorded_by_the_tick() {
+    let env = Env::new();
+    let old = old_binary(&env);
+    env.mv(&["add", "p", "--restart", "always", "--backoff", "100ms", "--", "sleep", "1000"]).ok();
+    mv_with(&env, &old, &["launch", "p"]).ok();
+    fs::remove_file(&old).unwrap(); // the upgrade moved it away
+    let pid = pane_pid(&env, "p");
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert!(wait_until(Duration::from_secs(10), || {
+        env.mv(&["status", "p", "--json"]).json()[0]["state"] == "exited"
+    }));
+    let v = env.mv(&["supervise", "--once", "--json"]).ok().json();
+    let exits = lines(&env, "exits", "session-exit", "p");
+    assert_eq!(exits.len(), 1, "{v}\n{exits:?}");
+    assert!(exits[0].contains("signal=9") && exits[0].contains(&format!("pid={pid}")), "{exits:?}");
+    assert!(exits[0].contains("source=tick"), "{exits:?}");
+    // Once: the next ticks do not record it again.
+    env.mv(&["supervise", "--once"]).ok();
+    assert_eq!(lines(&env, "exits", "session-exit", "p").len(), 1);
+}
+
+/// Item 4: the hooks must survive an upgrade: a tick run by the new binary
+/// re-points a live server's pane-died hook at itself, so the next death is
+/// recorded at once, by the hook, with no tick.
+#[test]
+fn a_tick_repoints_the_exit_hook_of_a_moved_binary() {
+    let env = Env::new();
+    let old = old_binary(&env);
+    env.mv(&["add", "p", "--restart", "never", "--", "sleep", "1000"]).ok();
+    mv_with(&env, &old, &["launch", "p"]).ok();
+    fs::remove_file(&old).unwrap();
+    let v = env.mv(&["supervise", "--once", "--json"]).ok().json();
+    assert!(
+        v.as_array().unwrap().iter().any(|r| r["action"] == "rehook"),
+        "the tick re-points the hook: {v}"
+    );
+    let v = env.mv(&["supervise", "--once", "--json"]).ok().json();
+    assert!(v.as_array().unwrap().iter().all(|r| r["action"] != "rehook"), "once: {v}");
+    let pid = pane_pid(&env, "p");
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            lines(&env, "exits", "session-exit", "p").iter().any(|l| l.contains("signal=9"))
+        }),
+        "the hook recorded the death: {}",
+        env.read("logs/exits.log")
+    );
+    assert!(!env.read("logs/exits.log").contains("source=tick"), "by the hook, not a tick");
+}
