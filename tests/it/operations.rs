@@ -403,3 +403,29 @@ fn a_tick_repoints_the_exit_hook_of_a_moved_binary() {
     );
     assert!(!env.read("logs/exits.log").contains("source=tick"), "by the hook, not a tick");
 }
+
+/// Item 8: installed with a chosen tmux (`MUXVISOR_TMUX`), the entry ran
+/// `/usr/bin/tmux`. The entry carries the tmux and the settings chosen at
+/// install.
+#[test]
+fn the_service_entry_carries_the_tmux_and_settings_chosen_at_install() {
+    let env = Env::new();
+    let real = String::from_utf8(
+        std::process::Command::new("sh").args(["-c", "command -v tmux"]).output().unwrap().stdout,
+    )
+    .unwrap();
+    let chosen = env.scratch().join("my-tmux");
+    std::os::unix::fs::symlink(real.trim(), &chosen).unwrap();
+    for kind in ["--cron", "--systemd"] {
+        let mut c = env.command(&["service", "install", kind, "--print"]);
+        c.env("HOME", env.scratch())
+            .env("MUXVISOR_TMUX", &chosen)
+            .env("MUXVISOR_LOG_MAX", "123456");
+        let out = run_deadline(c, None, CMD_DEADLINE);
+        out.ok();
+        let want = format!("MUXVISOR_TMUX={}", chosen.display());
+        let quoted = format!("MUXVISOR_TMUX='{}'", chosen.display());
+        assert!(out.stdout.contains(&want) || out.stdout.contains(&quoted), "{kind}: {out:?}");
+        assert!(out.stdout.contains("MUXVISOR_LOG_MAX"), "{kind}: {out:?}");
+    }
+}
