@@ -678,13 +678,21 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__supervise)
-            opts="-h --once --interval --max-starting --min-mem-available --root --json --help"
+            opts="-h --once --interval --retention --retention-count --max-starting --min-mem-available --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retention)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retention-count)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

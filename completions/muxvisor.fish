@@ -151,6 +151,8 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from purge" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from purge" -s h -l help -d 'Print help'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l interval -d 'Time between ticks when looping (at least 1s)' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l retention -d 'Keep finished tasks this long; each tick removes older ones' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l retention-count -d 'Keep at most this many finished tasks per queue (the newest)' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l max-starting -d 'Most agents starting at once; more launches wait, `queued` [default: MUXVISOR_MAX_STARTING, else 2]' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l min-mem-available -d 'Hold launches while available memory is under this (e.g. 2G) [default: MUXVISOR_MIN_MEM_AVAILABLE, else no floor]' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F

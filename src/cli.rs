@@ -448,6 +448,12 @@ pub struct SuperviseArgs {
     /// Time between ticks when looping (at least 1s).
     #[arg(long, value_parser = interval, default_value = "60s", value_name = "DUR")]
     pub interval: Duration,
+    /// Keep finished tasks this long; each tick removes older ones.
+    #[arg(long, value_parser = dur, default_value = "7d", value_name = "DUR")]
+    pub retention: Duration,
+    /// Keep at most this many finished tasks per queue (the newest).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub retention_count: usize,
     /// Most agents starting at once; more launches wait, `queued` [default:
     /// MUXVISOR_MAX_STARTING, else 2].
     #[arg(long, value_name = "N")]

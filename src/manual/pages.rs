@@ -531,7 +531,9 @@ pub const PAGES: &[Page] = &[
                      restart-pending, failed, runner-start, task-retry, task-dead, \
                      task-finished, worker-stopped, quarantined, courier, admission-held, launch, \
                      continue, session-exit (a death the exit hook missed, recorded), rehook \
-                     (the exit hook re-pointed at this binary after an upgrade), skipped, error",
+                     (the exit hook re-pointed at this binary after an upgrade), retention \
+                     (finished tasks past --retention or --retention-count removed), skipped, \
+                     error",
                 ),
                 ("[].reason", "string", "why, for a person"),
             ],

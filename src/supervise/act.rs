@@ -37,12 +37,43 @@ pub fn handle_peer(root: &Root, id: &Identity, cfg: &TickConfig) -> Result<Vec<R
     let Some(spec) = peer::load(root, id)? else {
         return Ok(Vec::new()); // removed since the list was read
     };
+    let mut reports = retain(root, id, cfg)?;
+    reports.extend(step(root, &spec, cfg)?);
+    Ok(reports)
+}
+
+/// Retention, part of every periodic tick: finished tasks (and delivered
+/// messages) past `--retention` or beyond the newest `--retention-count`
+/// of the queue are removed, so `done/` stays short without a `clean`.
+fn retain(root: &Root, id: &Identity, cfg: &TickConfig) -> Result<Vec<Report>> {
+    if !cfg.maintenance {
+        return Ok(Vec::new());
+    }
+    let Some(q) = Queue::open_existing(root, id)? else { return Ok(Vec::new()) };
+    let n = q.prune_done(cfg.retention, cfg.retention_count, Utc::now())?;
+    Ok(if n == 0 {
+        Vec::new()
+    } else {
+        vec![Report::new(
+            id,
+            "retention",
+            format!(
+                "removed {n} finished task(s) past {} or beyond the newest {}",
+                duration::format(cfg.retention),
+                cfg.retention_count
+            ),
+        )]
+    })
+}
+
+fn step(root: &Root, spec: &PeerSpec, cfg: &TickConfig) -> Result<Vec<Report>> {
+    let id = &spec.identity;
     match spec.policy {
         Policy::Persistent => {
             // A persistent peer's queue is its mailbox: opened only if it
             // exists (a peer that never got a message has none).
             let q = Queue::open_existing(root, id)?;
-            run_peer(root, &spec, cfg, q.as_ref(), None)
+            run_peer(root, spec, cfg, q.as_ref(), None)
         }
         Policy::Ephemeral => {
             let q = Queue::open(root, id)?;
@@ -51,7 +82,7 @@ pub fn handle_peer(root: &Root, id: &Identity, cfg: &TickConfig) -> Result<Vec<R
             let Some(guard) = q.try_worker_lock()? else {
                 return Ok(Vec::new());
             };
-            run_peer(root, &spec, cfg, Some(&q), Some(guard))
+            run_peer(root, spec, cfg, Some(&q), Some(guard))
         }
     }
 }

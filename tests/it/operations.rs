@@ -429,3 +429,44 @@ fn the_service_entry_carries_the_tmux_and_settings_chosen_at_install() {
         assert!(out.stdout.contains("MUXVISOR_LOG_MAX"), "{kind}: {out:?}");
     }
 }
+
+/// Item 7: only a manual `clean` pruned `done/`; 50,000 finished tasks
+/// piled up. Retention (age and count, flags with documented defaults)
+/// runs as part of the tick.
+#[test]
+fn the_tick_keeps_finished_tasks_by_age_and_count() {
+    let env = Env::new();
+    env.mv(&["add", "w", "--ephemeral", "--linger", "0s", "--", "true"]).ok();
+    for i in 0..5 {
+        env.mv(&["send", "w", &format!("t{i}"), "--no-kick"]).ok();
+    }
+    let done = env.root().join("queues/w/done");
+    let finished = || {
+        fs::read_dir(&done)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| !e.file_name().to_string_lossy().ends_with(".outcome"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    env.mv(&["supervise", "--once"]).ok();
+    assert!(wait_until(Duration::from_secs(20), || finished() == 5), "{}", finished());
+    // Count: the newest 2 stay.
+    let v = env.mv(&["supervise", "--once", "--retention-count", "2", "--json"]).ok().json();
+    assert!(v.as_array().unwrap().iter().any(|r| r["action"] == "retention"), "{v}");
+    assert_eq!(finished(), 2);
+    let outcomes = fs::read_dir(&done).unwrap().flatten().count();
+    assert_eq!(outcomes, 4, "each kept task keeps its outcome, the others went with theirs");
+    // Age: tasks finished two days ago go under a one-day retention.
+    for e in fs::read_dir(&done).unwrap().flatten() {
+        let ok = std::process::Command::new("touch")
+            .args(["-d", "2 days ago"])
+            .arg(e.path())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    env.mv(&["supervise", "--once", "--retention", "1d"]).ok();
+    assert_eq!(finished(), 0);
+}
