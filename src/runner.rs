@@ -136,6 +136,10 @@ impl<'a> Runner<'a> {
         // logs ev=launch before that: wait for it once, so that no event of
         // ours precedes the launch.
         drop(q.worker_lock_within(LOCK_WAIT)?);
+        // A server that runs has its canary, whoever started it: a starter
+        // killed before it armed one leaves that to us (a lock probe when
+        // one watches already). Observability only: never fatal.
+        let _ = crate::canary::ensure(root, id);
         Ok(Some(Runner { root, id: id.clone(), q, lock: Some(lock), control: RefCell::new(None) }))
     }
 

@@ -11,8 +11,10 @@
 //! socket, a dead pane, a hung server) with the stop intent written first
 //! so its canary and hook stay silent; then ONE tmux invocation sets
 //! `remain-on-exit`, the `pane-died` hook, creates the session, starts
-//! `pipe-pane` and reports the pids; then the state is written (server pid
-//! AND start time) and `ev=launch` appended, and only then the canary
+//! `pipe-pane` and reports the pids; the incarnation was recorded in the
+//! state BEFORE that invocation (so a launcher killed in between leaves a
+//! record the next tick adopts or mourns), the pids (server pid AND start
+//! time) are added after it, `ev=launch` appended, and only then the canary
 //! ensured (never blocking the launch; it can take half a second, and a
 //! launcher killed meanwhile must leave its launch on record). `launch` does not wait for the program to settle,
 //! because ephemeral workers need millisecond starts; the CLI calls
@@ -309,9 +311,29 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
     };
     let tmux =
         Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?.with_path(peer_path(spec));
+    // The record first, the server second: a launcher killed after tmux
+    // started the server but before it recorded the pids leaves a live
+    // incarnation on record, so the next tick adopts the server (and arms
+    // its canary), or records its death.
+    let launched_at = Utc::now();
+    let before = state::load(root, id)?;
+    state::update(root, id, |st| {
+        st.launched_at = Some(launched_at);
+        st.pane_pid = None;
+        st.server_pid = None;
+        st.server_start = None;
+        st.stopped = false;
+        st.stop_reason = None;
+        st.failed = false;
+        st.current_task = None;
+        st.held = None;
+        st.exe = Some(exe.clone());
+    })?;
     let out = match tmux.run(&tl::launch_cmd(&plan)) {
         Ok(out) => out,
         Err(e) => {
+            // Nothing started: the record goes back to what it was.
+            let _ = state::save(root, id, &before);
             // Do not leave a half-made server (no session, exit-empty off)
             // behind; the intent keeps its hook and canary quiet.
             write_intent(root, id, "failed-launch")?;
@@ -321,21 +343,14 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
             return Err(e.into_anyhow().context(format!("starting the tmux server for {id}")));
         }
     };
+    crate::fault::point("launch-started");
     let (server_pid, pane_pid) = tl::parse_pids(&out.stdout);
     let _ = fsutil::chmod_600(&root.socket(id));
 
-    let launched_at = Utc::now();
     state::update(root, id, |st| {
-        st.launched_at = Some(launched_at);
         st.pane_pid = pane_pid;
         st.server_pid = server_pid;
         st.server_start = server_pid.and_then(proc::start_time);
-        st.stopped = false;
-        st.stop_reason = None;
-        st.failed = false;
-        st.current_task = None;
-        st.held = None;
-        st.exe = Some(exe.clone());
     })?;
     if let Some(p) = &start_plan {
         note_start(root, spec, launched_at, p);

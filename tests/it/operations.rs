@@ -470,3 +470,37 @@ fn the_tick_keeps_finished_tasks_by_age_and_count() {
     env.mv(&["supervise", "--once", "--retention", "1d"]).ok();
     assert_eq!(finished(), 0);
 }
+
+/// Item 12: a launch killed after tmux started the server but before the
+/// launch was recorded and the canary armed left a server nobody accounted
+/// for: its runner ran tasks, and when the server was SIGKILLed later there
+/// was no `server-exit`, `gone` or forensics. The incarnation is on record
+/// before the server starts, and the runner arms its own canary.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_launch_killed_half_way_leaves_a_server_that_is_still_accounted_for() {
+    let env = Env::new();
+    env.mv(&["add", "w", "--ephemeral", "--", "sleep", "600"]).ok();
+    let once = env.scratch().join("fault-once");
+    let mut c = env.command(&["send", "w", "x"]);
+    c.env("MUXVISOR_FAULT", "launch-started").env("MUXVISOR_FAULT_ONCE", &once);
+    run_deadline(c, None, CMD_DEADLINE); // its kick dies half-way; the task is durable
+    assert!(once.exists(), "the fault point was reached");
+    assert!(wait_until(Duration::from_secs(20), || running_task(&env, "w").is_some()));
+    let r = muxvisor::paths::Root::new(env.root().to_path_buf());
+    let id = muxvisor::peer::Identity::parse("w").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || muxvisor::canary::is_watching(&r, &id)),
+        "the runner armed the canary its starter did not"
+    );
+    let out = env.tmux("w", &["display-message", "-p", "#{pid}"]);
+    let server: i32 = out.stdout.trim().parse().unwrap();
+    unsafe { libc::kill(server, libc::SIGKILL) };
+    assert!(
+        wait_until(Duration::from_secs(10), || !lines(&env, "exits", "server-exit", "w")
+            .is_empty()),
+        "{}\n{}",
+        env.read("logs/lifecycle.log"),
+        env.read("logs/exits.log")
+    );
+}
