@@ -392,12 +392,16 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__queue)
-            opts="-h --dead --root --json --help list show retry rm purge"
+            opts="-h --id --dead --root --json --help list show retry rm purge"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -652,7 +656,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__stop)
-            opts="-h --grace --root --json --help"
+            opts="-h --grace --fail-task --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -674,13 +678,21 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__supervise)
-            opts="-h --once --interval --max-starting --min-mem-available --root --json --help"
+            opts="-h --once --interval --retention --retention-count --max-starting --min-mem-available --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retention)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retention-count)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

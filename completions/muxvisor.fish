@@ -91,6 +91,7 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -l json -d 'Pr
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand launch" -s h -l help -d 'Print help'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l grace -d 'How long SIGTERM and SIGHUP get before SIGKILL' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l fail-task -d 'Ephemeral peer: dead-letter the task its worker was running (reason `stopped`) instead of putting it back at the head of the queue uncharged'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand stop" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand restart" -l grace -d 'How long SIGTERM and SIGHUP get before SIGKILL' -r
@@ -119,6 +120,7 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand mark" -s h -l help -d 
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand status" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand status" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand status" -s h -l help -d 'Print help'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and not __fish_seen_subcommand_from list show retry rm purge" -l id -d 'The peer\'s identity, as an option: reaches a peer whose name is also a verb of this command (`queue --id list list`)' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and not __fish_seen_subcommand_from list show retry rm purge" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and not __fish_seen_subcommand_from list show retry rm purge" -l dead -d 'With list: show dead letters'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and not __fish_seen_subcommand_from list show retry rm purge" -l json -d 'Print exactly one JSON document on stdout instead of human output'
@@ -148,7 +150,9 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from purge" -l dead -d 'With list: show dead letters'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from purge" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand queue; and __fish_seen_subcommand_from purge" -s h -l help -d 'Print help'
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l interval -d 'Time between ticks when looping' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l interval -d 'Time between ticks when looping (at least 1s)' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l retention -d 'Keep finished tasks this long; each tick removes older ones' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l retention-count -d 'Keep at most this many finished tasks per queue (the newest)' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l max-starting -d 'Most agents starting at once; more launches wait, `queued` [default: MUXVISOR_MAX_STARTING, else 2]' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l min-mem-available -d 'Hold launches while available memory is under this (e.g. 2G) [default: MUXVISOR_MIN_MEM_AVAILABLE, else no floor]' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand supervise" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F

@@ -13,6 +13,16 @@ fn dur(s: &str) -> Result<Duration, String> {
     duration::parse(s)
 }
 
+/// A loop interval: at least a second, so that a typo (`0s`) cannot make
+/// `supervise` spin and push real events out of its rotated log.
+fn interval(s: &str) -> Result<Duration, String> {
+    let d = duration::parse(s)?;
+    if d < Duration::from_secs(1) {
+        return Err(format!("{s} is too short; the interval must be at least 1s"));
+    }
+    Ok(d)
+}
+
 /// Keep long-running interactive programs alive and accountable, each in its
 /// own tmux server, and feed short-lived workers from a durable FIFO.
 ///
@@ -287,6 +297,11 @@ pub struct StopArgs {
     /// How long SIGTERM and SIGHUP get before SIGKILL.
     #[arg(long, value_parser = dur, default_value = "10s", value_name = "DUR")]
     pub grace: Duration,
+    /// Ephemeral peer: dead-letter the task its worker was running (reason
+    /// `stopped`) instead of putting it back at the head of the queue
+    /// uncharged.
+    #[arg(long)]
+    pub fail_task: bool,
 }
 
 #[derive(Debug, Args)]
@@ -391,7 +406,12 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct QueueArgs {
     /// The peer's identity.
-    pub id: String,
+    #[arg(required_unless_present = "id_flag")]
+    pub id: Option<String>,
+    /// The peer's identity, as an option: reaches a peer whose name is also
+    /// a verb of this command (`queue --id list list`).
+    #[arg(long = "id", value_name = "ID", conflicts_with = "id")]
+    pub id_flag: Option<String>,
     #[command(subcommand)]
     pub action: Option<QueueAction>,
     /// With list: show dead letters.
@@ -413,14 +433,27 @@ pub enum QueueAction {
     Purge,
 }
 
+impl QueueArgs {
+    /// The identity, given as the argument or with `--id`.
+    pub fn identity(&self) -> &str {
+        self.id.as_deref().or(self.id_flag.as_deref()).unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct SuperviseArgs {
     /// Run one tick and exit.
     #[arg(long)]
     pub once: bool,
-    /// Time between ticks when looping.
-    #[arg(long, value_parser = dur, default_value = "60s", value_name = "DUR")]
+    /// Time between ticks when looping (at least 1s).
+    #[arg(long, value_parser = interval, default_value = "60s", value_name = "DUR")]
     pub interval: Duration,
+    /// Keep finished tasks this long; each tick removes older ones.
+    #[arg(long, value_parser = dur, default_value = "7d", value_name = "DUR")]
+    pub retention: Duration,
+    /// Keep at most this many finished tasks per queue (the newest).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub retention_count: usize,
     /// Most agents starting at once; more launches wait, `queued` [default:
     /// MUXVISOR_MAX_STARTING, else 2].
     #[arg(long, value_name = "N")]
@@ -681,7 +714,7 @@ mod tests {
     #[test]
     fn queue_takes_the_identity_before_or_after_the_action() {
         let id_of = |argv: &[&str]| match parse_from(argv).map(|c| c.command) {
-            Ok(Command::Queue(q)) => (q.id, format!("{:?}", q.action), q.dead),
+            Ok(Command::Queue(q)) => (q.identity().to_string(), format!("{:?}", q.action), q.dead),
             other => panic!("{argv:?}: {other:?}"),
         };
         let list = ("w1".to_string(), "Some(List)".to_string(), true);
@@ -691,6 +724,9 @@ mod tests {
         let show = ("w1".to_string(), "Some(Show { task: \"t1\" })".to_string(), false);
         assert_eq!(id_of(&["muxvisor", "queue", "w1", "show", "t1"]), show);
         assert_eq!(id_of(&["muxvisor", "queue", "show", "w1", "t1"]), show);
+        // Issue #19: an identity named like an action is reached with --id.
+        let named_list = ("list".to_string(), "Some(List)".to_string(), false);
+        assert_eq!(id_of(&["muxvisor", "queue", "--id", "list", "list"]), named_list);
         // Nothing to swap with: clap's own message.
         let e = parse_from(["muxvisor", "queue", "list"]).unwrap_err();
         assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);

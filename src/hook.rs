@@ -59,8 +59,11 @@ fn hook(root: &Root, args: &HookArgs) -> Result<()> {
         if root.stop_intent(&id).exists() {
             return Ok(());
         }
-        session_exit_event(&id, &args.status, &args.signal, &args.pid)
-            .append_to(&root.exits_log())?;
+        // A tick that found the pane dead first has recorded it already.
+        if !exit_recorded(root, &id, args.pid.trim()) {
+            session_exit_event(&id, &args.status, &args.signal, &args.pid)
+                .append_to(&root.exits_log())?;
+        }
     }
     crate::fault::point("hook-logged");
     let ephemeral =
@@ -140,6 +143,57 @@ pub fn detach() -> Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// How much of the end of `exits.log` is searched for a death's record.
+const RECORDED_TAIL: u64 = 256 * 1024;
+
+/// True when `exits.log` (its last [`RECORDED_TAIL`] bytes) already holds
+/// the `ev=session-exit` of `id`'s pane `pid`: the hook and a tick that
+/// found the dead pane each record a death only if the other has not.
+/// Callers hold the identity lock.
+pub fn exit_recorded(root: &Root, id: &Identity, pid: &str) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    if pid.is_empty() {
+        return false;
+    }
+    let Ok(mut f) = std::fs::File::open(root.exits_log()) else { return false };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if f.seek(SeekFrom::Start(len.saturating_sub(RECORDED_TAIL))).is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    if f.read_to_end(&mut buf).is_err() {
+        return false;
+    }
+    let (who, pane) = (format!(" identity={id} "), format!(" pid={pid} "));
+    String::from_utf8_lossy(&buf).lines().any(|l| {
+        let l = format!("{l} ");
+        l.contains(" ev=session-exit ") && l.contains(&who) && l.contains(&pane)
+    })
+}
+
+/// A tick found `id`'s pane dead and no `ev=session-exit` for it: the
+/// `pane-died` hook did not run (its muxvisor binary was moved by an
+/// upgrade, or tmux lost the hook). Record it now, `source=tick`, under the
+/// identity lock, unless the hook has meanwhile. True if it was written.
+pub fn record_missed_exit(
+    root: &Root,
+    id: &Identity,
+    status: Option<i32>,
+    signal: Option<&str>,
+    pid: Option<i32>,
+) -> Result<bool> {
+    let _lock = fsutil::lock_within(&root.id_lock(id), session::LOCK_WAIT, "recording a death")?;
+    let pid = pid.map(|p| p.to_string()).unwrap_or_default();
+    if root.stop_intent(id).exists() || exit_recorded(root, id, &pid) {
+        return Ok(false);
+    }
+    let status = status.map(|s| s.to_string()).unwrap_or_default();
+    session_exit_event(id, &status, signal.unwrap_or(""), &pid)
+        .kv("source", "tick")
+        .append_to(&root.exits_log())?;
+    Ok(true)
 }
 
 /// The `ev=session-exit` line. Pure. tmux gives the signal as a number; we

@@ -94,7 +94,7 @@ fn named_identity(cmd: &Command) -> Option<&str> {
         Command::Restart(a) => Some(&a.id),
         Command::Send(a) => Some(&a.id),
         Command::Status(a) => a.id.as_deref(),
-        Command::Queue(a) => Some(&a.id),
+        Command::Queue(a) => Some(a.identity()),
         Command::Screen(a) => Some(&a.id),
         Command::Logs(a) => Some(&a.id),
         Command::Events(a) => a.id.as_deref(),

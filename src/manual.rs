@@ -261,6 +261,7 @@ pub const KEY_TYPES: &[(&str, JsonType)] = &[
     ("signal_name", JsonType::String),
     ("socket", JsonType::String),
     ("source", JsonType::String),
+    ("timeout_ms", JsonType::Integer),
     ("started_as", JsonType::String),
     ("state", JsonType::String),
     ("stale_sockets", JsonType::Integer),
@@ -357,7 +358,8 @@ pub const EVENTS: &[EventDoc] = &[
     EventDoc {
         ev: "session-exit",
         file: "exits",
-        when: "the pane's program died (tmux pane-died hook), or an ephemeral peer's \
+        when: "the pane's program died (tmux pane-died hook, or the first tick that found \
+               the pane dead when the hook did not record it), or an ephemeral peer's \
                program ended a task (recorded by its runner, which is its parent)",
         keys: &[
             ("status", "its exit code; null if signalled"),
@@ -365,6 +367,11 @@ pub const EVENTS: &[EventDoc] = &[
             ("signal_name", "SIGTERM, SIGKILL, ... (only when signalled)"),
             ("pid", "the pane's pid, or the task program's"),
             ("task", "the task the program ran (ephemeral peers)"),
+            (
+                "source",
+                "tick when a tick recorded a death the hook missed (its binary moved); absent \
+                 otherwise",
+            ),
         ],
     },
     EventDoc {
@@ -469,12 +476,34 @@ pub const EVENTS: &[EventDoc] = &[
         ],
     },
     EventDoc {
+        ev: "task-timeout",
+        file: "lifecycle",
+        when: "an ephemeral peer's runner ended a program that ran past its --task-timeout \
+               (SIGTERM, then SIGKILL 5 s later); the task is retried as `timeout`",
+        keys: &[
+            ("task", "the task id"),
+            ("duration_ms", "from claim to the program's end"),
+            ("timeout_ms", "its --task-timeout"),
+        ],
+    },
+    EventDoc {
+        ev: "task-requeued",
+        file: "lifecycle",
+        when: "a deliberate `stop` ended the worker running a task, and the task went back to \
+               the head of its queue with no attempt charged",
+        keys: &[
+            ("task", "the task id"),
+            ("attempt", "attempts charged so far (the stopped one is not)"),
+            ("reason", "stopped"),
+        ],
+    },
+    EventDoc {
         ev: "task-dead",
         file: "lifecycle",
         when: "a task was dead-lettered (or a corrupt entry quarantined)",
         keys: &[
             ("task", "the task id (empty for an entry whose name is unreadable)"),
-            ("reason", "max-attempts, ttl, corrupt, ..."),
+            ("reason", "max-attempts, ttl, corrupt, stopped (`stop --fail-task`), ..."),
             ("attempt", "attempts made"),
             ("entry", "corrupt only: the queue entry, stage/name"),
             ("detail", "corrupt only: what is wrong with it"),

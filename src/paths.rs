@@ -36,7 +36,10 @@ pub const LONGEST_ID: usize = 40;
 
 /// Pick the root: `--root` beats `MUXVISOR_ROOT`, which beats
 /// `$XDG_STATE_HOME/muxvisor`, which beats `~/.local/state/muxvisor`.
-/// Empty values count as unset.
+/// Empty values count as unset, and so does a relative `XDG_STATE_HOME`:
+/// the XDG Base Directory spec says to ignore it, and honouring it would make
+/// the root depend on the current directory (cron and a shell would see two
+/// fleets).
 pub fn resolve_root(
     flag: Option<PathBuf>,
     muxvisor_root: Option<OsString>,
@@ -46,7 +49,9 @@ pub fn resolve_root(
     let nonempty = |v: Option<OsString>| v.filter(|s| !s.is_empty()).map(PathBuf::from);
     flag.filter(|p| !p.as_os_str().is_empty())
         .or_else(|| nonempty(muxvisor_root))
-        .or_else(|| nonempty(xdg_state_home).map(|x| x.join("muxvisor")))
+        .or_else(|| {
+            nonempty(xdg_state_home).filter(|x| x.is_absolute()).map(|x| x.join("muxvisor"))
+        })
         .or_else(|| nonempty(home).map(|h| h.join(".local/state/muxvisor")))
 }
 
@@ -205,6 +210,15 @@ mod tests {
             Some("/h/.local/state/muxvisor".into())
         );
         assert_eq!(resolve_root(None, None, None, None), None);
+        // Issue #19: a relative XDG_STATE_HOME is ignored, as the XDG spec says.
+        assert_eq!(
+            resolve_root(None, None, os("state"), os("/h")),
+            Some("/h/.local/state/muxvisor".into())
+        );
+        assert_eq!(
+            resolve_root(None, None, os("./x"), os("/h")),
+            Some("/h/.local/state/muxvisor".into())
+        );
     }
 
     #[test]

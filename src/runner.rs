@@ -12,7 +12,9 @@
 //!                 child in the pane (argv placeholders, env, cwd as the spec
 //!                 says), ev=task-start; --deliver keys: wait until quiet,
 //!                 paste, Enter; wait for it (keys: reap it once idle past
-//!                 --idle-ttl); ev=session-exit; worker::finish
+//!                 --idle-ttl), ending it past --task-timeout (SIGTERM,
+//!                 5 s, SIGKILL: ev=task-timeout, retried as `timeout`);
+//!                 ev=session-exit; worker::finish
 //!     backoff  -> sleep until the head is due (or the queue changes)
 //!     empty    -> poll the queue's change mark for --linger, then retire
 //! ```
@@ -134,6 +136,10 @@ impl<'a> Runner<'a> {
         // logs ev=launch before that: wait for it once, so that no event of
         // ours precedes the launch.
         drop(q.worker_lock_within(LOCK_WAIT)?);
+        // A server that runs has its canary, whoever started it: a starter
+        // killed before it armed one leaves that to us (a lock probe when
+        // one watches already). Observability only: never fatal.
+        let _ = crate::canary::ensure(root, id);
         Ok(Some(Runner { root, id: id.clone(), q, lock: Some(lock), control: RefCell::new(None) }))
     }
 
@@ -231,9 +237,12 @@ impl<'a> Runner<'a> {
         );
         trace.mark(); // started
         fault("run-spawned");
-        let status = match spec.deliver {
-            Deliver::Argv => wait(child)?,
-            Deliver::Keys => match self.serve_keys(spec, child, &c.payload) {
+        // --task-timeout counts from the claim, as the tick counts it.
+        let spent = (Utc::now() - started_at).to_std().unwrap_or_default();
+        let deadline = Instant::now() + spec.task_timeout.saturating_sub(spent);
+        let (status, timed_out) = match spec.deliver {
+            Deliver::Argv => wait(child, deadline)?,
+            Deliver::Keys => match self.serve_keys(spec, child, &c.payload, deadline) {
                 Ok(st) => st,
                 Err(e) => {
                     let how = Finish::Failed { reason: format!("keys-failed: {e:#}") };
@@ -252,7 +261,19 @@ impl<'a> Runner<'a> {
         ev = ev.kv("task", &task);
         self.log(&self.root.exits_log(), ev);
         let duration_ms = (Utc::now() - started_at).num_milliseconds().max(0) as u64;
-        let how = Finish::Exited { status: code, signal, duration_ms };
+        let how = if timed_out {
+            self.log(
+                &self.root.lifecycle_log(),
+                Event::new("task-timeout")
+                    .id(&self.id)
+                    .kv("task", &task)
+                    .kv("duration_ms", duration_ms)
+                    .kv("timeout_ms", spec.task_timeout.as_millis()),
+            );
+            Finish::Failed { reason: "timeout".into() }
+        } else {
+            Finish::Exited { status: code, signal, duration_ms }
+        };
         self.finish(spec, &task, &how, &mut trace)?;
         trace.write(&task);
         Ok(())
@@ -262,7 +283,13 @@ impl<'a> Runner<'a> {
     /// for it to exit, or reap it once its pane has been idle past
     /// `--idle-ttl` (which finishes the task, as an exit 0 would). A task
     /// that cannot be typed ends the program and fails.
-    fn serve_keys(&self, spec: &PeerSpec, mut child: Child, payload: &[u8]) -> Result<ExitStatus> {
+    fn serve_keys(
+        &self,
+        spec: &PeerSpec,
+        mut child: Child,
+        payload: &[u8],
+        deadline: Instant,
+    ) -> Result<(ExitStatus, bool)> {
         if let Err(e) = worker::deliver_keys(self.root, spec, payload) {
             end_child(&mut child, Duration::from_secs(2));
             return Err(e);
@@ -270,7 +297,11 @@ impl<'a> Runner<'a> {
         let mut next_check = Instant::now() + IDLE_POLL;
         loop {
             if let Some(st) = child.try_wait()? {
-                return Ok(st);
+                return Ok((st, false));
+            }
+            if Instant::now() >= deadline {
+                end_child(&mut child, TIMEOUT_GRACE);
+                return Ok((child.wait()?, true));
             }
             if let Some(ttl) = spec.idle_ttl
                 && Instant::now() >= next_check
@@ -286,7 +317,7 @@ impl<'a> Runner<'a> {
                     );
                     end_child(&mut child, Duration::from_secs(5));
                     // Reaped idle means done: report it as a clean exit.
-                    return Ok(ExitStatus::from_raw(0));
+                    return Ok((ExitStatus::from_raw(0), false));
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -475,10 +506,70 @@ fn discard_typed_input() {
 }
 
 /// Block until the program exits (a blocking wait: its exit is seen the
-/// instant it happens).
-fn wait(mut child: Child) -> Result<ExitStatus> {
-    child.wait().context("waiting for the program")
+/// instant it happens), ending it if it runs past `deadline` (its
+/// `--task-timeout`): SIGTERM, then SIGKILL after [`TIMEOUT_GRACE`]. True
+/// when it was ended for its timeout.
+///
+/// The runner enforces the timeout itself, so a task stops on time with no
+/// tick running. A timer thread does the signalling; the exit is waited for
+/// with `waitid(WNOWAIT)`, which leaves the child unreaped until the timer
+/// has been told, so the timer never signals a pid that was reaped (and
+/// could have been reused).
+fn wait(mut child: Child, deadline: Instant) -> Result<(ExitStatus, bool)> {
+    use std::sync::{Arc, Mutex, mpsc};
+    let pid = child.id() as libc::pid_t;
+    // (exited, timed out)
+    let shared = Arc::new(Mutex::new((false, false)));
+    let (tx, rx) = mpsc::channel::<()>();
+    let timer = {
+        let shared = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            let signal = |sig: libc::c_int| -> bool {
+                let Ok(mut g) = shared.lock() else { return false };
+                if g.0 {
+                    return false;
+                }
+                g.1 = true;
+                // SAFETY: the child is not reaped while `exited` is false.
+                unsafe { libc::kill(pid, sig) };
+                true
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if rx.recv_timeout(left) != Err(mpsc::RecvTimeoutError::Timeout) {
+                return;
+            }
+            if signal(libc::SIGTERM)
+                && rx.recv_timeout(TIMEOUT_GRACE) == Err(mpsc::RecvTimeoutError::Timeout)
+            {
+                signal(libc::SIGKILL);
+            }
+        })
+    };
+    loop {
+        // SAFETY: a zeroed siginfo_t is a valid out-parameter.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waits for our own child without reaping it.
+        let rc = unsafe {
+            libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
+        };
+        if rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    let timed_out = match shared.lock() {
+        Ok(mut g) => {
+            g.0 = true;
+            g.1
+        }
+        Err(_) => false,
+    };
+    drop(tx);
+    let _ = timer.join();
+    Ok((child.wait().context("waiting for the program")?, timed_out))
 }
+
+/// How long a program past its `--task-timeout` gets after SIGTERM.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(5);
 
 /// SIGTERM the program, wait up to `grace`, then SIGKILL it; always reap.
 fn end_child(child: &mut Child, grace: Duration) {

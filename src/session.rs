@@ -11,8 +11,10 @@
 //! socket, a dead pane, a hung server) with the stop intent written first
 //! so its canary and hook stay silent; then ONE tmux invocation sets
 //! `remain-on-exit`, the `pane-died` hook, creates the session, starts
-//! `pipe-pane` and reports the pids; then the state is written (server pid
-//! AND start time) and `ev=launch` appended, and only then the canary
+//! `pipe-pane` and reports the pids; the incarnation was recorded in the
+//! state BEFORE that invocation (so a launcher killed in between leaves a
+//! record the next tick adopts or mourns), the pids (server pid AND start
+//! time) are added after it, `ev=launch` appended, and only then the canary
 //! ensured (never blocking the launch; it can take half a second, and a
 //! launcher killed meanwhile must leave its launch on record). `launch` does not wait for the program to settle,
 //! because ephemeral workers need millisecond starts; the CLI calls
@@ -118,6 +120,78 @@ pub fn launch_env(spec: &PeerSpec, root: &Path) -> Vec<(String, String)> {
     env
 }
 
+/// The most bytes tmux takes for one command line (its arguments with their
+/// NULs): a client message is at most 16 KiB with its header, and tmux
+/// refuses more with "command too long". Measured on tmux 3.3a: an
+/// argument list of 16,337 bytes starts, 16,437 does not; the budget keeps
+/// a margin below both.
+pub const TMUX_COMMAND_MAX: usize = 16_000;
+
+/// The launch command muxvisor would give tmux for `spec` (a resumed agent
+/// start, the longest form), and its size in bytes. Pure apart from
+/// reading nothing: the binary's path and the root are the inputs.
+pub fn launch_size(root: &Path, exe: &Path, spec: &PeerSpec) -> usize {
+    let (env, argv) = match spec.policy {
+        crate::peer::Policy::Persistent => {
+            let rec = crate::agent::record::Record::default();
+            let uuid = crate::agent::resume::new_uuid();
+            let p = crate::agent::resume::plan(spec, &rec, false, &uuid);
+            let mut argv = p.argv;
+            // Room for a resume's own arguments (a conversation id).
+            argv.push("x".repeat(64));
+            (launch_env(spec, root), argv)
+        }
+        crate::peer::Policy::Ephemeral => (runner_env(spec, root), runner_argv(exe, root, spec)),
+    };
+    let plan = LaunchPlan {
+        id: &spec.identity,
+        exe,
+        root,
+        cwd: &spec.cwd,
+        env,
+        argv,
+        has_remain_format: true,
+    };
+    tl::launch_cmd(&plan).as_args().iter().map(|a| a.len() + 1).sum()
+}
+
+/// Refuse a spec whose launch tmux would refuse every time ("command too
+/// long"): `add` checks it before saving, `launch` before starting.
+pub fn check_fits(root: &Path, exe: &Path, spec: &PeerSpec) -> Result<()> {
+    let n = launch_size(root, exe, spec);
+    if n > TMUX_COMMAND_MAX {
+        bail!(
+            "{id}'s program, arguments and environment would make a tmux command of {n} bytes, \
+             over the {TMUX_COMMAND_MAX} bytes tmux accepts (it refuses with \"command too \
+             long\"), so it could never start; put long values in a file and pass its path, \
+             or give it to the program through the root's env file",
+            id = spec.identity
+        );
+    }
+    Ok(())
+}
+
+/// The environment of a runner's pane: only muxvisor's own variables. The
+/// runner gives the spec's environment to each program it starts, so a
+/// large `--env` never goes through a tmux command line.
+pub fn runner_env(spec: &PeerSpec, root: &Path) -> Vec<(String, String)> {
+    vec![
+        ("MUXVISOR_IDENTITY".into(), spec.identity.to_string()),
+        ("MUXVISOR_ROOT".into(), root.to_string_lossy().into_owned()),
+    ]
+}
+
+/// `muxvisor --root ROOT _run ID`, the argv of a runner's pane.
+fn runner_argv(exe: &Path, root: &Path, spec: &PeerSpec) -> Vec<String> {
+    vec![
+        exe.to_string_lossy().into_owned(),
+        "--root".into(),
+        root.to_string_lossy().into_owned(),
+        "_run".into(),
+        spec.identity.to_string(),
+    ]
+}
+
 /// The PATH the peer's program will get: its spec's, else ours.
 pub fn peer_path(spec: &PeerSpec) -> String {
     spec.env
@@ -209,17 +283,12 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
         // cannot start uses up an attempt); its own cwd only matters to a
         // person who attaches.
         Start::Runner => {
-            let argv = vec![
-                exe.to_string_lossy().into_owned(),
-                "--root".into(),
-                root.dir().to_string_lossy().into_owned(),
-                "_run".into(),
-                id.to_string(),
-            ];
+            let argv = runner_argv(&exe, root.dir(), spec);
             let cwd = if spec.cwd.is_dir() { spec.cwd.clone() } else { PathBuf::from("/") };
             (argv, cwd)
         }
     };
+    check_fits(root.dir(), &exe, spec).with_context(|| format!("cannot launch {id}"))?;
 
     teardown_leftovers(root, id, &obs, "launch")?;
     // A canary of the previous incarnation may still be about to read the
@@ -234,15 +303,38 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
         exe: &exe,
         root: root.dir(),
         cwd: &cwd,
-        env: launch_env(spec, root.dir()),
+        env: match start {
+            Start::Runner => runner_env(spec, root.dir()),
+            Start::Program | Start::Fresh => launch_env(spec, root.dir()),
+        },
         argv,
         has_remain_format: tl::version().is_some_and(|v| v >= (3, 3)),
     };
     let tmux =
         Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?.with_path(peer_path(spec));
+    // The record first, the server second: a launcher killed after tmux
+    // started the server but before it recorded the pids leaves a live
+    // incarnation on record, so the next tick adopts the server (and arms
+    // its canary), or records its death.
+    let launched_at = Utc::now();
+    let before = state::load(root, id)?;
+    state::update(root, id, |st| {
+        st.launched_at = Some(launched_at);
+        st.pane_pid = None;
+        st.server_pid = None;
+        st.server_start = None;
+        st.stopped = false;
+        st.stop_reason = None;
+        st.failed = false;
+        st.current_task = None;
+        st.held = None;
+        st.exe = Some(exe.clone());
+    })?;
     let out = match tmux.run(&tl::launch_cmd(&plan)) {
         Ok(out) => out,
         Err(e) => {
+            // Nothing started: the record goes back to what it was.
+            let _ = state::save(root, id, &before);
             // Do not leave a half-made server (no session, exit-empty off)
             // behind; the intent keeps its hook and canary quiet.
             write_intent(root, id, "failed-launch")?;
@@ -252,20 +344,14 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
             return Err(e.into_anyhow().context(format!("starting the tmux server for {id}")));
         }
     };
+    crate::fault::point("launch-started");
     let (server_pid, pane_pid) = tl::parse_pids(&out.stdout);
     let _ = fsutil::chmod_600(&root.socket(id));
 
-    let launched_at = Utc::now();
     state::update(root, id, |st| {
-        st.launched_at = Some(launched_at);
         st.pane_pid = pane_pid;
         st.server_pid = server_pid;
         st.server_start = server_pid.and_then(proc::start_time);
-        st.stopped = false;
-        st.stop_reason = None;
-        st.failed = false;
-        st.current_task = None;
-        st.held = None;
     })?;
     if let Some(p) = &start_plan {
         note_start(root, spec, launched_at, p);

@@ -52,6 +52,10 @@ pub struct State {
     pub failed: bool,
     /// The task the current worker runs (ephemeral peers).
     pub current_task: Option<String>,
+    /// The muxvisor binary the server's `pane-died` hook runs (the one that
+    /// launched it). A tick run by another binary (an upgrade moved it)
+    /// re-points the hook at itself, so deaths are still recorded.
+    pub exe: Option<std::path::PathBuf>,
     /// A launch held by admission (capacity or memory): `status` shows the
     /// peer `queued`, and the tick launches it when admitted.
     pub held: Option<Held>,

@@ -7,7 +7,20 @@
 //! Ephemeral peers are refused by `launch` and `restart`: they have no
 //! standing session, and a worker started without a task would have nothing
 //! to do and nothing to acknowledge. The hint points at `send`. `stop` works
-//! for every peer (it stops a running worker; the tick then retries its task).
+//! for every peer. A stop is not a crash: the task an ephemeral peer's worker
+//! was running goes back to the head of its queue with no attempt charged
+//! (`ev=task-requeued reason=stopped`), or with `--fail-task` is
+//! dead-lettered with reason `stopped`; `stop` says which. It holds the
+//! queue's worker lock throughout, so no tick, kick or hand-over sees the
+//! stopped worker's task in between and charges it as a death.
+//!
+//! `stop` and `restart` run from inside the peer they stop (an agent or a
+//! script calling `muxvisor stop "$MUXVISOR_IDENTITY"` in its own pane)
+//! would be killed with the pane's process group, or by the hang-up of its
+//! terminal, half-way through. They notice (`TMUX` names the peer's socket,
+//! or `MUXVISOR_IDENTITY`/`MUXVISOR_ROOT` name the peer) and carry on in a
+//! child that left the pane's session and catches SIGTERM and SIGHUP, so
+//! the stop (and the launch of a restart) finishes and is recorded.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,6 +34,7 @@ use crate::cli::{LaunchArgs, RestartArgs, StopArgs};
 use crate::observe::{self, Seen};
 use crate::output;
 use crate::peer::{self, Identity, PeerSpec, Policy};
+use crate::queue::Queue;
 use crate::session;
 
 /// How long `launch` watches a new pane before calling it started
@@ -275,13 +289,33 @@ pub fn stop(ctx: &Ctx, args: StopArgs) -> Result<ExitCode> {
     let id = Identity::parse(&args.id)?;
     // Stopping needs only the socket: a server whose spec was removed or
     // corrupted must still be stoppable.
-    if let Err(e) = peer::require(&ctx.root, &id) {
-        if std::fs::symlink_metadata(ctx.root.socket(&id)).is_err() {
-            return Err(e);
+    let spec = match peer::require(&ctx.root, &id) {
+        Ok(spec) => Some(spec),
+        Err(e) => {
+            if std::fs::symlink_metadata(ctx.root.socket(&id)).is_err() {
+                return Err(e);
+            }
+            output::warn(format!("{e:#}; stopping the server on its socket anyway"));
+            None
         }
-        output::warn(format!("{e:#}; stopping the server on its socket anyway"));
+    };
+    if let Some(code) = outlive_the_pane(&ctx.root, &id)? {
+        return Ok(code);
     }
+    let q = match &spec {
+        Some(s) if s.policy == Policy::Ephemeral => Queue::open_existing(&ctx.root, &id)?,
+        _ => None,
+    };
+    let worker = match &q {
+        Some(q) => Some(q.worker_lock_within(session::LOCK_WAIT + args.grace)?),
+        None => None,
+    };
     let s = session::stop(&ctx.root, &id, args.grace, "stop")?;
+    let task = match &q {
+        Some(q) => settle_stopped_task(&ctx.root, q, args.fail_task)?,
+        None => None,
+    };
+    drop(worker);
     if ctx.json {
         output::json(&json!({
             "identity": id,
@@ -289,18 +323,112 @@ pub fn stop(ctx: &Ctx, args: StopArgs) -> Result<ExitCode> {
             "was_running": s.was_running,
             "how": if s.was_running { Some(s.how) } else { None },
             "grace_ms": s.grace_ms,
+            "task": task.as_ref().map(|t| &t.0),
+            "task_outcome": task.as_ref().map(|t| t.1),
         }))?;
-    } else if s.was_running {
-        output::line(format!("stopped {id} ({})", s.how))?;
     } else {
-        output::line(format!("{id} was not running"))?;
+        let mut line = if s.was_running {
+            format!("stopped {id} ({})", s.how)
+        } else {
+            format!("{id} was not running")
+        };
+        match &task {
+            Some((t, "requeued")) => line.push_str(&format!(
+                "; task {t} is back at the head of its queue, no attempt charged (the next \
+                 worker runs it; `--fail-task` dead-letters it instead)"
+            )),
+            Some((t, _)) => line.push_str(&format!("; task {t} was dead-lettered (stopped)")),
+            None => {}
+        }
+        output::line(line)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The task a stopped worker was running: back at the head uncharged
+/// (`requeued`), or dead-lettered with reason `stopped` (`dead`). The
+/// caller holds the worker lock and the worker is gone.
+fn settle_stopped_task(
+    root: &crate::paths::Root,
+    q: &Queue,
+    fail: bool,
+) -> Result<Option<(String, &'static str)>> {
+    let Some(c) = q.running()? else { return Ok(None) };
+    let task = c.task().to_string();
+    if fail {
+        q.dead_letter(&task, "stopped")?;
+        return Ok(Some((task, "dead")));
+    }
+    q.release(&task)?;
+    let _ = crate::logfmt::Event::new("task-requeued")
+        .id(q.identity())
+        .kv("task", &task)
+        .kv("attempt", c.header.attempt.saturating_sub(1))
+        .kv("reason", "stopped")
+        .append_to(&root.lifecycle_log());
+    Ok(Some((task, "requeued")))
+}
+
+/// True when this process runs inside `id`'s own tmux server: in its pane,
+/// or a descendant of the pane's program. Cheap: the environment tmux and
+/// muxvisor give a pane, no process scan.
+fn inside(root: &crate::paths::Root, id: &Identity) -> bool {
+    let socket = root.socket(id);
+    let by_tmux = std::env::var_os("TMUX").is_some_and(|t| {
+        let (t, s) = (t.as_encoded_bytes(), socket.as_os_str().as_encoded_bytes());
+        t.starts_with(s) && t.get(s.len()) == Some(&b',')
+    });
+    let by_env = std::env::var("MUXVISOR_IDENTITY").is_ok_and(|v| v == id.as_str())
+        && std::env::var_os("MUXVISOR_ROOT")
+            .is_some_and(|r| std::path::Path::new(&r) == root.dir());
+    by_tmux || by_env
+}
+
+extern "C" fn caught(_: libc::c_int) {}
+
+/// Run from inside the peer being stopped: fork a child that leaves the
+/// pane's session (so neither the stop's signals to the pane's group nor
+/// the hang-up of its terminal reach it) and catches SIGTERM and SIGHUP
+/// (caught, not ignored: a program it launches gets the defaults back).
+/// The child returns `None` and does the work; the parent waits for it and
+/// returns its exit status, unless the stop kills the parent first. Outside
+/// the peer: `None` at once.
+fn outlive_the_pane(root: &crate::paths::Root, id: &Identity) -> Result<Option<ExitCode>> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    use nix::sys::wait::{WaitStatus, waitpid};
+    use nix::unistd::{ForkResult, fork, setsid};
+    if !inside(root, id) {
+        return Ok(None);
+    }
+    // SAFETY: a command runs only its main thread when it gets here.
+    match unsafe { fork() }.map_err(anyhow::Error::from)? {
+        ForkResult::Parent { child } => loop {
+            match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(Some(ExitCode::from(code as u8))),
+                Ok(WaitStatus::Signaled(..)) => return Ok(Some(ExitCode::from(1))),
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        },
+        ForkResult::Child => {
+            let _ = setsid();
+            let h =
+                SigAction::new(SigHandler::Handler(caught), SaFlags::SA_RESTART, SigSet::empty());
+            for sig in [Signal::SIGTERM, Signal::SIGHUP] {
+                // SAFETY: the handler does nothing at all.
+                unsafe { sigaction(sig, &h) }?;
+            }
+            Ok(None)
+        }
+    }
 }
 
 pub fn restart(ctx: &Ctx, args: RestartArgs) -> Result<ExitCode> {
     let spec = persistent_spec(ctx, &args.id, "restart")?;
     let id = &spec.identity;
+    if let Some(code) = outlive_the_pane(&ctx.root, id)? {
+        return Ok(code);
+    }
     let obs = observe::observe(&ctx.root, id, Duration::from_secs(2))?;
     if obs.seen != Seen::NoSocket {
         let s = session::stop(&ctx.root, id, args.grace, "restart")?;

@@ -85,6 +85,8 @@ pub fn add(ctx: &Ctx, args: AddArgs) -> Result<ExitCode> {
     if let Some(w) = program_warning(&spec) {
         output::warn(w);
     }
+    let exe = std::env::current_exe().context("finding the muxvisor binary")?;
+    session::check_fits(ctx.root.dir(), &exe, &spec).context("not registered")?;
     peer::save(&ctx.root, &spec)?;
     if stopped {
         output::warn(format!("stopped peer {id} to change its policy to {}", spec.policy));

@@ -15,7 +15,7 @@ use crate::peer::{self, Identity};
 use crate::queue::{Queue, TaskMeta};
 
 pub fn run(ctx: &Ctx, args: QueueArgs) -> Result<ExitCode> {
-    let id = Identity::parse(&args.id)?;
+    let id = Identity::parse(args.identity())?;
     let q = match Queue::open_existing(&ctx.root, &id)? {
         Some(q) => q,
         None if peer::load(&ctx.root, &id)?.is_some() => Queue::open(&ctx.root, &id)?,

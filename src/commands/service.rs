@@ -47,7 +47,29 @@ pub fn spec_for(ctx: &Ctx, interval: std::time::Duration) -> Result<Spec> {
     let tmux_dir = crate::tmux::tmux_path().ok().and_then(|p| p.parent().map(|d| d.to_path_buf()));
     let current = std::env::var("PATH").unwrap_or_default();
     let path = service::search_path(tmux_dir.as_deref(), exe.parent(), &current);
-    Spec::new(&exe, &ctx.root, interval, path)
+    let mut spec = Spec::new(&exe, &ctx.root, interval, path)?;
+    spec.env = carried_env();
+    Ok(spec)
+}
+
+/// What selects muxvisor's behaviour here and must select it in the tick
+/// too: the tmux found now (so the tick runs the same one, whatever its
+/// PATH), and every [`service::CARRIED`] setting that is set. A value with a
+/// control character cannot be written safely and is left out.
+fn carried_env() -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    if let Some(t) = crate::tmux::tmux_path().ok().and_then(|p| p.to_str().map(str::to_string)) {
+        env.push(("MUXVISOR_TMUX".to_string(), t));
+    }
+    for k in service::CARRIED {
+        if let Ok(v) = std::env::var(k)
+            && !v.is_empty()
+        {
+            env.push((k.to_string(), v));
+        }
+    }
+    env.retain(|(_, v)| !v.chars().any(char::is_control));
+    env
 }
 
 /// The admission options `service install` passes on to the tick.

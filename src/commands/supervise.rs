@@ -34,7 +34,12 @@ pub fn run(ctx: &Ctx, args: SuperviseArgs) -> Result<ExitCode> {
     crate::tmux::tmux_path().map_err(crate::tmux::TmuxError::into_anyhow)?;
     let admission = crate::admission::Limits::from_env()?
         .with_flags(args.max_starting, args.min_mem_available.as_deref())?;
-    let cfg = TickConfig { admission, ..TickConfig::default() };
+    let cfg = TickConfig {
+        admission,
+        retention: args.retention,
+        retention_count: args.retention_count,
+        ..TickConfig::default()
+    };
     if args.once {
         once(ctx, &cfg)?;
         return Ok(ExitCode::SUCCESS);

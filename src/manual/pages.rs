@@ -183,13 +183,24 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "One object.",
-            example: r#"{"identity":"claude","stopped":true,"was_running":true,"how":"term","grace_ms":10000}"#,
+            example: r#"{"identity":"worker","stopped":true,"was_running":true,"how":"term","grace_ms":10000,"task":"01J9Z3","task_outcome":"requeued"}"#,
             fields: &[
                 ("identity", "string", "the peer"),
                 ("stopped", "boolean", "always true"),
                 ("was_running", "boolean", "a server was up"),
                 ("how", "string or null", "term, or kill when the grace ran out; null if idle"),
                 ("grace_ms", "integer", "the grace given after SIGTERM"),
+                (
+                    "task",
+                    "string or null",
+                    "ephemeral peer: the task its worker was running when stopped",
+                ),
+                (
+                    "task_outcome",
+                    "string or null",
+                    "requeued (back at the head, no attempt charged) or dead (--fail-task, \
+                     reason stopped)",
+                ),
             ],
         }),
     },
@@ -520,7 +531,10 @@ pub const PAGES: &[Page] = &[
                     "hung, gone, nudge, clean-socket, canary, reaped-idle, reaped-age, restart, \
                      restart-pending, failed, runner-start, task-retry, task-dead, \
                      task-finished, worker-stopped, quarantined, courier, admission-held, launch, \
-                     continue, skipped, error",
+                     continue, session-exit (a death the exit hook missed, recorded), rehook \
+                     (the exit hook re-pointed at this binary after an upgrade), retention \
+                     (finished tasks past --retention or --retention-count removed), skipped, \
+                     error",
                 ),
                 ("[].reason", "string", "why, for a person"),
             ],

@@ -719,6 +719,42 @@ impl Queue {
         Ok(out)
     }
 
+    /// Retention of finished tasks, as the tick keeps it: remove `done/`
+    /// entries (each with its outcome) finished more than `max_age` ago,
+    /// and all but the newest `max_count`. Returns how many tasks went.
+    /// Cost: one listing of `done/`, which this keeps short.
+    pub fn prune_done(
+        &self,
+        max_age: Duration,
+        max_count: usize,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let _lock = self.lock()?;
+        let done = self.sub("done");
+        // Name order is sequence order: oldest first.
+        let names = task_names(&done)?;
+        let excess = names.len().saturating_sub(max_count);
+        let age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
+        let mut gone = 0;
+        for (i, name) in names.iter().enumerate() {
+            let p = done.join(name);
+            let old = fs::symlink_metadata(&p)
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .map(DateTime::<Utc>::from)
+                .is_some_and(|t| now - t > age);
+            if i < excess || old {
+                remove_any(&done.join(format!("{name}.outcome")))?;
+                remove_any(&p)?;
+                gone += 1;
+            }
+        }
+        if gone > 0 {
+            fsutil::fsync_dir(&done)?;
+        }
+        Ok(gone)
+    }
+
     /// Pending (FIFO order), running, and dead tasks. Damaged entries are
     /// quarantined on the way.
     pub fn list(&self) -> Result<Listing> {

@@ -75,6 +75,7 @@ mod tests {
             stdout_log: format!("{root}/logs/service.out"),
             stderr_log: format!("{root}/logs/service.err"),
             extra: Vec::new(),
+            env: Vec::new(),
         })
         .unwrap()
     }

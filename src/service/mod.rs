@@ -64,7 +64,24 @@ pub struct Spec {
     pub stderr_log: String,
     /// More `supervise` options the tick runs with (admission limits).
     pub extra: Vec<String>,
+    /// Variables the tick runs with besides PATH: every setting that chose
+    /// muxvisor's behaviour where `service install` ran (the tmux it found,
+    /// `MUXVISOR_TMUX`, and the `MUXVISOR_*` settings of [`CARRIED`]), so
+    /// that the installed tick behaves as the shell that installed it.
+    pub env: Vec<(String, String)>,
 }
+
+/// The settings `service install` carries into the entry when they are set
+/// where it runs (`MUXVISOR_TMUX` is always written: the tmux found then).
+pub const CARRIED: [&str; 7] = [
+    "MUXVISOR_MAX_STARTING",
+    "MUXVISOR_MIN_MEM_AVAILABLE",
+    "MUXVISOR_LOG_MAX",
+    "MUXVISOR_PANE_LOG_MAX",
+    "MUXVISOR_NOTIFY_TIMEOUT",
+    "MUXVISOR_NOTIFY_BACKLOG",
+    "MUXVISOR_SETTLE_MS",
+];
 
 fn text(p: &Path, what: &str) -> Result<String> {
     let s = p.to_str().with_context(|| {
@@ -96,6 +113,7 @@ impl Spec {
             stdout_log: text(&service_out(root), "log")?,
             stderr_log: text(&service_err(root), "log")?,
             extra: Vec::new(),
+            env: Vec::new(),
         })
     }
 }
@@ -811,6 +829,7 @@ mod tests {
             stdout_log: "/r/o".into(),
             stderr_log: "/r/e".into(),
             extra: Vec::new(),
+            env: Vec::new(),
         };
         assert_eq!(
             interval_from(&render::systemd_timer(&spec), "OnUnitActiveSec=", "s\n"),

@@ -70,7 +70,7 @@ pub fn plist(spec: &Spec) -> String {
   <dict>
     <key>PATH</key>
     <string>{path}</string>
-  </dict>
+{env}  </dict>
   <key>Umask</key>
   <integer>63</integer>
   <key>StandardOutPath</key>
@@ -83,6 +83,11 @@ pub fn plist(spec: &Spec) -> String {
         label = LAUNCHD_LABEL,
         interval = spec.interval_s,
         path = xml(&spec.path),
+        env = spec
+            .env
+            .iter()
+            .map(|(k, v)| format!("    <key>{}</key>\n    <string>{}</string>\n", xml(k), xml(v)))
+            .collect::<String>(),
         out = xml(&spec.stdout_log),
         err = xml(&spec.stderr_log),
     )
@@ -119,9 +124,15 @@ pub fn systemd_service(spec: &Spec) -> String {
          [Service]\n\
          Type=oneshot\n\
          Environment={env}\n\
+         {more}\
          ExecStart={exec}\n",
         root = spec.root.replace('%', "%%"),
         env = systemd_word(&format!("PATH={}", spec.path), false),
+        more = spec
+            .env
+            .iter()
+            .map(|(k, v)| format!("Environment={}\n", systemd_word(&format!("{k}={v}"), false)))
+            .collect::<String>(),
         exec = exec.join(" "),
     )
 }
@@ -193,8 +204,9 @@ pub fn cron_line(spec: &Spec) -> Result<String, String> {
     let schedule = cron_schedule(spec.interval_s)?;
     let q = crate::tmux::quote::sh;
     let cmd: Vec<String> = argv(spec).iter().map(|a| q(a)).collect();
+    let env: String = spec.env.iter().map(|(k, v)| format!("{k}={} ", q(v))).collect();
     let body = format!(
-        "umask 077; PATH={} {} >>{} 2>>{}",
+        "umask 077; PATH={} {env}{} >>{} 2>>{}",
         q(&spec.path),
         cmd.join(" "),
         q(&spec.stdout_log),
@@ -274,7 +286,33 @@ mod tests {
             stdout_log: format!("{root}/logs/service.out"),
             stderr_log: format!("{root}/logs/service.err"),
             extra: Vec::new(),
+            env: Vec::new(),
         }
+    }
+
+    /// Issue #19 item 8: the entry dropped `MUXVISOR_TMUX`, so the installed
+    /// tick ran another tmux than the one chosen. Every format carries the
+    /// settings, quoted for its own language.
+    #[test]
+    fn every_format_carries_the_settings_chosen_at_install() {
+        let mut s = spec("/r");
+        s.env = vec![
+            ("MUXVISOR_TMUX".into(), "/opt/tmux 3.5/bin/tmux".into()),
+            ("MUXVISOR_LOG_MAX".into(), "5%".into()),
+        ];
+        let p = plist(&s);
+        assert!(
+            p.contains("<key>MUXVISOR_TMUX</key>\n    <string>/opt/tmux 3.5/bin/tmux</string>")
+        );
+        let u = systemd_service(&s);
+        assert!(u.contains("Environment=\"MUXVISOR_TMUX=/opt/tmux 3.5/bin/tmux\"\n"), "{u}");
+        assert!(u.contains("Environment=\"MUXVISOR_LOG_MAX=5%%\"\n"), "{u}");
+        let c = cron_line(&s).unwrap();
+        assert!(c.contains("MUXVISOR_TMUX='/opt/tmux 3.5/bin/tmux' "), "{c}");
+        assert!(c.contains("MUXVISOR_LOG_MAX='5\\%'"), "{c}");
+        // The PATH readers still find the PATH.
+        assert_eq!(path_from(super::super::Kind::Systemd, &u).as_deref(), Some(s.path.as_str()));
+        assert_eq!(path_from(super::super::Kind::Cron, &c).as_deref(), Some(s.path.as_str()));
     }
 
     #[test]

@@ -37,12 +37,43 @@ pub fn handle_peer(root: &Root, id: &Identity, cfg: &TickConfig) -> Result<Vec<R
     let Some(spec) = peer::load(root, id)? else {
         return Ok(Vec::new()); // removed since the list was read
     };
+    let mut reports = retain(root, id, cfg)?;
+    reports.extend(step(root, &spec, cfg)?);
+    Ok(reports)
+}
+
+/// Retention, part of every periodic tick: finished tasks (and delivered
+/// messages) past `--retention` or beyond the newest `--retention-count`
+/// of the queue are removed, so `done/` stays short without a `clean`.
+fn retain(root: &Root, id: &Identity, cfg: &TickConfig) -> Result<Vec<Report>> {
+    if !cfg.maintenance {
+        return Ok(Vec::new());
+    }
+    let Some(q) = Queue::open_existing(root, id)? else { return Ok(Vec::new()) };
+    let n = q.prune_done(cfg.retention, cfg.retention_count, Utc::now())?;
+    Ok(if n == 0 {
+        Vec::new()
+    } else {
+        vec![Report::new(
+            id,
+            "retention",
+            format!(
+                "removed {n} finished task(s) past {} or beyond the newest {}",
+                duration::format(cfg.retention),
+                cfg.retention_count
+            ),
+        )]
+    })
+}
+
+fn step(root: &Root, spec: &PeerSpec, cfg: &TickConfig) -> Result<Vec<Report>> {
+    let id = &spec.identity;
     match spec.policy {
         Policy::Persistent => {
             // A persistent peer's queue is its mailbox: opened only if it
             // exists (a peer that never got a message has none).
             let q = Queue::open_existing(root, id)?;
-            run_peer(root, &spec, cfg, q.as_ref(), None)
+            run_peer(root, spec, cfg, q.as_ref(), None)
         }
         Policy::Ephemeral => {
             let q = Queue::open(root, id)?;
@@ -51,7 +82,7 @@ pub fn handle_peer(root: &Root, id: &Identity, cfg: &TickConfig) -> Result<Vec<R
             let Some(guard) = q.try_worker_lock()? else {
                 return Ok(Vec::new());
             };
-            run_peer(root, &spec, cfg, Some(&q), Some(guard))
+            run_peer(root, spec, cfg, Some(&q), Some(guard))
         }
     }
 }
@@ -78,6 +109,10 @@ fn run_peer(
     let id = &spec.identity;
     let obs = observe::observe(root, id, cfg.call_timeout)?;
     let recorded = adopt(root, spec, &obs, state::load(root, id)?)?;
+    let mut early = Vec::new();
+    if let Some(r) = repoint_hook(root, spec, &obs, &recorded, cfg)? {
+        early.push(r);
+    }
     let facts = match q {
         Some(q) if spec.policy == Policy::Ephemeral => queue_facts(q)?,
         _ => QueueFacts::default(),
@@ -106,11 +141,12 @@ fn run_peer(
         spec,
         cfg,
         server_pid: obs.server_pid,
+        pane_pid: obs.pane_pid,
         now,
         seed,
         q,
         worker_guard,
-        reports: Vec::new(),
+        reports: early,
     };
     for a in &plan.actions {
         if let Err(e) = ctx.apply(a) {
@@ -231,6 +267,48 @@ fn adopt(root: &Root, spec: &PeerSpec, obs: &observe::Observed, recorded: State)
     Ok(st)
 }
 
+/// A live server whose `pane-died` hook runs another muxvisor binary than
+/// this one (an upgrade moved it, or the state predates the record): point
+/// the hook at this binary, so that the next death is recorded at once
+/// rather than only by a tick. One tmux call, once per binary change.
+fn repoint_hook(
+    root: &Root,
+    spec: &PeerSpec,
+    obs: &observe::Observed,
+    recorded: &State,
+    cfg: &TickConfig,
+) -> Result<Option<Report>> {
+    let id = &spec.identity;
+    if obs.seen != observe::Seen::Alive || recorded.stopped || recorded.launched_at.is_none() {
+        return Ok(None);
+    }
+    let exe = std::env::current_exe().context("finding the muxvisor binary")?;
+    if recorded.exe.as_deref() == Some(exe.as_path()) {
+        return Ok(None);
+    }
+    let _lock = fsutil::lock_within(&root.id_lock(id), ID_LOCK_WAIT, &format!("tick of {id}"))?;
+    let cur = state::load(root, id)?;
+    if cur.launched_at != recorded.launched_at || cur.stopped {
+        return Ok(None);
+    }
+    let tmux = crate::tmux::Tmux::new(root.socket(id))
+        .map_err(crate::tmux::TmuxError::into_anyhow)?
+        .with_timeout(cfg.call_timeout);
+    crate::tmux::launch::set_pane_died_hook(&tmux, &exe, root.dir(), id)
+        .map_err(crate::tmux::TmuxError::into_anyhow)?;
+    state::update(root, id, |st| st.exe = Some(exe.clone()))?;
+    let was = recorded.exe.as_ref().map(|p| p.display().to_string());
+    Ok(Some(Report::new(
+        id,
+        "rehook",
+        format!(
+            "the pane-died hook ran {}; it runs {} now",
+            was.as_deref().unwrap_or("an unrecorded binary"),
+            exe.display()
+        ),
+    )))
+}
+
 /// Merge the tick's bookkeeping fields into the state file under the
 /// identity lock; false (and nothing written) when a launch or stop replaced
 /// the incarnation since it was observed.
@@ -260,6 +338,7 @@ fn name(a: &Action) -> &'static str {
     match a {
         Action::ReportHung { .. } => "hung",
         Action::RecordGone { .. } => "gone",
+        Action::RecordExit { .. } => "session-exit",
         Action::NudgeServer => "nudge",
         Action::CleanStaleSocket => "clean-socket",
         Action::EnsureCanary => "canary",
@@ -284,6 +363,7 @@ struct Act<'a> {
     spec: &'a PeerSpec,
     cfg: &'a TickConfig,
     server_pid: Option<i32>,
+    pane_pid: Option<i32>,
     now: DateTime<Utc>,
     seed: u64,
     q: Option<&'a Queue>,
@@ -328,6 +408,15 @@ impl Act<'_> {
                     Event::new("gone").id(&id).kv("death", death.as_str()).kv("reason", reason),
                 )?;
                 self.report("gone", format!("{}: {reason}", death.as_str()));
+            }
+            Action::RecordExit { status, signal } => {
+                let pid = self.pane_pid;
+                if crate::hook::record_missed_exit(root, &id, *status, signal.as_deref(), pid)? {
+                    self.report(
+                        "session-exit",
+                        "recorded by the tick: the pane-died hook did not record this death",
+                    );
+                }
             }
             Action::NudgeServer => {
                 if let Some(pid) = self.server_pid {
@@ -440,9 +529,16 @@ impl Act<'_> {
                 if q.counts()?.pending == 0 {
                     return Ok(()); // the task put back was dead-lettered
                 }
-                if let Some(s) = crate::worker::start_runner_locked(root, self.spec, q, &held)? {
-                    let pid = s.pane_pid.map(|p| format!("pid {p}")).unwrap_or_default();
-                    self.report("runner-start", pid);
+                match crate::worker::start_runner_locked(root, self.spec, q, &held) {
+                    Ok(Some(s)) => {
+                        let pid = s.pane_pid.map(|p| format!("pid {p}")).unwrap_or_default();
+                        self.report("runner-start", pid);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.charge_refused_start(q, &e)?;
+                        return Err(e);
+                    }
                 }
             }
         }
@@ -498,6 +594,17 @@ impl Act<'_> {
                 Err(e.context(format!("restart attempt {attempt} of {id}")))
             }
         }
+    }
+
+    /// A runner that could not be started (tmux refused it, for one) costs
+    /// the head task an attempt, with the reason: a start that can never
+    /// succeed dead-letters its tasks after `--max-attempts` instead of
+    /// leaving them pending at attempt 0 forever. The worker lock is held.
+    fn charge_refused_start(&mut self, q: &Queue, e: &anyhow::Error) -> Result<()> {
+        let ttl = Some(self.spec.task_ttl);
+        let crate::queue::Claim::Claimed(c) = q.claim(Utc::now(), ttl)? else { return Ok(()) };
+        let first = format!("{e:#}").lines().next().unwrap_or_default().to_string();
+        self.fail(c.task(), &format!("launch-failed: {first}"))
     }
 
     fn fail(&mut self, task: &str, reason: &str) -> Result<()> {

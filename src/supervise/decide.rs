@@ -143,6 +143,9 @@ pub enum Action {
     ReportHung { first: bool },
     /// Log `ev=gone` for the recorded session that went missing.
     RecordGone { death: Death, reason: String },
+    /// Record the pane's death (`ev=session-exit source=tick`) unless its
+    /// `pane-died` hook did: a hook whose binary moved cannot run.
+    RecordExit { status: Option<i32>, signal: Option<String> },
     /// Send SIGCHLD to the server: tmux < 3.6 can lose a pane's exit status.
     NudgeServer,
     /// Remove a socket file no server listens on.
@@ -292,6 +295,8 @@ fn persistent(i: &Input, st: &mut State, out: &mut Vec<Action>) {
             let clean = *status == Some(0) && signal.is_none() && !never_ready;
             if status.is_none() && signal.is_none() {
                 out.push(Action::NudgeServer);
+            } else if st.dead_incarnation.is_none() || st.dead_incarnation != st.launched_at {
+                out.push(Action::RecordExit { status: *status, signal: signal.clone() });
             }
             death(i, st, out, None, !clean);
         }
@@ -520,6 +525,9 @@ fn ephemeral(i: &Input, st: &mut State, out: &mut Vec<Action>) {
             false
         }
         (Seen::PaneDead { status, signal }, false) => {
+            if status.is_some() || signal.is_some() {
+                out.push(Action::RecordExit { status: *status, signal: signal.clone() });
+            }
             out.push(Action::Teardown);
             let how = match (status, signal) {
                 (_, Some(g)) => format!("runner-died: signal {g}"),

@@ -57,7 +57,16 @@ pub struct TickConfig {
     pub maintenance: bool,
     /// How many agents may be starting at once, and the memory floor.
     pub admission: crate::admission::Limits,
+    /// Finished tasks are kept this long, and at most this many per queue
+    /// (the newest); older ones are removed by each periodic tick.
+    pub retention: Duration,
+    pub retention_count: usize,
 }
+
+/// Default retention of finished tasks: a week (as `clean`'s)...
+pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// ...and at most this many per queue.
+pub const RETENTION_COUNT: usize = 1000;
 
 impl Default for TickConfig {
     fn default() -> TickConfig {
@@ -68,6 +77,8 @@ impl Default for TickConfig {
             threads: 8,
             maintenance: true,
             admission: crate::admission::Limits::default(),
+            retention: RETENTION,
+            retention_count: RETENTION_COUNT,
         }
     }
 }

@@ -120,6 +120,17 @@ pub fn parse_version(s: &str) -> Option<(u32, u32)> {
     Some((major, minor.parse().unwrap_or(0)))
 }
 
+/// Point the server's `pane-died` hook at `exe` (the binary moved).
+pub fn set_pane_died_hook(
+    tmux: &Tmux,
+    exe: &Path,
+    root: &Path,
+    id: &Identity,
+) -> Result<(), TmuxError> {
+    let cmd = Cmd::new("set-hook").args(["-g", "pane-died"]).arg(hook_command(exe, root, id));
+    tmux.run(&cmd).map(|_| ())
+}
+
 /// Remove the server's `pane-died` hook (before a deliberate stop).
 pub fn unhook_pane_died(tmux: &Tmux) -> Result<(), TmuxError> {
     tmux.run(&Cmd::new("set-hook").arg("-gu").arg("pane-died")).map(|_| ())

@@ -300,3 +300,10 @@ def _zombie(pid):
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def tool_marker(workdir):
+    """The file mock_openai's default shell tool call (``touch
+    muxvisor-tool-probe``) creates once approved (for kit.py's permission
+    case; without it the case could not tell whether the tool ran)."""
+    return os.path.join(workdir, "muxvisor-tool-probe")

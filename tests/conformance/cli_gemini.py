@@ -175,3 +175,38 @@ def hooks_settings(muxvisor_path):
             "AfterTool": hook("muxvisor-busy", cmd("busy")),
         },
     }
+
+
+# -- kit options (see kit.py) -------------------------------------------------
+# Added for kit.py: without them the kit's defaults asked mock_gemini for a
+# function "Bash" (no such tool in Gemini CLI: no permission prompt ever
+# showed) and for a "usage_limit" behaviour mock_gemini does not know (a
+# plain 200 reply): the permission and usage_limit cases tested nothing.
+
+# "Allow execution of [Shell]?" with "1. Allow once" focused: Enter allows.
+TOOL_BEHAVIOUR = {"tool": "shell", "reply": "I will run a command."}
+APPROVE_KEYS = ["Enter"]
+
+
+def tool_marker(workdir):
+    """The file mock_gemini's default shell call creates once allowed."""
+    return os.path.join(workdir, "muxvisor-tool-ran.txt")
+
+
+def USAGE_LIMIT_BEHAVIOUR():
+    """A 429 with a RetryInfo above 300 s: terminal in 0.61.0, the dialog
+    "Usage limit reached for all Pro models." / "Access resets at ..."."""
+    return {"status": 429, "retry_delay": "7200s"}
+
+
+def install_hooks(home, muxvisor_path):
+    """Merge hooks_settings into ~/.gemini/settings.json (for kit --hooks)."""
+    path = os.path.join(home, ".gemini", "settings.json")
+    try:
+        with open(path) as f:
+            settings = json.load(f)
+    except (OSError, ValueError):
+        settings = _quiet_settings()
+    settings.update(hooks_settings(muxvisor_path))
+    _write_json(path, settings)
+    return path

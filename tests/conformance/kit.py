@@ -9,7 +9,7 @@ Usage::
 
     python3 tests/conformance/kit.py --cli claude [--muxvisor PATH] [--runs N]
         [--cases a,b,...] [--cache DIR] [--json] [--hooks] [--capture DIR]
-        [--keep]
+        [--keep] [--no-install | --install-only]
 
 Prints one line per case, ``PASS|FAIL|SKIP case detail``, then
 ``N passed, N failed``; exits 1 if any case failed. ``--json`` prints one
@@ -18,7 +18,16 @@ JSON document instead (``{"cli","version","results":[{"case","result",
 hooks (``mark`` calls) so marks, not only screens, drive the agent state
 (default: screens only). ``--capture DIR`` saves ``muxvisor screen ID
 --lines 200`` of each state reached (the screen fixtures). ``--keep`` leaves
-the temp roots for a post-mortem (processes are still ended).
+the temp roots for a post-mortem (processes are still ended). ``--runs N``
+repeats ``first_message`` (one line, k/N) and ``burst`` (one line per run).
+
+Installing: by default the kit installs the pinned CLI under ``--cache``
+when ``profile.find(cache)`` finds nothing (npm/pip: minutes, network).
+``--no-install`` never installs: when the CLI is missing it prints
+``SKIP all: <cli> <version> is not installed in <cache> (run: python3
+tests/conformance/kit.py --cli <cli> --install-only)`` and exits 3 without
+running anything. ``--install-only`` installs (idempotent), prints the
+binary's path and exits 0 without running any case.
 
 Each case runs in its own environment: a fresh temp root ``/tmp/mvk-XXXX``
 (mode 0700, short so tmux socket paths stay far below 108 bytes) holding
@@ -197,12 +206,24 @@ class Env:
         args = ["add", PEER, "--agent", self.P.PRESET, "--cwd", self.work]
         for k, v in sorted(self.penv.items()):
             args += ["--env", "%s=%s" % (k, v)]
-        args += ["--"] + list(self.P.argv(self.kit.binary))
+        args += ["--"] + list(self.program_argv())
         r = self.mv(*args, timeout=30)
         if r.returncode != 0:
             raise Fail("add failed rc=%d: %s" % (r.returncode, r.stderr.strip()[:300]))
         self.added = True
         return self
+
+    def program_argv(self):
+        """P.argv(binary), with hooks=True when hooks are on and the profile's
+        argv takes it (Codex runs hooks.json only with its trust-bypass flag)."""
+        import inspect
+        try:
+            takes = "hooks" in inspect.signature(self.P.argv).parameters
+        except (TypeError, ValueError):
+            takes = False
+        if self.hooks and self.seed and takes:
+            return self.P.argv(self.kit.binary, hooks=True)
+        return self.P.argv(self.kit.binary)
 
     # -- muxvisor --------------------------------------------------------
     def mv(self, *args, timeout=30):
@@ -269,7 +290,9 @@ class Env:
         os.replace(p + ".tmp", p)
 
     def turns(self):
-        return read_jsonl(os.path.join(self.mstate, "requests.jsonl"))
+        """Model turns in arrival order (a mock may append them out of order)."""
+        return sorted(read_jsonl(os.path.join(self.mstate, "requests.jsonl")),
+                      key=lambda t: t.get("ts") or 0)
 
     def replies(self):
         return read_jsonl(os.path.join(self.mstate, "replies.jsonl"))
@@ -399,8 +422,12 @@ class Kit:
                 text = uniq("first")
                 rc, doc, _ = e.send(text, "--wait", "60s", timeout=90)
                 hit = poll(lambda: e.turns_with(text), 30, 0.2)
-                if hit:
+                if hit and rc == 0:
                     return None
+                if hit:
+                    und = e.events("msg-undelivered")
+                    return "model turn arrived but send --wait rc=%d (agent %s/%s; %d msg-undelivered: %r)" % (
+                        rc, *e.agent_state(), len(und), [u.get("screen", "")[-160:] for u in und[:1]])
                 scr = e.screen()
                 line = [ln for ln in scr.splitlines() if text in ln]
                 return "send rc=%d, no model turn in 30s; text on screen: %r" % (rc, line[-1:] )
@@ -447,69 +474,109 @@ class Kit:
         self.with_env(body)
 
     def case_burst(self):
-        def body(e):
-            e.setup()
-            r = e.launch_ready("90s", timeout=120)
-            if r.returncode != 0:
-                raise Fail("launch rc=%d" % r.returncode)
-            e.script(default={"delay_s": 3})
-            head = uniq("head")
-            rc, hdoc, _ = e.send(head, timeout=60)
-            if rc != 0:
-                raise Fail("head send rc=%d" % rc)
-            if not poll(lambda: e.turns_with(head), 60, 0.1):
-                raise Fail("head message never reached the model: %r" % e.screen().splitlines()[-6:])
-            texts = [uniq("burst%d" % i) for i in range(5)]
-            acks = {}
+        """--runs N repeats it: one result line per run (``run i/N: ...``)."""
+        n = self.args.runs
+        for i in range(n):
+            self.burst_run = "run %d/%d: " % (i + 1, n) if n > 1 else ""
+            try:
+                self.with_env(self._burst_body)
+            except Fail as f:
+                self.report("burst", "FAIL", self.burst_run + str(f))
+            except Skip:
+                raise
+            except Exception as ex:  # a kit bug must not hide the other runs
+                self.report("burst", "FAIL", "%skit error: %s: %s" % (self.burst_run, type(ex).__name__, ex))
 
-            def one(t):
-                rc, doc, _ = e.send(t, timeout=60)
-                acks[t] = (rc, doc.get("task"))
+    def _burst_body(self, e):
+        e.setup()
+        r = e.launch_ready("90s", timeout=120)
+        if r.returncode != 0:
+            raise Fail("launch rc=%d" % r.returncode)
+        e.script(default={"delay_s": 3})
+        head = uniq("head")
+        rc, hdoc, _ = e.send(head, timeout=60)
+        if rc != 0:
+            raise Fail("head send rc=%d" % rc)
+        if not poll(lambda: e.turns_with(head), 60, 0.1):
+            raise Fail("head message never reached the model: %r" % e.screen().splitlines()[-6:])
+        texts = [uniq("burst%d" % i) for i in range(5)]
+        acks = {}
 
-            th = [threading.Thread(target=one, args=(t,)) for t in texts]
-            for t in th:
-                t.start()
-            for t in th:
-                t.join()
-            bad = [t for t, (rc, task) in acks.items() if rc != 0 or not task]
-            if bad:
-                raise Fail("send not acknowledged for %d messages" % len(bad))
-            order = [head] + sorted(texts, key=lambda t: acks[t][1])
-            all6 = set(order)
-            poll(lambda: len([x for x in e.turns() if x.get("user_text") in all6]) >= 6, 90, 0.2)
-            # let a late extra (double) show up
-            poll(lambda: len(e.turns()) > 6, 5, 0.2)
-            turns = e.turns()
-            replies = e.replies()
-            problems = []
-            seen = [t.get("user_text") for t in turns]
-            for t in order:
-                c = seen.count(t)
-                if c != 1:
-                    problems.append("%s x%d" % (t, c))
-            merged = [s for s in seen if s not in all6]
-            if merged:
-                problems.append("unexpected turn texts %r" % [m[:60] for m in merged])
-            got_order = [s for s in seen if s in all6]
-            if got_order != order and not problems:
-                problems.append("order %s != task order %s" % (
-                    [order.index(s) for s in got_order], list(range(6))))
-            # nothing typed mid-turn: each turn arrived after the previous reply ended
-            by_turn = {x["turn"]: x for x in replies}
-            mid = []
-            prev_end = None
-            for t in turns:
-                if prev_end is not None and t["ts"] < prev_end:
-                    mid.append("%s arrived %.2fs before the previous reply ended" % (
-                        t["user_text"], prev_end - t["ts"]))
-                rep = by_turn.get(t["turn"])
-                prev_end = rep["ts"] if rep else None
-            problems += mid
-            det = "%d turns for 6 messages" % len([s for s in seen if s in all6])
-            if problems:
-                det += "; " + "; ".join(problems[:4])
-            self.report("burst", "FAIL" if problems else "PASS", det)
-        self.with_env(body)
+        def one(t):
+            rc, doc, _ = e.send(t, timeout=60)
+            acks[t] = (rc, doc.get("task"))
+
+        th = [threading.Thread(target=one, args=(t,)) for t in texts]
+        for t in th:
+            t.start()
+        for t in th:
+            t.join()
+        bad = [t for t, (rc, task) in acks.items() if rc != 0 or not task]
+        if bad:
+            raise Fail("send not acknowledged for %d messages" % len(bad))
+        order = [head] + sorted(texts, key=lambda t: acks[t][1])
+        all6 = set(order)
+        poll(lambda: len([x for x in e.turns() if x.get("user_text") in all6]) >= 6, 90, 0.2)
+        # let a late extra (double) show up
+        poll(lambda: len(e.turns()) > 6, 5, 0.2)
+        turns = e.turns()
+        replies = e.replies()
+        problems = []
+        seen = [t.get("user_text") for t in turns]
+        for t in order:
+            c = seen.count(t)
+            if c != 1:
+                problems.append("%s x%d" % (t, c))
+        merged = [s for s in seen if s not in all6]
+        if merged:
+            problems.append("unexpected turn texts %r" % [m[:60] for m in merged])
+        got_order = [s for s in seen if s in all6]
+        if got_order != order and not problems:
+            problems.append("order %s != task order %s" % (
+                [order.index(s) for s in got_order], list(range(6))))
+        # nothing typed mid-turn: each turn arrived after the previous reply ended
+        by_turn = {x["turn"]: x for x in replies}
+        mid = []
+        prev_end = None
+        for t in turns:
+            if prev_end is not None and t["ts"] < prev_end:
+                mid.append("%s arrived %.2fs before the previous reply ended" % (
+                    t["user_text"], prev_end - t["ts"]))
+            rep = by_turn.get(t["turn"])
+            prev_end = rep["ts"] if rep else None
+        problems += mid
+        # muxvisor's own account: one msg-delivered per message, none for a
+        # message whose model turn never reached the mock
+        evs = e.events()
+        task_of = {t: acks[t][1] for t in texts}
+        task_of[head] = hdoc.get("task")
+        dl = [x.get("task") for x in evs if x.get("ev") == "msg-delivered"]
+        und = [x for x in evs if x.get("ev") == "msg-undelivered"]
+        for t in order:
+            n = dl.count(task_of[t])
+            if n != 1:
+                problems.append("%s: %d msg-delivered" % (t, n))
+            if n and seen.count(t) == 0:
+                problems.append("%s: msg-delivered but no model turn" % t)
+        if und:
+            problems.append("%d msg-undelivered (%r)" % (
+                len(und), [(u.get("task"), (u.get("screen") or "")[-120:]) for u in und[:2]]))
+        det = "%d turns for 6 messages" % len([s for s in seen if s in all6])
+        if problems:
+            det += "; " + "; ".join(problems[:4])
+        counts = [seen.count(t) for t in order]
+        det = self.burst_run + det + " [arrived %d/6, lost %d, doubled %d, merged %d, mid-turn %d, msg-delivered %d, delivered-without-turn %d, msg-undelivered %d]" % (
+            len([c for c in counts if c >= 1]), counts.count(0), len([c for c in counts if c > 1]),
+            len(merged), len(mid), len([t for t in order if task_of[t] in dl]),
+            len([t for t in order if task_of[t] in dl and seen.count(t) == 0]), len(und))
+        self.report("burst", "FAIL" if problems else "PASS", det,
+                    sent=6, arrived=len([c for c in counts if c >= 1]),
+                    lost=counts.count(0), doubled=len([c for c in counts if c > 1]),
+                    merged=len(merged), mid_turn=len(mid),
+                    delivered_events=len([t for t in order if task_of[t] in dl]),
+                    delivered_without_turn=len([t for t in order
+                                                if task_of[t] in dl and seen.count(t) == 0]),
+                    undelivered_events=len(und))
 
     def case_multiline(self):
         def body(e):
@@ -781,6 +848,11 @@ def main(argv=None):
     ap.add_argument("--hooks", action="store_true")
     ap.add_argument("--capture", default=None)
     ap.add_argument("--keep", action="store_true")
+    inst = ap.add_mutually_exclusive_group()
+    inst.add_argument("--no-install", action="store_true",
+                      help="exit 3 (SKIP all) when the CLI is not installed in --cache")
+    inst.add_argument("--install-only", action="store_true",
+                      help="install the pinned CLI, print its path, exit 0")
     args = ap.parse_args(argv)
     if args.cases:
         cases = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -791,7 +863,16 @@ def main(argv=None):
         ap.error("unknown case(s): %s (known: %s)" % (",".join(unknown), ",".join(ALL_CASES)))
     kit = Kit(args)
     P = kit.profile
-    kit.binary = P.find(args.cache) or P.install(args.cache)
+    if args.install_only:
+        print(P.find(args.cache) or P.install(args.cache))
+        return 0
+    kit.binary = P.find(args.cache)
+    if kit.binary is None:
+        if args.no_install:
+            print("SKIP all: %s %s is not installed in %s (run: python3 tests/conformance/kit.py "
+                  "--cli %s --install-only)" % (P.NAME, P.VERSION, args.cache, args.cli), flush=True)
+            return 3
+        kit.binary = P.install(args.cache)
     for c in cases:
         kit.run_case(c)
     passed = len([r for r in kit.results if r["result"] == "PASS"])

@@ -43,6 +43,14 @@ to a helper is schema-driven: ``next_speaker`` is always "user" (so the CLI neve
 asks for another turn on its own), ``unproductive_state_confidence`` 0, a
 router's ``model_choice`` the first enum value, a summary "mock session".
 
+Logs (as mock_anthropic): each model turn appends ``{"ts", "path",
+"status", "user_text", "turn", "history"}`` to requests.jsonl when it
+arrives (before ``delay_s``), ``history`` being the texts of the earlier
+user contents of the request (a resumed chat carries them); when its
+answer's last byte went out (or the client went away) it appends ``{"ts",
+"turn", "status", "arrived", "user_text"}`` to replies.jsonl (the kit's
+``burst``, ``ready_after_turn`` and ``resume`` cases read both).
+
 ``user_text`` is the text of the newest user content that holds text. After a
 tool ran, the newest user content is a ``functionResponse``: ``user_text`` is
 then "" and ``function_response`` names the tool, so a tool's follow-up turn is
@@ -129,6 +137,18 @@ def newest_user(body):
             if t:
                 return "".join(t), None
     return "", fn
+
+
+def user_history(body):
+    """Texts of the user contents before the newest one holding text."""
+    texts = []
+    for c in body.get("contents") or []:
+        if c.get("role", "user") == "user":
+            t = "".join(_texts(c))
+            if t:
+                texts.append(t)
+    _, fn = newest_user(body)
+    return texts if fn else texts[:-1]
 
 
 def schema_of(body):
@@ -312,13 +332,22 @@ class GeminiHandler(mockbase.Handler):
         return self.send_json(200, obj)
 
     def turn(self, path, body):
+        arrived = time.time()
         behaviour, turn = self.state.next_behaviour()
         text, fn = newest_user(body)
         status = int(behaviour.get("status") or 200)
-        record = {"path": path, "status": status, "user_text": text, "turn": turn}
+        record = {"ts": arrived, "path": path, "status": status, "user_text": text, "turn": turn,
+                  "history": user_history(body)}
         if fn:
             record["function_response"] = fn
         self.state.log("requests.jsonl", record)
+        try:
+            return self._answer(path, behaviour, text, fn, status)
+        finally:
+            self.state.log("replies.jsonl", {"ts": time.time(), "turn": turn, "status": status,
+                                             "arrived": arrived, "user_text": text})
+
+    def _answer(self, path, behaviour, text, fn, status):
         if behaviour.get("delay_s"):
             time.sleep(float(behaviour["delay_s"]))
         headers = behaviour.get("headers") or {}

@@ -82,13 +82,17 @@ a ``title`` property, ``tools: []``); also skipped: any
 message. Codex's own context items (``<environment_context>``,
 ``<permissions ...>``, AGENTS.md, ...) sent as user messages are not
 ``user_text``. Every turn appends ``{"ts", "path", "status", "user_text",
-"turn", "kind", "model"}`` to ``requests.jsonl`` (``ts`` = arrival, before
-``delay_s``; ``kind``: ``user`` for a new user message, ``tool_output`` for
-the follow-up after a tool ran: it pops the queue like any turn; ``status``
-is the HTTP status answered). A turn is logged once its answer is decided
-(after ``delay_s``), so two overlapping turns may be logged out of arrival
-order: sort by ``ts``. Everything else goes to ``other.jsonl`` as ``{"ts",
-"method", "path", "status"}``. Set ``MOCK_OPENAI_DUMP=1`` to also write
+"turn", "kind", "model", "history"}`` to ``requests.jsonl`` when it arrives
+(``ts`` = arrival, before ``delay_s``, as mock_anthropic; ``kind``:
+``user`` for a new user message, ``tool_output`` for the follow-up after a
+tool ran: it pops the queue like any turn; ``status`` is the HTTP status
+that will be answered; ``history`` = the texts of the earlier user
+messages of the request, Codex's context items left out, so a resumed
+conversation shows). When the answer's last byte went out (or the client
+went away) it appends ``{"ts", "turn", "status", "arrived", "user_text"}``
+to ``replies.jsonl``, as mock_anthropic does (the kit's ``burst``,
+``ready_after_turn`` and ``resume`` read both). Everything else goes to
+``other.jsonl`` as ``{"ts", "method", "path", "status"}``. Set ``MOCK_OPENAI_DUMP=1`` to also write
 every request (method, path, headers, body) to ``bodies.jsonl``.
 
 Observed with Codex 0.171.0: a plain turn is one POST /v1/responses with
@@ -140,6 +144,27 @@ def _is_context_text(text):
         t.startswith("<user_shell_command") or t.startswith("<turn_aborted") or \
         t.startswith("<startup_context") or t.startswith("<skills") or \
         t.startswith("<INSTRUCTIONS>") or t.startswith("<collaboration_mode")
+
+
+def responses_history(body):
+    """Texts of the user messages before the newest one (context items left out)."""
+    items = body.get("input")
+    if not isinstance(items, list):
+        return []
+    texts = [_content_text(i.get("content")) for i in items
+             if isinstance(i, dict) and i.get("type", "message") == "message"
+             and i.get("role") == "user"]
+    texts = [t for t in texts if not _is_context_text(t)]
+    return texts[:-1]
+
+
+def chat_history(body):
+    msgs = body.get("messages")
+    if not isinstance(msgs, list):
+        return []
+    texts = [_content_text(m.get("content")) for m in msgs
+             if isinstance(m, dict) and m.get("role") == "user"]
+    return texts[:-1]
 
 
 def responses_user_text(body):
@@ -300,18 +325,35 @@ class OpenAIHandler(mockbase.Handler):
         self.send_json(status, {"error": err}, headers)
         return status
 
-    def begin_turn(self, path, body, user_text, kind):
+    def begin_turn(self, path, body, user_text, kind, history):
+        """Pop the script, log the turn on arrival (requests.jsonl), then wait delay_s."""
         self.arrived = time.time()
         behaviour, turn = self.state.next_behaviour()
+        if behaviour.get("usage_limit"):
+            status = int(behaviour.get("status") or 429)
+        elif behaviour.get("status") and int(behaviour["status"]) >= 300:
+            status = int(behaviour["status"])
+        else:
+            status = 200
+        self.turn_info = (turn, status, user_text)
+        self.state.log("requests.jsonl", {"ts": self.arrived, "path": path, "status": status,
+                                          "user_text": user_text, "turn": turn, "kind": kind,
+                                          "model": body.get("model"), "history": history})
         delay = float(behaviour.get("delay_s") or 0)
         if delay > 0:
             time.sleep(delay)
         return behaviour, turn
 
-    def log_turn(self, path, user_text, kind, turn, status, body):
-        self.state.log("requests.jsonl", {"ts": getattr(self, "arrived", time.time()),
-                                          "path": path, "status": status, "user_text": user_text,
-                                          "turn": turn, "kind": kind, "model": body.get("model")})
+    def log_reply(self):
+        """replies.jsonl: the turn's answer went out completely (or the client left)."""
+        info = getattr(self, "turn_info", None)
+        if not info:
+            return
+        self.turn_info = None
+        turn, status, user_text = info
+        self.state.log("replies.jsonl", {"ts": time.time(), "turn": turn, "status": status,
+                                         "arrived": self.arrived, "user_text": user_text})
+
 
     def stream_pieces(self, text, stream_s):
         if stream_s > 0:
@@ -323,11 +365,16 @@ class OpenAIHandler(mockbase.Handler):
         user_text, kind = responses_user_text(body)
         if kind is None or self.housekeeping(body):
             return self.responses_housekeeping(path, body)
-        behaviour, turn = self.begin_turn(path, body, user_text, kind)
+        try:
+            return self._responses_turn(path, body, user_text, kind)
+        finally:
+            self.log_reply()
+
+    def _responses_turn(self, path, body, user_text, kind):
+        behaviour, turn = self.begin_turn(path, body, user_text, kind, responses_history(body))
         status = self.error_reply(behaviour)
         if status:
-            return self.log_turn(path, user_text, kind, turn, status, body)
-        self.log_turn(path, user_text, kind, turn, 200, body)
+            return None
         model = body.get("model") or "mock-model"
         resp_id = "resp_" + uuid.uuid4().hex[:24]
         reply = behaviour.get("reply")
@@ -437,11 +484,16 @@ class OpenAIHandler(mockbase.Handler):
             self.state.log("other.jsonl", {"method": "POST", "path": path, "status": 400})
             return self.send_json(400, {"error": {"type": "invalid_request_error",
                                                   "message": "messages is required"}})
-        behaviour, turn = self.begin_turn(path, body, user_text, kind)
+        try:
+            return self._chat_turn(path, body, user_text, kind)
+        finally:
+            self.log_reply()
+
+    def _chat_turn(self, path, body, user_text, kind):
+        behaviour, turn = self.begin_turn(path, body, user_text, kind, chat_history(body))
         status = self.error_reply(behaviour)
         if status:
-            return self.log_turn(path, user_text, kind, turn, status, body)
-        self.log_turn(path, user_text, kind, turn, 200, body)
+            return None
         model = body.get("model") or "mock-model"
         cid = "chatcmpl-" + uuid.uuid4().hex[:24]
         created = int(time.time())

@@ -16,6 +16,7 @@ mod fleet;
 mod hostile;
 mod lifecycle;
 mod notify;
+mod operations;
 mod peers;
 mod queue;
 mod readme;

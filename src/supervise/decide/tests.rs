@@ -68,7 +68,15 @@ fn state(phase: Phase) -> State {
     st
 }
 
+/// The decision without its `RecordExit` (a record of the death, not a
+/// decision; [`a_dead_pane_is_recorded_once_by_the_tick_too`] pins it).
 fn run(o: &Observed, st: &State, spec: &PeerSpec, q: &QueueFacts, now: DateTime<Utc>) -> Plan {
+    let mut p = run_all(o, st, spec, q, now);
+    p.actions.retain(|a| !matches!(a, Action::RecordExit { .. }));
+    p
+}
+
+fn run_all(o: &Observed, st: &State, spec: &PeerSpec, q: &QueueFacts, now: DateTime<Utc>) -> Plan {
     decide(&Input {
         observed: o,
         recorded: st,
@@ -85,6 +93,7 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
     p.actions
         .iter()
         .map(|a| match a {
+            Action::RecordExit { .. } => "record-exit",
             Action::ReportHung { .. } => "hung",
             Action::RecordGone { .. } => "gone",
             Action::NudgeServer => "nudge",
@@ -229,6 +238,23 @@ fn labels_follow_status_states() {
     let p =
         run(&obs(Seen::NoSocket), &live, &spec(Policy::Persistent), &QueueFacts::default(), at(1));
     assert_eq!(p.state.last_observed.as_deref(), Some("server-dead"));
+}
+
+/// Issue #19 item 4: a dead pane whose hook did not run (its binary moved)
+/// was restarted with no recorded cause. The tick records the death (the
+/// act layer writes it only if the hook has not), once per incarnation.
+#[test]
+fn a_dead_pane_is_recorded_once_by_the_tick_too() {
+    let mut s = spec(Policy::Persistent);
+    s.restart = Restart::Never;
+    let q = QueueFacts::default();
+    let first = run_all(&obs(dead(1)), &state(Phase::Live), &s, &q, at(10));
+    assert_eq!(first.actions, vec![Action::RecordExit { status: Some(1), signal: None }]);
+    let again = run_all(&obs(dead(1)), &first.state, &s, &q, at(70));
+    assert!(again.actions.is_empty(), "{:?}", again.actions);
+    let e = spec(Policy::Ephemeral);
+    let plan = run_all(&obs(dead(1)), &state(Phase::Live), &e, &q, at(10));
+    assert!(plan.actions.contains(&Action::RecordExit { status: Some(1), signal: None }));
 }
 
 #[test]
@@ -595,7 +621,7 @@ fn agent(state: AgentState, ever_ready: bool, mailbox: usize, courier: bool) -> 
 
 fn with_agent(o: &Observed, st: &State, s: &PeerSpec, a: AgentFacts, now: DateTime<Utc>) -> Plan {
     let q = QueueFacts::default();
-    decide(&Input {
+    let mut p = decide(&Input {
         observed: o,
         recorded: st,
         spec: s,
@@ -604,7 +630,9 @@ fn with_agent(o: &Observed, st: &State, s: &PeerSpec, a: AgentFacts, now: DateTi
         seed: 7,
         maintenance: true,
         agent: Some(a),
-    })
+    });
+    p.actions.retain(|a| !matches!(a, Action::RecordExit { .. }));
+    p
 }
 
 #[test]
