@@ -9,7 +9,10 @@
 //!    is fresh ([`MARK_FRESH`]); an older mark still stands where the screen
 //!    says nothing, but a visible pattern that contradicts it wins (Codex
 //!    skips its `Stop` hook when a turn is interrupted with Esc, which would
-//!    leave a `busy` mark forever); output quiet never overrules a mark;
+//!    leave a `busy` mark forever); output quiet never overrules a mark. Even
+//!    a fresh `busy` mark yields to a blocked screen (a dialog came up in the
+//!    turn it announced) and to an empty prompt that stood still for
+//!    [`BUSY_MARK_STILL`] (a turn whose end no hook reported);
 //! 2. the **screen patterns**: blocked > busy > ready (a permission prompt
 //!    shows mid-turn; agents keep the prompt drawn while they work);
 //! 3. output **quiet** for `--quiet` with no busy pattern visible, only for a
@@ -40,6 +43,13 @@ use super::presets::{Patterns, Verdict};
 
 /// How long a mark beats the screen.
 pub const MARK_FRESH: Duration = Duration::from_secs(120);
+
+/// How long an empty prompt must have stood still before it beats a fresh
+/// `busy` mark: a hook announced a turn whose end no hook reported (Codex
+/// CLI 0.171 skips its `Stop` hook after a turn that ended on an API error,
+/// and after an Esc). A turn in progress keeps its screen moving (a spinner,
+/// a timer, streamed text), so a ready prompt this still is no turn.
+pub const BUSY_MARK_STILL: Duration = Duration::from_secs(15);
 
 /// What an interactive agent is doing (SPEC §8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,6 +278,13 @@ pub fn decide(f: &Facts, r: &Rules) -> View {
             // usage-limit dialog: no hook fires for it in Gemini CLI 0.61
             // or Claude Code) needs a person now, whatever the mark said.
             Some(s) if m.state == AgentState::Busy && s.state == AgentState::Blocked => s,
+            Some(s)
+                if m.state == AgentState::Busy
+                    && s.state == AgentState::Ready
+                    && f.quiet_for.is_some_and(|q| q >= BUSY_MARK_STILL) =>
+            {
+                s
+            }
             _ => mark,
         };
         return after_delivery(v, f, r);
@@ -391,6 +408,15 @@ mod tests {
         assert_eq!(state(decide(&f, &r)), (Ready, Source::Screen), "Esc-interrupted turn");
         f.screen = Some("something else\n");
         assert_eq!(state(decide(&f, &r)), (Busy, Source::Mark), "no pattern: the mark stands");
+        // An empty prompt that stood still long enough beats a busy mark
+        // whose turn's end no hook reported; a moving one does not.
+        f.mark = Some(&busy);
+        f.screen = Some(READY);
+        f.quiet_for = Some(BUSY_MARK_STILL);
+        assert_eq!(state(decide(&f, &r)), (Ready, Source::Screen), "a skipped Stop hook");
+        f.quiet_for = Some(Duration::from_secs(2));
+        assert_eq!(state(decide(&f, &r)), (Busy, Source::Mark), "a turn keeps its screen moving");
+        f.quiet_for = None;
         // A dialog during the turn a busy mark announced is a block now.
         f.mark = Some(&busy);
         f.screen = Some(TRUST);
