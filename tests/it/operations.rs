@@ -422,7 +422,10 @@ fn the_service_entry_carries_the_tmux_and_settings_chosen_at_install() {
             .env("MUXVISOR_TMUX", &chosen)
             .env("MUXVISOR_LOG_MAX", "123456");
         let out = run_deadline(c, None, CMD_DEADLINE);
-        out.ok();
+        // A preview shows the entry even where this machine could not
+        // install it (no crontab here: exit 1, saying so).
+        let cannot = out.code == 1 && out.stderr.contains("install would fail here");
+        assert!(out.code == 0 || cannot, "{kind}: {out:?}");
         let want = format!("MUXVISOR_TMUX={}", chosen.display());
         let quoted = format!("MUXVISOR_TMUX='{}'", chosen.display());
         assert!(out.stdout.contains(&want) || out.stdout.contains(&quoted), "{kind}: {out:?}");
