@@ -110,7 +110,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__add)
-            opts="-h --ephemeral --persistent --force --cwd --env --idle-ttl --max-age --restart --backoff --max-backoff --restart-burst --restart-window --max-attempts --task-ttl --task-timeout --deliver --linger --agent --ready-pattern --busy-pattern --blocked-pattern --quiet --when --fresh-arg --resume-arg --continue-message --root --json --help"
+            opts="-h --ephemeral --persistent --force --cwd --env --env-file --no-env-file --refresh-env --idle-ttl --max-age --restart --backoff --max-backoff --restart-burst --restart-window --max-attempts --task-ttl --task-timeout --deliver --linger --agent --ready-pattern --busy-pattern --blocked-pattern --quiet --when --fresh-arg --resume-arg --continue-message --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -121,6 +121,10 @@ _muxvisor() {
                     return 0
                     ;;
                 --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

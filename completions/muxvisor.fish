@@ -47,7 +47,8 @@ complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "doctor" -d 'Check
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "service" -d 'Install, remove or inspect the periodic tick (launchd, systemd, cron)'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l cwd -d 'Working directory of the program (default: the current directory)' -r -F
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l env -d 'Environment for the program, repeatable: --env KEY=VALUE' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l env -d 'Environment for the program, repeatable: --env KEY=VALUE. Wins over the env file and the recorded base; given at all, it replaces every --env pair given before. The program\'s environment is its own: the base recorded at the first add (HOME, USER, LOGNAME, SHELL, PATH, LANG, LANGUAGE, LC_*, TZ, TMPDIR), the env file, these pairs, and MUXVISOR_IDENTITY and MUXVISOR_ROOT; nothing else of whoever launches it (status ID --json shows it)' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l env-file -d 'A file of KEY=VALUE lines (# comments, blank lines; values taken literally, no quotes removed) read at every launch, so a rotated secret is picked up; its values are never printed by status. The file must be readable now; a launch that cannot read it fails naming it' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l idle-ttl -d 'Stop the session after this long without pane output (or a message delivered to it)' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l max-age -d 'Stop the session after this long since launch' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l restart -d 'When a persistent peer is restarted by the tick [default: on-failure]' -r -f -a "never\t'Never restart automatically'
@@ -77,6 +78,8 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l root -d 'State
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l ephemeral -d 'No standing session: a runner runs the queued tasks one at a time, in FIFO order, each with a fresh process of the program, and ends once the queue stays empty (--linger)'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l persistent -d 'One long-lived session, restarted by policy (the default for a new peer; turns an ephemeral peer back into a persistent one)'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l force -d 'Allow a policy change on a running peer by stopping it first'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l no-env-file -d 'Forget the env file given before'
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l refresh-env -d 'Record the base environment (HOME, USER, PATH, LANG, ...) again from this shell; a new peer always records it, an update keeps the recorded one'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -l json -d 'Print exactly one JSON document on stdout instead of human output'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand rm" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F

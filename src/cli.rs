@@ -192,9 +192,26 @@ pub struct AddArgs {
     /// Working directory of the program (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
-    /// Environment for the program, repeatable: --env KEY=VALUE.
+    /// Environment for the program, repeatable: --env KEY=VALUE. Wins over the env file and the
+    /// recorded base; given at all, it replaces every --env pair given before. The program's
+    /// environment is its own: the base recorded at the first add (HOME, USER, LOGNAME, SHELL,
+    /// PATH, LANG, LANGUAGE, LC_*, TZ, TMPDIR), the env file, these pairs, and MUXVISOR_IDENTITY
+    /// and MUXVISOR_ROOT; nothing else of whoever launches it (status ID --json shows it).
     #[arg(long = "env", value_name = "K=V")]
     pub env: Vec<String>,
+    /// A file of KEY=VALUE lines (# comments, blank lines; values taken literally, no quotes
+    /// removed) read at every launch, so a rotated secret is picked up; its values are never
+    /// printed by status. The file must be readable now; a launch that cannot read it fails
+    /// naming it.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_env_file")]
+    pub env_file: Option<PathBuf>,
+    /// Forget the env file given before.
+    #[arg(long)]
+    pub no_env_file: bool,
+    /// Record the base environment (HOME, USER, PATH, LANG, ...) again from this shell; a new
+    /// peer always records it, an update keeps the recorded one.
+    #[arg(long)]
+    pub refresh_env: bool,
     /// Stop the session after this long without pane output (or a message delivered to it).
     #[arg(long, value_parser = dur, value_name = "DUR")]
     pub idle_ttl: Option<Duration>,

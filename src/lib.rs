@@ -22,6 +22,7 @@ pub mod observe;
 pub mod output;
 pub mod paths;
 pub mod peer;
+pub mod peer_env;
 pub mod proc;
 pub mod queue;
 pub mod rotate;

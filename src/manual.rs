@@ -676,6 +676,17 @@ pub fn sections() -> Vec<Section> {
 
     let mut env = vec![para("muxvisor reads:")];
     env.extend(ENVIRONMENT.iter().map(|(k, d)| item(k, d)));
+    env.push(para(
+        "A peer's program does not get the environment of whoever launches it (a shell, the \
+         tick under cron, launchd or systemd): it runs with its own, the same for every \
+         launcher. It is the base recorded at its first `add` (HOME, USER, LOGNAME, SHELL, PATH, \
+         LANG, LANGUAGE, LC_*, TZ, TMPDIR; `add --refresh-env` records it again), then its \
+         --env-file (read at every launch), then its --env, then MUXVISOR_IDENTITY and \
+         MUXVISOR_ROOT; tmux adds TERM, TERM_PROGRAM, TERM_PROGRAM_VERSION, TMUX and TMUX_PANE. \
+         The MUXVISOR_* settings above, in the launcher's environment, configure that server's \
+         exit hook, pane-log copier and runner, never the program. `muxvisor status ID --json` \
+         shows the environment (env), the env file's values masked.",
+    ));
 
     let mut exit = vec![para("Scripts can branch on these; they are part of the interface.")];
     exit.extend(EXIT_STATUS.iter().map(|(c, d)| item(c, d)));

@@ -103,8 +103,17 @@ pub struct PeerSpec {
     /// argv; `{task}` and `{task_file}` are replaced for ephemeral workers.
     pub command: Vec<String>,
     pub cwd: PathBuf,
+    /// `--env`: wins over the env file and the base (see `peer_env`).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The base environment (HOME, USER, PATH, LANG, ...) recorded from the
+    /// first `add`; absent in a spec written before muxvisor recorded it,
+    /// which then gets the account's (see `peer_env`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_env: Option<BTreeMap<String, String>>,
+    /// `--env-file`: an absolute path, read at every launch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_file: Option<PathBuf>,
     #[serde(default, with = "serde_human_opt", skip_serializing_if = "Option::is_none")]
     pub idle_ttl: Option<Duration>,
     #[serde(default, with = "serde_human_opt", skip_serializing_if = "Option::is_none")]
@@ -202,6 +211,8 @@ impl PeerSpec {
             command,
             cwd,
             env: BTreeMap::new(),
+            base_env: None,
+            env_file: None,
             idle_ttl: None,
             max_age: None,
             restart: Restart::OnFailure,
@@ -256,11 +267,9 @@ impl PeerSpec {
         if !self.cwd.is_absolute() {
             bail!("peer {}: cwd {} is not absolute", self.identity, self.cwd.display());
         }
-        for (k, v) in &self.env {
-            let ok = !k.is_empty()
-                && !k.starts_with(|c: char| c.is_ascii_digit())
-                && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
-            if !ok {
+        let base = self.base_env.iter().flatten();
+        for (k, v) in self.env.iter().chain(base) {
+            if !crate::peer_env::valid_name(k) {
                 bail!(
                     "peer {}: environment name {k:?} is not valid (letters, digits and '_', \
                      not starting with a digit)",
@@ -270,6 +279,11 @@ impl PeerSpec {
             if v.contains('\0') {
                 bail!("peer {}: environment value of {k} contains a NUL byte", self.identity);
             }
+        }
+        if let Some(f) = &self.env_file
+            && !f.is_absolute()
+        {
+            bail!("peer {}: env file {} is not an absolute path", self.identity, f.display());
         }
         if self.restart_burst == 0 || self.max_attempts == 0 {
             bail!("peer {}: --restart-burst and --max-attempts must be at least 1", self.identity);

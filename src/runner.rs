@@ -216,10 +216,17 @@ impl<'a> Runner<'a> {
         if spec.deliver == Deliver::Keys {
             discard_typed_input();
         }
-        let child = match session::check_startable(spec).and_then(|()| {
-            spawn(spec, &task, &file, &c.payload)
-                .with_context(|| format!("starting {} for task {task}", spec.command[0]))
-        }) {
+        // The peer's environment is read now, env file included, so that a
+        // rotated secret reaches the next task; a file that cannot be read
+        // costs the task an attempt, like a program that cannot start.
+        let started = crate::peer_env::resolve(spec, self.root.dir())
+            .with_context(|| format!("cannot start {} for task {task}", spec.command[0]))
+            .and_then(|env| {
+                session::check_startable(spec)?;
+                spawn(spec, &env, &task, &file, &c.payload)
+                    .with_context(|| format!("starting {} for task {task}", spec.command[0]))
+            });
+        let child = match started {
             Ok(child) => child,
             Err(e) => {
                 let how = Finish::Failed { reason: format!("launch-failed: {e:#}") };
@@ -459,10 +466,17 @@ fn take_runner_lock(q: &Queue) -> Result<Option<LockGuard>> {
     Ok(Some(lock))
 }
 
-/// Start the program for task `task`: argv placeholders replaced, the
-/// spec's environment plus the task's, the spec's cwd, the pane as its
-/// terminal.
-fn spawn(spec: &PeerSpec, task: &str, file: &std::path::Path, payload: &[u8]) -> Result<Child> {
+/// Start the program for task `task`: argv placeholders replaced, exactly
+/// the peer's environment (`env`, see `peer_env`) plus the task's, the
+/// spec's cwd, the pane as its terminal. tmux's own variables of the pane
+/// (`TERM`, `TMUX`, ...) are kept, as a persistent peer's program has them.
+fn spawn(
+    spec: &PeerSpec,
+    env: &crate::peer_env::PeerEnv,
+    task: &str,
+    file: &std::path::Path,
+    payload: &[u8],
+) -> Result<Child> {
     let text = String::from_utf8_lossy(payload);
     let file_s = file.to_string_lossy();
     let argv: Vec<String> = spec
@@ -473,7 +487,9 @@ fn spawn(spec: &PeerSpec, task: &str, file: &std::path::Path, payload: &[u8]) ->
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .current_dir(&spec.cwd)
-        .envs(&spec.env)
+        .env_clear()
+        .envs(TMUX_VARS.iter().filter_map(|k| Some((*k, std::env::var_os(k)?))))
+        .envs(env.pairs())
         .env("MUXVISOR_IDENTITY", spec.identity.as_str())
         .env("MUXVISOR_TASK_ID", task)
         .env("MUXVISOR_TASK_FILE", file)
@@ -483,6 +499,10 @@ fn spawn(spec: &PeerSpec, task: &str, file: &std::path::Path, payload: &[u8]) ->
     die_with_runner(&mut cmd);
     Ok(cmd.spawn()?)
 }
+
+/// What tmux sets in every pane; a task's program gets them from the
+/// runner's pane, as a persistent peer's program gets them from its own.
+const TMUX_VARS: &[&str] = &["TERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "TMUX", "TMUX_PANE"];
 
 /// The program must not outlive its runner: a runner killed while its
 /// program runs leaves nobody to record that program's exit, so the task

@@ -109,15 +109,13 @@ impl Death {
     }
 }
 
-/// The environment given to the pane with `new-session -e`: the spec's,
-/// plus `MUXVISOR_IDENTITY` and `MUXVISOR_ROOT` (so an agent's hooks can
-/// call `muxvisor mark "$MUXVISOR_IDENTITY" ...` with no other set-up). Pure.
-pub fn launch_env(spec: &PeerSpec, root: &Path) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> =
-        spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    env.push(("MUXVISOR_IDENTITY".into(), spec.identity.to_string()));
-    env.push(("MUXVISOR_ROOT".into(), root.to_string_lossy().into_owned()));
-    env
+/// The environment of a persistent peer's pane: its own (see `peer_env`),
+/// its env file read now. It is the whole environment of the tmux client
+/// that starts the server, so nothing of the launcher's reaches the pane.
+pub fn launch_env(spec: &PeerSpec, root: &Path) -> Result<Vec<(String, String)>> {
+    let env = crate::peer_env::resolve(spec, root)
+        .with_context(|| format!("cannot launch {}", spec.identity))?;
+    Ok(env.pairs())
 }
 
 /// The most bytes tmux takes for one command line (its arguments with their
@@ -128,10 +126,11 @@ pub fn launch_env(spec: &PeerSpec, root: &Path) -> Vec<(String, String)> {
 pub const TMUX_COMMAND_MAX: usize = 16_000;
 
 /// The launch command muxvisor would give tmux for `spec` (a resumed agent
-/// start, the longest form), and its size in bytes. Pure apart from
-/// reading nothing: the binary's path and the root are the inputs.
+/// start, the longest form), and its size in bytes. The environment is not
+/// part of it (it is the client's own). Pure apart from reading nothing:
+/// the binary's path and the root are the inputs.
 pub fn launch_size(root: &Path, exe: &Path, spec: &PeerSpec) -> usize {
-    let (env, argv) = match spec.policy {
+    let argv = match spec.policy {
         crate::peer::Policy::Persistent => {
             let rec = crate::agent::record::Record::default();
             let uuid = crate::agent::resume::new_uuid();
@@ -139,16 +138,16 @@ pub fn launch_size(root: &Path, exe: &Path, spec: &PeerSpec) -> usize {
             let mut argv = p.argv;
             // Room for a resume's own arguments (a conversation id).
             argv.push("x".repeat(64));
-            (launch_env(spec, root), argv)
+            argv
         }
-        crate::peer::Policy::Ephemeral => (runner_env(spec, root), runner_argv(exe, root, spec)),
+        crate::peer::Policy::Ephemeral => runner_argv(exe, root, spec),
     };
     let plan = LaunchPlan {
         id: &spec.identity,
         exe,
         root,
         cwd: &spec.cwd,
-        env,
+        settings: crate::peer_env::settings(),
         argv,
         has_remain_format: true,
     };
@@ -161,24 +160,23 @@ pub fn check_fits(root: &Path, exe: &Path, spec: &PeerSpec) -> Result<()> {
     let n = launch_size(root, exe, spec);
     if n > TMUX_COMMAND_MAX {
         bail!(
-            "{id}'s program, arguments and environment would make a tmux command of {n} bytes, \
-             over the {TMUX_COMMAND_MAX} bytes tmux accepts (it refuses with \"command too \
-             long\"), so it could never start; put long values in a file and pass its path, \
-             or give it to the program through the root's env file",
+            "{id}'s program and arguments would make a tmux command of {n} bytes, over the \
+             {TMUX_COMMAND_MAX} bytes tmux accepts (it refuses with \"command too long\"), so \
+             it could never start; put long arguments in a file and pass its path",
             id = spec.identity
         );
     }
     Ok(())
 }
 
-/// The environment of a runner's pane: only muxvisor's own variables. The
-/// runner gives the spec's environment to each program it starts, so a
-/// large `--env` never goes through a tmux command line.
+/// The environment of a runner's pane: the peer's without its env file
+/// (the runner reads the file before each task and gives each program
+/// exactly the peer's environment), plus muxvisor's own settings of the
+/// launcher, which configure the runner.
 pub fn runner_env(spec: &PeerSpec, root: &Path) -> Vec<(String, String)> {
-    vec![
-        ("MUXVISOR_IDENTITY".into(), spec.identity.to_string()),
-        ("MUXVISOR_ROOT".into(), root.to_string_lossy().into_owned()),
-    ]
+    let mut env = crate::peer_env::resolve_without_file(spec, root).pairs();
+    env.extend(crate::peer_env::settings());
+    env
 }
 
 /// `muxvisor --root ROOT _run ID`, the argv of a runner's pane.
@@ -192,13 +190,13 @@ fn runner_argv(exe: &Path, root: &Path, spec: &PeerSpec) -> Vec<String> {
     ]
 }
 
-/// The PATH the peer's program will get: its spec's, else ours.
+/// The PATH the peer's program will get (its `--env`, its env file, or its
+/// base; an env file that cannot be read is left out here: the launch
+/// reports it).
 pub fn peer_path(spec: &PeerSpec) -> String {
-    spec.env
-        .get("PATH")
-        .cloned()
-        .or_else(|| std::env::var("PATH").ok())
-        .unwrap_or_else(|| "/usr/bin:/bin".into())
+    let env = crate::peer_env::resolve(spec, Path::new("/"))
+        .unwrap_or_else(|_| crate::peer_env::resolve_without_file(spec, Path::new("/")));
+    env.get("PATH").unwrap_or(crate::peer_env::DEFAULT_PATH).to_string()
 }
 
 /// Refuse to start `spec`'s program when its working directory is missing
@@ -234,8 +232,8 @@ pub fn check_program(program: &str, cwd: &Path, path: Option<&str>) -> Result<Pa
             anyhow::anyhow!(
                 "program {program:?} was not found on the PATH the peer will get ({search}); \
                  give an absolute path, or set the peer's PATH with \
-                 `muxvisor add ID --env PATH=... -- PROGRAM...` (--env adds to the environment \
-                 the program inherits; a PATH given there replaces the inherited PATH)"
+                 `muxvisor add ID --env PATH=... -- PROGRAM...` (it replaces the PATH recorded \
+                 at the peer's first add)"
             )
         })?
     };
@@ -289,6 +287,12 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
         }
     };
     check_fits(root.dir(), &exe, spec).with_context(|| format!("cannot launch {id}"))?;
+    // An env file that cannot be read fails the launch before anything is
+    // touched, naming the file.
+    let env = match start {
+        Start::Runner => runner_env(spec, root.dir()),
+        Start::Program | Start::Fresh => launch_env(spec, root.dir())?,
+    };
 
     teardown_leftovers(root, id, &obs, "launch")?;
     // A canary of the previous incarnation may still be about to read the
@@ -303,15 +307,11 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
         exe: &exe,
         root: root.dir(),
         cwd: &cwd,
-        env: match start {
-            Start::Runner => runner_env(spec, root.dir()),
-            Start::Program | Start::Fresh => launch_env(spec, root.dir()),
-        },
+        settings: crate::peer_env::settings(),
         argv,
         has_remain_format: tl::version().is_some_and(|v| v >= (3, 3)),
     };
-    let tmux =
-        Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?.with_path(peer_path(spec));
+    let tmux = Tmux::new(root.socket(id)).map_err(TmuxError::into_anyhow)?.with_env(env);
     // The record first, the server second: a launcher killed after tmux
     // started the server but before it recorded the pids leaves a live
     // incarnation on record, so the next tick adopts the server (and arms
@@ -779,11 +779,13 @@ mod tests {
             "/".into(),
         );
         spec.env.insert("A".into(), "1".into());
-        let env = launch_env(&spec, Path::new("/r"));
+        spec.base_env = Some([("HOME".to_string(), "/h".to_string())].into());
+        let env = launch_env(&spec, Path::new("/r")).unwrap();
         assert!(env.contains(&("A".into(), "1".into())));
+        assert!(env.contains(&("HOME".into(), "/h".into())));
         assert!(env.contains(&("MUXVISOR_IDENTITY".into(), "w".into())));
         assert!(env.contains(&("MUXVISOR_ROOT".into(), "/r".into())));
-        assert_eq!(env.len(), 3);
+        assert!(env.iter().any(|(k, _)| k == "PATH"), "{env:?}");
     }
 
     #[test]

@@ -147,8 +147,23 @@ pub fn build_spec(
         spec.env.clear();
         for pair in &args.env {
             let (k, v) = peer::parse_env_pair(pair)?;
+            crate::peer_env::check_not_reserved(&k, &format!("--env {k}=..."))?;
             spec.env.insert(k, v);
         }
+    }
+    // The base is recorded once (a spec of an older muxvisor gets it at its
+    // first update), so that every launch, whoever makes it, uses it.
+    if spec.base_env.is_none() || args.refresh_env {
+        spec.base_env = Some(crate::peer_env::capture_base_here());
+    }
+    if args.no_env_file {
+        spec.env_file = None;
+    }
+    if let Some(f) = &args.env_file {
+        let abs = crate::peer_env::absolute(f)?;
+        // Refused now, naming the file and line, rather than at every launch.
+        crate::peer_env::read_env_file(&abs).context("not registered")?;
+        spec.env_file = Some(abs);
     }
     let set = |slot: &mut Option<Duration>, v: Option<Duration>| {
         if v.is_some() {
@@ -214,6 +229,15 @@ pub fn build_spec(
     }
     spec.validate()?;
     let mut warnings = policy_warnings(&spec, args);
+    if let Some(f) = args.env_file.as_ref().and(spec.env_file.as_ref()) {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(f).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+            warnings.push(format!(
+                "env file {} can be read by other users; `chmod 600` it if it holds secrets",
+                f.display()
+            ));
+        }
+    }
     warnings.extend(spec.pattern_warnings());
     Ok((spec, warnings))
 }
@@ -383,12 +407,7 @@ fn resolve_cwd(dir: &Path) -> Result<PathBuf> {
 /// it (same check, same PATH), so that `add` and `launch` agree.
 fn program_warning(spec: &PeerSpec) -> Option<String> {
     let prog = spec.command.first()?;
-    let path = spec
-        .env
-        .get("PATH")
-        .cloned()
-        .or_else(|| std::env::var("PATH").ok())
-        .unwrap_or_else(|| "/usr/bin:/bin".into());
+    let path = session::peer_path(spec);
     session::check_program(prog, &spec.cwd, Some(&path)).err().map(|e| {
         format!(
             "{e:#}; peer {} is registered but will fail to launch until this is fixed",
@@ -407,6 +426,9 @@ fn print_spec(spec: &PeerSpec, updated: bool) -> Result<()> {
         let env: Vec<String> =
             spec.env.iter().map(|(k, v)| format!("{k}={}", display_word(v))).collect();
         output::line(format!("  env:      {}", env.join(" ")))?;
+    }
+    if let Some(f) = &spec.env_file {
+        output::line(format!("  env-file: {} (read at every launch)", f.display()))?;
     }
     let opt = |d: Option<Duration>| d.map(duration::format).unwrap_or_else(|| "none".into());
     output::line(format!("  idle-ttl: {}, max-age: {}", opt(spec.idle_ttl), opt(spec.max_age)))?;

@@ -60,6 +60,14 @@ pub struct Row {
     pub courier: Option<i32>,
     /// Why a `queued` peer waits (its launch is held by admission).
     pub reason: Option<String>,
+    /// The environment its program gets at its next launch (see
+    /// `peer_env`), values from the env file replaced by `(from FILE)`;
+    /// null without a spec.
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+    /// The spec's env file.
+    pub env_file: Option<std::path::PathBuf>,
+    /// Why the env file cannot be read now (the next launch would fail).
+    pub env_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -133,6 +141,9 @@ pub fn row(
         reason: (state == observe::PeerState::Queued)
             .then(|| st.held.as_ref().map(|h| h.reason.clone()))
             .flatten(),
+        env: None,
+        env_file: None,
+        env_error: None,
         error: None,
     }
 }
@@ -146,10 +157,29 @@ fn observe_one(root: &Root, id: &Identity, now: DateTime<Utc>) -> Result<Row> {
     let counts = queue::counts(root, id)?;
     let task = if counts.running > 0 { queue::running_task(root, id)? } else { None };
     let mut r = row(id, spec.as_ref(), &obs, &st, canary, (counts, task), now);
+    if let Some(spec) = &spec {
+        env_columns(root, spec, &mut r);
+    }
     if let Some(spec) = spec.as_ref().filter(|s| s.policy == Policy::Persistent) {
         agent_columns(root, spec, &mut r)?;
     }
     Ok(r)
+}
+
+/// The environment the peer's next launch gives its program, with the
+/// env file's values masked (they are often secrets).
+fn env_columns(root: &Root, spec: &PeerSpec, r: &mut Row) {
+    use crate::peer_env;
+    let file = spec.env_file.as_deref();
+    let env = match peer_env::resolve(spec, root.dir()) {
+        Ok(env) => env,
+        Err(e) => {
+            r.env_error = Some(format!("{e:#}"));
+            peer_env::resolve_without_file(spec, root.dir())
+        }
+    };
+    r.env = Some(env.masked(file));
+    r.env_file = spec.env_file.clone();
 }
 
 /// The agent state and the mailbox of a persistent peer. The look writes
@@ -237,6 +267,9 @@ fn error_row(id: &Identity, error: String) -> Row {
         mailbox: None,
         courier: None,
         reason: None,
+        env: None,
+        env_file: None,
+        env_error: None,
         error: Some(error),
     }
 }

@@ -66,13 +66,21 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "The stored spec, exactly as peers/<id>.json holds it.",
-            example: r#"{"identity":"w1","policy":"persistent","command":["sh","-c","echo hi"],"cwd":"/home/me","env":{"A":"1"},"idle_ttl":"5m","max_age":"1d","restart":"on-failure","backoff":"1s","max_backoff":"5m","restart_burst":5,"restart_window":"10m","max_attempts":3,"task_ttl":"1d","task_timeout":"1h","deliver":"argv","linger":"2s","agent":"claude","ready_patterns":["^> *$"],"busy_patterns":["esc to interrupt"],"blocked_patterns":[{"reason":"permission","pattern":"Do you want to"}],"quiet":"1500ms","when":"idle","fresh_args":["--session-id","{session_id}"],"resume_args":["--resume","{session_id}"],"continue_message":"continue"}"#,
+            example: r#"{"identity":"w1","policy":"persistent","command":["sh","-c","echo hi"],"cwd":"/home/me","env":{"A":"1"},"base_env":{"HOME":"/home/me","LANG":"en_US.UTF-8","LOGNAME":"me","PATH":"/usr/local/bin:/usr/bin:/bin","SHELL":"/bin/zsh","USER":"me"},"env_file":"/home/me/.config/w1.env","idle_ttl":"5m","max_age":"1d","restart":"on-failure","backoff":"1s","max_backoff":"5m","restart_burst":5,"restart_window":"10m","max_attempts":3,"task_ttl":"1d","task_timeout":"1h","deliver":"argv","linger":"2s","agent":"claude","ready_patterns":["^> *$"],"busy_patterns":["esc to interrupt"],"blocked_patterns":[{"reason":"permission","pattern":"Do you want to"}],"quiet":"1500ms","when":"idle","fresh_args":["--session-id","{session_id}"],"resume_args":["--resume","{session_id}"],"continue_message":"continue"}"#,
             fields: &[
                 ("identity", "string", "the peer"),
                 ("policy", "string", "persistent or ephemeral"),
                 ("command", "array of strings", "the program and its arguments"),
                 ("cwd", "string", "absolute working directory"),
                 ("env", "object, string to string", "--env variables (a map)"),
+                (
+                    "base_env",
+                    "object, string to string",
+                    "the base environment recorded at the first add (HOME, USER, LOGNAME, SHELL, \
+                     PATH, LANG, LANGUAGE, LC_*, TZ, TMPDIR); absent in a spec of an older \
+                     muxvisor, which gets the account's (see muxvisor-status(1), env)",
+                ),
+                ("env_file", "string", "only when set: --env-file, an absolute path"),
                 ("idle_ttl", "string (duration)", "only when set"),
                 ("max_age", "string (duration)", "only when set"),
                 ("restart", "string", "never, on-failure or always"),
@@ -317,7 +325,7 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "An array, one object per peer, sorted by identity; absent values are null.",
-            example: r#"[{"identity":"claude","policy":"persistent","state":"running","pid":4242,"uptime_s":3600,"idle_s":12,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":0,"running":0,"dead":0,"quarantined":0},"server_pid":4240,"launched_at":"2026-11-22T02:04:05.123Z","restarts":0,"task":null,"reason":null,"agent":{"state":"ready","since":"2026-11-22T03:04:00.000Z","reason":null,"session_id":null,"session_source":null,"source":"screen"},"mailbox":0,"courier":null}]"#,
+            example: r#"[{"identity":"claude","policy":"persistent","state":"running","pid":4242,"uptime_s":3600,"idle_s":12,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":0,"running":0,"dead":0,"quarantined":0},"server_pid":4240,"launched_at":"2026-11-22T02:04:05.123Z","restarts":0,"task":null,"reason":null,"env":{"API_KEY":"(from /home/me/.config/claude.env)","HOME":"/home/me","LANG":"en_US.UTF-8","LOGNAME":"me","MUXVISOR_IDENTITY":"claude","MUXVISOR_ROOT":"/home/me/.local/state/muxvisor","PATH":"/usr/local/bin:/usr/bin:/bin","SHELL":"/bin/zsh","USER":"me"},"env_file":"/home/me/.config/claude.env","env_error":null,"agent":{"state":"ready","since":"2026-11-22T03:04:00.000Z","reason":null,"session_id":null,"session_source":null,"source":"screen"},"mailbox":0,"courier":null}]"#,
             fields: &[
                 ("[].identity", "string", "the peer"),
                 ("[].policy", "string or null", "persistent, ephemeral; null without a spec"),
@@ -347,6 +355,25 @@ pub const PAGES: &[Page] = &[
                 ("[].restarts", "integer", "restarts since the last healthy run"),
                 ("[].task", "string or null", "the task its runner runs now (ephemeral)"),
                 ("[].reason", "string or null", "why a queued peer waits"),
+                (
+                    "[].env",
+                    "object, string to string, or null",
+                    "the whole environment its program gets at its next launch, whoever \
+                     launches it (tmux adds TERM, TERM_PROGRAM, TERM_PROGRAM_VERSION, TMUX and \
+                     TMUX_PANE; a task's program also gets MUXVISOR_TASK_ID and \
+                     MUXVISOR_TASK_FILE): the base recorded at add (a spec of an older muxvisor: \
+                     HOME, USER, LOGNAME and SHELL from the password database and PATH \
+                     /usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin, /opt/homebrew/bin first on \
+                     macOS), then the env file, then \
+                     --env, then MUXVISOR_IDENTITY and MUXVISOR_ROOT. A value from the env file \
+                     reads \"(from FILE)\", never the value; null without a spec",
+                ),
+                ("[].env_file", "string or null", "its --env-file, read at every launch"),
+                (
+                    "[].env_error",
+                    "string or null",
+                    "why the env file cannot be read now: its next launch (or task) would fail",
+                ),
                 ("[].agent", "object or null", "a persistent peer's agent state; null: ephemeral"),
                 (
                     "[].agent.state",

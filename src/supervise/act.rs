@@ -294,7 +294,8 @@ fn repoint_hook(
     let tmux = crate::tmux::Tmux::new(root.socket(id))
         .map_err(crate::tmux::TmuxError::into_anyhow)?
         .with_timeout(cfg.call_timeout);
-    crate::tmux::launch::set_pane_died_hook(&tmux, &exe, root.dir(), id)
+    let settings = crate::peer_env::settings();
+    crate::tmux::launch::set_pane_died_hook(&tmux, &exe, root.dir(), &settings, id)
         .map_err(crate::tmux::TmuxError::into_anyhow)?;
     state::update(root, id, |st| st.exe = Some(exe.clone()))?;
     let was = recorded.exe.as_ref().map(|p| p.display().to_string());

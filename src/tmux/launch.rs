@@ -15,7 +15,7 @@
 //!   `#{pane_dead_status}`-style formats stay single;
 //! - the `pipe-pane` command is a `/bin/sh` line that tmux format-expands;
 //! - `new-session -c` is format-expanded, so `#` is doubled there;
-//! - argv after `--` and `-e K=V` are passed verbatim (the trailing-`;`
+//! - argv after `--` is passed verbatim (the trailing-`;`
 //!   escape is applied by [`Cmd::arg`]).
 
 use std::path::Path;
@@ -38,33 +38,63 @@ pub struct LaunchPlan<'a> {
     pub exe: &'a Path,
     pub root: &'a Path,
     pub cwd: &'a Path,
-    pub env: Vec<(String, String)>,
+    /// muxvisor's own settings (`MUXVISOR_*`) for the hook and the pane-log
+    /// copier, given on their command lines (`/usr/bin/env K=V ...`) so
+    /// that they never reach the pane's program through the server's
+    /// environment. The program's environment is the client's (see
+    /// [`Tmux::with_env`]), not part of this command.
+    pub settings: Vec<(String, String)>,
     pub argv: Vec<String>,
     /// tmux >= 3.3: `remain-on-exit-format` exists.
     pub has_remain_format: bool,
 }
 
 /// The `/bin/sh` line (already `#`-doubled) that runs a muxvisor subcommand
-/// from inside tmux.
-fn self_command(exe: &Path, root: &Path, rest: &[&str]) -> String {
-    let mut words: Vec<String> =
-        vec![exe.to_string_lossy().into_owned(), "--root".into(), root.to_string_lossy().into()];
+/// from inside tmux, with `settings` in its environment (values with a
+/// control character are left out: they are muxvisor's own numbers and
+/// paths).
+fn self_command(exe: &Path, root: &Path, settings: &[(String, String)], rest: &[&str]) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let settings: Vec<String> = settings
+        .iter()
+        .filter(|(_, v)| !v.chars().any(char::is_control))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if !settings.is_empty() {
+        words.push("/usr/bin/env".into());
+        words.extend(settings);
+    }
+    words.extend([
+        exe.to_string_lossy().into_owned(),
+        "--root".into(),
+        root.to_string_lossy().into(),
+    ]);
     words.extend(rest.iter().map(|s| s.to_string()));
     quote::shell_command_for_tmux(&words)
 }
 
 /// The body of the `pane-died` hook: a tmux command string.
-pub fn hook_command(exe: &Path, root: &Path, id: &Identity) -> String {
+pub fn hook_command(
+    exe: &Path,
+    root: &Path,
+    settings: &[(String, String)],
+    id: &Identity,
+) -> String {
     let line = format!(
         "{} --status '#{{pane_dead_status}}' --signal '#{{pane_dead_signal}}' --pid '#{{pane_pid}}'",
-        self_command(exe, root, &["_hook", "pane-died", id.as_str()])
+        self_command(exe, root, settings, &["_hook", "pane-died", id.as_str()])
     );
     format!("run-shell -b {}", quote::tmux_string(&line))
 }
 
 /// The `pipe-pane` shell command that copies pane output to its log.
-pub fn pipe_command(exe: &Path, root: &Path, id: &Identity) -> String {
-    self_command(exe, root, &["_pane-log", id.as_str()])
+pub fn pipe_command(
+    exe: &Path,
+    root: &Path,
+    settings: &[(String, String)],
+    id: &Identity,
+) -> String {
+    self_command(exe, root, settings, &["_pane-log", id.as_str()])
 }
 
 /// The whole launch as one tmux command line. Its stdout is one line,
@@ -84,18 +114,16 @@ pub fn launch_cmd(p: &LaunchPlan) -> Cmd {
         .args(["-g", "destroy-unattached", "off"])
         .then("set-hook")
         .args(["-g", "pane-died"])
-        .arg(hook_command(p.exe, p.root, p.id))
+        .arg(hook_command(p.exe, p.root, &p.settings, p.id))
         .then("new-session")
         .args(["-d", "-s", p.id.as_str(), "-x", "200", "-y", "50", "-c"])
-        .arg(quote::escape_format(&p.cwd.to_string_lossy()));
-    for (k, v) in &p.env {
-        c = c.arg("-e").arg(format!("{k}={v}"));
-    }
-    c = c.arg("--").args(&p.argv);
+        .arg(quote::escape_format(&p.cwd.to_string_lossy()))
+        .arg("--")
+        .args(&p.argv);
     c.then("pipe-pane")
         .arg("-t")
         .arg(&target)
-        .arg(pipe_command(p.exe, p.root, p.id))
+        .arg(pipe_command(p.exe, p.root, &p.settings, p.id))
         .then("display-message")
         .args(["-p", "-t"])
         .arg(&target)
@@ -125,9 +153,11 @@ pub fn set_pane_died_hook(
     tmux: &Tmux,
     exe: &Path,
     root: &Path,
+    settings: &[(String, String)],
     id: &Identity,
 ) -> Result<(), TmuxError> {
-    let cmd = Cmd::new("set-hook").args(["-g", "pane-died"]).arg(hook_command(exe, root, id));
+    let cmd =
+        Cmd::new("set-hook").args(["-g", "pane-died"]).arg(hook_command(exe, root, settings, id));
     tmux.run(&cmd).map(|_| ())
 }
 
@@ -198,7 +228,7 @@ mod tests {
     #[test]
     fn hook_quotes_hostile_root_and_keeps_our_formats() {
         let root = Path::new("/tmp/a'b $x #(touch X) ;c");
-        let h = hook_command(Path::new("/bin/mv x"), root, &id());
+        let h = hook_command(Path::new("/bin/mv x"), root, &[], &id());
         assert!(h.starts_with("run-shell -b \""), "{h}");
         // The user's `#` is doubled, ours are not; `$` is escaped for tmux.
         assert!(h.contains("##(touch X)"), "{h}");
@@ -210,7 +240,7 @@ mod tests {
     #[test]
     fn pipe_command_survives_sh_after_format_unescape() {
         let root = Path::new("/tmp/a'b $(id) #{pane_pid} ;c");
-        let p = pipe_command(Path::new("/bin/echo"), root, &id());
+        let p = pipe_command(Path::new("/bin/echo"), root, &[], &id());
         // tmux turns `##` into `#`; then sh must see the exact words.
         let after_tmux = p.replace("##", "#");
         let out = Command::new("/bin/sh")
@@ -229,7 +259,7 @@ mod tests {
             exe: Path::new("/bin/mv"),
             root: Path::new("/r"),
             cwd: Path::new("/home/#me"),
-            env: vec![("A".into(), "b;".into())],
+            settings: vec![("MUXVISOR_X".into(), "b;#".into())],
             argv: vec!["prog".into(), "a;".into(), "#{pane_pid}".into()],
             has_remain_format: true,
         };
@@ -256,7 +286,10 @@ mod tests {
             ]
         );
         assert!(v.contains(&"/home/##me".to_string()), "{v:?}");
-        assert!(v.contains(&"A=b\\;".to_string()), "{v:?}");
+        assert!(
+            v.iter().any(|a| a.contains("/usr/bin/env") && a.contains("MUXVISOR_X=b;##")),
+            "{v:?}"
+        );
         assert!(v.contains(&"a\\;".to_string()), "{v:?}");
         assert!(v.contains(&"#{pane_pid}".to_string()), "{v:?}");
         assert!(v.contains(&"=w1:".to_string()), "{v:?}");

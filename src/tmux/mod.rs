@@ -236,8 +236,9 @@ pub struct Tmux {
     bin: PathBuf,
     socket: PathBuf,
     timeout: Duration,
-    /// The client's PATH, when it must not be ours (see [`Tmux::with_path`]).
-    path: Option<String>,
+    /// The client's whole environment, when it must not be ours (see
+    /// [`Tmux::with_env`]).
+    env: Option<Vec<(String, String)>>,
 }
 
 /// What a successful call printed.
@@ -250,7 +251,7 @@ pub struct Output {
 impl Tmux {
     /// A client for the server on `socket`, with the default deadline.
     pub fn new(socket: PathBuf) -> Result<Tmux, TmuxError> {
-        Ok(Tmux { bin: tmux_path()?.to_path_buf(), socket, timeout: DEFAULT_TIMEOUT, path: None })
+        Ok(Tmux { bin: tmux_path()?.to_path_buf(), socket, timeout: DEFAULT_TIMEOUT, env: None })
     }
 
     pub fn with_timeout(mut self, t: Duration) -> Tmux {
@@ -258,13 +259,15 @@ impl Tmux {
         self
     }
 
-    /// Run the client with `path` as its PATH. `new-session` gives the new
-    /// pane the *client's* PATH, over a `-e PATH=...` (tmux 3.3a, verified:
-    /// `env PATH=/usr/bin tmux new-session -e PATH=/x -- sh -c 'echo $PATH'`
-    /// prints `/usr/bin`), and looks the program up on it; so a launch
-    /// runs its client with the peer's PATH.
-    pub fn with_path(mut self, path: String) -> Tmux {
-        self.path = Some(path);
+    /// Run the client with exactly `env` as its environment. A client that
+    /// starts a server gives it its environment, which becomes the
+    /// server's global environment and so every pane's; and `new-session`
+    /// gives the new pane the *client's* PATH, over a `-e PATH=...` (tmux
+    /// 3.3a, verified: `env PATH=/usr/bin tmux new-session -e PATH=/x --
+    /// sh -c 'echo $PATH'` prints `/usr/bin`), and looks the program up on
+    /// it. So a launch runs its client with the peer's environment only.
+    pub fn with_env(mut self, env: Vec<(String, String)>) -> Tmux {
+        self.env = Some(env);
         self
     }
 
@@ -287,8 +290,8 @@ impl Tmux {
             .args(cmd.as_args())
             .env_remove("TMUX")
             .env_remove("TMUX_PANE");
-        if let Some(path) = &self.path {
-            c.env("PATH", path);
+        if let Some(env) = &self.env {
+            c.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
         }
         c
     }

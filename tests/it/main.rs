@@ -11,6 +11,7 @@ mod conformance;
 mod docs;
 mod doctor;
 mod drain;
+mod environment;
 mod events;
 mod fleet;
 mod hostile;

@@ -242,11 +242,14 @@ fn a_peer_tmux_could_never_start_is_refused_at_add() {
     let out = env.mv(&["add", "big", "--", "echo", &long]);
     out.code(1);
     assert!(out.stderr.contains("command too long"), "{out:?}");
-    let big_env = format!("K={}", "v".repeat(20_000));
-    let out = env.mv(&["add", "big", "--env", &big_env, "--", "sleep", "100"]);
-    out.code(1);
     assert!(out.stderr.contains("16000 bytes"), "{out:?}");
     assert!(!env.root().join("peers/big.json").exists());
+    // Issue 19: the environment is the tmux client's own, not part of the
+    // command, so a 20 KB --env no longer counts and reaches the program.
+    let big_env = format!("K={}", "v".repeat(20_000));
+    let prog = "test ${#K} -eq 20000 || exit 3; exec sleep 100";
+    env.mv(&["add", "big", "--env", &big_env, "--", "sh", "-c", prog]).ok();
+    env.mv(&["launch", "big"]).ok();
 }
 
 /// Item 6: an ephemeral peer's environment no longer goes through a tmux

@@ -162,8 +162,9 @@ fn add_validates_cwd_env_and_warns_about_the_program() {
     out.ok();
     assert!(out.stderr.contains("was not found"), "{out:?}");
     assert!(out.stderr.contains("will fail to launch"), "{out:?}");
-    // Issue 18: --env adds to the inherited environment; the hint says so.
-    assert!(out.stderr.contains("--env adds to the environment"), "{out:?}");
+    // Issue 18: the hint says what --env PATH does (issue 19: it replaces
+    // the PATH recorded at add; nothing is inherited from the launcher).
+    assert!(out.stderr.contains("replaces the PATH recorded"), "{out:?}");
     assert!(!out.stderr.contains("replaces all"), "{out:?}");
     assert!(env.root().join("peers/w.json").exists(), "a missing program only warns");
 
