@@ -3,9 +3,17 @@
 //! way (`tmux::paste::type_text`: paste, wait until it shows, Enter as its
 //! own step), then watches for the proof:
 //!
-//! - the screen changed from the one that held the pasted text (the prompt
-//!   was cleared, the turn began, the program answered), or
-//! - a mark newer than the paste arrived (a `UserPromptSubmit` hook).
+//! - a mark newer than the paste arrived (a `UserPromptSubmit` hook), or
+//! - for an agent whose patterns show a turn (a busy pattern: every
+//!   preset's): the screen reads busy, blocked, or ready again (an empty
+//!   prompt: the text left it). A screen that merely changed proves
+//!   nothing there: Gemini CLI 0.61 turns an Enter that comes too soon after
+//!   a paste into a newline in its prompt, which changes the screen and
+//!   submits nothing;
+//! - for any other program (a shell loop, a REPL read by quiet): the screen
+//!   changed from the one that held the pasted text. A second Enter there
+//!   could be a second line of input, so the proof must not wait for a
+//!   turn such a program never shows.
 //!
 //! An agent may drop an Enter (Claude Code drops one that arrives while it
 //! still processes a paste, whatever the delay; Gemini CLI too): if no
@@ -21,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::presets::{Patterns, Verdict};
 use super::record;
 use crate::paths::Root;
 use crate::peer::Identity;
@@ -42,10 +51,12 @@ pub enum Confirmed {
     NotTaken { screen: String },
 }
 
-/// Type `text` into `id`'s pane and confirm the agent took it in.
+/// Type `text` into `id`'s pane and confirm the agent took it in, by the
+/// peer's compiled `patterns` (see the module header for the proofs).
 pub fn deliver(
     root: &Root,
     id: &Identity,
+    patterns: &Patterns,
     text: &[u8],
     enter: bool,
 ) -> Result<Confirmed, TmuxError> {
@@ -64,7 +75,7 @@ pub fn deliver(
         // Enter alone: a second one would be a second message, and a
         // program may rightly ignore an empty line (Claude Code does). The
         // screen is watched as for text, but the Enter counts as delivered.
-        let screen = match taken_in(root, id, &tmux, &typed.pasted, started)? {
+        let screen = match taken_in(root, id, &tmux, patterns, &typed.pasted, started)? {
             Ok(s) | Err(s) => s,
         };
         return Ok(Confirmed::Taken { screen, enters: 1 });
@@ -74,7 +85,7 @@ pub fn deliver(
         if enters == 2 {
             paste::submit(&tmux, id)?;
         }
-        match taken_in(root, id, &tmux, &typed.pasted, started)? {
+        match taken_in(root, id, &tmux, patterns, &typed.pasted, started)? {
             Ok(s) => return Ok(Confirmed::Taken { screen: s, enters }),
             Err(s) => screen = s,
         }
@@ -82,13 +93,23 @@ pub fn deliver(
     Ok(Confirmed::NotTaken { screen })
 }
 
+/// Whether `screen` proves the text was taken in, for a program read by
+/// `patterns`, given the screen that held the pasted text. Pure.
+pub fn proves_taken(patterns: &Patterns, pasted: &str, screen: &str) -> bool {
+    if !patterns.has_busy() {
+        return screen != pasted;
+    }
+    matches!(patterns.classify(screen), Verdict::Busy | Verdict::Blocked(_) | Verdict::Ready)
+}
+
 /// Wait up to [`CONFIRM_WAIT`] for the proof: `Ok(screen)` once the screen
-/// differs from `pasted` or a mark newer than `since` arrived, else
+/// proves it ([`proves_taken`]) or a mark newer than `since` arrived, else
 /// `Err(last screen)`.
 fn taken_in(
     root: &Root,
     id: &Identity,
     tmux: &Tmux,
+    patterns: &Patterns,
     pasted: &str,
     since: DateTime<Utc>,
 ) -> Result<Result<String, String>, TmuxError> {
@@ -96,7 +117,8 @@ fn taken_in(
     loop {
         thread::sleep(POLL);
         let screen = paste::capture(tmux, id)?;
-        if screen != pasted || record::load(root, id).mark.is_some_and(|m| m.at > since) {
+        let marked = || record::load(root, id).mark.is_some_and(|m| m.at > since);
+        if proves_taken(patterns, pasted, &screen) || marked() {
             return Ok(Ok(screen));
         }
         if Instant::now() >= deadline {
@@ -116,6 +138,21 @@ pub fn tail_lines(screen: &str, n: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Gemini CLI 0.61 turns an Enter that comes within 40 ms of a paste
+    /// into a newline: the screen changes, the prompt still holds the text.
+    #[test]
+    fn a_changed_screen_proves_nothing_for_an_agent_that_shows_its_turns() {
+        let agent = Patterns::new(&[r"^> *\z"], &["esc to cancel"], &[], None).unwrap();
+        let pasted = "hello\n> line one";
+        assert!(!proves_taken(&agent, pasted, "hello\n> line one\n  "), "a newline in the prompt");
+        assert!(proves_taken(&agent, pasted, "hello\n> line one\n⠹ (esc to cancel, 1s)\n> "));
+        assert!(proves_taken(&agent, pasted, "hello\n> line one\nok\n> "), "the prompt is empty");
+        // A program that shows no turns: any change is the proof.
+        let shell = Patterns::new(&[r"^bob> ?\z"], &[], &[], None).unwrap();
+        assert!(proves_taken(&shell, "bob> first", "bob> first\nbob works on: first"));
+        assert!(!proves_taken(&shell, "bob> first", "bob> first"));
+    }
 
     #[test]
     fn the_tail_skips_blank_lines() {

@@ -125,7 +125,8 @@ pub fn deliver_next(
         q.dead_letter(&task, reason)?;
         return Ok(Outcome::Refused { task, reason: reason.into() });
     }
-    let confirmed = match confirm::deliver(root, id, &c.payload, !c.header.no_enter) {
+    let (patterns, _) = looker.patterns(spec)?;
+    let confirmed = match confirm::deliver(root, id, &patterns, &c.payload, !c.header.no_enter) {
         Ok(c) => c,
         Err(TmuxError::Refused(why)) => {
             q.dead_letter(&task, "untypable")?;

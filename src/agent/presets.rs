@@ -451,6 +451,11 @@ impl Patterns {
         self
     }
 
+    /// True when a busy pattern is configured: the agent shows a turn.
+    pub fn has_busy(&self) -> bool {
+        !self.busy.is_empty()
+    }
+
     /// How long the screen must stand still before a ready match counts.
     pub fn settle(&self) -> Duration {
         self.settle

@@ -108,8 +108,9 @@ impl Looker {
         Looker { control: None, keep_control: true, last: None, compiled: None }
     }
 
-    /// The spec's patterns, compiled once per spec.
-    fn patterns(&mut self, spec: &PeerSpec) -> Result<(Patterns, bool)> {
+    /// The spec's patterns, compiled once per spec; true when a ready
+    /// pattern is configured.
+    pub fn patterns(&mut self, spec: &PeerSpec) -> Result<(Patterns, bool)> {
         let key = serde_json::to_string(spec)?;
         if let Some((k, p, r)) = &self.compiled
             && *k == key
