@@ -1,6 +1,8 @@
 //! Printing results: exactly one JSON document with `--json`, human lines
-//! otherwise. A closed stdout surfaces as a BrokenPipe error, which `main`
-//! treats as success.
+//! otherwise. A reader that went away (a closed pipe, `muxvisor status |
+//! head -1`; a terminal that hung up, as the pane's own terminal does under
+//! `restart` run from inside the peer) never stops the work a command is
+//! doing: such a write is dropped, and so is a diagnostic nobody can read.
 //!
 //! Everything printed here may hold text muxvisor did not write: a reason
 //! from an agent's hook or screen, a payload, a file name, an error that
@@ -27,11 +29,22 @@ use serde::Serialize;
 
 /// Print `value` as one JSON document and a newline.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
+    let doc = json_string(value)?;
     let mut out = std::io::stdout().lock();
-    out.write_all(json_string(value)?.as_bytes())?;
-    out.write_all(b"\n")?;
-    out.flush()?;
-    Ok(())
+    unread(
+        out.write_all(doc.as_bytes()).and_then(|_| out.write_all(b"\n")).and_then(|_| out.flush()),
+    )
+}
+
+/// A write's result, with "nobody reads this any more" (EPIPE, and EIO from
+/// a terminal that hung up) taken as done: the command's work goes on.
+fn unread(r: io::Result<()>) -> Result<()> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe || e.raw_os_error() == Some(libc::EIO) => {
+            Ok(())
+        }
+        other => Ok(other?),
+    }
 }
 
 /// `value` as compact JSON with every control character escaped (one line
@@ -47,15 +60,14 @@ pub fn json_string<T: Serialize + ?Sized>(value: &T) -> Result<String> {
 /// Print one human line (control characters made inert, see the module doc).
 pub fn line(s: impl AsRef<str>) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(inert(s.as_ref()).as_bytes())?;
-    out.write_all(b"\n")?;
-    Ok(())
+    unread(out.write_all(inert(s.as_ref()).as_bytes()).and_then(|_| out.write_all(b"\n")))
 }
 
 /// A diagnostic on stderr, prefixed `muxvisor: ` (control characters made
-/// inert).
+/// inert). A stderr nobody reads any more is no reason to fail (`eprintln!`
+/// would panic).
 pub fn warn(s: impl AsRef<str>) {
-    eprintln!("muxvisor: {}", inert(s.as_ref()));
+    let _ = writeln!(std::io::stderr().lock(), "muxvisor: {}", inert(s.as_ref()));
 }
 
 /// `s` with control characters other than newline and tab shown as
@@ -105,6 +117,19 @@ impl serde_json::ser::Formatter for InertFormatter {
             rest = &rest[i + c.len_utf8()..];
         }
         writer.write_all(rest.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod unread_tests {
+    use super::*;
+
+    #[test]
+    fn a_reader_that_went_away_is_no_error() {
+        assert!(unread(Err(io::Error::from(io::ErrorKind::BrokenPipe))).is_ok());
+        assert!(unread(Err(io::Error::from_raw_os_error(libc::EIO))).is_ok());
+        assert!(unread(Err(io::Error::from_raw_os_error(libc::ENOSPC))).is_err());
+        assert!(unread(Ok(())).is_ok());
     }
 }
 

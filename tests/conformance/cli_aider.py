@@ -23,7 +23,7 @@ a dummy ``OPENAI_API_KEY``) and closes every other door to the internet:
 first-start questions, in this order: analytics opt-in (Aider asks 10 % of
 user ids; the profile writes an id in that 10 % so it always asks), create a
 git repo, and (first run of this version) the release notes. Each is a
-``(Y)es/(N)o ... [Yes]:`` question (blocked/permission for the preset).
+``(Y)es/(N)o ... [Yes]:`` question (blocked/onboarding for the preset).
 The update question cannot be reached offline (the PyPI check just fails,
 printing ``Error checking pypi for new version: ...``). Without any API key
 and without ``--model`` Aider offers an OpenRouter login instead
@@ -216,11 +216,14 @@ def tool_marker(workdir):
 # (always, given the analytics.json above), then (after a failed PyPI check,
 # printed as ``Error checking pypi for new version: ...``) the git question,
 # then on the first run of this version the release notes. Each is a
-# confirm_ask, which the preset reads as blocked/permission.
+# confirm_ask, which the preset reads as blocked/onboarding.
+# The preset reads these first-start questions as blocked/onboarding (the
+# captures' EXPECT: first-start-*.txt onboarding); "permission" here was
+# stale and failed the onboarding case against the updated preset.
 ONBOARDING_STEPS = [
-    ("analytics", "permission", ["n", "Enter"]),
-    ("create-git-repo", "permission", ["n", "Enter"]),
-    ("release-notes", "permission", ["n", "Enter"]),
+    ("analytics", "onboarding", ["n", "Enter"]),
+    ("create-git-repo", "onboarding", ["n", "Enter"]),
+    ("release-notes", "onboarding", ["n", "Enter"]),
 ]
 
 SKIP = {

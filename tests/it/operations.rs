@@ -119,12 +119,18 @@ fn a_deliberate_stop_puts_the_running_task_back_uncharged() {
 /// A persistent peer whose program runs `muxvisor CMD "$MUXVISOR_IDENTITY"`
 /// in its own pane once `flag` exists (output to `out`), then sleeps.
 fn self_stopper(env: &Env, id: &str, cmd: &str, flag: &std::path::Path) {
+    self_stopper_to(env, id, cmd, flag, true)
+}
+
+/// [`self_stopper`], its command's output in a file or (`to_file` false) on
+/// the pane's own terminal, which the stop hangs up.
+fn self_stopper_to(env: &Env, id: &str, cmd: &str, flag: &std::path::Path, to_file: bool) {
     let out = env.scratch().join(format!("{id}.out"));
+    let redirect = if to_file { format!(">>'{}' 2>&1", out.display()) } else { String::new() };
     let script = format!(
         "while [ ! -e '{f}' ]; do sleep 0.05; done; rm -f '{f}'; \
-         \"$0\" {cmd} \"$MUXVISOR_IDENTITY\" --grace 3s >>'{o}' 2>&1; sleep 1000",
+         \"$0\" {cmd} \"$MUXVISOR_IDENTITY\" --grace 3s {redirect}; sleep 1000",
         f = flag.display(),
-        o = out.display()
     );
     env.mv(&[
         "add",
@@ -189,6 +195,29 @@ fn restart_from_inside_the_peer_runs_it_again() {
         env.mv(&["status", "again", "--json"]).json()[0]["state"] == "running"
     }));
     assert!(lines(&env, "exits", "session-exit", "again").is_empty(), "a restart is not a death");
+}
+
+/// The soak's finding: run from inside with its output on the pane's own
+/// terminal, `restart` stopped the peer and never launched it again: its
+/// progress line went to the terminal the stop had hung up (EIO), and the
+/// error ended the command before the launch. A reader that went away never
+/// stops the work.
+#[test]
+fn restart_from_inside_with_its_output_on_the_pane_runs_it_again() {
+    let env = Env::new();
+    let flag = env.scratch().join("go");
+    self_stopper_to(&env, "tty", "restart", &flag, false);
+    env.mv(&["launch", "tty"]).ok();
+    fs::write(&flag, "").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || lines(&env, "lifecycle", "launch", "tty").len()
+            == 2),
+        "{}",
+        env.read("logs/lifecycle.log")
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        env.mv(&["status", "tty", "--json"]).json()[0]["state"] == "running"
+    }));
 }
 
 /// Item 5: `--task-timeout` was enforced only by the tick: a 2 s task still
