@@ -11,7 +11,8 @@ Builds the release binary, then, against a private root under /tmp:
   file and sleep a little (one uses {task}, one {task_file}, one is typed
   with --deliver keys);
 - runs senders (`send`, recording which exited 0 and their task ids), a
-  tick about every second (`supervise --once`) and a chaos thread that
+  tick about every second (`supervise --once`, with a retention count that
+  keeps every finished task) and a chaos thread that
   kill -9s tmux servers, panes' programs, runners, task programs, senders,
   ticks, canaries, canaries' `wait-for` clients and `pane-died` hooks /
   hand-overs, and SIGSTOPs servers for a few seconds;
@@ -24,6 +25,36 @@ Builds the release binary, then, against a private root under /tmp:
   3. one canary and one wait-for per live server, none for dead ones, no
      other process left; `doctor` and `clean --dry-run` find nothing;
   4. per peer, tasks first ran in queue (send) order.
+Issue 19 adds, mixed into the chaos by an operator thread (one at a time,
+every 2 to 6 s): `stop` of an ephemeral peer while its worker runs a task
+(15 % with --fail-task); `stop` of a persistent peer, relaunched 0.5 to 3 s
+later; `stop`/`restart "$MUXVISOR_IDENTITY"` typed (tmux send-keys) into
+the pane of p-shell, an interactive shell; moves of the binary: muxvisor
+runs from a copy under the soak's directory, which is renamed to a new
+path now and then (at least 30 s apart), so the pane-died hooks of live
+servers name a path that is gone, and everything after runs the new path.
+An ephemeral peer e-slow has --task-timeout 1s and some tasks whose first
+run sleeps 3 s. Their accounts:
+  5. a stop is never charged: each task a `stop` reports requeued has one
+     ev=task-requeued reason=stopped, the run it interrupted is the
+     task-start just before it, and its next claim reuses that attempt (or
+     is a retry charged to a kill before the program started); no retry or
+     dead letter for a SIGTERM; a task dead-lettered `stopped` was reported
+     by a `stop --fail-task` (and is counted apart, not lost); a done task's
+     attempt is that of its last task-start;
+  6. every kill -9 of a persistent pane has exactly one ev=session-exit
+     (by its hook, or a tick's `source=tick` when the hook's binary was
+     moved away), or none because its server died (killed or stopped)
+     before the first tick after the death; every such record is a kill;
+     a stop of a running persistent peer logs ev=stop; a stop or restart
+     typed into p-shell finishes (ev=stop, and ev=launch for a restart)
+     within 15 s unless the chaos hit p-shell meanwhile;
+  7. after the settle every live server's hook and state name the binary's
+     final path;
+  8. a timed-out run ends within 2 s of its --task-timeout (ev=task-timeout
+     duration) and no 3 s first run of e-slow finishes.
+A task run twice because a stop ended its runner right after its program
+ended (the same exit-to-ack window) is allowed and counted with the others.
 Prints the figures and exits 1 on any violation (2 if it could not run).
 Allowed, and counted apart: a task re-run after its runner or program was
 killed; a program that ended just before its runner was killed, before the
@@ -51,6 +82,9 @@ ME = os.getpid()
 PERSISTENT = {
     "p-echo": ["sh", "-c", "while read l; do echo got:$l; done"],
     "p-sleep": ["sleep", "100000"],
+    # An interactive shell: the operator types `muxvisor stop|restart
+    # "$MUXVISOR_IDENTITY"` into it (tmux send-keys), a stop from inside.
+    "p-shell": ["sh"],
 }
 # $0 is the output file; each program logs its start and its end.
 LOG_START = 'echo "start $MUXVISOR_TASK_ID $t $$" >> "$0"; '
@@ -61,14 +95,32 @@ EPHEMERAL = {
     # A closed terminal (its server died) is EOF: no task, exit non-zero.
     "e-keys": (["sh", "-c", "read -r t || exit 3; " + LOG_START + LOG_END, "{out}"],
                ["--deliver", "keys"]),
+    # Task timeouts: a task's first run sleeps past --task-timeout (its
+    # text ends in `:3`), so the runner ends it (ev=task-timeout) and it is
+    # retried as `timeout`; a later run of the same task is short.
+    "e-slow": (["sh", "-c", 't=$1; s=${t#*:}; grep -q "^start $MUXVISOR_TASK_ID " "$0" && s=0.05; '
+                + LOG_START + 'sleep "$s"; echo "end $MUXVISOR_TASK_ID $t $$ $(date +%s.%N)" >> "$0"',
+                "{out}", "{task}"], ["--task-timeout", "1s"]),
 }
+TASK_TIMEOUT = {"e-slow": 1.0}
+# Per peer, the sleeps a sender picks from (seconds; the first run of an
+# e-slow task that sleeps 3 s outlives its 1 s timeout).
+SLEEPS = {"e-slow": ["0.05", "0.1", "3"]}
 # Senders per ephemeral peer (two on e-argv: concurrent enqueues) and the
 # pause between their sends, seconds.
-SENDERS = {"e-argv": [(0.05, 0.6), (0.05, 0.6)], "e-file": [(0.1, 0.8)], "e-keys": [(0.5, 2.0)]}
+SENDERS = {"e-argv": [(0.05, 0.6), (0.05, 0.6)], "e-file": [(0.1, 0.8)], "e-keys": [(0.5, 2.0)],
+           "e-slow": [(0.3, 1.5)]}
 CHAOS_WEIGHTS = {
     "server": 10, "pane": 6, "runner": 8, "program": 8, "sender": 6, "tick": 6,
     "canary": 6, "waiter": 5, "handover": 6, "sigstop": 5,
 }
+# Deliberate operations, mixed into the chaos by a thread of their own
+# (issue 19): `stop` of a running ephemeral worker (15 % of them with
+# --fail-task), `stop` of a persistent peer (relaunched a little later),
+# `stop`/`restart` typed into p-shell's own pane, and moves of the binary.
+OP_WEIGHTS = {"stop_worker": 8, "stop_persistent": 3, "inside_stop": 3, "inside_restart": 3,
+              "move": 2}
+MOVE_SPACING = 30.0   # seconds between two moves of the binary, at least
 
 
 # ---------- processes (Linux /proc) ----------
@@ -212,6 +264,8 @@ class Soak:
         self.stop_ticks = threading.Event()
         self.done = threading.Event()
         self.loads = []
+        self.ops = []                # deliberate operations (stops, inside stops, moves)
+        self.oprng = random.Random(a.seed + 1 if a.seed is not None else None)
         self.lost = {}               # (socket path, server pid) -> first sighting of a lost socket
 
     # --- running muxvisor ---
@@ -240,6 +294,15 @@ class Soak:
         fo.seek(0)
         fe.seek(0)
         return rc, fo.read().decode(errors="replace"), fe.read().decode(errors="replace"), t0, t1
+
+    def install_copy(self):
+        """Run muxvisor from a copy in the soak's directory, which the
+        operator moves now and then (an upgrade under a running fleet)."""
+        d = os.path.join(self.work, "bin", "v0")
+        os.makedirs(d)
+        dst = os.path.join(d, "muxvisor")
+        shutil.copy2(self.mv, dst)
+        self.mv = dst
 
     def must(self, args):
         rc, out, err, _, _ = self.run(args)
@@ -326,7 +389,8 @@ class Soak:
     def sender(self, peer, n0, gap):
         n = 0
         while not self.stop_senders.is_set():
-            text = f"{peer}.{n0}.{n:05d}:{self.rng.choice(['0', '0.05', '0.1', '0.2', '0.3'])}"
+            sleeps = SLEEPS.get(peer, ['0', '0.05', '0.1', '0.2', '0.3'])
+            text = f"{peer}.{n0}.{n:05d}:{self.rng.choice(sleeps)}"
             rc, out, err, t0, t1 = self.run(["send", peer, text, "--json"], kind="send")
             task = None
             if rc == 0:
@@ -351,7 +415,10 @@ class Soak:
 
     def ticker(self):
         while not self.stop_ticks.is_set():
-            rc, out, err, t0, t1 = self.run(["supervise", "--once", "--json"], timeout=120,
+            # Retention would prune finished tasks beyond the newest 1000 of
+            # a queue (issue 19), which the checks need: keep them all.
+            rc, out, err, t0, t1 = self.run(["supervise", "--once", "--json",
+                                             "--retention-count", "1000000000"], timeout=120,
                                             kind="tick")
             actions = []
             if rc == 0:
@@ -498,7 +565,15 @@ class Soak:
         if not pid or not self.signal(pid, pstat(pid), signal.SIGKILL):
             return False
         busy = bool(os.listdir(os.path.join(self.root, "queues", i, "cur")))
-        self.record("runner", i, pid, busy=busy)
+        # When it is really gone: on a loaded machine a SIGKILLed process
+        # can run on for milliseconds, and its program with it.
+        end, dead = time.time() + 0.5, None
+        while time.time() < end:
+            if not alive(pid):
+                dead = time.time()
+                break
+            time.sleep(0.0005)
+        self.record("runner", i, pid, busy=busy, dead=dead)
         if self.rng.random() < 0.5:
             # Its pane-died hook hands over at once: hunt for it.
             end = time.time() + 1.5
@@ -595,6 +670,166 @@ class Soak:
         threading.Thread(target=cont, daemon=True).start()
         return True
 
+    # --- deliberate operations (issue 19) ---
+    def operator(self):
+        """Stops, stops and restarts from inside a peer, binary moves: one
+        at a time, every 2 to 6 s, while the chaos goes on."""
+        kinds = list(OP_WEIGHTS)
+        weights = [OP_WEIGHTS[k] for k in kinds]
+        last_move = time.time()
+        while not self.stop_chaos.wait(self.oprng.uniform(2, 6)):
+            kind = self.oprng.choices(kinds, weights)[0]
+            if kind == "move" and time.time() - last_move < MOVE_SPACING:
+                kind = "stop_worker"
+            try:
+                getattr(self, f"op_{kind}")()
+            except Exception as e:  # an operator bug must not end the soak
+                print(f"soak: op {kind}: {e!r}", file=sys.stderr)
+                self.op(kind, None, error=repr(e))
+            if kind == "move":
+                last_move = time.time()
+
+    def op(self, kind, i, **kw):
+        with self.rec_lock:
+            self.ops.append(dict(kind=kind, id=i, **kw))
+
+    def running_task(self, i):
+        d = os.path.join(self.root, "queues", i, "cur")
+        for name in os.listdir(d) if os.path.isdir(d) else []:
+            m = re.fullmatch(r"(\d{20})\.([0-9a-z]+)", name)
+            if m:
+                return m.group(2)
+        return None
+
+    def op_stop_worker(self):
+        """`stop` of an ephemeral peer whose worker runs a task (waited for
+        up to 2 s), 15 % of them with --fail-task."""
+        peers = list(EPHEMERAL)
+        self.oprng.shuffle(peers)
+        end = time.time() + 2
+        i = task = None
+        while time.time() < end and not task:
+            for p in peers:
+                if self.runner_pid(p) and self.running_task(p):
+                    i, task = p, self.running_task(p)
+                    break
+            else:
+                time.sleep(0.02)
+        if not task:
+            self.op("stop_worker", None, missed=True)
+            return
+        fail = self.oprng.random() < 0.15
+        args = ["stop", i, "--json", "--grace", "1s"] + (["--fail-task"] if fail else [])
+        rc, out, err, t0, t1 = self.run(args, kind="op")
+        res = {}
+        if rc == 0:
+            try:
+                res = json.loads(out)
+            except ValueError:
+                rc = "bad-json"
+        self.op("stop_worker", i, t0=t0, t1=t1, rc=rc, fail_task=fail, task_before=task,
+                task=res.get("task"), outcome=res.get("task_outcome"),
+                was_running=res.get("was_running"), err=err.strip()[-300:])
+
+    def relaunch(self, i):
+        """A persistent peer stopped on purpose stays stopped: launch it
+        again a little later, as an operator would."""
+        time.sleep(self.oprng.uniform(0.5, 3))
+        rc, _, err, t0, t1 = self.run(["launch", i], kind="op")
+        self.op("relaunch", i, t0=t0, t1=t1, rc=rc, err=err.strip()[-300:])
+
+    def op_stop_persistent(self):
+        i = self.oprng.choice(list(PERSISTENT))
+        srv, pane = self.server_pid(i), self.state(i).get("pane_pid")
+        rc, out, err, t0, t1 = self.run(["stop", i, "--json", "--grace", "1s"], kind="op")
+        res = {}
+        try:
+            res = json.loads(out) if rc == 0 else {}
+        except ValueError:
+            rc = "bad-json"
+        self.op("stop_persistent", i, t0=t0, t1=t1, rc=rc, server=srv, pane=pane,
+                was_running=res.get("was_running"), err=err.strip()[-300:])
+        self.relaunch(i)
+
+    def lifecycle_size(self):
+        try:
+            return os.path.getsize(os.path.join(self.root, "logs", "lifecycle.log"))
+        except OSError:
+            return 0
+
+    def lifecycle_since(self, off):
+        try:
+            with open(os.path.join(self.root, "logs", "lifecycle.log"), errors="replace") as f:
+                f.seek(off)
+                return [logfmt(l) for l in f.read().splitlines()]
+        except OSError:
+            return []
+
+    def inside(self, verb):
+        """Type `<binary> stop|restart "$MUXVISOR_IDENTITY"` into p-shell's
+        pane and wait (15 s) for the stop (and the launch of a restart) to
+        be recorded, although the command dies with the pane."""
+        i = "p-shell"
+        srv, pane = self.server_pid(i), self.state(i).get("pane_pid")
+        if not srv or not pane or not alive(pane):
+            self.op(f"inside_{verb}", i, missed=True)
+            return
+        off = self.lifecycle_size()
+        line = f"'{self.mv}' {verb} \"$MUXVISOR_IDENTITY\" --grace 1s"
+        t0 = time.time()
+        r = subprocess.run(["tmux", "-S", self.sock(i), "-f", "/dev/null", "send-keys", "-t",
+                            f"={i}:", "-l", line], capture_output=True, text=True, timeout=5,
+                           env=self.env)
+        r2 = subprocess.run(["tmux", "-S", self.sock(i), "-f", "/dev/null", "send-keys", "-t",
+                             f"={i}:", "Enter"], capture_output=True, text=True, timeout=5,
+                            env=self.env)
+        if r.returncode or r2.returncode:
+            self.op(f"inside_{verb}", i, t0=t0, typed=False, server=srv, pane=pane,
+                    err=(r.stderr + r2.stderr).strip()[-300:])
+            return
+        stopped = launched = None
+        end = t0 + 15
+        while time.time() < end and not (stopped and (verb == "stop" or launched)):
+            for e in self.lifecycle_since(off):
+                if e.get("identity") != i:
+                    continue
+                if e.get("ev") == "stop" and e.get("reason") == verb and not stopped:
+                    stopped = e.get("ts")
+                elif e.get("ev") == "launch" and stopped and not launched:
+                    launched = e.get("ts")
+            time.sleep(0.2)
+        rec = dict(t0=t0, t1=time.time(), typed=True, server=srv, pane=pane, stop_ts=stopped,
+                   launch_ts=launched, finished=bool(stopped and (verb == "stop" or launched)))
+        if not rec["finished"]:
+            rc, out, _, _, _ = self.run(["screen", i])
+            rec["screen"] = out[-1500:] if rc == 0 else ""
+            rec["events"] = [e for e in self.lifecycle_since(off) if e.get("identity") == i]
+            rc, out, _, _, _ = self.run(["status", i, "--json"])
+            rec["status"] = out.strip()[:400]
+        self.op(f"inside_{verb}", i, **rec)
+        if verb == "stop":
+            self.relaunch(i)
+
+    def op_inside_stop(self):
+        self.inside("stop")
+
+    def op_inside_restart(self):
+        self.inside("restart")
+
+    def op_move(self):
+        """Move the binary to a new path and carry on with it: the hooks of
+        live servers name the old path, which no longer exists."""
+        with self.spawn_lock:
+            n = sum(1 for o in self.ops if o["kind"] == "move") + 1
+            d = os.path.join(self.work, "bin", f"v{n}")
+            os.makedirs(d)
+            new = os.path.join(d, "muxvisor")
+            old = self.mv
+            os.rename(old, new)
+            self.mv = new
+            t = time.time()
+        self.op("move", None, t=t, old=old, new=new)
+
     # --- phases ---
     def setup(self):
         for i, argv_ in PERSISTENT.items():
@@ -620,6 +855,11 @@ class Soak:
             ok = False
             if rc == 0:
                 rows = {r["identity"]: r for r in json.loads(out)}
+                for i in PERSISTENT:
+                    if rows[i]["state"] == "stopped":
+                        # Stopped on purpose by the operator (or from inside)
+                        # just before the chaos ended: launch it again.
+                        self.run(["launch", i])
                 ok = all(rows[i]["state"] == "running" and rows[i]["canary"] for i in PERSISTENT)
                 for i in EPHEMERAL:
                     q = rows[i]["queue"]
@@ -638,12 +878,13 @@ class Soak:
             json.dump(dict(seed=self.a.seed, minutes=self.a.minutes, settle=self.a.settle,
                            chaos_s=chaos_s, settled=settled, load0=load0, loads=self.loads,
                            sends=self.sends, psends=self.psends, ticks=self.ticks,
-                           kills=self.kills, lost=list(self.lost.values())), f)
+                           kills=self.kills, ops=self.ops, mv=self.mv,
+                           lost=list(self.lost.values())), f)
 
     def load(self):
         with open(os.path.join(self.work, "records.json")) as f:
             d = json.load(f)
-        for k in ("loads", "sends", "psends", "ticks", "kills"):
+        for k in ("loads", "sends", "psends", "ticks", "kills", "ops", "mv"):
             setattr(self, k, d[k])
         self.lost = {(x["path"], x["pid"]): x for x in d.get("lost", [])}
         self.a.seed, self.a.settle = d["seed"], d["settle"]
@@ -682,7 +923,8 @@ def main():
     if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:
         sys.exit("soak: prctl(PR_SET_CHILD_SUBREAPER) failed")
     s = Soak(a)
-    print(f"soak: seed {a.seed}, {a.minutes:g} min, root {s.root}", flush=True)
+    s.install_copy()
+    print(f"soak: seed {a.seed}, {a.minutes:g} min, root {s.root}, binary {s.mv}", flush=True)
     threading.Thread(target=s.reaper, daemon=True).start()
     threading.Thread(target=s.loadavg, daemon=True).start()
     threading.Thread(target=s.auditor, daemon=True).start()
@@ -696,7 +938,8 @@ def main():
         senders.append(threading.Thread(target=s.psender))
         ticker = threading.Thread(target=s.ticker)
         chaos = threading.Thread(target=s.chaos)
-        for t in senders + [ticker, chaos]:
+        operator = threading.Thread(target=s.operator)
+        for t in senders + [ticker, chaos, operator]:
             t.start()
         deadline = t_start + a.minutes * 60
         while time.time() < deadline:
@@ -704,10 +947,13 @@ def main():
             with s.rec_lock:
                 ok = sum(1 for x in s.sends if x["rc"] == 0)
                 hits = sum(1 for k in s.kills if not k.get("missed"))
+                ops = sum(1 for o in s.ops if not o.get("missed"))
             print(f"soak: {int(time.time() - t_start)}s: {ok} tasks sent, {hits} chaos hits, "
+                  f"{ops} operations, "
                   f"load {os.getloadavg()[0]:.2f}", flush=True)
         s.stop_chaos.set()
         chaos.join()
+        operator.join()
         s.stop_senders.set()
         for t in senders:
             t.join()
@@ -739,9 +985,21 @@ def main():
 
 def window_kill(kills, peer, ended):
     """A kill of `peer`'s runner or server within 100 ms after a program
-    ended: the program's exit was never recorded, so its task ran again."""
+    ended: the program's exit was never recorded, so its task ran again.
+    A runner seen still alive after its program's end (`dead`, polled
+    after the SIGKILL: under load the kill takes effect milliseconds
+    late) counts as killed after it too."""
     return any(k.get("id") == peer and k["kind"] in ("runner", "server")
-               and -0.005 <= k["t"] - ended <= 0.1 for k in kills if not k.get("missed"))
+               and k["t"] - 0.1 <= ended <= max(k["t"] + 0.005, k.get("dead") or 0)
+               for k in kills if not k.get("missed"))
+
+
+def window_stop(ops, peer, task, ended):
+    """A deliberate stop of `peer` that put `task` back although its program
+    had just ended (within 100 ms before the stop, or during it): the stop
+    ended the runner inside the exit-to-ack window, so the task ran again."""
+    return any(o["kind"] == "stop_worker" and o.get("id") == peer and o.get("task") == task
+               and o.get("t0", 0) - 0.1 <= ended <= o.get("t1", 0) for o in ops)
 
 
 def iso_epoch(x):
@@ -762,6 +1020,274 @@ def read_lines(path):
         except OSError:
             pass
     return lines
+
+
+def task_events(life):
+    """Per task, its queue events in log order."""
+    out = {}
+    for n, e in enumerate(life):
+        if e.get("ev") in ("task-start", "task-retry", "task-requeued", "task-dead", "task-done",
+                           "task-timeout") and e.get("task"):
+            out.setdefault(e["task"], []).append(dict(e, _n=n))
+    return out
+
+
+def sigterm_reason(e):
+    """A retry or dead letter charged for a SIGTERM: only a deliberate stop
+    sends one to a task program in the soak (a timeout is `timeout`)."""
+    return any(w in ("signal-15", "exit-143") for f in ("reason", "last_error")
+               for w in re.split(r"[\s;:]+", e.get(f) or ""))
+
+
+def stop_and_timeout_accounts(s, life, acked, shown_all, runs, v):
+    """Issue 19's accounts for deliberate stops of ephemeral workers and for
+    task timeouts. A stop is not a crash: the task it interrupted goes back
+    at the head with its attempt count unchanged (`task-requeued
+    reason=stopped`), and its next claim reuses that attempt, or with
+    --fail-task it is dead-lettered `stopped`. Appends violations to `v`."""
+    te = task_events(life)
+    a = dict(charged=0, failtask_dead=0, requeued=0, uncharged=0, claim_lost_after=[],
+             found_none=0, failed=[], timeouts=0, timeout_retried=0, timeout_max_ms=0,
+             slow_first=0, slow_overran=0, rerun_after_stop=0, rerun_after_timeout=0)
+    stops = [o for o in s.ops if o["kind"] == "stop_worker" and not o.get("missed")]
+    matched = set()
+    for o in stops:
+        if o.get("rc") != 0:
+            a["failed"].append(o)
+            continue
+        t = o.get("task")
+        if not t:
+            a["found_none"] += 1
+            continue
+        if o.get("outcome") == "dead":
+            sh = shown_all.get(t)
+            if sh is None:
+                continue  # not an acknowledged send: its send was killed
+            if sh.get("stage") == "dead" and (sh.get("reason") or "").startswith("stopped"):
+                a["failtask_dead"] += 1
+            else:
+                v.append(f"task {t} of {o['id']}: `stop --fail-task` said it was dead-lettered, "
+                         f"but it is {sh.get('stage')} ({sh.get('reason')})")
+            continue
+        if o.get("outcome") != "requeued":
+            v.append(f"stop of {o['id']} at {o['t0']:.3f}: task {t}, outcome {o.get('outcome')!r}")
+            continue
+        a["requeued"] += 1
+        evs = te.get(t, [])
+        req = [k for k, e in enumerate(evs) if e["ev"] == "task-requeued"
+               and e.get("reason") == "stopped" and e["_n"] not in matched
+               and o["t0"] - 1 <= iso_epoch(e.get("ts", "")) <= o["t1"] + 1]
+        if len(req) != 1:
+            v.append(f"task {t} of {o['id']}: `stop` said it was requeued; {len(req)} "
+                     f"ev=task-requeued reason=stopped for it around the stop")
+            continue
+        k = req[0]
+        matched.add(evs[k]["_n"])
+        r = int(evs[k].get("attempt") or 0)
+        log = "; ".join(f"{e.get('ts')} {e['ev']} attempt={e.get('attempt', '')} "
+                        f"{e.get('reason', '')}" for e in evs)
+        before = evs[k - 1] if k else None
+        if not before or before["ev"] != "task-start" or int(before.get("attempt") or 0) != r + 1:
+            a["charged"] += 1
+            v.append(f"CHARGED: task {t} of {o['id']}: the run the stop interrupted is not a "
+                     f"task-start with attempt {r + 1} just before ev=task-requeued attempt={r}: "
+                     f"{log}")
+            continue
+        after = evs[k + 1] if k + 1 < len(evs) else None
+        if after and after["ev"] == "task-start" and int(after.get("attempt") or 0) == r + 1:
+            a["uncharged"] += 1
+        elif (after and after["ev"] == "task-retry" and int(after.get("attempt") or 0) == r + 1
+              and not sigterm_reason(after)):
+            # Its next claim was lost to a kill (or a launch that failed
+            # while the binary moved) before the program started: that
+            # attempt is charged to the kill, not to the stop.
+            a["claim_lost_after"].append(after.get("reason", ""))
+        elif after and after["ev"] == "task-timeout":
+            a["uncharged"] += 1  # cannot be: a timeout follows a start
+        else:
+            a["charged"] += 1
+            v.append(f"CHARGED: task {t} of {o['id']}: after ev=task-requeued attempt={r} "
+                     f"(stopped) its next event is not its claim with attempt {r + 1}: {log}")
+    for t, evs in te.items():
+        for e in evs:
+            if e["ev"] == "task-requeued" and e["_n"] not in matched:
+                v.append(f"task {t}: ev=task-requeued {e.get('reason')} at {e.get('ts')} that no "
+                         f"`stop` reported")
+            if e["ev"] in ("task-retry", "task-dead") and sigterm_reason(e):
+                a["charged"] += 1
+                v.append(f"CHARGED: task {t} ({e.get('identity')}): {e['ev']} for a SIGTERM "
+                         f"(only a deliberate stop sends one): {e}")
+    fail_dead = {o.get("task") for o in stops if o.get("outcome") == "dead"}
+    for t, sh in shown_all.items():
+        if sh.get("stage") == "dead" and (sh.get("reason") or "").startswith("stopped") \
+                and t not in fail_dead:
+            v.append(f"CHARGED: task {t} is dead-lettered `stopped` but no `stop --fail-task` "
+                     f"reported it")
+            a["charged"] += 1
+        if sh.get("stage") == "done":
+            starts = [e for e in te.get(t, []) if e["ev"] == "task-start"]
+            if starts and int(starts[-1].get("attempt") or 0) != sh.get("attempt"):
+                v.append(f"task {t}: done with attempt {sh.get('attempt')}, but its last "
+                         f"ev=task-start says attempt {starts[-1].get('attempt')}")
+    stopped_tasks = {o.get("task") for o in stops if o.get("outcome") == "requeued"}
+    # Timeouts: the runner ends a program on time, and the task is retried.
+    for t, evs in te.items():
+        for k, e in enumerate(evs):
+            if e["ev"] != "task-timeout":
+                continue
+            a["timeouts"] += 1
+            over = int(e.get("duration_ms") or 0) - int(e.get("timeout_ms") or 0)
+            a["timeout_max_ms"] = max(a["timeout_max_ms"], int(e.get("duration_ms") or 0))
+            if over > 2000:
+                v.append(f"task {t}: ended {over} ms past its --task-timeout: {e}")
+            nxt = evs[k + 1] if k + 1 < len(evs) else None
+            if nxt and nxt["ev"] in ("task-retry", "task-dead") and "timeout" in (
+                    (nxt.get("reason") or "") + (nxt.get("last_error") or "")):
+                a["timeout_retried"] += 1
+    timed_out = {t for t, evs in te.items() if any(e["ev"] == "task-timeout" for e in evs)}
+    for x in acked:
+        t, r = x["task"], runs.get(x["task"])
+        if not r or not r["start"]:
+            continue
+        if len(r["start"]) > 1 and t in stopped_tasks:
+            a["rerun_after_stop"] += 1
+        elif len(r["start"]) > 1 and t in timed_out:
+            a["rerun_after_timeout"] += 1
+        if x["peer"] in TASK_TIMEOUT and x["text"].endswith(":3"):
+            a["slow_first"] += 1
+            first_pid = r["start"][0][1]
+            if any(pid == first_pid for _, pid in r["end"]):
+                a["slow_overran"] += 1
+                v.append(f"task {t} ({x['text']}) of {x['peer']}: its first run slept 3 s and "
+                         f"finished: --task-timeout {TASK_TIMEOUT[x['peer']]:g}s did not end it; "
+                         + "; ".join(f"{e.get('ts')} {e['ev']} {e.get('reason', '')}"
+                                     for e in te.get(t, [])))
+    return a
+
+
+def death_accounts(s, life, exits, v):
+    """Every kill -9 of a persistent peer's pane program is recorded once:
+    one ev=session-exit for that pid, by its pane-died hook or, when the
+    hook names a binary that was moved away, by a tick (`source=tick`).
+    None only when the server died (a kill or a deliberate stop) before
+    the first tick after the death could see the pane. Every such
+    session-exit is a kill: a deliberate stop (from outside or inside)
+    records none. A stop of a persistent peer that was running is logged
+    (ev=stop)."""
+    d = dict(hook=0, tick=0, superseded=0, unrecorded=0, stops_logged=0)
+    by_pid = {}
+    for e in exits:
+        if e.get("ev") == "session-exit" and e.get("identity") in PERSISTENT and not e.get("task"):
+            by_pid.setdefault((e.get("identity"), int(e.get("pid") or 0)), []).append(e)
+    kills = [k for k in s.kills if k["kind"] == "pane" and not k.get("missed")]
+    stops = [(e.get("identity"), iso_epoch(e.get("ts", ""))) for e in life if e.get("ev") == "stop"]
+    ends = [(k["id"], k["t"]) for k in s.kills if k["kind"] == "server" and not k.get("missed")]
+    ends += stops
+    ends += [(o["id"], o["t0"]) for o in s.ops
+             if o["kind"] in ("stop_persistent", "inside_stop", "inside_restart") and o.get("t0")]
+    for k in kills:
+        es = by_pid.get((k["id"], k["pid"]), [])
+        if len(es) > 1:
+            v.append(f"pane {k['pid']} of {k['id']}: {len(es)} ev=session-exit: {es}")
+        elif len(es) == 1:
+            d["tick" if es[0].get("source") == "tick" else "hook"] += 1
+        else:
+            ok_ticks = [x for x in s.ticks if x["rc"] == 0 and x["t0"] > k["t"] + 0.05]
+            by = ok_ticks[0]["t1"] if ok_ticks else float("inf")
+            if any(i == k["id"] and k["t"] - 2 <= t <= by + 0.5 for i, t in ends):
+                d["superseded"] += 1
+            else:
+                d["unrecorded"] += 1
+                v.append(f"UNRECORDED: pane {k['pid']} of {k['id']} killed at {k['t']:.3f}: no "
+                         f"ev=session-exit, though a tick ran from {ok_ticks[0]['t0']:.3f} to "
+                         f"{by:.3f} with its server alive" if ok_ticks else
+                         f"UNRECORDED: pane {k['pid']} of {k['id']}: no ev=session-exit")
+    killed = {(k["id"], k["pid"]) for k in kills}
+    for key, es in by_pid.items():
+        if key not in killed:
+            v.append(f"ev=session-exit for pane {key[1]} of {key[0]} that the chaos did not kill "
+                     f"(a deliberate stop is not a death): {es[0]}")
+    for o in s.ops:
+        if o["kind"] == "stop_persistent" and o.get("rc") == 0 and o.get("was_running"):
+            if any(i == o["id"] and o["t0"] - 1 <= t <= o["t1"] + 1 for i, t in stops):
+                d["stops_logged"] += 1
+            else:
+                v.append(f"stop of {o['id']} at {o['t0']:.3f} (it was running): no ev=stop")
+    # Stops and restarts typed into p-shell's own pane must finish.
+    for o in s.ops:
+        if o["kind"] not in ("inside_stop", "inside_restart") or o.get("missed"):
+            continue
+        if o.get("finished") or not o.get("typed"):
+            continue
+        hit = [k for k in s.kills if k.get("id") == o["id"] and not k.get("missed")
+               and k["kind"] in ("server", "pane", "sigstop", "canary", "waiter")
+               and o["t0"] - 5 <= k["t"] <= o["t1"]]
+        if hit:
+            o["interrupted"] = True
+        else:
+            v.append(f"INSIDE: `{o['kind'].split('_')[1]}` typed into {o['id']}'s pane at "
+                     f"{o['t0']:.3f} did not finish within 15 s (ev=stop at {o.get('stop_ts')}, "
+                     f"ev=launch at {o.get('launch_ts')}), and no chaos touched it: events "
+                     f"{o.get('events')}; status {o.get('status')}; screen:\n{o.get('screen', '')}")
+    return d
+
+
+def hook_accounts(s, v):
+    """After the settle every live server's pane-died hook, and the binary
+    its state records, name the binary's current path."""
+    n = 0
+    for i in s.peers():
+        if not s.server_pid(i):
+            continue
+        n += 1
+        exe = s.state(i).get("exe")
+        r = subprocess.run(["tmux", "-S", s.sock(i), "-f", "/dev/null", "show-hooks", "-g",
+                            "pane-died"], capture_output=True, text=True, timeout=5, env=s.env)
+        if exe != s.mv or s.mv not in r.stdout:
+            v.append(f"{i}: after the binary moved to {s.mv}, its state names {exe} and its "
+                     f"pane-died hook is {r.stdout.strip()[:300]!r}")
+    return n
+
+
+def print_issue19(s, life, exits, a, d, hooks_ok):
+    ops = {}
+    for o in s.ops:
+        x = ops.setdefault(o["kind"], [0, 0])
+        x[1 if o.get("missed") else 0] += 1
+    print("operations (done/no target): " + ", ".join(f"{k} {x[0]}/{x[1]}"
+                                                       for k, x in sorted(ops.items())))
+    sw = [o for o in s.ops if o["kind"] == "stop_worker" and not o.get("missed")]
+    print(f"stops of a running ephemeral worker: {len(sw)} ({sum(1 for o in sw if o.get('fail_task'))}"
+          f" with --fail-task): task requeued {a['requeued']} (next claim reused the attempt "
+          f"{a['uncharged']}, next claim lost to a kill {len(a['claim_lost_after'])} "
+          f"{sorted(set(a['claim_lost_after']))[:3] or ''}), dead-lettered `stopped` "
+          f"{a['failtask_dead']}, no task left to settle (it finished first) {a['found_none']}, "
+          f"stop failed {len(a['failed'])}; re-run after a stop {a['rerun_after_stop']}")
+    for o in a["failed"][:5]:
+        print(f"   stop {o['id']} rc={o.get('rc')}: {o.get('err', '')[-200:]}")
+    sp = [o for o in s.ops if o["kind"] == "stop_persistent"]
+    rl = [o for o in s.ops if o["kind"] == "relaunch"]
+    print(f"stops of a persistent peer: {len(sp)} (rc {sorted({str(o.get('rc')) for o in sp})}), "
+          f"ev=stop logged for {d['stops_logged']} that were running; relaunches {len(rl)} "
+          f"({sum(1 for o in rl if o.get('rc') == 0)} exit 0)")
+    for kind in ("inside_stop", "inside_restart"):
+        xs = [o for o in s.ops if o["kind"] == kind and not o.get("missed")]
+        print(f"{kind.replace('_', ' ')} (typed into p-shell's pane): {len(xs)}, finished "
+              f"{sum(1 for o in xs if o.get('finished'))}, interrupted by the chaos "
+              f"{sum(1 for o in xs if o.get('interrupted'))}, not typed "
+              f"{sum(1 for o in xs if not o.get('typed'))}")
+    mv = [o for o in s.ops if o["kind"] == "move"]
+    rehooks = sum(1 for x in s.ticks for y in x["actions"] if y.get("action") == "rehook")
+    src_tick = sum(1 for e in exits if e.get("ev") == "session-exit" and e.get("source") == "tick")
+    print(f"binary moves: {len(mv)}; tick rehook actions {rehooks}; ev=session-exit source=tick "
+          f"{src_tick}; live servers whose hook names the final path "
+          f"{'-' if hooks_ok is None else hooks_ok}")
+    print(f"persistent pane kills recorded: by the hook {d['hook']}, by a tick {d['tick']}, "
+          f"superseded by their server's death {d['superseded']}, unrecorded {d['unrecorded']}")
+    print(f"task timeouts: {a['timeouts']} ev=task-timeout (longest {a['timeout_max_ms']} ms), "
+          f"retried as timeout {a['timeout_retried']}; slow first runs {a['slow_first']}, of "
+          f"which ran past the timeout {a['slow_overran']}; re-run after a timeout "
+          f"{a['rerun_after_timeout']}")
 
 
 def report(s, chaos_s, settled, load0, live):
@@ -788,8 +1314,8 @@ def report(s, chaos_s, settled, load0, live):
                 r = runs.setdefault(w[1], {"start": [], "end": [], "peer": i, "text": w[2]})
                 r[w[0]].append((n, int(w[3])) if w[0] == "start" else (float(w[4]), int(w[3])))
     acked = [x for x in s.sends if x["rc"] == 0]
-    stages, dead_reasons = {}, {}
-    rerun, twice, window = [], [], []
+    stages, dead_reasons, shown_all = {}, {}, {}
+    rerun, twice, window, window_stopped = [], [], [], []
     for x in acked:
         t = x["task"]
         rc, out, err, _, _ = s.run(["queue", x["peer"], "show", t, "--json"])
@@ -797,6 +1323,7 @@ def report(s, chaos_s, settled, load0, live):
             v.append(f"LOST: task {t} ({x['text']}) of {x['peer']}: queue show: {err.strip()}")
             continue
         shown = json.loads(out)
+        shown_all[t] = shown
         stage = shown.get("stage")
         stages[stage] = stages.get(stage, 0) + 1
         r = runs.get(t, {"start": [], "end": []})
@@ -821,6 +1348,10 @@ def report(s, chaos_s, settled, load0, live):
             # It ended and its runner (or server) was killed before recording
             # that: the exit-to-ack window no kill -9 can be kept out of.
             window.append(t)
+        elif len(r["end"]) > 1 and window_stop(s.ops, x["peer"], t, r["end"][0][0]):
+            # The same window, closed by a deliberate stop (SIGTERM).
+            window.append(t)
+            window_stopped.append(t)
         elif len(r["end"]) > 1:
             twice.append(t)
             v.append(f"task {t} ({x['text']}) of {x['peer']} finished {len(r['end'])} times "
@@ -828,6 +1359,9 @@ def report(s, chaos_s, settled, load0, live):
                      + "; ".join(f"{e.get('ts')} {e.get('ev')} {e.get('reason', e.get('status', ''))}"
                                  for e in life if e.get("task") == t))
     unacked_runs = sum(1 for t, r in runs.items() if t not in {x["task"] for x in acked})
+
+    # 1b. deliberate stops, task timeouts (issue 19).
+    acct = stop_and_timeout_accounts(s, life, acked, shown_all, runs, v)
 
     # 2. server kills <-> ev=server-exit records.
     recs = {}
@@ -909,6 +1443,11 @@ def report(s, chaos_s, settled, load0, live):
                  f"{time.strftime('%H:%M:%S', time.gmtime(x['t']))}.{int(x['t'] % 1 * 1000):03d}"
                  f" (records.json has the process tree and its stack)")
 
+    # 2b. deaths of persistent panes <-> ev=session-exit; stops recorded;
+    # stops and restarts from inside finished; hooks follow the binary.
+    deaths = death_accounts(s, life, exits, v)
+    hooks_ok = hook_accounts(s, v) if live else None
+
     # 4. FIFO: per peer, first runs in sequence order.
     inversions = 0
     for i in EPHEMERAL:
@@ -969,7 +1508,8 @@ def report(s, chaos_s, settled, load0, live):
     print(f"acknowledged sends: {len(acked)}: done {stages.get('done', 0)}, dead "
           f"{stages.get('dead', 0)} {dead_reasons or ''}, other {sum(stages.values()) - stages.get('done', 0) - stages.get('dead', 0)}")
     print(f"re-run after a kill: {len(rerun)}; finished twice: {len(twice)}; ended, then its "
-          f"runner killed before the ack (allowed): {len(window)}; tasks run whose send was not "
+          f"runner killed before the ack (allowed): {len(window)} ({len(window_stopped)} of them by a "
+          f"deliberate stop); tasks run whose send was not "
           f"acknowledged (sender killed): {unacked_runs}")
     print(f"events: task-start {count('task-start')}, task-done {count('task-done')}, "
           f"task-retry {count('task-retry')}, task-dead {count('task-dead')}, restart {restarts}, "
@@ -1002,6 +1542,15 @@ def report(s, chaos_s, settled, load0, live):
         print(f"failed sends (not killed by the chaos): {len(fails)}, e.g.")
         for x in fails[:5]:
             print(f"   {x['peer']} rc={x['rc']}: {x['err'][-200:]}")
+    print_issue19(s, life, exits, acct, deaths, hooks_ok)
+    unrecorded = (unwatched_lost + sum(1 for x in v if x.startswith("MISSED"))
+                  + deaths["unrecorded"])
+    lost = sum(1 for x in v if x.startswith("LOST:")) + sum(
+        1 for x in v if "after settling" in x)
+    print(f"ACCOUNTS: lost {lost}; finished twice outside the exit-to-ack window {len(twice)}; "
+          f"unrecorded deaths {unrecorded}; tasks charged an attempt for a deliberate stop "
+          f"{acct['charged']}; dead-lettered `stopped` by stop --fail-task (counted apart, not "
+          f"lost) {acct['failtask_dead']}")
     print(f"\nVIOLATIONS: {len(v)}")
     for x in v:
         print(f" - {x}")
