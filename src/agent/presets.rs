@@ -210,8 +210,13 @@ pub const CLAUDE: Preset = Preset {
 
 /// Codex CLI's text placeholders for an empty composer, from
 /// `codex-rs/tui/src/chatwidget.rs` (`PLACEHOLDERS`, `SIDE_PLACEHOLDERS`),
-/// plus the one its test snapshots show.
-const CODEX_READY: &str = r"^› (?:Explain this codebase|Summarize recent commits|Implement \{feature\}|Find and fix a bug in @filename|Write tests for @filename|Improve documentation in @filename|Run /review on my current changes|Use /skills to list available skills|Check recently modified functions for compatibility|How many files have been modified\?|Will this algorithm scale well\?|Ask Codex to do anything)?[ \t]*$";
+/// plus the one its test snapshots show, then the footer of a Codex whose
+/// start-up finished: 0.171.0 draws `› Ask Codex to do anything` with only
+/// `? for shortcuts` below it for a few seconds at start, and a login
+/// picker may still replace that prompt (and a message typed into it is
+/// lost); once started it shows `← for agents · ? for shortcuts` (and its
+/// status line) a few lines below the prompt.
+const CODEX_READY: &str = r"^› (?:Explain this codebase|Summarize recent commits|Implement \{feature\}|Find and fix a bug in @filename|Write tests for @filename|Improve documentation in @filename|Run /review on my current changes|Use /skills to list available skills|Check recently modified functions for compatibility|How many files have been modified\?|Will this algorithm scale well\?|Ask Codex to do anything)?[ \t]*\n(?:[^\n]*\n){0,4}?[^\n]*← for agents";
 
 /// Codex CLI (the Rust TUI, `codex-rs/tui`). The composer is a line `› `;
 /// when empty it shows one of a fixed list of placeholders, so the ready
@@ -699,8 +704,14 @@ mod tests {
         assert_eq!(claude.classify("│ >        │\n│   second │\n╰──╯\n"), Verdict::Nothing);
         let codex = Patterns::preset(&CODEX).unwrap();
         assert_ne!(codex.classify("› Summarize recent commits please\n"), Verdict::Ready);
-        assert_eq!(codex.classify("› Summarize recent commits\n"), Verdict::Ready);
-        assert_eq!(codex.classify("› \n"), Verdict::Ready);
+        let footer = "\n\n  gpt-5-codex default · /w\n  ← for agents · ? for shortcuts\n";
+        assert_eq!(codex.classify(&format!("› Summarize recent commits{footer}")), Verdict::Ready);
+        assert_eq!(codex.classify(&format!("› {footer}")), Verdict::Ready);
+        // At start, before the footer: a login picker may still replace it.
+        assert_ne!(
+            codex.classify("› Ask Codex to do anything\n\n  ? for shortcuts\n"),
+            Verdict::Ready
+        );
         let aider = Patterns::preset(&AIDER).unwrap();
         assert_eq!(aider.classify("> \n\n"), Verdict::Ready);
         assert_eq!(aider.classify("> \n> draft\n"), Verdict::Nothing);
