@@ -263,13 +263,15 @@ mod tests {
         assert!(typable(b"x\x1b[201~INJECTED\r").unwrap_err().contains("U+001B"));
     }
 
+    fn argv(c: &Cmd) -> Vec<String> {
+        c.as_args().iter().map(|s| s.to_string_lossy().into_owned()).collect()
+    }
+
     #[test]
     fn enter_alone_is_guarded_by_the_panes_life() {
         let id = Identity::parse("w1").unwrap();
-        let v: Vec<String> =
-            guarded_enter(&id).as_args().iter().map(|s| s.to_string_lossy().into_owned()).collect();
         assert_eq!(
-            v,
+            argv(&guarded_enter(&id)),
             [
                 "if-shell",
                 "-F",
@@ -295,10 +297,8 @@ mod tests {
     #[test]
     fn the_paste_is_guarded_by_the_panes_life() {
         let id = Identity::parse("w1").unwrap();
-        let c = guarded_paste("muxvisor-1-ab", &id);
-        let v: Vec<String> = c.as_args().iter().map(|s| s.to_string_lossy().into_owned()).collect();
         assert_eq!(
-            v,
+            argv(&guarded_paste("muxvisor-1-ab", &id)),
             [
                 "if-shell",
                 "-F",
