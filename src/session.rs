@@ -294,7 +294,11 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
         Start::Program | Start::Fresh => launch_env(spec, root.dir())?,
     };
 
-    teardown_leftovers(root, id, &obs, "launch")?;
+    // A runner start (the hot path of `send`) skips the scan for strays:
+    // its programs die with their runner, and `stop` and `clean` still
+    // sweep; an agent's launch pays it (a daemon its last incarnation left).
+    let when = if start == Start::Runner { None } else { Some("launch") };
+    teardown_leftovers(root, id, &obs, when)?;
     // A canary of the previous incarnation may still be about to read the
     // intent (a quick stop-then-launch): let it go before removing it.
     if root.stop_intent(id).exists() {
@@ -472,7 +476,7 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
     let grace_ms = grace.as_millis();
     let hung = obs.seen == Seen::Hung;
     if !obs.is_alive() && !hung {
-        teardown_leftovers(root, id, &obs, "stop")?;
+        teardown_leftovers(root, id, &obs, Some("stop"))?;
         state::update(root, id, |st| {
             st.stopped = true;
             st.stop_reason = Some(reason.to_string());
@@ -644,7 +648,14 @@ fn write_intent(root: &Root, id: &Identity, reason: &str) -> Result<()> {
 /// the intent is written and the canary signalled first, and we wait for the
 /// old canary to leave before returning, so it cannot mistake this for a
 /// crash once the intent is removed.
-fn teardown_leftovers(root: &Root, id: &Identity, obs: &Observed, when: &str) -> Result<()> {
+/// `strays`: sweep the processes the program left behind (see `strays`),
+/// logged with this word; `None` skips the scan.
+fn teardown_leftovers(
+    root: &Root,
+    id: &Identity,
+    obs: &Observed,
+    strays: Option<&str>,
+) -> Result<()> {
     let recorded = state::load(root, id).unwrap_or_default();
     let socket = root.socket(id);
     match obs.seen {
@@ -668,7 +679,9 @@ fn teardown_leftovers(root: &Root, id: &Identity, obs: &Observed, when: &str) ->
     }
     // What the last incarnation left behind outside its group (a daemon it
     // started, a program that ignored SIGHUP).
-    crate::strays::end(root, id, STRAY_GRACE, when);
+    if let Some(when) = strays {
+        crate::strays::end(root, id, STRAY_GRACE, when);
+    }
     Ok(())
 }
 

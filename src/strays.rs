@@ -10,16 +10,18 @@
 //! launch_env`), and a child inherits them, detached or not: a process
 //! whose environment holds both, once the peer's server is gone, is a
 //! stray of that peer. A stop ends them (SIGTERM, then SIGKILL after the
-//! grace), so does the launch of the next incarnation (before it starts),
-//! and `doctor`/`clean` name and end them. Never touched: muxvisor's own
+//! grace), so does the launch of the next incarnation of a program (before
+//! it starts; a runner's start, the hot path of `send`, skips the scan: its
+//! programs die with it), and `clean` names and ends them. Never touched: muxvisor's own
 //! processes (a courier or canary that a hook started from inside the
 //! pane inherits the identity too), tmux servers (another peer's server,
 //! launched from inside this pane, carries it in its own environment),
 //! and the process that asks, with its ancestors (`stop` run from inside
 //! the pane).
 //!
-//! Finding them is a scan of every process's environment: a stop, a launch
-//! and `clean` pay it, never a tick's routine look.
+//! Finding them is a scan of every process's environment: a stop, a
+//! program's launch and `clean` pay it, never a tick's routine look or a
+//! runner's start.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
