@@ -14,8 +14,9 @@
 //! it starts; a runner's start, the hot path of `send`, skips the scan: its
 //! programs die with it), and `clean` names and ends them. Never touched: muxvisor's own
 //! processes (a courier or canary that a hook started from inside the
-//! pane inherits the identity too), tmux servers (another peer's server,
-//! launched from inside this pane, carries it in its own environment),
+//! pane inherits the identity too, and so do the shells tmux runs for
+//! muxvisor's pane log and exit hook: any argv that names muxvisor), tmux
+//! servers and clients (a peer's server runs with the peer's environment),
 //! and the process that asks, with its ancestors (`stop` run from inside
 //! the pane).
 //!
@@ -42,14 +43,19 @@ pub struct Stray {
     pub argv: String,
 }
 
-/// True for an argv that is muxvisor's own or a tmux server's. Pure.
+/// True for an argv that is muxvisor's own or tmux's: muxvisor itself, a
+/// shell tmux runs for one of muxvisor's commands (the pane log, the exit
+/// hook: `sh -c '... muxvisor ... _pane-log ID'`), or a hook calling
+/// `muxvisor mark`; a tmux server or client. Since a peer's tmux server runs
+/// with the peer's own environment, its helpers carry the identity too, and
+/// they end with the server on their own. Pure.
 fn exempt(argv: &[Vec<u8>]) -> bool {
     let Some(first) = argv.first() else { return true };
     let name = Path::new(std::ffi::OsStr::new(&*String::from_utf8_lossy(first)))
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    name == "muxvisor" || name.starts_with("tmux")
+    name.starts_with("tmux") || argv.iter().any(|w| String::from_utf8_lossy(w).contains("muxvisor"))
 }
 
 /// Our own pid and our ancestors'.
@@ -145,6 +151,11 @@ mod tests {
     fn muxvisor_and_tmux_are_never_strays() {
         let w = |s: &[&str]| s.iter().map(|x| x.as_bytes().to_vec()).collect::<Vec<_>>();
         assert!(exempt(&w(&["/usr/local/bin/muxvisor", "_courier", "a"])));
+        assert!(exempt(&w(&[
+            "sh",
+            "-c",
+            "'/usr/bin/env' '/x/muxvisor' '--root' '/r' '_pane-log' 'a'"
+        ])));
         assert!(exempt(&w(&["tmux", "-S", "/r/run/b.sock"])));
         assert!(exempt(&w(&["/usr/bin/tmux: server"])) || exempt(&w(&["tmux: server"])));
         assert!(exempt(&[]));
