@@ -538,4 +538,12 @@ fn a_launch_killed_half_way_leaves_a_server_that_is_still_accounted_for() {
         env.read("logs/lifecycle.log"),
         env.read("logs/exits.log")
     );
+    // The runner outlives its killed server while its program (sleep 600)
+    // runs, as designed; end what this test started (its program dies with
+    // it).
+    let q = muxvisor::queue::Queue::open(&r, &id).unwrap();
+    if let Some(pid) = q.runner_pid() {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        assert!(wait_until(Duration::from_secs(10), || !muxvisor::proc::alive(pid)));
+    }
 }
