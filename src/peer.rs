@@ -202,6 +202,15 @@ pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(3_600);
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(2);
 pub const DEFAULT_QUIET: Duration = Duration::from_millis(1500);
 
+/// An environment name a spec may hold: letters, digits and `_`, not
+/// starting with a digit. (The spec's rule; `peer_env` uses it too, and
+/// the spec does not depend on `peer_env`.)
+pub fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
 impl PeerSpec {
     /// A spec with every default filled in.
     pub fn new(identity: Identity, policy: Policy, command: Vec<String>, cwd: PathBuf) -> PeerSpec {
@@ -269,7 +278,7 @@ impl PeerSpec {
         }
         let base = self.base_env.iter().flatten();
         for (k, v) in self.env.iter().chain(base) {
-            if !crate::peer_env::valid_name(k) {
+            if !valid_env_name(k) {
                 bail!(
                     "peer {}: environment name {k:?} is not valid (letters, digits and '_', \
                      not starting with a digit)",

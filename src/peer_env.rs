@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::peer::PeerSpec;
+use crate::peer::{PeerSpec, valid_env_name};
 
 /// The names of the base (plus every `LC_*`).
 pub const BASE_NAMES: &[&str] =
@@ -60,14 +60,6 @@ pub fn file_marker(file: &Path) -> String {
 /// A base variable: one of [`BASE_NAMES`] or `LC_*`.
 pub fn is_base_name(name: &str) -> bool {
     BASE_NAMES.contains(&name) || name.starts_with("LC_")
-}
-
-/// An environment name muxvisor accepts: letters, digits and `_`, not
-/// starting with a digit.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 /// Refuse a name muxvisor sets itself. `from` says where it was given.
@@ -109,7 +101,7 @@ pub fn capture_base(
 ) -> BTreeMap<String, String> {
     let mut base: BTreeMap<String, String> = vars
         .into_iter()
-        .filter(|(k, v)| is_base_name(k) && valid_name(k) && !v.contains('\0'))
+        .filter(|(k, v)| is_base_name(k) && valid_env_name(k) && !v.contains('\0'))
         .filter(|(k, v)| !(k == "PATH" && v.is_empty()))
         .collect();
     for (k, v) in account {
@@ -145,7 +137,7 @@ pub fn parse_env_file(file: &Path, text: &str) -> Result<Vec<(String, String)>> 
         let Some((k, v)) = body.split_once('=') else {
             bail!("{}: expected KEY=VALUE, found {:?}", at(), crate::output::inert_line(line));
         };
-        if !valid_name(k) {
+        if !valid_env_name(k) {
             bail!(
                 "{}: {:?} is not a valid environment name (letters, digits and '_', not \
                  starting with a digit)",
