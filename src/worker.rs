@@ -233,12 +233,9 @@ const MAX_ARG: Option<usize> = None;
 pub fn check_deliverable(root: &Root, spec: &PeerSpec, payload: &[u8]) -> Result<(), String> {
     let alt = "put it in a file and use {task_file} in the peer's argv, or send the file's path";
     match spec.deliver {
-        Deliver::Keys => {
-            let text = std::str::from_utf8(payload).map_err(|e| {
-                format!("{} types its tasks, and this one is not valid UTF-8 ({e})", spec.identity)
-            })?;
-            paste::check_text(text)
-        }
+        Deliver::Keys => paste::typable(payload)
+            .map(|_| ())
+            .map_err(|m| format!("{} types its tasks: {m}", spec.identity)),
         Deliver::Argv => {
             if !spec.command.iter().any(|a| a.contains("{task}")) {
                 return Ok(());

@@ -67,11 +67,10 @@ pub fn run(ctx: &Ctx, args: SendArgs) -> Result<ExitCode> {
 }
 
 /// The text of a message, checked before anything is queued or typed.
+/// The same rule typing applies ([`paste::typable`]), said before anything
+/// is queued.
 fn message_text<'a>(id: &Identity, payload: &'a [u8], what: &str) -> Result<&'a str> {
-    let text = std::str::from_utf8(payload)
-        .with_context(|| format!("the text for {id} is not valid UTF-8; {what}"))?;
-    paste::check_text(text).map_err(|m| anyhow::anyhow!("{what} for {id}: {m}"))?;
-    Ok(text)
+    paste::typable(payload).map_err(|m| anyhow::anyhow!("{what} for {id}: {m}"))
 }
 
 /// `--keys`: tmux key names, at once, to a running peer.
