@@ -5,7 +5,8 @@
 //! deleted under a running server that could not be re-created), a symlink
 //! in the root's directories (fixed by removing the link, never by a chmod
 //! that would follow it), a hung
-//! server, a peer whose program cannot be found. A deleted socket that the
+//! server, a peer whose program cannot be found or whose launch tmux would
+//! refuse as too long, an installed service whose binary is gone. A deleted socket that the
 //! server re-created is a warning: something removes files under the root. Warnings (exit 0) are things to know: an old tmux, no service
 //! installed, ticks that stopped arriving.
 //!
@@ -323,6 +324,7 @@ fn check_service(root: &Root, out: &mut Vec<Finding>) -> Option<String> {
     let dir = root.dir().to_string_lossy().into_owned();
     let mut installed = None;
     let mut tick_path = None;
+    let mut tick_exe = None;
     for kind in Kind::ALL {
         match service::status(kind, &dir, &host) {
             Ok(s) if s.installed && s.for_this_root => {
@@ -332,6 +334,7 @@ fn check_service(root: &Root, out: &mut Vec<Finding>) -> Option<String> {
                     let every = service::effective_interval(kind, s.interval_s.unwrap_or(60));
                     installed = Some((kind, every));
                     tick_path = s.path.clone();
+                    tick_exe = s.exe.clone();
                 }
             }
             Ok(s) if s.installed => out.push(warn(
@@ -361,6 +364,20 @@ fn check_service(root: &Root, out: &mut Vec<Finding>) -> Option<String> {
         }
     };
     out.push(tick_finding(installed, last, Utc::now()));
+    if let (Some((kind, _)), Some(exe)) = (installed, &tick_exe)
+        && let Some(why) = not_runnable(Path::new(exe))
+    {
+        out.push(error(
+            "service",
+            format!(
+                "the {kind} service runs the tick with {}, which {why}: no tick runs, so no \
+                 peer is restarted and no queue drained (was muxvisor moved by an upgrade?)",
+                output::inert(exe)
+            ),
+            "run `muxvisor service install` again with the binary you use now, from a path \
+             that upgrades keep (README, \"Operating it\")",
+        ));
+    }
     let fallbacks: Vec<&Path> = crate::tmux::FALLBACK_DIRS.iter().map(Path::new).collect();
     if let (Some((kind, _)), Some(p)) = (installed, &tick_path)
         && crate::tmux::find_tmux(None, Some(p.into()), &fallbacks).is_err()
@@ -509,6 +526,16 @@ fn check_ghosts(root: &Root, out: &mut Vec<Finding>) {
 
 /// Every peer's program must be found where the tick will look: the peer's
 /// own `--env PATH=`, else the installed service's PATH, else ours.
+/// Why `exe` cannot be run as a program, if it cannot.
+fn not_runnable(exe: &Path) -> Option<&'static str> {
+    match std::fs::metadata(exe) {
+        Err(_) => Some("does not exist"),
+        Ok(md) if !md.is_file() => Some("is not a file"),
+        Ok(md) if md.mode() & 0o111 == 0 => Some("is not executable"),
+        Ok(_) => None,
+    }
+}
+
 fn check_peers(root: &Root, tick_path: Option<&str>, out: &mut Vec<Finding>) {
     let ids = match peer::list(root) {
         Ok(ids) => ids,
@@ -535,6 +562,22 @@ fn check_peers(root: &Root, tick_path: Option<&str>, out: &mut Vec<Finding>) {
                 "peers",
                 format!("{id}: working directory {} does not exist", spec.cwd.display()),
                 format!("create it, or `muxvisor add {id} --cwd DIR -- ...` again"),
+            ));
+            continue;
+        }
+        // A spec written by hand or by an older muxvisor that `add` would
+        // refuse today: tmux refuses every start of it.
+        if let Ok(exe) = std::env::current_exe()
+            && let Err(e) = crate::session::check_fits(root.dir(), &exe, &spec)
+        {
+            bad += 1;
+            out.push(error(
+                "peers",
+                format!("{e:#}"),
+                format!(
+                    "`muxvisor add {id} ...` again with a shorter command (put long data in a \
+                     file the program reads, or in --env-file)"
+                ),
             ));
             continue;
         }

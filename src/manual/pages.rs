@@ -775,6 +775,7 @@ pub const PAGES: &[Page] = &[
                 ("services[].for_this_root", "boolean", "only for status: it is this root's"),
                 ("services[].detail", "string or null", "only for status: why it is unclear"),
                 ("services[].path", "string or null", "only for status: the tick's PATH"),
+                ("services[].exe", "string or null", "only for status: the binary the tick runs"),
             ],
         }),
     },

@@ -310,6 +310,8 @@ pub struct Status {
     pub detail: Option<String>,
     /// The PATH the installed tick runs with, read back from the entry.
     pub path: Option<String>,
+    /// The muxvisor binary the installed tick runs, read back from the entry.
+    pub exe: Option<String>,
 }
 
 fn write_file(path: &Path, content: &str, dry_run: bool) -> Result<Change> {
@@ -663,6 +665,7 @@ pub fn status(kind: Kind, root: &str, host: &Host) -> Result<Status> {
         for_this_root: false,
         detail: None,
         path: None,
+        exe: None,
     };
     match kind {
         Kind::Launchd => {
@@ -673,6 +676,7 @@ pub fn status(kind: Kind, root: &str, host: &Host) -> Result<Status> {
                 s.locations.push(path.display().to_string());
                 s.interval_s = interval_from(&c, "<key>StartInterval</key>\n  <integer>", "<");
                 s.path = render::path_from(Kind::Launchd, &c);
+                s.exe = render::exe_from(Kind::Launchd, &c);
                 s.for_this_root = c.contains(&format!("<string>{}</string>", render::xml(root)));
                 if exec::find("launchctl").is_some() {
                     s.loaded = Some(launchd_knows(&launchd_target().1)?);
@@ -703,6 +707,7 @@ pub fn status(kind: Kind, root: &str, host: &Host) -> Result<Status> {
                     let v = String::from_utf8_lossy(v);
                     s.for_this_root = v.contains(&render::systemd_word(root, true));
                     s.path = render::path_from(Kind::Systemd, &v);
+                    s.exe = render::exe_from(Kind::Systemd, &v);
                 }
                 if systemd_usable() {
                     let ran = exec::run(
@@ -729,6 +734,7 @@ pub fn status(kind: Kind, root: &str, host: &Host) -> Result<Status> {
                 s.interval_s = cron_interval(line);
                 s.detail = Some((*line).to_string());
                 s.path = render::path_from(Kind::Cron, line);
+                s.exe = render::exe_from(Kind::Cron, line);
             }
         }
     }

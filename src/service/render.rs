@@ -254,21 +254,76 @@ pub fn path_from(kind: super::Kind, content: &str) -> Option<String> {
         }
         Kind::Cron => {
             let line = content.replace("\\%", "%");
-            let rest = &line[line.find("PATH='")? + "PATH='".len()..];
-            // A single-quoted sh word: `'\''` is an embedded quote.
+            let rest = &line[line.find("PATH='")? + "PATH=".len()..];
+            sh_word(rest).map(|(w, _)| w)
+        }
+    }
+}
+
+/// The muxvisor binary an installed entry of `kind` runs (the first word of
+/// its command), so doctor can tell when it is gone (moved by an upgrade).
+pub fn exe_from(kind: super::Kind, content: &str) -> Option<String> {
+    use super::Kind;
+    match kind {
+        Kind::Launchd => {
+            let rest = &content[content.find("<key>ProgramArguments</key>")?..];
+            let start = rest.find("<string>")? + "<string>".len();
+            let end = rest[start..].find("</string>")? + start;
+            Some(xml_unescape(&rest[start..end]))
+        }
+        Kind::Systemd => {
+            let line = content.lines().find(|l| l.starts_with("ExecStart=\""))?;
             let mut out = String::new();
-            let mut rest = rest;
+            let mut chars = line.strip_prefix("ExecStart=\"")?.chars();
             loop {
-                let end = rest.find('\'')?;
-                out.push_str(&rest[..end]);
-                rest = &rest[end..];
-                if let Some(r) = rest.strip_prefix("'\\''") {
-                    out.push('\'');
-                    rest = r;
-                } else {
-                    return Some(out);
+                match chars.next()? {
+                    '"' => return Some(out),
+                    '\\' => out.push(chars.next()?),
+                    c @ ('%' | '$') => {
+                        // Written doubled: `%%`, `$$`.
+                        chars.next()?;
+                        out.push(c);
+                    }
+                    c => out.push(c),
                 }
             }
+        }
+        Kind::Cron => {
+            let line = content.replace("\\%", "%");
+            let rest = &line[line.find("PATH='")? + "PATH=".len()..];
+            let (_, mut rest) = sh_word(rest)?;
+            // Then the settings, `NAME='value' `, then the binary's word.
+            loop {
+                rest = rest.strip_prefix(' ')?;
+                match rest.split_once('=') {
+                    Some((name, value))
+                        if !name.is_empty()
+                            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+                    {
+                        rest = sh_word(value)?.1;
+                    }
+                    _ => return sh_word(rest).map(|(w, _)| w),
+                }
+            }
+        }
+    }
+}
+
+/// One word as [`crate::tmux::quote::sh`] writes it (`'...'`, with `'\''`
+/// for a quote) at the start of `s`: the word and the text after it.
+fn sh_word(s: &str) -> Option<(String, &str)> {
+    let mut rest = s.strip_prefix('\'')?;
+    let mut out = String::new();
+    loop {
+        let end = rest.find('\'')?;
+        out.push_str(&rest[..end]);
+        rest = &rest[end..];
+        match rest.strip_prefix("'\\''") {
+            Some(r) => {
+                out.push('\'');
+                rest = r;
+            }
+            None => return Some((out, &rest[1..])),
         }
     }
 }
@@ -376,5 +431,22 @@ mod tests {
         assert_eq!(path_from(Kind::Systemd, &systemd_service(&sp)).as_deref(), Some(odd));
         assert_eq!(path_from(Kind::Cron, &cron_line(&sp).unwrap()).as_deref(), Some(odd));
         assert_eq!(path_from(Kind::Systemd, "[Service]\n"), None);
+    }
+
+    /// Issue #19 item 4: doctor names the binary an installed entry runs, so
+    /// it can say when an upgrade moved it away.
+    #[test]
+    fn the_binary_reads_back_from_every_format() {
+        use crate::service::Kind;
+        for exe in ["/opt/mv bin/muxvisor", "/a'b/100%/$HOME/\"x\"/<m>&/muxvisor"] {
+            let mut sp = Spec { exe: exe.into(), ..spec("/r") };
+            sp.env = vec![("MUXVISOR_TMUX".into(), "/t 'x'=y".into())];
+            assert_eq!(exe_from(Kind::Launchd, &plist(&sp)).as_deref(), Some(exe));
+            assert_eq!(exe_from(Kind::Systemd, &systemd_service(&sp)).as_deref(), Some(exe));
+            assert_eq!(exe_from(Kind::Cron, &cron_line(&sp).unwrap()).as_deref(), Some(exe));
+            sp.env.clear();
+            assert_eq!(exe_from(Kind::Cron, &cron_line(&sp).unwrap()).as_deref(), Some(exe));
+        }
+        assert_eq!(exe_from(Kind::Systemd, "[Service]\n"), None);
     }
 }

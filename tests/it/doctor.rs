@@ -389,3 +389,67 @@ fn a_deleted_socket_is_reported() {
     // Resumed, the server re-creates it (SIGUSR1 was pending).
     assert!(wait_until(Duration::from_secs(5), || sock.exists()));
 }
+
+/// Issue #19 item 6: a spec that `add` would refuse today (written by hand,
+/// or by an older muxvisor) can never start, because tmux refuses its launch
+/// command as too long; doctor says so instead of "0 problems".
+#[test]
+fn a_peer_tmux_can_never_start_is_an_error_naming_it() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    env.mv(&["status"]);
+    let root = muxvisor::fsutil::open_root(env.root()).unwrap();
+    let spec = PeerSpec::new(
+        Identity::parse("huge").unwrap(),
+        Policy::Persistent,
+        vec!["sleep".into(), "9".repeat(17_000)],
+        env.scratch().to_path_buf(),
+    );
+    muxvisor::peer::save(&root, &spec).unwrap();
+    let (out, v) = doctor(&fake, &env, &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let f = findings(&v, "peers", "error");
+    assert_eq!(f.len(), 1, "{v}");
+    let msg = f[0]["message"].as_str().unwrap();
+    assert!(msg.contains("huge") && msg.contains("command too long"), "{msg}");
+    assert!(f[0]["fix"].as_str().unwrap().contains("muxvisor add huge"), "{v}");
+}
+
+/// Issue #19 item 4: the installed entry runs the path muxvisor was installed
+/// from; when an upgrade moves the binary away, no tick runs at all, and
+/// doctor says so with the fix.
+#[test]
+fn a_service_whose_binary_was_moved_away_is_an_error() {
+    let env = Env::new();
+    let fake = Fake::new(&env, false);
+    let dir = env.scratch().join("old-bin");
+    fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("muxvisor");
+    std::os::unix::fs::symlink(BIN, &link).unwrap();
+    let mut install = fake.cmd(env.root(), &["service", "install", "--cron"]);
+    install.env("PATH", format!("{}:{}", fake.bin.display(), std::env::var("PATH").unwrap()));
+    let mut c = std::process::Command::new(&link);
+    c.args(install.get_args());
+    for (k, v) in install.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    run_deadline(c, None, CMD_DEADLINE).ok();
+    assert!(fake.crontab().contains(&link.display().to_string()), "{}", fake.crontab());
+    let moved = |v: &serde_json::Value| {
+        findings(v, "service", "error")
+            .iter()
+            .any(|f| f["message"].as_str().unwrap().contains("does not exist"))
+    };
+    let (_, v) = doctor(&fake, &env, &[]);
+    assert!(!moved(&v), "the binary is there: {v}");
+    fs::remove_file(&link).unwrap();
+    let (out, v) = doctor(&fake, &env, &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(moved(&v), "{v}");
+    let f = findings(&v, "service", "error");
+    assert!(f[0]["message"].as_str().unwrap().contains(&link.display().to_string()), "{v}");
+    assert!(f[0]["fix"].as_str().unwrap().contains("service install"), "{v}");
+}
