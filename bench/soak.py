@@ -22,7 +22,8 @@ Builds the release binary, then, against a private root under /tmp:
   2. every server kill has exactly one ev=server-exit for that pid (or,
      killed while its canary was dead, the tick's ev=gone) and every
      ev=server-exit is a kill;
-  3. one canary and one wait-for per live server, none for dead ones, no
+  3. one canary per live server (with one wait-for client unless it watches
+     the server through a pidfd), none for dead ones, no
      other process left; `doctor` and `clean --dry-run` find nothing;
   4. per peer, tasks first ran in queue (send) order.
 Issue 19 adds, mixed into the chaos by an operator thread (one at a time,
@@ -142,6 +143,24 @@ def argv(pid):
             return [w for w in f.read().split(b"\0") if w]
     except OSError:
         return []
+
+
+def pidfds(pid):
+    """The pids named by the pidfds that pid holds (`Pid:` in its fdinfo)."""
+    out = []
+    try:
+        fds = os.listdir(f"/proc/{pid}/fdinfo")
+    except OSError:
+        return out
+    for fd in fds:
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                for line in f:
+                    if line.startswith("Pid:"):
+                        out.append(int(line.split()[1]))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
 
 
 def children(pid):
@@ -354,6 +373,11 @@ class Soak:
     def waiters(self, canary):
         return [c for c in children(canary) if alive(c)]
 
+    def watches(self, canary, srv):
+        """The canary watches srv: through a pidfd on it (Linux 5.3+), or
+        through its `tmux wait-for` client (elsewhere)."""
+        return bool(canary) and (srv in pidfds(canary) or bool(self.waiters(canary)))
+
     def runner_pid(self, i):
         path = os.path.join(self.root, "queues", i, "runner.lock")
         pid = read_pid(path)
@@ -543,7 +567,7 @@ class Soak:
             return False
         st = pstat(pid)
         canary = self.canary_pid(i)
-        watched = bool(canary and self.waiters(canary))
+        watched = self.watches(canary, pid)
         intent = self.intent(i)
         if self.signal(pid, st, signal.SIGKILL):
             self.record("server", i, pid, watched=watched, intent=intent,
@@ -1409,7 +1433,9 @@ def report(s, chaos_s, settled, load0, live):
         chan = f"muxvisor-canary-{i}".encode()
         waits = [p for p in tree if chan in argv(p) and b"wait-for" in argv(p)]
         want = 1 if srv else 0
-        if len(canaries) != want or len(waits) != want:
+        # A canary that holds a pidfd on its server needs no wait-for client.
+        want_waits = 0 if (srv and canaries and srv in pidfds(canaries[0])) else want
+        if len(canaries) != want or len(waits) != want_waits:
             v.append(f"{i}: server {'alive' if srv else 'dead'}, {len(canaries)} canaries "
                      f"{canaries}, {len(waits)} wait-for clients {waits}")
         if srv and canaries and waits and (pstat(waits[0]) or (0, 0))[1] != canaries[0]:

@@ -1,8 +1,12 @@
 //! The server-death canary: one small process per live tmux server, outside
-//! it, blocked in `tmux wait-for muxvisor-canary-<id>`. tmux has no hook for
-//! its own death, but a waiting client returns within milliseconds when the
-//! server is SIGKILLed or crashes, so this is how a dirty server death gets a
-//! recorded cause (`ev=server-exit` plus a forensics snapshot).
+//! it, woken the moment the server's process exits. tmux has no hook for its
+//! own death, so this is how a dirty server death gets a recorded cause
+//! (`ev=server-exit` plus a forensics snapshot). It waits on the server's
+//! process itself ([`proc::ExitWatch`]: a pidfd on Linux, a kqueue on macOS),
+//! which costs no process; where the OS cannot watch a process that is not
+//! its child (Linux before 5.3), it blocks in `tmux wait-for
+//! muxvisor-canary-<id>` instead, a client that returns within milliseconds
+//! when the server is SIGKILLed or crashes.
 //!
 //! Rules it keeps:
 //! - One canary per identity: it holds `run/<id>.canary.lock` (flock) for its
@@ -10,13 +14,13 @@
 //!   [`ensure`] is therefore idempotent and cheap (one lock probe, no scan of
 //!   the process table), and [`is_watching`] is a lock probe.
 //! - Silent on purpose: deliberate teardowns write `run/<id>.stopping` before
-//!   signalling the channel; the canary re-checks it after every wake-up,
-//!   because `wait-for` also returns 0 on a clean server exit.
+//!   signalling the channel and ending the server; the canary re-checks it
+//!   after every wake-up (a clean exit wakes it as a kill does).
 //! - Fires at most once, then exits. It never restarts or kills anything.
 //! - While it waits it sends the server `SIGCHLD` about once a second: tmux
 //!   before 3.6 can leave a dead pane unreaped (no status, no `pane-died`)
 //!   until some child exits, and the nudge bounds that to about a second.
-//! - Its `wait-for` client must not outlive it. On Linux the client gets
+//! - Its `wait-for` client (where it needs one) must not outlive it. On Linux the client gets
 //!   SIGKILL when the canary dies (`PR_SET_PDEATHSIG`, set by `Tmux::spawn`).
 //!   Elsewhere a killed canary leaves its client blocked forever, so each new
 //!   canary (and `clean`) ends such orphans: a `wait-for` on our channel and
@@ -139,11 +143,25 @@ pub fn watch(root: &Root, id: &Identity) -> Result<()> {
         // A lost predecessor's client, if any (Linux ties it to its canary).
         end_orphan_waiters(root, Some(id));
     }
+    // The process-exit watch, made after learning the pid. If the server
+    // died in between (the watch fails with ESRCH, or names a process that
+    // reused the pid), the check before the first wait finds it not alive
+    // and records the death. Where the OS cannot watch (ENOSYS), wait-for.
+    let exit_watch = proc::ExitWatch::new(server_pid).ok();
+    let mut checked = false;
     loop {
         if intent.exists() {
             return Ok(());
         }
-        let rc = wait_once(&tmux, id, server_pid)?;
+        let rc = if !checked && !server_alive(&tmux, server_pid) {
+            WAIT_SERVER_GONE
+        } else {
+            match &exit_watch {
+                Some(w) => wait_exit(w, &intent, server_pid)?,
+                None => wait_once(&tmux, id, server_pid)?,
+            }
+        };
+        checked = true;
         let intended = intent.exists();
         let alive = !intended && server_alive(&tmux, server_pid);
         match decide(intended, alive) {
@@ -192,6 +210,26 @@ fn server_pid(root: &Root, id: &Identity, tmux: &Tmux) -> Option<i32> {
         Ok(out) => out.stdout.trim().parse().ok(),
         Err(TmuxError::NoServer { .. }) => None,
         Err(_) => state::load(root, id).ok().and_then(|s| s.server_pid),
+    }
+}
+
+/// The `wait_rc` of a death the canary saw by watching the server's process
+/// (as `wait-for` exits 1 when its server vanishes).
+const WAIT_SERVER_GONE: i32 = 1;
+
+/// Wait for the server's process to exit, nudging it about once a second
+/// and returning early when a teardown wrote its intent (it then ends the
+/// server, which would wake us anyway). Returns [`WAIT_SERVER_GONE`] when
+/// the process exited, 0 for an intent.
+fn wait_exit(watch: &proc::ExitWatch, intent: &Path, server_pid: i32) -> Result<i32> {
+    loop {
+        if watch.wait(Duration::from_secs(1)).context("watching the tmux server's process")? {
+            return Ok(WAIT_SERVER_GONE);
+        }
+        if intent.exists() {
+            return Ok(0);
+        }
+        observe::nudge(server_pid);
     }
 }
 

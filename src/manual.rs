@@ -380,7 +380,10 @@ pub const EVENTS: &[EventDoc] = &[
         when: "the tmux server died without muxvisor stopping it (seen by the canary)",
         keys: &[
             ("server_pid", "the dead server's pid"),
-            ("wait_rc", "the exit status of the canary's tmux wait-for"),
+            (
+                "wait_rc",
+                "1: the server vanished under the canary (its process exited, or its tmux wait-for client lost it); else that client's exit status",
+            ),
             ("forensics", "path of the snapshot; null if it could not be written"),
         ],
     },

@@ -107,6 +107,54 @@ mod kernel {
         (rc == 0).then_some(if len == 4 { v & 0xffff_ffff } else { v })
     }
 
+    /// A kqueue that reports `pid`'s exit (`EVFILT_PROC`, `NOTE_EXIT`).
+    pub fn watch_exit(pid: i32) -> std::io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: kqueue() returns a new descriptor or -1.
+        let kq = unsafe { libc::kqueue() };
+        if kq < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: we own the new descriptor from here on.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(kq) };
+        // SAFETY: all-zero bytes are a valid kevent.
+        let mut ev: libc::kevent = unsafe { std::mem::zeroed() };
+        ev.ident = pid as libc::uintptr_t;
+        ev.filter = libc::EVFILT_PROC;
+        ev.flags = libc::EV_ADD | libc::EV_ONESHOT;
+        ev.fflags = libc::NOTE_EXIT;
+        // SAFETY: one change in, no events out; `ev` lives across the call.
+        let rc = unsafe { libc::kevent(kq, &ev, 1, null_mut(), 0, std::ptr::null()) };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(fd)
+    }
+
+    /// Wait on the kqueue for at most `limit`: true once the process exited.
+    pub fn wait_exit(
+        fd: &std::os::fd::OwnedFd,
+        limit: std::time::Duration,
+    ) -> std::io::Result<bool> {
+        use std::os::fd::AsRawFd;
+        let ts = libc::timespec {
+            tv_sec: limit.as_secs() as libc::time_t,
+            tv_nsec: limit.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: all-zero bytes are a valid kevent.
+        let mut out: libc::kevent = unsafe { std::mem::zeroed() };
+        // SAFETY: room for one event in `out`; `ts` lives across the call.
+        let n = unsafe { libc::kevent(fd.as_raw_fd(), std::ptr::null(), 0, &mut out, 1, &ts) };
+        match n {
+            0 => Ok(false),
+            n if n > 0 => Ok(true),
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted { Ok(false) } else { Err(e) }
+            }
+        }
+    }
+
     /// Available memory: `kern.memorystatus_level` percent of `hw.memsize`.
     pub fn mem_available() -> Option<u64> {
         let total = sysctl_u64(c"hw.memsize")?;

@@ -18,8 +18,9 @@
 //! Answers are best effort and never fail: a process that vanished, or one
 //! that the OS will not describe to us, is simply not there (`None`, empty).
 //!
-//! One thing here is not a question: [`die_with_parent`] ties a child's life
-//! to ours where the OS can (Linux).
+//! Two things here are not questions: [`die_with_parent`] ties a child's life
+//! to ours where the OS can (Linux), and [`ExitWatch`] wakes us the moment a
+//! process that is not our child exits (a pidfd on Linux, a kqueue on macOS).
 
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -246,6 +247,32 @@ pub fn die_with_parent(cmd: &mut std::process::Command) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = cmd;
+}
+
+/// A wake-up on the exit of a process that is not our child (a tmux server,
+/// for its canary): a pidfd on Linux 5.3 and later, a kqueue
+/// `EVFILT_PROC`/`NOTE_EXIT` on macOS. It costs a descriptor, no process and
+/// no polling. Like a pid it names the process only if that process still
+/// ran when the watch was made: callers check who they watch after [`new`].
+///
+/// [`new`]: ExitWatch::new
+#[derive(Debug)]
+pub struct ExitWatch {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl ExitWatch {
+    /// Watch `pid`. Fails with ESRCH when it is already gone, and with
+    /// ENOSYS (or EPERM under some sandboxes) where the OS cannot do it:
+    /// callers then watch another way.
+    pub fn new(pid: i32) -> std::io::Result<ExitWatch> {
+        os::watch_exit(pid).map(|fd| ExitWatch { fd })
+    }
+
+    /// Wait at most `limit`; true once the process has exited.
+    pub fn wait(&self, limit: std::time::Duration) -> std::io::Result<bool> {
+        os::wait_exit(&self.fd, limit)
+    }
 }
 
 /// The environment (`K=V` words) of `pid`, where the OS shows it to us

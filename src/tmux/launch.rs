@@ -87,14 +87,16 @@ pub fn hook_command(
     format!("run-shell -b {}", quote::tmux_string(&line))
 }
 
-/// The `pipe-pane` shell command that copies pane output to its log.
+/// The `pipe-pane` shell command that copies pane output to its log. tmux
+/// runs it with `/bin/sh -c`; `exec` makes the shell become the copier, so
+/// the copier is one process, not a shell waiting on it.
 pub fn pipe_command(
     exe: &Path,
     root: &Path,
     settings: &[(String, String)],
     id: &Identity,
 ) -> String {
-    self_command(exe, root, settings, &["_pane-log", id.as_str()])
+    format!("exec {}", self_command(exe, root, settings, &["_pane-log", id.as_str()]))
 }
 
 /// The whole launch as one tmux command line. Its stdout is one line,
@@ -245,7 +247,7 @@ mod tests {
         let after_tmux = p.replace("##", "#");
         let out = Command::new("/bin/sh")
             .arg("-c")
-            .arg(format!("printf '%s\\n' {}", after_tmux.trim_start_matches("'/bin/echo' ")))
+            .arg(format!("printf '%s\\n' {}", after_tmux.trim_start_matches("exec '/bin/echo' ")))
             .output()
             .unwrap();
         let got = String::from_utf8_lossy(&out.stdout);

@@ -134,40 +134,77 @@ fn lost_exit_status_is_recovered_by_the_nudge() {
     }
 }
 
-/// The canary's `tmux wait-for` client (the canary's child on our channel).
-fn waiter_of(canary: i32) -> Option<i32> {
-    muxvisor::proc::find_by_argv(|a| muxvisor::proc::argv_has(a, b"wait-for"))
+/// Children of `pid` (a canary's `tmux wait-for` client, if it has one).
+#[cfg(target_os = "linux")]
+fn children_of(pid: i32) -> Vec<i32> {
+    muxvisor::proc::all_pids()
         .into_iter()
-        .find(|p| muxvisor::proc::info(*p).is_some_and(|i| i.ppid == canary))
+        .filter(|p| muxvisor::proc::info(*p).is_some_and(|i| i.ppid == pid))
+        .collect()
 }
 
-/// Regression (issue 10, item 11): a killed canary left its `wait-for`
-/// client blocked forever, one more per lost canary. On Linux the client
-/// dies with its canary (PR_SET_PDEATHSIG); elsewhere the next canary ends
-/// it when it starts.
+/// The pid a pidfd held by `pid` names (`Pid:` in its fdinfo), if any.
+#[cfg(target_os = "linux")]
+fn pidfd_targets(pid: i32) -> Vec<i32> {
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fdinfo")) else { return vec![] };
+    dir.flatten()
+        .filter_map(|e| fs::read_to_string(e.path()).ok())
+        .filter_map(|info| {
+            info.lines().find_map(|l| l.strip_prefix("Pid:").and_then(|v| v.trim().parse().ok()))
+        })
+        .collect()
+}
+
+/// Issue 21 (weight per peer): a running peer costs two helper processes
+/// besides its server and program. The canary watches the server's process
+/// itself (a pidfd; before, it kept a `tmux wait-for` client, a second
+/// process), and the pane-log copier is the process tmux starts for
+/// `pipe-pane` (before, a `sh -c` waited on it). A killed canary is replaced
+/// by the next launch and leaves nothing behind.
+#[cfg(target_os = "linux")]
 #[test]
-fn a_killed_canarys_wait_for_client_does_not_outlive_it() {
+fn a_running_peer_costs_a_canary_and_a_pane_log_copier_and_nothing_else() {
     let env = Env::new();
     add_peer(&env, "c4", &["sleep", "1000"]);
     env.mv(&["launch", "c4"]).ok();
-    assert!(wait_until(Duration::from_secs(5), || canary_pid(&env, "c4").is_some()
-        && canary_watching(&env, "c4")));
-    let first = canary_pid(&env, "c4").unwrap();
-    let mut waiter = None;
+    let server = env.server_pid("c4").unwrap();
+    let mut first = None;
     assert!(wait_until(Duration::from_secs(5), || {
-        waiter = waiter_of(first);
-        waiter.is_some()
+        first = canary_pid(&env, "c4").filter(|p| pidfd_targets(*p).contains(&server));
+        first.is_some() && canary_watching(&env, "c4")
     }));
-    let waiter = waiter.unwrap();
+    let first = first.unwrap();
+    assert_eq!(children_of(first), Vec::<i32>::new(), "the canary needs no wait-for client");
+    let root = env.root().as_os_str().as_encoded_bytes().to_vec();
+    let ours = || {
+        muxvisor::proc::find_by_argv(|a| muxvisor::proc::argv_has(a, &root))
+            .into_iter()
+            .filter(|p| *p != server)
+            .collect::<Vec<_>>()
+    };
+    let copier = muxvisor::proc::find_by_argv(|a| {
+        muxvisor::proc::argv_has(a, &root) && muxvisor::proc::argv_has(a, b"_pane-log")
+    });
+    assert_eq!(copier.len(), 1, "one pane-log copier: {copier:?}");
+    assert_eq!(muxvisor::proc::info(copier[0]).unwrap().ppid, server, "no shell in between");
+    let mut helpers = ours();
+    helpers.sort();
+    let mut expected = vec![first, copier[0]];
+    expected.sort();
+    assert_eq!(helpers, expected, "helpers naming the root besides the server");
+
     unsafe { libc::kill(first, libc::SIGKILL) };
     // The retrofit (a launch of the running peer ensures its canary).
     assert!(wait_until(Duration::from_secs(5), || !canary_watching(&env, "c4")));
     env.mv(&["launch", "c4"]).ok();
+    assert!(wait_until(Duration::from_secs(5), || canary_pid(&env, "c4")
+        .is_some_and(|p| p != first && pidfd_targets(p).contains(&server))));
+    assert!(!alive(first));
+    // The launch's own processes (the detaching parent of the new canary)
+    // are on their way out: wait for them, not for a fixed time.
     assert!(
-        wait_until(Duration::from_secs(5), || !alive(waiter)),
-        "the lost canary's wait-for (pid {waiter}) is still running"
+        wait_until(Duration::from_secs(5), || ours().len() == 2),
+        "still a canary and a copier: {:?}",
+        ours()
     );
-    // The new canary has exactly one client.
-    let second = canary_pid(&env, "c4").unwrap();
-    assert!(wait_until(Duration::from_secs(5), || waiter_of(second).is_some()));
 }
