@@ -72,9 +72,17 @@ pub fn open_root(dir: &Path) -> Result<Root> {
 pub fn check_private_dir(dir: &Path, what: &str) -> Result<()> {
     let md =
         fs::symlink_metadata(dir).with_context(|| format!("reading {what} {}", dir.display()))?;
+    check_private_dir_md(dir, what, md)
+}
+
+/// [`check_private_dir`] with `dir`'s `lstat` already taken.
+fn check_private_dir_md(dir: &Path, what: &str, md: fs::Metadata) -> Result<()> {
     let bare: PathBuf = dir.components().collect();
-    let bare_md = fs::symlink_metadata(&bare)
-        .with_context(|| format!("reading {what} {}", bare.display()))?;
+    let bare_md = if bare.as_os_str() == dir.as_os_str() {
+        md.clone()
+    } else {
+        fs::symlink_metadata(&bare).with_context(|| format!("reading {what} {}", bare.display()))?
+    };
     if md.file_type().is_symlink()
         || bare_md.file_type().is_symlink()
         || (md.dev(), md.ino()) != (bare_md.dev(), bare_md.ino())
@@ -109,6 +117,10 @@ pub fn check_private_dir(dir: &Path, what: &str) -> Result<()> {
 
 /// Create `dir` 0700 if missing; refuse it if it is not a private directory.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
+    // The common case, every command: it exists (one `lstat`, no `mkdir`).
+    if let Ok(md) = fs::symlink_metadata(dir) {
+        return check_private_dir_md(dir, "directory", md);
+    }
     match fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => check_private_dir(dir, "directory"),

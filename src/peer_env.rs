@@ -205,10 +205,22 @@ impl PeerEnv {
 /// from the password database.
 pub fn base(spec: &PeerSpec) -> BTreeMap<String, String> {
     match &spec.base_env {
-        Some(b) => capture_base(b.clone(), &account_base()),
+        Some(b) => {
+            // The password database only for what the record lacks: a
+            // lookup reads nsswitch.conf and passwd, on every `send`.
+            let own = capture_base(b.clone(), &BTreeMap::new());
+            if ACCOUNT_NAMES.iter().all(|k| own.contains_key(*k)) {
+                own
+            } else {
+                capture_base(b.clone(), &account_base())
+            }
+        }
         None => account_base(),
     }
 }
+
+/// The names [`account_base`] can give.
+const ACCOUNT_NAMES: [&str; 5] = ["HOME", "USER", "LOGNAME", "SHELL", "PATH"];
 
 /// Assemble the layers (see the module header). Pure.
 pub fn assemble(
