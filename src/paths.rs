@@ -1,5 +1,7 @@
 //! Where everything lives under the root. Pure functions, no I/O: every other
 //! module asks here for a path, so the layout is written down exactly once.
+//! An `id` here is a plain name that the caller has validated as an
+//! identity (`peer::Identity` reads as one): the ground knows no peers.
 //!
 //! ```text
 //! peers/<id>.json            peer spec
@@ -22,8 +24,6 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-
-use crate::peer::Identity;
 
 /// Longest socket path the platform's `sun_path` accepts (with its NUL).
 #[cfg(target_os = "macos")]
@@ -85,35 +85,35 @@ impl Root {
     pub fn peers_dir(&self) -> PathBuf {
         self.dir.join("peers")
     }
-    pub fn peer_file(&self, id: &Identity) -> PathBuf {
+    pub fn peer_file(&self, id: &str) -> PathBuf {
         self.peers_dir().join(format!("{id}.json"))
     }
     pub fn run_dir(&self) -> PathBuf {
         self.dir.join("run")
     }
-    pub fn socket(&self, id: &Identity) -> PathBuf {
+    pub fn socket(&self, id: &str) -> PathBuf {
         self.run_dir().join(format!("{id}.sock"))
     }
-    pub fn id_lock(&self, id: &Identity) -> PathBuf {
+    pub fn id_lock(&self, id: &str) -> PathBuf {
         self.run_dir().join(format!("{id}.lock"))
     }
-    pub fn canary_lock(&self, id: &Identity) -> PathBuf {
+    pub fn canary_lock(&self, id: &str) -> PathBuf {
         self.run_dir().join(format!("{id}.canary.lock"))
     }
-    pub fn stop_intent(&self, id: &Identity) -> PathBuf {
+    pub fn stop_intent(&self, id: &str) -> PathBuf {
         self.run_dir().join(format!("{id}.stopping"))
     }
     pub fn state_dir(&self) -> PathBuf {
         self.dir.join("state")
     }
-    pub fn state_file(&self, id: &Identity) -> PathBuf {
+    pub fn state_file(&self, id: &str) -> PathBuf {
         self.state_dir().join(format!("{id}.json"))
     }
     pub fn queues_dir(&self) -> PathBuf {
         self.dir.join("queues")
     }
-    pub fn queue_dir(&self, id: &Identity) -> PathBuf {
-        self.queues_dir().join(id.as_str())
+    pub fn queue_dir(&self, id: &str) -> PathBuf {
+        self.queues_dir().join(id)
     }
     pub fn logs_dir(&self) -> PathBuf {
         self.dir.join("logs")
@@ -127,13 +127,13 @@ impl Root {
     pub fn server_deaths_dir(&self) -> PathBuf {
         self.logs_dir().join("server-deaths")
     }
-    pub fn forensics_file(&self, id: &Identity, unix: i64) -> PathBuf {
+    pub fn forensics_file(&self, id: &str, unix: i64) -> PathBuf {
         self.server_deaths_dir().join(format!("{id}-{unix}.txt"))
     }
     pub fn panes_dir(&self) -> PathBuf {
         self.logs_dir().join("panes")
     }
-    pub fn pane_log(&self, id: &Identity) -> PathBuf {
+    pub fn pane_log(&self, id: &str) -> PathBuf {
         self.panes_dir().join(format!("{id}.log"))
     }
     pub fn supervise_lock(&self) -> PathBuf {
@@ -236,13 +236,13 @@ mod tests {
     #[test]
     fn layout() {
         let r = Root::new("/r".into());
-        let id = Identity::parse("claude-bob").unwrap();
-        assert_eq!(r.socket(&id), Path::new("/r/run/claude-bob.sock"));
-        assert_eq!(r.peer_file(&id), Path::new("/r/peers/claude-bob.json"));
-        assert_eq!(r.state_file(&id), Path::new("/r/state/claude-bob.json"));
-        assert_eq!(r.queue_dir(&id), Path::new("/r/queues/claude-bob"));
-        assert_eq!(r.pane_log(&id), Path::new("/r/logs/panes/claude-bob.log"));
-        assert_eq!(r.forensics_file(&id, 7), Path::new("/r/logs/server-deaths/claude-bob-7.txt"));
+        let id = "claude-bob";
+        assert_eq!(r.socket(id), Path::new("/r/run/claude-bob.sock"));
+        assert_eq!(r.peer_file(id), Path::new("/r/peers/claude-bob.json"));
+        assert_eq!(r.state_file(id), Path::new("/r/state/claude-bob.json"));
+        assert_eq!(r.queue_dir(id), Path::new("/r/queues/claude-bob"));
+        assert_eq!(r.pane_log(id), Path::new("/r/logs/panes/claude-bob.log"));
+        assert_eq!(r.forensics_file(id, 7), Path::new("/r/logs/server-deaths/claude-bob-7.txt"));
     }
 
     #[test]
