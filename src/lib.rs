@@ -113,6 +113,9 @@ fn named_identity(cmd: &Command) -> Option<&str> {
 
 /// Run one parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    // Every event written from here on wakes the notifier if it should: the
+    // log writer (model) calls the notifier (lifecycle) only through this.
+    logfmt::on_append(notify::appended);
     // Everything muxvisor creates is private, whatever the caller's umask.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     if let Command::Completions(a) = &cli.command {

@@ -4,7 +4,8 @@
 //! Like a git hook: one file, nothing to keep running.
 //!
 //! The event logs are the queue. Nothing is copied anywhere:
-//! - **Appending** ([`appended`], called by `Event::append_to` after its one
+//! - **Appending** ([`appended`], which the binary registers as the log
+//!   writer's append listener, so `Event::append_to` calls it after its one
 //!   write): a [`QUIET`] event costs nothing; any other costs one `lstat` of
 //!   `hooks/on-event`, and that is all when there is no hook. With a hook,
 //!   if no runner holds `run/_notify.lock`, it starts `muxvisor _notify`,
