@@ -16,6 +16,7 @@
 //! logs/server-deaths/        forensics snapshots
 //! logs/panes/<id>.log        pane output, size-capped
 //! logs/notify.log            output of hooks/on-event, size-capped
+//! logs/service.out, .err     output of the scheduled tick (launchd, cron)
 //! hooks/on-event             the user's notification hook (never created here)
 //! run/_notify.lock           held by the one notification runner (flock)
 //! run/_notify.cursor         how far the notification runner has delivered
@@ -135,6 +136,14 @@ impl Root {
     }
     pub fn pane_log(&self, id: &str) -> PathBuf {
         self.panes_dir().join(format!("{id}.log"))
+    }
+    /// Where the scheduled tick's stdout goes (launchd, cron).
+    pub fn service_out(&self) -> PathBuf {
+        self.logs_dir().join("service.out")
+    }
+    /// Where the scheduled tick's stderr goes (launchd, cron).
+    pub fn service_err(&self) -> PathBuf {
+        self.logs_dir().join("service.err")
     }
     pub fn supervise_lock(&self) -> PathBuf {
         self.dir.join("supervise.lock")
