@@ -9,10 +9,12 @@
 //! therefore drains at the program's own speed, with no tmux round trip
 //! and no tick between tasks. Three things start a runner when none lives,
 //! each through the tick's per-peer step (so that a task left by a dead
-//! runner is finished first) under the per-identity worker lock:
-//! - the **kick**: `send`, after the task is durable ([`kick`]);
+//! runner is finished first) under the per-identity worker lock, and each
+//! calls [`start_runner_locked`] here:
+//! - the **kick**: `send`, after the task is durable (`supervise::demand`);
 //! - the **hand-over**: the `pane-died` hook of a runner that died (killed,
-//!   crashed) forks a detached process that runs the step at once;
+//!   crashed) says so, and its entry point forks a detached process that
+//!   runs the step at once (`supervise::demand`);
 //! - the **tick**, the safety net for everything else.
 //!
 //! Whoever finishes a task (the runner after its program exits; the tick
@@ -38,9 +40,6 @@ use crate::tmux::{Cmd, Tmux, TmuxError, paste};
 pub const KEYS_MAX_WAIT: Duration = Duration::from_secs(10);
 /// Output unchanged this long counts as "ready for input".
 pub const QUIET: Duration = Duration::from_millis(500);
-/// How long a kick waits for the worker lock (a tick stopping a worker may
-/// hold it for its grace) before leaving the start to the tick.
-pub const KICK_LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How long a starter waits for a fresh runner to hold its lock.
 const RUNNER_START_WAIT: Duration = Duration::from_secs(3);
 /// Lines of a finished program's screen kept with its outcome.
@@ -50,24 +49,6 @@ pub const SCREEN_TAIL_LINES: usize = 20;
 #[derive(Clone, Debug, Serialize)]
 pub struct Started {
     pub pane_pid: Option<i32>,
-}
-
-/// Make sure a runner works on `spec`'s queue: nothing to do while one
-/// lives (it polls the queue); otherwise the tick's per-peer step, without
-/// its maintenance, under the worker lock. Called by `send` once the task
-/// is durable.
-pub fn kick(root: &Root, spec: &PeerSpec) -> Result<()> {
-    let q = Queue::open(root, &spec.identity)?;
-    if q.runner_alive() {
-        return Ok(());
-    }
-    let guard = q.worker_lock_within(KICK_LOCK_WAIT)?;
-    let cfg = crate::supervise::TickConfig::on_demand();
-    let reports = crate::supervise::act::handle_ephemeral(root, spec, &q, guard, &cfg)?;
-    match reports.iter().find(|r| r.action == "error") {
-        Some(r) => anyhow::bail!("{}", r.reason),
-        None => Ok(()),
-    }
 }
 
 /// Launch a runner for `spec` (the caller holds `q`'s worker lock) and wait

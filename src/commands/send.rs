@@ -273,7 +273,7 @@ fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Re
         ));
     }
     if !args.no_kick
-        && let Err(err) = worker::kick(&ctx.root, spec)
+        && let Err(err) = crate::supervise::demand::kick(&ctx.root, spec)
     {
         output::warn(format!(
             "the task is queued, but starting a worker for {id} failed: {err:#}; the next tick \
