@@ -184,17 +184,18 @@ impl Root {
         self.run_dir().as_os_str().len() + 1 + LONGEST_ID + ".sock".len()
     }
 
-    /// `Err(message)` when some identity's socket would not fit `sun_path`.
-    pub fn check_socket_len(&self) -> Result<(), String> {
+    /// An error (the message says why and what to do) when some identity's
+    /// socket would not fit `sun_path`.
+    pub fn check_socket_len(&self) -> anyhow::Result<()> {
         let len = self.longest_socket_len();
         if len >= SOCKET_PATH_MAX {
-            return Err(format!(
+            anyhow::bail!(
                 "root {} is too long: socket paths under it reach {len} bytes, over the \
                  platform limit of {} bytes for a unix socket path; choose a shorter root \
                  with --root or MUXVISOR_ROOT (for example ~/.mv)",
                 self.dir.display(),
                 SOCKET_PATH_MAX - 1
-            ));
+            );
         }
         Ok(())
     }
@@ -258,7 +259,7 @@ mod tests {
     fn socket_length_limit_names_the_limit() {
         assert!(Root::new("/tmp/x".into()).check_socket_len().is_ok());
         let long = format!("/tmp/{}", "d".repeat(80));
-        let err = Root::new(long.into()).check_socket_len().unwrap_err();
+        let err = Root::new(long.into()).check_socket_len().unwrap_err().to_string();
         assert!(err.contains("limit of"), "{err}");
         assert!(err.contains("shorter root"), "{err}");
     }

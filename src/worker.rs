@@ -211,26 +211,26 @@ const MAX_ARG: Option<usize> = None;
 /// and fit `execve`'s limits once expanded); `{task_file}` and the
 /// environment take any bytes. With `--deliver keys` the text is typed, so
 /// it must be UTF-8 without control characters other than newline and tab.
-pub fn check_deliverable(root: &Root, spec: &PeerSpec, payload: &[u8]) -> Result<(), String> {
+pub fn check_deliverable(root: &Root, spec: &PeerSpec, payload: &[u8]) -> Result<()> {
     let alt = "put it in a file and use {task_file} in the peer's argv, or send the file's path";
     match spec.deliver {
         Deliver::Keys => paste::typable(payload)
             .map(|_| ())
-            .map_err(|m| format!("{} types its tasks: {m}", spec.identity)),
+            .map_err(|m| anyhow::anyhow!("{} types its tasks: {m}", spec.identity)),
         Deliver::Argv => {
             if !spec.command.iter().any(|a| a.contains("{task}")) {
                 return Ok(());
             }
             let text = std::str::from_utf8(payload).map_err(|e| {
-                format!(
+                anyhow::anyhow!(
                     "the peer's argv holds {{task}}, and this task is not valid UTF-8 ({e}); {alt}"
                 )
             })?;
             if text.contains('\0') {
-                return Err(format!(
+                anyhow::bail!(
                     "the peer's argv holds {{task}}, and a NUL byte cannot be passed in an \
                      argument; {alt}"
-                ));
+                );
             }
             let file = root.queue_dir(&spec.identity).join("work").join("x".repeat(26));
             let file = file.to_string_lossy();
@@ -242,19 +242,19 @@ pub fn check_deliverable(root: &Root, spec: &PeerSpec, payload: &[u8]) -> Result
             if let (Some(max), Some(longest)) = (MAX_ARG, expanded.iter().max())
                 && *longest > max
             {
-                return Err(format!(
+                anyhow::bail!(
                     "with {{task}} replaced, an argument would be {longest} bytes, over the \
                      {max}-byte limit of one argument (MAX_ARG_STRLEN); {alt}"
-                ));
+                );
             }
             let total: usize = expanded.iter().map(|n| n + 1).sum();
             let budget = arg_max() / 2;
             if total > budget {
-                return Err(format!(
+                anyhow::bail!(
                     "with {{task}} replaced, the arguments would take {total} bytes, over the \
                      {budget} bytes muxvisor allows them (half of ARG_MAX, leaving room for the \
                      environment); {alt}"
-                ));
+                );
             }
             Ok(())
         }
@@ -301,11 +301,11 @@ mod tests {
         let keys = spec(&["sh"], Deliver::Keys);
         assert!(check_deliverable(&root, &task, b"hello\nworld; $(id)").is_ok());
         for (bad, why) in [(&b"a\0b"[..], "NUL"), (&b"\xff\xfe"[..], "UTF-8")] {
-            let e = check_deliverable(&root, &task, bad).unwrap_err();
+            let e = check_deliverable(&root, &task, bad).unwrap_err().to_string();
             assert!(e.contains(why) && e.contains("{task_file}"), "{e}");
             assert!(check_deliverable(&root, &file, bad).is_ok(), "{{task_file}} takes any bytes");
         }
-        let e = check_deliverable(&root, &keys, b"\xff").unwrap_err();
+        let e = check_deliverable(&root, &keys, b"\xff").unwrap_err().to_string();
         assert!(e.contains("UTF-8"), "{e}");
         assert!(check_deliverable(&root, &keys, b"esc \x1b[201~").is_err());
         assert!(check_deliverable(&root, &keys, b"line\n\tindented\n").is_ok());
@@ -317,7 +317,7 @@ mod tests {
         let root = Root::new("/r".into());
         let task = spec(&["echo", "{task}"], Deliver::Argv);
         assert!(check_deliverable(&root, &task, &vec![b'x'; 131_071]).is_ok());
-        let e = check_deliverable(&root, &task, &vec![b'x'; 131_072]).unwrap_err();
+        let e = check_deliverable(&root, &task, &vec![b'x'; 131_072]).unwrap_err().to_string();
         assert!(e.contains("131071") && e.contains("{task_file}"), "{e}");
         // Twice in one argument counts twice.
         let twice = spec(&["sh", "-c", "{task}{task}"], Deliver::Argv);
