@@ -283,7 +283,7 @@ pub fn ensure_admitter(root: &Root, limits: &Limits) -> Result<bool> {
     if let Some(f) = &floor {
         args.extend(["--min-mem-available", f]);
     }
-    crate::hook::spawn_detached(root, &args, "the admitter")?;
+    crate::detach::spawn_detached(root, &args, "the admitter")?;
     Ok(true)
 }
 
@@ -297,23 +297,17 @@ const ADMIT_MAX_LIFE: Duration = Duration::from_secs(900);
 /// starting (so that one that became ready frees its slot) and launches
 /// held peers, oldest hold first, as the limits allow. It retires like the
 /// courier: it releases its lock, then looks for holds once more.
-pub fn run_admitter(
-    ctx: &crate::Ctx,
-    args: crate::cli::AdmitArgs,
-) -> Result<std::process::ExitCode> {
-    let limits = Limits {
-        max_starting: args.max_starting.max(1),
-        min_mem_available: args.min_mem_available,
-    };
-    if !crate::hook::detach()? {
-        return Ok(std::process::ExitCode::SUCCESS);
+pub fn run_admitter(root: &Root, limits: Limits) -> Result<()> {
+    let limits = Limits { max_starting: limits.max_starting.max(1), ..limits };
+    if !crate::detach::detach()? {
+        return Ok(());
     }
-    if let Err(e) = admitter(&ctx.root, &limits) {
+    if let Err(e) = admitter(root, &limits) {
         let _ = Event::new("admitter-error")
             .kv("reason", format!("{e:#}"))
-            .append_to(&ctx.root.lifecycle_log());
+            .append_to(&root.lifecycle_log());
     }
-    Ok(std::process::ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn admitter(root: &Root, limits: &Limits) -> Result<()> {

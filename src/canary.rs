@@ -37,7 +37,7 @@
 use std::fmt::Write as _;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -46,26 +46,23 @@ use chrono::Utc;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
-use crate::Ctx;
-use crate::cli::CanaryArgs;
 use crate::fsutil::{self, LockGuard};
 use crate::logfmt::Event;
 use crate::observe;
 use crate::paths::Root;
 use crate::peer::Identity;
 use crate::proc;
+use crate::proc::wait_deadline;
 use crate::state;
 use crate::tmux::launch::canary_channel;
-use crate::tmux::{Cmd, Tmux, TmuxError, wait_deadline};
+use crate::tmux::{Cmd, Tmux, TmuxError};
 
-/// `_canary <id> [--foreground]`.
-pub fn run(ctx: &Ctx, args: CanaryArgs) -> Result<ExitCode> {
-    let id = Identity::parse(&args.id)?;
-    if !args.foreground && !crate::hook::detach()? {
-        return Ok(ExitCode::SUCCESS);
+/// `_canary <id> [--foreground]`: detach (unless `foreground`), then watch.
+pub fn run(root: &Root, id: &Identity, foreground: bool) -> Result<()> {
+    if !foreground && !crate::detach::detach()? {
+        return Ok(());
     }
-    watch(&ctx.root, &id)?;
-    Ok(ExitCode::SUCCESS)
+    watch(root, id)
 }
 
 /// True when a canary watches `id`'s server right now.
@@ -88,7 +85,7 @@ pub fn ensure(root: &Root, id: &Identity) -> Result<bool> {
         return Ok(false);
     }
     let what = format!("the canary of {id}");
-    let st = crate::hook::spawn_detached(root, &["_canary", id.as_str()], &what)?;
+    let st = crate::detach::spawn_detached(root, &["_canary", id.as_str()], &what)?;
     // The parent forks and exits at once; the canary lives on detached.
     if st.success() {
         crate::fault::point("canary-started");

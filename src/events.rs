@@ -1,7 +1,9 @@
 //! The event logs as data: `logs/lifecycle.log` and `logs/exits.log` read,
 //! parsed (`logfmt::parse`), merged by timestamp and filtered. Used by the
 //! `events` command and by anything else that needs past events (the tick
-//! may ask "when did this identity last die?").
+//! may ask "when did this identity last die?"). The JSON type of every
+//! key ([`KEY_TYPES`]) is part of this model: `events --json` types values
+//! by it, and the manual documents it from here.
 //!
 //! Reading is lenient on purpose: a line without a parseable `ts` and an `ev`
 //! (a torn write from a crashed writer, a hand edit) is skipped, never fatal.
@@ -16,8 +18,106 @@ use chrono::{DateTime, Utc};
 
 use crate::fsutil;
 use crate::logfmt;
-use crate::manual::{self, JsonType};
 use crate::paths::Root;
+
+/// The JSON type a logfmt value becomes in `muxvisor events --json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonType {
+    Integer,
+    /// Written `true`/`false` (or `1`/`0`).
+    Boolean,
+    String,
+    /// An RFC 3339 UTC timestamp, as a string.
+    Time,
+}
+
+impl JsonType {
+    pub fn name(self) -> &'static str {
+        match self {
+            JsonType::Integer => "integer",
+            JsonType::Boolean => "boolean",
+            JsonType::String => "string",
+            JsonType::Time => "string, RFC 3339",
+        }
+    }
+}
+
+/// The type of every key an event line can carry: the one table that
+/// drives `events --json` (a key not listed is a string) and the types the
+/// manual's EVENTS section shows. A key means the same type in every event.
+pub const KEY_TYPES: &[(&str, JsonType)] = &[
+    ("ts", JsonType::Time),
+    ("ev", JsonType::String),
+    ("identity", JsonType::String),
+    ("actions", JsonType::Integer),
+    ("age_s", JsonType::Integer),
+    ("attempt", JsonType::Integer),
+    ("backoff_ms", JsonType::Integer),
+    ("count", JsonType::Integer),
+    ("death", JsonType::String),
+    ("delivered_at", JsonType::Time),
+    ("new_session_id", JsonType::String),
+    ("depth", JsonType::Integer),
+    ("detail", JsonType::String),
+    ("dropped", JsonType::Integer),
+    ("done_tasks", JsonType::Integer),
+    ("duration_ms", JsonType::Integer),
+    ("entry", JsonType::String),
+    ("event", JsonType::String),
+    ("event_ts", JsonType::Time),
+    ("failures", JsonType::Integer),
+    ("first_ts", JsonType::Time),
+    ("forensics", JsonType::String),
+    ("grace_ms", JsonType::Integer),
+    ("how", JsonType::String),
+    ("idle_s", JsonType::Integer),
+    ("interval_s", JsonType::Integer),
+    ("killed", JsonType::Integer),
+    ("kind", JsonType::String),
+    ("last_ts", JsonType::Time),
+    ("not_before", JsonType::Time),
+    ("orphan_canaries", JsonType::Integer),
+    ("orphan_couriers", JsonType::Integer),
+    ("orphan_waiters", JsonType::Integer),
+    ("path", JsonType::String),
+    ("peers", JsonType::Integer),
+    ("pids", JsonType::String),
+    ("pid", JsonType::Integer),
+    ("policy", JsonType::String),
+    ("purge", JsonType::Boolean),
+    ("reason", JsonType::String),
+    ("restarts", JsonType::Integer),
+    ("retry", JsonType::Boolean),
+    ("runner", JsonType::Boolean),
+    ("rotated", JsonType::Integer),
+    ("screen", JsonType::String),
+    ("server_pid", JsonType::Integer),
+    ("session_id", JsonType::String),
+    ("signal", JsonType::Integer),
+    ("signal_name", JsonType::String),
+    ("socket", JsonType::String),
+    ("source", JsonType::String),
+    ("timeout_ms", JsonType::Integer),
+    ("started_as", JsonType::String),
+    ("state", JsonType::String),
+    ("stale_sockets", JsonType::Integer),
+    ("status", JsonType::Integer),
+    ("stopped", JsonType::Boolean),
+    ("stopped_servers", JsonType::Integer),
+    ("strays", JsonType::Integer),
+    ("task", JsonType::String),
+    ("tmp_files", JsonType::Integer),
+    ("until", JsonType::Time),
+    ("updated", JsonType::Boolean),
+    ("wait_rc", JsonType::Integer),
+    ("when", JsonType::String),
+    ("window_s", JsonType::Integer),
+];
+
+/// The JSON type of `key` (string for a key not in [`KEY_TYPES`]).
+pub fn key_type(key: &str) -> JsonType {
+    KEY_TYPES.iter().find(|(k, _)| *k == key).map_or(JsonType::String, |(_, t)| *t)
+}
 
 /// One parsed event line.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,13 +151,13 @@ impl Record {
     }
 
     /// A JSON object with every key (first wins on a repeated key, as `get`
-    /// does), each value typed by `manual::KEY_TYPES`: an empty value is
+    /// does), each value typed by [`KEY_TYPES`]: an empty value is
     /// null, a number or boolean is one, and a value that does not parse as
     /// its type stays a string, so nothing is lost.
     pub fn to_json(&self) -> serde_json::Value {
         let mut map = serde_json::Map::new();
         for (k, v) in &self.pairs {
-            map.entry(k.clone()).or_insert_with(|| typed(manual::key_type(k), v));
+            map.entry(k.clone()).or_insert_with(|| typed(key_type(k), v));
         }
         serde_json::Value::Object(map)
     }

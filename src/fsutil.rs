@@ -47,7 +47,7 @@ pub fn open_root(dir: &Path) -> Result<Root> {
     };
     let dir = crate::paths::root_spelling(dir, &cwd);
     let root = Root::new(dir.clone());
-    root.check_socket_len().map_err(anyhow::Error::msg)?;
+    root.check_socket_len()?;
     if fs::symlink_metadata(&dir).is_err() {
         if let Some(parent) = dir.parent() {
             fs::create_dir_all(parent)

@@ -1,29 +1,29 @@
-//! Processes tmux starts on our behalf, from inside the server:
+//! Processes tmux starts on our behalf, from inside the server (their
+//! entry points, `_hook` and `_pane-log`, are in `commands::internal`):
 //!
 //! - `_hook pane-died <id> --status S --signal G --pid P`, run by the
-//!   `pane-died` hook (`run-shell -b`), appends `ev=session-exit` to
-//!   `logs/exits.log` the moment the pane's program dies, unless a
-//!   deliberate stop wrote its intent first. It first waits for the
-//!   identity lock, which a launch holds until its `ev=launch` is written,
-//!   so an instant death is never logged before its launch. For an
+//!   `pane-died` hook (`run-shell -b`): [`pane_died`] appends
+//!   `ev=session-exit` to `logs/exits.log` the moment the pane's program
+//!   dies, unless a deliberate stop wrote its intent first. It first waits
+//!   for the identity lock, which a launch holds until its `ev=launch` is
+//!   written, so an instant death is never logged before its launch. For an
 //!   ephemeral peer the program that died is its runner (killed or
-//!   crashed): the hook then forks a detached **hand-over** that runs the
-//!   tick's per-peer step for this identity at once (finish the task the
-//!   runner left, tear down, start a new runner), so the queue goes on
-//!   draining without a tick. It runs inside tmux, so it must be quick and
-//!   never fail loudly: every error is swallowed after a best-effort note
-//!   on stderr (which tmux discards).
-//! - `_pane-log <id>`, run by `pipe-pane`, copies the pane's output from
-//!   stdin to `logs/panes/<id>.log`, rotating it to `<id>.log.1` past a cap
-//!   (10 MiB, or `MUXVISOR_PANE_LOG_MAX` bytes), one old copy kept. It ends
-//!   at EOF, which tmux gives it when the pane or the server goes.
+//!   crashed): [`pane_died`] then answers [`AfterDeath::HandOver`], and the
+//!   entry point forks a detached **hand-over** that runs the tick's
+//!   per-peer step for this identity at once (finish the task the runner
+//!   left, tear down, start a new runner; `supervise::demand`), so the
+//!   queue goes on draining without a tick. This module never calls the
+//!   tick itself: it says what is due. It runs inside tmux, so it must be
+//!   quick and never fail loudly: the entry point swallows every error after
+//!   a best-effort note on stderr (which tmux discards).
+//! - `_pane-log <id>`, run by `pipe-pane`: [`copy_pane_log`] copies the
+//!   pane's output from stdin to `logs/panes/<id>.log`, rotating it to
+//!   `<id>.log.1` past a cap (10 MiB, or `MUXVISOR_PANE_LOG_MAX` bytes), one
+//!   old copy kept. It ends at EOF, which tmux gives it when the pane or the
+//!   server goes.
 
-use std::process::ExitCode;
+use anyhow::Result;
 
-use anyhow::{Context, Result};
-
-use crate::Ctx;
-use crate::cli::{HookArgs, IdArgs};
 use crate::fsutil;
 use crate::logfmt::Event;
 use crate::paths::Root;
@@ -33,17 +33,26 @@ use crate::session;
 /// Default cap of one pane log before rotation.
 pub const PANE_LOG_MAX: u64 = 10 * 1024 * 1024;
 
-pub fn run_hook(ctx: &Ctx, args: HookArgs) -> Result<ExitCode> {
-    if let Err(e) = hook(&ctx.root, &args) {
-        eprintln!("muxvisor _hook: {}", crate::output::inert(&format!("{e:#}")));
-    }
-    Ok(ExitCode::SUCCESS)
+/// What is due after a pane's death was handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterDeath {
+    /// Nothing more: recorded (or a deliberate stop, or recorded already).
+    Nothing,
+    /// An ephemeral peer's runner died: hand over (the per-peer step, in a
+    /// detached process) so that its queue goes on draining.
+    HandOver,
 }
 
-fn hook(root: &Root, args: &HookArgs) -> Result<()> {
-    if args.event != "pane-died" {
-        return Ok(());
-    }
+/// `id`'s pane died with `status`/`signal` (tmux's `#{pane_dead_status}`,
+/// `#{pane_dead_signal}`) and `pid` (`#{pane_pid}`): record the death unless
+/// a deliberate stop or a tick did, and say what is due next.
+pub fn pane_died(
+    root: &Root,
+    id: &Identity,
+    status: &str,
+    signal: &str,
+    pid: &str,
+) -> Result<AfterDeath> {
     // Test-only: a hook that tmux runs late (a loaded machine), to pin that
     // a deliberate stop never turns into a recorded death.
     #[cfg(feature = "fault-injection")]
@@ -52,97 +61,21 @@ fn hook(root: &Root, args: &HookArgs) -> Result<()> {
     {
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
-    let id = Identity::parse(&args.id)?;
     {
         let _launch_done =
-            fsutil::lock_within(&root.id_lock(&id), session::LOCK_WAIT, "the exit hook")?;
-        if root.stop_intent(&id).exists() {
-            return Ok(());
+            fsutil::lock_within(&root.id_lock(id), session::LOCK_WAIT, "the exit hook")?;
+        if root.stop_intent(id).exists() {
+            return Ok(AfterDeath::Nothing);
         }
         // A tick that found the pane dead first has recorded it already.
-        if !exit_recorded(root, &id, args.pid.trim()) {
-            session_exit_event(&id, &args.status, &args.signal, &args.pid)
-                .append_to(&root.exits_log())?;
+        if !exit_recorded(root, id, pid.trim()) {
+            session_exit_event(id, status, signal, pid).append_to(&root.exits_log())?;
         }
     }
     crate::fault::point("hook-logged");
     let ephemeral =
-        peer::load(root, &id).ok().flatten().is_some_and(|s| s.policy == Policy::Ephemeral);
-    if ephemeral && detach()? {
-        crate::fault::point("handover-detached");
-        handover(root, &id)?;
-    }
-    Ok(())
-}
-
-/// The hand-over: the tick's per-peer step for one ephemeral identity,
-/// without the tick's maintenance, waiting for the worker lock (whoever
-/// holds it is starting or stopping a runner; afterwards the step finds
-/// nothing to do, or what is left).
-pub fn handover(root: &Root, id: &Identity) -> Result<()> {
-    let Some(spec) = peer::load(root, id)?.filter(|s| s.policy == Policy::Ephemeral) else {
-        return Ok(());
-    };
-    let q = crate::queue::Queue::open(root, id)?;
-    let guard = q.worker_lock_within(std::time::Duration::from_secs(60))?;
-    let cfg = crate::supervise::TickConfig::on_demand();
-    for r in crate::supervise::act::handle_ephemeral(root, &spec, &q, guard, &cfg)? {
-        if r.action == "error" {
-            Event::new("handover-error")
-                .id(id)
-                .kv("reason", &r.reason)
-                .append_to(&root.lifecycle_log())?;
-        }
-    }
-    Ok(())
-}
-
-/// Run `muxvisor --root ROOT ARGS...`, a command that [`detach`]es at once
-/// (canary, courier, admitter, notifier), with no stdio and no `TMUX`, and
-/// wait (at most 5 s) for its parent half to exit. `what` names it in errors.
-pub fn spawn_detached(root: &Root, args: &[&str], what: &str) -> Result<std::process::ExitStatus> {
-    use std::process::{Command, Stdio};
-    let exe = std::env::current_exe()
-        .with_context(|| format!("finding the muxvisor binary for {what}"))?;
-    let child = Command::new(exe)
-        .arg("--root")
-        .arg(root.dir())
-        .args(args)
-        .env_remove("TMUX")
-        .env_remove("TMUX_PANE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {what}"))?;
-    match crate::tmux::wait_deadline(child, std::time::Duration::from_secs(5)) {
-        Ok(Some(st)) => Ok(st),
-        Ok(None) => anyhow::bail!("{what} did not detach within 5 s"),
-        Err(e) => Err(e).with_context(|| format!("waiting for {what} to detach")),
-    }
-}
-
-/// Fork; the parent returns `false` (and exits, so tmux reaps its job at
-/// once), the child leaves tmux's session and process group (a server
-/// that exits kills its jobs) with stdio on /dev/null and returns `true`.
-pub fn detach() -> Result<bool> {
-    use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, fork, setsid};
-    // SAFETY: called while this process runs only its main thread.
-    match unsafe { fork() }.context("fork for a detached process")? {
-        ForkResult::Parent { .. } => Ok(false),
-        ForkResult::Child => {
-            let _ = setsid();
-            let null = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
-                .context("opening /dev/null")?;
-            let _ = dup2_stdin(&null);
-            let _ = dup2_stdout(&null);
-            let _ = dup2_stderr(&null);
-            Ok(true)
-        }
-    }
+        peer::load(root, id).ok().flatten().is_some_and(|s| s.policy == Policy::Ephemeral);
+    Ok(if ephemeral { AfterDeath::HandOver } else { AfterDeath::Nothing })
 }
 
 /// How much of the end of `exits.log` is searched for a death's record.
@@ -218,15 +151,15 @@ pub fn signal_name(num: &str) -> Option<&'static str> {
     nix::sys::signal::Signal::try_from(n).ok().map(|s| s.as_str())
 }
 
-pub fn run_pane_log(ctx: &Ctx, args: IdArgs) -> Result<ExitCode> {
-    let id = Identity::parse(&args.id)?;
+/// Copy `id`'s pane output from stdin to its pane log until EOF, rotating
+/// past the cap (`MUXVISOR_PANE_LOG_MAX` bytes, else [`PANE_LOG_MAX`]).
+pub fn copy_pane_log(root: &Root, id: &Identity) -> Result<()> {
     let cap = std::env::var("MUXVISOR_PANE_LOG_MAX")
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|v| *v > 0)
         .unwrap_or(PANE_LOG_MAX);
-    crate::rotate::copy_rotating(std::io::stdin().lock(), &ctx.root.pane_log(&id), cap)?;
-    Ok(ExitCode::SUCCESS)
+    crate::rotate::copy_rotating(std::io::stdin().lock(), &root.pane_log(id), cap)
 }
 
 #[cfg(test)]

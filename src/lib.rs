@@ -8,6 +8,7 @@ pub mod ansi;
 pub mod canary;
 pub mod cli;
 pub mod commands;
+pub mod detach;
 pub mod duration;
 pub mod events;
 pub mod exit;
@@ -113,6 +114,9 @@ fn named_identity(cmd: &Command) -> Option<&str> {
 
 /// Run one parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    // Every event written from here on wakes the notifier if it should: the
+    // log writer (model) calls the notifier (lifecycle) only through this.
+    logfmt::on_append(notify::appended);
     // Everything muxvisor creates is private, whatever the caller's umask.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     if let Command::Completions(a) = &cli.command {
@@ -151,14 +155,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Attach(a) => commands::view::attach(&ctx, a),
         Command::Clean(a) => commands::clean::run(&ctx, a),
         Command::Service(a) => commands::service::run(&ctx, a),
-        Command::Hook(a) => hook::run_hook(&ctx, a),
-        Command::Canary(a) => canary::run(&ctx, a),
-        Command::PaneLog(a) => hook::run_pane_log(&ctx, a),
-        Command::Run(a) => runner::run(&ctx, a),
-        Command::Courier(a) => agent::mailbox::run_courier(&ctx, a),
+        Command::Hook(a) => commands::internal::hook(&ctx, a),
+        Command::Canary(a) => commands::internal::canary(&ctx, a),
+        Command::PaneLog(a) => commands::internal::pane_log(&ctx, a),
+        Command::Run(a) => commands::internal::run(&ctx, a),
+        Command::Courier(a) => commands::internal::courier(&ctx, a),
         Command::Mark(a) => commands::mark::run(&ctx, a),
-        Command::Notify => notify::run(&ctx),
-        Command::Admit(a) => admission::run_admitter(&ctx, a),
+        Command::Notify => commands::internal::notify(&ctx),
+        Command::Admit(a) => commands::internal::admit(&ctx, a),
         Command::Completions(_) | Command::Doctor => {
             unreachable!("handled before the root is opened")
         }

@@ -11,16 +11,37 @@
 //! empty (`status=`), as the contract's tables show. Each line
 //! goes out in one `write(2)` on an `O_APPEND` descriptor, so concurrent
 //! writers never interleave inside a line.
+//!
+//! After its write, [`Event::append_to`] hands the event to the **append
+//! listener**, if one is registered ([`on_append`]). The binary registers
+//! the notifier there (`lib::run`, first thing), so every event that is
+//! worth a notification wakes it whoever writes it (the queue, the tick, a
+//! hook) while this module, part of the model, stays below the lifecycle:
+//! it calls what it was given and knows nothing of notifications. Without
+//! a listener (unit tests, a library caller) an append only writes.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::fsutil;
 use crate::peer::Identity;
+
+/// What hears of each appended event: the file and the event, after its
+/// write. It must not fail or wait (the notifier's only costs a `stat`).
+pub type AppendListener = fn(&Path, &Event);
+
+static LISTENER: OnceLock<AppendListener> = OnceLock::new();
+
+/// Register the process's append listener, once, before any event is
+/// written (a later call is ignored: there is one notifier per process).
+pub fn on_append(listener: AppendListener) {
+    let _ = LISTENER.set(listener);
+}
 
 /// One event line under construction.
 #[derive(Clone, Debug)]
@@ -87,14 +108,15 @@ impl Event {
     }
 
     /// Append the line to `path` in a single write, then hand it to the
-    /// notification hook if there is one (see `notify`: at most one `stat`
-    /// when there is none).
+    /// append listener, if one is registered ([`on_append`]).
     pub fn append_to(&self, path: &Path) -> Result<()> {
         let line = self.line();
         let mut f = fsutil::open_append(path)?;
         f.write_all(line.as_bytes())
             .with_context(|| format!("appending an event to {}", path.display()))?;
-        crate::notify::appended(path, self);
+        if let Some(listener) = LISTENER.get() {
+            listener(path, self);
+        }
         Ok(())
     }
 }

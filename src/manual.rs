@@ -7,9 +7,13 @@
 //! Text is plain: no roff. The renderer escapes it.
 //!
 //! [`pages`] holds the same kind of data for each subcommand's own page:
-//! its exit statuses and its `--json` document.
+//! its exit statuses and its `--json` document. The type of each event key
+//! is the model's (`events::KEY_TYPES`): the manual shows it, it does not
+//! decide it.
 
 pub mod pages;
+
+pub use crate::events::{JsonType, KEY_TYPES, key_type};
 
 /// One top-level section of `muxvisor(1)` after clap's own.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,105 +187,6 @@ pub const EXIT_STATUS: &[(&str, &str)] = &[
          enqueueing. Nothing was changed; for `send`, nothing was queued.",
     ),
 ];
-
-/// The JSON type a logfmt value becomes in `muxvisor events --json`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JsonType {
-    Integer,
-    /// Written `true`/`false` (or `1`/`0`).
-    Boolean,
-    String,
-    /// An RFC 3339 UTC timestamp, as a string.
-    Time,
-}
-
-impl JsonType {
-    pub fn name(self) -> &'static str {
-        match self {
-            JsonType::Integer => "integer",
-            JsonType::Boolean => "boolean",
-            JsonType::String => "string",
-            JsonType::Time => "string, RFC 3339",
-        }
-    }
-}
-
-/// The type of every key an event line can carry: the one table that
-/// drives `events --json` (a key not listed is a string) and the types the
-/// EVENTS section shows. A key means the same type in every event.
-pub const KEY_TYPES: &[(&str, JsonType)] = &[
-    ("ts", JsonType::Time),
-    ("ev", JsonType::String),
-    ("identity", JsonType::String),
-    ("actions", JsonType::Integer),
-    ("age_s", JsonType::Integer),
-    ("attempt", JsonType::Integer),
-    ("backoff_ms", JsonType::Integer),
-    ("count", JsonType::Integer),
-    ("death", JsonType::String),
-    ("delivered_at", JsonType::Time),
-    ("new_session_id", JsonType::String),
-    ("depth", JsonType::Integer),
-    ("detail", JsonType::String),
-    ("dropped", JsonType::Integer),
-    ("done_tasks", JsonType::Integer),
-    ("duration_ms", JsonType::Integer),
-    ("entry", JsonType::String),
-    ("event", JsonType::String),
-    ("event_ts", JsonType::Time),
-    ("failures", JsonType::Integer),
-    ("first_ts", JsonType::Time),
-    ("forensics", JsonType::String),
-    ("grace_ms", JsonType::Integer),
-    ("how", JsonType::String),
-    ("idle_s", JsonType::Integer),
-    ("interval_s", JsonType::Integer),
-    ("killed", JsonType::Integer),
-    ("kind", JsonType::String),
-    ("last_ts", JsonType::Time),
-    ("not_before", JsonType::Time),
-    ("orphan_canaries", JsonType::Integer),
-    ("orphan_couriers", JsonType::Integer),
-    ("orphan_waiters", JsonType::Integer),
-    ("path", JsonType::String),
-    ("peers", JsonType::Integer),
-    ("pids", JsonType::String),
-    ("pid", JsonType::Integer),
-    ("policy", JsonType::String),
-    ("purge", JsonType::Boolean),
-    ("reason", JsonType::String),
-    ("restarts", JsonType::Integer),
-    ("retry", JsonType::Boolean),
-    ("runner", JsonType::Boolean),
-    ("rotated", JsonType::Integer),
-    ("screen", JsonType::String),
-    ("server_pid", JsonType::Integer),
-    ("session_id", JsonType::String),
-    ("signal", JsonType::Integer),
-    ("signal_name", JsonType::String),
-    ("socket", JsonType::String),
-    ("source", JsonType::String),
-    ("timeout_ms", JsonType::Integer),
-    ("started_as", JsonType::String),
-    ("state", JsonType::String),
-    ("stale_sockets", JsonType::Integer),
-    ("status", JsonType::Integer),
-    ("stopped", JsonType::Boolean),
-    ("stopped_servers", JsonType::Integer),
-    ("strays", JsonType::Integer),
-    ("task", JsonType::String),
-    ("tmp_files", JsonType::Integer),
-    ("until", JsonType::Time),
-    ("updated", JsonType::Boolean),
-    ("wait_rc", JsonType::Integer),
-    ("when", JsonType::String),
-    ("window_s", JsonType::Integer),
-];
-
-/// The JSON type of `key` (string for a key not in [`KEY_TYPES`]).
-pub fn key_type(key: &str) -> JsonType {
-    KEY_TYPES.iter().find(|(k, _)| *k == key).map_or(JsonType::String, |(_, t)| *t)
-}
 
 /// One event of the logs: its `ev=`, its file, when it is written, and the
 /// keys beyond `ts`, `ev` and `identity` with what each means there (their

@@ -4,7 +4,8 @@
 //! Like a git hook: one file, nothing to keep running.
 //!
 //! The event logs are the queue. Nothing is copied anywhere:
-//! - **Appending** ([`appended`], called by `Event::append_to` after its one
+//! - **Appending** ([`appended`], which the binary registers as the log
+//!   writer's append listener, so `Event::append_to` calls it after its one
 //!   write): a [`QUIET`] event costs nothing; any other costs one `lstat` of
 //!   `hooks/on-event`, and that is all when there is no hook. With a hook,
 //!   if no runner holds `run/_notify.lock`, it starts `muxvisor _notify`,
@@ -47,14 +48,13 @@ use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::Ctx;
 use crate::events::Record;
 use crate::fsutil::{self, LockGuard};
 use crate::logfmt::Event;
@@ -163,7 +163,7 @@ fn root_of_log(log: &Path) -> Option<Root> {
 
 /// Start `muxvisor _notify`, which forks and exits at once.
 pub fn spawn_runner(root: &Root) -> Result<()> {
-    crate::hook::spawn_detached(root, &["_notify"], "the notification runner").map(|_| ())
+    crate::detach::spawn_detached(root, &["_notify"], "the notification runner").map(|_| ())
 }
 
 // ---------------------------------------------------------------------------
@@ -448,16 +448,16 @@ fn cut<T>(mut lines: Vec<T>, cap: usize) -> (Vec<T>, Vec<T>) {
 // The runner.
 
 /// `_notify`: fork away, then deliver until caught up.
-pub fn run(ctx: &Ctx) -> Result<ExitCode> {
-    if !crate::hook::detach()? {
-        return Ok(ExitCode::SUCCESS);
+pub fn run(root: &Root) -> Result<()> {
+    if !crate::detach::detach()? {
+        return Ok(());
     }
-    if let Err(e) = serve(&ctx.root, Config::from_env()) {
+    if let Err(e) = serve(root, Config::from_env()) {
         let _ = Event::new("notify-failed")
             .kv("reason", format!("runner: {e:#}"))
-            .append_to(&ctx.root.lifecycle_log());
+            .append_to(&root.lifecycle_log());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Take the runner lock. Retried for a moment: a probe (an appender's, or
@@ -687,7 +687,7 @@ fn execute(
             });
         }
     };
-    let ended = crate::tmux::wait_deadline(child, timeout)?;
+    let ended = crate::proc::wait_deadline(child, timeout)?;
     // A background process the hook left holding the pipe must not hold up
     // the next line: wait for the copier briefly, then leave it.
     let copied = std::time::Instant::now() + Duration::from_millis(500);

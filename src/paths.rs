@@ -1,5 +1,7 @@
 //! Where everything lives under the root. Pure functions, no I/O: every other
 //! module asks here for a path, so the layout is written down exactly once.
+//! An `id` here is a plain name that the caller has validated as an
+//! identity (`peer::Identity` reads as one): the ground knows no peers.
 //!
 //! ```text
 //! peers/<id>.json            peer spec
@@ -14,6 +16,7 @@
 //! logs/server-deaths/        forensics snapshots
 //! logs/panes/<id>.log        pane output, size-capped
 //! logs/notify.log            output of hooks/on-event, size-capped
+//! logs/service.out, .err     output of the scheduled tick (launchd, cron)
 //! hooks/on-event             the user's notification hook (never created here)
 //! run/_notify.lock           held by the one notification runner (flock)
 //! run/_notify.cursor         how far the notification runner has delivered
@@ -22,8 +25,6 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-
-use crate::peer::Identity;
 
 /// Longest socket path the platform's `sun_path` accepts (with its NUL).
 #[cfg(target_os = "macos")]
@@ -85,35 +86,35 @@ impl Root {
     pub fn peers_dir(&self) -> PathBuf {
         self.dir.join("peers")
     }
-    pub fn peer_file(&self, id: &Identity) -> PathBuf {
+    pub fn peer_file(&self, id: &str) -> PathBuf {
         self.peers_dir().join(format!("{id}.json"))
     }
     pub fn run_dir(&self) -> PathBuf {
         self.dir.join("run")
     }
-    pub fn socket(&self, id: &Identity) -> PathBuf {
+    pub fn socket(&self, id: &str) -> PathBuf {
         self.run_dir().join(format!("{id}.sock"))
     }
-    pub fn id_lock(&self, id: &Identity) -> PathBuf {
+    pub fn id_lock(&self, id: &str) -> PathBuf {
         self.run_dir().join(format!("{id}.lock"))
     }
-    pub fn canary_lock(&self, id: &Identity) -> PathBuf {
+    pub fn canary_lock(&self, id: &str) -> PathBuf {
         self.run_dir().join(format!("{id}.canary.lock"))
     }
-    pub fn stop_intent(&self, id: &Identity) -> PathBuf {
+    pub fn stop_intent(&self, id: &str) -> PathBuf {
         self.run_dir().join(format!("{id}.stopping"))
     }
     pub fn state_dir(&self) -> PathBuf {
         self.dir.join("state")
     }
-    pub fn state_file(&self, id: &Identity) -> PathBuf {
+    pub fn state_file(&self, id: &str) -> PathBuf {
         self.state_dir().join(format!("{id}.json"))
     }
     pub fn queues_dir(&self) -> PathBuf {
         self.dir.join("queues")
     }
-    pub fn queue_dir(&self, id: &Identity) -> PathBuf {
-        self.queues_dir().join(id.as_str())
+    pub fn queue_dir(&self, id: &str) -> PathBuf {
+        self.queues_dir().join(id)
     }
     pub fn logs_dir(&self) -> PathBuf {
         self.dir.join("logs")
@@ -127,14 +128,22 @@ impl Root {
     pub fn server_deaths_dir(&self) -> PathBuf {
         self.logs_dir().join("server-deaths")
     }
-    pub fn forensics_file(&self, id: &Identity, unix: i64) -> PathBuf {
+    pub fn forensics_file(&self, id: &str, unix: i64) -> PathBuf {
         self.server_deaths_dir().join(format!("{id}-{unix}.txt"))
     }
     pub fn panes_dir(&self) -> PathBuf {
         self.logs_dir().join("panes")
     }
-    pub fn pane_log(&self, id: &Identity) -> PathBuf {
+    pub fn pane_log(&self, id: &str) -> PathBuf {
         self.panes_dir().join(format!("{id}.log"))
+    }
+    /// Where the scheduled tick's stdout goes (launchd, cron).
+    pub fn service_out(&self) -> PathBuf {
+        self.logs_dir().join("service.out")
+    }
+    /// Where the scheduled tick's stderr goes (launchd, cron).
+    pub fn service_err(&self) -> PathBuf {
+        self.logs_dir().join("service.err")
     }
     pub fn supervise_lock(&self) -> PathBuf {
         self.dir.join("supervise.lock")
@@ -175,17 +184,18 @@ impl Root {
         self.run_dir().as_os_str().len() + 1 + LONGEST_ID + ".sock".len()
     }
 
-    /// `Err(message)` when some identity's socket would not fit `sun_path`.
-    pub fn check_socket_len(&self) -> Result<(), String> {
+    /// An error (the message says why and what to do) when some identity's
+    /// socket would not fit `sun_path`.
+    pub fn check_socket_len(&self) -> anyhow::Result<()> {
         let len = self.longest_socket_len();
         if len >= SOCKET_PATH_MAX {
-            return Err(format!(
+            anyhow::bail!(
                 "root {} is too long: socket paths under it reach {len} bytes, over the \
                  platform limit of {} bytes for a unix socket path; choose a shorter root \
                  with --root or MUXVISOR_ROOT (for example ~/.mv)",
                 self.dir.display(),
                 SOCKET_PATH_MAX - 1
-            ));
+            );
         }
         Ok(())
     }
@@ -236,20 +246,20 @@ mod tests {
     #[test]
     fn layout() {
         let r = Root::new("/r".into());
-        let id = Identity::parse("claude-bob").unwrap();
-        assert_eq!(r.socket(&id), Path::new("/r/run/claude-bob.sock"));
-        assert_eq!(r.peer_file(&id), Path::new("/r/peers/claude-bob.json"));
-        assert_eq!(r.state_file(&id), Path::new("/r/state/claude-bob.json"));
-        assert_eq!(r.queue_dir(&id), Path::new("/r/queues/claude-bob"));
-        assert_eq!(r.pane_log(&id), Path::new("/r/logs/panes/claude-bob.log"));
-        assert_eq!(r.forensics_file(&id, 7), Path::new("/r/logs/server-deaths/claude-bob-7.txt"));
+        let id = "claude-bob";
+        assert_eq!(r.socket(id), Path::new("/r/run/claude-bob.sock"));
+        assert_eq!(r.peer_file(id), Path::new("/r/peers/claude-bob.json"));
+        assert_eq!(r.state_file(id), Path::new("/r/state/claude-bob.json"));
+        assert_eq!(r.queue_dir(id), Path::new("/r/queues/claude-bob"));
+        assert_eq!(r.pane_log(id), Path::new("/r/logs/panes/claude-bob.log"));
+        assert_eq!(r.forensics_file(id, 7), Path::new("/r/logs/server-deaths/claude-bob-7.txt"));
     }
 
     #[test]
     fn socket_length_limit_names_the_limit() {
         assert!(Root::new("/tmp/x".into()).check_socket_len().is_ok());
         let long = format!("/tmp/{}", "d".repeat(80));
-        let err = Root::new(long.into()).check_socket_len().unwrap_err();
+        let err = Root::new(long.into()).check_socket_len().unwrap_err().to_string();
         assert!(err.contains("limit of"), "{err}");
         assert!(err.contains("shorter root"), "{err}");
     }

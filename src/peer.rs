@@ -51,6 +51,15 @@ impl Identity {
     }
 }
 
+/// An identity reads as the plain name it is, so that the layers below the
+/// model (paths, files) take a `&str` and know nothing of peers.
+impl std::ops::Deref for Identity {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

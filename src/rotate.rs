@@ -67,12 +67,7 @@ pub struct Rotation {
 
 /// The event and service logs (always safe to rotate).
 pub fn event_logs(root: &Root) -> Vec<PathBuf> {
-    vec![
-        root.lifecycle_log(),
-        root.exits_log(),
-        crate::service::service_out(root),
-        crate::service::service_err(root),
-    ]
+    vec![root.lifecycle_log(), root.exits_log(), root.service_out(), root.service_err()]
 }
 
 /// Rotate `log` if it is a regular file past `cap`; `None` if not needed.

@@ -31,8 +31,9 @@
 //! both. Terminal-generated signals (Ctrl-C typed into the pane) reach the
 //! program, not the runner: it catches them with a handler that does
 //! nothing, which `exec` resets for the program. SIGHUP (the server died)
-//! is noted: the runner still records its program's exit, then ends and
-//! hands over as the pane-died hook would (no hook runs for a dead server).
+//! is noted: the runner still records its program's exit, then ends with
+//! [`Ended::HandOver`], and its entry point hands over as the pane-died
+//! hook's would (no hook runs for a dead server).
 //!
 //! Crash points (`MUXVISOR_FAULT` with the `fault-injection` feature):
 //! `run-claimed` (claimed, program not started), `run-spawned` (program
@@ -44,15 +45,13 @@
 use std::cell::RefCell;
 use std::io::Write as _;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use chrono::Utc;
 
-use crate::Ctx;
-use crate::cli::IdArgs;
 use crate::fault::point as fault;
 use crate::fsutil::{self, LockGuard};
 use crate::logfmt::Event;
@@ -82,22 +81,40 @@ extern "C" fn on_hangup(_: libc::c_int) {
 
 extern "C" fn ignore(_: libc::c_int) {}
 
-/// `_run <id>`.
-pub fn run(ctx: &Ctx, args: IdArgs) -> Result<ExitCode> {
-    let id = Identity::parse(&args.id)?;
+/// How a runner ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// It retired, or another runner holds the queue.
+    Done,
+    /// Its server died under it (SIGHUP) and no `pane-died` hook will run:
+    /// its locks are released, and the caller hands over as that hook's
+    /// entry point would (`supervise::demand::handover`, detached).
+    HandOver,
+    /// It failed; the failure is on the pane and in `lifecycle.log`.
+    Failed,
+}
+
+/// `_run <id>`: serve `id`'s queue until it retires.
+pub fn run(root: &Root, id: &Identity) -> Result<Ended> {
     install_signals()?;
-    match Runner::start(&ctx.root, &id).and_then(|r| r.map(Runner::serve).transpose()) {
-        Ok(_) => Ok(ExitCode::SUCCESS),
+    match Runner::start(root, id).and_then(|r| r.map(Runner::serve).transpose()) {
+        Ok(ended) => Ok(ended.unwrap_or(Ended::Done)),
         Err(e) => {
-            // stderr is the pane (gone if the server died): never panic on it.
-            let _ = writeln!(std::io::stderr(), "muxvisor runner for {id}: {e:#}");
-            let _ = Event::new("runner-error")
-                .id(&id)
-                .kv("reason", format!("{e:#}"))
-                .append_to(&ctx.root.lifecycle_log());
-            Ok(ExitCode::from(1))
+            failed(root, id, &e);
+            Ok(Ended::Failed)
         }
     }
+}
+
+/// Tell of a runner's failure where someone may see it: its pane, and
+/// `ev=runner-error`. Never fails.
+pub fn failed(root: &Root, id: &Identity, e: &anyhow::Error) {
+    // stderr is the pane (gone if the server died): never panic on it.
+    let _ = writeln!(std::io::stderr(), "muxvisor runner for {id}: {e:#}");
+    let _ = Event::new("runner-error")
+        .id(id)
+        .kv("reason", format!("{e:#}"))
+        .append_to(&root.lifecycle_log());
 }
 
 /// Handlers, not `SIG_IGN`: an ignored signal stays ignored across `exec`,
@@ -143,7 +160,7 @@ impl<'a> Runner<'a> {
         Ok(Some(Runner { root, id: id.clone(), q, lock: Some(lock), control: RefCell::new(None) }))
     }
 
-    fn serve(mut self) -> Result<()> {
+    fn serve(mut self) -> Result<Ended> {
         let mut idle_since = Instant::now();
         let mut busy_since: Option<Instant> = None;
         loop {
@@ -152,7 +169,7 @@ impl<'a> Runner<'a> {
             }
             let spec = match peer::load(self.root, &self.id) {
                 Ok(Some(s)) if s.policy == Policy::Ephemeral => s,
-                Ok(_) => return self.retire("unregistered").map(|_| ()),
+                Ok(_) => return self.retire("unregistered").map(|_| Ended::Done),
                 Err(e) => return Err(e),
             };
             let mark = self.q.change_mark();
@@ -174,7 +191,7 @@ impl<'a> Runner<'a> {
                     let end = idle_since + spec.linger;
                     if Instant::now() >= end {
                         if self.retire("drained")? {
-                            return Ok(());
+                            return Ok(Ended::Done);
                         }
                         idle_since = Instant::now();
                     } else {
@@ -380,23 +397,20 @@ impl<'a> Runner<'a> {
     }
 
     /// Our server died (the terminal hung up) and no pane-died hook will
-    /// run for us: hand over as that hook would, so that the death is on
-    /// record (the per-peer step logs `ev=gone`, which matters when no
-    /// canary saw it) and queued tasks go on at once rather than at the
-    /// next tick. Not after a deliberate teardown (its intent is written
+    /// run for us: a hand-over is due, as that hook would say, so that the
+    /// death is on record (the per-peer step logs `ev=gone`, which matters
+    /// when no canary saw it) and queued tasks go on at once rather than at
+    /// the next tick. Not after a deliberate teardown (its intent is written
     /// before the kill). Our locks and control client go first: the
     /// detached hand-over must not inherit them, and it waits for a runner
     /// to be gone.
-    fn hand_over_after_hangup(mut self) -> Result<()> {
+    fn hand_over_after_hangup(mut self) -> Result<Ended> {
         self.control.borrow_mut().take();
         self.lock = None;
         if self.root.stop_intent(&self.id).exists() {
-            return Ok(());
+            return Ok(Ended::Done);
         }
-        if crate::hook::detach()? {
-            crate::hook::handover(self.root, &self.id)?;
-        }
-        Ok(())
+        Ok(Ended::HandOver)
     }
 
     fn pending(&self) -> Result<bool> {

@@ -9,10 +9,12 @@
 //! therefore drains at the program's own speed, with no tmux round trip
 //! and no tick between tasks. Three things start a runner when none lives,
 //! each through the tick's per-peer step (so that a task left by a dead
-//! runner is finished first) under the per-identity worker lock:
-//! - the **kick**: `send`, after the task is durable ([`kick`]);
+//! runner is finished first) under the per-identity worker lock, and each
+//! calls [`start_runner_locked`] here:
+//! - the **kick**: `send`, after the task is durable (`supervise::demand`);
 //! - the **hand-over**: the `pane-died` hook of a runner that died (killed,
-//!   crashed) forks a detached process that runs the step at once;
+//!   crashed) says so, and its entry point forks a detached process that
+//!   runs the step at once (`supervise::demand`);
 //! - the **tick**, the safety net for everything else.
 //!
 //! Whoever finishes a task (the runner after its program exits; the tick
@@ -38,9 +40,6 @@ use crate::tmux::{Cmd, Tmux, TmuxError, paste};
 pub const KEYS_MAX_WAIT: Duration = Duration::from_secs(10);
 /// Output unchanged this long counts as "ready for input".
 pub const QUIET: Duration = Duration::from_millis(500);
-/// How long a kick waits for the worker lock (a tick stopping a worker may
-/// hold it for its grace) before leaving the start to the tick.
-pub const KICK_LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How long a starter waits for a fresh runner to hold its lock.
 const RUNNER_START_WAIT: Duration = Duration::from_secs(3);
 /// Lines of a finished program's screen kept with its outcome.
@@ -50,24 +49,6 @@ pub const SCREEN_TAIL_LINES: usize = 20;
 #[derive(Clone, Debug, Serialize)]
 pub struct Started {
     pub pane_pid: Option<i32>,
-}
-
-/// Make sure a runner works on `spec`'s queue: nothing to do while one
-/// lives (it polls the queue); otherwise the tick's per-peer step, without
-/// its maintenance, under the worker lock. Called by `send` once the task
-/// is durable.
-pub fn kick(root: &Root, spec: &PeerSpec) -> Result<()> {
-    let q = Queue::open(root, &spec.identity)?;
-    if q.runner_alive() {
-        return Ok(());
-    }
-    let guard = q.worker_lock_within(KICK_LOCK_WAIT)?;
-    let cfg = crate::supervise::TickConfig::on_demand();
-    let reports = crate::supervise::act::handle_ephemeral(root, spec, &q, guard, &cfg)?;
-    match reports.iter().find(|r| r.action == "error") {
-        Some(r) => anyhow::bail!("{}", r.reason),
-        None => Ok(()),
-    }
 }
 
 /// Launch a runner for `spec` (the caller holds `q`'s worker lock) and wait
@@ -230,26 +211,26 @@ const MAX_ARG: Option<usize> = None;
 /// and fit `execve`'s limits once expanded); `{task_file}` and the
 /// environment take any bytes. With `--deliver keys` the text is typed, so
 /// it must be UTF-8 without control characters other than newline and tab.
-pub fn check_deliverable(root: &Root, spec: &PeerSpec, payload: &[u8]) -> Result<(), String> {
+pub fn check_deliverable(root: &Root, spec: &PeerSpec, payload: &[u8]) -> Result<()> {
     let alt = "put it in a file and use {task_file} in the peer's argv, or send the file's path";
     match spec.deliver {
         Deliver::Keys => paste::typable(payload)
             .map(|_| ())
-            .map_err(|m| format!("{} types its tasks: {m}", spec.identity)),
+            .map_err(|m| anyhow::anyhow!("{} types its tasks: {m}", spec.identity)),
         Deliver::Argv => {
             if !spec.command.iter().any(|a| a.contains("{task}")) {
                 return Ok(());
             }
             let text = std::str::from_utf8(payload).map_err(|e| {
-                format!(
+                anyhow::anyhow!(
                     "the peer's argv holds {{task}}, and this task is not valid UTF-8 ({e}); {alt}"
                 )
             })?;
             if text.contains('\0') {
-                return Err(format!(
+                anyhow::bail!(
                     "the peer's argv holds {{task}}, and a NUL byte cannot be passed in an \
                      argument; {alt}"
-                ));
+                );
             }
             let file = root.queue_dir(&spec.identity).join("work").join("x".repeat(26));
             let file = file.to_string_lossy();
@@ -261,19 +242,19 @@ pub fn check_deliverable(root: &Root, spec: &PeerSpec, payload: &[u8]) -> Result
             if let (Some(max), Some(longest)) = (MAX_ARG, expanded.iter().max())
                 && *longest > max
             {
-                return Err(format!(
+                anyhow::bail!(
                     "with {{task}} replaced, an argument would be {longest} bytes, over the \
                      {max}-byte limit of one argument (MAX_ARG_STRLEN); {alt}"
-                ));
+                );
             }
             let total: usize = expanded.iter().map(|n| n + 1).sum();
             let budget = arg_max() / 2;
             if total > budget {
-                return Err(format!(
+                anyhow::bail!(
                     "with {{task}} replaced, the arguments would take {total} bytes, over the \
                      {budget} bytes muxvisor allows them (half of ARG_MAX, leaving room for the \
                      environment); {alt}"
-                ));
+                );
             }
             Ok(())
         }
@@ -320,11 +301,11 @@ mod tests {
         let keys = spec(&["sh"], Deliver::Keys);
         assert!(check_deliverable(&root, &task, b"hello\nworld; $(id)").is_ok());
         for (bad, why) in [(&b"a\0b"[..], "NUL"), (&b"\xff\xfe"[..], "UTF-8")] {
-            let e = check_deliverable(&root, &task, bad).unwrap_err();
+            let e = check_deliverable(&root, &task, bad).unwrap_err().to_string();
             assert!(e.contains(why) && e.contains("{task_file}"), "{e}");
             assert!(check_deliverable(&root, &file, bad).is_ok(), "{{task_file}} takes any bytes");
         }
-        let e = check_deliverable(&root, &keys, b"\xff").unwrap_err();
+        let e = check_deliverable(&root, &keys, b"\xff").unwrap_err().to_string();
         assert!(e.contains("UTF-8"), "{e}");
         assert!(check_deliverable(&root, &keys, b"esc \x1b[201~").is_err());
         assert!(check_deliverable(&root, &keys, b"line\n\tindented\n").is_ok());
@@ -336,7 +317,7 @@ mod tests {
         let root = Root::new("/r".into());
         let task = spec(&["echo", "{task}"], Deliver::Argv);
         assert!(check_deliverable(&root, &task, &vec![b'x'; 131_071]).is_ok());
-        let e = check_deliverable(&root, &task, &vec![b'x'; 131_072]).unwrap_err();
+        let e = check_deliverable(&root, &task, &vec![b'x'; 131_072]).unwrap_err().to_string();
         assert!(e.contains("131071") && e.contains("{task_file}"), "{e}");
         // Twice in one argument counts twice.
         let twice = spec(&["sh", "-c", "{task}{task}"], Deliver::Argv);

@@ -76,7 +76,7 @@ pub fn deliver(
         // program may rightly ignore an empty line (Claude Code does). The
         // screen is watched as for text, but the Enter counts as delivered.
         let screen = match taken_in(root, id, &tmux, patterns, &typed.pasted, started)? {
-            Ok(s) | Err(s) => s,
+            Proof::Taken(s) | Proof::Missing(s) => s,
         };
         return Ok(Confirmed::Taken { screen, enters: 1 });
     }
@@ -86,8 +86,8 @@ pub fn deliver(
             paste::submit(&tmux, id)?;
         }
         match taken_in(root, id, &tmux, patterns, &typed.pasted, started)? {
-            Ok(s) => return Ok(Confirmed::Taken { screen: s, enters }),
-            Err(s) => screen = s,
+            Proof::Taken(s) => return Ok(Confirmed::Taken { screen: s, enters }),
+            Proof::Missing(s) => screen = s,
         }
     }
     Ok(Confirmed::NotTaken { screen })
@@ -102,9 +102,15 @@ pub fn proves_taken(patterns: &Patterns, pasted: &str, screen: &str) -> bool {
     matches!(patterns.classify(screen), Verdict::Busy | Verdict::Blocked(_) | Verdict::Ready)
 }
 
-/// Wait up to [`CONFIRM_WAIT`] for the proof: `Ok(screen)` once the screen
-/// proves it ([`proves_taken`]) or a mark newer than `since` arrived, else
-/// `Err(last screen)`.
+/// What the wait for a proof found, with the last screen seen.
+enum Proof {
+    Taken(String),
+    Missing(String),
+}
+
+/// Wait up to [`CONFIRM_WAIT`] for the proof: [`Proof::Taken`] once the
+/// screen proves it ([`proves_taken`]) or a mark newer than `since` arrived,
+/// else [`Proof::Missing`].
 fn taken_in(
     root: &Root,
     id: &Identity,
@@ -112,17 +118,17 @@ fn taken_in(
     patterns: &Patterns,
     pasted: &str,
     since: DateTime<Utc>,
-) -> Result<Result<String, String>, TmuxError> {
+) -> Result<Proof, TmuxError> {
     let deadline = Instant::now() + CONFIRM_WAIT;
     loop {
         thread::sleep(POLL);
         let screen = paste::capture(tmux, id)?;
         let marked = || record::load(root, id).mark.is_some_and(|m| m.at > since);
         if proves_taken(patterns, pasted, &screen) || marked() {
-            return Ok(Ok(screen));
+            return Ok(Proof::Taken(screen));
         }
         if Instant::now() >= deadline {
-            return Ok(Err(screen));
+            return Ok(Proof::Missing(screen));
         }
     }
 }

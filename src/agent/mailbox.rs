@@ -34,7 +34,6 @@
 //! arrived.
 
 use std::io::Write as _;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -44,8 +43,6 @@ use super::confirm::{self, Confirmed};
 use super::record;
 use super::state::{AgentState, Delivery, Undelivered, View};
 use super::watch::Looker;
-use crate::Ctx;
-use crate::cli::IdArgs;
 use crate::fsutil::{self, LockGuard};
 use crate::paths::Root;
 use crate::peer::{self, Identity, PeerSpec, Policy};
@@ -195,23 +192,26 @@ pub fn ensure_courier(root: &Root, id: &Identity) -> Result<bool> {
     if courier_alive(&q) {
         return Ok(false);
     }
-    crate::hook::spawn_detached(root, &["_courier", id.as_str()], &format!("the courier of {id}"))?;
+    crate::detach::spawn_detached(
+        root,
+        &["_courier", id.as_str()],
+        &format!("the courier of {id}"),
+    )?;
     Ok(true)
 }
 
 /// `_courier <id>`.
-pub fn run_courier(ctx: &Ctx, args: IdArgs) -> Result<ExitCode> {
-    let id = Identity::parse(&args.id)?;
-    if !crate::hook::detach()? {
-        return Ok(ExitCode::SUCCESS);
+pub fn run_courier(root: &Root, id: &Identity) -> Result<()> {
+    if !crate::detach::detach()? {
+        return Ok(());
     }
-    if let Err(e) = courier(&ctx.root, &id) {
+    if let Err(e) = courier(root, id) {
         let _ = crate::logfmt::Event::new("courier-error")
-            .id(&id)
+            .id(id)
             .kv("reason", format!("{e:#}"))
-            .append_to(&ctx.root.lifecycle_log());
+            .append_to(&root.lifecycle_log());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn take_lock(q: &Queue) -> Result<Option<LockGuard>> {

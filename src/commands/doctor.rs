@@ -200,7 +200,11 @@ fn odd_finding(path: &Path, odd: &Odd) -> Finding {
 fn check_root(root: &Root, out: &mut Vec<Finding>) -> bool {
     let dir = root.dir();
     if let Err(msg) = root.check_socket_len() {
-        out.push(error("sockets", msg, "use a shorter --root or MUXVISOR_ROOT, e.g. ~/.mv"));
+        out.push(error(
+            "sockets",
+            msg.to_string(),
+            "use a shorter --root or MUXVISOR_ROOT, e.g. ~/.mv",
+        ));
     } else {
         out.push(ok(
             "sockets",

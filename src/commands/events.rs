@@ -2,7 +2,7 @@
 //!
 //! Human output is the log lines as written. `--json` prints one JSON array
 //! of objects, each value typed as `muxvisor(1)` EVENTS documents (numbers,
-//! booleans, null for an empty value; `manual::KEY_TYPES`). The log files
+//! booleans, null for an empty value; `events::KEY_TYPES`). The log files
 //! stay logfmt; the typing happens here. `--follow --json` cannot end
 //! its array, so it prints JSON Lines instead: one object per line, the
 //! backlog first, then each new event as it is appended. `--follow` polls

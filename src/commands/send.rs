@@ -240,7 +240,7 @@ fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Re
     // A task its worker could never receive is refused now, not accepted
     // and dead-lettered later.
     worker::check_deliverable(&ctx.root, spec, payload)
-        .map_err(|m| anyhow::anyhow!("task NOT queued for {id}: {m}"))?;
+        .map_err(|m| anyhow::anyhow!("task NOT queued for {id}: {m:#}"))?;
     crate::trace::mark("checked");
     let q = Queue::open(&ctx.root, id)?;
     crate::trace::mark("opened");
@@ -273,7 +273,7 @@ fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Re
         ));
     }
     if !args.no_kick
-        && let Err(err) = worker::kick(&ctx.root, spec)
+        && let Err(err) = crate::supervise::demand::kick(&ctx.root, spec)
     {
         output::warn(format!(
             "the task is queued, but starting a worker for {id} failed: {err:#}; the next tick \

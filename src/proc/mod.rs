@@ -18,9 +18,11 @@
 //! Answers are best effort and never fail: a process that vanished, or one
 //! that the OS will not describe to us, is simply not there (`None`, empty).
 //!
-//! Two things here are not questions: [`die_with_parent`] ties a child's life
-//! to ours where the OS can (Linux), and [`ExitWatch`] wakes us the moment a
-//! process that is not our child exits (a pidfd on Linux, a kqueue on macOS).
+//! Three things here are not questions: [`die_with_parent`] ties a child's
+//! life to ours where the OS can (Linux), [`wait_deadline`] waits for a child
+//! no longer than a deadline, killing and reaping it past that, and
+//! [`ExitWatch`] wakes us the moment a process that is not our child exits
+//! (a pidfd on Linux, a kqueue on macOS).
 
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -275,6 +277,33 @@ impl ExitWatch {
     }
 }
 
+/// Wait for `child` until `timeout`; on timeout SIGKILL its process group,
+/// reap it, and return `Ok(None)`.
+pub fn wait_deadline(
+    mut child: std::process::Child,
+    timeout: std::time::Duration,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_micros(200);
+    loop {
+        if let Some(st) = child.try_wait()? {
+            return Ok(Some(st));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = child.kill();
+            child.wait()?;
+            return Ok(None);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
+}
+
 /// The environment (`K=V` words) of `pid`, where the OS shows it to us
 /// (our own uid's processes).
 pub fn environ(pid: i32) -> Option<Vec<Vec<u8>>> {
@@ -335,6 +364,27 @@ mod env_tests {
         let env = super::environ(me).expect("our own environment");
         let path = std::env::var("PATH").unwrap_or_default();
         assert!(super::env_has(&env, &[("PATH", path.as_bytes())]));
+    }
+}
+
+#[cfg(test)]
+mod wait_tests {
+    use super::wait_deadline;
+    use nix::unistd::Pid;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn deadline_kills_and_reaps() {
+        let child = Command::new("sleep").arg("5").process_group(0).spawn().unwrap();
+        let pid = child.id();
+        let t = Instant::now();
+        let r = wait_deadline(child, Duration::from_millis(50)).unwrap();
+        assert!(r.is_none());
+        assert!(t.elapsed() < Duration::from_secs(4));
+        // Reaped: the pid no longer names our child.
+        assert!(nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None).is_err());
     }
 }
 
@@ -456,7 +506,7 @@ mod conformance {
         let run = |args: &[&str]| {
             let mut out = tempfile::tempfile().unwrap();
             let child = tm(args).stdout(out.try_clone().unwrap()).spawn().unwrap();
-            let st = crate::tmux::wait_deadline(child, Duration::from_secs(5)).unwrap();
+            let st = wait_deadline(child, Duration::from_secs(5)).unwrap();
             assert!(st.is_some_and(|s| s.success()), "tmux {args:?}");
             let mut s = String::new();
             std::io::Seek::rewind(&mut out).unwrap();

@@ -64,7 +64,7 @@ pub fn run(
         .process_group(0)
         .spawn()
         .with_context(|| format!("running `{shown}` ({})", bin.display()))?;
-    let status = crate::tmux::wait_deadline(child, timeout)
+    let status = crate::proc::wait_deadline(child, timeout)
         .with_context(|| format!("waiting for `{shown}`"))?
         .with_context(|| {
             format!("`{shown}` did not finish within {} s and was killed", timeout.as_secs())

@@ -110,22 +110,12 @@ impl Spec {
             root: text(root.dir(), "root")?,
             interval_s: interval.as_secs(),
             path,
-            stdout_log: text(&service_out(root), "log")?,
-            stderr_log: text(&service_err(root), "log")?,
+            stdout_log: text(&root.service_out(), "log")?,
+            stderr_log: text(&root.service_err(), "log")?,
             extra: Vec::new(),
             env: Vec::new(),
         })
     }
-}
-
-/// Where the scheduled tick's stdout goes (launchd, cron).
-pub fn service_out(root: &Root) -> PathBuf {
-    root.logs_dir().join("service.out")
-}
-
-/// Where the scheduled tick's stderr goes (launchd, cron).
-pub fn service_err(root: &Root) -> PathBuf {
-    root.logs_dir().join("service.err")
 }
 
 /// The path of the muxvisor binary for the service to run: the path this

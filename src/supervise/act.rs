@@ -6,8 +6,9 @@
 //! queue logs as it makes each change durable.
 //!
 //! An action that fails stops the peer's remaining actions for this tick
-//! (they may depend on it) and is reported as `error`; the next tick decides
-//! again from what is then on disk and on screen.
+//! (they may depend on it): the step ends [`Step::Failed`], which the tick
+//! reports as `error`; the next tick decides again from what is then on
+//! disk and on screen.
 
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use super::decide::{self, Action, Input, QueueFacts, RunningTask};
-use super::{Report, TickConfig, seed};
+use super::{Report, Step, TickConfig, seed};
 use crate::canary;
 use crate::duration;
 use crate::fsutil::{self, LockGuard};
@@ -38,7 +39,7 @@ pub fn handle_peer(root: &Root, id: &Identity, cfg: &TickConfig) -> Result<Vec<R
         return Ok(Vec::new()); // removed since the list was read
     };
     let mut reports = retain(root, id, cfg)?;
-    reports.extend(step(root, &spec, cfg)?);
+    reports.extend(step(root, &spec, cfg)?.into_reports(id));
     Ok(reports)
 }
 
@@ -66,7 +67,7 @@ fn retain(root: &Root, id: &Identity, cfg: &TickConfig) -> Result<Vec<Report>> {
     })
 }
 
-fn step(root: &Root, spec: &PeerSpec, cfg: &TickConfig) -> Result<Vec<Report>> {
+fn step(root: &Root, spec: &PeerSpec, cfg: &TickConfig) -> Result<Step> {
     let id = &spec.identity;
     match spec.policy {
         Policy::Persistent => {
@@ -80,7 +81,7 @@ fn step(root: &Root, spec: &PeerSpec, cfg: &TickConfig) -> Result<Vec<Report>> {
             // Held by whoever is starting a runner or by a runner retiring:
             // leave the peer to them this time.
             let Some(guard) = q.try_worker_lock()? else {
-                return Ok(Vec::new());
+                return Ok(Step::Done(Vec::new()));
             };
             run_peer(root, spec, cfg, Some(&q), Some(guard))
         }
@@ -88,14 +89,15 @@ fn step(root: &Root, spec: &PeerSpec, cfg: &TickConfig) -> Result<Vec<Report>> {
 }
 
 /// The per-peer step for an ephemeral peer whose worker lock the caller
-/// already holds: the kick and the hand-over run exactly the tick's code.
+/// already holds: the kick and the hand-over (`super::demand`) run exactly
+/// the tick's code.
 pub fn handle_ephemeral(
     root: &Root,
     spec: &PeerSpec,
     q: &Queue,
     guard: LockGuard,
     cfg: &TickConfig,
-) -> Result<Vec<Report>> {
+) -> Result<Step> {
     run_peer(root, spec, cfg, Some(q), Some(guard))
 }
 
@@ -105,7 +107,7 @@ fn run_peer(
     cfg: &TickConfig,
     q: Option<&Queue>,
     worker_guard: Option<LockGuard>,
-) -> Result<Vec<Report>> {
+) -> Result<Step> {
     let id = &spec.identity;
     let obs = observe::observe(root, id, cfg.call_timeout)?;
     let recorded = adopt(root, spec, &obs, state::load(root, id)?)?;
@@ -134,7 +136,7 @@ fn run_peer(
         agent,
     });
     if !save_bookkeeping(root, id, &recorded, &plan.state)? {
-        return Ok(vec![Report::new(id, "skipped", "a launch or stop changed the peer meanwhile")]);
+        return Ok(Step::Skipped);
     }
     let mut ctx = Act {
         root,
@@ -149,12 +151,11 @@ fn run_peer(
         reports: early,
     };
     for a in &plan.actions {
-        if let Err(e) = ctx.apply(a) {
-            ctx.report("error", format!("{}: {e:#}", name(a)));
-            break;
+        if let Err(error) = ctx.apply(a) {
+            return Ok(Step::Failed { done: ctx.reports, action: name(a), error });
         }
     }
-    Ok(ctx.reports)
+    Ok(Step::Done(ctx.reports))
 }
 
 fn queue_facts(q: &Queue) -> Result<QueueFacts> {

@@ -24,9 +24,14 @@
 //! never held across them. Ephemeral peers are handled under the queue's
 //! worker lock, the one `send`'s kick takes, so a tick never mistakes a
 //! worker being started for one that vanished.
+//!
+//! The same per-peer step also runs on demand for one ephemeral peer
+//! ([`demand`]: `send`'s kick and a dead runner's hand-over); it returns a
+//! typed [`Step`], which the tick turns into its reports.
 
 pub mod act;
 pub mod decide;
+pub mod demand;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -103,6 +108,37 @@ pub struct Report {
 impl Report {
     pub fn new(id: &Identity, action: &str, reason: impl Into<String>) -> Report {
         Report { identity: id.to_string(), action: action.into(), reason: reason.into() }
+    }
+}
+
+/// What the per-peer step did: the tick turns it into its reports, the
+/// kick and the hand-over act on a failure.
+#[derive(Debug)]
+pub enum Step {
+    /// A launch or stop changed the peer while it was looked at: nothing
+    /// was done.
+    Skipped,
+    /// Every action decided was carried out; what changed, in order.
+    Done(Vec<Report>),
+    /// `action` failed: the actions before it are in `done`; the rest wait
+    /// for the next tick, which decides again.
+    Failed { done: Vec<Report>, action: &'static str, error: anyhow::Error },
+}
+
+impl Step {
+    /// The `supervise` reports: a skip, what was done, then the failure as
+    /// `error` with the action's name.
+    pub fn into_reports(self, id: &Identity) -> Vec<Report> {
+        match self {
+            Step::Skipped => {
+                vec![Report::new(id, "skipped", "a launch or stop changed the peer meanwhile")]
+            }
+            Step::Done(done) => done,
+            Step::Failed { mut done, action, error } => {
+                done.push(Report::new(id, "error", format!("{action}: {error:#}")));
+                done
+            }
+        }
     }
 }
 

@@ -22,8 +22,9 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::{Cmd, Tmux, TmuxError, quote, tmux_path, wait_deadline};
+use super::{Cmd, Tmux, TmuxError, quote, tmux_path};
 use crate::peer::Identity;
+use crate::proc::wait_deadline;
 
 /// The canary's wait-for channel for `id`.
 pub fn canary_channel(id: &Identity) -> String {

@@ -27,11 +27,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
-use std::thread;
-use std::time::{Duration, Instant};
-
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use std::time::Duration;
 
 /// Default deadline for one tmux call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -322,7 +318,7 @@ impl Tmux {
             .stderr(err.try_clone().map_err(io)?)
             .process_group(0);
         let child = command.spawn().map_err(io)?;
-        let status = wait_deadline(child, self.timeout).map_err(io)?;
+        let status = crate::proc::wait_deadline(child, self.timeout).map_err(io)?;
         let Some(status) = status else {
             return Err(TmuxError::Timeout { socket: self.socket.clone(), after: self.timeout });
         };
@@ -357,27 +353,6 @@ impl Tmux {
         c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
         crate::proc::die_with_parent(&mut c);
         c.spawn().map_err(|err| TmuxError::Io { socket: self.socket.clone(), err })
-    }
-}
-
-/// Wait for `child` until `timeout`; on timeout SIGKILL its process group,
-/// reap it, and return `Ok(None)`.
-pub fn wait_deadline(mut child: Child, timeout: Duration) -> std::io::Result<Option<ExitStatus>> {
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_micros(200);
-    loop {
-        if let Some(st) = child.try_wait()? {
-            return Ok(Some(st));
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-            let _ = child.kill();
-            child.wait()?;
-            return Ok(None);
-        }
-        thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(5));
     }
 }
 
@@ -433,17 +408,5 @@ mod tests {
         assert_eq!(find_tmux(Some("my-tmux".into()), os(t.path()), &fb).unwrap(), mine);
         assert!(find_tmux(Some("nope".into()), os(&on_path), &fb).unwrap_err().contains("nope"));
         assert_eq!(find_tmux(Some("".into()), os(&on_path), &fb).unwrap(), on_path.join("tmux"));
-    }
-
-    #[test]
-    fn deadline_kills_and_reaps() {
-        let child = Command::new("sleep").arg("5").process_group(0).spawn().unwrap();
-        let pid = child.id();
-        let t = Instant::now();
-        let r = wait_deadline(child, Duration::from_millis(50)).unwrap();
-        assert!(r.is_none());
-        assert!(t.elapsed() < Duration::from_secs(4));
-        // Reaped: the pid no longer names our child.
-        assert!(nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None).is_err());
     }
 }
