@@ -54,12 +54,12 @@ use chrono::Utc;
 use crate::Ctx;
 use crate::cli::IdArgs;
 use crate::fault::point as fault;
-use crate::fsutil::{self, LockGuard};
+use crate::fsutil::LockGuard;
 use crate::logfmt::Event;
 use crate::observe;
 use crate::paths::Root;
 use crate::peer::{self, Deliver, Identity, PeerSpec, Policy};
-use crate::queue::{Claim, Claimed, Queue};
+use crate::queue::{Claim, Claimed, Queue, QueueLock};
 use crate::session;
 use crate::tmux::Tmux;
 use crate::tmux::control::Control;
@@ -131,7 +131,7 @@ impl<'a> Runner<'a> {
     /// Take `runner.lock`; `None` if another runner holds it.
     fn start(root: &'a Root, id: &Identity) -> Result<Option<Runner<'a>>> {
         let q = Queue::open(root, id)?;
-        let Some(lock) = take_runner_lock(&q)? else { return Ok(None) };
+        let Some(lock) = q.take_lock(QueueLock::Runner)? else { return Ok(None) };
         // The starter holds the worker lock until it sees ours held, and it
         // logs ev=launch before that: wait for it once, so that no event of
         // ours precedes the launch.
@@ -369,7 +369,8 @@ impl<'a> Runner<'a> {
         self.lock = None;
         if self.pending()? {
             self.lock = Some(
-                take_runner_lock(&self.q)?
+                self.q
+                    .take_lock(QueueLock::Runner)?
                     .context("runner.lock was taken while this runner held the worker lock")?,
             );
             return Ok(false);
@@ -452,18 +453,6 @@ impl Trace {
         );
         crate::trace::append(&line);
     }
-}
-
-fn take_runner_lock(q: &Queue) -> Result<Option<LockGuard>> {
-    let Some(lock) = fsutil::try_lock(&q.runner_lock_path())? else { return Ok(None) };
-    {
-        use std::io::Seek;
-        let mut f = lock.file();
-        let _ = f.set_len(0);
-        let _ = f.rewind();
-        let _ = writeln!(f, "{}", std::process::id());
-    }
-    Ok(Some(lock))
 }
 
 /// Start the program for task `task`: argv placeholders replaced, exactly
