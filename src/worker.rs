@@ -280,7 +280,7 @@ pub fn check_deliverable(root: &Root, spec: &PeerSpec, payload: &[u8]) -> Result
 /// long as the real one (`queues/<id>/work/<task-id>`; the id is not known
 /// before the task is queued, and every id has the same length).
 pub fn checked_argv(root: &Root, spec: &PeerSpec, text: &str) -> Vec<String> {
-    let file = root.queue_dir(&spec.identity).join("work").join("x".repeat(task::TASK_ID_LEN));
+    let file = crate::queue::work_path(root, &spec.identity, &"x".repeat(task::TASK_ID_LEN));
     task::expand_argv(&spec.command, &file.to_string_lossy(), text)
 }
 

@@ -327,7 +327,7 @@ impl Queue {
     /// (`work/<task-id>`, 0600) and return that path. Not synced: after a
     /// crash the task runs again and its payload file is written again.
     pub fn work_file(&self, c: &Claimed) -> Result<PathBuf> {
-        let p = self.sub("work").join(c.task());
+        let p = super::work_in(&self.dir, c.task());
         let _ = fs::remove_file(&p);
         fsutil::create_private(&p, &c.payload)?;
         Ok(p)

@@ -141,6 +141,16 @@ pub fn counts(root: &Root, id: &Identity) -> Result<Counts> {
     counts_in(&root.queue_dir(id))
 }
 
+/// Where the running program of task `task` of `id` finds its payload
+/// (`queues/<id>/work/<task-id>`): what `{task_file}` becomes. A path, no I/O.
+pub fn work_path(root: &Root, id: &Identity, task: &str) -> PathBuf {
+    work_in(&root.queue_dir(id), task)
+}
+
+fn work_in(dir: &Path, task: &str) -> PathBuf {
+    dir.join("work").join(task)
+}
+
 /// The id of the task in `cur/`, if any (a directory listing, no lock).
 pub fn running_task(root: &Root, id: &Identity) -> Result<Option<String>> {
     let names = task_names(&root.queue_dir(id).join("cur"))?;
@@ -312,7 +322,7 @@ impl Queue {
     }
 
     pub(super) fn forget_work(&self, task: &str) {
-        let _ = fs::remove_file(self.sub("work").join(task));
+        let _ = fs::remove_file(work_in(&self.dir, task));
     }
 }
 
