@@ -53,12 +53,12 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 
 use crate::fault::point as fault;
-use crate::fsutil::{self, LockGuard};
+use crate::fsutil::LockGuard;
 use crate::logfmt::Event;
 use crate::observe;
 use crate::paths::Root;
 use crate::peer::{self, Deliver, Identity, PeerSpec, Policy};
-use crate::queue::{Claim, Claimed, Queue};
+use crate::queue::{Claim, Claimed, Queue, QueueLock, task};
 use crate::session;
 use crate::tmux::Tmux;
 use crate::tmux::control::Control;
@@ -148,7 +148,7 @@ impl<'a> Runner<'a> {
     /// Take `runner.lock`; `None` if another runner holds it.
     fn start(root: &'a Root, id: &Identity) -> Result<Option<Runner<'a>>> {
         let q = Queue::open(root, id)?;
-        let Some(lock) = take_runner_lock(&q)? else { return Ok(None) };
+        let Some(lock) = q.take_lock(QueueLock::Runner)? else { return Ok(None) };
         // The starter holds the worker lock until it sees ours held, and it
         // logs ev=launch before that: wait for it once, so that no event of
         // ours precedes the launch.
@@ -386,7 +386,8 @@ impl<'a> Runner<'a> {
         self.lock = None;
         if self.pending()? {
             self.lock = Some(
-                take_runner_lock(&self.q)?
+                self.q
+                    .take_lock(QueueLock::Runner)?
                     .context("runner.lock was taken while this runner held the worker lock")?,
             );
             return Ok(false);
@@ -468,18 +469,6 @@ impl Trace {
     }
 }
 
-fn take_runner_lock(q: &Queue) -> Result<Option<LockGuard>> {
-    let Some(lock) = fsutil::try_lock(&q.runner_lock_path())? else { return Ok(None) };
-    {
-        use std::io::Seek;
-        let mut f = lock.file();
-        let _ = f.set_len(0);
-        let _ = f.rewind();
-        let _ = writeln!(f, "{}", std::process::id());
-    }
-    Ok(Some(lock))
-}
-
 /// Start the program for task `task`: argv placeholders replaced, exactly
 /// the peer's environment (`env`, see `peer_env`) plus the task's, the
 /// spec's cwd, the pane as its terminal. tmux's own variables of the pane
@@ -491,13 +480,7 @@ fn spawn(
     file: &std::path::Path,
     payload: &[u8],
 ) -> Result<Child> {
-    let text = String::from_utf8_lossy(payload);
-    let file_s = file.to_string_lossy();
-    let argv: Vec<String> = spec
-        .command
-        .iter()
-        .map(|a| a.replace("{task_file}", &file_s).replace("{task}", &text))
-        .collect();
+    let argv = program_argv(spec, file, payload);
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .current_dir(&spec.cwd)
@@ -512,6 +495,15 @@ fn spawn(
         .stderr(Stdio::inherit());
     die_with_runner(&mut cmd);
     Ok(cmd.spawn()?)
+}
+
+/// The argv of the program for one task: the one expansion of the task's
+/// placeholders ([`task::expand_argv`]), which `send` measured before it
+/// queued the task (`worker::checked_argv`). `send` refuses a text that is
+/// not UTF-8 when the argv holds `{task}`, so the lossy reading here never
+/// changes one that gets this far.
+fn program_argv(spec: &PeerSpec, file: &std::path::Path, payload: &[u8]) -> Vec<String> {
+    task::expand_argv(&spec.command, &file.to_string_lossy(), &String::from_utf8_lossy(payload))
 }
 
 /// What tmux sets in every pane; a task's program gets them from the
@@ -622,3 +614,41 @@ fn end_child(child: &mut Child, grace: Duration) {
 
 /// The runner's crash points, in the order a task meets them.
 pub const FAULT_STEPS: [&str; 3] = ["run-claimed", "run-spawned", "run-finished"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::{Identity, Policy};
+
+    /// What `send` checks is what the runner runs: for a hostile text, the
+    /// argv `send` measures and the argv of the real run (a task really
+    /// queued and claimed, its real payload file) agree argument by
+    /// argument, in length and, but for the payload file's name, in content.
+    #[test]
+    fn send_measures_the_argv_the_runner_runs() {
+        let dir = tempfile::Builder::new().prefix("mvr").tempdir_in("/tmp").unwrap();
+        let root = crate::fsutil::open_root(&dir.path().join("r")).unwrap();
+        let argv = ["sh", "-c", "{task}", "sh", "--in={task_file}", "{task}{task_file}", "{x}"];
+        let spec = PeerSpec::new(
+            Identity::parse("w").unwrap(),
+            Policy::Ephemeral,
+            argv.iter().map(|a| a.to_string()).collect(),
+            "/".into(),
+        );
+        let hostile = "{task_file} {task} $(id) `id` \"'\\ \n\t;|&<>*? é \u{202e}";
+        assert!(worker::check_deliverable(&root, &spec, hostile.as_bytes()).is_ok());
+        let q = Queue::open(&root, &spec.identity).unwrap();
+        q.enqueue(hostile.as_bytes(), None).unwrap();
+        let Claim::Claimed(c) = q.claim(Utc::now(), None).unwrap() else { panic!("not claimed") };
+        let file = q.work_file(&c).unwrap();
+        let run = program_argv(&spec, &file, &c.payload);
+        let checked = worker::checked_argv(&root, &spec, hostile);
+        let lens = |v: &[String]| v.iter().map(String::len).collect::<Vec<_>>();
+        assert_eq!(lens(&run), lens(&checked), "{run:?}\n{checked:?}");
+        let placeholder = "x".repeat(task::TASK_ID_LEN);
+        let as_checked: Vec<String> =
+            run.iter().map(|a| a.replace(c.task(), &placeholder)).collect();
+        assert_eq!(as_checked, checked);
+        assert_eq!(run[2], hostile);
+    }
+}

@@ -32,7 +32,7 @@ use serde::Serialize;
 use crate::fsutil::LockGuard;
 use crate::paths::Root;
 use crate::peer::{Deliver, PeerSpec};
-use crate::queue::{Nacked, Outcome, Queue};
+use crate::queue::{Nacked, Outcome, Queue, task};
 use crate::session::{self, Start};
 use crate::tmux::{Cmd, Tmux, TmuxError, paste};
 
@@ -218,7 +218,7 @@ pub fn check_deliverable(root: &Root, spec: &PeerSpec, payload: &[u8]) -> Result
             .map(|_| ())
             .map_err(|m| anyhow::anyhow!("{} types its tasks: {m}", spec.identity)),
         Deliver::Argv => {
-            if !spec.command.iter().any(|a| a.contains("{task}")) {
+            if !task::takes_text(&spec.command) {
                 return Ok(());
             }
             let text = std::str::from_utf8(payload).map_err(|e| {
@@ -232,13 +232,8 @@ pub fn check_deliverable(root: &Root, spec: &PeerSpec, payload: &[u8]) -> Result
                      argument; {alt}"
                 );
             }
-            let file = root.queue_dir(&spec.identity).join("work").join("x".repeat(26));
-            let file = file.to_string_lossy();
-            let expanded: Vec<usize> = spec
-                .command
-                .iter()
-                .map(|a| a.replace("{task_file}", &file).replace("{task}", text).len())
-                .collect();
+            let expanded: Vec<usize> =
+                checked_argv(root, spec, text).iter().map(String::len).collect();
             if let (Some(max), Some(longest)) = (MAX_ARG, expanded.iter().max())
                 && *longest > max
             {
@@ -259,6 +254,15 @@ pub fn check_deliverable(root: &Root, spec: &PeerSpec, payload: &[u8]) -> Result
             Ok(())
         }
     }
+}
+
+/// The argv `send` measures for a task with text `text`: the runner's own
+/// expansion ([`task::expand_argv`]), with a payload file path exactly as
+/// long as the real one (`queues/<id>/work/<task-id>`; the id is not known
+/// before the task is queued, and every id has the same length).
+pub fn checked_argv(root: &Root, spec: &PeerSpec, text: &str) -> Vec<String> {
+    let file = crate::queue::work_path(root, &spec.identity, &"x".repeat(task::TASK_ID_LEN));
+    task::expand_argv(&spec.command, &file.to_string_lossy(), text)
 }
 
 /// `sysconf(_SC_ARG_MAX)`, or POSIX's minimum when unknown.

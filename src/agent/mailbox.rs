@@ -33,7 +33,6 @@
 //! published its message before that release), and goes on if anything
 //! arrived.
 
-use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -43,10 +42,9 @@ use super::confirm::{self, Confirmed};
 use super::record;
 use super::state::{AgentState, Delivery, Undelivered, View};
 use super::watch::Looker;
-use crate::fsutil::{self, LockGuard};
 use crate::paths::Root;
 use crate::peer::{self, Identity, PeerSpec, Policy};
-use crate::queue::{Claim, Queue};
+use crate::queue::{Claim, Queue, QueueLock};
 use crate::tmux::TmuxError;
 
 /// How often the courier looks at a busy agent.
@@ -167,23 +165,14 @@ pub fn deliver_next(
     }
 }
 
-/// The courier's lock file.
-fn courier_lock(q: &Queue) -> std::path::PathBuf {
-    q.dir().join("courier.lock")
-}
-
-/// True while a courier serves `q`.
+/// True while a courier serves `q` (it holds `courier.lock`).
 pub fn courier_alive(q: &Queue) -> bool {
-    fsutil::is_locked(&courier_lock(q)).unwrap_or(false)
+    q.lock_held(QueueLock::Courier)
 }
 
 /// The live courier's pid, as it wrote it into its lock.
 pub fn courier_pid(q: &Queue) -> Option<i32> {
-    if !courier_alive(q) {
-        return None;
-    }
-    let b = fsutil::read_if_exists(&courier_lock(q)).ok()??;
-    String::from_utf8_lossy(&b).trim().parse().ok()
+    q.lock_holder(QueueLock::Courier)
 }
 
 /// Start a courier for `id` unless one serves it. It detaches itself.
@@ -214,21 +203,9 @@ pub fn run_courier(root: &Root, id: &Identity) -> Result<()> {
     Ok(())
 }
 
-fn take_lock(q: &Queue) -> Result<Option<LockGuard>> {
-    let Some(lock) = fsutil::try_lock(&courier_lock(q))? else { return Ok(None) };
-    {
-        use std::io::Seek;
-        let mut f = lock.file();
-        let _ = f.set_len(0);
-        let _ = f.rewind();
-        let _ = writeln!(f, "{}", std::process::id());
-    }
-    Ok(Some(lock))
-}
-
 fn courier(root: &Root, id: &Identity) -> Result<()> {
     let q = Queue::open(root, id)?;
-    let Some(lock) = take_lock(&q)? else { return Ok(()) };
+    let Some(lock) = q.take_lock(QueueLock::Courier)? else { return Ok(()) };
     let mut lock = Some(lock);
     let mut looker = Looker::for_loop();
     let mut not_running: Option<Instant> = None;
@@ -244,7 +221,7 @@ fn courier(root: &Root, id: &Identity) -> Result<()> {
             if c.pending + c.running == 0 {
                 return Ok(());
             }
-            let Some(again) = take_lock(&q)? else { return Ok(()) };
+            let Some(again) = q.take_lock(QueueLock::Courier)? else { return Ok(()) };
             lock = Some(again);
         }
         let state = match deliver_next(root, &spec, &q, &mut looker)? {

@@ -1,5 +1,7 @@
 //! The pure parts of the queue: task ids, entry names, the task file format
-//! and its checksum, and the retry backoff. No I/O here, so every rule the
+//! and its checksum, the retry backoff, and what a task becomes in its
+//! program's argv (the one `{task}` expansion: `send` measures it, the
+//! runner runs it). No I/O here, so every rule the
 //! protocol depends on (names sort by sequence, a torn or foreign file is
 //! recognised, backoff is capped) is unit-tested without a filesystem.
 
@@ -189,6 +191,29 @@ pub fn check_dedupe(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// Length of every task id ([`task_id`]).
+pub const TASK_ID_LEN: usize = 26;
+
+/// The argv placeholder for the task's text.
+pub const TASK_TEXT: &str = "{task}";
+/// The argv placeholder for the path of the task's payload file.
+pub const TASK_FILE: &str = "{task_file}";
+
+/// Does `command` put the task's text itself into an argument?
+pub fn takes_text(command: &[String]) -> bool {
+    command.iter().any(|a| a.contains(TASK_TEXT))
+}
+
+/// `command` as the program of one task runs: in each argument `{task_file}`
+/// is replaced by `file`, then `{task}` by `text`. This is the one
+/// expansion: the runner runs it, and `send` measures it before it queues a
+/// task, so the two cannot disagree on what a task's argv is. A text that
+/// itself holds `{task}` or `{task_file}` is inserted as it is, never
+/// expanded again. Pure.
+pub fn expand_argv(command: &[String], file: &str, text: &str) -> Vec<String> {
+    command.iter().map(|a| a.replace(TASK_FILE, file).replace(TASK_TEXT, text)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,5 +305,23 @@ mod tests {
         assert!(check_dedupe("").is_err());
         assert!(check_dedupe("a\nb").is_err());
         assert!(check_dedupe(&"k".repeat(300)).is_err());
+    }
+
+    #[test]
+    fn the_argv_expansion_inserts_a_hostile_text_verbatim() {
+        let cmd: Vec<String> =
+            ["sh", "-c", "{task}", "sh", "--in={task_file}", "{task}{task}", "plain"]
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
+        let text = "{task_file} {task} $(id) `id` \"'\\ \n\t;|&<>*? é \u{202e}";
+        let got = expand_argv(&cmd, "/r/queues/w/work/x", text);
+        assert_eq!(got[2], text, "not expanded again");
+        assert_eq!(got[4], "--in=/r/queues/w/work/x");
+        assert_eq!(got[5], format!("{text}{text}"));
+        assert_eq!(got[6], "plain");
+        assert!(takes_text(&cmd));
+        assert!(!takes_text(&cmd[3..5]));
+        assert_eq!(task_id(0, 0, 0).len(), TASK_ID_LEN);
     }
 }

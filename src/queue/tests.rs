@@ -1,7 +1,32 @@
 //! Unit tests of the queue protocol on a real filesystem (no tmux).
 
+use super::counter::{encode_counter, parse_counter};
 use super::*;
 use std::os::unix::fs::symlink;
+
+/// Two steps the tests take as one: the head claimed with no TTL (`None`
+/// when nothing was claimed), and a task acknowledged with its outcome
+/// written (the runner takes the two halves apart, see `worker::finish`).
+trait Shortcuts {
+    fn claim_head(&self, now: DateTime<Utc>) -> Result<Option<Claimed>>;
+    fn ack(&self, task: &str, outcome: &Outcome) -> Result<()>;
+}
+
+impl Shortcuts for Queue {
+    fn claim_head(&self, now: DateTime<Utc>) -> Result<Option<Claimed>> {
+        Ok(match self.claim(now, None)? {
+            Claim::Claimed(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    fn ack(&self, task: &str, outcome: &Outcome) -> Result<()> {
+        if let Some(name) = self.complete(task, outcome)? {
+            self.write_outcome(&name, outcome)?;
+        }
+        Ok(())
+    }
+}
 
 struct T {
     _dir: tempfile::TempDir,

@@ -7,7 +7,6 @@ use std::time::Duration;
 use muxvisor::peer::Identity;
 
 use crate::fixture::*;
-use crate::lifecycle::{add_peer, alive, canary_watching, exits};
 
 /// The canary's pid, as it wrote it into its lock file.
 fn canary_pid(env: &Env, id: &str) -> Option<i32> {

@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use muxvisor::paths::Root;
 use muxvisor::peer::{Identity, PeerSpec, Policy};
-use muxvisor::queue::Queue;
+use muxvisor::queue::{Queue, QueueLock};
 
 use crate::fixture::*;
-use crate::lifecycle::{add_peer_with, alive, exits};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -53,7 +52,7 @@ fn life(env: &Env, ev: &str, id: &str) -> Vec<String> {
 
 fn runner_pid(env: &Env, id: &str) -> Option<i32> {
     let root = Root::new(env.root().to_path_buf());
-    Queue::open(&root, &Identity::parse(id).unwrap()).unwrap().runner_pid()
+    Queue::open(&root, &Identity::parse(id).unwrap()).unwrap().lock_holder(QueueLock::Runner)
 }
 
 #[test]
@@ -482,7 +481,7 @@ fn a_server_killed_while_its_canary_was_dead_is_on_record_and_work_goes_on() {
     add(&env, "blind", &[], &["sh", "-c", &script, "sh", "{task}"]);
     env.mv(&["send", "blind", "a"]).ok();
     assert!(wait_until(WAIT, || fs::read_to_string(&pidfile).is_ok_and(|s| !s.is_empty())));
-    assert!(wait_until(WAIT, || crate::lifecycle::canary_watching(&env, "blind")));
+    assert!(wait_until(WAIT, || canary_watching(&env, "blind")));
     let root = Root::new(env.root().to_path_buf());
     let id = Identity::parse("blind").unwrap();
     let canary = muxvisor::canary::pid(&root, &id).expect("a canary holds its lock");

@@ -92,7 +92,7 @@ fn a_peer_runs_with_its_own_environment_whoever_launches_it() {
 
     // The program crashes; the tick restarts it from a nearly empty
     // environment, as cron does.
-    let pid = crate::lifecycle::pane_pid(&env, "p");
+    let pid = pane_pid(&env, "p");
     unsafe { libc::kill(pid, libc::SIGKILL) };
     let restarted = wait_until(Duration::from_secs(20), || {
         let mut c = env.command(&["supervise", "--once"]);
@@ -232,7 +232,7 @@ fn status_json_shows_the_environment_without_the_files_secrets() {
 #[test]
 fn an_older_spec_without_a_recorded_base_gets_the_accounts() {
     let env = Env::new();
-    crate::lifecycle::add_peer(&env, "old", &["sleep", "300"]);
+    add_peer(&env, "old", &["sleep", "300"]);
     let raw = env.read("peers/old.json");
     assert!(!raw.contains("base_env"), "{raw}");
     let row = env.mv(&["--json", "status", "old"]).json()[0].clone();

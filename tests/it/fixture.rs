@@ -1,7 +1,9 @@
 //! The test environment: a private root under /tmp (short, so socket paths
 //! fit), a way to run the real binary with a deadline, polling helpers, and a
 //! `Drop` that tears down every tmux server the test started — by socket and
-//! by the pids recorded under this root only. Never by name.
+//! by the pids recorded under this root only. Never by name. Also the one set
+//! of helpers the modules share: registering a peer, reading its records,
+//! and shortcuts on a queue opened in-process.
 
 #![allow(dead_code)]
 
@@ -12,6 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use muxvisor::paths::Root;
+use muxvisor::peer::{Deliver, Identity, PeerSpec, Policy};
+use muxvisor::queue::{Claim, Claimed, Outcome, Queue};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_muxvisor");
 
@@ -226,4 +233,108 @@ pub fn run_deadline(mut c: Command, input: Option<&[u8]>, deadline: Duration) ->
         s
     };
     Out { code: status.code().unwrap_or(-1), stdout: read(&mut out), stderr: read(&mut err) }
+}
+
+// ---------------------------------------------------------------------------
+// Peers, their records and their queues, in-process (no command involved).
+
+/// Register a persistent peer running `argv` in the scratch directory, by
+/// writing its spec with the library (the same JSON `add` writes), so a
+/// test depends on no command.
+pub fn add_peer(env: &Env, id: &str, argv: &[&str]) -> PeerSpec {
+    add_peer_with(env, id, argv, |_| {})
+}
+
+/// [`add_peer`], letting `f` adjust the spec first.
+pub fn add_peer_with(
+    env: &Env,
+    id: &str,
+    argv: &[&str],
+    f: impl FnOnce(&mut PeerSpec),
+) -> PeerSpec {
+    let root = muxvisor::fsutil::open_root(env.root()).expect("open root");
+    let mut spec = PeerSpec::new(
+        Identity::parse(id).unwrap(),
+        Policy::Persistent,
+        argv.iter().map(|s| s.to_string()).collect(),
+        env.scratch().to_path_buf(),
+    );
+    f(&mut spec);
+    muxvisor::peer::save(&root, &spec).expect("save peer");
+    spec
+}
+
+/// [`add_peer`] with `policy` and `deliver`, and retries 100-200 ms apart
+/// (so that tests of failing tasks do not wait for the default backoff).
+pub fn add_peer_as(env: &Env, id: &str, policy: Policy, command: &[&str], deliver: Deliver) {
+    add_peer_with(env, id, command, |spec| {
+        spec.policy = policy;
+        spec.deliver = deliver;
+        spec.backoff = Duration::from_millis(100);
+        spec.max_backoff = Duration::from_millis(200);
+    });
+}
+
+/// `id`'s state record (`state/<id>.json`); `Null` fields when absent.
+pub fn state(env: &Env, id: &str) -> serde_json::Value {
+    serde_json::from_str(&env.read(&format!("state/{id}.json"))).unwrap_or_default()
+}
+
+/// The pane pid `id`'s state records.
+pub fn pane_pid(env: &Env, id: &str) -> i32 {
+    state(env, id)["pane_pid"].as_i64().expect("pane_pid in state") as i32
+}
+
+/// True while `pid` runs. A zombie is dead: in a container whose init does
+/// not reap, orphans stay zombies forever.
+pub fn alive(pid: i32) -> bool {
+    muxvisor::proc::alive(pid)
+}
+
+/// Lines of exits.log for `id` with `ev`.
+pub fn exits(env: &Env, ev: &str, id: &str) -> Vec<String> {
+    env.events("exits", ev)
+        .into_iter()
+        .filter(|l| l.contains(&format!(" identity={id} ")))
+        .collect()
+}
+
+/// True while a canary holds `id`'s lock.
+pub fn canary_watching(env: &Env, id: &str) -> bool {
+    let root = Root::new(env.root().to_path_buf());
+    muxvisor::canary::is_watching(&root, &Identity::parse(id).unwrap())
+}
+
+/// Run muxvisor with extra environment variables.
+pub fn mv_env(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Out {
+    let mut c = env.command(args);
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    run_deadline(c, None, CMD_DEADLINE)
+}
+
+/// Two steps the tests take as one on a queue opened in-process: the head
+/// claimed with no TTL (`None` when nothing was claimed), and a task
+/// acknowledged with its outcome written (the runner takes the two halves
+/// apart).
+pub trait QueueShortcuts {
+    fn claim_head(&self, now: DateTime<Utc>) -> anyhow::Result<Option<Claimed>>;
+    fn ack(&self, task: &str, outcome: &Outcome) -> anyhow::Result<()>;
+}
+
+impl QueueShortcuts for Queue {
+    fn claim_head(&self, now: DateTime<Utc>) -> anyhow::Result<Option<Claimed>> {
+        Ok(match self.claim(now, None)? {
+            Claim::Claimed(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    fn ack(&self, task: &str, outcome: &Outcome) -> anyhow::Result<()> {
+        if let Some(name) = self.complete(task, outcome)? {
+            self.write_outcome(&name, outcome)?;
+        }
+        Ok(())
+    }
 }

@@ -238,14 +238,6 @@ fn a_usage_limit_parks_the_agent_and_its_mailbox_holds() {
 }
 
 /// muxvisor with extra environment variables.
-fn mv_env(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Out {
-    let mut c = env.command(args);
-    for (k, v) in vars {
-        c.env(k, v);
-    }
-    run_deadline(c, None, CMD_DEADLINE)
-}
-
 /// An agent (a ready pattern) whose prompt never shows: it stays starting.
 fn add_never_ready(env: &Env, id: &str) {
     env.mv(&["add", id, "--ready-pattern", "^never-ready$", "--", "sleep", "1000"]).ok();

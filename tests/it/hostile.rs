@@ -6,7 +6,6 @@ use std::fs;
 use std::time::Duration;
 
 use crate::fixture::*;
-use crate::lifecycle::{add_peer, add_peer_with, canary_watching, exits};
 
 #[test]
 fn hostile_root_path_keeps_hook_pane_log_and_canary_working() {

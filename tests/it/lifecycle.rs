@@ -3,7 +3,6 @@
 //! same JSON `add` writes), so these tests depend only on the lifecycle.
 
 use std::fs;
-use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::Duration;
@@ -14,63 +13,10 @@ use muxvisor::peer::{Identity, PeerSpec, Policy};
 
 use crate::fixture::*;
 
-/// Register a persistent peer running `argv` in the scratch directory.
-pub fn add_peer(env: &Env, id: &str, argv: &[&str]) -> PeerSpec {
-    add_peer_with(env, id, argv, |_| {})
-}
-
-/// Register a peer, letting `f` adjust the spec first.
-pub fn add_peer_with(
-    env: &Env,
-    id: &str,
-    argv: &[&str],
-    f: impl FnOnce(&mut PeerSpec),
-) -> PeerSpec {
-    let peers = env.root().join("peers");
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(&peers).unwrap();
-    let mut spec = PeerSpec::new(
-        Identity::parse(id).unwrap(),
-        Policy::Persistent,
-        argv.iter().map(|s| s.to_string()).collect(),
-        env.scratch().to_path_buf(),
-    );
-    f(&mut spec);
-    fs::write(peers.join(format!("{id}.json")), serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
-    spec
-}
-
 /// Observe `id` in-process with the library (status belongs elsewhere).
 pub fn seen(env: &Env, id: &str, timeout: Duration) -> Seen {
     let root = Root::new(env.root().to_path_buf());
     observe::observe(&root, &Identity::parse(id).unwrap(), timeout).unwrap().seen
-}
-
-pub fn state(env: &Env, id: &str) -> serde_json::Value {
-    serde_json::from_str(&env.read(&format!("state/{id}.json"))).unwrap_or_default()
-}
-
-pub fn pane_pid(env: &Env, id: &str) -> i32 {
-    state(env, id)["pane_pid"].as_i64().expect("pane_pid in state") as i32
-}
-
-/// True while `pid` runs. A zombie is dead: in a container whose init does
-/// not reap, orphans stay zombies forever.
-pub fn alive(pid: i32) -> bool {
-    muxvisor::proc::alive(pid)
-}
-
-/// Lines of exits.log for `id` with `ev`.
-pub fn exits(env: &Env, ev: &str, id: &str) -> Vec<String> {
-    env.events("exits", ev)
-        .into_iter()
-        .filter(|l| l.contains(&format!(" identity={id} ")))
-        .collect()
-}
-
-/// True while a canary holds `id`'s lock.
-pub fn canary_watching(env: &Env, id: &str) -> bool {
-    let root = Root::new(env.root().to_path_buf());
-    muxvisor::canary::is_watching(&root, &Identity::parse(id).unwrap())
 }
 
 #[test]

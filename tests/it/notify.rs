@@ -11,7 +11,6 @@ use std::time::Duration;
 use muxvisor::paths::Root;
 
 use crate::fixture::*;
-use crate::lifecycle::canary_watching;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -47,14 +46,6 @@ fn count(text: &str, ev: &str, id: &str) -> usize {
 }
 
 /// muxvisor with extra environment variables.
-fn mv_env(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Out {
-    let mut c = env.command(args);
-    for (k, v) in vars {
-        c.env(k, v);
-    }
-    run_deadline(c, None, CMD_DEADLINE)
-}
-
 fn add(env: &Env, id: &str) {
     env.mv(&["add", id, "--", "sleep", "1000"]).ok();
 }

@@ -376,12 +376,6 @@ fn mv_with(env: &Env, bin: &std::path::Path, args: &[&str]) -> Out {
     run_deadline(c, None, CMD_DEADLINE)
 }
 
-fn pane_pid(env: &Env, id: &str) -> i32 {
-    let s = env.read(&format!("state/{id}.json"));
-    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
-    v["pane_pid"].as_i64().unwrap() as i32
-}
-
 /// Item 4: after the binary moved (an upgrade), the pane-died hook could
 /// not run, and the tick restarted a SIGKILLed peer with no recorded cause.
 /// The tick records every death it finds (`source=tick`).
@@ -542,7 +536,7 @@ fn a_launch_killed_half_way_leaves_a_server_that_is_still_accounted_for() {
     // runs, as designed; end what this test started (its program dies with
     // it).
     let q = muxvisor::queue::Queue::open(&r, &id).unwrap();
-    if let Some(pid) = q.runner_pid() {
+    if let Some(pid) = q.lock_holder(muxvisor::queue::QueueLock::Runner) {
         unsafe { libc::kill(pid, libc::SIGKILL) };
         assert!(wait_until(Duration::from_secs(10), || !muxvisor::proc::alive(pid)));
     }

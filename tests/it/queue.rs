@@ -11,27 +11,12 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use muxvisor::peer::{Deliver, Identity, PeerSpec, Policy};
+use muxvisor::peer::{Deliver, Identity, Policy};
 
 use crate::fixture::*;
 
-/// Register a peer by writing its spec (independent of `add`).
-pub fn add_peer(env: &Env, id: &str, policy: Policy, command: &[&str], deliver: Deliver) {
-    let root = muxvisor::fsutil::open_root(env.root()).expect("open root");
-    let mut spec = PeerSpec::new(
-        Identity::parse(id).unwrap(),
-        policy,
-        command.iter().map(|s| s.to_string()).collect(),
-        env.scratch().to_path_buf(),
-    );
-    spec.deliver = deliver;
-    spec.backoff = Duration::from_millis(100);
-    spec.max_backoff = Duration::from_millis(200);
-    muxvisor::peer::save(&root, &spec).expect("save peer");
-}
-
 fn ephemeral(env: &Env, id: &str) {
-    add_peer(env, id, Policy::Ephemeral, &["/bin/true"], Deliver::Argv);
+    add_peer_as(env, id, Policy::Ephemeral, &["/bin/true"], Deliver::Argv);
 }
 
 /// The task id in `queued for <id>, depth <n>, task <task-id>`.

@@ -8,7 +8,6 @@ use std::time::Duration;
 use muxvisor::peer::{Deliver, Policy};
 
 use crate::fixture::*;
-use crate::queue::add_peer;
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -21,7 +20,7 @@ fn kick_starts_a_worker_with_the_task_in_env_and_argv() {
     let env = Env::new();
     let script = "printf '%s\\n' \"$MUXVISOR_TASK_ID\" \"$MUXVISOR_IDENTITY\" > ids; \
                   cat \"$MUXVISOR_TASK_FILE\" > file; printf %s \"$1\" > arg.tmp; mv arg.tmp arg";
-    add_peer(&env, "w", Policy::Ephemeral, &["sh", "-c", script, "sh", "{task}"], Deliver::Argv);
+    add_peer_as(&env, "w", Policy::Ephemeral, &["sh", "-c", script, "sh", "{task}"], Deliver::Argv);
     let text = "'; touch pwned #$(touch pwned2) `touch pwned3` #{pane_pid};";
     let out = env.mv(&["--json", "send", "w", text]).ok().json();
     assert_eq!(out["queued"], true);
@@ -52,7 +51,7 @@ fn kick_starts_a_worker_with_the_task_in_env_and_argv() {
 #[test]
 fn no_kick_only_queues_and_dedupe_covers_the_running_task() {
     let env = Env::new();
-    add_peer(&env, "w", Policy::Ephemeral, &["sleep", "30"], Deliver::Argv);
+    add_peer_as(&env, "w", Policy::Ephemeral, &["sleep", "30"], Deliver::Argv);
     env.mv(&["send", "w", "job", "--no-kick", "--dedupe", "cron"]).ok();
     assert!(env.events("lifecycle", "task-start").is_empty());
     assert!(env.tmux("w", &["has-session", "-t", "=w:"]).code != 0, "--no-kick started a worker");
@@ -69,7 +68,7 @@ fn no_kick_only_queues_and_dedupe_covers_the_running_task() {
 #[test]
 fn a_failed_kick_is_a_warning_and_the_task_stays_queued() {
     let env = Env::new();
-    add_peer(&env, "w", Policy::Ephemeral, &["/nonexistent/program"], Deliver::Argv);
+    add_peer_as(&env, "w", Policy::Ephemeral, &["/nonexistent/program"], Deliver::Argv);
     let out = env.mv(&["send", "w", "job"]);
     out.ok();
     assert!(out.stdout.starts_with("queued for w, depth 1, task "), "{out:#?}");
@@ -88,7 +87,7 @@ fn a_failed_kick_is_a_warning_and_the_task_stays_queued() {
 fn deliver_keys_types_the_task_into_a_quiet_worker() {
     let env = Env::new();
     let script = "echo ready; IFS= read -r line; printf %s \"$line\" > got.tmp; mv got.tmp got";
-    add_peer(&env, "w", Policy::Ephemeral, &["sh", "-c", script], Deliver::Keys);
+    add_peer_as(&env, "w", Policy::Ephemeral, &["sh", "-c", script], Deliver::Keys);
     let text = "hello keys $(touch pwned) 'q' \"dq\"";
     env.mv(&["send", "w", text]).ok();
     assert!(wait_until(WAIT, || read(&env, "got").is_some()), "the task was never typed");
@@ -104,7 +103,7 @@ fn deliver_keys_types_the_task_into_a_quiet_worker() {
 fn persistent_peer_is_woken_and_typed_into() {
     let env = Env::new();
     let script = "while IFS= read -r l; do printf '%s\\n' \"$l\" >> got; done";
-    add_peer(&env, "p", Policy::Persistent, &["sh", "-c", script], Deliver::Argv);
+    add_peer_as(&env, "p", Policy::Persistent, &["sh", "-c", script], Deliver::Argv);
     let out = env.mv(&["--json", "send", "p", "first $(touch pwned)"]).ok().json();
     assert_eq!(out, serde_json::json!({"delivered": true, "identity": "p"}));
     assert!(wait_until(WAIT, || read(&env, "got").is_some_and(|g| g.lines().count() == 1)));
@@ -130,7 +129,7 @@ fn persistent_peer_is_woken_and_typed_into() {
 fn a_send_after_the_runner_retired_starts_a_new_one() {
     let env = Env::new();
     let script = "printf %s \"$1\" > \"out-$MUXVISOR_TASK_ID\"";
-    add_peer(&env, "w", Policy::Ephemeral, &["sh", "-c", script, "sh", "{task}"], Deliver::Argv);
+    add_peer_as(&env, "w", Policy::Ephemeral, &["sh", "-c", script, "sh", "{task}"], Deliver::Argv);
     let out = env.mv(&["--json", "send", "w", "one"]).ok().json();
     let first = out["task"].as_str().unwrap().to_string();
     assert!(wait_until(WAIT, || read(&env, &format!("out-{first}")).is_some()));
@@ -152,7 +151,7 @@ fn a_send_after_the_runner_retired_starts_a_new_one() {
 #[test]
 fn concurrent_kicks_start_exactly_one_worker() {
     let env = Env::new();
-    add_peer(&env, "w", Policy::Ephemeral, &["sleep", "30"], Deliver::Argv);
+    add_peer_as(&env, "w", Policy::Ephemeral, &["sleep", "30"], Deliver::Argv);
     std::thread::scope(|s| {
         for k in 0..6 {
             let env = &env;

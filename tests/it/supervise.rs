@@ -16,7 +16,6 @@ use muxvisor::peer::{Identity, PeerSpec, Policy, Restart};
 use muxvisor::queue::{self, Queue};
 
 use crate::fixture::*;
-use crate::lifecycle::{add_peer, add_peer_with, alive, canary_watching, exits, state};
 
 /// One tick with `--json`; it must succeed and print one array.
 fn tick(env: &Env) -> Vec<serde_json::Value> {
