@@ -172,7 +172,11 @@ fn queue_facts(q: &Queue) -> Result<QueueFacts> {
 }
 
 /// A persistent peer's agent: one look (which logs a state change) while
-/// its program runs, and its mailbox.
+/// its program runs, and its mailbox. A peer that is not an agent (no
+/// preset, no ready pattern) and has nothing to deliver needs no look: the
+/// tick would decide nothing from its screen (idleness comes from the
+/// observation's last output), so it costs one tmux call, not two. `status`
+/// and a courier still look at it when asked.
 fn agent_facts(
     root: &Root,
     spec: &PeerSpec,
@@ -180,18 +184,6 @@ fn agent_facts(
     q: Option<&Queue>,
 ) -> Result<decide::AgentFacts> {
     let tracked = spec.is_agent();
-    let look = if obs.seen == observe::Seen::Alive {
-        Some(crate::agent::watch::Looker::once().look(root, spec, true)?)
-    } else {
-        None
-    };
-    let ever_ready = match &look {
-        Some(l) => l.record.ever_ready,
-        None => {
-            let launched = crate::state::load(root, &spec.identity)?.launched_at;
-            crate::agent::record::load(root, &spec.identity).for_incarnation(launched).ever_ready
-        }
-    };
     let (mailbox, courier) = match q {
         Some(q) => {
             let c = q.counts()?;
@@ -199,18 +191,30 @@ fn agent_facts(
         }
         None => (0, false),
     };
-    let limit_reset = look.as_ref().is_some_and(|l| {
-        l.record.parked.as_ref().is_some_and(|p| !p.continued && p.until <= chrono::Utc::now())
-    });
+    let needs_look = tracked || mailbox > 0 || spec.continue_message.is_some();
+    let look = if obs.seen == observe::Seen::Alive && needs_look {
+        Some(crate::agent::watch::Looker::once().look(root, spec, true)?)
+    } else {
+        None
+    };
+    let record = match &look {
+        Some(l) => l.record.clone(),
+        None => {
+            let launched = crate::state::load(root, &spec.identity)?.launched_at;
+            crate::agent::record::load(root, &spec.identity).for_incarnation(launched)
+        }
+    };
+    let limit_reset = look.is_some()
+        && record.parked.as_ref().is_some_and(|p| !p.continued && p.until <= chrono::Utc::now());
     Ok(decide::AgentFacts {
         state: look.as_ref().map(|l| l.view.state),
-        ever_ready,
+        ever_ready: record.ever_ready,
         tracked,
         mailbox,
         courier,
         limit_reset,
-        parked_until: look.as_ref().and_then(|l| l.record.parked.as_ref().map(|p| p.until)),
-        last_delivery: look.as_ref().and_then(|l| l.record.delivery.as_ref().map(|d| d.at)),
+        parked_until: look.as_ref().and(record.parked.as_ref().map(|p| p.until)),
+        last_delivery: record.delivery.as_ref().map(|d| d.at),
     })
 }
 
