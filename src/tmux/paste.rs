@@ -27,7 +27,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::{Cmd, Tmux, TmuxError};
-use crate::peer::Identity;
+use crate::model::peer::Identity;
 
 /// How long the pasted text may take to show before Enter is pressed anyway
 /// (a program that does not echo what it is given never shows it).
@@ -88,7 +88,7 @@ pub fn keys(tmux: &Tmux, id: &Identity, keys: &[String]) -> Result<(), TmuxError
 
 /// A buffer name no other muxvisor process will use at the same time.
 fn buffer_name() -> String {
-    format!("muxvisor-{}-{}", std::process::id(), crate::fsutil::unique_suffix())
+    format!("muxvisor-{}-{}", std::process::id(), crate::ground::fsutil::unique_suffix())
 }
 
 /// What the guarded paste prints when it found the pane dead.

@@ -132,7 +132,7 @@ fn follow_prints_json_lines_as_events_arrive() {
 /// and every event and key written is documented.
 #[test]
 fn json_events_of_a_real_run_have_their_documented_types() {
-    use muxvisor::manual::{self, JsonType};
+    use muxvisor::surface::manual::{self, JsonType};
     let env = Env::new();
     env.mv(&["add", "w", "--restart", "never", "--", "sh", "-c", "exit 3"]).ok();
     env.mv(&["add", "w", "--restart", "never", "--", "sh", "-c", "exit 3"]).ok();
