@@ -334,7 +334,7 @@ fn admitter(root: &Root, limits: &Limits) -> Result<()> {
         // Refresh the agents that hold slots: a look records a ready one.
         for id in starting(root, None)? {
             if let Ok(Some(spec)) = peer::load(root, &id) {
-                let _ = crate::lifecycle::agent::watch::Looker::once().look(root, &spec, true);
+                let _ = crate::lifecycle::agent::watch::Looker::once().look_and_record(root, &spec);
             }
         }
         for spec in waiting {

@@ -118,7 +118,7 @@ fn take_lock(root: &Root, id: &Identity) -> Result<Option<LockGuard>> {
     }
 }
 
-/// The canary's life: lock, learn the server, wait, decide, record once.
+/// The canary's life: lock, learn the server, wait, judge, record once.
 pub fn watch(root: &Root, id: &Identity) -> Result<()> {
     // Learn the server before claiming to watch it: once the lock is held
     // (and `is_watching` says yes), a death at any instant is caught, because
@@ -161,7 +161,7 @@ pub fn watch(root: &Root, id: &Identity) -> Result<()> {
         checked = true;
         let intended = intent.exists();
         let alive = !intended && server_alive(&tmux, server_pid);
-        match decide(intended, alive) {
+        match verdict(intended, alive) {
             Verdict::Silent => return Ok(()),
             Verdict::WaitAgain => {
                 // Someone signalled the channel without an intent, or a
@@ -192,7 +192,7 @@ pub enum Verdict {
 /// The canary's whole decision after `wait-for` returns. `wait-for`'s exit
 /// code is not an input: it is 0 for a signal and a clean shutdown alike.
 /// Pure.
-pub fn decide(intent_exists: bool, server_alive: bool) -> Verdict {
+pub fn verdict(intent_exists: bool, server_alive: bool) -> Verdict {
     match (intent_exists, server_alive) {
         (true, _) => Verdict::Silent,
         (false, true) => Verdict::WaitAgain,
@@ -570,10 +570,10 @@ mod tests {
 
     #[test]
     fn decisions() {
-        assert_eq!(decide(true, true), Verdict::Silent);
-        assert_eq!(decide(true, false), Verdict::Silent);
-        assert_eq!(decide(false, true), Verdict::WaitAgain);
-        assert_eq!(decide(false, false), Verdict::Record);
+        assert_eq!(verdict(true, true), Verdict::Silent);
+        assert_eq!(verdict(true, false), Verdict::Silent);
+        assert_eq!(verdict(false, true), Verdict::WaitAgain);
+        assert_eq!(verdict(false, false), Verdict::Record);
     }
 
     #[test]

@@ -45,8 +45,7 @@ pub const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct IdScan {
     pub identity: Identity,
     pub socket: PathBuf,
-    /// `alive`, `pane-dead`, `session-gone`, `no-socket`, `stale-socket`, `hung`.
-    pub seen: &'static str,
+    pub seen: Found,
     /// The server's pid: as tmux reports it, or for a hung server the
     /// recorded one, if that process still is this socket's tmux server.
     pub server_pid: Option<i32>,
@@ -63,7 +62,7 @@ pub struct IdScan {
 
 impl IdScan {
     pub fn stale_socket(&self) -> bool {
-        self.seen == "stale-socket"
+        self.seen == Found::StaleSocket
     }
     pub fn orphan_canary(&self) -> bool {
         is_orphan(self.canary_watching, self.seen)
@@ -78,26 +77,46 @@ impl IdScan {
     }
 }
 
-/// True when `seen` means a server is there (answering, or hung).
-pub fn server_up(seen: &str) -> bool {
-    matches!(seen, "alive" | "pane-dead" | "session-gone" | "hung")
+/// What a scan found at one identity's socket: observe's [`Seen`] without
+/// the details of a dead pane (serialized `alive`, `pane-dead`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Found {
+    Alive,
+    PaneDead,
+    SessionGone,
+    NoSocket,
+    StaleSocket,
+    Hung,
 }
 
-fn seen_name(s: &Seen) -> &'static str {
-    match s {
-        Seen::Alive => "alive",
-        Seen::PaneDead { .. } => "pane-dead",
-        Seen::SessionGone => "session-gone",
-        Seen::NoSocket => "no-socket",
-        Seen::StaleSocket => "stale-socket",
-        Seen::Hung => "hung",
+impl Found {
+    pub fn of(seen: &Seen) -> Found {
+        match seen {
+            Seen::Alive => Found::Alive,
+            Seen::PaneDead { .. } => Found::PaneDead,
+            Seen::SessionGone => Found::SessionGone,
+            Seen::NoSocket => Found::NoSocket,
+            Seen::StaleSocket => Found::StaleSocket,
+            Seen::Hung => Found::Hung,
+        }
     }
+
+    /// No server is there: the socket is missing, or nothing answers on it.
+    pub fn no_server(self) -> bool {
+        matches!(self, Found::NoSocket | Found::StaleSocket)
+    }
+}
+
+/// True when `seen` means a server is there (answering, or hung).
+pub fn server_up(seen: Found) -> bool {
+    !seen.no_server()
 }
 
 /// A canary is an orphan when it holds its lock but no server is there to
 /// watch. A hung server is still there: its canary is doing its job.
-pub fn is_orphan(watching: bool, seen: &str) -> bool {
-    watching && matches!(seen, "no-socket" | "stale-socket")
+pub fn is_orphan(watching: bool, seen: Found) -> bool {
+    watching && seen.no_server()
 }
 
 /// `.<name>.tmp.<nonce>`, the temp-file shape of `fsutil::atomic_write`.
@@ -164,7 +183,7 @@ pub fn scan_id(root: &Root, id: &Identity) -> Result<IdScan> {
     Ok(IdScan {
         identity: id.clone(),
         socket,
-        seen: seen_name(&obs.seen),
+        seen: Found::of(&obs.seen),
         server_pid,
         canary_watching: watching,
         canary_pid: if watching { canary::pid(root, id) } else { None },
@@ -324,21 +343,21 @@ mod tests {
 
     #[test]
     fn orphans_need_a_lock_and_no_server() {
-        assert!(is_orphan(true, "no-socket"));
-        assert!(is_orphan(true, "stale-socket"));
-        for seen in ["alive", "pane-dead", "session-gone", "hung"] {
-            assert!(!is_orphan(true, seen), "{seen}");
+        assert!(is_orphan(true, Found::NoSocket));
+        assert!(is_orphan(true, Found::StaleSocket));
+        for seen in [Found::Alive, Found::PaneDead, Found::SessionGone, Found::Hung] {
+            assert!(!is_orphan(true, seen), "{seen:?}");
         }
-        assert!(!is_orphan(false, "stale-socket"));
+        assert!(!is_orphan(false, Found::StaleSocket));
     }
 
     #[test]
     fn a_server_is_up_when_it_answers_or_hangs() {
-        for up in ["alive", "pane-dead", "session-gone", "hung"] {
-            assert!(server_up(up), "{up}");
+        for up in [Found::Alive, Found::PaneDead, Found::SessionGone, Found::Hung] {
+            assert!(server_up(up), "{up:?}");
         }
-        for down in ["no-socket", "stale-socket"] {
-            assert!(!server_up(down), "{down}");
+        for down in [Found::NoSocket, Found::StaleSocket] {
+            assert!(!server_up(down), "{down:?}");
         }
     }
 

@@ -14,7 +14,7 @@
 //!                 paste, Enter; wait for it (keys: reap it once idle past
 //!                 --idle-ttl), ending it past --task-timeout (SIGTERM,
 //!                 5 s, SIGKILL: ev=task-timeout, retried as `timeout`);
-//!                 ev=session-exit; worker::finish
+//!                 ev=session-exit; dispatch::finish
 //!     backoff  -> sleep until the head is due (or the queue changes)
 //!     empty    -> poll the queue's change mark for --linger, then retire
 //! ```
@@ -55,9 +55,9 @@ use chrono::Utc;
 use crate::ground::fault::point as fault;
 use crate::ground::fsutil::LockGuard;
 use crate::ground::paths::Root;
+use crate::lifecycle::dispatch::{self, Finish};
 use crate::lifecycle::observe;
 use crate::lifecycle::session;
-use crate::lifecycle::worker::{self, Finish};
 use crate::model::logfmt::Event;
 use crate::model::peer::{self, Deliver, Identity, PeerSpec, Policy};
 use crate::model::queue::{Claim, Claimed, Queue, QueueLock, task};
@@ -314,7 +314,7 @@ impl<'a> Runner<'a> {
         payload: &[u8],
         deadline: Instant,
     ) -> Result<(ExitStatus, bool)> {
-        if let Err(e) = worker::deliver_keys(self.root, spec, payload) {
+        if let Err(e) = dispatch::deliver_keys(self.root, spec, payload) {
             end_child(&mut child, Duration::from_secs(2));
             return Err(e);
         }
@@ -349,7 +349,7 @@ impl<'a> Runner<'a> {
     }
 
     fn finish(&self, spec: &PeerSpec, task: &str, how: &Finish, trace: &mut Trace) -> Result<()> {
-        worker::finish(spec, &self.q, task, how, || {
+        dispatch::finish(spec, &self.q, task, how, || {
             trace.mark(); // committed
             self.screen_tail(spec)
         })?;
@@ -368,12 +368,12 @@ impl<'a> Runner<'a> {
             *slot = Control::attach(&tmux, &self.id, timeout).ok();
         }
         if let Some(c) = slot.as_mut() {
-            match c.screen_tail(&self.id, worker::SCREEN_TAIL_LINES, timeout) {
+            match c.screen_tail(&self.id, dispatch::SCREEN_TAIL_LINES, timeout) {
                 Ok(t) => return t,
                 Err(_) => *slot = None,
             }
         }
-        worker::screen_tail(self.root, spec, timeout)
+        dispatch::screen_tail(self.root, spec, timeout)
     }
 
     /// End our own server if the queue is still empty (see the module
@@ -499,7 +499,7 @@ fn spawn(
 
 /// The argv of the program for one task: the one expansion of the task's
 /// placeholders ([`task::expand_argv`]), which `send` measured before it
-/// queued the task (`worker::checked_argv`). `send` refuses a text that is
+/// queued the task (`dispatch::checked_argv`). `send` refuses a text that is
 /// not UTF-8 when the argv holds `{task}`, so the lossy reading here never
 /// changes one that gets this far.
 fn program_argv(spec: &PeerSpec, file: &std::path::Path, payload: &[u8]) -> Vec<String> {
@@ -636,13 +636,13 @@ mod tests {
             "/".into(),
         );
         let hostile = "{task_file} {task} $(id) `id` \"'\\ \n\t;|&<>*? é \u{202e}";
-        assert!(worker::check_deliverable(&root, &spec, hostile.as_bytes()).is_ok());
+        assert!(dispatch::check_deliverable(&root, &spec, hostile.as_bytes()).is_ok());
         let q = Queue::open(&root, &spec.identity).unwrap();
         q.enqueue(hostile.as_bytes(), None).unwrap();
         let Claim::Claimed(c) = q.claim(Utc::now(), None).unwrap() else { panic!("not claimed") };
         let file = q.work_file(&c).unwrap();
         let run = program_argv(&spec, &file, &c.payload);
-        let checked = worker::checked_argv(&root, &spec, hostile);
+        let checked = dispatch::checked_argv(&root, &spec, hostile);
         let lens = |v: &[String]| v.iter().map(String::len).collect::<Vec<_>>();
         assert_eq!(lens(&run), lens(&checked), "{run:?}\n{checked:?}");
         let placeholder = "x".repeat(task::TASK_ID_LEN);

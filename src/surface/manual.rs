@@ -13,7 +13,7 @@
 
 pub mod pages;
 
-pub use crate::model::events::{JsonType, KEY_TYPES, key_type};
+use crate::model::events::key_type;
 
 /// One top-level section of `muxvisor(1)` after clap's own.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,7 +190,7 @@ pub const EXIT_STATUS: &[(&str, &str)] = &[
 
 /// One event of the logs: its `ev=`, its file, when it is written, and the
 /// keys beyond `ts`, `ev` and `identity` with what each means there (their
-/// types are [`KEY_TYPES`]'s).
+/// types are [`KEY_TYPES`](crate::model::events::KEY_TYPES)'s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EventDoc {
     pub ev: &'static str,
@@ -804,6 +804,7 @@ pub fn sections() -> Vec<Section> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::events::{JsonType, KEY_TYPES};
 
     #[test]
     fn every_contract_event_is_documented_once() {

@@ -21,9 +21,9 @@ use crate::ground::duration;
 use crate::ground::fsutil::{self, LockGuard};
 use crate::ground::paths::Root;
 use crate::lifecycle::canary;
+use crate::lifecycle::dispatch::Finished;
 use crate::lifecycle::observe;
 use crate::lifecycle::session;
-use crate::lifecycle::worker::Finished;
 use crate::model::logfmt::Event;
 use crate::model::peer::{self, Identity, PeerSpec, Policy};
 use crate::model::peer_state::{self, State};
@@ -181,7 +181,7 @@ fn agent_facts(
 ) -> Result<decide::AgentFacts> {
     let tracked = spec.is_agent();
     let look = if obs.seen == observe::Seen::Alive {
-        Some(crate::lifecycle::agent::watch::Looker::once().look(root, spec, true)?)
+        Some(crate::lifecycle::agent::watch::Looker::once().look_and_record(root, spec)?)
     } else {
         None
     };
@@ -540,7 +540,7 @@ impl Act<'_> {
                 if q.counts()?.pending == 0 {
                     return Ok(()); // the task put back was dead-lettered
                 }
-                match crate::lifecycle::worker::start_runner_locked(root, self.spec, q, &held) {
+                match crate::lifecycle::dispatch::start_runner_locked(root, self.spec, q, &held) {
                     Ok(Some(s)) => {
                         let pid = s.pane_pid.map(|p| format!("pid {p}")).unwrap_or_default();
                         self.report("runner-start", pid);
@@ -625,8 +625,9 @@ impl Act<'_> {
     }
 
     fn fail(&mut self, task: &str, reason: &str) -> Result<()> {
-        let how = crate::lifecycle::worker::Finish::Failed { reason: reason.to_string() };
-        match crate::lifecycle::worker::finish(self.spec, self.queue()?, task, &how, String::new)? {
+        let how = crate::lifecycle::dispatch::Finish::Failed { reason: reason.to_string() };
+        match crate::lifecycle::dispatch::finish(self.spec, self.queue()?, task, &how, String::new)?
+        {
             Finished::Retry { attempt, not_before } => self.report(
                 "task-retry",
                 format!(

@@ -58,18 +58,18 @@ pub const MIN_HEALTHY: Duration = Duration::from_secs(60);
 /// How a recorded session went missing (the `death=` of `ev=gone`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Death {
+pub enum SessionDeath {
     /// The server is gone (socket missing or stale).
     ServerDead,
     /// The server answers but the session is missing.
     SessionGone,
 }
 
-impl Death {
+impl SessionDeath {
     pub fn as_str(self) -> &'static str {
         match self {
-            Death::ServerDead => "server-dead",
-            Death::SessionGone => "session-gone",
+            SessionDeath::ServerDead => "server-dead",
+            SessionDeath::SessionGone => "session-gone",
         }
     }
 }
@@ -142,7 +142,7 @@ pub enum Action {
     /// The server did not answer; `first` when this is news (log `ev=hung`).
     ReportHung { first: bool },
     /// Log `ev=gone` for the recorded session that went missing.
-    RecordGone { death: Death, reason: String },
+    RecordGone { death: SessionDeath, reason: String },
     /// Record the pane's death (`ev=session-exit source=tick`) unless its
     /// `pane-died` hook did: a hook whose binary moved cannot run.
     RecordExit { status: Option<i32>, signal: Option<String> },
@@ -301,11 +301,11 @@ fn persistent(i: &Input, st: &mut State, out: &mut Vec<Action>) {
             death(i, st, out, None, !clean);
         }
         (Seen::PaneDead { .. }, Never | Stopped | Failed) => {}
-        (Seen::SessionGone, Live) => death(i, st, out, Some(Death::SessionGone), true),
-        (Seen::NoSocket, Live) => death(i, st, out, Some(Death::ServerDead), true),
+        (Seen::SessionGone, Live) => death(i, st, out, Some(SessionDeath::SessionGone), true),
+        (Seen::NoSocket, Live) => death(i, st, out, Some(SessionDeath::ServerDead), true),
         (Seen::StaleSocket, Live) => {
             out.push(Action::CleanStaleSocket);
-            death(i, st, out, Some(Death::ServerDead), true);
+            death(i, st, out, Some(SessionDeath::ServerDead), true);
         }
         (Seen::SessionGone | Seen::NoSocket, Never | Stopped | Failed) => {}
         (Seen::StaleSocket, Never | Stopped | Failed) => out.push(Action::CleanStaleSocket),
@@ -360,7 +360,13 @@ fn reap_idle(i: &Input) -> Option<Action> {
 
 /// A persistent incarnation is dead. `gone` is set when the session went
 /// missing (log it); `failure` is false only for a clean exit 0.
-fn death(i: &Input, st: &mut State, out: &mut Vec<Action>, gone: Option<Death>, failure: bool) {
+fn death(
+    i: &Input,
+    st: &mut State,
+    out: &mut Vec<Action>,
+    gone: Option<SessionDeath>,
+    failure: bool,
+) {
     let spec = i.spec;
     if st.dead_incarnation.is_some() && st.dead_incarnation == st.launched_at {
         // Recorded on an earlier tick: only a scheduled restart remains.
@@ -374,8 +380,8 @@ fn death(i: &Input, st: &mut State, out: &mut Vec<Action>, gone: Option<Death>, 
     st.dead_incarnation = st.launched_at;
     if let Some(death) = gone {
         let reason = match death {
-            Death::ServerDead => "tmux server is not running",
-            Death::SessionGone => "tmux server is up but the session is missing",
+            SessionDeath::ServerDead => "tmux server is not running",
+            SessionDeath::SessionGone => "tmux server is up but the session is missing",
         };
         out.push(Action::RecordGone { death, reason: reason.into() });
     }
@@ -542,8 +548,11 @@ fn ephemeral(i: &Input, st: &mut State, out: &mut Vec<Action>) {
             if *seen == Seen::StaleSocket {
                 out.push(Action::CleanStaleSocket);
             }
-            let death =
-                if *seen == Seen::SessionGone { Death::SessionGone } else { Death::ServerDead };
+            let death = if *seen == Seen::SessionGone {
+                SessionDeath::SessionGone
+            } else {
+                SessionDeath::ServerDead
+            };
             // A runner that retired is on record as stopped; a live record
             // here is a death, whether or not a task was running (with its
             // canary dead, nothing else records it).

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use muxvisor::model::peer::Identity;
-use muxvisor::model::queue::{Outcome, Queue};
+use muxvisor::model::queue::{Queue, TaskOutcome};
 
 use crate::fixture::*;
 
@@ -198,7 +198,7 @@ fn finished_tasks_past_retention_are_removed_and_newer_ones_kept() {
     let finish = |text: &[u8]| {
         q.enqueue(text, None).unwrap();
         let c = q.claim_head(Utc::now()).unwrap().expect("claimed");
-        let out = Outcome { status: Some(0), duration_ms: 1, ..Outcome::default() };
+        let out = TaskOutcome { status: Some(0), duration_ms: 1, ..TaskOutcome::default() };
         q.ack(c.task(), &out).unwrap();
     };
     finish(b"old task");

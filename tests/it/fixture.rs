@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use muxvisor::ground::paths::Root;
 use muxvisor::model::peer::{Deliver, Identity, PeerSpec, Policy};
-use muxvisor::model::queue::{Claim, Claimed, Outcome, Queue};
+use muxvisor::model::queue::{Claim, Claimed, Queue, TaskOutcome};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_muxvisor");
 
@@ -320,7 +320,7 @@ pub fn mv_env(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Out {
 /// apart).
 pub trait QueueShortcuts {
     fn claim_head(&self, now: DateTime<Utc>) -> anyhow::Result<Option<Claimed>>;
-    fn ack(&self, task: &str, outcome: &Outcome) -> anyhow::Result<()>;
+    fn ack(&self, task: &str, outcome: &TaskOutcome) -> anyhow::Result<()>;
 }
 
 impl QueueShortcuts for Queue {
@@ -331,7 +331,7 @@ impl QueueShortcuts for Queue {
         })
     }
 
-    fn ack(&self, task: &str, outcome: &Outcome) -> anyhow::Result<()> {
+    fn ack(&self, task: &str, outcome: &TaskOutcome) -> anyhow::Result<()> {
         if let Some(name) = self.complete(task, outcome)? {
             self.write_outcome(&name, outcome)?;
         }

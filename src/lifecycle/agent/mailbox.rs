@@ -57,7 +57,7 @@ const NOT_RUNNING_GIVE_UP: Duration = Duration::from_secs(30);
 
 /// What [`deliver_next`] did.
 #[derive(Clone, Debug)]
-pub enum Outcome {
+pub enum DeliveryOutcome {
     /// The head message was typed and the agent took it in.
     Delivered { task: String },
     /// The head message was typed but not taken in: it is back at the head
@@ -79,13 +79,13 @@ pub fn deliver_next(
     spec: &PeerSpec,
     q: &Queue,
     looker: &mut Looker,
-) -> Result<Outcome> {
+) -> Result<DeliveryOutcome> {
     // A look without any lock first: most looks find the agent busy.
-    let first = looker.look(root, spec, true)?;
+    let first = looker.look_and_record(root, spec)?;
     if first.view.state != AgentState::Ready {
-        return Ok(Outcome::NotReady(first.view));
+        return Ok(DeliveryOutcome::NotReady(first.view));
     }
-    let Some(_held) = q.try_worker_lock()? else { return Ok(Outcome::Busy) };
+    let Some(_held) = q.try_worker_lock()? else { return Ok(DeliveryOutcome::Busy) };
     if let Some(c) = q.running()? {
         // Left by a deliverer that died between claim and commit.
         q.nack(
@@ -102,14 +102,14 @@ pub fn deliver_next(
     let launched_at = crate::model::peer_state::load(root, &spec.identity)?.launched_at;
     let now_rec = record::load(root, &spec.identity).for_incarnation(launched_at);
     if now_rec.delivery != first.record.delivery {
-        let again = looker.look(root, spec, true)?;
+        let again = looker.look_and_record(root, spec)?;
         if again.view.state != AgentState::Ready {
-            return Ok(Outcome::NotReady(again.view));
+            return Ok(DeliveryOutcome::NotReady(again.view));
         }
     }
     let c = match q.claim(Utc::now(), Some(spec.task_ttl))? {
         Claim::Claimed(c) => c,
-        Claim::Empty | Claim::NotBefore(_) | Claim::Busy => return Ok(Outcome::Empty),
+        Claim::Empty | Claim::NotBefore(_) | Claim::Busy => return Ok(DeliveryOutcome::Empty),
     };
     let task = c.task().to_string();
     let id = &spec.identity;
@@ -118,14 +118,14 @@ pub fn deliver_next(
         // agent) is data for an argv, never keystrokes.
         let reason = "not-a-message";
         q.dead_letter(&task, reason)?;
-        return Ok(Outcome::Refused { task, reason: reason.into() });
+        return Ok(DeliveryOutcome::Refused { task, reason: reason.into() });
     }
     let (patterns, _) = looker.patterns(spec)?;
     let confirmed = match confirm::deliver(root, id, &patterns, &c.payload, !c.header.no_enter) {
         Ok(c) => c,
         Err(TmuxError::Refused(why)) => {
             q.dead_letter(&task, "untypable")?;
-            return Ok(Outcome::Refused { task, reason: format!("untypable: {why}") });
+            return Ok(DeliveryOutcome::Refused { task, reason: format!("untypable: {why}") });
         }
         Err(e) => {
             let e = e.into_anyhow();
@@ -146,7 +146,7 @@ pub fn deliver_next(
                 });
             })?;
             q.delivered(&task, now)?;
-            Ok(Outcome::Delivered { task })
+            Ok(DeliveryOutcome::Delivered { task })
         }
         Confirmed::NotTaken { screen } => {
             let lines = confirm::tail_lines(&screen, 4);
@@ -160,7 +160,7 @@ pub fn deliver_next(
                 .kv("task", &task)
                 .kv("screen", lines.join(" | "))
                 .append_to(&root.lifecycle_log());
-            Ok(Outcome::Undelivered { task })
+            Ok(DeliveryOutcome::Undelivered { task })
         }
     }
 }
@@ -225,10 +225,10 @@ fn courier(root: &Root, id: &Identity) -> Result<()> {
             lock = Some(again);
         }
         let state = match deliver_next(root, &spec, &q, &mut looker)? {
-            Outcome::Delivered { .. } | Outcome::Refused { .. } => continue,
-            Outcome::Undelivered { .. } => Some(AgentState::Blocked),
-            Outcome::NotReady(v) => Some(v.state),
-            Outcome::Empty | Outcome::Busy => None,
+            DeliveryOutcome::Delivered { .. } | DeliveryOutcome::Refused { .. } => continue,
+            DeliveryOutcome::Undelivered { .. } => Some(AgentState::Blocked),
+            DeliveryOutcome::NotReady(v) => Some(v.state),
+            DeliveryOutcome::Empty | DeliveryOutcome::Busy => None,
         };
         if state == Some(AgentState::Unknown) {
             let since = *not_running.get_or_insert_with(Instant::now);

@@ -63,8 +63,6 @@ pub fn patterns(spec: &PeerSpec) -> Result<(Patterns, bool)> {
     Ok((p, !ready.is_empty()))
 }
 
-pub use crate::tmux::paste::normalize;
-
 /// One look at the pane.
 #[derive(Clone, Debug)]
 pub struct Sight {
@@ -75,7 +73,7 @@ pub struct Sight {
     pub taken_at: DateTime<Utc>,
 }
 
-/// What [`Looker::look`] found, decided.
+/// What [`Looker::look_and_record`] found, decided.
 #[derive(Clone, Debug)]
 pub struct Look {
     pub view: View,
@@ -139,7 +137,7 @@ impl Looker {
             if let Some(c) = self.control.as_mut() {
                 match c.look(id, LOOK_TIMEOUT) {
                     Ok((screen, dead, act)) => {
-                        let screen = normalize(&screen);
+                        let screen = classify::normalize(&screen);
                         return Ok(Some(Sight { screen, dead, last_output: time(act), taken_at }));
                     }
                     Err(_) => self.control = None,
@@ -157,7 +155,7 @@ impl Looker {
                 let (screen, meta) = body.rsplit_once('\n').unwrap_or(("", body));
                 let (dead, act) = parse_meta(meta);
                 Ok(Some(Sight {
-                    screen: normalize(screen),
+                    screen: classify::normalize(screen),
                     dead,
                     last_output: time(act),
                     taken_at,
@@ -169,8 +167,10 @@ impl Looker {
         }
     }
 
-    /// Look, decide, and (with `write`) fold the result into the record.
-    pub fn look(&mut self, root: &Root, spec: &PeerSpec, write: bool) -> Result<Look> {
+    /// Look, decide, and fold the result into the record (which logs a
+    /// change of state): every look is recorded, so a look by `status` is
+    /// as honest as the tick's.
+    pub fn look_and_record(&mut self, root: &Root, spec: &PeerSpec) -> Result<Look> {
         let id = &spec.identity;
         if spec.policy != crate::model::peer::Policy::Persistent {
             bail!("{id} is ephemeral: only persistent peers have an agent state");
@@ -212,8 +212,6 @@ impl Looker {
                 &Rules { patterns: &pats, has_ready, quiet: spec.quiet },
             )
         };
-        // Everything a look concludes, written or not: a read-only look
-        // (status) is as honest as the tick's.
         let taken_at = sight.as_ref().map(|s| s.taken_at);
         let conclude = |rec: &mut Record| {
             // Only a screen asked for after the delivery shows that it
@@ -230,23 +228,11 @@ impl Looker {
             }
             view
         };
-        let (view, since, rec) = if write {
-            record::update(root, id, launched_at, |rec| {
-                let view = conclude(rec);
-                let since = record::note(rec, id, &view, now, &root.lifecycle_log());
-                (view, since, rec.clone())
-            })?
-        } else {
-            let mut rec = record::load(root, id).for_incarnation(launched_at);
-            let view = conclude(&mut rec);
-            let since = rec
-                .last
-                .as_ref()
-                .filter(|l| l.state == view.state && l.reason == view.reason)
-                .map(|l| l.since)
-                .unwrap_or(now);
-            (view, since, rec)
-        };
+        let (view, since, rec) = record::update(root, id, launched_at, |rec| {
+            let view = conclude(rec);
+            let since = record::note(rec, id, &view, now, &root.lifecycle_log());
+            (view, since, rec.clone())
+        })?;
         Ok(Look { view, since, screen: sight.map(|s| s.screen), fingerprint: fp, record: rec })
     }
 }

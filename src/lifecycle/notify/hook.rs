@@ -103,7 +103,7 @@ pub(super) fn untrusted(path: &Path, md: &std::fs::Metadata, dir: bool) -> Optio
 
 /// How one hook run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum HookOutcome {
     Ok,
     Failed { status: Option<i32>, signal: Option<i32>, reason: String },
 }
@@ -115,7 +115,7 @@ pub(super) fn execute(
     line: &str,
     rec: &Record,
     timeout: Duration,
-) -> Result<Outcome> {
+) -> Result<HookOutcome> {
     use std::os::unix::process::ExitStatusExt;
     let log = root.notify_log();
     // The hook writes into a pipe, not the file: a copier keeps the file
@@ -152,7 +152,7 @@ pub(super) fn execute(
     let child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            return Ok(Outcome::Failed {
+            return Ok(HookOutcome::Failed {
                 status: None,
                 signal: None,
                 reason: format!("cannot run {}: {e}", hook.display()),
@@ -167,18 +167,20 @@ pub(super) fn execute(
         std::thread::sleep(Duration::from_millis(2));
     }
     Ok(match ended {
-        Some(st) if st.success() => Outcome::Ok,
+        Some(st) if st.success() => HookOutcome::Ok,
         Some(st) => match (st.code(), st.signal()) {
-            (Some(code), _) => {
-                Outcome::Failed { status: Some(code), signal: None, reason: format!("exit-{code}") }
-            }
-            (None, sig) => Outcome::Failed {
+            (Some(code), _) => HookOutcome::Failed {
+                status: Some(code),
+                signal: None,
+                reason: format!("exit-{code}"),
+            },
+            (None, sig) => HookOutcome::Failed {
                 status: None,
                 signal: sig,
                 reason: format!("signal-{}", sig.unwrap_or_default()),
             },
         },
-        None => Outcome::Failed {
+        None => HookOutcome::Failed {
             status: None,
             signal: Some(libc::SIGKILL),
             reason: format!("timeout: killed after {}", crate::ground::duration::format(timeout)),

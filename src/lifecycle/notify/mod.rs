@@ -65,9 +65,9 @@ use crate::ground::fsutil;
 use crate::ground::paths::Root;
 use crate::model::events::Record;
 use crate::model::logfmt::Event;
-pub use cursor::{Cursor, Mark, start_offset};
-pub use hook::{Hook, Outcome, check};
-pub use runner::{run, serve};
+pub use cursor::Cursor;
+pub use hook::{Hook, check};
+pub use runner::run;
 
 /// Events that never notify: the chatty ones of every task and tick, and
 /// the notifier's own (so a failing hook cannot feed itself). Every other
@@ -170,7 +170,7 @@ fn root_of_log(log: &Path) -> Option<Root> {
 }
 
 /// Start `muxvisor _notify`, which forks and exits at once.
-pub fn spawn_runner(root: &Root) -> Result<()> {
+fn spawn_runner(root: &Root) -> Result<()> {
     crate::ground::detach::spawn_detached(root, &["_notify"], "the notification runner").map(|_| ())
 }
 

@@ -11,7 +11,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use super::cursor::{Cursor, Item, keep_present, read_batch};
-use super::hook::{Hook, Outcome, check, execute};
+use super::hook::{Hook, HookOutcome, check, execute};
 use super::{Config, deliverable};
 use crate::ground::fsutil::{self, LockGuard};
 use crate::ground::paths::Root;
@@ -164,8 +164,8 @@ pub(super) fn deliver(
     let started = Instant::now();
     let outcome = execute(root, hook, line, rec, cfg.timeout);
     match outcome {
-        Ok(Outcome::Ok) => cursor.last_ok = Some(Utc::now()),
-        Ok(Outcome::Failed { status, signal, reason }) => {
+        Ok(HookOutcome::Ok) => cursor.last_ok = Some(Utc::now()),
+        Ok(HookOutcome::Failed { status, signal, reason }) => {
             failure(rec, status, signal, &reason, started).append_to(&root.lifecycle_log())?
         }
         Err(e) => {

@@ -302,6 +302,14 @@ pub fn decide(f: &Facts, r: &Rules) -> View {
     }
 }
 
+/// The screen as patterns see it: tmux pads the capture with the empty
+/// rows below the cursor and keeps no trailing blanks; without them (and
+/// without a final newline) `\z` means "right after the last text on the
+/// screen", so a pattern can say "the last line is an empty prompt".
+pub fn normalize(screen: &str) -> String {
+    screen.trim_end_matches(['\n', ' ', '\t']).to_string()
+}
+
 /// A screen's fingerprint (FNV-1a 64), to tell whether it changed.
 pub fn fingerprint(screen: &str) -> u64 {
     crate::model::queue::task::fnv1a64(screen.as_bytes())

@@ -650,7 +650,7 @@ mod tests {
             for (file, want) in listed {
                 let raw = std::fs::read_to_string(dir.join(file))
                     .unwrap_or_else(|e| panic!("{name}/{file}: {e}"));
-                let screen = crate::tmux::paste::normalize(&raw);
+                let screen = crate::model::agent::classify::normalize(&raw);
                 let got = p.classify(&screen);
                 let ok = match want.trim() {
                     "ready" => got == Verdict::Ready,

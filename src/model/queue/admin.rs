@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::entries::{name_task, remove_any, remove_durably, task_names};
-use super::{Header, Outcome, Queue, TaskMeta, task};
+use super::{Header, Queue, TaskMeta, TaskOutcome, task};
 use crate::ground::fsutil;
 use crate::model::logfmt::Event;
 use crate::model::peer::Identity;
@@ -59,7 +59,7 @@ pub struct Shown {
     pub position: Option<usize>,
     #[serde(skip)]
     pub payload: Vec<u8>,
-    pub outcome: Option<Outcome>,
+    pub outcome: Option<TaskOutcome>,
     pub reason: Option<String>,
 }
 impl Queue {

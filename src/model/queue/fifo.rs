@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::entries::{is_temp_io, remove_durably, write_new_file};
 use super::{
-    Claim, Claimed, Enqueued, Header, MAX_PAYLOAD, Nacked, Outcome, Queue, fault, fault_eio,
+    Claim, Claimed, Enqueued, Header, MAX_PAYLOAD, Nacked, Queue, TaskOutcome, fault, fault_eio,
     new_task_id, random_u64, task,
 };
 use crate::ground::exit::{Exit, fail};
@@ -156,8 +156,8 @@ impl Queue {
     ///
     /// A claim whose worker is gone (its claimer died between `claim`
     /// and the launch, or the worker's server died) is recovered by the
-    /// caller: take [`Queue::try_worker_lock`] first (`worker::start_next`
-    /// holds it from claim to launch, so holding it means no launch is in
+    /// caller: take [`Queue::try_worker_lock`] first (whoever starts
+    /// a runner holds it from claim to launch, so holding it means no launch is in
     /// flight), confirm no session is alive, then `release` (nothing ran) or
     /// `nack` (something ran and failed).
     pub fn running(&self) -> Result<Option<Claimed>> {
@@ -171,7 +171,7 @@ impl Queue {
     /// and its durable record is one rename and one sync. Returns the entry
     /// name for [`Queue::write_outcome`], or `None` when the task was
     /// already done.
-    pub fn complete(&self, task: &str, outcome: &Outcome) -> Result<Option<String>> {
+    pub fn complete(&self, task: &str, outcome: &TaskOutcome) -> Result<Option<String>> {
         self.commit(task, || {
             Event::new("task-done")
                 .id(&self.id)
@@ -192,7 +192,7 @@ impl Queue {
                 .kv("delivered_at", at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         })?;
         if let Some(name) = name {
-            let outcome = Outcome { delivered_at: Some(at), ..Outcome::default() };
+            let outcome = TaskOutcome { delivered_at: Some(at), ..TaskOutcome::default() };
             self.write_outcome(&name, &outcome)?;
         }
         Ok(())
@@ -231,7 +231,7 @@ impl Queue {
     /// Write the outcome of a task [`Queue::complete`] just finished (entry
     /// `name`). Informational and not synced: the task is done whether or
     /// not this lands, and a crash can only lose the outcome.
-    pub fn write_outcome(&self, name: &str, outcome: &Outcome) -> Result<()> {
+    pub fn write_outcome(&self, name: &str, outcome: &TaskOutcome) -> Result<()> {
         let path = self.sub("done").join(format!("{name}.outcome"));
         let tmp = self.sub("tmp").join(format!("{name}.outcome"));
         let _ = fs::remove_file(&tmp);

@@ -222,7 +222,7 @@ impl Claimed {
 
 /// How a task finished (kept in `done/<name>.outcome`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Outcome {
+pub struct TaskOutcome {
     pub status: Option<i32>,
     pub signal: Option<String>,
     pub duration_ms: u64,

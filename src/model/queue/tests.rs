@@ -6,10 +6,10 @@ use std::os::unix::fs::symlink;
 
 /// Two steps the tests take as one: the head claimed with no TTL (`None`
 /// when nothing was claimed), and a task acknowledged with its outcome
-/// written (the runner takes the two halves apart, see `worker::finish`).
+/// written (the runner takes the two halves apart, see `dispatch::finish`).
 trait Shortcuts {
     fn claim_head(&self, now: DateTime<Utc>) -> Result<Option<Claimed>>;
-    fn ack(&self, task: &str, outcome: &Outcome) -> Result<()>;
+    fn ack(&self, task: &str, outcome: &TaskOutcome) -> Result<()>;
 }
 
 impl Shortcuts for Queue {
@@ -20,7 +20,7 @@ impl Shortcuts for Queue {
         })
     }
 
-    fn ack(&self, task: &str, outcome: &Outcome) -> Result<()> {
+    fn ack(&self, task: &str, outcome: &TaskOutcome) -> Result<()> {
         if let Some(name) = self.complete(task, outcome)? {
             self.write_outcome(&name, outcome)?;
         }
@@ -80,8 +80,8 @@ fn fifo_order_and_depth() {
     assert_eq!(c.header.attempt, 1);
     // One task at a time.
     assert!(t.q.claim_head(now()).unwrap().is_none());
-    t.q.ack(&ids[0], &Outcome { status: Some(0), ..Default::default() }).unwrap();
-    t.q.ack(&ids[0], &Outcome::default()).unwrap(); // idempotent
+    t.q.ack(&ids[0], &TaskOutcome { status: Some(0), ..Default::default() }).unwrap();
+    t.q.ack(&ids[0], &TaskOutcome::default()).unwrap(); // idempotent
     assert_eq!(t.q.claim_head(now()).unwrap().unwrap().task(), ids[1]);
     assert_eq!(t.q.show(&ids[0]).unwrap().stage, "done");
     assert_eq!(t.q.show(&ids[0]).unwrap().outcome.unwrap().status, Some(0));
@@ -104,7 +104,7 @@ fn payload_limit_and_dedupe() {
     let c = t.q.claim_head(now()).unwrap().unwrap();
     assert_eq!(c.task(), a.task);
     assert!(t.q.enqueue(b"cron", Some("k")).unwrap().deduped);
-    t.q.ack(&a.task, &Outcome::default()).unwrap();
+    t.q.ack(&a.task, &TaskOutcome::default()).unwrap();
     assert!(!t.q.enqueue(b"cron", Some("k")).unwrap().deduped);
 }
 
@@ -162,13 +162,17 @@ fn ack_commits_first_and_claim_expires_and_waits() {
     let a = t.q.enqueue(b"a", None).unwrap().task;
     let c = t.q.claim_head(now()).unwrap().unwrap();
     // The commit alone: done/ has the task, no outcome yet, not running.
-    let name = t.q.complete(&a, &Outcome::default()).unwrap().expect("it was running");
+    let name = t.q.complete(&a, &TaskOutcome::default()).unwrap().expect("it was running");
     assert_eq!(name, c.header.name());
     assert!(t.q.running().unwrap().is_none());
     assert_eq!(t.q.show(&a).unwrap().stage, "done");
     assert!(t.q.show(&a).unwrap().outcome.is_none());
-    assert_eq!(t.q.complete(&a, &Outcome::default()).unwrap(), None, "a second commit is a no-op");
-    t.q.write_outcome(&name, &Outcome { status: Some(0), ..Default::default() }).unwrap();
+    assert_eq!(
+        t.q.complete(&a, &TaskOutcome::default()).unwrap(),
+        None,
+        "a second commit is a no-op"
+    );
+    t.q.write_outcome(&name, &TaskOutcome { status: Some(0), ..Default::default() }).unwrap();
     assert_eq!(t.q.show(&a).unwrap().outcome.unwrap().status, Some(0));
     assert_eq!(fs::read_dir(t.q.dir().join("cur")).unwrap().count(), 0);
 
@@ -202,7 +206,7 @@ fn a_backed_off_head_reports_when_it_is_due() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(t.q.claim(not_before, None).unwrap(), Claim::Claimed(_)));
-    t.q.ack(&a, &Outcome::default()).unwrap();
+    t.q.ack(&a, &TaskOutcome::default()).unwrap();
     assert!(matches!(t.q.claim(now(), None).unwrap(), Claim::Empty));
 }
 
@@ -339,7 +343,7 @@ fn clean_removes_old_tmp_and_done_only() {
     let c = t.q.claim_head(now()).unwrap().unwrap();
     let wf = t.q.work_file(&c).unwrap();
     assert_eq!(fs::read(&wf).unwrap(), b"a");
-    t.q.ack(&a, &Outcome::default()).unwrap();
+    t.q.ack(&a, &TaskOutcome::default()).unwrap();
     assert!(!wf.exists());
     fs::write(t.q.dir().join("tmp").join("abandoned"), b"x").unwrap();
     assert!(t.q.clean(Duration::from_secs(3600), now(), false).unwrap().is_empty());

@@ -152,7 +152,7 @@ fn clean(ctx: &Ctx, args: &CleanArgs) -> Result<Cleaned> {
                 scan.socket.display()
             ));
         }
-        if !matches!(scan.seen, "no-socket" | "stale-socket") {
+        if !scan.seen.no_server() {
             live.push(id.to_string());
         }
         // The canary first: it may be waiting on the very socket we remove.
@@ -198,7 +198,7 @@ fn clean(ctx: &Ctx, args: &CleanArgs) -> Result<Cleaned> {
                 }
             }
         }
-        if matches!(scan.seen, "no-socket" | "stale-socket") {
+        if scan.seen.no_server() {
             let found = if dry {
                 crate::lifecycle::strays::find(root, &id)
             } else {

@@ -466,7 +466,7 @@ fn check_ghosts(root: &Root, out: &mut Vec<Finding>) {
             }
             _ => {}
         }
-        if s.seen == "hung" && s.socket_lost.is_none() {
+        if s.seen == ghosts::Found::Hung && s.socket_lost.is_none() {
             clean = false;
             // `stop` works for every peer (`restart` refuses ephemeral ones).
             let fix = match s.server_pid {
@@ -501,7 +501,7 @@ fn check_ghosts(root: &Root, out: &mut Vec<Finding>) {
                 ),
             ));
         }
-        if s.seen == "alive" && !s.canary_watching {
+        if s.seen == ghosts::Found::Alive && !s.canary_watching {
             out.push(warn(
                 "canary",
                 format!("{id} runs without a server-death canary"),

@@ -91,7 +91,7 @@ fn wait_ready(ctx: &Ctx, spec: &PeerSpec, limit: Duration) -> Result<ExitCode> {
     let deadline = std::time::Instant::now() + limit;
     let mut looker = Looker::for_loop();
     let look = loop {
-        let look = looker.look(&ctx.root, spec, true)?;
+        let look = looker.look_and_record(&ctx.root, spec)?;
         match look.view.state {
             AgentState::Ready | AgentState::Blocked | AgentState::Unknown => break look,
             AgentState::Starting | AgentState::Busy => {}

@@ -92,7 +92,7 @@ pub fn run(ctx: &Ctx, args: MarkArgs) -> Result<ExitCode> {
         Some(q) => q.counts()?.pending > 0,
         None => false,
     };
-    let agent = Looker::once().look(&ctx.root, &spec, true)?.view.state;
+    let agent = Looker::once().look_and_record(&ctx.root, &spec)?.view.state;
     let courier = waiting && state == AgentState::Ready;
     if courier {
         mailbox::ensure_courier(&ctx.root, &id)?;

@@ -22,9 +22,9 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::ground::output;
+use crate::lifecycle::dispatch;
 use crate::lifecycle::observe::{self, Seen};
 use crate::lifecycle::session;
-use crate::lifecycle::worker;
 use crate::model::peer::{self, Identity, PeerSpec, Policy, When};
 use crate::model::queue::{MAX_PAYLOAD, Queue};
 use crate::surface::cli::SendArgs;
@@ -114,7 +114,7 @@ fn wake(ctx: &Ctx, spec: &PeerSpec) -> Result<bool> {
 
 /// `--when idle`: durable first, then delivered when the agent is ready.
 fn mail(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Result<ExitCode> {
-    use crate::lifecycle::agent::mailbox::{self, Outcome};
+    use crate::lifecycle::agent::mailbox::{self, DeliveryOutcome};
     let id = &spec.identity;
     message_text(id, payload, "NOT queued")?;
     let q = Queue::open(&ctx.root, id)?;
@@ -129,13 +129,13 @@ fn mail(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Result<E
         }
         let mut looker = crate::lifecycle::agent::watch::Looker::once();
         match mailbox::deliver_next(&ctx.root, spec, &q, &mut looker) {
-            Ok(Outcome::Delivered { task }) => delivered |= task == e.task,
-            Ok(Outcome::Undelivered { task }) => output::warn(format!(
+            Ok(DeliveryOutcome::Delivered { task }) => delivered |= task == e.task,
+            Ok(DeliveryOutcome::Undelivered { task }) => output::warn(format!(
                 "message {task} was typed into {id}, but {id} did not take it in (twice); it \
                  stays queued and {id} reads blocked (undelivered): see `muxvisor screen {id}`, \
                  submit or clear the prompt, then `muxvisor mark {id} ready`"
             )),
-            Ok(Outcome::Refused { task, reason }) => {
+            Ok(DeliveryOutcome::Refused { task, reason }) => {
                 output::warn(format!("message {task} was dead-lettered, never typed: {reason}"))
             }
             Ok(_) => {}
@@ -239,7 +239,7 @@ fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Re
     let id = &spec.identity;
     // A task its worker could never receive is refused now, not accepted
     // and dead-lettered later.
-    worker::check_deliverable(&ctx.root, spec, payload)
+    dispatch::check_deliverable(&ctx.root, spec, payload)
         .map_err(|m| anyhow::anyhow!("task NOT queued for {id}: {m:#}"))?;
     crate::ground::trace::mark("checked");
     let q = Queue::open(&ctx.root, id)?;
@@ -302,7 +302,7 @@ fn deliver(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Resul
         _ => {
             session::launch(&ctx.root, spec, session::Start::Program)
                 .with_context(|| format!("waking {id} to deliver the text"))?;
-            paste::wait_quiet(&tmux, id, worker::QUIET, WAKE_MAX_WAIT);
+            paste::wait_quiet(&tmux, id, dispatch::QUIET, WAKE_MAX_WAIT);
         }
     }
     // Paste, then Enter as its own step once the text shows: an agent may

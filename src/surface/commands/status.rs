@@ -188,7 +188,7 @@ fn env_columns(root: &Root, spec: &PeerSpec, r: &mut Row) {
 /// tick, and the `since` it shows is the one recorded, stable across calls.
 fn agent_columns(root: &Root, spec: &PeerSpec, r: &mut Row) -> Result<()> {
     use crate::lifecycle::agent::watch::Looker;
-    let look = Looker::once().look(root, spec, true)?;
+    let look = Looker::once().look_and_record(root, spec)?;
     r.agent = Some(AgentRow {
         state: look.view.state,
         since: (look.view.state != crate::model::agent::classify::AgentState::Unknown)

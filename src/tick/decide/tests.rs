@@ -266,7 +266,7 @@ fn a_death_is_recorded_once() {
     assert_eq!(
         first.actions,
         vec![Action::RecordGone {
-            death: Death::ServerDead,
+            death: SessionDeath::ServerDead,
             reason: "tmux server is not running".into()
         }]
     );
@@ -274,7 +274,7 @@ fn a_death_is_recorded_once() {
     assert!(again.actions.is_empty(), "{:?}", again.actions);
     assert_eq!(again.state, first.state);
     let sg = run(&obs(Seen::SessionGone), &state(Phase::Live), &s, &q, at(10));
-    assert!(matches!(sg.actions[0], Action::RecordGone { death: Death::SessionGone, .. }));
+    assert!(matches!(sg.actions[0], Action::RecordGone { death: SessionDeath::SessionGone, .. }));
 }
 
 #[test]
@@ -600,7 +600,7 @@ fn an_empty_queue_starts_nothing() {
 fn a_vanished_worker_is_recorded_gone_once() {
     let s = spec(Policy::Ephemeral);
     let p = eph(Seen::NoSocket, false, running("t1", 1), &s, at(2));
-    assert!(matches!(p.actions[1], Action::RecordGone { death: Death::ServerDead, .. }));
+    assert!(matches!(p.actions[1], Action::RecordGone { death: SessionDeath::ServerDead, .. }));
     let q = QueueFacts { running: Some(running("t1", 2)), pending: 0, runner: false };
     let p2 = run(&obs(Seen::NoSocket), &p.state, &s, &q, at(3));
     assert!(!kinds(&p2).contains(&"gone"), "{:?}", p2.actions);

@@ -1,5 +1,10 @@
-//! How tasks reach an ephemeral peer's program, and the one place a task is
-//! finished.
+//! Dispatch: how tasks reach an ephemeral peer's program, and the one place
+//! a task is finished. This is not the worker (the program a task runs) nor
+//! its runner (`runner`, the process that runs it): it starts runners
+//! ([`start_runner_locked`]), checks at `send` what a runner will be able
+//! to deliver ([`check_deliverable`], [`checked_argv`]), types a task into a
+//! `--deliver keys` program ([`deliver_keys`]), and finishes tasks
+//! ([`finish`]).
 //!
 //! An ephemeral peer's pane runs a **runner** (`muxvisor _run <id>`, see
 //! `runner`), not the program: the runner claims the head of the FIFO,
@@ -33,7 +38,7 @@ use crate::ground::fsutil::LockGuard;
 use crate::ground::paths::Root;
 use crate::lifecycle::session::{self, Start};
 use crate::model::peer::{Deliver, PeerSpec};
-use crate::model::queue::{Nacked, Outcome, Queue, task};
+use crate::model::queue::{Nacked, Queue, TaskOutcome, task};
 use crate::tmux::{Cmd, Tmux, TmuxError, paste};
 
 /// How long `--deliver keys` waits for a fresh program to go quiet.
@@ -127,7 +132,7 @@ pub fn finish(
         Finish::Exited { status, signal, duration_ms } => {
             match exit_reason(*status, signal.as_deref()) {
                 None => {
-                    let mut outcome = Outcome {
+                    let mut outcome = TaskOutcome {
                         status: *status,
                         signal: signal.clone(),
                         duration_ms: *duration_ms,
