@@ -1,7 +1,7 @@
 //! The tick's edge: gather the facts about one peer, ask [`decide`], record
 //! the bookkeeping, and carry the actions out through the modules that own
 //! each outside thing (`session` for tmux servers, `canary`, `queue` and
-//! `worker` for tasks). Every action that changed something yields a
+//! `dispatch` for tasks). Every action that changed something yields a
 //! [`Report`]; the events are logged here, except the task events, which the
 //! queue logs as it makes each change durable.
 //!

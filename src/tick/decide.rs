@@ -37,7 +37,7 @@
 //! is remembered (`next_restart_at`), reported by every tick until then with
 //! the time left (`RestartPending`), and taken by the first tick past it.
 //!
-//! Ephemeral peers: their pane runs a runner (see `worker` and `runner`)
+//! Ephemeral peers: their pane runs a runner (see `dispatch` and `runner`)
 //! that finishes its own tasks and claims the next; the tick only starts
 //! one when none lives, finishes what a dead runner left in `cur/`, and
 //! stops a task past its timeout. The table is in [`ephemeral`].
