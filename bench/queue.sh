@@ -240,7 +240,7 @@ with open(out, "w") as f:
     f.write(f"\nThroughput, 8 concurrent `muxvisor send --no-kick` processes (filling "
             f"an empty queue to 10,000): **{throughput:.0f} tasks/s** ({count} tasks in {secs:.2f} s).\n\n")
     f.write("Notes: every `muxvisor send` above is durable before it returns (the task file "
-            "fdatasynced, then its new/ entry fsynced; see src/queue/mod.rs for why that is enough); the depth stays fixed during a row "
+            "fdatasynced, then its new/ entry fsynced; see src/model/queue/mod.rs for why that is enough); the depth stays fixed during a row "
             "because each timed task is removed again, untimed. nq returns as soon as it has "
             "forked: its child publishes the job (rename, then fsync of the directory) after "
             "nq has exited, so an nq exit does not mean the job is on disk. tsp and pueue "

@@ -1,86 +1,41 @@
 //! muxvisor: keep long-running interactive programs alive and accountable,
 //! each in its own tmux server, and feed short-lived workers from a durable
-//! on-disk FIFO. `run` only dispatches; each command lives in `commands/`.
+//! on-disk FIFO. `run` only dispatches; each command lives in
+//! `surface/commands/`.
+//!
+//! The crate is a house in six layers, one folder each, from the ground up.
+//! A layer imports only the layers below it (ARCHITECTURE.md says why):
+//!
+//! - `ground/`: OS and filesystem primitives (paths, fsutil, proc, exit,
+//!   detach...). Knows nothing of peers; imports nothing above.
+//! - `model/`: what the files under the root mean (peers, peer state, the
+//!   queue, log lines and events, agent presets and classifier). Imports
+//!   the ground.
+//! - `tmux/`: the only code that runs tmux. Imports the model and the ground.
+//! - `lifecycle/`: what happens to a live peer (session, canary, runner,
+//!   mailbox, notify...). Imports tmux, the model and the ground; never the
+//!   tick, never clap types.
+//! - `tick/`: the supervise tick, observe -> decide -> act. Imports the
+//!   lifecycle and everything below.
+//! - `surface/`: clap types, the commands, the manual, service files.
+//!   Imports any layer below; nothing below imports it.
 
-pub mod admission;
-pub mod agent;
-pub mod ansi;
-pub mod canary;
-pub mod cli;
-pub mod commands;
-pub mod detach;
-pub mod duration;
-pub mod events;
-pub mod exit;
-pub mod fault;
-pub mod fsutil;
-pub mod ghosts;
-pub mod hook;
-pub mod logfmt;
-pub mod manual;
-pub mod notify;
-pub mod observe;
-pub mod output;
-pub mod paths;
-pub mod peer;
-pub mod peer_env;
-pub mod proc;
-pub mod queue;
-pub mod rotate;
-pub mod runner;
-pub mod service;
-pub mod session;
-pub mod state;
-pub mod strays;
-pub mod supervise;
-pub mod tail;
+pub mod ground;
+pub mod lifecycle;
+pub mod model;
+pub mod surface;
+pub mod tick;
 pub mod tmux;
-pub mod trace;
-pub mod worker;
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use cli::{Cli, Command};
-use paths::Root;
-
-/// What every command gets: the opened root and the output mode.
-#[derive(Debug)]
-pub struct Ctx {
-    pub root: Root,
-    pub json: bool,
-}
-
-/// The root directory chosen by `--root`, `MUXVISOR_ROOT`, XDG or HOME
-/// (not opened, not checked).
-pub fn root_dir(flag: Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
-    paths::resolve_root(
-        flag,
-        std::env::var_os("MUXVISOR_ROOT"),
-        std::env::var_os("XDG_STATE_HOME"),
-        std::env::var_os("HOME"),
-    )
-    .context("cannot choose a state root: set --root, MUXVISOR_ROOT or HOME")
-}
-
-/// The root chosen by `--root`, `MUXVISOR_ROOT`, XDG or HOME, spelled as
-/// every command opens it (`link/` is `link`), NOT opened: nothing is
-/// created or checked (for `doctor`, and for previews, which write nothing).
-pub fn unopened_root(flag: Option<std::path::PathBuf>) -> Result<Root> {
-    let dir = root_dir(flag)?;
-    let cwd = if dir.is_absolute() {
-        std::path::PathBuf::new()
-    } else {
-        std::env::current_dir().context("finding the current directory")?
-    };
-    Ok(Root::new(paths::root_spelling(&dir, &cwd)))
-}
-
-/// Open (create and check) the root chosen by `--root`, `MUXVISOR_ROOT`, XDG or HOME.
-pub fn open_root(flag: Option<std::path::PathBuf>) -> Result<Root> {
-    fsutil::open_root(&root_dir(flag)?)
-}
+use ground::trace;
+use lifecycle::notify;
+use model::{logfmt, peer};
+use surface::cli::{Cli, Command};
+use surface::commands::{self, Ctx};
 
 /// The identity a command line names, if any.
 fn named_identity(cmd: &Command) -> Option<&str> {
@@ -135,8 +90,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     // A preview (`service install|uninstall --print`) writes nothing, not
     // even the root.
     let preview = matches!(&cli.command, Command::Service(a) if a.print);
-    let root =
-        if preview { unopened_root(cli.root.clone())? } else { open_root(cli.root.clone())? };
+    let root = if preview {
+        commands::unopened_root(cli.root.clone())?
+    } else {
+        commands::open_root(cli.root.clone())?
+    };
     let ctx = Ctx { root, json: cli.json };
     trace::mark("root");
     match cli.command {
@@ -166,17 +124,5 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions(_) | Command::Doctor => {
             unreachable!("handled before the root is opened")
         }
-    }
-}
-
-/// Helpers for the unit tests.
-#[cfg(test)]
-pub(crate) mod testing {
-    /// Report that `test` was skipped and why, visibly (as the integration
-    /// suite's `fixture::skip`): libtest captures only the `print!` and
-    /// `eprint!` macros, not a write to the stderr descriptor.
-    pub fn skip(test: &str, reason: &str) {
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {test}: {reason}");
     }
 }

@@ -3,18 +3,18 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    muxvisor::trace::mark("main");
-    let cli = muxvisor::cli::parse();
-    muxvisor::trace::mark("parsed");
+    muxvisor::ground::trace::mark("main");
+    let cli = muxvisor::surface::cli::parse();
+    muxvisor::ground::trace::mark("parsed");
     match muxvisor::run(cli) {
         Ok(code) => code,
         Err(err) => {
             // A closed stdout (`muxvisor status | head -1`) is not an error.
-            if muxvisor::exit::is_broken_pipe(&err) {
+            if muxvisor::ground::exit::is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            muxvisor::output::warn(format!("{err:#}"));
-            muxvisor::exit::code_for(&err).into()
+            muxvisor::ground::output::warn(format!("{err:#}"));
+            muxvisor::ground::exit::code_for(&err).into()
         }
     }
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::{Tmux, TmuxError};
-use crate::peer::Identity;
+use crate::model::peer::Identity;
 
 /// One control-mode connection to an identity's server.
 pub struct Control {
@@ -49,7 +49,7 @@ impl Control {
         // the server was stopped): it dies with the thread attaching it,
         // which must be the one that keeps it (the runner's and the
         // courier's main threads).
-        crate::proc::die_with_parent(&mut cmd);
+        crate::ground::proc::die_with_parent(&mut cmd);
         let mut child = cmd.spawn().map_err(io)?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();

@@ -23,8 +23,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::{Cmd, Tmux, TmuxError, quote, tmux_path};
-use crate::peer::Identity;
-use crate::proc::wait_deadline;
+use crate::ground::proc::wait_deadline;
+use crate::model::peer::Identity;
 
 /// The canary's wait-for channel for `id`.
 pub fn canary_channel(id: &Identity) -> String {

@@ -98,7 +98,7 @@ impl TmuxError {
     pub fn into_anyhow(self) -> anyhow::Error {
         match self {
             TmuxError::Missing(_) => {
-                anyhow::Error::new(crate::exit::Exit::Unavailable).context(self.to_string())
+                anyhow::Error::new(crate::ground::exit::Exit::Unavailable).context(self.to_string())
             }
             other => anyhow::Error::new(other),
         }
@@ -318,7 +318,7 @@ impl Tmux {
             .stderr(err.try_clone().map_err(io)?)
             .process_group(0);
         let child = command.spawn().map_err(io)?;
-        let status = crate::proc::wait_deadline(child, self.timeout).map_err(io)?;
+        let status = crate::ground::proc::wait_deadline(child, self.timeout).map_err(io)?;
         let Some(status) = status else {
             return Err(TmuxError::Timeout { socket: self.socket.clone(), after: self.timeout });
         };
@@ -351,7 +351,7 @@ impl Tmux {
     pub fn spawn(&self, cmd: &Cmd) -> Result<Child, TmuxError> {
         let mut c = self.command(cmd);
         c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
-        crate::proc::die_with_parent(&mut c);
+        crate::ground::proc::die_with_parent(&mut c);
         c.spawn().map_err(|err| TmuxError::Io { socket: self.socket.clone(), err })
     }
 }

@@ -27,7 +27,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::{Cmd, Tmux, TmuxError};
-use crate::peer::Identity;
+use crate::model::agent::classify;
+use crate::model::peer::Identity;
 
 /// How long the pasted text may take to show before Enter is pressed anyway
 /// (a program that does not echo what it is given never shows it).
@@ -88,7 +89,7 @@ pub fn keys(tmux: &Tmux, id: &Identity, keys: &[String]) -> Result<(), TmuxError
 
 /// A buffer name no other muxvisor process will use at the same time.
 fn buffer_name() -> String {
-    format!("muxvisor-{}-{}", std::process::id(), crate::fsutil::unique_suffix())
+    format!("muxvisor-{}-{}", std::process::id(), crate::ground::fsutil::unique_suffix())
 }
 
 /// What the guarded paste prints when it found the pane dead.
@@ -138,15 +139,7 @@ pub fn submit(tmux: &Tmux, id: &Identity) -> Result<(), TmuxError> {
 /// and empty rows trimmed).
 pub fn capture(tmux: &Tmux, id: &Identity) -> Result<String, TmuxError> {
     let out = tmux.run(&Cmd::new("capture-pane").args(["-p", "-t", id.target().as_str()]))?;
-    Ok(normalize(&out.stdout))
-}
-
-/// The screen as patterns see it: tmux pads the capture with the empty
-/// rows below the cursor and keeps no trailing blanks; without them (and
-/// without a final newline) `\z` means "right after the last text on the
-/// screen", so a pattern can say "the last line is an empty prompt".
-pub fn normalize(screen: &str) -> String {
-    screen.trim_end_matches(['\n', ' ', '\t']).to_string()
+    Ok(classify::normalize(&out.stdout))
 }
 
 /// Wait (bounded by [`LAND_MAX`]) until the screen differs from `before`

@@ -8,12 +8,12 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use super::{Cmd, Tmux, TmuxError};
-use crate::peer::Identity;
+use crate::model::peer::Identity;
 
 /// The last `lines` lines of `id`'s pane (scrollback included), wrapped lines
 /// joined, trailing blank lines removed. `raw` keeps the escape sequences
 /// tmux can reproduce (colours, attributes); otherwise any that slip through
-/// are stripped (`crate::ansi`, as `logs` does).
+/// are stripped (`crate::ground::ansi`, as `logs` does).
 pub fn capture_pane(
     tmux: &Tmux,
     id: &Identity,
@@ -28,7 +28,7 @@ pub fn capture_pane(
     let start = format!("-{}", lines.max(1));
     cmd = cmd.arg("-S").arg(start).arg("-t").arg(id.target());
     let out = tmux.run(&cmd)?;
-    let text = if raw { out.stdout } else { crate::ansi::strip(&out.stdout) };
+    let text = if raw { out.stdout } else { crate::ground::ansi::strip(&out.stdout) };
     Ok(last_lines(&text, lines))
 }
 

@@ -566,9 +566,9 @@ fn a_message_with_control_bytes_is_never_typed_whatever_queued_it() {
     let log = env.scratch().join("turns");
     add_fake(&env, "esc", &log, &["--busy", "0.3"]);
     ready(&env, "esc");
-    let root = muxvisor::paths::Root::new(env.root().to_path_buf());
-    let id = muxvisor::peer::Identity::parse("esc").unwrap();
-    let q = muxvisor::queue::Queue::open(&root, &id).unwrap();
+    let root = muxvisor::ground::paths::Root::new(env.root().to_path_buf());
+    let id = muxvisor::model::peer::Identity::parse("esc").unwrap();
+    let q = muxvisor::model::queue::Queue::open(&root, &id).unwrap();
     q.enqueue_message(b"x\x1b[201~INJECTED\r", None, false).unwrap();
     env.mv(&["supervise", "--once"]).ok();
     let dead = || env.mv(&["--json", "queue", "esc", "list"]).ok().json()["dead"].clone();

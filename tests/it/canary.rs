@@ -4,7 +4,7 @@
 use std::fs;
 use std::time::Duration;
 
-use muxvisor::peer::Identity;
+use muxvisor::model::peer::Identity;
 
 use crate::fixture::*;
 
@@ -17,8 +17,9 @@ fn canary_pid(env: &Env, id: &str) -> Option<i32> {
 fn canaries_of_this_root(env: &Env, id: &str) -> Vec<i32> {
     let root = env.root().as_os_str().as_encoded_bytes().to_vec();
     let id = Identity::parse(id).unwrap();
-    muxvisor::proc::find_by_argv(|a| {
-        muxvisor::proc::argv_has(a, &root) && muxvisor::canary::is_canary_argv(a, &id)
+    muxvisor::ground::proc::find_by_argv(|a| {
+        muxvisor::ground::proc::argv_has(a, &root)
+            && muxvisor::lifecycle::canary::is_canary_argv(a, &id)
     })
 }
 
@@ -136,9 +137,9 @@ fn lost_exit_status_is_recovered_by_the_nudge() {
 /// Children of `pid` (a canary's `tmux wait-for` client, if it has one).
 #[cfg(target_os = "linux")]
 fn children_of(pid: i32) -> Vec<i32> {
-    muxvisor::proc::all_pids()
+    muxvisor::ground::proc::all_pids()
         .into_iter()
-        .filter(|p| muxvisor::proc::info(*p).is_some_and(|i| i.ppid == pid))
+        .filter(|p| muxvisor::ground::proc::info(*p).is_some_and(|i| i.ppid == pid))
         .collect()
 }
 
@@ -176,16 +177,21 @@ fn a_running_peer_costs_a_canary_and_a_pane_log_copier_and_nothing_else() {
     assert_eq!(children_of(first), Vec::<i32>::new(), "the canary needs no wait-for client");
     let root = env.root().as_os_str().as_encoded_bytes().to_vec();
     let ours = || {
-        muxvisor::proc::find_by_argv(|a| muxvisor::proc::argv_has(a, &root))
+        muxvisor::ground::proc::find_by_argv(|a| muxvisor::ground::proc::argv_has(a, &root))
             .into_iter()
             .filter(|p| *p != server)
             .collect::<Vec<_>>()
     };
-    let copier = muxvisor::proc::find_by_argv(|a| {
-        muxvisor::proc::argv_has(a, &root) && muxvisor::proc::argv_has(a, b"_pane-log")
+    let copier = muxvisor::ground::proc::find_by_argv(|a| {
+        muxvisor::ground::proc::argv_has(a, &root)
+            && muxvisor::ground::proc::argv_has(a, b"_pane-log")
     });
     assert_eq!(copier.len(), 1, "one pane-log copier: {copier:?}");
-    assert_eq!(muxvisor::proc::info(copier[0]).unwrap().ppid, server, "no shell in between");
+    assert_eq!(
+        muxvisor::ground::proc::info(copier[0]).unwrap().ppid,
+        server,
+        "no shell in between"
+    );
     let mut helpers = ours();
     helpers.sort();
     let mut expected = vec![first, copier[0]];

@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::Utc;
-use muxvisor::peer::Identity;
-use muxvisor::queue::{Outcome, Queue};
+use muxvisor::model::peer::Identity;
+use muxvisor::model::queue::{Queue, TaskOutcome};
 
 use crate::fixture::*;
 
@@ -73,14 +73,14 @@ impl Drop for Holder {
 /// Register `id` running `sleep 600` (through the library: this test is
 /// about clean, not add) and launch it for real, canary included.
 pub fn launch_sleeper(env: &Env, id: &str) {
-    let root = muxvisor::fsutil::open_root(env.root()).unwrap();
-    let spec = muxvisor::peer::PeerSpec::new(
+    let root = muxvisor::ground::fsutil::open_root(env.root()).unwrap();
+    let spec = muxvisor::model::peer::PeerSpec::new(
         Identity::parse(id).unwrap(),
-        muxvisor::peer::Policy::Persistent,
+        muxvisor::model::peer::Policy::Persistent,
         vec!["sleep".into(), "600".into()],
         env.scratch().to_path_buf(),
     );
-    muxvisor::peer::save(&root, &spec).unwrap();
+    muxvisor::model::peer::save(&root, &spec).unwrap();
     env.mv(&["launch", id]).ok();
 }
 
@@ -134,7 +134,8 @@ fn orphan_canary_is_ended_by_its_pid_and_a_live_server_is_left_alone() {
     launch_sleeper(&env, "ok1");
     let ok_lock = env.root().join("run/ok1.canary.lock");
     assert!(
-        wait_until(Duration::from_secs(10), || muxvisor::fsutil::is_locked(&ok_lock).unwrap()),
+        wait_until(Duration::from_secs(10), || muxvisor::ground::fsutil::is_locked(&ok_lock)
+            .unwrap()),
         "the healthy peer has no canary"
     );
 
@@ -151,7 +152,7 @@ fn orphan_canary_is_ended_by_its_pid_and_a_live_server_is_left_alone() {
     assert_eq!(out.json()["orphan_canaries"][0]["how"], "term");
     assert!(wait_until(Duration::from_secs(5), || orphan.exited()), "orphan still runs");
     assert_eq!(env.tmux("ok1", &["has-session", "-t", "=ok1"]).code, 0, "live server touched");
-    assert!(muxvisor::fsutil::is_locked(&ok_lock).unwrap(), "a healthy canary was ended");
+    assert!(muxvisor::ground::fsutil::is_locked(&ok_lock).unwrap(), "a healthy canary was ended");
     assert!(!env.root().join("run/g2.stopping").exists(), "left its stop intent behind");
     assert!(env.read("logs/exits.log").is_empty());
 }
@@ -191,13 +192,13 @@ fn old_temp_files_go_and_fresh_ones_stay() {
 fn finished_tasks_past_retention_are_removed_and_newer_ones_kept() {
     let env = Env::new();
     env.mv(&["status"]);
-    let root = muxvisor::fsutil::open_root(env.root()).unwrap();
+    let root = muxvisor::ground::fsutil::open_root(env.root()).unwrap();
     let id = Identity::parse("w1").unwrap();
     let q = Queue::open(&root, &id).unwrap();
     let finish = |text: &[u8]| {
         q.enqueue(text, None).unwrap();
         let c = q.claim_head(Utc::now()).unwrap().expect("claimed");
-        let out = Outcome { status: Some(0), duration_ms: 1, ..Outcome::default() };
+        let out = TaskOutcome { status: Some(0), duration_ms: 1, ..TaskOutcome::default() };
         q.ack(c.task(), &out).unwrap();
     };
     finish(b"old task");
@@ -376,8 +377,10 @@ fn an_orphan_wait_for_client_is_reported_and_ended() {
         .spawn()
         .unwrap();
     let pid = orphan.id() as i32;
-    let blocked =
-        || muxvisor::proc::argv(pid).is_some_and(|a| muxvisor::proc::argv_has(&a, b"wait-for"));
+    let blocked = || {
+        muxvisor::ground::proc::argv(pid)
+            .is_some_and(|a| muxvisor::ground::proc::argv_has(&a, b"wait-for"))
+    };
     assert!(wait_until(Duration::from_secs(5), blocked));
 
     let dry = env.mv(&["clean", "--dry-run", "--json"]);
@@ -441,12 +444,12 @@ const STRAY_WAIT: Duration = Duration::from_secs(30);
 /// app-server`), carrying the pane's MUXVISOR_IDENTITY and MUXVISOR_ROOT.
 fn strays(env: &Env, id: &str) -> Vec<i32> {
     let root = env.root().to_string_lossy().into_owned();
-    muxvisor::proc::find_by_env(&[
+    muxvisor::ground::proc::find_by_env(&[
         ("MUXVISOR_IDENTITY", id.as_bytes()),
         ("MUXVISOR_ROOT", root.as_bytes()),
     ])
     .into_iter()
-    .filter(|p| muxvisor::proc::argv(*p).is_some_and(|a| a == [&b"sleep"[..], b"987"]))
+    .filter(|p| muxvisor::ground::proc::argv(*p).is_some_and(|a| a == [&b"sleep"[..], b"987"]))
     .collect()
 }
 
@@ -466,7 +469,7 @@ fn a_stop_and_clean_end_what_a_program_left_behind_outside_its_group() {
     let daemon = strays(&env, "lk")[0];
     env.mv(&["stop", "lk", "--grace", "2s"]).ok();
     assert!(
-        wait_until(STRAY_WAIT, || !muxvisor::proc::alive(daemon)),
+        wait_until(STRAY_WAIT, || !muxvisor::ground::proc::alive(daemon)),
         "the daemon outlived the stop"
     );
     let stop = env.events("lifecycle", "stop");
@@ -483,15 +486,18 @@ fn a_stop_and_clean_end_what_a_program_left_behind_outside_its_group() {
     let server = st[0]["server_pid"].as_i64().expect("server pid") as i32;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(server), nix::sys::signal::Signal::SIGKILL)
         .unwrap();
-    assert!(wait_until(STRAY_WAIT, || !muxvisor::proc::alive(server)));
+    assert!(wait_until(STRAY_WAIT, || !muxvisor::ground::proc::alive(server)));
     let dry = env.mv(&["--json", "clean", "--dry-run"]).ok().json();
     let listed = dry["strays"].as_array().cloned().unwrap_or_default();
     assert!(
         listed.iter().any(|s| s["pid"] == daemon && s["identity"] == "lk"),
         "clean --dry-run does not name it: {dry}"
     );
-    assert!(muxvisor::proc::alive(daemon), "a dry run ended it");
+    assert!(muxvisor::ground::proc::alive(daemon), "a dry run ended it");
     let done = env.mv(&["--json", "clean"]).ok().json();
     assert!(done["strays"].as_array().is_some_and(|a| !a.is_empty()), "{done}");
-    assert!(wait_until(STRAY_WAIT, || !muxvisor::proc::alive(daemon)), "clean left it running");
+    assert!(
+        wait_until(STRAY_WAIT, || !muxvisor::ground::proc::alive(daemon)),
+        "clean left it running"
+    );
 }

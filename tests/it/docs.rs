@@ -1,5 +1,5 @@
 //! The man pages under `man/` and the completion scripts under `completions/`
-//! are generated from the clap definitions (plus `muxvisor::manual` for the
+//! are generated from the clap definitions (plus `muxvisor::surface::manual` for the
 //! sections clap cannot know) and checked in. These tests fail when a checked-in
 //! copy drifts from what the code generates; `MUXVISOR_REGEN=1 cargo test --test
 //! it docs::` rewrites them.
@@ -14,8 +14,8 @@ use clap_complete::Shell;
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, roman};
 
-use muxvisor::commands::completions;
-use muxvisor::manual::{self, Block, pages};
+use muxvisor::surface::commands::completions;
+use muxvisor::surface::manual::{self, Block, pages};
 
 use crate::fixture::*;
 
@@ -28,7 +28,7 @@ fn repo() -> PathBuf {
 /// The CLI as the generators see it (and as `--help` shows it, with each
 /// page's contract attached): built, without clap's `help` subcommand.
 fn command() -> clap::Command {
-    let mut cmd = muxvisor::cli::command().disable_help_subcommand(true);
+    let mut cmd = muxvisor::surface::cli::command().disable_help_subcommand(true);
     cmd.build();
     cmd
 }

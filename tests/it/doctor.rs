@@ -9,8 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use chrono::Utc;
-use muxvisor::logfmt::Event;
-use muxvisor::peer::{Identity, PeerSpec, Policy};
+use muxvisor::model::logfmt::Event;
+use muxvisor::model::peer::{Identity, PeerSpec, Policy};
 
 use crate::clean::{Holder, launch_sleeper, stale_socket};
 use crate::fixture::*;
@@ -52,7 +52,9 @@ fn healthy_root_with_service_and_recent_tick_is_ok() {
     fake.mv(&env, &["service", "install", "--systemd"]).ok();
     launch_sleeper(&env, "ok1");
     let lock = env.root().join("run/ok1.canary.lock");
-    assert!(wait_until(Duration::from_secs(10), || muxvisor::fsutil::is_locked(&lock).unwrap()));
+    assert!(
+        wait_until(Duration::from_secs(10), || muxvisor::ground::fsutil::is_locked(&lock).unwrap())
+    );
     record_tick(&env, chrono::Duration::seconds(5));
 
     let (out, v) = doctor(&fake, &env, &[]);
@@ -106,14 +108,14 @@ fn a_peer_whose_program_is_missing_is_an_error_naming_it() {
     let env = Env::new();
     let fake = Fake::new(&env, false);
     env.mv(&["status"]);
-    let root = muxvisor::fsutil::open_root(env.root()).unwrap();
+    let root = muxvisor::ground::fsutil::open_root(env.root()).unwrap();
     let spec = PeerSpec::new(
         Identity::parse("p1").unwrap(),
         Policy::Persistent,
         vec!["no-such-program-zz9".into()],
         env.scratch().to_path_buf(),
     );
-    muxvisor::peer::save(&root, &spec).unwrap();
+    muxvisor::model::peer::save(&root, &spec).unwrap();
     let (out, v) = doctor(&fake, &env, &[]);
     assert_eq!(out.code, 1, "{out:?}");
     let f = findings(&v, "peers", "error");
@@ -261,14 +263,14 @@ fn programs_and_tmux_are_looked_up_on_the_path_the_service_gives_the_tick() {
     let prog = extra.join("only-here-prog");
     fs::write(&prog, "#!/bin/sh\nexec sleep 600\n").unwrap();
     fs::set_permissions(&prog, fs::Permissions::from_mode(0o755)).unwrap();
-    let root = muxvisor::fsutil::open_root(env.root()).unwrap();
+    let root = muxvisor::ground::fsutil::open_root(env.root()).unwrap();
     let spec = PeerSpec::new(
         Identity::parse("p2").unwrap(),
         Policy::Persistent,
         vec!["only-here-prog".into()],
         env.scratch().to_path_buf(),
     );
-    muxvisor::peer::save(&root, &spec).unwrap();
+    muxvisor::model::peer::save(&root, &spec).unwrap();
     let with_extra = format!("{}:{}", extra.display(), std::env::var("PATH").unwrap());
 
     let (out, v) =
@@ -398,14 +400,14 @@ fn a_peer_tmux_can_never_start_is_an_error_naming_it() {
     let env = Env::new();
     let fake = Fake::new(&env, false);
     env.mv(&["status"]);
-    let root = muxvisor::fsutil::open_root(env.root()).unwrap();
+    let root = muxvisor::ground::fsutil::open_root(env.root()).unwrap();
     let spec = PeerSpec::new(
         Identity::parse("huge").unwrap(),
         Policy::Persistent,
         vec!["sleep".into(), "9".repeat(17_000)],
         env.scratch().to_path_buf(),
     );
-    muxvisor::peer::save(&root, &spec).unwrap();
+    muxvisor::model::peer::save(&root, &spec).unwrap();
     let (out, v) = doctor(&fake, &env, &[]);
     assert_eq!(out.code, 1, "{out:?}");
     let f = findings(&v, "peers", "error");

@@ -10,9 +10,9 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use muxvisor::paths::Root;
-use muxvisor::peer::{Identity, PeerSpec, Policy};
-use muxvisor::queue::{Queue, QueueLock};
+use muxvisor::ground::paths::Root;
+use muxvisor::model::peer::{Identity, PeerSpec, Policy};
+use muxvisor::model::queue::{Queue, QueueLock};
 
 use crate::fixture::*;
 
@@ -184,7 +184,7 @@ fn a_program_dies_with_its_runner_and_never_finishes_a_retried_task() {
     let program: i32 = fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
     let runner = runner_pid(&env, "tied").expect("a runner holds its lock");
     let root = Root::new(env.root().to_path_buf());
-    let hold = muxvisor::fsutil::lock_within(
+    let hold = muxvisor::ground::fsutil::lock_within(
         &root.id_lock(&Identity::parse("tied").unwrap()),
         WAIT,
         "the test",
@@ -270,7 +270,7 @@ fn a_runner_killed_while_its_server_is_stopped_leaves_no_server_behind() {
         .iter()
         .any(|l| l.contains(&died))));
     let gone = wait_until(WAIT, || !alive(server));
-    if muxvisor::proc::is_tmux_server(server, &env.root().join("run/frozen.sock"), None) {
+    if muxvisor::ground::proc::is_tmux_server(server, &env.root().join("run/frozen.sock"), None) {
         unsafe { libc::kill(server, libc::SIGKILL) };
     }
     assert!(gone, "the old server outlived its teardown: {}", env.read("logs/lifecycle.log"));
@@ -375,7 +375,7 @@ fn a_launch_killed_while_starting_its_canary_is_on_record() {
     assert_eq!(life(&env, "launch", "rec").len(), 1, "{}", env.read("logs/lifecycle.log"));
     let server = env.server_pid("rec").expect("the state names the server");
     let sock = env.root().join("run/rec.sock");
-    assert!(muxvisor::proc::is_tmux_server(server, &sock, None), "not the running server");
+    assert!(muxvisor::ground::proc::is_tmux_server(server, &sock, None), "not the running server");
 }
 
 /// Fault injection at each step of the hand-over (with `--features
@@ -484,7 +484,7 @@ fn a_server_killed_while_its_canary_was_dead_is_on_record_and_work_goes_on() {
     assert!(wait_until(WAIT, || canary_watching(&env, "blind")));
     let root = Root::new(env.root().to_path_buf());
     let id = Identity::parse("blind").unwrap();
-    let canary = muxvisor::canary::pid(&root, &id).expect("a canary holds its lock");
+    let canary = muxvisor::lifecycle::canary::pid(&root, &id).expect("a canary holds its lock");
     unsafe { libc::kill(canary, libc::SIGKILL) };
     assert!(wait_until(WAIT, || !alive(canary)));
     let server = env.server_pid("blind").expect("a server is recorded");

@@ -236,7 +236,7 @@ fn an_older_spec_without_a_recorded_base_gets_the_accounts() {
     let raw = env.read("peers/old.json");
     assert!(!raw.contains("base_env"), "{raw}");
     let row = env.mv(&["--json", "status", "old"]).json()[0].clone();
-    assert_eq!(row["env"]["PATH"], muxvisor::peer_env::DEFAULT_PATH, "{row}");
+    assert_eq!(row["env"]["PATH"], muxvisor::model::peer_env::DEFAULT_PATH, "{row}");
     assert!(row["env"]["HOME"].as_str().is_some_and(|h| h.starts_with('/')), "{row}");
     // An update records it.
     env.mv(&["add", "old", "--", "sleep", "300"]).ok();

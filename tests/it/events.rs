@@ -132,7 +132,8 @@ fn follow_prints_json_lines_as_events_arrive() {
 /// and every event and key written is documented.
 #[test]
 fn json_events_of_a_real_run_have_their_documented_types() {
-    use muxvisor::manual::{self, JsonType};
+    use muxvisor::model::events::{JsonType, key_type};
+    use muxvisor::surface::manual;
     let env = Env::new();
     env.mv(&["add", "w", "--restart", "never", "--", "sh", "-c", "exit 3"]).ok();
     env.mv(&["add", "w", "--restart", "never", "--", "sh", "-c", "exit 3"]).ok();
@@ -166,12 +167,12 @@ fn json_events_of_a_real_run_have_their_documented_types() {
             }
             assert!(doc.keys.iter().any(|(d, _)| d == k), "ev={ev} writes undocumented key {k}");
             let ok = v.is_null()
-                || match manual::key_type(k) {
+                || match key_type(k) {
                     JsonType::Integer => v.is_i64(),
                     JsonType::Boolean => v.is_boolean(),
                     JsonType::String | JsonType::Time => v.is_string(),
                 };
-            assert!(ok, "ev={ev} {k}={v} is not a {:?}", manual::key_type(k));
+            assert!(ok, "ev={ev} {k}={v} is not a {:?}", key_type(k));
         }
     }
 }

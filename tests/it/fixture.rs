@@ -16,9 +16,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use muxvisor::paths::Root;
-use muxvisor::peer::{Deliver, Identity, PeerSpec, Policy};
-use muxvisor::queue::{Claim, Claimed, Outcome, Queue};
+use muxvisor::ground::paths::Root;
+use muxvisor::model::peer::{Deliver, Identity, PeerSpec, Policy};
+use muxvisor::model::queue::{Claim, Claimed, Queue, TaskOutcome};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_muxvisor");
 
@@ -138,7 +138,7 @@ impl Drop for Env {
                 let sock = self.root.join(format!("run/{id}.sock"));
                 if let Some(p) = self.server_pid(id)
                     && !sock.exists()
-                    && muxvisor::proc::is_tmux_server(p, &sock, None)
+                    && muxvisor::ground::proc::is_tmux_server(p, &sock, None)
                 {
                     let _ = fs::write(self.root.join(format!("run/{id}.stopping")), b"teardown\n");
                     unsafe {
@@ -252,7 +252,7 @@ pub fn add_peer_with(
     argv: &[&str],
     f: impl FnOnce(&mut PeerSpec),
 ) -> PeerSpec {
-    let root = muxvisor::fsutil::open_root(env.root()).expect("open root");
+    let root = muxvisor::ground::fsutil::open_root(env.root()).expect("open root");
     let mut spec = PeerSpec::new(
         Identity::parse(id).unwrap(),
         Policy::Persistent,
@@ -260,7 +260,7 @@ pub fn add_peer_with(
         env.scratch().to_path_buf(),
     );
     f(&mut spec);
-    muxvisor::peer::save(&root, &spec).expect("save peer");
+    muxvisor::model::peer::save(&root, &spec).expect("save peer");
     spec
 }
 
@@ -288,7 +288,7 @@ pub fn pane_pid(env: &Env, id: &str) -> i32 {
 /// True while `pid` runs. A zombie is dead: in a container whose init does
 /// not reap, orphans stay zombies forever.
 pub fn alive(pid: i32) -> bool {
-    muxvisor::proc::alive(pid)
+    muxvisor::ground::proc::alive(pid)
 }
 
 /// Lines of exits.log for `id` with `ev`.
@@ -302,7 +302,7 @@ pub fn exits(env: &Env, ev: &str, id: &str) -> Vec<String> {
 /// True while a canary holds `id`'s lock.
 pub fn canary_watching(env: &Env, id: &str) -> bool {
     let root = Root::new(env.root().to_path_buf());
-    muxvisor::canary::is_watching(&root, &Identity::parse(id).unwrap())
+    muxvisor::lifecycle::canary::is_watching(&root, &Identity::parse(id).unwrap())
 }
 
 /// Run muxvisor with extra environment variables.
@@ -320,7 +320,7 @@ pub fn mv_env(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Out {
 /// apart).
 pub trait QueueShortcuts {
     fn claim_head(&self, now: DateTime<Utc>) -> anyhow::Result<Option<Claimed>>;
-    fn ack(&self, task: &str, outcome: &Outcome) -> anyhow::Result<()>;
+    fn ack(&self, task: &str, outcome: &TaskOutcome) -> anyhow::Result<()>;
 }
 
 impl QueueShortcuts for Queue {
@@ -331,7 +331,7 @@ impl QueueShortcuts for Queue {
         })
     }
 
-    fn ack(&self, task: &str, outcome: &Outcome) -> anyhow::Result<()> {
+    fn ack(&self, task: &str, outcome: &TaskOutcome) -> anyhow::Result<()> {
         if let Some(name) = self.complete(task, outcome)? {
             self.write_outcome(&name, outcome)?;
         }

@@ -7,9 +7,9 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::Duration;
 
-use muxvisor::observe::{self, Seen};
-use muxvisor::paths::Root;
-use muxvisor::peer::{Identity, PeerSpec, Policy};
+use muxvisor::ground::paths::Root;
+use muxvisor::lifecycle::observe::{self, Seen};
+use muxvisor::model::peer::{Identity, PeerSpec, Policy};
 
 use crate::fixture::*;
 
@@ -504,7 +504,7 @@ fn stop_ends_a_server_that_outlives_its_kill_server() {
     unsafe { libc::kill(server, libc::SIGCONT) };
     env.mv(&["stop", "stuck", "--grace", "1s"]).ok();
     let gone = wait_until(Duration::from_secs(10), || !alive(server));
-    if muxvisor::proc::is_tmux_server(server, &sock, None) {
+    if muxvisor::ground::proc::is_tmux_server(server, &sock, None) {
         unsafe { libc::kill(server, libc::SIGKILL) };
     }
     let _ = client.kill();
@@ -534,7 +534,7 @@ fn stop_ends_a_hung_server_the_state_does_not_name() {
     env.mv(&["stop", "unrec", "--grace", "1s"]).ok();
     let sock = env.root().join("run/unrec.sock");
     let gone = wait_until(Duration::from_secs(10), || !alive(server));
-    if muxvisor::proc::is_tmux_server(server, &sock, None) {
+    if muxvisor::ground::proc::is_tmux_server(server, &sock, None) {
         unsafe {
             libc::kill(server, libc::SIGCONT);
             libc::kill(server, libc::SIGKILL);

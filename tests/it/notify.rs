@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use muxvisor::paths::Root;
+use muxvisor::ground::paths::Root;
 
 use crate::fixture::*;
 
@@ -53,15 +53,17 @@ fn add(env: &Env, id: &str) {
 /// `_notify` processes of THIS root.
 fn runners(env: &Env) -> Vec<i32> {
     let root = env.root().as_os_str().as_encoded_bytes().to_vec();
-    muxvisor::proc::find_by_argv(|a| {
-        muxvisor::proc::argv_has(a, &root) && muxvisor::proc::argv_has(a, b"_notify")
+    muxvisor::ground::proc::find_by_argv(|a| {
+        muxvisor::ground::proc::argv_has(a, &root)
+            && muxvisor::ground::proc::argv_has(a, b"_notify")
     })
 }
 
 /// No runner is delivering (none holds the lock, none is alive).
 fn runners_done(env: &Env) -> bool {
     let root = Root::new(env.root().to_path_buf());
-    !muxvisor::fsutil::is_locked(&root.notify_lock()).unwrap_or(true) && runners(env).is_empty()
+    !muxvisor::ground::fsutil::is_locked(&root.notify_lock()).unwrap_or(true)
+        && runners(env).is_empty()
 }
 
 #[test]
@@ -127,7 +129,7 @@ fn a_hanging_or_failing_hook_never_holds_up_the_tick_and_later_lines_still_go_ou
     tick.ok();
     assert!(tick.stdout.contains("gone"), "{tick:?}");
     assert!(
-        muxvisor::proc::alive(hung),
+        muxvisor::ground::proc::alive(hung),
         "the tick returned only after the hook's deadline: it waited for the hook"
     );
     assert_eq!(count(&read(&got), "gone", "p"), 0, "delivered while the hook still hung");
@@ -138,7 +140,7 @@ fn a_hanging_or_failing_hook_never_holds_up_the_tick_and_later_lines_still_go_ou
         read(&got),
         env.read("logs/lifecycle.log")
     );
-    assert!(wait_until(WAIT, || !muxvisor::proc::alive(hung)));
+    assert!(wait_until(WAIT, || !muxvisor::ground::proc::alive(hung)));
     let failed = env.events("lifecycle", "notify-failed");
     assert!(failed[0].contains("identity=p event=server-exit"), "{}", failed[0]);
     assert!(failed[0].contains("reason=\"timeout: killed after 6s\""), "{}", failed[0]);
@@ -206,7 +208,7 @@ fn rotation_and_a_cut_backlog_lose_and_repeat_nothing() {
     let got = recording_hook(&env);
     let root = Root::new(env.root().to_path_buf());
     // While we hold the runner lock, appenders leave their lines to us.
-    let lock = muxvisor::fsutil::try_lock(&root.notify_lock()).unwrap().unwrap();
+    let lock = muxvisor::ground::fsutil::try_lock(&root.notify_lock()).unwrap().unwrap();
     add(&env, "r1");
     add(&env, "r2");
     mv_env(&env, &["clean"], &[("MUXVISOR_LOG_MAX", "1")]).ok();
@@ -227,7 +229,7 @@ fn rotation_and_a_cut_backlog_lose_and_repeat_nothing() {
     assert!(wait_until(WAIT, || runners_done(&env)));
 
     // A backlog past the cap: the oldest are dropped, the hook told first.
-    let lock = muxvisor::fsutil::try_lock(&root.notify_lock()).unwrap().unwrap();
+    let lock = muxvisor::ground::fsutil::try_lock(&root.notify_lock()).unwrap().unwrap();
     let ids: Vec<String> = (0..8).map(|i| format!("b{i}")).collect();
     for id in &ids {
         add(&env, id);

@@ -516,10 +516,10 @@ fn a_launch_killed_half_way_leaves_a_server_that_is_still_accounted_for() {
     run_deadline(c, None, CMD_DEADLINE); // its kick dies half-way; the task is durable
     assert!(once.exists(), "the fault point was reached");
     assert!(wait_until(Duration::from_secs(20), || running_task(&env, "w").is_some()));
-    let r = muxvisor::paths::Root::new(env.root().to_path_buf());
-    let id = muxvisor::peer::Identity::parse("w").unwrap();
+    let r = muxvisor::ground::paths::Root::new(env.root().to_path_buf());
+    let id = muxvisor::model::peer::Identity::parse("w").unwrap();
     assert!(
-        wait_until(Duration::from_secs(10), || muxvisor::canary::is_watching(&r, &id)),
+        wait_until(Duration::from_secs(10), || muxvisor::lifecycle::canary::is_watching(&r, &id)),
         "the runner armed the canary its starter did not"
     );
     let out = env.tmux("w", &["display-message", "-p", "#{pid}"]);
@@ -535,9 +535,9 @@ fn a_launch_killed_half_way_leaves_a_server_that_is_still_accounted_for() {
     // The runner outlives its killed server while its program (sleep 600)
     // runs, as designed; end what this test started (its program dies with
     // it).
-    let q = muxvisor::queue::Queue::open(&r, &id).unwrap();
-    if let Some(pid) = q.lock_holder(muxvisor::queue::QueueLock::Runner) {
+    let q = muxvisor::model::queue::Queue::open(&r, &id).unwrap();
+    if let Some(pid) = q.lock_holder(muxvisor::model::queue::QueueLock::Runner) {
         unsafe { libc::kill(pid, libc::SIGKILL) };
-        assert!(wait_until(Duration::from_secs(10), || !muxvisor::proc::alive(pid)));
+        assert!(wait_until(Duration::from_secs(10), || !muxvisor::ground::proc::alive(pid)));
     }
 }

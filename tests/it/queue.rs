@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use muxvisor::peer::{Deliver, Identity, Policy};
+use muxvisor::model::peer::{Deliver, Identity, Policy};
 
 use crate::fixture::*;
 
@@ -229,7 +229,7 @@ fn fault_injection_at_every_enqueue_step() {
     let env = Env::new();
     ephemeral(&env, "w");
     let mut acked = vec![task_of(env.mv(&["send", "w", "first", "--no-kick"]).ok())];
-    for step in muxvisor::queue::FAULT_STEPS {
+    for step in muxvisor::model::queue::FAULT_STEPS {
         let before = pending_ids(&env, "w").len();
         let mut c = env.command(&["send", "w", &format!("fault at {step}"), "--no-kick"]);
         c.env("MUXVISOR_FAULT", step);
@@ -451,8 +451,8 @@ fn dead_letters_list_and_retry_to_the_tail() {
     let a = task_of(env.mv(&["send", "w", "alpha", "--no-kick"]).ok());
     let b = task_of(env.mv(&["send", "w", "beta", "--no-kick"]).ok());
     // Dead-letter `a` through the library API the tick uses.
-    let root = muxvisor::fsutil::open_root(env.root()).unwrap();
-    let q = muxvisor::queue::Queue::open(&root, &Identity::parse("w").unwrap()).unwrap();
+    let root = muxvisor::ground::fsutil::open_root(env.root()).unwrap();
+    let q = muxvisor::model::queue::Queue::open(&root, &Identity::parse("w").unwrap()).unwrap();
     q.dead_letter(&a, "max-attempts").unwrap();
     let l = list(&env, "w");
     assert_eq!(l["dead"][0]["task"], a.as_str());

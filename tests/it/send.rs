@@ -5,7 +5,7 @@
 use std::fs;
 use std::time::Duration;
 
-use muxvisor::peer::{Deliver, Policy};
+use muxvisor::model::peer::{Deliver, Policy};
 
 use crate::fixture::*;
 
@@ -210,13 +210,13 @@ fn typing_into_a_dead_pane_reports_it_and_the_server_survives() {
     }));
     let server: i32 = env.tmux("d", &["display", "-p", "#{pid}"]).stdout.trim().parse().unwrap();
     let tmux = muxvisor::tmux::Tmux::new(env.root().join("run/d.sock")).unwrap();
-    let id = muxvisor::peer::Identity::parse("d").unwrap();
+    let id = muxvisor::model::peer::Identity::parse("d").unwrap();
     let typed = muxvisor::tmux::paste::type_text(&tmux, &id, b"hello", true);
     let e = typed.expect_err("typed into a dead pane without a word");
     assert!(e.to_string().contains("dead"), "{e}");
     let e = muxvisor::tmux::paste::submit(&tmux, &id).expect_err("Enter into a dead pane");
     assert!(e.to_string().contains("dead"), "{e}");
-    assert!(muxvisor::proc::alive(server), "the tmux server crashed");
+    assert!(muxvisor::ground::proc::alive(server), "the tmux server crashed");
     env.tmux("d", &["has-session", "-t", "=d:"]).ok();
     let buffers = env.tmux("d", &["list-buffers"]).stdout;
     assert!(buffers.is_empty(), "the buffer was left behind: {buffers}");

@@ -11,9 +11,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use muxvisor::paths::Root;
-use muxvisor::peer::{Identity, PeerSpec, Policy, Restart};
-use muxvisor::queue::{self, Queue};
+use muxvisor::ground::paths::Root;
+use muxvisor::model::peer::{Identity, PeerSpec, Policy, Restart};
+use muxvisor::model::queue::{self, Queue};
 
 use crate::fixture::*;
 
@@ -50,7 +50,7 @@ fn life(env: &Env, ev: &str, id: &str) -> Vec<String> {
 
 /// The value of `key=` in a logfmt line.
 fn field(line: &str, key: &str) -> String {
-    muxvisor::logfmt::parse(line)
+    muxvisor::model::logfmt::parse(line)
         .into_iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v)
@@ -142,7 +142,7 @@ fn server_death_is_recorded_gone_once_and_restarted() {
     });
     env.mv(&["launch", "sd"]).ok();
     assert!(wait_until(Duration::from_secs(5), || canary_watching(&env, "sd")));
-    let old_canary = muxvisor::canary::pid(&root(&env), &ident("sd")).unwrap();
+    let old_canary = muxvisor::lifecycle::canary::pid(&root(&env), &ident("sd")).unwrap();
     let server = env.server_pid("sd").unwrap();
     unsafe { libc::kill(server, libc::SIGKILL) };
     // The old canary records the death and leaves; only then tick, so that
@@ -227,7 +227,7 @@ fn missing_canary_is_retrofitted_once_without_a_restart() {
     // the lock held and the pid not yet written).
     let mut old = None;
     assert!(wait_until(Duration::from_secs(10), || {
-        old = muxvisor::canary::pid(&r, &id);
+        old = muxvisor::lifecycle::canary::pid(&r, &id);
         old.is_some()
     }));
     let old = old.expect("the canary records its pid in its lock");
@@ -238,7 +238,7 @@ fn missing_canary_is_retrofitted_once_without_a_restart() {
     let mut new = None;
     assert!(
         wait_until(Duration::from_secs(10), || {
-            new = muxvisor::canary::pid(&r, &id).filter(|p| *p != old);
+            new = muxvisor::lifecycle::canary::pid(&r, &id).filter(|p| *p != old);
             new.is_some()
         }),
         "a new canary records its pid"
@@ -246,7 +246,7 @@ fn missing_canary_is_retrofitted_once_without_a_restart() {
     let new = new.unwrap();
     let v = tick(&env);
     assert!(!has(&v, "can", "canary"), "one canary is enough: {v:?}");
-    assert_eq!(muxvisor::canary::pid(&r, &id), Some(new));
+    assert_eq!(muxvisor::lifecycle::canary::pid(&r, &id), Some(new));
     assert_eq!(life(&env, "launch", "can").len(), 1, "the session was not restarted");
 }
 

@@ -1,0 +1,335 @@
+//! The FIFO protocol of the module header, as its users drive it: enqueue
+//! at the tail, claim the head into `cur/`, then one way out of `cur/`
+//! (ack into `done/`, a mailbox message delivered, a nack back to the head
+//! with backoff or into `dead/`, a release back to the head uncounted), and
+//! the payload file handed to the running program. Every change here takes
+//! `queue.lock` and follows the write-destination-first, remove-source-last
+//! order the header explains.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+
+use super::entries::{is_temp_io, remove_durably, write_new_file};
+use super::{
+    Claim, Claimed, Enqueued, Header, MAX_PAYLOAD, Nacked, Queue, TaskOutcome, fault, fault_eio,
+    new_task_id, random_u64, task,
+};
+use crate::ground::exit::{Exit, fail};
+use crate::ground::fsutil;
+use crate::model::logfmt::Event;
+
+impl Queue {
+    /// Make `payload` durable at the tail. See the module header for the
+    /// protocol. Disk full / quota / I/O errors exit 75 with "NOT queued";
+    /// nothing partial is left behind.
+    pub fn enqueue(&self, payload: &[u8], dedupe: Option<&str>) -> Result<Enqueued> {
+        self.enqueue_entry(payload, dedupe, None)
+    }
+
+    /// [`Queue::enqueue`] for a mailbox message (marked as one: only
+    /// messages are ever typed into a pane), with its delivery flag.
+    pub fn enqueue_message(
+        &self,
+        payload: &[u8],
+        dedupe: Option<&str>,
+        no_enter: bool,
+    ) -> Result<Enqueued> {
+        self.enqueue_entry(payload, dedupe, Some(no_enter))
+    }
+
+    /// `message`: `Some(no_enter)` for a mailbox message, `None` for a task.
+    pub(super) fn enqueue_entry(
+        &self,
+        payload: &[u8],
+        dedupe: Option<&str>,
+        message: Option<bool>,
+    ) -> Result<Enqueued> {
+        if payload.len() > MAX_PAYLOAD {
+            bail!(
+                "task NOT queued for {}: the payload is {} bytes, over the limit of {} bytes \
+                 (1 MiB); put large inputs in a file and send its path",
+                self.id,
+                payload.len(),
+                MAX_PAYLOAD
+            );
+        }
+        if let Some(k) = dedupe {
+            task::check_dedupe(k)?;
+        }
+        let _lock = self.lock().context("task NOT queued")?;
+        if let Some(k) = dedupe
+            && let Some(existing) = self.find_dedupe(k)?
+        {
+            let depth = self.read_counter()?.1;
+            return Ok(Enqueued { task: existing, depth: depth as usize, deduped: true });
+        }
+        let (seq, depth) = self.read_counter()?;
+        crate::ground::trace::mark("locked");
+        let (seq, depth) = (seq + 1, depth + 1);
+        let task = new_task_id();
+        let mut h = Header::new(&task, seq, Utc::now(), dedupe, payload);
+        h.message = message.is_some();
+        h.no_enter = message.unwrap_or(false);
+        let name = h.name();
+        let bytes = task::encode(&h, payload)?;
+        let tmp = self.sub("tmp").join(&name);
+        let dest = self.sub("new").join(&name);
+        let mut published = false;
+        let result = (|| -> Result<()> {
+            write_new_file(&tmp, &bytes, "tmp-written")?;
+            crate::ground::trace::mark("file-synced");
+            fault("tmp-synced");
+            // The sequence is taken; the depth is unknown until published.
+            self.write_counter(seq, None)?;
+            fault("counter-persisted");
+            fs::rename(&tmp, &dest).with_context(|| format!("publishing {}", dest.display()))?;
+            crate::ground::trace::mark("renamed");
+            published = true;
+            fault("published");
+            fault_eio("eio-dir-fsync").context("fsync of new/")?;
+            // The acknowledgement point: on macOS also the one full flush.
+            fsutil::fsync_dir_barrier(&self.sub("new"))?;
+            crate::ground::trace::mark("dir-synced");
+            fault("synced");
+            self.write_counter(seq, Some(depth))
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            if published {
+                // Not durable for sure: take it back rather than run a task
+                // whose sender was told it was not queued.
+                let _ = fs::remove_file(&dest);
+                let _ = fsutil::fsync_dir(&self.sub("new"));
+            }
+            let code = if is_temp_io(&e) { Exit::TempFail } else { Exit::Failure };
+            let msg = format!("task NOT queued for {}: {e:#}", self.id);
+            return Err(fail(code, msg));
+        }
+        self.event(Event::new("enqueue").id(&self.id).kv("task", &task).kv("depth", depth));
+        crate::ground::trace::mark("logged");
+        Ok(Enqueued { task, depth: depth as usize, deduped: false })
+    }
+
+    /// Claim the head if it is due: it is rewritten into `cur/` with
+    /// attempt+1 and `started_at` (durable before this returns, so an
+    /// attempt is counted even if its worker never starts), then its `new/`
+    /// entry is removed. With `ttl`, heads enqueued longer ago than that are
+    /// dead-lettered (reason `ttl`) on the way instead of being run.
+    pub fn claim(&self, now: DateTime<Utc>, ttl: Option<Duration>) -> Result<Claim> {
+        let _lock = self.lock()?;
+        if self.running_locked()?.is_some() {
+            return Ok(Claim::Busy);
+        }
+        loop {
+            let Some((mut h, payload)) = self.first_valid("new")? else { return Ok(Claim::Empty) };
+            if let Some(ttl) = ttl
+                && h.enqueued_at + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX)
+                    < now
+            {
+                self.changing_new(Some(-1), || {
+                    self.dead_letter_locked("new", &h, &payload, "ttl", None)
+                })?;
+                continue;
+            }
+            if let Some(nb) = h.not_before.filter(|nb| *nb > now) {
+                return Ok(Claim::NotBefore(nb));
+            }
+            h.attempt += 1;
+            h.started_at = Some(now);
+            let name = h.name();
+            self.changing_new(Some(-1), || {
+                self.install(&h, &payload, "cur")?;
+                fault("claim-installed");
+                remove_durably(&self.sub("new").join(&name))?;
+                fault("claim-taken");
+                Ok(())
+            })?;
+            return Ok(Claim::Claimed(Claimed { header: h, payload }));
+        }
+    }
+
+    /// The claimed task, if any (resolving leftovers of interrupted moves).
+    ///
+    /// A claim whose worker is gone (its claimer died between `claim`
+    /// and the launch, or the worker's server died) is recovered by the
+    /// caller: take [`Queue::try_worker_lock`] first (whoever starts
+    /// a runner holds it from claim to launch, so holding it means no launch is in
+    /// flight), confirm no session is alive, then `release` (nothing ran) or
+    /// `nack` (something ran and failed).
+    pub fn running(&self) -> Result<Option<Claimed>> {
+        let _lock = self.lock()?;
+        self.running_locked()
+    }
+
+    /// The commit of an ack: `cur/<name>` renamed into `done/`, `ev=task-done`
+    /// logged (from `outcome`'s status, signal and duration), `done/`
+    /// synced, nothing else, so that the window between a program's exit
+    /// and its durable record is one rename and one sync. Returns the entry
+    /// name for [`Queue::write_outcome`], or `None` when the task was
+    /// already done.
+    pub fn complete(&self, task: &str, outcome: &TaskOutcome) -> Result<Option<String>> {
+        self.commit(task, || {
+            Event::new("task-done")
+                .id(&self.id)
+                .kv("task", task)
+                .opt("status", outcome.status)
+                .opt("signal", outcome.signal.clone())
+                .kv("duration_ms", outcome.duration_ms)
+        })
+    }
+
+    /// The commit of a mailbox message pasted at `at`: like [`Queue::complete`]
+    /// (one rename, then its outcome), logged as `ev=msg-delivered`.
+    pub fn delivered(&self, task: &str, at: DateTime<Utc>) -> Result<()> {
+        let name = self.commit(task, || {
+            Event::new("msg-delivered")
+                .id(&self.id)
+                .kv("task", task)
+                .kv("delivered_at", at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        })?;
+        if let Some(name) = name {
+            let outcome = TaskOutcome { delivered_at: Some(at), ..TaskOutcome::default() };
+            self.write_outcome(&name, &outcome)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn commit(
+        &self,
+        task: &str,
+        event: impl FnOnce() -> Event,
+    ) -> Result<Option<String>> {
+        let _lock = self.lock()?;
+        let c = match self.running_locked()? {
+            Some(c) if c.header.task == task => c,
+            _ => {
+                if self.find_in("done", task)?.is_some() {
+                    return Ok(None);
+                }
+                bail!("task {task} of {} is not running; nothing to acknowledge", self.id);
+            }
+        };
+        let name = c.header.name();
+        let from = self.sub("cur").join(&name);
+        fs::rename(&from, self.sub("done").join(&name))
+            .with_context(|| format!("moving {} to done/", from.display()))?;
+        // Done for every process from here on: record it before the sync,
+        // which can take milliseconds, so a kill during the sync does not
+        // leave a finished task without its event (or its payload file).
+        self.event(event());
+        self.forget_work(task);
+        fault("ack-renamed");
+        fsutil::fsync_dir_barrier(&self.sub("done"))?;
+        fault("acked");
+        Ok(Some(name))
+    }
+
+    /// Write the outcome of a task [`Queue::complete`] just finished (entry
+    /// `name`). Informational and not synced: the task is done whether or
+    /// not this lands, and a crash can only lose the outcome.
+    pub fn write_outcome(&self, name: &str, outcome: &TaskOutcome) -> Result<()> {
+        let path = self.sub("done").join(format!("{name}.outcome"));
+        let tmp = self.sub("tmp").join(format!("{name}.outcome"));
+        let _ = fs::remove_file(&tmp);
+        fsutil::create_private(&tmp, &serde_json::to_vec(outcome)?)?;
+        fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// The running task `task` failed for `reason`: back to the head with
+    /// `not_before` = now + capped exponential backoff with jitter, or
+    /// dead-lettered (reason `max-attempts`) once `max_attempts` were made.
+    pub fn nack(
+        &self,
+        task: &str,
+        reason: &str,
+        backoff_base: Duration,
+        backoff_max: Duration,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Nacked> {
+        let _lock = self.lock()?;
+        let c = match self.running_locked()? {
+            Some(c) if c.header.task == task => c,
+            _ => bail!("task {task} of {} is not running; nothing to retry", self.id),
+        };
+        let mut h = c.header.clone();
+        h.last_error = Some(reason.to_string());
+        if h.attempt >= max_attempts {
+            self.dead_letter_locked("cur", &h, &c.payload, "max-attempts", Some(reason))?;
+            return Ok(Nacked::Dead);
+        }
+        let delay = task::backoff_delay(backoff_base, backoff_max, h.attempt, random_u64());
+        let not_before = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        h.not_before = Some(not_before);
+        self.requeue_locked(&h, &c.payload)?;
+        self.event(
+            Event::new("task-retry")
+                .id(&self.id)
+                .kv("task", task)
+                .kv("attempt", h.attempt)
+                .kv("not_before", not_before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .kv("reason", reason),
+        );
+        Ok(Nacked::Retry { attempt: h.attempt, not_before })
+    }
+
+    /// Put the running task back at the head WITHOUT counting the attempt
+    /// (its attempt never ran to an end that counts, e.g. a policy change
+    /// stopped its worker). No backoff, no event.
+    pub fn release(&self, task: &str) -> Result<()> {
+        let _lock = self.lock()?;
+        let c = match self.running_locked()? {
+            Some(c) if c.header.task == task => c,
+            _ => bail!("task {task} of {} is not running; nothing to release", self.id),
+        };
+        let mut h = c.header.clone();
+        h.attempt = h.attempt.saturating_sub(1);
+        h.started_at = None;
+        self.requeue_locked(&h, &c.payload)
+    }
+
+    /// Put the running task back at the head of new/ with header `h`: the
+    /// new/ copy is durable before the cur/ entry (and its exit note) goes,
+    /// so a crash in between leaves the task in both places, never in none
+    /// (`running` drops a cur/ entry whose name is also in new/). Hold the
+    /// queue lock.
+    pub(super) fn requeue_locked(&self, h: &Header, payload: &[u8]) -> Result<()> {
+        let name = h.name();
+        self.changing_new(Some(1), || {
+            self.install(h, payload, "new")?;
+            remove_durably(&self.sub("cur").join(&name))?;
+            self.forget_work(&h.task);
+            Ok(())
+        })
+    }
+
+    /// Dead-letter a pending or running task with `reason`.
+    pub fn dead_letter(&self, task: &str, reason: &str) -> Result<()> {
+        let _lock = self.lock()?;
+        let _ = self.running_locked()?;
+        for stage in ["cur", "new"] {
+            if let Some(name) = self.find_in(stage, task)? {
+                let (h, payload) = self.load(stage, &name)?;
+                self.changing_new(None, || {
+                    self.dead_letter_locked(stage, &h, &payload, reason, None)
+                })?;
+                return Ok(());
+            }
+        }
+        bail!("no pending or running task {task} in the queue of {}", self.id)
+    }
+
+    /// Write the payload of the running task where its worker can read it
+    /// (`work/<task-id>`, 0600) and return that path. Not synced: after a
+    /// crash the task runs again and its payload file is written again.
+    pub fn work_file(&self, c: &Claimed) -> Result<PathBuf> {
+        let p = super::work_in(&self.dir, c.task());
+        let _ = fs::remove_file(&p);
+        fsutil::create_private(&p, &c.payload)?;
+        Ok(p)
+    }
+}

@@ -1,0 +1,104 @@
+//! The queue's lock files: every lock under `queues/<id>/` is taken here.
+//!
+//! - `queue.lock`: taken (waiting at most [`LOCK_WAIT`]) for every change
+//!   of the queue's files; never deleted, never broken.
+//! - `worker.lock`: held by whoever starts a runner or delivers a message,
+//!   from its decision until the runner holds `runner.lock`, and by a runner
+//!   while it retires.
+//! - `runner.lock` and `courier.lock` ([`QueueLock`]): each held for its
+//!   whole life by the one long-lived process that serves the queue (the
+//!   runner of an ephemeral peer, the courier of a persistent peer's
+//!   mailbox), which writes its pid into it. Taken without waiting: a second
+//!   runner or courier finds it held and leaves. Alive means "held"; the pid
+//!   inside is for `status` and `clean`, never proof of life.
+
+use std::io::{Seek, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::{LOCK_WAIT, Queue};
+use crate::ground::fsutil::{self, LockGuard};
+
+/// A lock held by the one process that serves a queue, its pid inside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueLock {
+    /// `runner.lock`: the runner of an ephemeral peer (`_run <id>`).
+    Runner,
+    /// `courier.lock`: the courier of a persistent peer's mailbox
+    /// (`_courier <id>`).
+    Courier,
+}
+
+impl QueueLock {
+    /// Its file name in the queue's directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            QueueLock::Runner => "runner.lock",
+            QueueLock::Courier => "courier.lock",
+        }
+    }
+}
+
+impl Queue {
+    /// `queue.lock`, waiting at most [`LOCK_WAIT`]: held for every change.
+    pub(super) fn lock(&self) -> Result<LockGuard> {
+        fsutil::lock_within(
+            &self.dir.join("queue.lock"),
+            LOCK_WAIT,
+            &format!("queue of {}", self.id),
+        )
+    }
+
+    /// The per-identity worker lock, without waiting. Held by whoever
+    /// starts a runner (the kick, the tick, the hand-over) from its decision
+    /// until the runner holds `runner.lock`, and by a runner while it
+    /// retires; so a runner is never started twice and never retires while
+    /// a starter is deciding. `Ok(None)`: someone else holds it right now.
+    pub fn try_worker_lock(&self) -> Result<Option<LockGuard>> {
+        fsutil::try_lock(&self.dir.join("worker.lock"))
+    }
+
+    /// The worker lock, waiting at most `wait` (then exit 75).
+    pub fn worker_lock_within(&self, wait: Duration) -> Result<LockGuard> {
+        fsutil::lock_within(&self.dir.join("worker.lock"), wait, &format!("worker of {}", self.id))
+    }
+
+    fn lock_path(&self, kind: QueueLock) -> PathBuf {
+        self.dir.join(kind.file_name())
+    }
+
+    /// Take `kind`'s lock without waiting and write our pid into it.
+    /// `Ok(None)`: another process holds it (it serves the queue).
+    pub fn take_lock(&self, kind: QueueLock) -> Result<Option<LockGuard>> {
+        let Some(lock) = fsutil::try_lock(&self.lock_path(kind))? else { return Ok(None) };
+        {
+            let mut f = lock.file();
+            let _ = f.set_len(0);
+            let _ = f.rewind();
+            let _ = writeln!(f, "{}", std::process::id());
+        }
+        Ok(Some(lock))
+    }
+
+    /// True while a process holds `kind`'s lock.
+    pub fn lock_held(&self, kind: QueueLock) -> bool {
+        fsutil::is_locked(&self.lock_path(kind)).unwrap_or(false)
+    }
+
+    /// The pid the holder of `kind`'s lock wrote into it; `None` when
+    /// nobody holds it.
+    pub fn lock_holder(&self, kind: QueueLock) -> Option<i32> {
+        if !self.lock_held(kind) {
+            return None;
+        }
+        let b = fsutil::read_if_exists(&self.lock_path(kind)).ok()??;
+        String::from_utf8_lossy(&b).trim().parse().ok()
+    }
+
+    /// True while a runner lives and has not begun to retire.
+    pub fn runner_alive(&self) -> bool {
+        self.lock_held(QueueLock::Runner)
+    }
+}

@@ -1,0 +1,357 @@
+//! The durable per-identity FIFO. Only this module touches queue files,
+//! the lock files among them (other modules take them through [`Queue`]).
+//!
+//! ```text
+//! queues/<id>/queue.lock   flock taken for EVERY change below; never deleted, never broken
+//! queues/<id>/worker.lock  held by whoever starts a runner, and by a runner retiring
+//! queues/<id>/runner.lock  held by the live runner (its pid inside)
+//! queues/<id>/courier.lock held by the live courier of a mailbox (its pid inside)
+//! queues/<id>/counter      "<seq> <depth> <boot-id> <fnv>": last sequence handed out, pending count
+//! queues/<id>/tmp/         files being written (complete only once renamed out)
+//! queues/<id>/new/         pending tasks, <seq:020>.<task-id>; byte order = FIFO order
+//! queues/<id>/cur/         the claimed (running) task
+//! queues/<id>/done/        finished tasks, + <name>.outcome (status, signal, duration, screen)
+//! queues/<id>/dead/        dead letters, + <name>.reason
+//! queues/<id>/quarantine/  anything foreign or damaged found in new/ or cur/, + <name>.reason
+//! queues/<id>/work/        <task-id>: the payload handed to the running program
+//! ```
+//!
+//! A task file is one JSON header line (task id, seq, enqueued_at, attempt,
+//! not_before, dedupe key, payload length and FNV-1a 64 checksum) and then the
+//! payload bytes. To enqueue, a sender takes `queue.lock`, reads `counter`,
+//! writes `tmp/<name>` (create-exclusive, O_NOFOLLOW, 0600) and fdatasyncs
+//! it, writes the incremented counter, renames the file into `new/`, fsyncs
+//! `new/`, and only then releases the lock and reports success. Because
+//! sequence numbers are assigned and published under the one lock, and
+//! names sort by sequence, `new/` read in byte order is exactly the order in
+//! which sends became durable, whatever the number of concurrent senders.
+//!
+//! **Why two syncs are enough.** Exit 0 promises that the task survives
+//! power loss: its bytes (the file's fdatasync) and its name in `new/` (the
+//! directory's fsync, after the rename) must be on disk, and they are.
+//! - `tmp/` is not synced: the rename is atomic, and if a crash resurrects
+//!   the `tmp/` name, that is a stray file nobody reads (`clean` removes
+//!   it), never a second copy in `new/`.
+//! - `counter` is written but not synced. Within one boot every writer sees
+//!   the page cache, so sequences never repeat; only a crash of the whole
+//!   machine can lose a write, and a crash means a new boot. The counter
+//!   carries the id of the boot that wrote it (Linux
+//!   `/proc/sys/kernel/random/boot_id`, macOS `kern.bootsessionuuid`), and
+//!   one written during another boot (or torn: it has a checksum) is
+//!   rebuilt from the directories, the highest sequence anywhere. Where the
+//!   OS gives no boot id, the counter is synced as before.
+//!
+//! A crash (kill -9, power loss) at each step leaves: before the rename, at
+//! most a stray `tmp/` file (every `tmp/` file seen by a lock holder is
+//! abandoned; `clean` removes old ones) and possibly a consumed sequence
+//! number, i.e. a gap, never a duplicate; after the rename, a complete,
+//! checksummed task, whose send may not have said so (it was not
+//! acknowledged, so either outcome is allowed). A torn file cannot be
+//! published, and one damaged later fails its checksum and is quarantined.
+//! A failed write or fsync is never retried: the partial file is removed
+//! and the send fails with exit 75, "NOT queued".
+//!
+//! `counter` also carries the pending count, so that `send` can report the
+//! depth without listing `new/` (its cost must not grow with depth); claims
+//! and requeues adjust it by one, and operations that list `new/` anyway
+//! (rm, purge, expiry, ...) rewrite it. A change of `new/` takes several
+//! steps and a process can be killed between any two, so every change marks
+//! the depth unknown first (`-` in the counter, the sequence kept) and
+//! writes the depth after it last: a counter left unknown is recounted from
+//! `new/` by its next reader, never trusted one off.
+//!
+//! Claiming (`claim`, the runner's) rewrites the head into `cur/` with
+//! attempt+1 and started_at (through `tmp/`, synced, `cur/` synced: the
+//! attempt counts even if the program never starts), then unlinks the
+//! `new/` copy and syncs `new/`; only one task is in `cur/` at a time. Every
+//! transition out of `cur/` writes its destination first and removes the
+//! `cur/` copy last, so a crash in between leaves the same name twice; the
+//! rule "a `cur/` entry with a twin in `new/`, `done/` or `dead/` is stale"
+//! (applied under the lock by `running`) resolves it the only safe way.
+//! An ack (`complete`) is one rename `cur/` -> `done/` and one sync of
+//! `done/`, taken the moment the program's exit is known: a task completes
+//! once, and the window in which a finished task could still be retried is
+//! that rename. Its outcome file follows, unsynced (informational). A task
+//! whose runner died stays in `cur/`; the next per-peer step (the runner's
+//! hand-over, or the tick) sees it with `running` and retries it.
+//!
+//! A nacked task goes back to `new/` under its old name, so it stays at the
+//! HEAD, with `not_before` set by capped exponential backoff: while it waits,
+//! the tasks behind it wait too (strict FIFO, by design). After
+//! `max_attempts` it is dead-lettered. Anything in `new/` or `cur/` that is
+//! not a regular file of ours (symlink, FIFO, hard link, foreign owner,
+//! oversize, bad name, bad checksum) is moved to `quarantine/` with a reason
+//! file and an `ev=task-dead reason=corrupt` event; nothing is ever silently
+//! dropped and nothing is followed.
+//!
+//! Events: this module logs `enqueue`, `task-done`, `task-retry` and
+//! `task-dead` (after the change is durable); the runner logs `task-start`.
+//! A logging failure never undoes a durable change; it is a warning.
+//!
+//! The rooms: [`task`] the task file format; `fifo` the protocol above
+//! (enqueue, claim, ack, nack, release); `entries` reading, verifying,
+//! moving and quarantining one entry; `counter` the counter; `lock` the
+//! lock files ([`QueueLock`]); `admin` the verbs of `muxvisor queue`;
+//! `upkeep` what the tick and `clean` remove.
+
+mod admin;
+mod counter;
+mod entries;
+mod fifo;
+mod lock;
+pub mod task;
+mod upkeep;
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ground::fsutil;
+use crate::ground::paths::Root;
+use crate::model::logfmt::Event;
+use crate::model::peer::Identity;
+pub use admin::{DeadMeta, Listing, QuarantineMeta, Shown};
+use entries::{name_task, task_names};
+pub use lock::QueueLock;
+pub use task::{Header, MAX_PAYLOAD};
+
+/// How long a command waits for another holder of the queue lock.
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// `tmp/` files older than this are abandoned (writers hold them for ms).
+pub const TMP_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// Queue depth by stage, as `status` shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub pending: usize,
+    pub running: usize,
+    pub dead: usize,
+    /// Damaged or foreign entries moved out of `new/` or `cur/`.
+    pub quarantined: usize,
+}
+
+/// Count `id`'s tasks by stage (a missing queue counts as empty). Reads
+/// directory listings only, without the lock.
+pub fn counts(root: &Root, id: &Identity) -> Result<Counts> {
+    counts_in(&root.queue_dir(id))
+}
+
+/// Where the running program of task `task` of `id` finds its payload
+/// (`queues/<id>/work/<task-id>`): what `{task_file}` becomes. A path, no I/O.
+pub fn work_path(root: &Root, id: &Identity, task: &str) -> PathBuf {
+    work_in(&root.queue_dir(id), task)
+}
+
+fn work_in(dir: &Path, task: &str) -> PathBuf {
+    dir.join("work").join(task)
+}
+
+/// The id of the task in `cur/`, if any (a directory listing, no lock).
+pub fn running_task(root: &Root, id: &Identity) -> Result<Option<String>> {
+    let names = task_names(&root.queue_dir(id).join("cur"))?;
+    Ok(names.first().and_then(|n| name_task(n)).map(str::to_string))
+}
+
+fn counts_in(dir: &Path) -> Result<Counts> {
+    let n = |sub: &str| -> Result<usize> { Ok(task_names(&dir.join(sub))?.len()) };
+    let quarantined = fsutil::list_dir(&dir.join("quarantine"))?
+        .iter()
+        .filter(|p| p.extension().is_none_or(|e| e != "reason"))
+        .count();
+    Ok(Counts { pending: n("new")?, running: n("cur")?, dead: n("dead")?, quarantined })
+}
+
+/// What `enqueue` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Enqueued {
+    pub task: String,
+    /// Pending tasks including this one.
+    pub depth: usize,
+    /// True when a pending or running task with the same dedupe key already
+    /// existed; `task` is that task and nothing new was queued.
+    pub deduped: bool,
+}
+
+/// A task as `list` and the tick see it.
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskMeta {
+    pub task: String,
+    pub seq: u64,
+    pub attempt: u32,
+    pub enqueued_at: DateTime<Utc>,
+    pub not_before: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub dedupe: Option<String>,
+    pub bytes: u64,
+}
+
+impl From<&Header> for TaskMeta {
+    fn from(h: &Header) -> TaskMeta {
+        TaskMeta {
+            task: h.task.clone(),
+            seq: h.seq,
+            attempt: h.attempt,
+            enqueued_at: h.enqueued_at,
+            not_before: h.not_before,
+            started_at: h.started_at,
+            last_error: h.last_error.clone(),
+            dedupe: h.dedupe.clone(),
+            bytes: h.len,
+        }
+    }
+}
+
+/// The task in `cur/`.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub header: Header,
+    pub payload: Vec<u8>,
+}
+
+impl Claimed {
+    pub fn task(&self) -> &str {
+        &self.header.task
+    }
+}
+
+/// How a task finished (kept in `done/<name>.outcome`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TaskOutcome {
+    pub status: Option<i32>,
+    pub signal: Option<String>,
+    pub duration_ms: u64,
+    /// The last lines of the worker's screen.
+    pub screen_tail: String,
+    /// A mailbox message: when it was pasted into the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// What [`Queue::claim`] found.
+#[derive(Clone, Debug)]
+pub enum Claim {
+    /// The head was due and is now in `cur/`.
+    Claimed(Claimed),
+    /// Nothing pending.
+    Empty,
+    /// A task is already claimed.
+    Busy,
+    /// The head is backing off until then (and blocks the queue).
+    NotBefore(DateTime<Utc>),
+}
+
+/// What `nack` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Nacked {
+    /// Back at the head; not started before `not_before`.
+    Retry { attempt: u32, not_before: DateTime<Utc> },
+    /// Out of attempts: dead-lettered with reason `max-attempts`.
+    Dead,
+}
+
+/// One identity's queue.
+#[derive(Clone, Debug)]
+pub struct Queue {
+    id: Identity,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+const SUBDIRS: [&str; 7] = ["tmp", "new", "cur", "done", "dead", "quarantine", "work"];
+
+impl Queue {
+    /// Open (creating if needed, 0700) `id`'s queue under `root`.
+    pub fn open(root: &Root, id: &Identity) -> Result<Queue> {
+        let dir = root.queue_dir(id);
+        let mut chain = vec![root.queues_dir(), dir.clone()];
+        chain.extend(SUBDIRS.iter().map(|s| dir.join(s)));
+        let mut created = false;
+        for d in &chain {
+            let fresh = fs::symlink_metadata(d).is_err();
+            fsutil::ensure_dir(d)?;
+            created |= fresh;
+        }
+        if created {
+            // A new queue's directories must survive a crash as surely as
+            // the first task written into them.
+            fsutil::fsync_dir(root.dir())?;
+            fsutil::fsync_dir(&root.queues_dir())?;
+            fsutil::fsync_dir(&dir)?;
+        }
+        Ok(Queue { id: id.clone(), dir, log: root.lifecycle_log() })
+    }
+
+    /// Open `id`'s queue only if it exists (the exit hook of a persistent
+    /// peer must not create one).
+    pub fn open_existing(root: &Root, id: &Identity) -> Result<Option<Queue>> {
+        if fs::symlink_metadata(root.queue_dir(id)).is_err() {
+            return Ok(None);
+        }
+        Queue::open(root, id).map(Some)
+    }
+
+    /// Pending / running / dead counts (directory listings, no lock).
+    pub fn counts(&self) -> Result<Counts> {
+        counts_in(&self.dir)
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.id
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn sub(&self, s: &str) -> PathBuf {
+        self.dir.join(s)
+    }
+
+    // ----- internals; callers hold the lock -----
+
+    pub(super) fn event(&self, ev: Event) {
+        if let Err(e) = ev.append_to(&self.log) {
+            crate::ground::output::warn(format!(
+                "could not log a queue event for {}: {e:#}",
+                self.id
+            ));
+        }
+    }
+
+    pub(super) fn forget_work(&self, task: &str) {
+        let _ = fs::remove_file(work_in(&self.dir, task));
+    }
+}
+
+/// A fresh task id (time, process counter, 64 random bits).
+pub fn new_task_id() -> String {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static COUNTER: AtomicU16 = AtomicU16::new(0);
+    let ms = Utc::now().timestamp_millis().max(0) as u64;
+    task::task_id(ms, COUNTER.fetch_add(1, Ordering::Relaxed), random_u64())
+}
+
+/// 64 random bits from /dev/urandom, or (if unreadable) a mix of clock and pid.
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    if File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_ok() {
+        return u64::from_le_bytes(b);
+    }
+    let t = Utc::now().timestamp_nanos_opt().unwrap_or(0) as u64;
+    task::fnv1a64(&[t.to_le_bytes(), u64::from(std::process::id()).to_le_bytes()].concat())
+}
+
+use crate::ground::fault::{eio as fault_eio, point as fault};
+
+/// The crash points `MUXVISOR_FAULT` accepts, in protocol order.
+pub const FAULT_STEPS: [&str; 5] =
+    ["tmp-written", "tmp-synced", "counter-persisted", "published", "synced"];
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,402 @@
+//! Unit tests of the queue protocol on a real filesystem (no tmux).
+
+use super::counter::{encode_counter, parse_counter};
+use super::*;
+use std::os::unix::fs::symlink;
+
+/// Two steps the tests take as one: the head claimed with no TTL (`None`
+/// when nothing was claimed), and a task acknowledged with its outcome
+/// written (the runner takes the two halves apart, see `dispatch::finish`).
+trait Shortcuts {
+    fn claim_head(&self, now: DateTime<Utc>) -> Result<Option<Claimed>>;
+    fn ack(&self, task: &str, outcome: &TaskOutcome) -> Result<()>;
+}
+
+impl Shortcuts for Queue {
+    fn claim_head(&self, now: DateTime<Utc>) -> Result<Option<Claimed>> {
+        Ok(match self.claim(now, None)? {
+            Claim::Claimed(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    fn ack(&self, task: &str, outcome: &TaskOutcome) -> Result<()> {
+        if let Some(name) = self.complete(task, outcome)? {
+            self.write_outcome(&name, outcome)?;
+        }
+        Ok(())
+    }
+}
+
+struct T {
+    _dir: tempfile::TempDir,
+    root: Root,
+    q: Queue,
+}
+
+fn setup() -> T {
+    let dir = tempfile::Builder::new().prefix("mvq").tempdir_in("/tmp").unwrap();
+    let root = fsutil::open_root(&dir.path().join("r")).unwrap();
+    let q = Queue::open(&root, &Identity::parse("w").unwrap()).unwrap();
+    T { _dir: dir, root, q }
+}
+
+fn pending(q: &Queue) -> Vec<String> {
+    q.list().unwrap().pending.into_iter().map(|m| m.task).collect()
+}
+
+fn quarantined(q: &Queue) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(q.dir().join("quarantine"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+#[test]
+fn fifo_order_and_depth() {
+    let t = setup();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let e = t.q.enqueue(format!("task {i}").as_bytes(), None).unwrap();
+        assert_eq!(e.depth, i + 1);
+        assert!(!e.deduped);
+        ids.push(e.task);
+    }
+    assert_eq!(pending(&t.q), ids);
+    assert_eq!(
+        counts(&t.root, t.q.identity()).unwrap(),
+        Counts { pending: 20, running: 0, dead: 0, quarantined: 0 }
+    );
+    assert_eq!(t.q.counts().unwrap(), Counts { pending: 20, running: 0, dead: 0, quarantined: 0 });
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    assert_eq!(c.task(), ids[0]);
+    assert_eq!(c.payload, b"task 0");
+    assert_eq!(c.header.attempt, 1);
+    // One task at a time.
+    assert!(t.q.claim_head(now()).unwrap().is_none());
+    t.q.ack(&ids[0], &TaskOutcome { status: Some(0), ..Default::default() }).unwrap();
+    t.q.ack(&ids[0], &TaskOutcome::default()).unwrap(); // idempotent
+    assert_eq!(t.q.claim_head(now()).unwrap().unwrap().task(), ids[1]);
+    assert_eq!(t.q.show(&ids[0]).unwrap().stage, "done");
+    assert_eq!(t.q.show(&ids[0]).unwrap().outcome.unwrap().status, Some(0));
+    assert_eq!(t.q.show(&ids[5]).unwrap().position, Some(4));
+}
+
+#[test]
+fn payload_limit_and_dedupe() {
+    let t = setup();
+    let e = t.q.enqueue(&vec![b'x'; MAX_PAYLOAD + 1], None).unwrap_err();
+    assert!(format!("{e:#}").contains("NOT queued"), "{e:#}");
+    t.q.enqueue(&vec![b'x'; MAX_PAYLOAD], None).unwrap();
+    let a = t.q.enqueue(b"cron", Some("k")).unwrap();
+    let b = t.q.enqueue(b"cron", Some("k")).unwrap();
+    assert!(b.deduped);
+    assert_eq!(a.task, b.task);
+    assert_eq!(pending(&t.q).len(), 2);
+    // Still deduped while running; a new task once done.
+    t.q.rm(&pending(&t.q)[0]).unwrap();
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    assert_eq!(c.task(), a.task);
+    assert!(t.q.enqueue(b"cron", Some("k")).unwrap().deduped);
+    t.q.ack(&a.task, &TaskOutcome::default()).unwrap();
+    assert!(!t.q.enqueue(b"cron", Some("k")).unwrap().deduped);
+}
+
+#[test]
+fn nack_keeps_the_head_and_backs_off_then_dead_letters() {
+    let t = setup();
+    let a = t.q.enqueue(b"a", None).unwrap().task;
+    let b = t.q.enqueue(b"b", None).unwrap().task;
+    let t0 = now();
+    t.q.claim_head(t0).unwrap().unwrap();
+    let base = Duration::from_secs(10);
+    let r = t.q.nack(&a, "exit 1", base, Duration::from_secs(60), 2, t0).unwrap();
+    let Nacked::Retry { attempt, not_before } = r else { panic!("{r:?}") };
+    assert_eq!(attempt, 1);
+    assert!(not_before >= t0 + chrono::Duration::seconds(5), "{not_before}");
+    assert_eq!(pending(&t.q), [a.clone(), b.clone()]);
+    // The backed-off head blocks the queue (b does not overtake).
+    assert!(t.q.claim_head(t0).unwrap().is_none());
+    let later = not_before + chrono::Duration::seconds(1);
+    let c = t.q.claim_head(later).unwrap().unwrap();
+    assert_eq!((c.task(), c.header.attempt), (a.as_str(), 2));
+    assert_eq!(t.q.nack(&a, "exit 1", base, base, 2, later).unwrap(), Nacked::Dead);
+    let l = t.q.list().unwrap();
+    assert_eq!(l.dead.len(), 1);
+    assert_eq!(l.dead[0].reason, "max-attempts");
+    assert_eq!(t.q.claim_head(later).unwrap().unwrap().task(), b);
+    // Retry puts the dead letter at the tail with a new sequence.
+    t.q.retry(&a).unwrap();
+    let l = t.q.list().unwrap();
+    assert!(l.dead.is_empty());
+    assert_eq!(l.pending.len(), 1);
+    assert_eq!(l.pending[0].attempt, 0);
+}
+
+#[test]
+fn expire_and_dead_letter() {
+    let t = setup();
+    let a = t.q.enqueue(b"a", None).unwrap().task;
+    let b = t.q.enqueue(b"b", None).unwrap().task;
+    assert!(t.q.expire(Duration::from_secs(60), now()).unwrap().is_empty());
+    let gone = t.q.expire(Duration::from_secs(60), now() + chrono::Duration::seconds(61)).unwrap();
+    assert_eq!(gone, [a.clone(), b.clone()]);
+    assert_eq!(t.q.show(&a).unwrap().reason.unwrap().trim(), "ttl");
+    t.q.retry(&b).unwrap();
+    assert!(t.q.expire(Duration::from_secs(60), now()).unwrap().is_empty(), "TTL restarts");
+    t.q.dead_letter(&b, "operator").unwrap();
+    assert_eq!(t.q.list().unwrap().dead.len(), 2);
+    assert_eq!(t.q.purge().unwrap(), 2);
+    assert!(t.q.rm(&a).is_err());
+}
+
+#[test]
+fn ack_commits_first_and_claim_expires_and_waits() {
+    let t = setup();
+    let a = t.q.enqueue(b"a", None).unwrap().task;
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    // The commit alone: done/ has the task, no outcome yet, not running.
+    let name = t.q.complete(&a, &TaskOutcome::default()).unwrap().expect("it was running");
+    assert_eq!(name, c.header.name());
+    assert!(t.q.running().unwrap().is_none());
+    assert_eq!(t.q.show(&a).unwrap().stage, "done");
+    assert!(t.q.show(&a).unwrap().outcome.is_none());
+    assert_eq!(
+        t.q.complete(&a, &TaskOutcome::default()).unwrap(),
+        None,
+        "a second commit is a no-op"
+    );
+    t.q.write_outcome(&name, &TaskOutcome { status: Some(0), ..Default::default() }).unwrap();
+    assert_eq!(t.q.show(&a).unwrap().outcome.unwrap().status, Some(0));
+    assert_eq!(fs::read_dir(t.q.dir().join("cur")).unwrap().count(), 0);
+
+    // Heads past the TTL are dead-lettered on the way, not run.
+    let old = t.q.enqueue(b"old", None).unwrap().task;
+    let older = t.q.enqueue(b"older", None).unwrap().task;
+    let later = Utc::now() + chrono::Duration::seconds(120);
+    assert!(matches!(t.q.claim(later, Some(Duration::from_secs(60))).unwrap(), Claim::Empty));
+    assert_eq!(t.q.show(&old).unwrap().stage, "dead");
+    assert_eq!(t.q.show(&older).unwrap().reason.unwrap().trim(), "ttl");
+    let fresh = t.q.enqueue(b"fresh", None).unwrap().task;
+    let Claim::Claimed(c) = t.q.claim(Utc::now(), Some(Duration::from_secs(60))).unwrap() else {
+        panic!("a fresh head is claimed")
+    };
+    assert_eq!(c.task(), fresh);
+    assert!(matches!(t.q.claim(Utc::now(), None).unwrap(), Claim::Busy));
+}
+
+#[test]
+fn a_backed_off_head_reports_when_it_is_due() {
+    let t = setup();
+    let a = t.q.enqueue(b"a", None).unwrap().task;
+    assert!(matches!(t.q.claim(now(), None).unwrap(), Claim::Claimed(_)));
+    let base = Duration::from_secs(10);
+    let Nacked::Retry { not_before, .. } = t.q.nack(&a, "exit-1", base, base, 3, now()).unwrap()
+    else {
+        panic!("not retried")
+    };
+    match t.q.claim(now(), None).unwrap() {
+        Claim::NotBefore(t) => assert_eq!(t, not_before),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(t.q.claim(not_before, None).unwrap(), Claim::Claimed(_)));
+    t.q.ack(&a, &TaskOutcome::default()).unwrap();
+    assert!(matches!(t.q.claim(now(), None).unwrap(), Claim::Empty));
+}
+
+#[test]
+fn depth_follows_claims_and_requeues_without_a_listing() {
+    let t = setup();
+    for i in 0..3 {
+        t.q.enqueue(format!("{i}").as_bytes(), None).unwrap();
+    }
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    assert_eq!(t.q.enqueue(b"x", None).unwrap().depth, 3, "3 - 1 claimed + 1 new");
+    let d = Duration::from_millis(1);
+    t.q.nack(c.task(), "exit-1", d, d, 3, now()).unwrap();
+    assert_eq!(t.q.enqueue(b"y", None).unwrap().depth, 5, "+1 requeued, +1 new");
+}
+
+#[test]
+fn a_counter_from_an_earlier_boot_is_rebuilt() {
+    let t = setup();
+    for _ in 0..3 {
+        t.q.enqueue(b"x", None).unwrap();
+    }
+    // Unsynced counter writes of a boot that ended in a crash: stale.
+    fs::write(t.q.dir().join("counter"), encode_counter(1, Some(1), Some("another-boot"))).unwrap();
+    let e = t.q.enqueue(b"y", None).unwrap();
+    assert_eq!(e.depth, 4);
+    let seqs: Vec<u64> = t.q.list().unwrap().pending.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4], "no sequence reused");
+}
+
+#[test]
+fn interrupted_moves_leave_a_stale_cur_copy_that_is_dropped() {
+    let t = setup();
+    let a = t.q.enqueue(b"a", None).unwrap().task;
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    let name = c.header.name();
+    // Simulate a crash after a claim's first rename: same name in new/ and cur/.
+    fs::copy(t.q.dir().join("cur").join(&name), t.q.dir().join("new").join(&name)).unwrap();
+    assert!(t.q.running().unwrap().is_none());
+    assert_eq!(pending(&t.q), std::slice::from_ref(&a));
+    // A crash after ack's rename: the done/ copy wins.
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    fs::copy(t.q.dir().join("cur").join(&name), t.q.dir().join("done").join(&name)).unwrap();
+    assert!(t.q.running().unwrap().is_none());
+    assert!(t.q.claim_head(now()).unwrap().is_none(), "{c:?} must not run twice");
+}
+
+#[test]
+fn counter_survives_damage_without_reusing_sequences() {
+    let t = setup();
+    for _ in 0..3 {
+        t.q.enqueue(b"x", None).unwrap();
+    }
+    fs::write(t.q.dir().join("counter"), b"garbage").unwrap();
+    let e = t.q.enqueue(b"y", None).unwrap();
+    let l = t.q.list().unwrap();
+    let seqs: Vec<u64> = l.pending.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(e.depth, 4);
+    fs::remove_file(t.q.dir().join("counter")).unwrap();
+    assert_eq!(t.q.enqueue(b"z", None).unwrap().depth, 5);
+}
+
+#[test]
+fn hostile_entries_are_quarantined_not_followed() {
+    let t = setup();
+    let good = t.q.enqueue(b"good", None).unwrap().task;
+    let new = t.q.dir().join("new");
+    let outside = t.root.dir().join("secret");
+    fs::write(&outside, b"secret").unwrap();
+    let id = |n: u64| task::task_id(n, 0, n);
+    // A symlink, a FIFO, a hard link, a foreign file, a torn file, an
+    // oversize file, garbage, and a badly named file, all before `good`.
+    symlink(&outside, new.join(task::entry_name(0, &id(1)))).unwrap();
+    nix::unistd::mkfifo(&new.join(task::entry_name(0, &id(2))), nix::sys::stat::Mode::S_IRWXU)
+        .unwrap();
+    let h = Header::new(&id(3), 0, now(), None, b"linked");
+    let linked = t.root.dir().join("linked");
+    fs::write(&linked, task::encode(&h, b"linked").unwrap()).unwrap();
+    fs::hard_link(&linked, new.join(h.name())).unwrap();
+    let h = Header::new(&id(4), 0, now(), None, b"torn!");
+    let mut torn = task::encode(&h, b"torn!").unwrap();
+    torn.truncate(torn.len() - 1);
+    fs::write(new.join(h.name()), torn).unwrap();
+    fs::write(new.join(task::entry_name(0, &id(5))), vec![b'x'; task::MAX_FILE as usize + 1])
+        .unwrap();
+    fs::write(new.join(task::entry_name(0, &id(6))), b"{not json\npayload").unwrap();
+    fs::write(new.join("$(id);rm -rf ~"), b"x").unwrap();
+    fs::create_dir(new.join(task::entry_name(0, &id(7)))).unwrap();
+    let foreign = Header::new(&id(8), 0, now(), None, b"f");
+    let fp = new.join(foreign.name());
+    fs::write(&fp, task::encode(&foreign, b"f").unwrap()).unwrap();
+    let chowned = nix::unistd::chown(&fp, Some(nix::unistd::Uid::from_raw(4242)), None).is_ok();
+    if !chowned {
+        fs::remove_file(&fp).unwrap();
+    }
+
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    assert_eq!(c.task(), good);
+    assert_eq!(fs::read(&outside).unwrap(), b"secret", "the symlink target is untouched");
+    let q = quarantined(&t.q);
+    let moved = q.iter().filter(|n| !n.ends_with(".reason")).count();
+    let reasons = q.iter().filter(|n| n.ends_with(".reason")).count();
+    assert_eq!(moved, 8 + usize::from(chowned), "{q:#?}");
+    assert_eq!(reasons, moved);
+    let all: String = q
+        .iter()
+        .filter(|n| n.ends_with(".reason"))
+        .map(|n| fs::read_to_string(t.q.dir().join("quarantine").join(n)).unwrap())
+        .collect();
+    for needle in [
+        "symlink",
+        "regular file",
+        "hard links",
+        "torn",
+        "byte limit",
+        "not a valid",
+        "unexpected entry name",
+    ] {
+        assert!(all.contains(needle), "{needle} missing in {all}");
+    }
+    if chowned {
+        assert!(all.contains("owned by uid 4242"), "{all}");
+    }
+    assert_eq!(fs::read_dir(&new).unwrap().count(), 0);
+    let log = fs::read_to_string(t.root.lifecycle_log()).unwrap();
+    assert_eq!(log.matches("reason=corrupt").count(), moved, "{log}");
+}
+
+#[test]
+fn clean_removes_old_tmp_and_done_only() {
+    let t = setup();
+    let a = t.q.enqueue(b"a", None).unwrap().task;
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    let wf = t.q.work_file(&c).unwrap();
+    assert_eq!(fs::read(&wf).unwrap(), b"a");
+    t.q.ack(&a, &TaskOutcome::default()).unwrap();
+    assert!(!wf.exists());
+    fs::write(t.q.dir().join("tmp").join("abandoned"), b"x").unwrap();
+    assert!(t.q.clean(Duration::from_secs(3600), now(), false).unwrap().is_empty());
+    let later = now() + chrono::Duration::hours(2);
+    let dry = t.q.clean(Duration::from_secs(3600), later, true).unwrap();
+    assert_eq!(dry.len(), 3, "{dry:?}"); // tmp file, done task, its outcome
+    assert!(dry.iter().all(|p| p.exists()));
+    let done = t.q.clean(Duration::from_secs(3600), later, false).unwrap();
+    assert_eq!(done, dry);
+    assert!(done.iter().all(|p| !p.exists()));
+}
+
+#[test]
+fn counter_format_detects_torn_records() {
+    let b = encode_counter(7, Some(3), Some("b00t"));
+    assert_eq!(parse_counter(&b), Some((7, Some(3), Some("b00t".to_string()))));
+    assert_eq!(parse_counter(&encode_counter(7, Some(3), None)), Some((7, Some(3), None)));
+    let unknown = encode_counter(7, None, Some("b00t"));
+    assert_eq!(unknown.len(), b.len(), "one length for every record");
+    assert_eq!(parse_counter(&unknown), Some((7, None, Some("b00t".to_string()))));
+    let mut torn = b.clone();
+    torn[5] = b'9';
+    assert_eq!(parse_counter(&torn), None);
+    assert_eq!(parse_counter(b""), None);
+}
+
+/// Issue 18, item 6: a change of new/ interrupted between its steps (a
+/// deliverer killed between taking a message and noting it) leaves the
+/// depth marked unknown, and the next reader recounts it instead of
+/// reporting one too many for every later message.
+#[test]
+fn an_interrupted_change_leaves_the_depth_unknown_and_it_is_recounted() {
+    let t = setup();
+    for i in 0..3 {
+        t.q.enqueue(format!("{i}").as_bytes(), None).unwrap();
+    }
+    let boot = crate::ground::proc::boot_id();
+    // What a claim killed after it took the head out of new/ and before it
+    // wrote the depth leaves behind: the head in cur/, the depth unknown.
+    let (seq, _) = t.q.read_counter().unwrap();
+    t.q.write_counter(seq, None).unwrap();
+    let head = t.q.list().unwrap().pending[0].task.clone();
+    let name = fs::read_dir(t.q.dir().join("new"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.contains(&head))
+        .unwrap();
+    fs::rename(t.q.dir().join("new").join(&name), t.q.dir().join("cur").join(&name)).unwrap();
+    assert_eq!(t.q.enqueue(b"x", None).unwrap().depth, 3, "2 pending + 1 new");
+    let c = t.q.running().unwrap().unwrap();
+    let d = Duration::from_millis(1);
+    t.q.nack(c.task(), "delivery-interrupted", d, d, 3, now()).unwrap();
+    assert_eq!(t.q.enqueue(b"y", None).unwrap().depth, 5, "+1 requeued, +1 new");
+    let bytes = fs::read(t.q.dir().join("counter")).unwrap();
+    assert_eq!(parse_counter(&bytes).unwrap().1, Some(5), "written exact again ({boot:?})");
+}
