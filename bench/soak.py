@@ -1079,7 +1079,7 @@ def stop_and_timeout_accounts(s, life, acked, shown_all, runs, v):
     reason=stopped`), and its next claim reuses that attempt, or with
     --fail-task it is dead-lettered `stopped`. Appends violations to `v`."""
     te = task_events(life)
-    a = dict(charged=0, failtask_dead=0, requeued=0, uncharged=0, claim_lost_after=[],
+    a = dict(charged=0, failtask_dead=0, requeued=0, uncharged=0, claimed_only=0, claim_lost_after=[],
              found_none=0, failed=[], timeouts=0, timeout_retried=0, timeout_max_ms=0,
              slow_first=0, slow_overran=0, rerun_after_stop=0, rerun_after_timeout=0)
     stops = [o for o in s.ops if o["kind"] == "stop_worker" and not o.get("missed")]
@@ -1120,6 +1120,17 @@ def stop_and_timeout_accounts(s, life, acked, shown_all, runs, v):
         log = "; ".join(f"{e.get('ts')} {e['ev']} attempt={e.get('attempt', '')} "
                         f"{e.get('reason', '')}" for e in evs)
         before = evs[k - 1] if k else None
+        # The stop can also come between the runner's claim (attempt r + 1
+        # in cur/) and its task-start: then no run was interrupted, and the
+        # event before the requeue is not a start of this attempt (or there
+        # is none). Uncharged all the same if the next claim is r + 1.
+        claimed_only = (not before or before["ev"] != "task-start") and (
+            k + 1 < len(evs) and evs[k + 1]["ev"] == "task-start"
+            and int(evs[k + 1].get("attempt") or 0) == r + 1)
+        if claimed_only:
+            a["uncharged"] += 1
+            a["claimed_only"] += 1
+            continue
         if not before or before["ev"] != "task-start" or int(before.get("attempt") or 0) != r + 1:
             a["charged"] += 1
             v.append(f"CHARGED: task {t} of {o['id']}: the run the stop interrupted is not a "
@@ -1292,7 +1303,7 @@ def print_issue19(s, life, exits, a, d, hooks_ok):
     sw = [o for o in s.ops if o["kind"] == "stop_worker" and not o.get("missed")]
     print(f"stops of a running ephemeral worker: {len(sw)} ({sum(1 for o in sw if o.get('fail_task'))}"
           f" with --fail-task): task requeued {a['requeued']} (next claim reused the attempt "
-          f"{a['uncharged']}, next claim lost to a kill {len(a['claim_lost_after'])} "
+          f"{a['uncharged']}, of them stopped between claim and start {a['claimed_only']}, next claim lost to a kill {len(a['claim_lost_after'])} "
           f"{sorted(set(a['claim_lost_after']))[:3] or ''}), dead-lettered `stopped` "
           f"{a['failtask_dead']}, no task left to settle (it finished first) {a['found_none']}, "
           f"stop failed {len(a['failed'])}; re-run after a stop {a['rerun_after_stop']}")
