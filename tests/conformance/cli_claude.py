@@ -186,8 +186,10 @@ def argv(binary):
     return [binary]
 
 
-def hooks_settings(muxvisor_path):
-    """The settings.json "hooks" block of the README, with an absolute muxvisor path."""
+def hooks_settings(muxvisor_path, submit_delay=None):
+    """The settings.json "hooks" block of the README, with an absolute muxvisor
+    path; with ``submit_delay`` its UserPromptSubmit hook first sleeps that
+    many seconds (a loaded machine, for the kit's ``burst_slow_hook``)."""
     mv = muxvisor_path.replace('"', '\\"')
 
     def cmd(tail):
@@ -195,9 +197,10 @@ def hooks_settings(muxvisor_path):
         return ('[ -z "$MUXVISOR_IDENTITY" ] || "%s" mark "$MUXVISOR_IDENTITY" %s --hook-json'
                 ' >/dev/null' % (mv, tail))
 
+    slow = "sleep %s; " % float(submit_delay) if submit_delay else ""
     return {
         "hooks": {
-            "UserPromptSubmit": [{"hooks": [{"type": "command", "command": cmd("busy")}]}],
+            "UserPromptSubmit": [{"hooks": [{"type": "command", "command": slow + cmd("busy")}]}],
             "Stop": [{"hooks": [{"type": "command", "command": cmd("ready")}]}],
             "Notification": [{"matcher": "permission_prompt",
                               "hooks": [{"type": "command", "command": cmd("blocked --reason permission")}]}],
@@ -206,8 +209,8 @@ def hooks_settings(muxvisor_path):
     }
 
 
-def install_hooks(home, muxvisor_path):
-    write_settings(home, hooks_settings(muxvisor_path))
+def install_hooks(home, muxvisor_path, submit_delay=None):
+    write_settings(home, hooks_settings(muxvisor_path, submit_delay))
 
 
 def tool_marker(workdir):

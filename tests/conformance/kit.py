@@ -69,7 +69,9 @@ Optional (the kit has defaults):
 
 ``install_hooks(home, muxvisor_path)``
     write hooks_settings into the program's config under home (needed for
-    ``--hooks``).
+    ``--hooks``). A profile whose ``install_hooks`` also takes
+    ``submit_delay`` (seconds) runs ``burst_slow_hook``: its prompt-submit
+    hook sleeps that long before it marks the agent busy.
 ``AUTH_MODES``
     e.g. ``("token", "oauth")``; without "oauth" ``usage_limit`` uses the
     default auth and relies on the mock's ``usage_limit`` behaviour.
@@ -92,9 +94,12 @@ Optional (the kit has defaults):
     dict case -> reason, for cases the CLI cannot support.
 
 Cases: fresh_start, first_message, ready_after_turn, burst, multiline,
-permission, resume, api_errors, onboarding, usage_limit (all by default) and
-``screens`` (only with ``--capture`` or when named: extra fixtures such as
-the final error displays and a draft).
+permission, resume, api_errors, onboarding, usage_limit (all by default),
+``burst_slow_hook`` (``burst`` with ``--hooks`` whose prompt-submit hook
+takes 1.5 s, as a loaded machine makes it: the ``ready`` mark of the turn
+before must not let a second message in meanwhile) and ``screens`` (only
+with ``--capture`` or when named: extra fixtures such as the final error
+displays and a draft).
 """
 
 import argparse
@@ -115,7 +120,7 @@ sys.path.insert(0, HERE)
 
 DEFAULT_CASES = ["fresh_start", "first_message", "ready_after_turn", "burst", "multiline",
                  "permission", "resume", "api_errors", "onboarding", "usage_limit"]
-ALL_CASES = DEFAULT_CASES + ["screens"]
+ALL_CASES = DEFAULT_CASES + ["burst_slow_hook", "screens"]
 PEER = "agent"
 
 
@@ -137,6 +142,12 @@ def poll(cond, timeout, step=0.1):
         if time.monotonic() >= end:
             return v
         time.sleep(step)
+
+
+def iso_ts(text):
+    """Seconds since the epoch of muxvisor's RFC 3339 time (``...Z``)."""
+    import datetime
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def uniq(tag):
@@ -162,7 +173,7 @@ def read_jsonl(path):
 class Env:
     """One case's world: temp root, HOME, mock, one peer."""
 
-    def __init__(self, kit, seed=True, auth=None, hooks=None, extra_env=None):
+    def __init__(self, kit, seed=True, auth=None, hooks=None, extra_env=None, submit_delay=None):
         self.kit = kit
         self.P = kit.profile
         self.dir = tempfile.mkdtemp(prefix="mvk-", dir="/tmp")
@@ -179,6 +190,7 @@ class Env:
         self.auth = auth
         self.hooks = kit.args.hooks if hooks is None else hooks
         self.extra_env = extra_env or {}
+        self.submit_delay = submit_delay
         self.added = False
 
     # -- set-up ----------------------------------------------------------
@@ -202,7 +214,10 @@ class Env:
         if self.hooks and self.seed:
             if not hasattr(self.P, "install_hooks"):
                 raise Skip("profile has no install_hooks")
-            self.P.install_hooks(self.home, self.kit.mv)
+            if self.submit_delay:
+                self.P.install_hooks(self.home, self.kit.mv, submit_delay=self.submit_delay)
+            else:
+                self.P.install_hooks(self.home, self.kit.mv)
         args = ["add", PEER, "--agent", self.P.PRESET, "--cwd", self.work]
         for k, v in sorted(self.penv.items()):
             args += ["--env", "%s=%s" % (k, v)]
@@ -473,19 +488,31 @@ class Kit:
                         lag_s=round(lag, 2) if got else None)
         self.with_env(body)
 
-    def case_burst(self):
+    def case_burst(self, name="burst", **env):
         """--runs N repeats it: one result line per run (``run i/N: ...``)."""
         n = self.args.runs
+        self.burst_name = name
         for i in range(n):
             self.burst_run = "run %d/%d: " % (i + 1, n) if n > 1 else ""
             try:
-                self.with_env(self._burst_body)
+                self.with_env(self._burst_body, **env)
             except Fail as f:
-                self.report("burst", "FAIL", self.burst_run + str(f))
+                self.report(name, "FAIL", self.burst_run + str(f))
             except Skip:
                 raise
             except Exception as ex:  # a kit bug must not hide the other runs
-                self.report("burst", "FAIL", "%skit error: %s: %s" % (self.burst_run, type(ex).__name__, ex))
+                self.report(name, "FAIL", "%skit error: %s: %s" % (self.burst_run, type(ex).__name__, ex))
+
+    def case_burst_slow_hook(self):
+        """``burst`` with the README's hooks, the prompt-submit one slowed
+        by 1.5 s: between a delivery and that hook's ``busy`` mark, the
+        newest mark is the ``ready`` of the turn before."""
+        import inspect
+        if not self.args.hooks:
+            raise Skip("needs --hooks")
+        if "submit_delay" not in inspect.signature(getattr(self.profile, "install_hooks")).parameters:
+            raise Skip("the profile's install_hooks takes no submit_delay")
+        self.case_burst("burst_slow_hook", hooks=True, submit_delay=1.5)
 
     def _burst_body(self, e):
         e.setup()
@@ -528,6 +555,9 @@ class Kit:
             if c != 1:
                 problems.append("%s x%d" % (t, c))
         merged = [s for s in seen if s not in all6]
+        # Two prompts folded into one model turn (one message, two text blocks).
+        merged += ["+".join(x[:24] for x in t.get("user_texts") or []) for t in turns
+                   if len([x for x in t.get("user_texts") or [] if x in all6]) > 1]
         if merged:
             problems.append("unexpected turn texts %r" % [m[:60] for m in merged])
         got_order = [s for s in seen if s in all6]
@@ -545,6 +575,23 @@ class Kit:
             rep = by_turn.get(t["turn"])
             prev_end = rep["ts"] if rep else None
         problems += mid
+        # nothing typed while the agent worked: each message was committed
+        # as delivered only after the reply to the one before had ended
+        # (the agent may queue a prompt typed mid-turn and run it later,
+        # which the order and turn checks above cannot see)
+        deliv_at = {}
+        for x in e.events():
+            if x.get("ev") == "msg-delivered" and x.get("delivered_at"):
+                deliv_at.setdefault(x.get("task"), iso_ts(x["delivered_at"]))
+        turn_of = {t.get("user_text"): t.get("turn") for t in turns}
+        typed_mid = []
+        for prev, t in zip(order, order[1:]):
+            rep = by_turn.get(turn_of.get(prev))
+            at = deliv_at.get(acks[t][1])
+            if rep and at is not None and at < rep["ts"]:
+                typed_mid.append("%s delivered %.2fs before the reply to %s ended" % (t, rep["ts"] - at, prev))
+        problems += typed_mid
+        mid += typed_mid
         # muxvisor's own account: one msg-delivered per message, none for a
         # message whose model turn never reached the mock
         evs = e.events()
@@ -564,12 +611,13 @@ class Kit:
         det = "%d turns for 6 messages" % len([s for s in seen if s in all6])
         if problems:
             det += "; " + "; ".join(problems[:4])
+            det += "; " + self._burst_story(e, order, task_of, turns, evs)
         counts = [seen.count(t) for t in order]
         det = self.burst_run + det + " [arrived %d/6, lost %d, doubled %d, merged %d, mid-turn %d, msg-delivered %d, delivered-without-turn %d, msg-undelivered %d]" % (
             len([c for c in counts if c >= 1]), counts.count(0), len([c for c in counts if c > 1]),
             len(merged), len(mid), len([t for t in order if task_of[t] in dl]),
             len([t for t in order if task_of[t] in dl and seen.count(t) == 0]), len(und))
-        self.report("burst", "FAIL" if problems else "PASS", det,
+        self.report(self.burst_name, "FAIL" if problems else "PASS", det,
                     sent=6, arrived=len([c for c in counts if c >= 1]),
                     lost=counts.count(0), doubled=len([c for c in counts if c > 1]),
                     merged=len(merged), mid_turn=len(mid),
@@ -577,6 +625,27 @@ class Kit:
                     delivered_without_turn=len([t for t in order
                                                 if task_of[t] in dl and seen.count(t) == 0]),
                     undelivered_events=len(und))
+
+    def _burst_story(self, e, order, task_of, turns, evs):
+        """Where each message went, for a failed burst run: its delivery
+        (muxvisor's events), the model turn that carried it, and whether it
+        still shows on the screen."""
+        screen = e.screen()
+        out = []
+        for t in order:
+            task = task_of[t]
+            d = [x.get("delivered_at") or x.get("ts") for x in evs
+                 if x.get("ev") == "msg-delivered" and x.get("task") == task]
+            u = [x.get("ts") for x in evs if x.get("ev") == "msg-undelivered" and x.get("task") == task]
+            carried = [str(x.get("turn")) for x in turns if t in (x.get("user_texts") or [x.get("user_text")])]
+            later = [str(x.get("turn")) for x in turns if t in (x.get("history") or [])]
+            out.append("%s: delivered %s%s, turn %s, in the history of %s, on screen %s" % (
+                t, ",".join(v[11:23] for v in d if v) or "-",
+                (" undelivered " + ",".join(v[11:23] for v in u if v)) if u else "",
+                ",".join(carried) or "-", ",".join(later[:2]) or "-", t in screen))
+        tt = ["turn %s at %s" % (x.get("turn"), time.strftime("%H:%M:%S", time.gmtime(x.get("ts") or 0)))
+              + (".%03d" % int(((x.get("ts") or 0) % 1) * 1000)) for x in turns]
+        return "story: " + " | ".join(out) + " | turns: " + ", ".join(tt)
 
     def case_multiline(self):
         def body(e):

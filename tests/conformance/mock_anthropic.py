@@ -73,9 +73,10 @@ With ``MOCK_DUMP=1`` in its environment the mock also appends every
 ``/v1/messages`` request in full (headers and body) to ``dump.jsonl``.
 ``requests.jsonl``: one line per model turn, written when the request
 arrives: ``{"ts", "path", "status", "user_text", "turn", "history",
-"n_messages", "model", "session_id", "stream"}`` where ``history`` is the
-list of the texts of all earlier user messages in the request (a resumed
-conversation carries them) and ``session_id`` is the id Claude Code sends in
+"user_texts", "n_messages", "model", "session_id", "stream"}`` where
+``history`` is the list of the texts of all earlier user messages in the
+request (a resumed conversation carries them), ``user_texts`` every text
+block of the last user message (``user_text`` is the last of them) and ``session_id`` is the id Claude Code sends in
 its ``metadata.user_id``/``x-claude-code-session-id`` when it does.
 ``replies.jsonl``: one line per model turn when its answer was completely
 written: ``{"ts", "turn", "status", "arrived", "user_text"}`` (``ts`` is
@@ -111,8 +112,15 @@ _qlock = threading.Lock()
 
 def _text_of(content):
     """The user-typed text of one message's content (str or block list)."""
+    texts = _texts_of(content)
+    return texts[-1] if texts else ""
+
+
+def _texts_of(content):
+    """Every user-typed text block of one message's content, in order (two
+    when a CLI folds two submitted prompts into one message)."""
     if isinstance(content, str):
-        return content
+        return [content]
     texts = []
     for block in content or []:
         if not isinstance(block, dict) or block.get("type") != "text":
@@ -124,7 +132,7 @@ def _text_of(content):
         ) or s.startswith("Caveat: The messages below"):
             continue
         texts.append(t)
-    return texts[-1] if texts else ""
+    return texts
 
 
 def _has_tool_result(content):
@@ -278,6 +286,7 @@ class AnthropicHandler(mockbase.Handler):
         msgs = body.get("messages") or []
         users = [m for m in msgs if isinstance(m, dict) and m.get("role") == "user"]
         history = [_text_of(m.get("content")) for m in users[:-1]]
+        user_texts = _texts_of(users[-1].get("content")) if users else []
         self.state.log(
             "requests.jsonl",
             {
@@ -287,6 +296,7 @@ class AnthropicHandler(mockbase.Handler):
                 "user_text": text,
                 "turn": turn,
                 "history": history,
+                "user_texts": user_texts,
                 "n_messages": len(msgs),
                 "model": model,
                 "stream": stream,

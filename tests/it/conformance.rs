@@ -120,3 +120,20 @@ fn claude_code_with_the_readme_hooks_takes_bursts_one_turn_each() {
         );
     }
 }
+
+/// The README's hooks on a loaded machine, where the `UserPromptSubmit`
+/// hook takes seconds (the kit slows it by 1.5 s): between a delivery and
+/// that hook's `busy` mark, the newest mark is the `ready` of the turn
+/// before. It must not let the next message in while Claude Code works
+/// (which queues it: no model turn shows the fault, only the times of the
+/// deliveries against the ends of the replies, which the kit compares).
+#[test]
+fn claude_code_with_a_slow_prompt_submit_hook_takes_no_message_mid_turn() {
+    if kit("claude", &["--hooks", "--cases", "burst_slow_hook"]).is_none() {
+        require_or_skip(
+            "claude_code_with_a_slow_prompt_submit_hook_takes_no_message_mid_turn",
+            "claude",
+            "MUXVISOR_REQUIRE_CLAUDE",
+        );
+    }
+}

@@ -121,6 +121,7 @@ pub fn deliver_next(
         return Ok(DeliveryOutcome::Refused { task, reason: reason.into() });
     }
     let (patterns, _) = looker.patterns(spec)?;
+    let typed_at = Utc::now();
     let confirmed = match confirm::deliver(root, id, &patterns, &c.payload, !c.header.no_enter) {
         Ok(c) => c,
         Err(TmuxError::Refused(why)) => {
@@ -140,6 +141,7 @@ pub fn deliver_next(
             record::update(root, id, launched_at, |rec| {
                 rec.delivery = Some(Delivery {
                     at: now,
+                    typed_at: Some(typed_at),
                     task: task.clone(),
                     screen_before: classify::fingerprint(&screen),
                     changed: false,

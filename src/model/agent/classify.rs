@@ -24,7 +24,12 @@
 //! screen has changed since the moment the delivery was confirmed (or a mark
 //! newer than the delivery says otherwise): the screen of that moment may
 //! already show an empty prompt again before the turn's first output, and
-//! is not yet a new ready state, so two messages never land in one turn. A
+//! is not yet a new ready state, so two messages never land in one turn.
+//! A mark made before the delivery no longer counts at all
+//! ([`Delivery::supersedes`]): the `ready` of the turn before would
+//! otherwise stand for the agent from the first change of its screen until
+//! its prompt-submit hook ran, which on a loaded machine let more messages
+//! in mid-turn. A
 //! screen asked for before the delivery never shows it ready (a looker
 //! slower than the deliverer, whose record is newer than its screen). A
 //! turn that never changes the screen again (a program that answered
@@ -96,7 +101,13 @@ pub struct Mark {
 /// The last message pasted into the agent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
+    /// When it was confirmed (committed).
     pub at: DateTime<Utc>,
+    /// When its paste began: a `busy` or `blocked` mark made since then
+    /// is the agent's word about the turn this message started (absent in
+    /// a record written before 0.x: then `at` stands for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typed_at: Option<DateTime<Utc>>,
     pub task: String,
     /// Fingerprint of the screen just before the paste.
     pub screen_before: u64,
@@ -105,6 +116,21 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// Whether mark `m` was made before this delivery and so no longer
+    /// speaks for the agent: the delivery started a turn after it. A `ready`
+    /// mark counts only once the delivery was committed (one made while the
+    /// message was being typed is the end of the turn before, reported
+    /// late); a `busy` or `blocked` one from the moment the paste began (the
+    /// agent's `UserPromptSubmit` hook, which may run before the commit).
+    /// Pure.
+    pub fn supersedes(&self, m: &Mark) -> bool {
+        let from = match m.state {
+            AgentState::Ready => self.at,
+            _ => self.typed_at.unwrap_or(self.at),
+        };
+        m.at < from
+    }
+
     /// Whether a screen with fingerprint `fp`, asked for at `taken_at`,
     /// shows the delivery taken in: it differs from the screen before the
     /// paste and was captured after the delivery. A capture from before it
@@ -238,13 +264,13 @@ fn screen_view(f: &Facts, r: &Rules) -> Option<View> {
 /// A ready view is not yet a new ready state while the screen still shows
 /// the moment the last delivery was confirmed: until it changed, or stood
 /// unchanged for `quiet` (the turn printed nothing more).
-fn after_delivery(v: View, f: &Facts, r: &Rules) -> View {
+fn after_delivery(v: View, f: &Facts, mark: Option<&Mark>, r: &Rules) -> View {
     let pending = f.delivery.is_some_and(|d| {
         let stale = f.seen_at.is_none_or(|t| t <= d.at);
         let same = f.screen.is_some_and(|s| fingerprint(s) == d.screen_before);
         let hold = if same { r.quiet } else { MARK_FRESH };
         let unseen = !d.changed && age(f.now, d.at) < hold;
-        f.mark.is_none_or(|m| m.at < d.at) && (stale || unseen)
+        mark.is_none_or(|m| m.at < d.at) && (stale || unseen)
     });
     if v.state == AgentState::Ready && pending {
         return View::of(AgentState::Busy, Source::Delivery);
@@ -268,8 +294,14 @@ pub fn decide(f: &Facts, r: &Rules) -> View {
         };
     }
     let screen = screen_view(f, r);
-    if let Some(m) = f.mark {
-        let mark =
+    // A mark made before the last delivery said what the agent did before
+    // that message: the delivery is newer news. Without this, the `ready`
+    // mark of the turn before stood for the agent as soon as the screen
+    // moved after a delivery, until the agent's slow `UserPromptSubmit`
+    // hook replaced it, and more messages were typed into a working agent.
+    let mark = f.mark.filter(|m| f.delivery.is_none_or(|d| !d.supersedes(m)));
+    if let Some(m) = mark {
+        let said =
             View { state: m.state, reason: m.reason.clone(), source: Source::Mark, lines: vec![] };
         let fresh = age(f.now, m.at) < MARK_FRESH;
         let v = match screen {
@@ -285,15 +317,15 @@ pub fn decide(f: &Facts, r: &Rules) -> View {
             {
                 s
             }
-            _ => mark,
+            _ => said,
         };
-        return after_delivery(v, f, r);
+        return after_delivery(v, f, mark, r);
     }
     if let Some(s) = screen {
-        return after_delivery(s, f, r);
+        return after_delivery(s, f, mark, r);
     }
     if !r.has_ready && f.quiet_for.is_some_and(|q| q >= r.quiet) {
-        return after_delivery(View::of(AgentState::Ready, Source::Quiet), f, r);
+        return after_delivery(View::of(AgentState::Ready, Source::Quiet), f, mark, r);
     }
     if f.ever_ready {
         View::of(AgentState::Busy, Source::Quiet)
@@ -490,6 +522,7 @@ mod tests {
         let r = rules(&p);
         let d = Delivery {
             at: ago(t0(), Duration::from_millis(300)),
+            typed_at: None,
             task: "t".into(),
             screen_before: fingerprint(READY),
             changed: false,
@@ -525,6 +558,59 @@ mod tests {
         assert_eq!(decide(&f, &r).state, Ready);
     }
 
+    /// Seen under load with Claude Code 2.1.332 and the README's hooks:
+    /// a delivery confirmed by the screen, the spinner moving, and the
+    /// agent's `UserPromptSubmit` hook not yet run. The `ready` mark of the
+    /// turn before must not make it ready: four more messages were typed
+    /// into the working agent within 2 s (tests/conformance, case
+    /// `burst_slow_hook`).
+    #[test]
+    fn a_mark_from_before_a_delivery_no_longer_speaks_for_the_agent() {
+        let p = pats();
+        let r = rules(&p);
+        let typed = ago(t0(), Duration::from_millis(500));
+        let d = Delivery {
+            at: ago(t0(), Duration::from_millis(400)),
+            typed_at: Some(typed),
+            task: "t".into(),
+            screen_before: fingerprint(READY),
+            changed: true,
+        };
+        let before = Mark { state: Ready, reason: None, at: ago(t0(), Duration::from_secs(1)) };
+        let mut f = facts(Some("● Thinking… (esc to interrupt)"));
+        f.delivery = Some(&d);
+        f.mark = Some(&before);
+        assert_eq!(
+            state(decide(&f, &r)),
+            (Busy, Source::Screen),
+            "the screen speaks, not the old mark"
+        );
+        f.screen = Some(READY);
+        assert_eq!(state(decide(&f, &r)), (Ready, Source::Screen), "the turn ended on the screen");
+        // A ready mark made while the message was typed is the turn before's, late.
+        let late = Mark { state: Ready, reason: None, at: ago(t0(), Duration::from_millis(450)) };
+        f.screen = Some("● Thinking… (esc to interrupt)");
+        f.mark = Some(&late);
+        assert_eq!(state(decide(&f, &r)), (Busy, Source::Screen));
+        // A busy mark made since the paste began is this turn's, even before the commit.
+        let submit = Mark { state: Busy, reason: None, at: ago(t0(), Duration::from_millis(450)) };
+        f.screen = Some(READY);
+        f.mark = Some(&submit);
+        assert_eq!(state(decide(&f, &r)), (Busy, Source::Mark));
+        // The Stop hook's ready mark, after the commit, ends the turn.
+        let stop = Mark { state: Ready, reason: None, at: ago(t0(), Duration::from_millis(100)) };
+        f.screen = Some("● Thinking… (esc to interrupt)");
+        f.mark = Some(&stop);
+        assert_eq!(state(decide(&f, &r)), (Ready, Source::Mark));
+        // A record from an older muxvisor has no typed_at: the commit stands for it.
+        let old = Delivery { typed_at: None, ..d.clone() };
+        f.delivery = Some(&old);
+        f.mark = Some(&submit);
+        assert_eq!(state(decide(&f, &r)).0, Busy);
+        f.screen = Some(READY);
+        assert_eq!(state(decide(&f, &r)), (Ready, Source::Screen), "that busy mark predates `at`");
+    }
+
     #[test]
     fn the_screen_of_the_confirmed_delivery_holds_it_busy_for_quiet_only() {
         let p = pats();
@@ -533,6 +619,7 @@ mod tests {
         // (before the turn's first output): busy, until it changes ...
         let d = Delivery {
             at: ago(t0(), Duration::from_millis(200)),
+            typed_at: None,
             task: "t".into(),
             screen_before: fingerprint(READY),
             changed: false,
