@@ -17,8 +17,11 @@
 //! pane inherits the identity too, and so do the shells tmux runs for
 //! muxvisor's pane log and exit hook: any argv that names muxvisor), tmux
 //! servers and clients (a peer's server runs with the peer's environment),
-//! and the process that asks, with its ancestors (`stop` run from inside
-//! the pane).
+//! the notification hook and what it starts (it carries the identity of
+//! the event it reports, and `MUXVISOR_EVENT`, a name a peer's program can
+//! never be given: a `launch` right after an `add` ended the hook still
+//! busy with the `add` line), and the process that asks, with its
+//! ancestors (`stop` run from inside the pane).
 //!
 //! Finding them is a scan of every process's environment: a stop, a
 //! program's launch and `clean` pay it, never a tick's routine look or a
@@ -86,7 +89,7 @@ pub fn find(root: &Root, id: &Identity) -> Vec<Stray> {
         .filter(|p| !spare.contains(p))
         .filter_map(|pid| {
             let argv = proc::argv(pid)?;
-            if exempt(&argv) || !proc::alive(pid) {
+            if exempt(&argv) || messenger(pid) || !proc::alive(pid) {
                 return None;
             }
             let argv: Vec<String> =
@@ -128,6 +131,12 @@ pub fn end(root: &Root, id: &Identity, grace: Duration, when: &str) -> Vec<Stray
         .kv("pids", what.join(" | "))
         .append_to(&root.lifecycle_log());
     strays
+}
+
+/// True for the notification hook or anything it started: its environment
+/// holds `MUXVISOR_EVENT` (reserved: never in a peer's environment).
+fn messenger(pid: i32) -> bool {
+    proc::environ(pid).is_some_and(|e| e.iter().any(|w| w.starts_with(b"MUXVISOR_EVENT=")))
 }
 
 fn find_one(root: &Root, id: &Identity, pid: i32) -> bool {
