@@ -1408,15 +1408,28 @@ def report(s, chaos_s, settled, load0, live):
     acct = stop_and_timeout_accounts(s, life, acked, shown_all, runs, v)
 
     # 2. server kills <-> ev=server-exit records.
+    # Keyed by peer and pid: pids wrap (pid_max 32768 here), and in a long
+    # run under load two peers' servers, or two of one peer's, can get the
+    # same pid minutes apart. A record belongs to a kill of its peer's
+    # server with that pid made before it and after the previous such kill.
     recs = {}
     for e in exits:
         if e.get("ev") == "server-exit":
-            recs.setdefault(int(e.get("server_pid") or 0), []).append(e)
+            recs.setdefault((e.get("identity"), int(e.get("server_pid") or 0)), []).append(e)
     server_kills = [k for k in s.kills if k["kind"] == "server" and not k.get("missed")]
-    killed = {k["pid"] for k in server_kills}
+    killed = {(k["id"], k["pid"]) for k in server_kills}
+    kill_times = {}
+    for k in server_kills:
+        kill_times.setdefault((k["id"], k["pid"]), []).append(k["t"])
+
+    def recs_of(k):
+        key = (k["id"], k["pid"])
+        later = [t for t in kill_times.get(key, []) if t > k["t"]]
+        until = min(later) - 1 if later else float("inf")
+        return [e for e in recs.get(key, []) if k["t"] - 1 <= iso_epoch(e.get("ts", "")) < until]
     unwatched_rec = unwatched_gone = unwatched_lost = intent_kills = 0
     for k in server_kills:
-        n = len(recs.get(k["pid"], []))
+        n = len(recs_of(k))
         if n > 1:
             v.append(f"server {k['pid']} of {k['id']}: {n} ev=server-exit records")
         elif k["intent"]:
@@ -1439,9 +1452,9 @@ def report(s, chaos_s, settled, load0, live):
             v.append(f"MISSED: server {k['pid']} of {k['id']} killed at "
                      f"{time.strftime('%H:%M:%S', time.gmtime(k['t']))}.{int(k['t'] % 1 * 1000):03d}"
                      f" while watched: no ev=server-exit")
-    for pid, es in recs.items():
-        if pid not in killed:
-            v.append(f"ev=server-exit for server {pid} ({es[0].get('identity')}) that the chaos "
+    for (ident, pid), es in recs.items():
+        if (ident, pid) not in killed:
+            v.append(f"ev=server-exit for server {pid} ({ident}) that the chaos "
                      f"did not kill: {es[0]}")
 
     # 3. processes left, doctor, clean.
