@@ -103,6 +103,7 @@ displays and a draft).
 """
 
 import argparse
+import datetime
 import importlib
 import json
 import os
@@ -146,7 +147,6 @@ def poll(cond, timeout, step=0.1):
 
 def iso_ts(text):
     """Seconds since the epoch of muxvisor's RFC 3339 time (``...Z``)."""
-    import datetime
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
@@ -579,24 +579,24 @@ class Kit:
         # as delivered only after the reply to the one before had ended
         # (the agent may queue a prompt typed mid-turn and run it later,
         # which the order and turn checks above cannot see)
+        evs = e.events()
+        task_of = {t: acks[t][1] for t in texts}
+        task_of[head] = hdoc.get("task")
         deliv_at = {}
-        for x in e.events():
+        for x in evs:
             if x.get("ev") == "msg-delivered" and x.get("delivered_at"):
                 deliv_at.setdefault(x.get("task"), iso_ts(x["delivered_at"]))
         turn_of = {t.get("user_text"): t.get("turn") for t in turns}
         typed_mid = []
         for prev, t in zip(order, order[1:]):
             rep = by_turn.get(turn_of.get(prev))
-            at = deliv_at.get(acks[t][1])
+            at = deliv_at.get(task_of[t])
             if rep and at is not None and at < rep["ts"]:
                 typed_mid.append("%s delivered %.2fs before the reply to %s ended" % (t, rep["ts"] - at, prev))
         problems += typed_mid
         mid += typed_mid
         # muxvisor's own account: one msg-delivered per message, none for a
         # message whose model turn never reached the mock
-        evs = e.events()
-        task_of = {t: acks[t][1] for t in texts}
-        task_of[head] = hdoc.get("task")
         dl = [x.get("task") for x in evs if x.get("ev") == "msg-delivered"]
         und = [x for x in evs if x.get("ev") == "msg-undelivered"]
         for t in order:

@@ -179,12 +179,9 @@ fn a_hook_still_busy_with_a_peer_s_line_is_not_a_stray_of_that_peer() {
     install_hook(
         &env,
         &format!(
-            "cat >> '{got}'
-if [ \"$MUXVISOR_EVENT\" = add ]; then
-             echo $$ > '{pid}'
-             while [ ! -e '{release}' ]; do sleep 0.05; done
-fi
-",
+            "cat >> '{got}'\nif [ \"$MUXVISOR_EVENT\" = add ]; then\n\
+             echo $$ > '{pid}'\n\
+             while [ ! -e '{release}' ]; do sleep 0.05; done\nfi\n",
             got = got.display(),
             pid = pid.display(),
             release = release.display()

@@ -105,7 +105,7 @@ pub struct Delivery {
     pub at: DateTime<Utc>,
     /// When its paste began: a `busy` or `blocked` mark made since then
     /// is the agent's word about the turn this message started (absent in
-    /// a record written before 0.x: then `at` stands for it).
+    /// a record an older muxvisor wrote: then `at` stands for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typed_at: Option<DateTime<Utc>>,
     pub task: String,
