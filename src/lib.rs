@@ -42,9 +42,8 @@ fn named_identity(cmd: &Command) -> Option<&str> {
     match cmd {
         Command::Add(a) => Some(&a.id),
         Command::Rm(a) => Some(&a.id),
-        Command::Attach(a) | Command::PaneLog(a) | Command::Run(a) | Command::Courier(a) => {
-            Some(&a.id)
-        }
+        Command::Attach(a) | Command::PaneLog(a) | Command::Courier(a) => Some(&a.id),
+        Command::Run(a) => Some(&a.id),
         Command::Launch(a) => Some(&a.id),
         Command::Mark(a) => Some(&a.id),
         Command::Stop(a) => Some(&a.id),

@@ -80,6 +80,137 @@ pub fn start_runner_locked(
     Ok(Some(Started { pane_pid: launched.pane_pid }))
 }
 
+/// Start runners in `spec`'s free worker slots (`add --workers N`, N > 1)
+/// for the pending tasks no live runner is free to take, each in its own
+/// window of the running server (`_run <id> --slot k`). The caller holds
+/// `q`'s worker lock and the first runner lives (it owns the server). Dead
+/// worker panes (a runner killed outright) are removed first. A slot whose
+/// task is still in `cur/` is not refilled: its task is the hand-over's to
+/// finish first. Waits until each started runner holds its slot's lock, so
+/// the next starter sees it. Returns the slots started, with their pids.
+pub fn fill_slots(
+    root: &Root,
+    spec: &PeerSpec,
+    q: &Queue,
+    _held: &LockGuard,
+) -> Result<Vec<(u32, Option<i32>)>> {
+    if spec.workers <= 1 {
+        return Ok(Vec::new());
+    }
+    let id = &spec.identity;
+    let tmux = Tmux::new(root.socket(id))
+        .map_err(TmuxError::into_anyhow)?
+        .with_timeout(Duration::from_secs(2));
+    for pane in crate::tmux::launch::dead_worker_panes(&tmux, id).unwrap_or_default() {
+        let _ = crate::tmux::launch::kill_pane(&tmux, &pane);
+    }
+    let free = Slots::read(q, spec.workers)?.to_fill(q.counts()?.pending);
+    let exe = std::env::current_exe().context("finding the muxvisor binary")?;
+    let cwd = if spec.cwd.is_dir() { spec.cwd.clone() } else { std::path::PathBuf::from("/") };
+    let mut started = Vec::new();
+    for k in free {
+        let argv = session::runner_argv(&exe, root.dir(), spec, k);
+        let cmd = crate::tmux::launch::worker_window_cmd(id, &cwd, &argv);
+        let out = tmux
+            .run(&cmd)
+            .map_err(TmuxError::into_anyhow)
+            .with_context(|| format!("starting worker {k} of {id}"))?;
+        started.push((k, out.stdout.trim().parse::<i32>().ok()));
+    }
+    let deadline = Instant::now() + RUNNER_START_WAIT;
+    for (k, pane) in &started {
+        let lock = crate::model::queue::QueueLock::slot(*k);
+        while !q.lock_held(lock) && Instant::now() < deadline {
+            if pane.is_some_and(|p| nix::sys::signal::kill(pid(p), None).is_err()) {
+                break; // it died; its hook hands over
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    Ok(started)
+}
+
+/// Start the first runner again in its dead pane (`--workers N`: the
+/// worker windows' runners live, so the server is not torn down under
+/// them), wait until it holds `runner.lock`, and record its pane's pid.
+/// The caller holds `q`'s worker lock and has finished the dead runner's
+/// task. Returns the new pane pid.
+pub fn respawn_runner_locked(
+    root: &Root,
+    spec: &PeerSpec,
+    q: &Queue,
+    _held: &LockGuard,
+) -> Result<Option<i32>> {
+    let id = &spec.identity;
+    let _lock = crate::ground::fsutil::lock_within(
+        &root.id_lock(id),
+        session::LOCK_WAIT,
+        &format!("respawn {id}"),
+    )?;
+    let tmux = Tmux::new(root.socket(id))
+        .map_err(TmuxError::into_anyhow)?
+        .with_timeout(Duration::from_secs(2));
+    let exe = std::env::current_exe().context("finding the muxvisor binary")?;
+    let cwd = if spec.cwd.is_dir() { spec.cwd.clone() } else { std::path::PathBuf::from("/") };
+    let argv = session::runner_argv(&exe, root.dir(), spec, 0);
+    let out = tmux
+        .run(&crate::tmux::launch::respawn_cmd(id, &cwd, &argv))
+        .map_err(TmuxError::into_anyhow)
+        .with_context(|| format!("starting the first runner of {id} again"))?;
+    let pane = out.stdout.trim().parse::<i32>().ok();
+    crate::model::peer_state::update(root, id, |st| st.pane_pid = pane)?;
+    drop(_lock);
+    let deadline = Instant::now() + RUNNER_START_WAIT;
+    while !q.runner_alive() && Instant::now() < deadline {
+        if pane.is_some_and(|p| nix::sys::signal::kill(pid(p), None).is_err()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(pane)
+}
+
+/// Which worker slots run what, read in the order that makes a slot whose
+/// lock is free and whose task is still in `cur/` a dead runner's: the
+/// claimed tasks first, the locks after.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Slots {
+    pub workers: u32,
+    /// Each claimed task's id and slot, in queue order.
+    pub claimed: Vec<(String, u32)>,
+    /// The slots whose runner lives, with the pid it wrote.
+    pub live: Vec<(u32, Option<i32>)>,
+}
+
+impl Slots {
+    pub fn read(q: &Queue, workers: u32) -> Result<Slots> {
+        let claimed = q.running_all()?.iter().map(|c| (c.header.task.clone(), c.slot())).collect();
+        Ok(Slots { workers, claimed, live: q.live_slots(workers) })
+    }
+
+    pub fn is_live(&self, slot: u32) -> bool {
+        self.live.iter().any(|(k, _)| *k == slot)
+    }
+
+    fn has_task(&self, slot: u32) -> bool {
+        self.claimed.iter().any(|(_, k)| *k == slot)
+    }
+
+    /// The worker slots (1..N) to start for `pending` tasks: as many as
+    /// the pending tasks outnumber the live runners without a task, among
+    /// the slots with neither a live runner nor a task in `cur/`. Pure.
+    pub fn to_fill(&self, pending: usize) -> Vec<u32> {
+        let idle = self.live.iter().filter(|(k, _)| !self.has_task(*k)).count();
+        let want = pending.saturating_sub(idle);
+        (1..self.workers).filter(|k| !self.is_live(*k) && !self.has_task(*k)).take(want).collect()
+    }
+
+    /// Tasks of worker slots (1..N) whose runner is gone.
+    pub fn orphans(&self) -> impl Iterator<Item = &str> {
+        self.claimed.iter().filter(|(_, k)| *k > 0 && !self.is_live(*k)).map(|(t, _)| t.as_str())
+    }
+}
+
 fn pid(p: i32) -> nix::unistd::Pid {
     nix::unistd::Pid::from_raw(p)
 }
@@ -151,8 +282,7 @@ pub fn finish(
         }
         Finish::Failed { reason } => reason.clone(),
     };
-    let running = q.running()?.is_some_and(|c| c.task() == task);
-    if !running {
+    if !q.is_running(task)? {
         return Ok(Finished::NotRunning);
     }
     Ok(
@@ -281,6 +411,28 @@ fn arg_max() -> usize {
 mod tests {
     use super::*;
     use crate::model::peer::{Identity, Policy};
+
+    #[test]
+    fn which_worker_slots_to_start() {
+        let slots = |claimed: &[(&str, u32)], live: &[u32]| Slots {
+            workers: 4,
+            claimed: claimed.iter().map(|(t, k)| (t.to_string(), *k)).collect(),
+            live: live.iter().map(|k| (*k, None)).collect(),
+        };
+        // Only the first runner, busy: three more for three pending.
+        assert_eq!(slots(&[("a", 0)], &[0]).to_fill(3), vec![1, 2, 3]);
+        assert_eq!(slots(&[("a", 0)], &[0]).to_fill(1), vec![1]);
+        // An idle runner takes one pending task itself.
+        assert_eq!(slots(&[], &[0]).to_fill(1), Vec::<u32>::new());
+        assert_eq!(slots(&[("a", 0)], &[0, 2]).to_fill(2), vec![1]);
+        // A dead slot's task is the hand-over's: that slot is not refilled.
+        let s = slots(&[("a", 0), ("b", 1)], &[0]);
+        assert_eq!(s.to_fill(5), vec![2, 3]);
+        assert_eq!(s.orphans().collect::<Vec<_>>(), vec!["b"]);
+        // One worker never fills.
+        let one = Slots { workers: 1, ..slots(&[], &[0]) };
+        assert!(one.to_fill(9).is_empty());
+    }
 
     fn spec(argv: &[&str], deliver: Deliver) -> PeerSpec {
         let mut s = PeerSpec::new(

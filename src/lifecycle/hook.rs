@@ -69,13 +69,27 @@ pub fn pane_died(
         }
         // A tick that found the pane dead first has recorded it already.
         if !exit_recorded(root, id, pid.trim()) {
-            session_exit_event(id, status, signal, pid).append_to(&root.exits_log())?;
+            let mut ev = session_exit_event(id, status, signal, pid);
+            if let Some(task) = runner_task(root, id, pid.trim()) {
+                ev = ev.kv("task", task);
+            }
+            ev.append_to(&root.exits_log())?;
         }
     }
     crate::ground::fault::point("hook-logged");
     let ephemeral =
         peer::load(root, id).ok().flatten().is_some_and(|s| s.policy == Policy::Ephemeral);
     Ok(if ephemeral { AfterDeath::HandOver } else { AfterDeath::Nothing })
+}
+
+/// The task an ephemeral peer's runner (pane pid `pid`) left claimed, if
+/// any: the task of the worker slot whose lock it wrote its pid into. A
+/// death's record names it, whichever of the `--workers` runners died.
+fn runner_task(root: &Root, id: &Identity, pid: &str) -> Option<String> {
+    let pid = pid.parse().ok()?;
+    let q = crate::model::queue::Queue::open_existing(root, id).ok()??;
+    let slot = q.slot_of_pid(pid)?;
+    q.running_all().ok()?.into_iter().find(|c| c.slot() == slot).map(|c| c.task().to_string())
 }
 
 /// How much of the end of `exits.log` is searched for a death's record.

@@ -94,10 +94,11 @@ pub enum Ended {
     Failed,
 }
 
-/// `_run <id>`: serve `id`'s queue until it retires.
-pub fn run(root: &Root, id: &Identity) -> Result<Ended> {
+/// `_run <id> [--slot k]`: serve `id`'s queue as worker slot `slot` (0:
+/// the first runner, the only one of a one-worker peer) until it retires.
+pub fn run(root: &Root, id: &Identity, slot: u32) -> Result<Ended> {
     install_signals()?;
-    match Runner::start(root, id).and_then(|r| r.map(Runner::serve).transpose()) {
+    match Runner::start(root, id, slot).and_then(|r| r.map(Runner::serve).transpose()) {
         Ok(ended) => Ok(ended.unwrap_or(Ended::Done)),
         Err(e) => {
             failed(root, id, &e);
@@ -137,7 +138,13 @@ struct Runner<'a> {
     root: &'a Root,
     id: Identity,
     q: Queue,
-    /// `runner.lock`, held while we accept work.
+    /// Our worker slot: 0 for the first runner (it owns the server), `k`
+    /// for the runner of worker window `k` (`add --workers N`).
+    slot: u32,
+    /// The spec's `--workers`, as last read.
+    workers: u32,
+    /// Our slot's lock (`runner.lock`, `runner.<k>.lock`), held while we
+    /// accept work.
     lock: Option<LockGuard>,
     /// A control-mode client of our own server, for the screen's last
     /// lines after each task without a tmux process per task.
@@ -145,10 +152,10 @@ struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
-    /// Take `runner.lock`; `None` if another runner holds it.
-    fn start(root: &'a Root, id: &Identity) -> Result<Option<Runner<'a>>> {
+    /// Take our slot's lock; `None` if another runner holds it.
+    fn start(root: &'a Root, id: &Identity, slot: u32) -> Result<Option<Runner<'a>>> {
         let q = Queue::open(root, id)?;
-        let Some(lock) = q.take_lock(QueueLock::Runner)? else { return Ok(None) };
+        let Some(lock) = q.take_lock(QueueLock::slot(slot))? else { return Ok(None) };
         // The starter holds the worker lock until it sees ours held, and it
         // logs ev=launch before that: wait for it once, so that no event of
         // ours precedes the launch.
@@ -157,7 +164,15 @@ impl<'a> Runner<'a> {
         // killed before it armed one leaves that to us (a lock probe when
         // one watches already). Observability only: never fatal.
         let _ = crate::lifecycle::canary::ensure(root, id);
-        Ok(Some(Runner { root, id: id.clone(), q, lock: Some(lock), control: RefCell::new(None) }))
+        Ok(Some(Runner {
+            root,
+            id: id.clone(),
+            q,
+            slot,
+            workers: 1,
+            lock: Some(lock),
+            control: RefCell::new(None),
+        }))
     }
 
     fn serve(mut self) -> Result<Ended> {
@@ -172,9 +187,14 @@ impl<'a> Runner<'a> {
                 Ok(_) => return self.retire("unregistered").map(|_| Ended::Done),
                 Err(e) => return Err(e),
             };
+            self.workers = spec.workers;
+            if self.slot >= spec.workers && self.retire("drained")? {
+                return Ok(Ended::Done); // a worker slot the spec no longer has
+            }
             let mark = self.q.change_mark();
             let t0 = Instant::now();
-            match self.q.claim(Utc::now(), Some(spec.task_ttl))? {
+            let ttl = Some(spec.task_ttl);
+            match self.q.claim_for(Utc::now(), ttl, self.slot, spec.workers)? {
                 Claim::Claimed(c) => {
                     busy_since = None;
                     fault("run-claimed");
@@ -197,6 +217,12 @@ impl<'a> Runner<'a> {
                     } else {
                         self.wait_change(mark, end);
                     }
+                }
+                Claim::Full => {
+                    // Every worker slot runs a task: wait for one to end
+                    // (an ack does not touch the counter: poll briefly).
+                    self.wait_change(mark, Instant::now() + Duration::from_millis(20));
+                    idle_since = Instant::now();
                 }
                 Claim::Busy => {
                     // Not ours: a task left by a runner that died. Whoever
@@ -377,9 +403,13 @@ impl<'a> Runner<'a> {
     }
 
     /// End our own server if the queue is still empty (see the module
-    /// header). False when work arrived meanwhile.
+    /// header), or, for a worker slot, our own window. False when work
+    /// arrived meanwhile.
     fn retire(&mut self, reason: &str) -> Result<bool> {
         let _worker = self.q.worker_lock_within(LOCK_WAIT)?;
+        if self.slot > 0 {
+            return self.retire_slot();
+        }
         if self.pending()? {
             return Ok(false);
         }
@@ -414,9 +444,40 @@ impl<'a> Runner<'a> {
         Ok(Ended::HandOver)
     }
 
+    /// A worker slot's retirement (the caller holds the worker lock): if
+    /// nothing is pending, release our slot's lock, check again (as the
+    /// first runner does), and let our window close with us, without a
+    /// `pane-died` hook: a retiring worker is not a death.
+    fn retire_slot(&mut self) -> Result<bool> {
+        let still_wanted =
+            |r: &Self| -> Result<bool> { Ok(r.slot < r.workers && r.q.counts()?.pending > 0) };
+        if still_wanted(self)? {
+            return Ok(false);
+        }
+        self.lock = None;
+        if still_wanted(self)? {
+            self.lock =
+                Some(self.q.take_lock(QueueLock::slot(self.slot))?.context(
+                    "a worker slot's lock was taken while its runner held the worker lock",
+                )?);
+            return Ok(false);
+        }
+        self.control.borrow_mut().take();
+        if let (Ok(tmux), Some(pane)) =
+            (Tmux::new(self.root.socket(&self.id)), std::env::var_os("TMUX_PANE"))
+        {
+            let quick = tmux.with_timeout(Duration::from_secs(1));
+            let _ = crate::tmux::launch::close_on_exit(&quick, &pane.to_string_lossy());
+        }
+        Ok(true)
+    }
+
+    /// Work that keeps the first runner (and so the server) alive: a task
+    /// pending or running, or a worker slot's runner still alive.
     fn pending(&self) -> Result<bool> {
         let c = self.q.counts()?;
-        Ok(c.pending > 0 || c.running > 0)
+        let workers = self.q.live_slots(self.workers).iter().any(|(k, _)| *k > 0);
+        Ok(c.pending > 0 || c.running > 0 || workers)
     }
 
     /// Events are records, not control: a failure to write one is noted

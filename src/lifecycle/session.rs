@@ -140,7 +140,9 @@ pub fn launch_size(root: &Path, exe: &Path, spec: &PeerSpec) -> usize {
             argv.push("x".repeat(64));
             argv
         }
-        crate::model::peer::Policy::Ephemeral => runner_argv(exe, root, spec),
+        crate::model::peer::Policy::Ephemeral => {
+            runner_argv(exe, root, spec, spec.workers.saturating_sub(1))
+        }
     };
     let plan = LaunchPlan {
         id: &spec.identity,
@@ -179,15 +181,20 @@ pub fn runner_env(spec: &PeerSpec, root: &Path) -> Vec<(String, String)> {
     env
 }
 
-/// `muxvisor --root ROOT _run ID`, the argv of a runner's pane.
-fn runner_argv(exe: &Path, root: &Path, spec: &PeerSpec) -> Vec<String> {
-    vec![
+/// `muxvisor --root ROOT _run ID [--slot K]`, the argv of a runner's pane
+/// (worker slot `slot`; 0, the first runner's, is not written).
+pub fn runner_argv(exe: &Path, root: &Path, spec: &PeerSpec, slot: u32) -> Vec<String> {
+    let mut argv = vec![
         exe.to_string_lossy().into_owned(),
         "--root".into(),
         root.to_string_lossy().into_owned(),
         "_run".into(),
         spec.identity.to_string(),
-    ]
+    ];
+    if slot > 0 {
+        argv.extend(["--slot".to_string(), slot.to_string()]);
+    }
+    argv
 }
 
 /// The PATH the peer's program will get (its `--env`, its env file, or its
@@ -283,7 +290,7 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
         // cannot start uses up an attempt); its own cwd only matters to a
         // person who attaches.
         Start::Runner => {
-            let argv = runner_argv(&exe, root.dir(), spec);
+            let argv = runner_argv(&exe, root.dir(), spec, 0);
             let cwd = if spec.cwd.is_dir() { spec.cwd.clone() } else { PathBuf::from("/") };
             (argv, cwd)
         }
@@ -504,6 +511,7 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
         // asynchronously (`run-shell -b`), and one that ran late, after the
         // next launch removed the intent, would record this stop as a death.
         let _ = tl::unhook_pane_died(&quick);
+        end_worker_slots(root, id);
         obs.pane_pid
     };
     let how = match pane_pid {
@@ -526,6 +534,21 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
         .kv("reason", reason)
         .append_to(&root.lifecycle_log())?;
     Ok(Stopped { was_running: true, how, grace_ms })
+}
+
+/// `--workers N`: the runners of the worker windows end with the server,
+/// as the first runner does, before anything of theirs can record a task's
+/// end: SIGTERM to each one's group (it is its pane's program, and its
+/// program shares its group), after the intent is written and the hook
+/// removed. A pid is only taken from a lock its runner holds. The tasks
+/// they ran stay claimed, for the caller to settle.
+fn end_worker_slots(root: &Root, id: &Identity) {
+    let Ok(Some(q)) = crate::model::queue::Queue::open_existing(root, id) else { return };
+    for pid in q.live_worker_pids() {
+        if pid > 1 {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    }
 }
 
 /// When a stop sends SIGHUP after SIGTERM, given whether the group's

@@ -144,6 +144,11 @@ pub struct PeerSpec {
     /// How long a runner waits for more tasks before it retires.
     #[serde(default = "default_linger", with = "serde_human")]
     pub linger: Duration,
+    /// Most tasks of an ephemeral peer's queue run at once, each by its own
+    /// runner in its own pane (`add --workers N`); 1, the default, is the
+    /// strict one-at-a-time FIFO. A spec written before has 1.
+    #[serde(default = "default_workers", skip_serializing_if = "is_one_worker")]
+    pub workers: u32,
     /// The agent preset (`claude`, `codex`, `gemini`, `aider`) whose screen
     /// patterns (and resume arguments) apply; see `agent::presets`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,6 +182,17 @@ pub struct PeerSpec {
 
 fn default_linger() -> Duration {
     DEFAULT_LINGER
+}
+
+/// The most workers one peer may run at once.
+pub const MAX_WORKERS: u32 = 64;
+
+fn default_workers() -> u32 {
+    1
+}
+
+fn is_one_worker(n: &u32) -> bool {
+    *n == 1
 }
 
 fn default_quiet() -> Duration {
@@ -243,6 +259,7 @@ impl PeerSpec {
             task_timeout: DEFAULT_TASK_TIMEOUT,
             deliver: Deliver::Argv,
             linger: DEFAULT_LINGER,
+            workers: 1,
             agent: None,
             ready_patterns: Vec::new(),
             busy_patterns: Vec::new(),
@@ -284,6 +301,16 @@ impl PeerSpec {
         }
         if !self.cwd.is_absolute() {
             bail!("peer {}: cwd {} is not absolute", self.identity, self.cwd.display());
+        }
+        if !(1..=MAX_WORKERS).contains(&self.workers) {
+            bail!("peer {}: --workers must be 1 to {MAX_WORKERS}", self.identity);
+        }
+        if self.workers > 1 && self.deliver == Deliver::Keys {
+            bail!(
+                "peer {}: --workers above 1 runs argv workers only; a --deliver keys program \
+                 takes its tasks one at a time",
+                self.identity
+            );
         }
         let base = self.base_env.iter().flatten();
         for (k, v) in self.env.iter().chain(base) {
@@ -532,6 +559,29 @@ mod tests {
         s.env.clear();
         s.cwd = "rel".into();
         assert!(s.validate().is_err());
+        s.cwd = "/".into();
+        for (n, ok) in [(0, false), (1, true), (4, true), (MAX_WORKERS + 1, false)] {
+            s.workers = n;
+            assert_eq!(s.validate().is_ok(), ok, "--workers {n}");
+        }
+        s.deliver = Deliver::Keys;
+        assert!(s.validate().is_err(), "--workers 4 with --deliver keys");
+    }
+
+    /// A spec written before `--workers` existed has one worker, and a
+    /// one-worker spec is written as it always was.
+    #[test]
+    fn workers_default_to_one_and_one_is_not_written() {
+        let id = Identity::parse("w").unwrap();
+        let s = PeerSpec::new(id, Policy::Ephemeral, vec!["true".into()], "/".into());
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("workers"), "{json}");
+        let back: PeerSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.workers, 1);
+        let mut four = s.clone();
+        four.workers = 4;
+        let back: PeerSpec = serde_json::from_str(&serde_json::to_string(&four).unwrap()).unwrap();
+        assert_eq!(back.workers, 4);
     }
 
     #[test]

@@ -119,7 +119,7 @@ pub enum Command {
     PaneLog(IdArgs),
     /// Internal: the runner in an ephemeral peer's pane.
     #[command(hide = true, name = "_run")]
-    Run(IdArgs),
+    Run(RunArgs),
     /// Internal: the courier that delivers a persistent peer's mailbox.
     #[command(hide = true, name = "_courier")]
     Courier(IdArgs),
@@ -144,6 +144,15 @@ pub struct AdmitArgs {
 pub struct IdArgs {
     /// The peer's identity: ^[a-z0-9][a-z0-9_-]{0,39}$
     pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The peer's identity.
+    pub id: String,
+    /// The worker slot this runner serves (`add --workers N`): 0 is the first runner's.
+    #[arg(long, default_value_t = 0)]
+    pub slot: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -250,6 +259,10 @@ pub struct AddArgs {
     /// queue is empty before it ends its tmux server [default: 2s].
     #[arg(long, value_parser = dur, value_name = "DUR")]
     pub linger: Option<Duration>,
+    /// Run up to N tasks of an ephemeral peer's queue at once, each in its own pane, started in
+    /// queue order [default: 1: one at a time, strict FIFO].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u32>,
     /// An interactive agent whose screens muxvisor knows: claude, codex, gemini or aider (see
     /// AGENTS in muxvisor(1)). Its ready, busy and blocked patterns apply, and `send` defaults
     /// to --when idle.

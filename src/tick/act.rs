@@ -116,7 +116,7 @@ fn run_peer(
         early.push(r);
     }
     let facts = match q {
-        Some(q) if spec.policy == Policy::Ephemeral => queue_facts(q)?,
+        Some(q) if spec.policy == Policy::Ephemeral => queue_facts(q, spec.workers)?,
         _ => QueueFacts::default(),
     };
     let agent = match spec.policy {
@@ -158,17 +158,33 @@ fn run_peer(
     Ok(Step::Done(ctx.reports))
 }
 
-fn queue_facts(q: &Queue) -> Result<QueueFacts> {
-    // The runner first: a runner that ends right after this look leaves
-    // its task finished (or claimed) on disk, which the next look sees.
-    let runner = q.runner_alive();
-    let running = q.running()?.map(|c| RunningTask {
+fn queue_facts(q: &Queue, workers: u32) -> Result<QueueFacts> {
+    let task = |c: &crate::model::queue::Claimed| RunningTask {
         task: c.header.task.clone(),
         attempt: c.header.attempt,
         started_at: c.header.started_at.unwrap_or(c.header.enqueued_at),
-    });
+    };
+    // The runner first: a runner that ends right after this look leaves
+    // its task finished (or claimed) on disk, which the next look sees.
+    let runner = q.runner_alive();
+    if workers <= 1 {
+        let running = q.running()?.map(|c| task(&c));
+        let pending = q.counts()?.pending;
+        return Ok(QueueFacts { running, pending, runner, ..QueueFacts::default() });
+    }
+    // Worker slots: their tasks first, their locks after (`Slots::read`).
+    let all = q.running_all()?;
+    let slots = crate::lifecycle::dispatch::Slots::read(q, workers)?;
     let pending = q.counts()?.pending;
-    Ok(QueueFacts { running, pending, runner })
+    let orphan: Vec<&str> = slots.orphans().collect();
+    Ok(QueueFacts {
+        running: all.iter().find(|c| c.slot() == 0).map(task),
+        pending,
+        runner,
+        orphans: all.iter().filter(|c| orphan.contains(&c.task())).map(task).collect(),
+        workers_alive: slots.live.iter().any(|(k, _)| *k > 0),
+        slots_wanted: !slots.to_fill(pending).is_empty(),
+    })
 }
 
 /// A persistent peer's agent: one look (which logs a state change) while
@@ -359,6 +375,8 @@ fn name(a: &Action) -> &'static str {
         Action::Teardown => "teardown",
         Action::ExpireTasks => "expire",
         Action::StartNext => "task-start",
+        Action::FillSlots => "workers-start",
+        Action::RespawnRunner => "runner-start",
         Action::EnsureCourier => "courier",
         Action::LaunchHeld => "launch",
         Action::SendContinue => "continue",
@@ -534,6 +552,20 @@ impl Act<'_> {
                     self.report("courier", "messages wait; started their courier");
                 }
             }
+            Action::FillSlots => {
+                let q = self.q.context("internal: a worker start for a peer without a queue")?;
+                let held = self.worker_guard.take().context("internal: no worker lock held")?;
+                self.fill_slots(q, &held)?;
+            }
+            Action::RespawnRunner => {
+                let q = self.q.context("internal: a runner start for a peer without a queue")?;
+                let held = self.worker_guard.take().context("internal: no worker lock held")?;
+                let pane =
+                    crate::lifecycle::dispatch::respawn_runner_locked(root, self.spec, q, &held)?;
+                let pid = pane.map(|p| format!("pid {p}, ")).unwrap_or_default();
+                self.report("runner-start", format!("{pid}in its own pane; workers run on"));
+                self.fill_slots(q, &held)?;
+            }
             Action::StartNext => {
                 // The worker lock taken to decide is handed to the start,
                 // so no kick can slip in between.
@@ -546,6 +578,7 @@ impl Act<'_> {
                     Ok(Some(s)) => {
                         let pid = s.pane_pid.map(|p| format!("pid {p}")).unwrap_or_default();
                         self.report("runner-start", pid);
+                        self.fill_slots(q, &held)?;
                     }
                     Ok(None) => {}
                     Err(e) => {
@@ -554,6 +587,16 @@ impl Act<'_> {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// `--workers N`: runners for the free worker slots, under the worker
+    /// lock the caller holds.
+    fn fill_slots(&mut self, q: &Queue, held: &LockGuard) -> Result<()> {
+        for (k, pid) in crate::lifecycle::dispatch::fill_slots(self.root, self.spec, q, held)? {
+            let pid = pid.map(|p| format!(", pid {p}")).unwrap_or_default();
+            self.report("worker-start", format!("slot {k}{pid}"));
         }
         Ok(())
     }

@@ -87,11 +87,20 @@ pub struct RunningTask {
 /// What the tick knows about an ephemeral peer's queue.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueueFacts {
+    /// The first runner's task (worker slot 0; the only one of one worker).
     pub running: Option<RunningTask>,
     /// Tasks waiting in `new/` (due or not).
     pub pending: usize,
     /// A runner holds `runner.lock`: it owns the running task.
     pub runner: bool,
+    /// `--workers N`, N > 1: tasks claimed by a worker slot (1..N) whose
+    /// runner is gone (killed, crashed): nobody will record their end.
+    pub orphans: Vec<RunningTask>,
+    /// `--workers N`, N > 1: a runner of a worker slot (1..N) lives.
+    pub workers_alive: bool,
+    /// `--workers N`, N > 1: pending tasks outnumber the live runners free
+    /// to take them, and a worker slot is free.
+    pub slots_wanted: bool,
 }
 
 /// Everything `decide` looks at.
@@ -175,6 +184,12 @@ pub enum Action {
     ExpireTasks,
     /// Ephemeral: start a runner (it claims the head when due).
     StartNext,
+    /// Ephemeral, `--workers N`: start runners in free worker slots of the
+    /// live server for the pending tasks.
+    FillSlots,
+    /// Ephemeral, `--workers N`: the first runner died while worker slots'
+    /// runners live: start it again in its own pane, leaving them running.
+    RespawnRunner,
     /// Persistent: messages wait and no courier delivers them: start one.
     EnsureCourier,
     /// Persistent: a launch held by admission; launch it if admitted now.
@@ -497,9 +512,20 @@ pub fn after_failed_restart(st: &mut State, spec: &PeerSpec, now: DateTime<Utc>,
 ///  NoSocket/Stale |  program's exit) nothing         |  clean; task: teardown, fail; start
 /// Hung            | report hung                      | report hung
 /// ```
+///
+/// With `--workers N` (N > 1), per worker slot 1..N besides: a task whose
+/// slot's runner is gone is failed (retried) unless the server hangs; a
+/// live first runner with pending tasks and free slots gets `FillSlots`;
+/// a dead first pane while worker runners live is respawned in place
+/// (`RespawnRunner`) rather than torn down with them.
 fn ephemeral(i: &Input, st: &mut State, out: &mut Vec<Action>) {
     if i.maintenance {
         out.push(Action::ExpireTasks);
+    }
+    if i.observed.seen != Seen::Hung {
+        for t in &i.queue.orphans {
+            out.push(Action::FailTask { task: t.task.clone(), reason: "runner-died".into() });
+        }
     }
     let running = i.queue.running.as_ref();
     let fail = |out: &mut Vec<Action>, reason: &str| {
@@ -520,7 +546,12 @@ fn ephemeral(i: &Input, st: &mut State, out: &mut Vec<Action>) {
                     fail(out, "timeout");
                     true
                 }
-                _ => false,
+                _ => {
+                    if i.queue.slots_wanted {
+                        out.push(Action::FillSlots);
+                    }
+                    false
+                }
             }
         }
         (Seen::Alive, false) => {
@@ -529,6 +560,14 @@ fn ephemeral(i: &Input, st: &mut State, out: &mut Vec<Action>) {
             true
         }
         (Seen::PaneDead { .. } | Seen::SessionGone | Seen::NoSocket | Seen::StaleSocket, true) => {
+            false
+        }
+        (Seen::PaneDead { status, signal }, false) if i.queue.workers_alive => {
+            if status.is_some() || signal.is_some() {
+                out.push(Action::RecordExit { status: *status, signal: signal.clone() });
+            }
+            fail(out, "runner-died");
+            out.push(Action::RespawnRunner);
             false
         }
         (Seen::PaneDead { status, signal }, false) => {

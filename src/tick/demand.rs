@@ -33,12 +33,12 @@ pub const KICK_LOCK_WAIT: Duration = Duration::from_secs(5);
 const HANDOVER_LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// Make sure a runner works on `spec`'s queue: nothing to do while one
-/// lives (it polls the queue); otherwise the per-peer step under the worker
-/// lock. A failed action is this call's error. Called by `send` once the
+/// lives (it polls the queue) and, with `--workers N`, no worker slot is
+/// wanted; otherwise the per-peer step under the worker lock. A failed action is this call's error. Called by `send` once the
 /// task is durable.
 pub fn kick(root: &Root, spec: &PeerSpec) -> Result<()> {
     let q = Queue::open(root, &spec.identity)?;
-    if q.runner_alive() {
+    if q.runner_alive() && !slots_wanted(spec, &q)? {
         return Ok(());
     }
     let guard = q.worker_lock_within(KICK_LOCK_WAIT)?;
@@ -47,6 +47,17 @@ pub fn kick(root: &Root, spec: &PeerSpec) -> Result<()> {
         Step::Failed { action, error, .. } => anyhow::bail!("{action}: {error:#}"),
         Step::Skipped | Step::Done(_) => Ok(()),
     }
+}
+
+/// `--workers N`: a live runner polls the queue, but one runner takes one
+/// task at a time; a worker slot is started when pending tasks outnumber
+/// the live runners free to take them.
+fn slots_wanted(spec: &PeerSpec, q: &Queue) -> Result<bool> {
+    if spec.workers <= 1 {
+        return Ok(false);
+    }
+    let slots = crate::lifecycle::dispatch::Slots::read(q, spec.workers)?;
+    Ok(!slots.to_fill(q.counts()?.pending).is_empty())
 }
 
 /// The hand-over: the per-peer step for one ephemeral identity, waiting for

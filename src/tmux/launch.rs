@@ -196,6 +196,71 @@ pub fn signal_canary(tmux: &Tmux, id: &Identity) -> Result<(), TmuxError> {
     tmux.run(&Cmd::new("wait-for").arg("-S").arg(canary_channel(id))).map(|_| ())
 }
 
+/// One more worker window in `id`'s running server (`add --workers N`):
+/// `argv` in a new window that does not become the current one (the
+/// session's current pane stays the first runner's, which is what
+/// observing, `screen` and `attach` look at). Its stdout is the new pane's
+/// pid; the window's dead panes are what [`dead_worker_panes`] finds.
+pub fn worker_window_cmd(id: &Identity, cwd: &Path, argv: &[String]) -> Cmd {
+    Cmd::new("new-window")
+        .args(["-d", "-P", "-F", "#{pane_pid}", "-t"])
+        .arg(id.target())
+        .arg("-c")
+        .arg(quote::escape_format(&cwd.to_string_lossy()))
+        .arg("--")
+        .args(argv)
+}
+
+/// Start `argv` again in the current pane of `id`'s session, which is dead
+/// (`remain-on-exit` kept it): the first runner of a peer whose worker
+/// windows still run. Its stdout is the pane's new pid.
+pub fn respawn_cmd(id: &Identity, cwd: &Path, argv: &[String]) -> Cmd {
+    Cmd::new("respawn-pane")
+        .arg("-t")
+        .arg(id.target())
+        .arg("-c")
+        .arg(quote::escape_format(&cwd.to_string_lossy()))
+        .arg("--")
+        .args(argv)
+        .then("display-message")
+        .args(["-p", "-t"])
+        .arg(id.target())
+        .arg("#{pane_pid}")
+}
+
+/// The dead panes of `id`'s worker windows (every window but the first
+/// runner's, index 0), by pane id: a worker runner killed outright leaves
+/// its pane dead (`remain-on-exit`) until removed.
+pub fn dead_worker_panes(tmux: &Tmux, id: &Identity) -> Result<Vec<String>, TmuxError> {
+    let cmd = Cmd::new("list-panes")
+        .args(["-s", "-t"])
+        .arg(id.target())
+        .arg("-F")
+        .arg("#{window_index} #{pane_dead} #{pane_id}");
+    let out = tmux.run(&cmd)?;
+    Ok(out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (w, dead, pane) = (f.next()?, f.next()?, f.next()?);
+            (w != "0" && dead == "1").then(|| pane.to_string())
+        })
+        .collect())
+}
+
+/// `kill-pane -t PANE`.
+pub fn kill_pane(tmux: &Tmux, pane: &str) -> Result<(), TmuxError> {
+    tmux.run(&Cmd::new("kill-pane").arg("-t").arg(pane)).map(|_| ())
+}
+
+/// Let pane `pane` close when its program exits, without a `pane-died`
+/// hook: a worker runner that retires leaves no dead pane and no death.
+pub fn close_on_exit(tmux: &Tmux, pane: &str) -> Result<(), TmuxError> {
+    let cmd = Cmd::new("set-option").args(["-p", "-t"]).arg(pane).args(["remain-on-exit", "off"]);
+    tmux.run(&cmd).map(|_| ())
+}
+
 /// `kill-server`.
 pub fn kill_server(tmux: &Tmux) -> Result<(), TmuxError> {
     tmux.run(&Cmd::new("kill-server")).map(|_| ())

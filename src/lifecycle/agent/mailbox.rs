@@ -109,7 +109,9 @@ pub fn deliver_next(
     }
     let c = match q.claim(Utc::now(), Some(spec.task_ttl))? {
         Claim::Claimed(c) => c,
-        Claim::Empty | Claim::NotBefore(_) | Claim::Busy => return Ok(DeliveryOutcome::Empty),
+        Claim::Empty | Claim::NotBefore(_) | Claim::Busy | Claim::Full => {
+            return Ok(DeliveryOutcome::Empty);
+        }
     };
     let task = c.task().to_string();
     let id = &spec.identity;

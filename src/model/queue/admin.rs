@@ -67,7 +67,8 @@ impl Queue {
     /// quarantined on the way.
     pub fn list(&self) -> Result<Listing> {
         let _lock = self.lock()?;
-        let running = self.running_locked()?.map(|c| TaskMeta::from(&c.header));
+        let running: Vec<TaskMeta> =
+            self.all_running_locked()?.iter().map(|c| TaskMeta::running(&c.header)).collect();
         let pending = self.all_valid("new")?.iter().map(|(h, _)| TaskMeta::from(h)).collect();
         let mut dead = Vec::new();
         for name in task_names(&self.sub("dead"))? {
@@ -76,7 +77,7 @@ impl Queue {
             dead.push(DeadMeta { meta: TaskMeta::from(&h), reason: first_word(&reason) });
         }
         let quarantined = self.quarantined_locked()?;
-        Ok(Listing { pending, running: running.into_iter().collect(), dead, quarantined })
+        Ok(Listing { pending, running, dead, quarantined })
     }
 
     /// One quarantined entry, by its `quarantine/` name or the task id its
@@ -149,11 +150,10 @@ impl Queue {
     pub fn show(&self, task: &str) -> Result<Shown> {
         let task = &task.to_ascii_lowercase();
         let _lock = self.lock()?;
-        let running = self.running_locked()?;
-        if let Some(c) = running.filter(|c| &c.header.task == task) {
+        if let Some(c) = self.running_task_locked(task)? {
             return Ok(Shown {
                 stage: "running",
-                meta: TaskMeta::from(&c.header),
+                meta: TaskMeta::running(&c.header),
                 position: None,
                 payload: c.payload,
                 outcome: None,
@@ -229,7 +229,7 @@ impl Queue {
     /// Remove one pending or dead task (never the running one).
     pub fn rm(&self, task: &str) -> Result<&'static str> {
         let _lock = self.lock()?;
-        if self.running_locked()?.is_some_and(|c| c.header.task == task) {
+        if self.running_task_locked(task)?.is_some() {
             bail!(
                 "task {task} of {} is running; stop the worker first (`muxvisor stop {}`)",
                 self.id,

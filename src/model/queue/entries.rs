@@ -191,7 +191,14 @@ impl Queue {
     /// The task in `cur/`, after removing stale copies whose move already
     /// completed elsewhere (`new/`, `done/` or `dead/` has the same name).
     pub(super) fn running_locked(&self) -> Result<Option<Claimed>> {
+        Ok(self.all_running_locked()?.into_iter().next())
+    }
+
+    /// Every claimed task in `cur/`, in queue order, stale copies of
+    /// interrupted moves dropped and damaged entries quarantined on the way.
+    pub(super) fn all_running_locked(&self) -> Result<Vec<Claimed>> {
         self.sweep_names("cur")?;
+        let mut out = Vec::new();
         for name in task_names(&self.sub("cur"))? {
             let twin = ["new", "done", "dead"]
                 .iter()
@@ -201,18 +208,23 @@ impl Queue {
                 continue;
             }
             match self.load("cur", &name) {
-                Ok((header, payload)) => return Ok(Some(Claimed { header, payload })),
+                Ok((header, payload)) => out.push(Claimed { header, payload }),
                 Err(e) if is_not_found(&e) => continue,
                 Err(e) => self.quarantine("cur", &name, &format!("{e:#}"))?,
             }
         }
-        Ok(None)
+        Ok(out)
+    }
+
+    /// The claimed task `task`, if it is in `cur/`.
+    pub(super) fn running_task_locked(&self, task: &str) -> Result<Option<Claimed>> {
+        Ok(self.all_running_locked()?.into_iter().find(|c| c.header.task == task))
     }
 
     /// A pending or running task carrying dedupe key `key`.
     pub(super) fn find_dedupe(&self, key: &str) -> Result<Option<String>> {
-        if let Some(c) = self.running_locked()?
-            && c.header.dedupe.as_deref() == Some(key)
+        if let Some(c) =
+            self.all_running_locked()?.into_iter().find(|c| c.header.dedupe.as_deref() == Some(key))
         {
             return Ok(Some(c.header.task));
         }

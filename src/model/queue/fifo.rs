@@ -120,9 +120,31 @@ impl Queue {
     /// entry is removed. With `ttl`, heads enqueued longer ago than that are
     /// dead-lettered (reason `ttl`) on the way instead of being run.
     pub fn claim(&self, now: DateTime<Utc>, ttl: Option<Duration>) -> Result<Claim> {
+        self.claim_for(now, ttl, 0, 1)
+    }
+
+    /// [`Queue::claim`] for worker slot `slot` of a queue run by `workers`
+    /// workers at once: the head is claimed while fewer than `workers` tasks
+    /// are in `cur/` and none of them is `slot`'s (a task of this slot
+    /// still in `cur/` was left by its dead runner: it is resolved first,
+    /// by the hand-over). Claims are made under the one lock and always
+    /// take the head, so tasks start in queue order whatever the number of
+    /// workers. Slot 0 with one worker is [`Queue::claim`].
+    pub fn claim_for(
+        &self,
+        now: DateTime<Utc>,
+        ttl: Option<Duration>,
+        slot: u32,
+        workers: u32,
+    ) -> Result<Claim> {
         let _lock = self.lock()?;
-        if self.running_locked()?.is_some() {
+        let running = self.all_running_locked()?;
+        let mine = running.iter().any(|c| c.header.slot.unwrap_or(0) == slot);
+        if mine || (workers <= 1 && !running.is_empty()) {
             return Ok(Claim::Busy);
+        }
+        if running.len() >= workers as usize {
+            return Ok(Claim::Full);
         }
         loop {
             let Some((mut h, payload)) = self.first_valid("new")? else { return Ok(Claim::Empty) };
@@ -140,6 +162,7 @@ impl Queue {
             }
             h.attempt += 1;
             h.started_at = Some(now);
+            h.slot = (slot > 0).then_some(slot);
             let name = h.name();
             self.changing_new(Some(-1), || {
                 self.install(&h, &payload, "cur")?;
@@ -163,6 +186,19 @@ impl Queue {
     pub fn running(&self) -> Result<Option<Claimed>> {
         let _lock = self.lock()?;
         self.running_locked()
+    }
+
+    /// Every claimed task, in queue order (up to one per worker slot), with
+    /// the same resolution of leftovers as [`Queue::running`].
+    pub fn running_all(&self) -> Result<Vec<Claimed>> {
+        let _lock = self.lock()?;
+        self.all_running_locked()
+    }
+
+    /// True while task `task` is claimed.
+    pub fn is_running(&self, task: &str) -> Result<bool> {
+        let _lock = self.lock()?;
+        Ok(self.running_task_locked(task)?.is_some())
     }
 
     /// The commit of an ack: `cur/<name>` renamed into `done/`, `ev=task-done`
@@ -204,9 +240,9 @@ impl Queue {
         event: impl FnOnce() -> Event,
     ) -> Result<Option<String>> {
         let _lock = self.lock()?;
-        let c = match self.running_locked()? {
-            Some(c) if c.header.task == task => c,
-            _ => {
+        let c = match self.running_task_locked(task)? {
+            Some(c) => c,
+            None => {
                 if self.find_in("done", task)?.is_some() {
                     return Ok(None);
                 }
@@ -252,9 +288,8 @@ impl Queue {
         now: DateTime<Utc>,
     ) -> Result<Nacked> {
         let _lock = self.lock()?;
-        let c = match self.running_locked()? {
-            Some(c) if c.header.task == task => c,
-            _ => bail!("task {task} of {} is not running; nothing to retry", self.id),
+        let Some(c) = self.running_task_locked(task)? else {
+            bail!("task {task} of {} is not running; nothing to retry", self.id)
         };
         let mut h = c.header.clone();
         h.last_error = Some(reason.to_string());
@@ -265,6 +300,7 @@ impl Queue {
         let delay = task::backoff_delay(backoff_base, backoff_max, h.attempt, random_u64());
         let not_before = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
         h.not_before = Some(not_before);
+        h.slot = None;
         self.requeue_locked(&h, &c.payload)?;
         self.event(
             Event::new("task-retry")
@@ -282,13 +318,13 @@ impl Queue {
     /// stopped its worker). No backoff, no event.
     pub fn release(&self, task: &str) -> Result<()> {
         let _lock = self.lock()?;
-        let c = match self.running_locked()? {
-            Some(c) if c.header.task == task => c,
-            _ => bail!("task {task} of {} is not running; nothing to release", self.id),
+        let Some(c) = self.running_task_locked(task)? else {
+            bail!("task {task} of {} is not running; nothing to release", self.id)
         };
         let mut h = c.header.clone();
         h.attempt = h.attempt.saturating_sub(1);
         h.started_at = None;
+        h.slot = None;
         self.requeue_locked(&h, &c.payload)
     }
 
@@ -310,7 +346,7 @@ impl Queue {
     /// Dead-letter a pending or running task with `reason`.
     pub fn dead_letter(&self, task: &str, reason: &str) -> Result<()> {
         let _lock = self.lock()?;
-        let _ = self.running_locked()?;
+        let _ = self.all_running_locked()?;
         for stage in ["cur", "new"] {
             if let Some(name) = self.find_in(stage, task)? {
                 let (h, payload) = self.load(stage, &name)?;

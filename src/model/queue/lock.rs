@@ -5,10 +5,11 @@
 //! - `worker.lock`: held by whoever starts a runner or delivers a message,
 //!   from its decision until the runner holds `runner.lock`, and by a runner
 //!   while it retires.
-//! - `runner.lock` and `courier.lock` ([`QueueLock`]): each held for its
-//!   whole life by the one long-lived process that serves the queue (the
-//!   runner of an ephemeral peer, the courier of a persistent peer's
-//!   mailbox), which writes its pid into it. Taken without waiting: a second
+//! - `runner.lock`, `runner.<k>.lock` and `courier.lock` ([`QueueLock`]):
+//!   each held for its whole life by the one long-lived process that
+//!   serves the queue or one worker slot of it (the runner of an ephemeral
+//!   peer's slot, the courier of a persistent peer's mailbox), which writes
+//!   its pid into it. Taken without waiting: a second
 //!   runner or courier finds it held and leaves. Alive means "held"; the pid
 //!   inside is for `status` and `clean`, never proof of life.
 
@@ -29,14 +30,24 @@ pub enum QueueLock {
     /// `courier.lock`: the courier of a persistent peer's mailbox
     /// (`_courier <id>`).
     Courier,
+    /// `runner.<k>.lock`: the runner of worker slot `k` (1..N) of a peer
+    /// that runs N workers (`_run <id> --slot k`); slot 0 is `Runner`.
+    Slot(u32),
 }
 
 impl QueueLock {
+    /// The lock of worker slot `slot`: `runner.lock` for slot 0 (the only
+    /// slot of one worker), `runner.<k>.lock` for the others.
+    pub fn slot(slot: u32) -> QueueLock {
+        if slot == 0 { QueueLock::Runner } else { QueueLock::Slot(slot) }
+    }
+
     /// Its file name in the queue's directory.
-    pub fn file_name(self) -> &'static str {
+    pub fn file_name(self) -> String {
         match self {
-            QueueLock::Runner => "runner.lock",
-            QueueLock::Courier => "courier.lock",
+            QueueLock::Runner | QueueLock::Slot(0) => "runner.lock".into(),
+            QueueLock::Courier => "courier.lock".into(),
+            QueueLock::Slot(k) => format!("runner.{k}.lock"),
         }
     }
 }
@@ -100,5 +111,46 @@ impl Queue {
     /// True while a runner lives and has not begun to retire.
     pub fn runner_alive(&self) -> bool {
         self.lock_held(QueueLock::Runner)
+    }
+
+    /// The worker slot whose runner wrote `pid` into its lock, alive or
+    /// not (the `pane-died` hook asks after its runner died).
+    pub fn slot_of_pid(&self, pid: i32) -> Option<u32> {
+        let entries = std::fs::read_dir(&self.dir).ok()?;
+        entries.flatten().find_map(|e| {
+            let name = e.file_name();
+            let name = name.to_str()?;
+            let slot = match name {
+                "runner.lock" => 0,
+                _ => name.strip_prefix("runner.")?.strip_suffix(".lock")?.parse().ok()?,
+            };
+            let b = fsutil::read_if_exists(&e.path()).ok()??;
+            (String::from_utf8_lossy(&b).trim().parse::<i32>().ok()? == pid).then_some(slot)
+        })
+    }
+
+    /// The pids of the live runners of worker slots 1.. (whatever the
+    /// spec says now: every `runner.<k>.lock` in the queue's directory).
+    pub fn live_worker_pids(&self) -> Vec<i32> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name();
+                let k = name.to_str()?.strip_prefix("runner.")?.strip_suffix(".lock")?;
+                self.lock_holder(QueueLock::slot(k.parse().ok().filter(|k| *k > 0)?))
+            })
+            .collect()
+    }
+
+    /// The worker slots among `0..workers` whose runner lives, each with
+    /// the pid its runner wrote.
+    pub fn live_slots(&self, workers: u32) -> Vec<(u32, Option<i32>)> {
+        (0..workers.max(1))
+            .filter_map(|k| {
+                let kind = QueueLock::slot(k);
+                self.lock_held(kind).then(|| (k, self.lock_holder(kind)))
+            })
+            .collect()
     }
 }

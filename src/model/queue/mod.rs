@@ -153,8 +153,13 @@ fn work_in(dir: &Path, task: &str) -> PathBuf {
 
 /// The id of the task in `cur/`, if any (a directory listing, no lock).
 pub fn running_task(root: &Root, id: &Identity) -> Result<Option<String>> {
+    Ok(running_tasks(root, id)?.into_iter().next())
+}
+
+/// The ids of the tasks in `cur/`, in queue order (a listing, no lock).
+pub fn running_tasks(root: &Root, id: &Identity) -> Result<Vec<String>> {
     let names = task_names(&root.queue_dir(id).join("cur"))?;
-    Ok(names.first().and_then(|n| name_task(n)).map(str::to_string))
+    Ok(names.iter().filter_map(|n| name_task(n)).map(str::to_string).collect())
 }
 
 fn counts_in(dir: &Path) -> Result<Counts> {
@@ -189,6 +194,17 @@ pub struct TaskMeta {
     pub last_error: Option<String>,
     pub dedupe: Option<String>,
     pub bytes: u64,
+    /// A running task: the worker slot that runs it (0 unless the peer
+    /// runs several workers, `add --workers N`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<u32>,
+}
+
+impl TaskMeta {
+    /// A task in `cur/`, with the slot of the worker that claimed it.
+    pub fn running(h: &Header) -> TaskMeta {
+        TaskMeta { worker: Some(h.slot.unwrap_or(0)), ..TaskMeta::from(h) }
+    }
 }
 
 impl From<&Header> for TaskMeta {
@@ -203,6 +219,7 @@ impl From<&Header> for TaskMeta {
             last_error: h.last_error.clone(),
             dedupe: h.dedupe.clone(),
             bytes: h.len,
+            worker: None,
         }
     }
 }
@@ -217,6 +234,11 @@ pub struct Claimed {
 impl Claimed {
     pub fn task(&self) -> &str {
         &self.header.task
+    }
+
+    /// The worker slot that claimed it (0 for one worker).
+    pub fn slot(&self) -> u32 {
+        self.header.slot.unwrap_or(0)
     }
 }
 
@@ -240,8 +262,11 @@ pub enum Claim {
     Claimed(Claimed),
     /// Nothing pending.
     Empty,
-    /// A task is already claimed.
+    /// A task is already claimed by this worker slot (left by its dead
+    /// runner: the hand-over resolves it), or, for one worker, at all.
     Busy,
+    /// Every worker slot runs a task (`--workers N`, N > 1): wait for one.
+    Full,
     /// The head is backing off until then (and blocks the queue).
     NotBefore(DateTime<Utc>),
 }

@@ -101,6 +101,11 @@ pub struct Header {
     /// argv worker is data, and stays data whatever the peer becomes later.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub message: bool,
+    /// The worker slot that claimed it (`add --workers N`, N > 1): slot
+    /// `k` of `1..N`; absent for slot 0, the only slot of one worker, so
+    /// the entries of a one-worker queue are what they always were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u32>,
 }
 
 impl Header {
@@ -125,6 +130,7 @@ impl Header {
             fnv: format!("{:016x}", fnv1a64(payload)),
             no_enter: false,
             message: false,
+            slot: None,
         }
     }
 

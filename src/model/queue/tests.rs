@@ -400,3 +400,61 @@ fn an_interrupted_change_leaves_the_depth_unknown_and_it_is_recounted() {
     let bytes = fs::read(t.q.dir().join("counter")).unwrap();
     assert_eq!(parse_counter(&bytes).unwrap().1, Some(5), "written exact again ({boot:?})");
 }
+
+/// `--workers N`: up to N tasks claimed at once, one per slot, in queue
+/// order; a slot with a task still in `cur/` (its runner died) claims
+/// nothing more; acks, nacks and releases find their task among several;
+/// a requeued task forgets its slot and goes back to its place at the head.
+#[test]
+fn several_workers_claim_in_queue_order_one_task_per_slot() {
+    let t = setup();
+    let ids: Vec<String> =
+        (0..5).map(|i| t.q.enqueue(format!("t{i}").as_bytes(), None).unwrap().task).collect();
+    let claim = |slot| match t.q.claim_for(now(), None, slot, 3).unwrap() {
+        Claim::Claimed(c) => Ok(c),
+        other => Err(Box::new(other)),
+    };
+    let c0 = claim(0).unwrap();
+    assert!(matches!(claim(0).map_err(|e| *e), Err(Claim::Busy)), "one task per slot");
+    let c2 = claim(2).unwrap();
+    let c1 = claim(1).unwrap();
+    // Claim order is queue order, whichever slot asks.
+    assert_eq!([c0.task(), c2.task(), c1.task()], [&ids[0], &ids[1], &ids[2]]);
+    assert_eq!((c0.slot(), c1.slot(), c2.slot()), (0, 1, 2));
+    assert!(matches!(claim(3).map_err(|e| *e), Err(Claim::Full)), "three workers at most");
+    let listed = t.q.list().unwrap().running;
+    assert_eq!(listed.iter().map(|m| m.worker).collect::<Vec<_>>(), [Some(0), Some(2), Some(1)]);
+    // One worker's queue is strict as ever: busy while anything runs.
+    assert!(matches!(t.q.claim(now(), None).unwrap(), Claim::Busy));
+
+    t.q.ack(c2.task(), &TaskOutcome::default()).unwrap();
+    let r = t.q.nack(c1.task(), "exit-1", Duration::ZERO, Duration::ZERO, 3, now()).unwrap();
+    assert!(matches!(r, Nacked::Retry { .. }));
+    t.q.release(c0.task()).unwrap();
+    assert!(t.q.running_all().unwrap().is_empty());
+    // Both back at the head, in their order, with no slot.
+    assert_eq!(pending(&t.q), [ids[0].clone(), ids[2].clone(), ids[3].clone(), ids[4].clone()]);
+    let again = claim(1).unwrap();
+    assert_eq!((again.task(), again.slot(), again.header.attempt), (ids[0].as_str(), 1, 1));
+    assert_eq!(t.q.show(&ids[1]).unwrap().stage, "done");
+}
+
+/// A slot's lock is its own file; slot 0's is the one runner's
+/// `runner.lock`, so a one-worker peer's runner is found where it was.
+#[test]
+fn worker_slot_locks() {
+    let t = setup();
+    assert_eq!(QueueLock::slot(0), QueueLock::Runner);
+    assert_eq!(QueueLock::slot(3).file_name(), "runner.3.lock");
+    let _l0 = t.q.take_lock(QueueLock::slot(0)).unwrap().unwrap();
+    let l2 = t.q.take_lock(QueueLock::slot(2)).unwrap().unwrap();
+    assert!(t.q.take_lock(QueueLock::slot(2)).unwrap().is_none(), "held");
+    let me = std::process::id() as i32;
+    assert_eq!(t.q.live_slots(4), [(0, Some(me)), (2, Some(me))]);
+    assert_eq!(t.q.live_worker_pids(), [me]);
+    assert_eq!(t.q.slot_of_pid(me).map(|k| k == 0 || k == 2), Some(true));
+    drop(l2);
+    assert_eq!(t.q.live_slots(4), [(0, Some(me))]);
+    assert!(t.q.live_worker_pids().is_empty());
+    let _ = &t.root;
+}

@@ -80,10 +80,11 @@ impl Queue {
                 out.push(p);
             }
         }
-        let running = self.running_locked()?.map(|c| c.header.task);
+        let running: Vec<String> =
+            self.all_running_locked()?.into_iter().map(|c| c.header.task).collect();
         for p in fsutil::list_dir(&self.sub("work"))? {
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            if running.as_deref() != Some(name.as_str()) {
+            if !running.contains(&name) {
                 out.push(p);
             }
         }

@@ -19,7 +19,7 @@ use crate::lifecycle::hook::{self, AfterDeath};
 use crate::lifecycle::runner::{self, Ended};
 use crate::lifecycle::{admission, agent, canary, notify};
 use crate::model::peer::Identity;
-use crate::surface::cli::{AdmitArgs, CanaryArgs, HookArgs, IdArgs};
+use crate::surface::cli::{AdmitArgs, CanaryArgs, HookArgs, IdArgs, RunArgs};
 use crate::tick;
 
 /// `_hook <event> <id> ...`: only `pane-died` does anything. It runs inside
@@ -53,11 +53,12 @@ pub fn pane_log(ctx: &Ctx, args: IdArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `_run <id>`: an ephemeral peer's runner. A failure was told on the pane
-/// and in the log already: the status alone says it (1).
-pub fn run(ctx: &Ctx, args: IdArgs) -> Result<ExitCode> {
+/// `_run <id> [--slot k]`: an ephemeral peer's runner (of worker slot k).
+/// A failure was told on the pane and in the log already: the status alone
+/// says it (1).
+pub fn run(ctx: &Ctx, args: RunArgs) -> Result<ExitCode> {
     let id = Identity::parse(&args.id)?;
-    match runner::run(&ctx.root, &id)? {
+    match runner::run(&ctx.root, &id, args.slot)? {
         Ended::Done => Ok(ExitCode::SUCCESS),
         Ended::Failed => Ok(Exit::Failure.into()),
         Ended::HandOver => {

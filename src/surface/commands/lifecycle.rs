@@ -311,10 +311,11 @@ pub fn stop(ctx: &Ctx, args: StopArgs) -> Result<ExitCode> {
         None => None,
     };
     let s = session::stop(&ctx.root, &id, args.grace, "stop")?;
-    let task = match &q {
-        Some(q) => settle_stopped_task(&ctx.root, q, args.fail_task)?,
-        None => None,
+    let tasks = match &q {
+        Some(q) => settle_stopped_tasks(&ctx.root, q, args.fail_task)?,
+        None => Vec::new(),
     };
+    let task = tasks.first();
     drop(worker);
     if ctx.json {
         output::json(&json!({
@@ -323,8 +324,9 @@ pub fn stop(ctx: &Ctx, args: StopArgs) -> Result<ExitCode> {
             "was_running": s.was_running,
             "how": if s.was_running { Some(s.how) } else { None },
             "grace_ms": s.grace_ms,
-            "task": task.as_ref().map(|t| &t.0),
-            "task_outcome": task.as_ref().map(|t| t.1),
+            "task": task.map(|t| &t.0),
+            "task_outcome": task.map(|t| t.1),
+            "tasks": tasks.iter().map(|t| &t.0).collect::<Vec<_>>(),
         }))?;
     } else {
         let mut line = if s.was_running {
@@ -332,12 +334,14 @@ pub fn stop(ctx: &Ctx, args: StopArgs) -> Result<ExitCode> {
         } else {
             format!("{id} was not running")
         };
-        match &task {
-            Some((t, "requeued")) => line.push_str(&format!(
-                "; task {t} is back at the head of its queue, no attempt charged (the next \
-                 worker runs it; `--fail-task` dead-letters it instead)"
+        let ids = tasks.iter().map(|t| t.0.as_str()).collect::<Vec<_>>().join(", ");
+        let (s, are, was) = if tasks.len() > 1 { ("s", "are", "were") } else { ("", "is", "was") };
+        match task {
+            Some((_, "requeued")) => line.push_str(&format!(
+                "; task{s} {ids} {are} back at the head of its queue, no attempt charged (the \
+                 next worker runs it; `--fail-task` dead-letters it instead)"
             )),
-            Some((t, _)) => line.push_str(&format!("; task {t} was dead-lettered (stopped)")),
+            Some(_) => line.push_str(&format!("; task{s} {ids} {was} dead-lettered (stopped)")),
             None => {}
         }
         output::line(line)?;
@@ -345,28 +349,33 @@ pub fn stop(ctx: &Ctx, args: StopArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The task a stopped worker was running: back at the head uncharged
-/// (`requeued`), or dead-lettered with reason `stopped` (`dead`). The
-/// caller holds the worker lock and the worker is gone.
-fn settle_stopped_task(
+/// The tasks a stopped peer's workers were running (one per worker slot,
+/// in queue order): each back at the head uncharged (`requeued`), or
+/// dead-lettered with reason `stopped` (`dead`). The caller holds the
+/// worker lock and the workers are gone.
+fn settle_stopped_tasks(
     root: &crate::ground::paths::Root,
     q: &Queue,
     fail: bool,
-) -> Result<Option<(String, &'static str)>> {
-    let Some(c) = q.running()? else { return Ok(None) };
-    let task = c.task().to_string();
-    if fail {
-        q.dead_letter(&task, "stopped")?;
-        return Ok(Some((task, "dead")));
+) -> Result<Vec<(String, &'static str)>> {
+    let mut out = Vec::new();
+    for c in q.running_all()? {
+        let task = c.task().to_string();
+        if fail {
+            q.dead_letter(&task, "stopped")?;
+            out.push((task, "dead"));
+            continue;
+        }
+        q.release(&task)?;
+        let _ = crate::model::logfmt::Event::new("task-requeued")
+            .id(q.identity())
+            .kv("task", &task)
+            .kv("attempt", c.header.attempt.saturating_sub(1))
+            .kv("reason", "stopped")
+            .append_to(&root.lifecycle_log());
+        out.push((task, "requeued"));
     }
-    q.release(&task)?;
-    let _ = crate::model::logfmt::Event::new("task-requeued")
-        .id(q.identity())
-        .kv("task", &task)
-        .kv("attempt", c.header.attempt.saturating_sub(1))
-        .kv("reason", "stopped")
-        .append_to(&root.lifecycle_log());
-    Ok(Some((task, "requeued")))
+    Ok(out)
 }
 
 /// True when this process runs inside `id`'s own tmux server: in its pane,

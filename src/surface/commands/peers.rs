@@ -187,6 +187,7 @@ pub fn build_spec(
     spec.task_ttl = args.task_ttl.unwrap_or(spec.task_ttl);
     spec.task_timeout = args.task_timeout.unwrap_or(spec.task_timeout);
     spec.linger = args.linger.unwrap_or(spec.linger);
+    spec.workers = args.workers.unwrap_or(spec.workers);
     if let Some(a) = &args.agent {
         spec.agent = Some(a.clone());
     }
@@ -253,6 +254,7 @@ fn policy_warnings(spec: &PeerSpec, args: &AddArgs) -> Vec<String> {
                 ("--task-ttl", args.task_ttl.is_some()),
                 ("--task-timeout", args.task_timeout.is_some()),
                 ("--linger", args.linger.is_some()),
+                ("--workers", args.workers.is_some()),
             ];
             ignored.extend(flags.iter().filter(|(_, given)| *given).map(|(f, _)| f.to_string()));
             if spec.command.iter().any(|a| a.contains("{task}") || a.contains("{task_file}")) {
@@ -366,7 +368,7 @@ fn stop_for_change(root: &Root, id: &Identity, change: &PolicyChange, force: boo
 /// stays "running" in a queue no worker serves. Tasks stay queued.
 fn release_running_task(root: &Root, id: &Identity) {
     let Ok(Some(q)) = crate::model::queue::Queue::open_existing(root, id) else { return };
-    if let Ok(Some(c)) = q.running() {
+    for c in q.running_all().unwrap_or_default() {
         let task = c.task().to_string();
         match q.release(&task) {
             Ok(()) => output::warn(format!(
@@ -441,16 +443,22 @@ fn print_spec(spec: &PeerSpec, updated: bool) -> Result<()> {
             spec.restart_burst,
             duration::format(spec.restart_window)
         ))?,
-        Policy::Ephemeral => output::line(format!(
-            "  tasks:    deliver {}, {} attempts, backoff {} up to {}, ttl {}, timeout {}, linger {}",
-            serde_json::to_value(spec.deliver)?.as_str().unwrap_or("?"),
-            spec.max_attempts,
-            duration::format(spec.backoff),
-            duration::format(spec.max_backoff),
-            duration::format(spec.task_ttl),
-            duration::format(spec.task_timeout),
-            duration::format(spec.linger)
-        ))?,
+        Policy::Ephemeral => output::line(
+            format!(
+                "  tasks:    deliver {}, {} attempts, backoff {} up to {}, ttl {}, timeout {}, linger {}",
+                serde_json::to_value(spec.deliver)?.as_str().unwrap_or("?"),
+                spec.max_attempts,
+                duration::format(spec.backoff),
+                duration::format(spec.max_backoff),
+                duration::format(spec.task_ttl),
+                duration::format(spec.task_timeout),
+                duration::format(spec.linger)
+            ) + &if spec.workers > 1 {
+                format!(", {} workers", spec.workers)
+            } else {
+                String::new()
+            },
+        )?,
     }
     Ok(())
 }

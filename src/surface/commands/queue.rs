@@ -107,8 +107,20 @@ fn list(ctx: &Ctx, q: &Queue, dead: bool) -> Result<ExitCode> {
              PROGRAM` runs them again, `muxvisor queue {id} purge` drops them)"
         ))?;
     }
+    // Several workers: which one runs each task (slot, runner pid).
+    let workers = crate::model::peer::load(&ctx.root, id).ok().flatten().map_or(1, |s| s.workers);
+    let live = if workers > 1 { q.live_slots(workers) } else { Vec::new() };
     for m in &l.running {
-        output::line(format!("running  {}", describe(m)))?;
+        let mut line = format!("running  {}", describe(m));
+        if let Some(k) = m.worker.filter(|_| workers > 1) {
+            line.push_str(&format!("  worker {k}"));
+            match live.iter().find(|(s, _)| *s == k) {
+                Some((_, Some(pid))) => line.push_str(&format!(" (pid {pid})")),
+                Some((_, None)) => {}
+                None => line.push_str(" (its runner is gone: the task is retried)"),
+            }
+        }
+        output::line(line)?;
     }
     for (i, m) in l.pending.iter().enumerate() {
         output::line(format!("{:>7}  {}", i + 1, describe(m)))?;

@@ -68,8 +68,27 @@ pub struct Row {
     pub env_file: Option<std::path::PathBuf>,
     /// Why the env file cannot be read now (the next launch would fail).
     pub env_error: Option<String>,
+    /// An ephemeral peer's workers (SPEC §10): one per live runner, and one
+    /// (`pid` null) per task whose runner died and is not yet retried; null
+    /// for a persistent peer.
+    pub workers: Option<Vec<WorkerRow>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// One worker in `status --json` (`"workers": [...]`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WorkerRow {
+    /// Its worker slot (0..N of `add --workers N`; `queue list` names it).
+    pub slot: u32,
+    /// The task it runs, null while it waits for one.
+    pub task: Option<String>,
+    /// Its runner's pid (null: the runner died, the task awaits its retry).
+    pub pid: Option<i32>,
+    /// When its task was claimed.
+    pub since: Option<DateTime<Utc>>,
+    /// An agent pool instance's agent object; null for a program's worker.
+    pub agent: Option<AgentRow>,
 }
 
 /// `status --json`'s `agent` object (SPEC §8); null members where unknown.
@@ -144,6 +163,7 @@ pub fn row(
         env: None,
         env_file: None,
         env_error: None,
+        workers: None,
         error: None,
     }
 }
@@ -160,10 +180,39 @@ fn observe_one(root: &Root, id: &Identity, now: DateTime<Utc>) -> Result<Row> {
     if let Some(spec) = &spec {
         env_columns(root, spec, &mut r);
     }
+    if let Some(spec) = spec.as_ref().filter(|s| s.policy == Policy::Ephemeral) {
+        r.workers = Some(worker_rows(root, spec)?);
+    }
     if let Some(spec) = spec.as_ref().filter(|s| s.policy == Policy::Persistent) {
         agent_columns(root, spec, &mut r)?;
     }
     Ok(r)
+}
+
+/// An ephemeral peer's workers: the live runners of its worker slots, each
+/// with the task it claimed, then the tasks whose runner is gone.
+fn worker_rows(root: &Root, spec: &PeerSpec) -> Result<Vec<WorkerRow>> {
+    let Some(q) = queue::Queue::open_existing(root, &spec.identity)? else {
+        return Ok(Vec::new());
+    };
+    // The claims first, the locks after (as the tick reads them).
+    let claimed = q.running_all()?;
+    let live = q.live_slots(spec.workers);
+    let row = |slot: u32, pid: Option<i32>| {
+        let c = claimed.iter().find(|c| c.slot() == slot);
+        WorkerRow {
+            slot,
+            task: c.map(|c| c.task().to_string()),
+            pid,
+            since: c.and_then(|c| c.header.started_at),
+            agent: None,
+        }
+    };
+    let mut rows: Vec<WorkerRow> = live.iter().map(|(k, pid)| row(*k, *pid)).collect();
+    for c in claimed.iter().filter(|c| !live.iter().any(|(k, _)| *k == c.slot())) {
+        rows.push(row(c.slot(), None));
+    }
+    Ok(rows)
 }
 
 /// The environment the peer's next launch gives its program, with the
@@ -271,6 +320,7 @@ fn error_row(id: &Identity, error: String) -> Row {
         env: None,
         env_file: None,
         env_error: None,
+        workers: None,
         error: Some(error),
     }
 }

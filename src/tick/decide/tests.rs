@@ -109,6 +109,8 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::Teardown => "teardown",
             Action::ExpireTasks => "expire",
             Action::StartNext => "start-next",
+            Action::FillSlots => "fill-slots",
+            Action::RespawnRunner => "respawn-runner",
             Action::EnsureCourier => "courier",
             Action::LaunchHeld => "launch-held",
             Action::SendContinue => "continue",
@@ -211,8 +213,12 @@ fn ephemeral_table_every_pair() {
     let s = spec(Policy::Ephemeral);
     let st = state(Phase::Live);
     for (name, runner, has_task, want) in table {
-        let q =
-            QueueFacts { running: has_task.then(|| running("t1", 1)), pending: 1, runner: *runner };
+        let q = QueueFacts {
+            running: has_task.then(|| running("t1", 1)),
+            pending: 1,
+            runner: *runner,
+            ..QueueFacts::default()
+        };
         let p = run(&obs(seen(name)), &st, &s, &q, at(10));
         assert_eq!(kinds(&p), *want, "({name}, runner: {runner}, task running: {has_task})");
     }
@@ -517,12 +523,42 @@ fn hung_is_news_once() {
 }
 
 fn eph(seen: Seen, runner: bool, task: RunningTask, s: &PeerSpec, now: DateTime<Utc>) -> Plan {
-    let q = QueueFacts { running: Some(task), pending: 0, runner };
+    let q = QueueFacts { running: Some(task), pending: 0, runner, ..QueueFacts::default() };
     run(&obs(seen), &state(Phase::Live), s, &q, now)
 }
 
 fn fail(task: &str, reason: &str) -> Action {
     Action::FailTask { task: task.into(), reason: reason.into() }
+}
+
+/// `--workers N`: a dead worker slot's task is retried whatever the first
+/// runner does (but not while the server hangs); a live first runner gets
+/// more workers when they are wanted; a dead first pane while workers live
+/// is respawned in place, never torn down under them.
+#[test]
+fn worker_slots() {
+    let s = spec(Policy::Ephemeral);
+    let q = QueueFacts {
+        running: None,
+        pending: 3,
+        runner: true,
+        orphans: vec![running("t9", 1)],
+        workers_alive: true,
+        slots_wanted: true,
+    };
+    let p = run(&obs(Seen::Alive), &state(Phase::Live), &s, &q, at(10));
+    assert_eq!(kinds(&p), vec!["expire", "fail", "canary", "fill-slots"]);
+    assert_eq!(p.actions[1], fail("t9", "runner-died"));
+    let p = run(&obs(Seen::Hung), &state(Phase::Live), &s, &q, at(10));
+    assert!(!kinds(&p).contains(&"fail"), "{:?}", p.actions);
+    let lead = QueueFacts { running: Some(running("t1", 1)), runner: false, ..q.clone() };
+    let p = run(&obs(dead(1)), &state(Phase::Live), &s, &lead, at(10));
+    assert_eq!(kinds(&p), vec!["expire", "fail", "fail", "respawn-runner"]);
+    assert_eq!(p.actions[2], fail("t1", "runner-died"));
+    // Without live workers the dead first pane is torn down as before.
+    let alone = QueueFacts { workers_alive: false, orphans: vec![], ..lead };
+    let p = run(&obs(dead(1)), &state(Phase::Live), &s, &alone, at(10));
+    assert!(kinds(&p).contains(&"teardown") && kinds(&p).contains(&"start-next"));
 }
 
 #[test]
@@ -571,7 +607,7 @@ fn a_task_past_its_timeout_is_stopped_and_failed() {
 #[test]
 fn the_kick_and_the_hand_over_skip_the_housekeeping() {
     let s = spec(Policy::Ephemeral);
-    let q = QueueFacts { running: None, pending: 2, runner: false };
+    let q = QueueFacts { running: None, pending: 2, runner: false, ..QueueFacts::default() };
     let st = state(Phase::Stopped);
     let p = decide(&Input {
         observed: &obs(Seen::NoSocket),
@@ -591,7 +627,7 @@ fn an_empty_queue_starts_nothing() {
     let s = spec(Policy::Ephemeral);
     let p = run(&obs(Seen::NoSocket), &state(Phase::Stopped), &s, &QueueFacts::default(), at(1));
     assert_eq!(kinds(&p), vec!["expire"]);
-    let q = QueueFacts { running: None, pending: 2, runner: false };
+    let q = QueueFacts { running: None, pending: 2, runner: false, ..QueueFacts::default() };
     let p = run(&obs(Seen::NoSocket), &state(Phase::Stopped), &s, &q, at(1));
     assert_eq!(kinds(&p), vec!["expire", "start-next"]);
 }
@@ -601,7 +637,12 @@ fn a_vanished_worker_is_recorded_gone_once() {
     let s = spec(Policy::Ephemeral);
     let p = eph(Seen::NoSocket, false, running("t1", 1), &s, at(2));
     assert!(matches!(p.actions[1], Action::RecordGone { death: SessionDeath::ServerDead, .. }));
-    let q = QueueFacts { running: Some(running("t1", 2)), pending: 0, runner: false };
+    let q = QueueFacts {
+        running: Some(running("t1", 2)),
+        pending: 0,
+        runner: false,
+        ..QueueFacts::default()
+    };
     let p2 = run(&obs(Seen::NoSocket), &p.state, &s, &q, at(3));
     assert!(!kinds(&p2).contains(&"gone"), "{:?}", p2.actions);
 }
@@ -699,7 +740,7 @@ fn an_agent_that_exits_before_it_was_ever_ready_is_a_failed_start() {
 #[test]
 fn a_retired_runner_s_missing_server_is_no_death() {
     let s = spec(Policy::Ephemeral);
-    let q = QueueFacts { running: None, pending: 1, runner: false };
+    let q = QueueFacts { running: None, pending: 1, runner: false, ..QueueFacts::default() };
     for name in ["no-socket", "stale"] {
         let p = run(&obs(seen(name)), &state(Phase::Stopped), &s, &q, at(10));
         assert!(!kinds(&p).contains(&"gone"), "{name}: {:?}", kinds(&p));
