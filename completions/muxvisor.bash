@@ -110,7 +110,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__add)
-            opts="-h --ephemeral --persistent --force --cwd --env --env-file --no-env-file --refresh-env --idle-ttl --max-age --restart --backoff --max-backoff --restart-burst --restart-window --max-attempts --task-ttl --task-timeout --deliver --linger --agent --ready-pattern --busy-pattern --blocked-pattern --quiet --when --fresh-arg --resume-arg --continue-message --root --json --help"
+            opts="-h --ephemeral --persistent --force --cwd --env --env-file --no-env-file --refresh-env --idle-ttl --max-age --restart --backoff --max-backoff --restart-burst --restart-window --max-attempts --task-ttl --task-timeout --deliver --linger --workers --agent --ready-pattern --busy-pattern --blocked-pattern --quiet --when --fresh-arg --resume-arg --continue-message --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -173,6 +173,10 @@ _muxvisor() {
                     return 0
                     ;;
                 --linger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --workers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

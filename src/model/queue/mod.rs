@@ -4,12 +4,13 @@
 //! ```text
 //! queues/<id>/queue.lock   flock taken for EVERY change below; never deleted, never broken
 //! queues/<id>/worker.lock  held by whoever starts a runner, and by a runner retiring
-//! queues/<id>/runner.lock  held by the live runner (its pid inside)
+//! queues/<id>/runner.lock  held by the live runner (its pid inside); of worker slot 0
+//! queues/<id>/runner.<k>.lock  held by the live runner of worker slot k (`--workers N`, k in 1..N)
 //! queues/<id>/courier.lock held by the live courier of a mailbox (its pid inside)
 //! queues/<id>/counter      "<seq> <depth> <boot-id> <fnv>": last sequence handed out, pending count
 //! queues/<id>/tmp/         files being written (complete only once renamed out)
 //! queues/<id>/new/         pending tasks, <seq:020>.<task-id>; byte order = FIFO order
-//! queues/<id>/cur/         the claimed (running) task
+//! queues/<id>/cur/         the claimed (running) tasks: at most one per worker slot
 //! queues/<id>/done/        finished tasks, + <name>.outcome (status, signal, duration, screen)
 //! queues/<id>/dead/        dead letters, + <name>.reason
 //! queues/<id>/quarantine/  anything foreign or damaged found in new/ or cur/, + <name>.reason
@@ -63,7 +64,16 @@
 //! Claiming (`claim`, the runner's) rewrites the head into `cur/` with
 //! attempt+1 and started_at (through `tmp/`, synced, `cur/` synced: the
 //! attempt counts even if the program never starts), then unlinks the
-//! `new/` copy and syncs `new/`; only one task is in `cur/` at a time. Every
+//! `new/` copy and syncs `new/`. With one worker only one task is in `cur/`
+//! at a time. With `--workers N` (`claim_for`), a task is claimed for a
+//! worker slot (0..N; the header records a slot above 0, so one worker's
+//! entries are unchanged) while fewer than N are in `cur/` and none is that
+//! slot's: at most one task per slot, and as every claim takes the head
+//! under the lock, tasks start in queue order whatever N. The slot ties a
+//! task to the runner holding `runner.<k>.lock`: a task whose slot's lock
+//! is free was left by a dead runner (read `cur/` first, the locks after,
+//! so a runner that finished and retired in between is seen as finished:
+//! its ack is already durable and the retry finds the task gone). Every
 //! transition out of `cur/` writes its destination first and removes the
 //! `cur/` copy last, so a crash in between leaves the same name twice; the
 //! rule "a `cur/` entry with a twin in `new/`, `done/` or `dead/` is stale"
@@ -73,7 +83,10 @@
 //! once, and the window in which a finished task could still be retried is
 //! that rename. Its outcome file follows, unsynced (informational). A task
 //! whose runner died stays in `cur/`; the next per-peer step (the runner's
-//! hand-over, or the tick) sees it with `running` and retries it.
+//! hand-over, or the tick) sees it with `running` (`running_all`, by slot)
+//! and retries it. Acks, nacks and releases name their task, so with N
+//! workers each finishes its own and never another slot's; a requeued task
+//! drops its slot.
 //!
 //! A nacked task goes back to `new/` under its old name, so it stays at the
 //! HEAD, with `not_before` set by capped exponential backoff: while it waits,

@@ -97,6 +97,11 @@ pub const PAGES: &[Page] = &[
                     "string (duration)",
                     "how long an ephemeral peer's runner waits for more tasks before it retires",
                 ),
+                (
+                    "workers",
+                    "integer",
+                    "only when above 1: --workers, the most tasks of the queue run at once",
+                ),
                 ("agent", "string", "only when set: the --agent preset"),
                 ("ready_patterns", "array of strings", "only when set: --ready-pattern"),
                 ("busy_patterns", "array of strings", "only when set: --busy-pattern"),
@@ -208,6 +213,12 @@ pub const PAGES: &[Page] = &[
                     "string or null",
                     "requeued (back at the head, no attempt charged) or dead (--fail-task, \
                      reason stopped)",
+                ),
+                (
+                    "tasks",
+                    "array of strings",
+                    "every task its workers were running (one per worker of --workers N, in \
+                     queue order), each settled as task_outcome says; task is the first",
                 ),
             ],
         }),
@@ -343,7 +354,7 @@ pub const PAGES: &[Page] = &[
                 ("[].canary", "boolean", "a server-death canary watches it"),
                 ("[].queue", "object", "task counts"),
                 ("[].queue.pending", "integer", "waiting tasks"),
-                ("[].queue.running", "integer", "0 or 1"),
+                ("[].queue.running", "integer", "0 up to its --workers (1 by default)"),
                 ("[].queue.dead", "integer", "dead letters"),
                 (
                     "[].queue.quarantined",
@@ -396,6 +407,18 @@ pub const PAGES: &[Page] = &[
                 ),
                 ("[].mailbox", "integer or null", "messages waiting; null: ephemeral"),
                 ("[].courier", "integer or null", "the pid of the courier delivering them"),
+                (
+                    "[].workers",
+                    "array or null",
+                    "an ephemeral peer's workers (one per live runner of its --workers slots, \
+                     and one with pid null per task whose runner died, until it is retried); \
+                     null: persistent",
+                ),
+                ("[].workers[].slot", "integer", "its worker slot, 0 to --workers minus 1"),
+                ("[].workers[].task", "string or null", "the task it runs; null between tasks"),
+                ("[].workers[].pid", "integer or null", "its runner's pid; null: it died"),
+                ("[].workers[].since", "string, RFC 3339, or null", "when its task was claimed"),
+                ("[].workers[].agent", "null", "an agent pool instance's agent object (to come)"),
                 ("[].error", "string", "only when something is wrong with the peer: what"),
             ],
         }),
@@ -411,7 +434,7 @@ pub const PAGES: &[Page] = &[
             fields: &[
                 ("identity", "string", "the peer"),
                 ("pending", "array", "waiting tasks"),
-                ("running", "array", "the claimed task, if any"),
+                ("running", "array", "the claimed tasks (one per busy worker)"),
                 ("dead", "array", "dead letters"),
                 ("quarantined", "array", "damaged entries: see muxvisor-queue-list(1)"),
                 ("quarantined[].*", "", "see muxvisor-queue-list(1)"),
@@ -430,7 +453,7 @@ pub const PAGES: &[Page] = &[
             fields: &[
                 ("identity", "string", "the peer"),
                 ("pending", "array of tasks", "waiting, in FIFO order"),
-                ("running", "array of tasks", "the claimed task, if any"),
+                ("running", "array of tasks", "the claimed tasks: one per busy worker"),
                 ("dead", "array of tasks", "dead letters, each with a reason"),
                 ("pending[].task", "string", "the task id"),
                 ("pending[].seq", "integer", "its place in the order of enqueue"),
@@ -441,6 +464,12 @@ pub const PAGES: &[Page] = &[
                 ("pending[].last_error", "string or null", "why its last run failed"),
                 ("pending[].dedupe", "string or null", "its --dedupe key"),
                 ("pending[].bytes", "integer", "size of the payload"),
+                (
+                    "running[].worker",
+                    "integer",
+                    "the worker slot that runs it (0 to --workers minus 1; muxvisor status \
+                     --json lists the workers with their pids)",
+                ),
                 ("running[].*", "", "as pending[]"),
                 ("dead[].*", "", "as pending[]"),
                 ("dead[].reason", "string", "max-attempts, ttl, launch-failed, ..."),
@@ -479,6 +508,7 @@ pub const PAGES: &[Page] = &[
                 ("last_error", "string or null", "why its last run failed"),
                 ("dedupe", "string or null", "its --dedupe key"),
                 ("bytes", "integer", "size of the payload"),
+                ("worker", "integer", "only while running: the worker slot that runs it"),
                 ("stage", "string", "pending, running, done, dead (or quarantined)"),
                 ("position", "integer or null", "1-based place in the FIFO when pending"),
                 ("payload", "string", "the task text (invalid UTF-8 replaced)"),
