@@ -547,7 +547,9 @@ fn ephemeral(i: &Input, st: &mut State, out: &mut Vec<Action>) {
                     true
                 }
                 _ => {
-                    if i.queue.slots_wanted {
+                    // A dead slot's task goes back to the queue just now:
+                    // a worker for it too (counted when the action runs).
+                    if i.queue.slots_wanted || !i.queue.orphans.is_empty() {
                         out.push(Action::FillSlots);
                     }
                     false

@@ -27,3 +27,4 @@ mod smoke;
 mod status;
 mod supervise;
 mod view;
+mod workers;

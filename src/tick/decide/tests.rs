@@ -549,6 +549,10 @@ fn worker_slots() {
     let p = run(&obs(Seen::Alive), &state(Phase::Live), &s, &q, at(10));
     assert_eq!(kinds(&p), vec!["expire", "fail", "canary", "fill-slots"]);
     assert_eq!(p.actions[1], fail("t9", "runner-died"));
+    // Its task goes back to the queue: a worker for it, wanted or not yet.
+    let retried = QueueFacts { slots_wanted: false, pending: 0, ..q.clone() };
+    let p = run(&obs(Seen::Alive), &state(Phase::Live), &s, &retried, at(10));
+    assert_eq!(kinds(&p), vec!["expire", "fail", "canary", "fill-slots"]);
     let p = run(&obs(Seen::Hung), &state(Phase::Live), &s, &q, at(10));
     assert!(!kinds(&p).contains(&"fail"), "{:?}", p.actions);
     let lead = QueueFacts { running: Some(running("t1", 1)), runner: false, ..q.clone() };
