@@ -485,6 +485,16 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
     let grace_ms = grace.as_millis();
     let hung = obs.seen == Seen::Hung;
     if !obs.is_alive() && !hung {
+        // A dead first pane may leave worker slots' runners at work
+        // (`--workers N`): they end too, without a hook to record them.
+        if let Ok(Some(q)) = crate::model::queue::Queue::open_existing(root, id)
+            && !q.live_worker_pids().is_empty()
+        {
+            if let Ok(tmux) = Tmux::new(root.socket(id)) {
+                let _ = tl::unhook_pane_died(&tmux.with_timeout(Duration::from_secs(1)));
+            }
+            end_worker_slots(root, id, grace);
+        }
         teardown_leftovers(root, id, &obs, Some("stop"))?;
         peer_state::update(root, id, |st| {
             st.stopped = true;
@@ -511,9 +521,13 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
         // asynchronously (`run-shell -b`), and one that ran late, after the
         // next launch removed the intent, would record this stop as a death.
         let _ = tl::unhook_pane_died(&quick);
-        end_worker_slots(root, id);
         obs.pane_pid
     };
+    // Every worker slot's runner ends first (after the hook is gone), hung
+    // server or not: a hung server cannot end them, and one left running
+    // would see its program die of the server's kill and charge its task a
+    // retry behind the caller's back.
+    end_worker_slots(root, id, grace);
     let how = match pane_pid {
         Some(pgid) if pgid > 1 => terminate_group(pgid, grace, server.map(|s| s.pid)),
         _ => "term",
@@ -539,16 +553,36 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
 /// `--workers N`: the runners of the worker windows end with the server,
 /// as the first runner does, before anything of theirs can record a task's
 /// end: SIGTERM to each one's group (it is its pane's program, and its
-/// program shares its group), after the intent is written and the hook
-/// removed. A pid is only taken from a lock its runner holds. The tasks
-/// they ran stay claimed, for the caller to settle.
-fn end_worker_slots(root: &Root, id: &Identity) {
+/// program shares its group), after the intent is written, SIGKILL to the
+/// groups whose runner still holds its lock after `grace`; returns once
+/// every slot's lock is free (or 2 s after the SIGKILL), so that the
+/// caller settles tasks nobody can finish any more. A pid is only taken
+/// from a lock its runner holds. The tasks they ran stay claimed, for the
+/// caller to settle.
+fn end_worker_slots(root: &Root, id: &Identity, grace: Duration) {
     let Ok(Some(q)) = crate::model::queue::Queue::open_existing(root, id) else { return };
-    for pid in q.live_worker_pids() {
-        if pid > 1 {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
+    let signal_all = |sig: Signal| {
+        for pid in q.live_worker_pids() {
+            if pid > 1 {
+                let _ = killpg(Pid::from_raw(pid), sig);
+            }
         }
+    };
+    let gone_by = |deadline: Instant| loop {
+        if q.live_worker_pids().is_empty() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    signal_all(Signal::SIGTERM);
+    if gone_by(Instant::now() + grace) {
+        return;
     }
+    signal_all(Signal::SIGKILL);
+    gone_by(Instant::now() + Duration::from_secs(2));
 }
 
 /// When a stop sends SIGHUP after SIGTERM, given whether the group's

@@ -269,3 +269,41 @@ fn a_stop_requeues_every_running_task_uncharged() {
     assert!(g.done().is_empty(), "nothing finished");
     assert!(exits(&env, "session-exit", "st").is_empty(), "a stop is not a death");
 }
+
+/// A stop of a hung server (SIGSTOP) while three workers run: the worker
+/// slots' runners, which the stopped server cannot end, are ended by the
+/// stop itself before it settles their tasks, so none of them sees its
+/// program die of the server's kill and charges its task a retry: all
+/// three are back at the head, uncharged, and listed by the stop.
+#[test]
+fn a_stop_of_a_hung_server_requeues_every_running_task_uncharged() {
+    let env = Env::new();
+    let g = Gated::add(&env, "hs", "3");
+    let ids = send_all(&env, "hs", &["a", "b", "c"]);
+    assert!(wait_until(WAIT, || g.started().len() == 3), "{:?}", g.started());
+    let q = queue(&env, "hs");
+    let pids: Vec<i32> = q.live_slots(3).into_iter().filter_map(|(_, p)| p).collect();
+    assert_eq!(pids.len(), 3);
+    let server = env.server_pid("hs").unwrap();
+    unsafe { libc::kill(server, libc::SIGSTOP) };
+    let out = env.mv(&["--json", "stop", "hs", "--grace", "500ms"]);
+    unsafe { libc::kill(server, libc::SIGCONT) };
+    out.ok();
+    let v = out.json();
+    let tasks: Vec<String> =
+        v["tasks"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+    assert_eq!(tasks, ids, "{v}\n{}", env.read("logs/lifecycle.log"));
+    assert!(wait_until(WAIT, || pids.iter().all(|p| !alive(*p))), "every runner ended");
+    assert!(wait_until(WAIT, || !alive(server)));
+    let listed = env.mv(&["--json", "queue", "hs", "list"]).json();
+    let pending: Vec<(String, u64)> = listed["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["task"].as_str().unwrap().to_string(), t["attempt"].as_u64().unwrap()))
+        .collect();
+    let want: Vec<(String, u64)> = ids.iter().map(|t| (t.clone(), 0)).collect();
+    assert_eq!(pending, want, "all back, in order, uncharged");
+    assert!(life(&env, "task-retry", "hs").is_empty(), "{}", env.read("logs/lifecycle.log"));
+    assert!(g.done().is_empty(), "nothing finished");
+}
