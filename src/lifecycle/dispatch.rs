@@ -185,7 +185,7 @@ pub struct Slots {
 impl Slots {
     pub fn read(q: &Queue, workers: u32) -> Result<Slots> {
         let claimed = q.running_all()?.iter().map(|c| (c.header.task.clone(), c.slot())).collect();
-        Ok(Slots { workers, claimed, live: q.live_slots(workers) })
+        Ok(Slots { workers, claimed, live: q.live_slots() })
     }
 
     pub fn is_live(&self, slot: u32) -> bool {

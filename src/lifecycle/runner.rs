@@ -476,7 +476,7 @@ impl<'a> Runner<'a> {
     /// pending or running, or a worker slot's runner still alive.
     fn pending(&self) -> Result<bool> {
         let c = self.q.counts()?;
-        let workers = self.q.live_slots(self.workers).iter().any(|(k, _)| *k > 0);
+        let workers = self.q.live_slots().iter().any(|(k, _)| *k > 0);
         Ok(c.pending > 0 || c.running > 0 || workers)
     }
 

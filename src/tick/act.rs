@@ -167,13 +167,15 @@ fn queue_facts(q: &Queue, workers: u32) -> Result<QueueFacts> {
     // The runner first: a runner that ends right after this look leaves
     // its task finished (or claimed) on disk, which the next look sees.
     let runner = q.runner_alive();
-    if workers <= 1 {
-        let running = q.running()?.map(|c| task(&c));
+    // Worker slots: their tasks first, their locks after (`Slots::read`).
+    // One worker reads only its task, unless slots of an earlier, larger
+    // `--workers` still have a runner or a task.
+    let all = q.running_all()?;
+    if workers <= 1 && all.iter().all(|c| c.slot() == 0) && q.live_worker_pids().is_empty() {
+        let running = all.first().map(task);
         let pending = q.counts()?.pending;
         return Ok(QueueFacts { running, pending, runner, ..QueueFacts::default() });
     }
-    // Worker slots: their tasks first, their locks after (`Slots::read`).
-    let all = q.running_all()?;
     let slots = crate::lifecycle::dispatch::Slots::read(q, workers)?;
     let pending = q.counts()?.pending;
     let orphan: Vec<&str> = slots.orphans().collect();

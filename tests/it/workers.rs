@@ -246,7 +246,7 @@ fn a_stop_requeues_every_running_task_uncharged() {
     let ids = send_all(&env, "st", &["a", "b", "c", "d"]);
     assert!(wait_until(WAIT, || g.started().len() == 3), "{:?}", g.started());
     let q = queue(&env, "st");
-    let pids: Vec<i32> = q.live_slots(3).into_iter().filter_map(|(_, p)| p).collect();
+    let pids: Vec<i32> = q.live_slots().into_iter().filter_map(|(_, p)| p).collect();
     assert_eq!(pids.len(), 3);
     let out = env.mv(&["--json", "stop", "st"]);
     out.ok();
@@ -282,7 +282,7 @@ fn a_stop_of_a_hung_server_requeues_every_running_task_uncharged() {
     let ids = send_all(&env, "hs", &["a", "b", "c"]);
     assert!(wait_until(WAIT, || g.started().len() == 3), "{:?}", g.started());
     let q = queue(&env, "hs");
-    let pids: Vec<i32> = q.live_slots(3).into_iter().filter_map(|(_, p)| p).collect();
+    let pids: Vec<i32> = q.live_slots().into_iter().filter_map(|(_, p)| p).collect();
     assert_eq!(pids.len(), 3);
     let server = env.server_pid("hs").unwrap();
     unsafe { libc::kill(server, libc::SIGSTOP) };
@@ -306,4 +306,34 @@ fn a_stop_of_a_hung_server_requeues_every_running_task_uncharged() {
     assert_eq!(pending, want, "all back, in order, uncharged");
     assert!(life(&env, "task-retry", "hs").is_empty(), "{}", env.read("logs/lifecycle.log"));
     assert!(g.done().is_empty(), "nothing finished");
+}
+
+/// `--workers` lowered (3 to 2) while three tasks run: the third slot's
+/// runner still runs its task, so the tick must not take that task for a
+/// dead runner's and run it again; it finishes once, and the runner of the
+/// slot the spec no longer has retires afterwards.
+#[test]
+fn lowering_workers_while_they_run_runs_nothing_twice() {
+    let env = Env::new();
+    let g = Gated::add(&env, "lw", "3");
+    let ids = send_all(&env, "lw", &["a", "b", "c"]);
+    assert!(wait_until(WAIT, || g.started().len() == 3), "{:?}", g.started());
+    let q = queue(&env, "lw");
+    let third = q.lock_holder(QueueLock::slot(2)).expect("slot 2 runs");
+    Gated::add(&env, "lw", "2");
+    env.mv(&["supervise", "--once"]).ok();
+    assert!(life(&env, "task-retry", "lw").is_empty(), "{}", env.read("logs/lifecycle.log"));
+    let v = env.mv(&["--json", "status", "lw"]).json();
+    let slots: Vec<u64> =
+        v[0]["workers"].as_array().unwrap().iter().map(|w| w["slot"].as_u64().unwrap()).collect();
+    assert_eq!(sorted(slots.iter().map(u64::to_string).collect()), ["0", "1", "2"], "{v}");
+    g.open("all");
+    assert!(wait_until(WAIT, || life(&env, "task-done", "lw").len() >= 3));
+    assert!(wait_until(WAIT, || !alive(third)), "the third slot's runner retires");
+    assert_eq!(sorted(g.started()), ["a", "b", "c"], "each task started once");
+    let done = life(&env, "task-done", "lw");
+    for id in &ids {
+        assert_eq!(done.iter().filter(|l| l.contains(id.as_str())).count(), 1, "{done:?}");
+    }
+    assert!(life(&env, "task-retry", "lw").is_empty(), "{}", env.read("logs/lifecycle.log"));
 }

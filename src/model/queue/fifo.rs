@@ -139,11 +139,15 @@ impl Queue {
     ) -> Result<Claim> {
         let _lock = self.lock()?;
         let running = self.all_running_locked()?;
-        let mine = running.iter().any(|c| c.header.slot.unwrap_or(0) == slot);
-        if mine || (workers <= 1 && !running.is_empty()) {
+        // With one worker, any task in `cur/` is ours (an entry has no slot
+        // unless it was claimed for a slot above 0), so this is the strict
+        // one-at-a-time rule; with N, only a task of our own slot is.
+        if running.iter().any(|c| c.header.slot.unwrap_or(0) == slot) {
             return Ok(Claim::Busy);
         }
-        if running.len() >= workers as usize {
+        // Tasks of other slots (of a spec that ran more workers before, too)
+        // keep theirs until they end.
+        if running.len() >= workers.max(1) as usize {
             return Ok(Claim::Full);
         }
         loop {

@@ -129,24 +129,40 @@ impl Queue {
         })
     }
 
-    /// The pids of the live runners of worker slots 1.. (whatever the
-    /// spec says now: every `runner.<k>.lock` in the queue's directory).
-    pub fn live_worker_pids(&self) -> Vec<i32> {
+    /// The worker slots found in the queue's directory (`runner.lock` is
+    /// slot 0, `runner.<k>.lock` slot k), in slot order, whatever the spec
+    /// says now: a runner of a slot that a smaller `--workers` no longer
+    /// has still works until its task ends.
+    fn slot_files(&self) -> Vec<u32> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
-        entries
+        let mut slots: Vec<u32> = entries
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name();
-                let k = name.to_str()?.strip_prefix("runner.")?.strip_suffix(".lock")?;
-                self.lock_holder(QueueLock::slot(k.parse().ok().filter(|k| *k > 0)?))
+                let name = name.to_str()?;
+                match name {
+                    "runner.lock" => Some(0),
+                    _ => name.strip_prefix("runner.")?.strip_suffix(".lock")?.parse().ok(),
+                }
             })
-            .collect()
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        slots
     }
 
-    /// The worker slots among `0..workers` whose runner lives, each with
-    /// the pid its runner wrote.
-    pub fn live_slots(&self, workers: u32) -> Vec<(u32, Option<i32>)> {
-        (0..workers.max(1))
+    /// The pids of the live runners of worker slots 1.. (whatever the
+    /// spec says now: every `runner.<k>.lock` in the queue's directory).
+    pub fn live_worker_pids(&self) -> Vec<i32> {
+        self.live_slots().into_iter().filter(|(k, _)| *k > 0).filter_map(|(_, p)| p).collect()
+    }
+
+    /// The worker slots whose runner lives, each with the pid its runner
+    /// wrote, in slot order: every slot with a lock file, including those
+    /// beyond the spec's `--workers` (lowered while they ran).
+    pub fn live_slots(&self) -> Vec<(u32, Option<i32>)> {
+        self.slot_files()
+            .into_iter()
             .filter_map(|k| {
                 let kind = QueueLock::slot(k);
                 self.lock_held(kind).then(|| (k, self.lock_holder(kind)))

@@ -450,11 +450,44 @@ fn worker_slot_locks() {
     let l2 = t.q.take_lock(QueueLock::slot(2)).unwrap().unwrap();
     assert!(t.q.take_lock(QueueLock::slot(2)).unwrap().is_none(), "held");
     let me = std::process::id() as i32;
-    assert_eq!(t.q.live_slots(4), [(0, Some(me)), (2, Some(me))]);
+    assert_eq!(t.q.live_slots(), [(0, Some(me)), (2, Some(me))]);
     assert_eq!(t.q.live_worker_pids(), [me]);
     assert_eq!(t.q.slot_of_pid(me).map(|k| k == 0 || k == 2), Some(true));
     drop(l2);
-    assert_eq!(t.q.live_slots(4), [(0, Some(me))]);
+    assert_eq!(t.q.live_slots(), [(0, Some(me))]);
     assert!(t.q.live_worker_pids().is_empty());
     let _ = &t.root;
+}
+
+/// `--workers` lowered while tasks run: the tasks of slots the spec no
+/// longer has stay their runners' (never "busy", which means a dead
+/// runner's leftover, to the first runner), and a slot still in the spec
+/// waits for a free place.
+#[test]
+fn a_lowered_worker_count_leaves_the_other_slots_tasks_alone() {
+    let t = setup();
+    for i in 0..3 {
+        t.q.enqueue(format!("t{i}").as_bytes(), None).unwrap();
+    }
+    let Claim::Claimed(c2) = t.q.claim_for(now(), None, 2, 3).unwrap() else { panic!() };
+    assert_eq!(c2.slot(), 2);
+    assert!(matches!(t.q.claim(now(), None).unwrap(), Claim::Full), "one worker now");
+    assert!(matches!(t.q.claim_for(now(), None, 1, 2).unwrap(), Claim::Claimed(_)));
+    assert!(matches!(t.q.claim_for(now(), None, 0, 2).unwrap(), Claim::Full));
+    // One worker's own leftover is busy, as ever.
+    let u = setup();
+    u.q.enqueue(b"x", None).unwrap();
+    assert!(matches!(u.q.claim(now(), None).unwrap(), Claim::Claimed(_)));
+    assert!(matches!(u.q.claim(now(), None).unwrap(), Claim::Busy));
+}
+
+/// The live slots are every held slot lock, not only those of the spec's
+/// current `--workers`.
+#[test]
+fn live_slots_include_slots_beyond_the_spec() {
+    let t = setup();
+    let _l5 = t.q.take_lock(QueueLock::slot(5)).unwrap().unwrap();
+    let me = std::process::id() as i32;
+    assert_eq!(t.q.live_slots(), [(5, Some(me))]);
+    assert_eq!(t.q.live_worker_pids(), [me]);
 }

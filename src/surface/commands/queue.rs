@@ -109,7 +109,7 @@ fn list(ctx: &Ctx, q: &Queue, dead: bool) -> Result<ExitCode> {
     }
     // Several workers: which one runs each task (slot, runner pid).
     let workers = crate::model::peer::load(&ctx.root, id).ok().flatten().map_or(1, |s| s.workers);
-    let live = if workers > 1 { q.live_slots(workers) } else { Vec::new() };
+    let live = if workers > 1 { q.live_slots() } else { Vec::new() };
     for m in &l.running {
         let mut line = format!("running  {}", describe(m));
         if let Some(k) = m.worker.filter(|_| workers > 1) {

@@ -197,7 +197,7 @@ fn worker_rows(root: &Root, spec: &PeerSpec) -> Result<Vec<WorkerRow>> {
     };
     // The claims first, the locks after (as the tick reads them).
     let claimed = q.running_all()?;
-    let live = q.live_slots(spec.workers);
+    let live = q.live_slots();
     let row = |slot: u32, pid: Option<i32>| {
         let c = claimed.iter().find(|c| c.slot() == slot);
         WorkerRow {
