@@ -259,8 +259,8 @@ pub struct AddArgs {
     /// queue is empty before it ends its tmux server [default: 2s].
     #[arg(long, value_parser = dur, value_name = "DUR")]
     pub linger: Option<Duration>,
-    /// Run up to N tasks of an ephemeral peer's queue at once, each in its own pane, started in
-    /// queue order [default: 1: one at a time, strict FIFO].
+    /// Run up to N (1 to 64) tasks of an ephemeral peer's queue at once, each in its own pane,
+    /// started in queue order; not with --deliver keys [default: 1: one at a time, strict FIFO].
     #[arg(long, value_name = "N")]
     pub workers: Option<u32>,
     /// An interactive agent whose screens muxvisor knows: claude, codex, gemini or aider (see

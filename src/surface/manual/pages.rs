@@ -196,7 +196,7 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "One object.",
-            example: r#"{"identity":"worker","stopped":true,"was_running":true,"how":"term","grace_ms":10000,"task":"01J9Z3","task_outcome":"requeued"}"#,
+            example: r#"{"identity":"worker","stopped":true,"was_running":true,"how":"term","grace_ms":10000,"task":"01J9Z3","task_outcome":"requeued","tasks":["01J9Z3"]}"#,
             fields: &[
                 ("identity", "string", "the peer"),
                 ("stopped", "boolean", "always true"),
@@ -336,7 +336,7 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "An array, one object per peer, sorted by identity; absent values are null.",
-            example: r#"[{"identity":"claude","policy":"persistent","state":"running","pid":4242,"uptime_s":3600,"idle_s":12,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":0,"running":0,"dead":0,"quarantined":0},"server_pid":4240,"launched_at":"2026-11-22T02:04:05.123Z","restarts":0,"task":null,"reason":null,"env":{"API_KEY":"(from /home/me/.config/claude.env)","HOME":"/home/me","LANG":"en_US.UTF-8","LOGNAME":"me","MUXVISOR_IDENTITY":"claude","MUXVISOR_ROOT":"/home/me/.local/state/muxvisor","PATH":"/usr/local/bin:/usr/bin:/bin","SHELL":"/bin/zsh","USER":"me"},"env_file":"/home/me/.config/claude.env","env_error":null,"agent":{"state":"ready","since":"2026-11-22T03:04:00.000Z","reason":null,"session_id":null,"session_source":null,"source":"screen"},"mailbox":0,"courier":null}]"#,
+            example: r#"[{"identity":"claude","policy":"persistent","state":"running","pid":4242,"uptime_s":3600,"idle_s":12,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":0,"running":0,"dead":0,"quarantined":0},"server_pid":4240,"launched_at":"2026-11-22T02:04:05.123Z","restarts":0,"task":null,"reason":null,"env":{"API_KEY":"(from /home/me/.config/claude.env)","HOME":"/home/me","LANG":"en_US.UTF-8","LOGNAME":"me","MUXVISOR_IDENTITY":"claude","MUXVISOR_ROOT":"/home/me/.local/state/muxvisor","PATH":"/usr/local/bin:/usr/bin:/bin","SHELL":"/bin/zsh","USER":"me"},"env_file":"/home/me/.config/claude.env","env_error":null,"agent":{"state":"ready","since":"2026-11-22T03:04:00.000Z","reason":null,"session_id":null,"session_source":null,"source":"screen"},"mailbox":0,"courier":null,"workers":null},{"identity":"worker","policy":"ephemeral","state":"running","pid":4321,"uptime_s":12,"idle_s":0,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":3,"running":2,"dead":0,"quarantined":0},"server_pid":4319,"launched_at":"2026-11-22T03:03:53.000Z","restarts":0,"task":"01m8p25kvm000fjfyxvnjz51z3","reason":null,"env":{"HOME":"/home/me","MUXVISOR_IDENTITY":"worker","MUXVISOR_ROOT":"/home/me/.local/state/muxvisor","PATH":"/usr/local/bin:/usr/bin:/bin"},"env_file":null,"env_error":null,"agent":null,"mailbox":null,"courier":null,"workers":[{"slot":0,"task":"01m8p25kvm000fjfyxvnjz51z3","pid":4321,"since":"2026-11-22T03:04:05.565Z","agent":null},{"slot":1,"task":"01m8p25kww0003qhdf8prsz798","pid":4330,"since":"2026-11-22T03:04:05.604Z","agent":null}]}]"#,
             fields: &[
                 ("[].identity", "string", "the peer"),
                 ("[].policy", "string or null", "persistent, ephemeral; null without a spec"),
@@ -414,7 +414,12 @@ pub const PAGES: &[Page] = &[
                      and one with pid null per task whose runner died, until it is retried); \
                      null: persistent",
                 ),
-                ("[].workers[].slot", "integer", "its worker slot, 0 to --workers minus 1"),
+                (
+                    "[].workers[].slot",
+                    "integer",
+                    "its worker slot, 0 to --workers minus 1 (or above, while a slot of a \
+                     lowered --workers finishes its task)",
+                ),
                 ("[].workers[].task", "string or null", "the task it runs; null between tasks"),
                 ("[].workers[].pid", "integer or null", "its runner's pid; null: it died"),
                 ("[].workers[].since", "string, RFC 3339, or null", "when its task was claimed"),
@@ -449,7 +454,7 @@ pub const PAGES: &[Page] = &[
         exit: QUEUE_EXIT,
         json: Some(Json {
             shape: "The whole queue (dead letters too, with or without --dead).",
-            example: r#"{"identity":"worker","pending":[{"task":"01m8p25kww0003qhdf8prsz798","seq":2,"attempt":0,"enqueued_at":"2026-11-22T03:04:05.604Z","not_before":null,"started_at":null,"last_error":null,"dedupe":null,"bytes":3}],"running":[{"task":"01m8p25kvm000fjfyxvnjz51z3","seq":1,"attempt":1,"enqueued_at":"2026-11-22T03:04:05.564Z","not_before":null,"started_at":"2026-11-22T03:04:05.565Z","last_error":null,"dedupe":null,"bytes":3}],"dead":[{"task":"01m8p25psy0008252edp92d3dn","seq":3,"attempt":3,"enqueued_at":"2026-11-22T03:04:01.582Z","not_before":null,"started_at":"2026-11-22T03:04:04.583Z","last_error":"exit-1","dedupe":null,"bytes":3,"reason":"max-attempts"}],"quarantined":[{"entry":"new-00000000000000000004.01m8p25psy0008252edp92d3dq","from":"new/00000000000000000004.01m8p25psy0008252edp92d3dq","reason":"payload checksum 5c1f4a7d01e0a84b does not match the header's 85944171f73967e8","task":"01m8p25psy0008252edp92d3dq","bytes":222,"at":"2026-11-22T03:04:06.100Z"}]}"#,
+            example: r#"{"identity":"worker","pending":[{"task":"01m8p25kww0003qhdf8prsz798","seq":2,"attempt":0,"enqueued_at":"2026-11-22T03:04:05.604Z","not_before":null,"started_at":null,"last_error":null,"dedupe":null,"bytes":3}],"running":[{"task":"01m8p25kvm000fjfyxvnjz51z3","seq":1,"attempt":1,"enqueued_at":"2026-11-22T03:04:05.564Z","not_before":null,"started_at":"2026-11-22T03:04:05.565Z","last_error":null,"dedupe":null,"bytes":3,"worker":0}],"dead":[{"task":"01m8p25psy0008252edp92d3dn","seq":3,"attempt":3,"enqueued_at":"2026-11-22T03:04:01.582Z","not_before":null,"started_at":"2026-11-22T03:04:04.583Z","last_error":"exit-1","dedupe":null,"bytes":3,"reason":"max-attempts"}],"quarantined":[{"entry":"new-00000000000000000004.01m8p25psy0008252edp92d3dq","from":"new/00000000000000000004.01m8p25psy0008252edp92d3dq","reason":"payload checksum 5c1f4a7d01e0a84b does not match the header's 85944171f73967e8","task":"01m8p25psy0008252edp92d3dq","bytes":222,"at":"2026-11-22T03:04:06.100Z"}]}"#,
             fields: &[
                 ("identity", "string", "the peer"),
                 ("pending", "array of tasks", "waiting, in FIFO order"),
