@@ -101,8 +101,9 @@ pub fn fill_slots(
     let tmux = Tmux::new(root.socket(id))
         .map_err(TmuxError::into_anyhow)?
         .with_timeout(Duration::from_secs(2));
-    for pane in crate::tmux::launch::dead_worker_panes(&tmux, id).unwrap_or_default() {
-        let _ = crate::tmux::launch::kill_pane(&tmux, &pane);
+    record_dead_workers(root, spec)?;
+    for dead in crate::tmux::launch::dead_worker_panes(&tmux, id).unwrap_or_default() {
+        let _ = crate::tmux::launch::kill_pane(&tmux, &dead.pane);
     }
     let free = Slots::read(q, spec.workers)?.to_fill(q.counts()?.pending);
     let exe = std::env::current_exe().context("finding the muxvisor binary")?;
@@ -128,6 +129,27 @@ pub fn fill_slots(
         }
     }
     Ok(started)
+}
+
+/// `--workers N`: record the death of every dead worker pane whose
+/// `pane-died` hook did not (its binary moved away, the hook killed), as
+/// the tick does for the first pane (`source=tick`), with the task its
+/// runner left claimed, which is still in `cur/` when this runs before the
+/// task is retried. Returns how many were written.
+pub fn record_dead_workers(root: &Root, spec: &PeerSpec) -> Result<usize> {
+    let id = &spec.identity;
+    let tmux = Tmux::new(root.socket(id))
+        .map_err(TmuxError::into_anyhow)?
+        .with_timeout(Duration::from_secs(2));
+    let mut n = 0;
+    for dead in crate::tmux::launch::dead_worker_panes(&tmux, id).unwrap_or_default() {
+        let status = dead.status.parse().ok();
+        let signal = Some(dead.signal.as_str()).filter(|s| !s.is_empty());
+        if crate::lifecycle::hook::record_missed_exit(root, id, status, signal, dead.pid)? {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Start the first runner again in its dead pane (`--workers N`: the

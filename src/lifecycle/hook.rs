@@ -137,9 +137,11 @@ pub fn record_missed_exit(
         return Ok(false);
     }
     let status = status.map(|s| s.to_string()).unwrap_or_default();
-    session_exit_event(id, &status, signal.unwrap_or(""), &pid)
-        .kv("source", "tick")
-        .append_to(&root.exits_log())?;
+    let mut ev = session_exit_event(id, &status, signal.unwrap_or(""), &pid).kv("source", "tick");
+    if let Some(task) = runner_task(root, id, &pid) {
+        ev = ev.kv("task", task);
+    }
+    ev.append_to(&root.exits_log())?;
     Ok(true)
 }
 

@@ -378,6 +378,7 @@ fn name(a: &Action) -> &'static str {
         Action::ExpireTasks => "expire",
         Action::StartNext => "task-start",
         Action::FillSlots => "workers-start",
+        Action::RecordWorkerExits => "session-exit",
         Action::RespawnRunner => "runner-start",
         Action::EnsureCourier => "courier",
         Action::LaunchHeld => "launch",
@@ -448,6 +449,18 @@ impl Act<'_> {
                     self.report(
                         "session-exit",
                         "recorded by the tick: the pane-died hook did not record this death",
+                    );
+                }
+            }
+            Action::RecordWorkerExits => {
+                let n = crate::lifecycle::dispatch::record_dead_workers(root, self.spec)?;
+                if n > 0 {
+                    self.report(
+                        "session-exit",
+                        format!(
+                            "{n} worker death(s) recorded by the tick: their pane-died hooks \
+                             did not record them"
+                        ),
                     );
                 }
             }

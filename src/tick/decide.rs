@@ -187,6 +187,10 @@ pub enum Action {
     /// Ephemeral, `--workers N`: start runners in free worker slots of the
     /// live server for the pending tasks.
     FillSlots,
+    /// Ephemeral, `--workers N`: record the deaths of dead worker panes
+    /// that their `pane-died` hooks did not (before their tasks are
+    /// retried, so that each record names its task).
+    RecordWorkerExits,
     /// Ephemeral, `--workers N`: the first runner died while worker slots'
     /// runners live: start it again in its own pane, leaving them running.
     RespawnRunner,
@@ -523,6 +527,14 @@ fn ephemeral(i: &Input, st: &mut State, out: &mut Vec<Action>) {
         out.push(Action::ExpireTasks);
     }
     if i.observed.seen != Seen::Hung {
+        // Also at every tick of a pool: an idle worker's death that its
+        // hook missed leaves no task behind to point at it.
+        let pool = i.spec.workers > 1 || i.queue.workers_alive;
+        if (!i.queue.orphans.is_empty() || (i.maintenance && pool))
+            && matches!(i.observed.seen, Seen::Alive | Seen::PaneDead { .. })
+        {
+            out.push(Action::RecordWorkerExits);
+        }
         for t in &i.queue.orphans {
             out.push(Action::FailTask { task: t.task.clone(), reason: "runner-died".into() });
         }

@@ -228,25 +228,41 @@ pub fn respawn_cmd(id: &Identity, cwd: &Path, argv: &[String]) -> Cmd {
         .arg("#{pane_pid}")
 }
 
+/// A dead pane of a worker window: its id, its program's pid, and how it
+/// ended (tmux's `#{pane_dead_status}`, `#{pane_dead_signal}`, empty when
+/// unknown).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadWorkerPane {
+    pub pane: String,
+    pub pid: Option<i32>,
+    pub status: String,
+    pub signal: String,
+}
+
 /// The dead panes of `id`'s worker windows (every window but the first
-/// runner's, index 0), by pane id: a worker runner killed outright leaves
-/// its pane dead (`remain-on-exit`) until removed.
-pub fn dead_worker_panes(tmux: &Tmux, id: &Identity) -> Result<Vec<String>, TmuxError> {
+/// runner's, index 0): a worker runner killed outright leaves its pane
+/// dead (`remain-on-exit`) until removed.
+pub fn dead_worker_panes(tmux: &Tmux, id: &Identity) -> Result<Vec<DeadWorkerPane>, TmuxError> {
     let cmd = Cmd::new("list-panes")
         .args(["-s", "-t"])
         .arg(id.target())
         .arg("-F")
-        .arg("#{window_index} #{pane_dead} #{pane_id}");
+        .arg("#{window_index}|#{pane_dead}|#{pane_id}|#{pane_pid}|#{pane_dead_status}|#{pane_dead_signal}");
     let out = tmux.run(&cmd)?;
-    Ok(out
-        .stdout
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let (w, dead, pane) = (f.next()?, f.next()?, f.next()?);
-            (w != "0" && dead == "1").then(|| pane.to_string())
-        })
-        .collect())
+    Ok(out.stdout.lines().filter_map(parse_dead_worker_pane).collect())
+}
+
+/// One line of [`dead_worker_panes`]' listing, if it is a dead worker
+/// pane. Pure.
+fn parse_dead_worker_pane(line: &str) -> Option<DeadWorkerPane> {
+    let f: Vec<&str> = line.split('|').collect();
+    let [w, dead, pane, pid, status, signal] = f[..] else { return None };
+    (w != "0" && dead == "1").then(|| DeadWorkerPane {
+        pane: pane.to_string(),
+        pid: pid.trim().parse().ok(),
+        status: status.trim().to_string(),
+        signal: signal.trim().to_string(),
+    })
 }
 
 /// `kill-pane -t PANE`.
@@ -268,6 +284,18 @@ pub fn kill_server(tmux: &Tmux) -> Result<(), TmuxError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn dead_worker_pane_lines() {
+        let dead = parse_dead_worker_pane("2|1|%7|4242||9").unwrap();
+        assert_eq!(dead.pane, "%7");
+        assert_eq!(dead.pid, Some(4242));
+        assert_eq!((dead.status.as_str(), dead.signal.as_str()), ("", "9"));
+        assert!(parse_dead_worker_pane("0|1|%0|4000|1|").is_none(), "the first runner's");
+        assert!(parse_dead_worker_pane("1|0|%3|4001||").is_none(), "alive");
+        assert!(parse_dead_worker_pane("garbage").is_none());
+    }
+
     use super::*;
     use std::process::Command;
 

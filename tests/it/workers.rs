@@ -337,3 +337,52 @@ fn lowering_workers_while_they_run_runs_nothing_twice() {
     }
     assert!(life(&env, "task-retry", "lw").is_empty(), "{}", env.read("logs/lifecycle.log"));
 }
+
+/// A worker slot's runner killed after the binary that started the server
+/// moved away (an upgrade): its `pane-died` hook cannot run, so nobody
+/// recorded the death. The tick records it (`source=tick`), with the task
+/// the runner left, before it retries that task, as it does for the first
+/// pane; and only once.
+#[test]
+fn a_worker_death_the_hook_missed_is_recorded_by_the_tick_with_its_task() {
+    let env = Env::new();
+    let g = Gated::add(&env, "mh", "2");
+    let dir = env.scratch().join("old-bin");
+    fs::create_dir_all(&dir).unwrap();
+    let old = dir.join("muxvisor");
+    if fs::hard_link(BIN, &old).is_err() {
+        fs::copy(BIN, &old).unwrap();
+    }
+    let old_mv = |args: &[&str]| {
+        let mut c = std::process::Command::new(&old);
+        c.arg("--root").arg(env.root()).args(args);
+        c.env_remove("MUXVISOR_ROOT").env_remove("TMUX").env_remove("TMUX_PANE");
+        run_deadline(c, None, CMD_DEADLINE).ok();
+    };
+    old_mv(&["send", "mh", "a"]);
+    old_mv(&["send", "mh", "b"]);
+    assert!(wait_until(WAIT, || g.started().len() == 2), "{:?}", g.started());
+    fs::remove_file(&old).unwrap(); // the upgrade moved it away
+    let q = queue(&env, "mh");
+    let runner = q.lock_holder(QueueLock::slot(1)).expect("slot 1 runs");
+    let task = q.running_all().unwrap().into_iter().find(|c| c.slot() == 1).unwrap();
+    let task = task.task().to_string();
+    unsafe { libc::kill(runner, libc::SIGKILL) };
+    assert!(wait_until(WAIT, || !q.lock_held(QueueLock::slot(1))));
+    let v = env.mv(&["--json", "supervise", "--once"]).ok().json();
+    let died: Vec<String> = exits(&env, "session-exit", "mh")
+        .into_iter()
+        .filter(|l| l.contains(&format!(" pid={runner} ")))
+        .collect();
+    assert_eq!(died.len(), 1, "{v}\n{died:?}");
+    assert!(
+        died[0].contains("source=tick") && died[0].contains(&format!(" task={task}")),
+        "{died:?}"
+    );
+    let retry = life(&env, "task-retry", "mh");
+    assert!(retry.len() == 1 && retry[0].contains(&task), "{retry:?}");
+    env.mv(&["supervise", "--once"]).ok();
+    assert_eq!(exits(&env, "session-exit", "mh").len(), 1, "recorded once");
+    g.open("all");
+    assert!(wait_until(WAIT, || life(&env, "task-done", "mh").len() == 2));
+}

@@ -111,6 +111,7 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::StartNext => "start-next",
             Action::FillSlots => "fill-slots",
             Action::RespawnRunner => "respawn-runner",
+            Action::RecordWorkerExits => "worker-exits",
             Action::EnsureCourier => "courier",
             Action::LaunchHeld => "launch-held",
             Action::SendContinue => "continue",
@@ -547,18 +548,19 @@ fn worker_slots() {
         slots_wanted: true,
     };
     let p = run(&obs(Seen::Alive), &state(Phase::Live), &s, &q, at(10));
-    assert_eq!(kinds(&p), vec!["expire", "fail", "canary", "fill-slots"]);
-    assert_eq!(p.actions[1], fail("t9", "runner-died"));
+    assert_eq!(kinds(&p), vec!["expire", "worker-exits", "fail", "canary", "fill-slots"]);
+    assert_eq!(p.actions[2], fail("t9", "runner-died"));
     // Its task goes back to the queue: a worker for it, wanted or not yet.
     let retried = QueueFacts { slots_wanted: false, pending: 0, ..q.clone() };
     let p = run(&obs(Seen::Alive), &state(Phase::Live), &s, &retried, at(10));
-    assert_eq!(kinds(&p), vec!["expire", "fail", "canary", "fill-slots"]);
+    assert_eq!(kinds(&p), vec!["expire", "worker-exits", "fail", "canary", "fill-slots"]);
     let p = run(&obs(Seen::Hung), &state(Phase::Live), &s, &q, at(10));
     assert!(!kinds(&p).contains(&"fail"), "{:?}", p.actions);
+    assert!(!kinds(&p).contains(&"worker-exits"), "{:?}", p.actions);
     let lead = QueueFacts { running: Some(running("t1", 1)), runner: false, ..q.clone() };
     let p = run(&obs(dead(1)), &state(Phase::Live), &s, &lead, at(10));
-    assert_eq!(kinds(&p), vec!["expire", "fail", "fail", "respawn-runner"]);
-    assert_eq!(p.actions[2], fail("t1", "runner-died"));
+    assert_eq!(kinds(&p), vec!["expire", "worker-exits", "fail", "fail", "respawn-runner"]);
+    assert_eq!(p.actions[3], fail("t1", "runner-died"));
     // Without live workers the dead first pane is torn down as before.
     let alone = QueueFacts { workers_alive: false, orphans: vec![], ..lead };
     let p = run(&obs(dead(1)), &state(Phase::Live), &s, &alone, at(10));
