@@ -102,7 +102,13 @@ EPHEMERAL = {
     "e-slow": (["sh", "-c", 't=$1; s=${t#*:}; grep -q "^start $MUXVISOR_TASK_ID " "$0" && s=0.05; '
                 + LOG_START + 'sleep "$s"; echo "end $MUXVISOR_TASK_ID $t $$ $(date +%s.%N)" >> "$0"',
                 "{out}", "{task}"], ["--task-timeout", "1s"]),
+    # A pool (SPEC section 10): up to three tasks at once, one runner per
+    # worker slot (`runner.lock`, `runner.<k>.lock`), each in its own pane.
+    "e-pool": (["sh", "-c", 't=$1; ' + LOG_START + LOG_END, "{out}", "{task}"],
+               ["--workers", "3"]),
 }
+# Peers that run several workers (`add --workers N`).
+WORKERS = {"e-pool": 3}
 TASK_TIMEOUT = {"e-slow": 1.0}
 # Per peer, the sleeps a sender picks from (seconds; the first run of an
 # e-slow task that sleeps 3 s outlives its 1 s timeout).
@@ -110,7 +116,7 @@ SLEEPS = {"e-slow": ["0.05", "0.1", "3"]}
 # Senders per ephemeral peer (two on e-argv: concurrent enqueues) and the
 # pause between their sends, seconds.
 SENDERS = {"e-argv": [(0.05, 0.6), (0.05, 0.6)], "e-file": [(0.1, 0.8)], "e-keys": [(0.5, 2.0)],
-           "e-slow": [(0.3, 1.5)]}
+           "e-slow": [(0.3, 1.5)], "e-pool": [(0.05, 0.4), (0.05, 0.4)]}
 CHAOS_WEIGHTS = {
     "server": 10, "pane": 6, "runner": 8, "program": 8, "sender": 6, "tick": 6,
     "canary": 6, "waiter": 5, "handover": 6, "sigstop": 5,
@@ -378,13 +384,25 @@ class Soak:
         through its `tmux wait-for` client (elsewhere)."""
         return bool(canary) and (srv in pidfds(canary) or bool(self.waiters(canary)))
 
-    def runner_pid(self, i):
-        path = os.path.join(self.root, "queues", i, "runner.lock")
-        pid = read_pid(path)
+    def runner_pids(self, i):
+        """The live runners of `i`'s worker slots (one unless it is a pool),
+        each a pane's program, so a child of its server."""
         srv = self.server_pid(i)
-        if pid and locked(path) and srv and (pstat(pid) or (0, 0))[1] == srv:
-            return pid
-        return None
+        out = []
+        for k in range(WORKERS.get(i, 1)):
+            name = "runner.lock" if k == 0 else f"runner.{k}.lock"
+            path = os.path.join(self.root, "queues", i, name)
+            pid = read_pid(path)
+            if pid and locked(path) and srv and (pstat(pid) or (0, 0))[1] == srv:
+                out.append(pid)
+        return out
+
+    def runner_pid(self, i, rng=None):
+        """A live runner of `i`: the first, or one picked by `rng`."""
+        pids = self.runner_pids(i)
+        if not pids:
+            return None
+        return rng.choice(pids) if rng else pids[0]
 
     def intent(self, i):
         return os.path.exists(os.path.join(self.root, "run", f"{i}.stopping"))
@@ -463,6 +481,12 @@ class Soak:
         run = os.path.join(self.root, "run") + "/"
         first = {}
         while not self.done.wait(0.5):
+            for i in WORKERS:  # how many of a pool's tasks run at once
+                try:
+                    n = len(os.listdir(os.path.join(self.root, "queues", i, "cur")))
+                    self.pool_peak = max(getattr(self, "pool_peak", 0), n)
+                except OSError:
+                    pass
             by_path = {}
             try:
                 with open("/proc/net/unix") as f:
@@ -585,7 +609,7 @@ class Soak:
 
     def chaos_runner(self):
         i = self.rng.choice(list(EPHEMERAL))
-        pid = self.runner_pid(i)
+        pid = self.runner_pid(i, self.rng)
         if not pid or not self.signal(pid, pstat(pid), signal.SIGKILL):
             return False
         busy = bool(os.listdir(os.path.join(self.root, "queues", i, "cur")))
@@ -622,7 +646,7 @@ class Soak:
 
     def chaos_program(self):
         i = self.rng.choice(list(EPHEMERAL))
-        r = self.runner_pid(i)
+        r = self.runner_pid(i, self.rng)
         # The program shares the runner's group; its control-mode tmux
         # client does not.
         kids = [c for c in children(r) if alive(c) and (pstat(c) or (0, 0, 0))[2] == r] if r else []
@@ -751,8 +775,10 @@ class Soak:
                 res = json.loads(out)
             except ValueError:
                 rc = "bad-json"
+        # A pool's stop settles every running task (`tasks`, `task` the first).
+        tasks = res.get("tasks") or ([res["task"]] if res.get("task") else [])
         self.op("stop_worker", i, t0=t0, t1=t1, rc=rc, fail_task=fail, task_before=task,
-                task=res.get("task"), outcome=res.get("task_outcome"),
+                task=res.get("task"), tasks=tasks, outcome=res.get("task_outcome"),
                 was_running=res.get("was_running"), err=err.strip()[-300:])
 
     def relaunch(self, i):
@@ -1031,7 +1057,8 @@ def window_stop(ops, peer, task, ended):
     """A deliberate stop of `peer` that put `task` back although its program
     had ended (at most ACK_WINDOW s before the stop, or during it): the stop
     ended the runner inside the exit-to-ack window, so the task ran again."""
-    return any(o["kind"] == "stop_worker" and o.get("id") == peer and o.get("task") == task
+    return any(o["kind"] == "stop_worker" and o.get("id") == peer
+               and task in (o.get("tasks") or [o.get("task")])
                and o.get("t0", 0) - ACK_WINDOW <= ended <= o.get("t1", 0) for o in ops)
 
 
@@ -1082,7 +1109,9 @@ def stop_and_timeout_accounts(s, life, acked, shown_all, runs, v):
     a = dict(charged=0, failtask_dead=0, requeued=0, uncharged=0, claimed_only=0, claim_lost_after=[],
              found_none=0, failed=[], timeouts=0, timeout_retried=0, timeout_max_ms=0,
              slow_first=0, slow_overran=0, rerun_after_stop=0, rerun_after_timeout=0)
-    stops = [o for o in s.ops if o["kind"] == "stop_worker" and not o.get("missed")]
+    # One entry per task a stop settled (a pool's stop settles several).
+    stops = [dict(o, task=t) for o in s.ops if o["kind"] == "stop_worker" and not o.get("missed")
+             for t in (o.get("tasks") or [o.get("task")])]
     matched = set()
     for o in stops:
         if o.get("rc") != 0:
@@ -1273,6 +1302,43 @@ def death_accounts(s, life, exits, v):
                      f"{o['t0']:.3f} did not finish within 15 s (ev=stop at {o.get('stop_ts')}, "
                      f"ev=launch at {o.get('launch_ts')}), and no chaos touched it: events "
                      f"{o.get('events')}; status {o.get('status')}; screen:\n{o.get('screen', '')}")
+    return d
+
+
+def pool_death_accounts(s, life, exits, v):
+    """Every kill -9 of a pool's runner (any worker slot) is recorded once:
+    one ev=session-exit for that pid, by its pane-died hook or by a tick
+    (`source=tick`), naming its task when it had one, unless the server
+    died (a kill or a deliberate stop) before the first tick after the
+    death could see the pane."""
+    d = dict(kills=0, hook=0, tick=0, with_task=0, superseded=0, unrecorded=0)
+    by_pid = {}
+    for e in exits:
+        if e.get("ev") == "session-exit" and e.get("identity") in WORKERS:
+            by_pid.setdefault((e.get("identity"), int(e.get("pid") or 0)), []).append(e)
+    stops = [(e.get("identity"), iso_epoch(e.get("ts", ""))) for e in life if e.get("ev") == "stop"]
+    ends = [(k["id"], k["t"]) for k in s.kills if k["kind"] == "server" and not k.get("missed")]
+    ends += stops + [(o["id"], o["t0"]) for o in s.ops if o["kind"] == "stop_worker" and o.get("t0")]
+    for k in s.kills:
+        if k["kind"] != "runner" or k.get("missed") or k.get("id") not in WORKERS:
+            continue
+        d["kills"] += 1
+        es = by_pid.get((k["id"], k["pid"]), [])
+        if len(es) > 1:
+            v.append(f"runner {k['pid']} of {k['id']}: {len(es)} ev=session-exit: {es}")
+        elif len(es) == 1:
+            d["tick" if es[0].get("source") == "tick" else "hook"] += 1
+            d["with_task"] += 1 if es[0].get("task") else 0
+        else:
+            ok_ticks = [x for x in s.ticks if x["rc"] == 0 and x["t0"] > k["t"] + 0.05]
+            by = ok_ticks[0]["t1"] if ok_ticks else float("inf")
+            if any(i == k["id"] and k["t"] - 2 <= t <= by + 0.5 for i, t in ends):
+                d["superseded"] += 1
+            else:
+                d["unrecorded"] += 1
+                v.append(f"UNRECORDED: runner {k['pid']} of {k['id']} killed at {k['t']:.3f}: no "
+                         f"ev=session-exit" + (f", though a tick ran from {ok_ticks[0]['t0']:.3f} "
+                                               f"to {by:.3f}" if ok_ticks else ""))
     return d
 
 
@@ -1505,11 +1571,14 @@ def report(s, chaos_s, settled, load0, live):
     # 2b. deaths of persistent panes <-> ev=session-exit; stops recorded;
     # stops and restarts from inside finished; hooks follow the binary.
     deaths = death_accounts(s, life, exits, v)
+    pool = pool_death_accounts(s, life, exits, v)
     hooks_ok = hook_accounts(s, v) if live else None
 
     # 4. FIFO: per peer, first runs in sequence order.
     inversions = 0
     for i in EPHEMERAL:
+        if i in WORKERS:
+            continue  # several run at once: their programs' start lines may cross
         seq = {}
         for stage in ("new", "cur", "done", "dead"):
             d = os.path.join(root, "queues", i, stage)
@@ -1602,8 +1671,12 @@ def report(s, chaos_s, settled, load0, live):
         for x in fails[:5]:
             print(f"   {x['peer']} rc={x['rc']}: {x['err'][-200:]}")
     print_issue19(s, life, exits, acct, deaths, hooks_ok)
+    print(f"pool {', '.join(f'{i} --workers {n}' for i, n in WORKERS.items())}: runner kills "
+          f"{pool['kills']} (recorded by the hook {pool['hook']}, by a tick {pool['tick']}, naming "
+          f"a task {pool['with_task']}; none as the server ended first {pool['superseded']}); "
+          f"most tasks running at once (sampled) {getattr(s, 'pool_peak', '-')}")
     unrecorded = (unwatched_lost + sum(1 for x in v if x.startswith("MISSED"))
-                  + deaths["unrecorded"])
+                  + deaths["unrecorded"] + pool["unrecorded"])
     lost = sum(1 for x in v if x.startswith("LOST:")) + sum(
         1 for x in v if "after settling" in x)
     print(f"ACCOUNTS: lost {lost}; finished twice outside the exit-to-ack window {len(twice)}; "
