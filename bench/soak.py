@@ -132,6 +132,17 @@ MOVE_SPACING = 30.0   # seconds between two moves of the binary, at least
 
 # ---------- processes (Linux /proc) ----------
 
+def kernel_crash(pid):
+    """The kernel log's word on `pid`'s own fault (segfault, trap), or None."""
+    try:
+        out = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    hits = [l.split(f"[{pid}]", 1)[1].lstrip(":").strip() for l in out.splitlines()
+            if f"[{pid}]" in l and ("segfault" in l or "general protection" in l)]
+    return hits[-1] if hits else None
+
+
 def pstat(pid):
     """(state, ppid, pgid, sid, starttime) or None."""
     try:
@@ -1518,10 +1529,18 @@ def report(s, chaos_s, settled, load0, live):
             v.append(f"MISSED: server {k['pid']} of {k['id']} killed at "
                      f"{time.strftime('%H:%M:%S', time.gmtime(k['t']))}.{int(k['t'] % 1 * 1000):03d}"
                      f" while watched: no ev=server-exit")
+    crashes = []
     for (ident, pid), es in recs.items():
         if (ident, pid) not in killed:
-            v.append(f"ev=server-exit for server {pid} ({ident}) that the chaos "
-                     f"did not kill: {es[0]}")
+            # tmux itself crashed (3.3a segfaults, rarely, under load): the
+            # canary recorded it with the kernel's word (`crash=`); a root
+            # from before that key is checked against the kernel log here.
+            why = es[0].get("crash") or kernel_crash(pid)
+            if why:
+                crashes.append(f"server {pid} ({ident}): {why}")
+            else:
+                v.append(f"ev=server-exit for server {pid} ({ident}) that the chaos "
+                         f"did not kill: {es[0]}")
 
     # 3. processes left, doctor, clean.
     tree = [p for p in descendants(ME) if alive(p)] if live else []
@@ -1645,6 +1664,8 @@ def report(s, chaos_s, settled, load0, live):
           f"handover-error {count('handover-error')}, session-exit "
           f"{sum(1 for e in exits if e.get('ev') == 'session-exit')}")
     print("chaos (hit/no target): " + ", ".join(f"{k} {d[0]}/{d[1]}" for k, d in sorted(by_kind.items())))
+    print(f"tmux crashes not caused by the chaos, recorded by the canary: {len(crashes)}"
+          + "".join(f"\n   {c}" for c in crashes))
     print(f"server kills {len(server_kills)}: ev=server-exit records {sum(len(x) for x in recs.values())}; "
           f"watched kills {len(server_kills) - intent_kills - unwatched_rec - unwatched_gone - unwatched_lost}, "
           f"unwatched (canary just killed) {unwatched_rec + unwatched_gone + unwatched_lost} "

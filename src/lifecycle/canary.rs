@@ -287,13 +287,16 @@ fn record_death(root: &Root, id: &Identity, server_pid: i32, rc: i32) -> Result<
     if path.exists() {
         path = path.with_extension(format!("{}.txt", fsutil::unique_suffix()));
     }
-    let report = forensics(id, server_pid, rc, now);
+    let (report, crash) = forensics_and_crash(id, server_pid, rc, now);
     let written = fsutil::atomic_write(&path, report.as_bytes()).is_ok();
-    Event::new("server-exit")
-        .id(id)
-        .kv("server_pid", server_pid)
-        .kv("wait_rc", rc)
-        .kv("forensics", if written { path.display().to_string() } else { String::new() })
+    let mut ev = Event::new("server-exit").id(id).kv("server_pid", server_pid).kv("wait_rc", rc);
+    // The kernel's own word on how the server ended (tmux 3.3a segfaults,
+    // rarely, under load), so the cause is in the record, not only in the
+    // snapshot.
+    if let Some(c) = &crash {
+        ev = ev.kv("crash", c);
+    }
+    ev.kv("forensics", if written { path.display().to_string() } else { String::new() })
         .append_to(&root.exits_log())?;
     // The slow part (macOS `log show`, seconds) comes after the record, so
     // the death is on file within a second; the snapshot is then replaced,
@@ -308,11 +311,39 @@ fn record_death(root: &Root, id: &Identity, server_pid: i32, rc: i32) -> Result<
 /// killer (OOM killer on Linux, jetsam reports on macOS). Every part is
 /// optional and bounded in time; see also [`slow_forensics`].
 pub fn forensics(id: &Identity, server_pid: i32, rc: i32, now: chrono::DateTime<Utc>) -> String {
+    forensics_and_crash(id, server_pid, rc, now).0
+}
+
+/// [`forensics`], and the kernel's line on the server's own crash when it
+/// logged one (Linux: `tmux: server[PID]: segfault at ...`).
+fn forensics_and_crash(
+    id: &Identity,
+    server_pid: i32,
+    rc: i32,
+    now: chrono::DateTime<Utc>,
+) -> (String, Option<String>) {
     let mut s = String::new();
     let _ = writeln!(s, "muxvisor server-death forensics");
     let _ = writeln!(s, "identity: {id}\nserver_pid: {server_pid}\nwait_rc: {rc}\ntime: {now}\n");
-    os_forensics(&mut s);
-    s
+    let crash = os_forensics(&mut s, server_pid);
+    (s, crash)
+}
+
+/// The kernel log's report of `pid`'s own fault (a segfault, a general
+/// protection fault, a trap), the part after `name[pid]:` (a trap line
+/// has no colon there); the last one
+/// when there are several (pids wrap). Pure.
+pub fn crash_line(kernel_log: &str, pid: i32) -> Option<String> {
+    let tag = format!("[{pid}]");
+    kernel_log
+        .lines()
+        .filter_map(|l| l.find(&tag).map(|at| l[at + tag.len()..].trim_start_matches(':').trim()))
+        .filter(|rest| {
+            let r = rest.to_ascii_lowercase();
+            ["segfault", "general protection", "trap"].iter().any(|w| r.starts_with(w))
+        })
+        .next_back()
+        .map(|r| r.chars().take(160).collect())
 }
 
 /// One `== title` section; `body` or why there is none.
@@ -331,7 +362,7 @@ fn section(s: &mut String, title: &str, body: Option<String>) {
 }
 
 #[cfg(target_os = "linux")]
-fn os_forensics(s: &mut String) {
+fn os_forensics(s: &mut String, server_pid: i32) -> Option<String> {
     for path in ["/proc/meminfo", "/proc/pressure/memory"] {
         section(s, path, std::fs::read_to_string(path).ok());
     }
@@ -341,8 +372,10 @@ fn os_forensics(s: &mut String) {
         .collect();
     section(s, "top processes by RSS", Some(top));
     let mut oom = None;
+    let mut crash = None;
     for argv in [&["dmesg", "-T"][..], &["journalctl", "-k", "-n", "500", "--no-pager"][..]] {
         let Some(out) = run_bounded(argv, Duration::from_millis(700)) else { continue };
+        crash = crash.or_else(|| crash_line(&out, server_pid));
         let lines: String = out
             .lines()
             .filter(|l| {
@@ -357,14 +390,18 @@ fn os_forensics(s: &mut String) {
         }
     }
     section(s, "recent OOM-killer lines", oom);
+    section(s, "the kernel on the server's own crash", crash.clone());
+    crash
 }
 
 /// `log show` is slow to start (it opens the unified log store): seconds.
 #[cfg(target_os = "macos")]
 const LOG_SHOW_DEADLINE: Duration = Duration::from_secs(5);
 
+/// macOS: a crashed tmux leaves a report in DiagnosticReports, which the
+/// snapshot does not read; no crash line.
 #[cfg(target_os = "macos")]
-fn os_forensics(s: &mut String) {
+fn os_forensics(s: &mut String, _server_pid: i32) -> Option<String> {
     let quick = Duration::from_secs(2);
     section(s, "vm_stat", run_bounded(&["/usr/bin/vm_stat"], quick));
     section(
@@ -385,6 +422,7 @@ fn os_forensics(s: &mut String) {
         })
         .collect();
     section(s, "recent JetsamEvent reports (newest first)", Some(reports));
+    None
 }
 
 /// Sections too slow to delay the death record: none on Linux.
@@ -581,6 +619,27 @@ mod tests {
         assert!(answered_by("4242\n", 4242));
         assert!(!answered_by("4243\n", 4242));
         assert!(!answered_by("", 4242));
+    }
+
+    #[test]
+    fn the_kernel_s_word_on_a_crashed_server_is_found_by_its_pid() {
+        let log = "[ 2090.7] tmux: server[26009]: segfault at 0 ip 000055a8092e06b8 error 4\n\
+                   [ 3000.1] node[5399]: something else\n\
+                   [31007.1] tmux: server[5399]: segfault at 20 ip 0000562303f70a13 error 4\n\
+                   [31008.2] tmux: server[53990]: segfault at 8 ip 1\n";
+        assert_eq!(
+            crash_line(log, 5399).as_deref(),
+            Some("segfault at 20 ip 0000562303f70a13 error 4")
+        );
+        assert_eq!(
+            crash_line(log, 26009).as_deref(),
+            Some("segfault at 0 ip 000055a8092e06b8 error 4")
+        );
+        assert_eq!(crash_line(log, 539), None);
+        assert_eq!(crash_line(log, 31080), None);
+        let gp = "[Mon Dec  7 11:20:36 2026] traps: tmux: server[77] general protection fault ip:1";
+        assert_eq!(crash_line(gp, 77).as_deref(), Some("general protection fault ip:1"));
+        assert_eq!(crash_line("tmux: server[77]: exited", 77), None);
     }
 
     #[test]

@@ -560,16 +560,37 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
 /// from a lock its runner holds. The tasks they ran stay claimed, for the
 /// caller to settle.
 fn end_worker_slots(root: &Root, id: &Identity, grace: Duration) {
-    let Ok(Some(q)) = crate::model::queue::Queue::open_existing(root, id) else { return };
+    end_slots(root, id, grace, |k| k > 0);
+}
+
+/// `--workers N`: end the runners of the worker slots `which` picks (and
+/// with them their programs, which share their groups) as a stop ends
+/// them all: SIGTERM, then SIGKILL to those still holding their lock after
+/// `grace`; returns once their locks are free (or 2 s after the SIGKILL).
+/// The tick's `--task-timeout` backstop ends one slot so, leaving the
+/// others and the server running. Returns how many were signalled.
+pub fn end_slots(
+    root: &Root,
+    id: &Identity,
+    grace: Duration,
+    which: impl Fn(u32) -> bool,
+) -> usize {
+    let Ok(Some(q)) = crate::model::queue::Queue::open_existing(root, id) else { return 0 };
+    let pids = || -> Vec<i32> {
+        q.live_slots()
+            .into_iter()
+            .filter(|(k, _)| which(*k))
+            .filter_map(|(_, p)| p)
+            .filter(|p| *p > 1)
+            .collect()
+    };
     let signal_all = |sig: Signal| {
-        for pid in q.live_worker_pids() {
-            if pid > 1 {
-                let _ = killpg(Pid::from_raw(pid), sig);
-            }
+        for pid in pids() {
+            let _ = killpg(Pid::from_raw(pid), sig);
         }
     };
     let gone_by = |deadline: Instant| loop {
-        if q.live_worker_pids().is_empty() {
+        if pids().is_empty() {
             return true;
         }
         if Instant::now() >= deadline {
@@ -577,12 +598,14 @@ fn end_worker_slots(root: &Root, id: &Identity, grace: Duration) {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
+    let n = pids().len();
     signal_all(Signal::SIGTERM);
     if gone_by(Instant::now() + grace) {
-        return;
+        return n;
     }
     signal_all(Signal::SIGKILL);
     gone_by(Instant::now() + Duration::from_secs(2));
+    n
 }
 
 /// When a stop sends SIGHUP after SIGTERM, given whether the group's

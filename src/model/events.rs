@@ -54,6 +54,7 @@ pub const KEY_TYPES: &[(&str, JsonType)] = &[
     ("attempt", JsonType::Integer),
     ("backoff_ms", JsonType::Integer),
     ("count", JsonType::Integer),
+    ("crash", JsonType::String),
     ("death", JsonType::String),
     ("delivered_at", JsonType::Time),
     ("new_session_id", JsonType::String),

@@ -289,6 +289,10 @@ pub const EVENTS: &[EventDoc] = &[
                 "wait_rc",
                 "1: the server vanished under the canary (its process exited, or its tmux wait-for client lost it); else that client's exit status",
             ),
+            (
+                "crash",
+                "only when the kernel logged the server's own fault (Linux): its words, e.g. `segfault at 20 ip ...`",
+            ),
             ("forensics", "path of the snapshot; null if it could not be written"),
         ],
     },

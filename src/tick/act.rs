@@ -185,6 +185,11 @@ fn queue_facts(q: &Queue, workers: u32) -> Result<QueueFacts> {
         runner,
         orphans: all.iter().filter(|c| orphan.contains(&c.task())).map(task).collect(),
         workers_alive: slots.live.iter().any(|(k, _)| *k > 0),
+        slot_tasks: all
+            .iter()
+            .filter(|c| c.slot() > 0 && slots.is_live(c.slot()))
+            .map(|c| (c.slot(), task(c)))
+            .collect(),
         slots_wanted: !slots.to_fill(pending).is_empty(),
     })
 }
@@ -374,6 +379,7 @@ fn name(a: &Action) -> &'static str {
         Action::MarkFailed { .. } => "failed",
         Action::FailTask { .. } => "task-retry",
         Action::StopWorker { .. } => "worker-stopped",
+        Action::EndSlot { .. } => "worker-stopped",
         Action::Teardown => "teardown",
         Action::ExpireTasks => "expire",
         Action::StartNext => "task-start",
@@ -517,6 +523,12 @@ impl Act<'_> {
                 );
             }
             Action::FailTask { task, reason } => self.fail(task, reason)?,
+            Action::EndSlot { slot, reason } => {
+                let n = session::end_slots(root, &id, self.cfg.stop_grace, |k| k == *slot);
+                if n > 0 {
+                    self.report("worker-stopped", format!("{reason}: worker {slot}"));
+                }
+            }
             Action::StopWorker { reason } => {
                 let s = session::stop(root, &id, self.cfg.stop_grace, reason)?;
                 self.report("worker-stopped", format!("{reason} (how={})", s.how));

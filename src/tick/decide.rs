@@ -98,6 +98,9 @@ pub struct QueueFacts {
     pub orphans: Vec<RunningTask>,
     /// `--workers N`, N > 1: a runner of a worker slot (1..N) lives.
     pub workers_alive: bool,
+    /// `--workers N`, N > 1: the tasks of worker slots (1..N) whose runner
+    /// lives, with their slots (the `--task-timeout` backstop per slot).
+    pub slot_tasks: Vec<(u32, RunningTask)>,
     /// `--workers N`, N > 1: pending tasks outnumber the live runners free
     /// to take them, and a worker slot is free.
     pub slots_wanted: bool,
@@ -150,6 +153,10 @@ pub struct AgentFacts {
 pub enum Action {
     /// The server did not answer; `first` when this is news (log `ev=hung`).
     ReportHung { first: bool },
+    /// `--workers N`: end one worker slot's runner and its program (SIGTERM,
+    /// then SIGKILL after the stop grace), leaving the server and the other
+    /// slots running.
+    EndSlot { slot: u32, reason: String },
     /// Log `ev=gone` for the recorded session that went missing.
     RecordGone { death: SessionDeath, reason: String },
     /// Record the pane's death (`ev=session-exit source=tick`) unless its
@@ -548,6 +555,28 @@ fn ephemeral(i: &Input, st: &mut State, out: &mut Vec<Action>) {
     let free = match (&i.observed.seen, i.queue.runner) {
         (Seen::Hung, _) => {
             hung(i, out);
+            false
+        }
+        (Seen::Alive, true) if i.spec.workers > 1 || i.queue.workers_alive => {
+            out.push(Action::EnsureCanary);
+            // The --task-timeout backstop per worker slot (a runner ends
+            // its own program on time; this is for one that cannot): the
+            // overdue slot's runner and program end, the others and the
+            // server go on, and only that task is charged.
+            let overdue = |t: &RunningTask| since(i.now, t.started_at) > i.spec.task_timeout;
+            let slots = running.map(|t| (0, t)).into_iter();
+            let slots = slots.chain(i.queue.slot_tasks.iter().map(|(k, t)| (*k, t)));
+            let mut first_ended = false;
+            for (slot, t) in slots.filter(|(_, t)| overdue(t)) {
+                out.push(Action::EndSlot { slot, reason: "task-timeout".into() });
+                out.push(Action::FailTask { task: t.task.clone(), reason: "timeout".into() });
+                first_ended |= slot == 0;
+            }
+            // A dead first pane is respawned by the next look (PaneDead
+            // with workers alive); slots are filled by a live first runner.
+            if !first_ended && (i.queue.slots_wanted || !i.queue.orphans.is_empty()) {
+                out.push(Action::FillSlots);
+            }
             false
         }
         (Seen::Alive, true) => {

@@ -386,3 +386,86 @@ fn a_worker_death_the_hook_missed_is_recorded_by_the_tick_with_its_task() {
     g.open("all");
     assert!(wait_until(WAIT, || life(&env, "task-done", "mh").len() == 2));
 }
+
+/// The tick's `--task-timeout` backstop ends only the overdue worker. A
+/// runner ends its own program on time, from the timeout it read when the
+/// task started; lowering `--task-timeout` while tasks run leaves the
+/// backstop to the tick (as does a runner that cannot act). Here the first
+/// worker's task is past the new timeout and the second's is not: the tick
+/// ends the first worker alone and retries its task as `timeout`, while the
+/// server and the second task go on, uncharged, and the first worker is
+/// started again.
+#[test]
+fn the_tick_ends_only_the_worker_past_its_timeout() {
+    let env = Env::new();
+    let dir = env.scratch().to_path_buf();
+    let script = "echo \"$1\" >> started; \
+                  while [ ! -e \"go.$1\" ]; do sleep 0.02; done; echo \"$1\" >> done";
+    let cwd = dir.to_string_lossy().into_owned();
+    let add = |timeout: &str| {
+        env.mv(&[
+            "add",
+            "to",
+            "--ephemeral",
+            "--workers",
+            "2",
+            "--task-timeout",
+            timeout,
+            "--cwd",
+            &cwd,
+            "--backoff",
+            "100ms",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            "{task}",
+        ])
+        .ok();
+    };
+    add("1h");
+    let started = || lines(&dir.join("started"));
+    let done = || lines(&dir.join("done"));
+    let a = send_all(&env, "to", &["a"]).remove(0);
+    assert!(wait_until(WAIT, || started().len() == 1), "{:?}", started());
+    let since = std::time::Instant::now();
+    // Condition, not a pause: "a" must be older than the timeout set below,
+    // "b" (sent after) younger by a wide margin.
+    assert!(wait_until(WAIT, || since.elapsed() > Duration::from_secs(5)));
+    let b = send_all(&env, "to", &["b"]).remove(0);
+    assert!(wait_until(WAIT, || started().len() == 2), "{:?}", started());
+    let server = env.server_pid("to").expect("the server runs");
+    let q = queue(&env, "to");
+    let first = q.lock_holder(QueueLock::Runner).expect("the first runner runs");
+    let slot_of =
+        |task: &str| q.running_all().unwrap().iter().find(|c| c.task() == task).map(|c| c.slot());
+    assert_eq!((slot_of(&a), slot_of(&b)), (Some(0), Some(1)));
+    add("4s");
+    env.mv(&["supervise", "--once"]).ok();
+    let retries = life(&env, "task-retry", "to");
+    assert!(
+        retries.iter().any(|l| l.contains(&format!(" task={a} ")) && l.contains("reason=timeout")),
+        "{}",
+        env.read("logs/lifecycle.log")
+    );
+    assert!(!muxvisor::ground::proc::alive(first), "the first worker was ended");
+    assert_eq!(env.server_pid("to"), Some(server), "the server was not stopped");
+    assert!(life(&env, "stop", "to").is_empty(), "{}", env.read("logs/lifecycle.log"));
+    assert!(!retries.iter().any(|l| l.contains(&b)), "the other task was not charged: {retries:?}");
+    assert_eq!(slot_of(&b), Some(1), "the other task still runs");
+    // The first worker is started again and takes the retried task.
+    assert!(
+        wait_until(WAIT, || {
+            env.mv(&["supervise", "--once"]).ok();
+            started().len() == 3
+        }),
+        "{:?} {}",
+        started(),
+        env.read("logs/lifecycle.log")
+    );
+    fs::write(dir.join("go.b"), b"").unwrap();
+    fs::write(dir.join("go.a"), b"").unwrap();
+    assert!(wait_until(WAIT, || done().len() == 2), "{:?}", done());
+    assert_eq!(sorted(done()), ["a", "b"]);
+}

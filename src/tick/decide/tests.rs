@@ -106,6 +106,7 @@ fn kinds(p: &Plan) -> Vec<&'static str> {
             Action::MarkFailed { .. } => "failed",
             Action::FailTask { .. } => "fail",
             Action::StopWorker { .. } => "stop-worker",
+            Action::EndSlot { .. } => "end-slot",
             Action::Teardown => "teardown",
             Action::ExpireTasks => "expire",
             Action::StartNext => "start-next",
@@ -546,6 +547,7 @@ fn worker_slots() {
         orphans: vec![running("t9", 1)],
         workers_alive: true,
         slots_wanted: true,
+        slot_tasks: vec![],
     };
     let p = run(&obs(Seen::Alive), &state(Phase::Live), &s, &q, at(10));
     assert_eq!(kinds(&p), vec!["expire", "worker-exits", "fail", "canary", "fill-slots"]);
@@ -565,6 +567,40 @@ fn worker_slots() {
     let alone = QueueFacts { workers_alive: false, orphans: vec![], ..lead };
     let p = run(&obs(dead(1)), &state(Phase::Live), &s, &alone, at(10));
     assert!(kinds(&p).contains(&"teardown") && kinds(&p).contains(&"start-next"));
+}
+
+/// `--workers N`: the `--task-timeout` backstop ends only the overdue
+/// worker slot and charges only its task; the server is never stopped for
+/// it. A first worker ended so gets no new slots from this look (it is
+/// respawned by the next).
+#[test]
+fn an_overdue_worker_slot_is_ended_alone() {
+    let s = spec(Policy::Ephemeral); // --task-timeout 30s
+    let young = RunningTask { started_at: at(25), ..running("young", 1) };
+    let q = QueueFacts {
+        running: Some(young.clone()),
+        pending: 1,
+        runner: true,
+        workers_alive: true,
+        slots_wanted: true,
+        slot_tasks: vec![(2, running("old", 1)), (1, young.clone())],
+        ..QueueFacts::default()
+    };
+    let p = run(&obs(Seen::Alive), &state(Phase::Live), &s, &q, at(40));
+    let want = ["expire", "worker-exits", "canary", "end-slot", "fail", "fill-slots"];
+    assert_eq!(kinds(&p), want, "{:?}", p.actions);
+    assert_eq!(p.actions[3], Action::EndSlot { slot: 2, reason: "task-timeout".into() });
+    assert_eq!(p.actions[4], fail("old", "timeout"));
+    // The first worker's own task overdue: that slot alone, no new slots.
+    let lead = QueueFacts { running: Some(running("lead", 1)), slot_tasks: vec![], ..q.clone() };
+    let p = run(&obs(Seen::Alive), &state(Phase::Live), &s, &lead, at(40));
+    let want = ["expire", "worker-exits", "canary", "end-slot", "fail"];
+    assert_eq!(kinds(&p), want, "{:?}", p.actions);
+    assert_eq!(p.actions[3], Action::EndSlot { slot: 0, reason: "task-timeout".into() });
+    // One worker: the whole worker is stopped, as before.
+    let one = QueueFacts { workers_alive: false, slot_tasks: vec![], ..lead };
+    let p = run(&obs(Seen::Alive), &state(Phase::Live), &spec(Policy::Ephemeral), &one, at(40));
+    assert!(kinds(&p).contains(&"stop-worker"), "{:?}", p.actions);
 }
 
 #[test]
