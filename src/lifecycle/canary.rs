@@ -338,11 +338,10 @@ pub fn crash_line(kernel_log: &str, pid: i32) -> Option<String> {
     kernel_log
         .lines()
         .filter_map(|l| l.find(&tag).map(|at| l[at + tag.len()..].trim_start_matches(':').trim()))
-        .filter(|rest| {
+        .rfind(|rest| {
             let r = rest.to_ascii_lowercase();
             ["segfault", "general protection", "trap"].iter().any(|w| r.starts_with(w))
         })
-        .next_back()
         .map(|r| r.chars().take(160).collect())
 }
 
