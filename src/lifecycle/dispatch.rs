@@ -105,7 +105,7 @@ pub fn fill_slots(
     for dead in crate::tmux::launch::dead_worker_panes(&tmux, id).unwrap_or_default() {
         let _ = crate::tmux::launch::kill_pane(&tmux, &dead.pane);
     }
-    let free = Slots::read(q, spec.workers)?.to_fill(q.counts()?.pending);
+    let free = Slots::read(q, spec.workers)?.to_fill(wanted(spec, q.counts()?.pending));
     let exe = std::env::current_exe().context("finding the muxvisor binary")?;
     let cwd = if spec.cwd.is_dir() { spec.cwd.clone() } else { std::path::PathBuf::from("/") };
     let mut started = Vec::new();
@@ -233,6 +233,13 @@ impl Slots {
     }
 }
 
+/// How many free runners `spec` wants for `pending` tasks: one each, and
+/// for an agent pool its `--warm` instances besides, kept ready ahead of
+/// demand (SPEC §10). Pure.
+pub fn wanted(spec: &PeerSpec, pending: usize) -> usize {
+    pending + if spec.is_pool() { spec.warm as usize } else { 0 }
+}
+
 fn pid(p: i32) -> nix::unistd::Pid {
     nix::unistd::Pid::from_raw(p)
 }
@@ -291,6 +298,7 @@ pub fn finish(
                         duration_ms: *duration_ms,
                         screen_tail: String::new(),
                         delivered_at: None,
+                        reply: None,
                     };
                     let Some(name) = q.complete(task, &outcome)? else {
                         return Ok(Finished::NotRunning);

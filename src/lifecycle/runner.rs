@@ -73,6 +73,8 @@ const BUSY_GIVE_UP: Duration = Duration::from_secs(2);
 /// How often a keys worker's idleness is checked.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
+mod pool;
+
 static HANGUP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_hangup(_: libc::c_int) {
@@ -188,6 +190,9 @@ impl<'a> Runner<'a> {
                 Err(e) => return Err(e),
             };
             self.workers = spec.workers;
+            if spec.is_pool() {
+                return self.serve_pool(spec);
+            }
             if self.slot >= spec.workers && self.retire("drained")? {
                 return Ok(Ended::Done); // a worker slot the spec no longer has
             }

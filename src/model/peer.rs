@@ -178,6 +178,26 @@ pub struct PeerSpec {
     /// Queued into the mailbox once a usage limit's reset time has passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continue_message: Option<String>,
+    /// An agent pool (see [`PeerSpec::is_pool`]): instances kept started
+    /// and ready ahead of demand (`add --warm K`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warm: u32,
+    /// An agent pool: how long an instance that finished a task waits for
+    /// the next one (`add --reuse DUR`).
+    #[serde(default = "default_reuse", with = "serde_human")]
+    pub reuse: Duration,
+    /// An agent pool: text typed (confirmed) between two tasks of one
+    /// instance (`add --reset TEXT`, for example `/clear`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn default_reuse() -> Duration {
+    DEFAULT_REUSE
 }
 
 fn default_linger() -> Duration {
@@ -226,6 +246,9 @@ pub const DEFAULT_TASK_TTL: Duration = Duration::from_secs(86_400);
 pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(3_600);
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(2);
 pub const DEFAULT_QUIET: Duration = Duration::from_millis(1500);
+pub const DEFAULT_REUSE: Duration = Duration::from_secs(60);
+/// An agent pool's `--idle-ttl` when none is given.
+pub const DEFAULT_POOL_IDLE_TTL: Duration = Duration::from_secs(300);
 
 /// An environment name a spec may hold: letters, digits and `_`, not
 /// starting with a digit. (The spec's rule; `peer_env` uses it too, and
@@ -269,7 +292,23 @@ impl PeerSpec {
             fresh_args: Vec::new(),
             resume_args: Vec::new(),
             continue_message: None,
+            warm: 0,
+            reuse: DEFAULT_REUSE,
+            reset: None,
         }
+    }
+
+    /// An agent pool: an ephemeral peer whose readiness means something
+    /// (an `--agent` preset or a ready pattern). Its runners keep agent
+    /// instances and type each task into a ready one (SPEC §10).
+    pub fn is_pool(&self) -> bool {
+        self.policy == Policy::Ephemeral
+            && (self.agent.is_some() || !self.ready_patterns.is_empty())
+    }
+
+    /// How long an idle pool instance lives (`--idle-ttl`, default 5m).
+    pub fn pool_idle_ttl(&self) -> Duration {
+        self.idle_ttl.unwrap_or(DEFAULT_POOL_IDLE_TTL)
     }
 
     /// How `send` delivers to this (persistent) peer: as set with `--when`,
@@ -305,7 +344,28 @@ impl PeerSpec {
         if !(1..=MAX_WORKERS).contains(&self.workers) {
             bail!("peer {}: --workers must be 1 to {MAX_WORKERS}", self.identity);
         }
-        if self.workers > 1 && self.deliver == Deliver::Keys {
+        if self.warm > self.workers {
+            bail!(
+                "peer {}: --warm {} is more than --workers {}: a pool keeps at most --workers \
+                 instances",
+                self.identity,
+                self.warm,
+                self.workers
+            );
+        }
+        if (self.warm > 0 || self.reset.is_some()) && !self.is_pool() {
+            bail!(
+                "peer {}: --warm and --reset apply to an agent pool (--ephemeral with --agent \
+                 or --ready-pattern)",
+                self.identity
+            );
+        }
+        if let Some(r) = &self.reset
+            && r.contains(|c: char| c.is_control())
+        {
+            bail!("peer {}: --reset text must not hold control characters", self.identity);
+        }
+        if self.workers > 1 && self.deliver == Deliver::Keys && !self.is_pool() {
             bail!(
                 "peer {}: --workers above 1 runs argv workers only; a --deliver keys program \
                  takes its tasks one at a time",

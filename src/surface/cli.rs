@@ -263,6 +263,19 @@ pub struct AddArgs {
     /// started in queue order; not with --deliver keys [default: 1: one at a time, strict FIFO].
     #[arg(long, value_name = "N")]
     pub workers: Option<u32>,
+    /// An agent pool (--ephemeral with --agent or --ready-pattern): agent instances kept
+    /// started and ready ahead of demand, refilled a few seconds after one takes a task; at most
+    /// --workers [default: 0].
+    #[arg(long, value_name = "K")]
+    pub warm: Option<u32>,
+    /// An agent pool: how long an instance that finished a task waits for the next one before it
+    /// stops (down to --warm) [default: 60s].
+    #[arg(long, value_parser = dur, value_name = "DUR")]
+    pub reuse: Option<Duration>,
+    /// An agent pool: text typed (confirmed, as a message) into an instance between two tasks,
+    /// so that each task starts from a clean context, for example /clear.
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+    pub reset: Option<String>,
     /// An interactive agent whose screens muxvisor knows: claude, codex, gemini or aider (see
     /// AGENTS in muxvisor(1)). Its ready, busy and blocked patterns apply, and `send` defaults
     /// to --when idle.

@@ -116,7 +116,7 @@ fn run_peer(
         early.push(r);
     }
     let facts = match q {
-        Some(q) if spec.policy == Policy::Ephemeral => queue_facts(q, spec.workers)?,
+        Some(q) if spec.policy == Policy::Ephemeral => queue_facts(q, spec)?,
         _ => QueueFacts::default(),
     };
     let agent = match spec.policy {
@@ -158,7 +158,14 @@ fn run_peer(
     Ok(Step::Done(ctx.reports))
 }
 
-fn queue_facts(q: &Queue, workers: u32) -> Result<QueueFacts> {
+/// An agent pool that keeps instances warm: its first runner starts with
+/// no task pending.
+fn warm_pool(spec: &PeerSpec) -> bool {
+    spec.is_pool() && spec.warm > 0
+}
+
+fn queue_facts(q: &Queue, spec: &PeerSpec) -> Result<QueueFacts> {
+    let workers = spec.workers;
     let task = |c: &crate::model::queue::Claimed| RunningTask {
         task: c.header.task.clone(),
         attempt: c.header.attempt,
@@ -190,7 +197,7 @@ fn queue_facts(q: &Queue, workers: u32) -> Result<QueueFacts> {
             .filter(|c| c.slot() > 0 && slots.is_live(c.slot()))
             .map(|c| (c.slot(), task(c)))
             .collect(),
-        slots_wanted: !slots.to_fill(pending).is_empty(),
+        slots_wanted: !slots.to_fill(crate::lifecycle::dispatch::wanted(spec, pending)).is_empty(),
     })
 }
 
@@ -598,7 +605,7 @@ impl Act<'_> {
                 // so no kick can slip in between.
                 let q = self.q.context("internal: a runner start for a peer without a queue")?;
                 let held = self.worker_guard.take().context("internal: no worker lock held")?;
-                if q.counts()?.pending == 0 {
+                if q.counts()?.pending == 0 && !warm_pool(self.spec) {
                     return Ok(()); // the task put back was dead-lettered
                 }
                 match crate::lifecycle::dispatch::start_runner_locked(root, self.spec, q, &held) {

@@ -653,7 +653,9 @@ fn ephemeral(i: &Input, st: &mut State, out: &mut Vec<Action>) {
             true
         }
     };
-    if free && (i.queue.pending > 0 || running.is_some()) {
+    // An agent pool with --warm keeps instances started with nothing queued.
+    let warm = i.spec.is_pool() && i.spec.warm > 0;
+    if free && (i.queue.pending > 0 || running.is_some() || warm) {
         out.push(Action::StartNext);
     }
 }

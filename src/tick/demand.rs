@@ -57,7 +57,7 @@ fn slots_wanted(spec: &PeerSpec, q: &Queue) -> Result<bool> {
         return Ok(false);
     }
     let slots = crate::lifecycle::dispatch::Slots::read(q, spec.workers)?;
-    Ok(!slots.to_fill(q.counts()?.pending).is_empty())
+    Ok(!slots.to_fill(crate::lifecycle::dispatch::wanted(spec, q.counts()?.pending)).is_empty())
 }
 
 /// The hand-over: the per-peer step for one ephemeral identity, waiting for

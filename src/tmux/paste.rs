@@ -81,8 +81,49 @@ pub fn check_key(key: &str) -> Result<(), String> {
     }
 }
 
+/// Where typed text goes: a peer's session (its active pane), or one pane
+/// of its server (an agent pool's instance, [`Pane`]).
+pub trait PaneTarget: std::fmt::Display {
+    /// The `-t` target, a word safe for tmux's parser.
+    fn target(&self) -> String;
+}
+
+impl PaneTarget for Identity {
+    fn target(&self) -> String {
+        Identity::target(self)
+    }
+}
+
+/// One pane of a peer's server, by tmux's pane id (`%12`).
+#[derive(Clone, Copy, Debug)]
+pub struct Pane<'a> {
+    id: &'a Identity,
+    pane: &'a str,
+}
+
+impl<'a> Pane<'a> {
+    /// `None` unless `pane` is a tmux pane id (`%` and digits).
+    pub fn new(id: &'a Identity, pane: &'a str) -> Option<Pane<'a>> {
+        let digits = pane.strip_prefix('%')?;
+        (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then_some(Pane { id, pane })
+    }
+}
+
+impl std::fmt::Display for Pane<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (pane {})", self.id, self.pane)
+    }
+}
+
+impl PaneTarget for Pane<'_> {
+    fn target(&self) -> String {
+        self.pane.to_string()
+    }
+}
+
 /// Send tmux key names to `id`'s pane at once (`send-keys`, no `-l`).
-pub fn keys(tmux: &Tmux, id: &Identity, keys: &[String]) -> Result<(), TmuxError> {
+pub fn keys(tmux: &Tmux, id: &impl PaneTarget, keys: &[String]) -> Result<(), TmuxError> {
     let target = id.target();
     tmux.run(&Cmd::new("send-keys").args(["-t", target.as_str()]).args(keys)).map(|_| ())
 }
@@ -102,7 +143,7 @@ const DEAD_MARK: &str = "muxvisor-pane-dead";
 /// take its whole server down. A dead pane gets its buffer deleted and
 /// [`DEAD_MARK`] printed instead. `name` and `id` are safe words for tmux's
 /// parser. Pure.
-fn guarded_paste(name: &str, id: &Identity) -> Cmd {
+fn guarded_paste(name: &str, id: &impl PaneTarget) -> Cmd {
     let target = id.target();
     let live = format!("paste-buffer -p -d -b {name} -t {target}");
     let dead = format!("delete-buffer -b {name} ; display-message -p {DEAD_MARK}");
@@ -110,7 +151,7 @@ fn guarded_paste(name: &str, id: &Identity) -> Cmd {
 }
 
 /// Enter alone, only into a live pane.
-fn guarded_enter(id: &Identity) -> Cmd {
+fn guarded_enter(id: &impl PaneTarget) -> Cmd {
     let target = id.target();
     Cmd::new("if-shell")
         .args(["-F", "-t", target.as_str(), "#{pane_dead}"])
@@ -118,7 +159,7 @@ fn guarded_enter(id: &Identity) -> Cmd {
         .arg(format!("send-keys -t {target} Enter"))
 }
 
-fn dead_pane(tmux: &Tmux, id: &Identity) -> TmuxError {
+fn dead_pane(tmux: &Tmux, id: &impl PaneTarget) -> TmuxError {
     TmuxError::Failed {
         socket: tmux.socket().to_path_buf(),
         status: std::os::unix::process::ExitStatusExt::from_raw(1 << 8),
@@ -127,7 +168,7 @@ fn dead_pane(tmux: &Tmux, id: &Identity) -> TmuxError {
 }
 
 /// Press Enter in `id`'s pane (a dead pane is an error).
-pub fn submit(tmux: &Tmux, id: &Identity) -> Result<(), TmuxError> {
+pub fn submit(tmux: &Tmux, id: &impl PaneTarget) -> Result<(), TmuxError> {
     match tmux.run(&guarded_enter(id)) {
         Ok(out) if out.stdout.contains(DEAD_MARK) => Err(dead_pane(tmux, id)),
         Ok(_) => Ok(()),
@@ -137,14 +178,14 @@ pub fn submit(tmux: &Tmux, id: &Identity) -> Result<(), TmuxError> {
 
 /// The visible screen of `id`'s pane, as patterns see it (trailing blanks
 /// and empty rows trimmed).
-pub fn capture(tmux: &Tmux, id: &Identity) -> Result<String, TmuxError> {
+pub fn capture(tmux: &Tmux, id: &impl PaneTarget) -> Result<String, TmuxError> {
     let out = tmux.run(&Cmd::new("capture-pane").args(["-p", "-t", id.target().as_str()]))?;
     Ok(classify::normalize(&out.stdout))
 }
 
 /// Wait (bounded by [`LAND_MAX`]) until the screen differs from `before`
 /// and then stays unchanged for [`SETTLE`]; return the last screen read.
-fn wait_landed(tmux: &Tmux, id: &Identity, before: &str) -> Result<String, TmuxError> {
+fn wait_landed(tmux: &Tmux, id: &impl PaneTarget, before: &str) -> Result<String, TmuxError> {
     let start = Instant::now();
     let mut last = before.to_string();
     let mut since = start;
@@ -178,7 +219,12 @@ pub struct Typed {
 /// Enter as its own step when `enter`. Empty text with `enter` is Enter
 /// alone. Returns the screens before and after the paste, so the caller can
 /// confirm the program took the text in.
-pub fn type_text(tmux: &Tmux, id: &Identity, text: &[u8], enter: bool) -> Result<Typed, TmuxError> {
+pub fn type_text(
+    tmux: &Tmux,
+    id: &impl PaneTarget,
+    text: &[u8],
+    enter: bool,
+) -> Result<Typed, TmuxError> {
     typable(text).map_err(TmuxError::Refused)?;
     let before = capture(tmux, id)?;
     let pasted = if text.is_empty() {
@@ -195,7 +241,7 @@ pub fn type_text(tmux: &Tmux, id: &Identity, text: &[u8], enter: bool) -> Result
 
 /// Paste non-empty `text` into `id`'s pane (no Enter). A dead pane is an
 /// error (nothing is typed), and so is text that [`typable`] refuses.
-fn paste(tmux: &Tmux, id: &Identity, text: &[u8]) -> Result<(), TmuxError> {
+fn paste(tmux: &Tmux, id: &impl PaneTarget, text: &[u8]) -> Result<(), TmuxError> {
     typable(text).map_err(TmuxError::Refused)?;
     let name = buffer_name();
     tmux.run_with_stdin(&Cmd::new("load-buffer").arg("-b").arg(&name).arg("-"), Some(text))?;
@@ -212,7 +258,7 @@ fn paste(tmux: &Tmux, id: &Identity, text: &[u8]) -> Result<(), TmuxError> {
 
 /// Poll the pane until its visible content has not changed for `quiet`, for
 /// at most `max`. True if it went quiet in time.
-pub fn wait_quiet(tmux: &Tmux, id: &Identity, quiet: Duration, max: Duration) -> bool {
+pub fn wait_quiet(tmux: &Tmux, id: &impl PaneTarget, quiet: Duration, max: Duration) -> bool {
     let deadline = Instant::now() + max;
     let mut last: Option<String> = None;
     let mut since = Instant::now();

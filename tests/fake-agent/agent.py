@@ -74,6 +74,9 @@ Lifecycle flags:
                              `No conversation found with session ID: ID` and
                              exit 1 before ever being ready.
   --die-after N              exit 3 when the Nth turn has finished.
+  --reply echo               a finished turn shows `● reply to: <text>`
+                             (agent pools: each prompt's own reply); a
+                             `/clear` turn empties the history, as Claude's.
   --usage-limit-after N      when the Nth turn has finished, show the notice
                              (`You've hit your limit · resets 4pm (UTC)`, the
                              reset an hour ahead, in UTC) and stay blocked.
@@ -118,6 +121,10 @@ def parse_args(argv):
     # while starting (a Node.js CLI loading), and MiB held for its life.
     p.add_argument("--start-cpu", type=float, default=0.0)
     p.add_argument("--mem", type=int, default=0)
+    # Agent pools: what a finished turn shows. "done" (default): `● Done:
+    # turn N.`; "echo": `● reply to: <the turn's text>` (newlines as " / "),
+    # so a test can tell each prompt's reply.
+    p.add_argument("--reply", choices=["done", "echo"], default="done")
     p.add_argument("--die-after", type=int, default=0)
     p.add_argument("--exit-before-ready", type=int, default=None)
     p.add_argument("--log", default=None)
@@ -370,6 +377,11 @@ class Agent:
         self.dirty = True
         if state != "ready":
             return
+        if text == "/clear":
+            # Claude Code's /clear: a fresh conversation, no turn.
+            self.history = []
+            return
+        self.last_text = text
         first = text.split("\n", 1)[0]
         self.history.append("> " + (first[:70] + (" [+more]" if "\n" in text or len(first) > 70 else "")))
         self.state = "busy"
@@ -391,7 +403,11 @@ class Agent:
         self.ready_pending = True
         self.done += 1
         if not interrupted:
-            self.history.append("● Done: turn %d." % self.done)
+            if self.args.reply == "echo":
+                said = getattr(self, "last_text", "").replace("\n", " / ")
+                self.history.append("● reply to: %s" % said)
+            else:
+                self.history.append("● Done: turn %d." % self.done)
         self.state = "ready"
         self.dirty = True
         if self.args.die_after and self.done >= self.args.die_after:

@@ -33,7 +33,8 @@ use crate::ground::paths::Root;
 use crate::model::agent::presets::{Patterns, Verdict};
 use crate::model::agent::record;
 use crate::model::peer::Identity;
-use crate::tmux::{Tmux, TmuxError, paste};
+use crate::tmux::paste::{self, PaneTarget};
+use crate::tmux::{Tmux, TmuxError};
 
 /// How long after Enter the screen (or a hook) may take to show that the
 /// message was taken in. Claude Code 2.1.332 redraws its prompt within
@@ -61,8 +62,23 @@ pub fn deliver(
     enter: bool,
 ) -> Result<Confirmed, TmuxError> {
     let tmux = Tmux::new(root.socket(id))?;
+    let marked = |since: DateTime<Utc>| record::load(root, id).mark.is_some_and(|m| m.at > since);
+    deliver_to(&tmux, id, patterns, text, enter, &marked)
+}
+
+/// [`deliver`] into any pane of a server (an agent pool's instance), with
+/// the hook's word read by `marked` (true when a mark newer than the time
+/// given arrived).
+pub fn deliver_to(
+    tmux: &Tmux,
+    id: &impl PaneTarget,
+    patterns: &Patterns,
+    text: &[u8],
+    enter: bool,
+    marked: &dyn Fn(DateTime<Utc>) -> bool,
+) -> Result<Confirmed, TmuxError> {
     let started = Utc::now();
-    let typed = paste::type_text(&tmux, id, text, enter)?;
+    let typed = paste::type_text(tmux, id, text, enter)?;
     if !enter {
         // Nothing to submit: the text showing is the proof (no text: nothing to show).
         return Ok(if text.is_empty() || typed.pasted != typed.before {
@@ -75,7 +91,7 @@ pub fn deliver(
         // Enter alone: a second one would be a second message, and a
         // program may rightly ignore an empty line (Claude Code does). The
         // screen is watched as for text, but the Enter counts as delivered.
-        let screen = match taken_in(root, id, &tmux, patterns, &typed.pasted, started)? {
+        let screen = match taken_in(id, tmux, patterns, &typed.pasted, started, marked)? {
             Proof::Taken(s) | Proof::Missing(s) => s,
         };
         return Ok(Confirmed::Taken { screen, enters: 1 });
@@ -83,9 +99,9 @@ pub fn deliver(
     let mut screen = typed.pasted.clone();
     for enters in 1..=2u8 {
         if enters == 2 {
-            paste::submit(&tmux, id)?;
+            paste::submit(tmux, id)?;
         }
-        match taken_in(root, id, &tmux, patterns, &typed.pasted, started)? {
+        match taken_in(id, tmux, patterns, &typed.pasted, started, marked)? {
             Proof::Taken(s) => return Ok(Confirmed::Taken { screen: s, enters }),
             Proof::Missing(s) => screen = s,
         }
@@ -112,19 +128,18 @@ enum Proof {
 /// screen proves it ([`proves_taken`]) or a mark newer than `since` arrived,
 /// else [`Proof::Missing`].
 fn taken_in(
-    root: &Root,
-    id: &Identity,
+    id: &impl PaneTarget,
     tmux: &Tmux,
     patterns: &Patterns,
     pasted: &str,
     since: DateTime<Utc>,
+    marked: &dyn Fn(DateTime<Utc>) -> bool,
 ) -> Result<Proof, TmuxError> {
     let deadline = Instant::now() + CONFIRM_WAIT;
     loop {
         thread::sleep(POLL);
         let screen = paste::capture(tmux, id)?;
-        let marked = || record::load(root, id).mark.is_some_and(|m| m.at > since);
-        if proves_taken(patterns, pasted, &screen) || marked() {
+        if proves_taken(patterns, pasted, &screen) || marked(since) {
             return Ok(Proof::Taken(screen));
         }
         if Instant::now() >= deadline {

@@ -222,7 +222,7 @@ pub struct View {
 }
 
 impl View {
-    fn of(state: AgentState, source: Source) -> View {
+    pub fn of(state: AgentState, source: Source) -> View {
         View { state, reason: None, source, lines: Vec::new() }
     }
 }

@@ -510,6 +510,12 @@ impl Patterns {
         })
     }
 
+    /// Where the last ready-pattern match in `text` starts (a byte offset),
+    /// if any: the ready prompt drawn last.
+    pub fn last_ready_at(&self, text: &str) -> Option<usize> {
+        self.ready.iter().filter_map(|r| r.find_iter(text).last().map(|m| m.start())).max()
+    }
+
     /// The usage-limit reset time as the screen shows it, if the patterns
     /// have a reset pattern and it matches.
     pub fn reset_time<'s>(&self, screen: &'s str) -> Option<&'s str> {

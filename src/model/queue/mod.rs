@@ -266,6 +266,9 @@ pub struct TaskOutcome {
     /// A mailbox message: when it was pasted into the agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_at: Option<DateTime<Utc>>,
+    /// An agent pool's task: the agent's reply (SPEC §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
 }
 
 /// What [`Queue::claim`] found.

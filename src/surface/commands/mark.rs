@@ -45,8 +45,8 @@ pub fn check_session_id(s: &str) -> Result<()> {
     Ok(())
 }
 
-/// `session_id` and `message` of a hook's JSON payload.
-fn hook_payload() -> Result<(Option<String>, Option<String>)> {
+/// `session_id`, `message` and `transcript_path` of a hook's JSON payload.
+fn hook_payload() -> Result<(Option<String>, Option<String>, Option<String>)> {
     let mut buf = Vec::new();
     std::io::stdin()
         .lock()
@@ -56,21 +56,76 @@ fn hook_payload() -> Result<(Option<String>, Option<String>)> {
     let v: serde_json::Value =
         serde_json::from_slice(&buf).context("--hook-json: stdin is not a JSON object")?;
     let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-    Ok((field("session_id"), field("message")))
+    Ok((field("session_id"), field("message"), field("transcript_path")))
+}
+
+fn state_of(m: &MarkState) -> AgentState {
+    match m {
+        MarkState::Ready => AgentState::Ready,
+        MarkState::Busy => AgentState::Busy,
+        MarkState::Blocked => AgentState::Blocked,
+    }
+}
+
+/// A mark from an agent pool instance's hook: the agent's environment
+/// names its slot (`MUXVISOR_SLOT`, set by the runner that started it),
+/// and the instance's runner reads the mark (and the transcript a `Stop`
+/// hook names, for the task's reply) at its next look.
+fn mark_instance(
+    ctx: &Ctx,
+    spec: &crate::model::peer::PeerSpec,
+    args: &MarkArgs,
+    hook_sid: Option<String>,
+    hook_msg: Option<String>,
+    transcript: Option<String>,
+) -> Result<ExitCode> {
+    use crate::model::agent::instance::{self, SlotMark};
+    let id = &spec.identity;
+    let slot: u32 =
+        std::env::var("MUXVISOR_SLOT").ok().and_then(|s| s.parse().ok()).with_context(|| {
+            format!(
+                "{id} is an agent pool: a mark comes from one instance's hook, whose environment \
+                 has MUXVISOR_SLOT (none here)"
+            )
+        })?;
+    let state = state_of(&args.state);
+    let reason = args.reason.clone().or(if state == AgentState::Blocked { hook_msg } else { None });
+    let session_id = args.session_id.clone().or(hook_sid);
+    if let Some(s) = &session_id {
+        check_session_id(s)?;
+    }
+    let m = SlotMark {
+        mark: Mark { state, reason: reason.clone(), at: Utc::now() },
+        transcript_path: transcript.map(std::path::PathBuf::from),
+        session_id: session_id.clone(),
+    };
+    instance::write_mark(&ctx.root, id, slot, &m)?;
+    if ctx.json {
+        output::json(&json!({
+            "identity": id,
+            "slot": slot,
+            "state": state,
+            "reason": reason,
+            "session_id": session_id,
+        }))?;
+    } else {
+        output::line(format!("marked {id} instance {slot} {state}"))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn run(ctx: &Ctx, args: MarkArgs) -> Result<ExitCode> {
     let id = Identity::parse(&args.id)?;
     let spec = peer::require(&ctx.root, &id)?;
+    let (hook_sid, hook_msg, transcript) =
+        if args.hook_json { hook_payload()? } else { (None, None, None) };
+    if spec.is_pool() {
+        return mark_instance(ctx, &spec, &args, hook_sid, hook_msg, transcript);
+    }
     if spec.policy != Policy::Persistent {
         bail!("{id} is ephemeral: only a persistent peer's agent has a state to mark");
     }
-    let (hook_sid, hook_msg) = if args.hook_json { hook_payload()? } else { (None, None) };
-    let state = match args.state {
-        MarkState::Ready => AgentState::Ready,
-        MarkState::Busy => AgentState::Busy,
-        MarkState::Blocked => AgentState::Blocked,
-    };
+    let state = state_of(&args.state);
     let reason = args.reason.clone().or(if state == AgentState::Blocked { hook_msg } else { None });
     let session_id = args.session_id.clone().or(hook_sid);
     if let Some(s) = &session_id {

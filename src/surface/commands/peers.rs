@@ -188,6 +188,12 @@ pub fn build_spec(
     spec.task_timeout = args.task_timeout.unwrap_or(spec.task_timeout);
     spec.linger = args.linger.unwrap_or(spec.linger);
     spec.workers = args.workers.unwrap_or(spec.workers);
+    spec.warm = args.warm.unwrap_or(spec.warm);
+    spec.reuse = args.reuse.unwrap_or(spec.reuse);
+    if let Some(r) = &args.reset {
+        crate::tmux::paste::check_text(r).map_err(|e| anyhow::anyhow!("--reset: {e}"))?;
+        spec.reset = Some(r.clone()).filter(|r| !r.is_empty());
+    }
     if let Some(a) = &args.agent {
         spec.agent = Some(a.clone());
     }
@@ -255,6 +261,9 @@ fn policy_warnings(spec: &PeerSpec, args: &AddArgs) -> Vec<String> {
                 ("--task-timeout", args.task_timeout.is_some()),
                 ("--linger", args.linger.is_some()),
                 ("--workers", args.workers.is_some()),
+                ("--warm", args.warm.is_some()),
+                ("--reuse", args.reuse.is_some()),
+                ("--reset", args.reset.is_some()),
             ];
             ignored.extend(flags.iter().filter(|(_, given)| *given).map(|(f, _)| f.to_string()));
             if spec.command.iter().any(|a| a.contains("{task}") || a.contains("{task_file}")) {
@@ -459,6 +468,20 @@ fn print_spec(spec: &PeerSpec, updated: bool) -> Result<()> {
                 String::new()
             },
         )?,
+    }
+    if spec.is_pool() {
+        output::line(format!(
+            "  pool:     {} {} agent instances at most, {} warm, reuse {}, idle-ttl {}{}",
+            spec.workers,
+            spec.agent.as_deref().unwrap_or("pattern"),
+            spec.warm,
+            duration::format(spec.reuse),
+            duration::format(spec.pool_idle_ttl()),
+            spec.reset
+                .as_deref()
+                .map(|r| format!(", reset {}", display_word(r)))
+                .unwrap_or_default()
+        ))?;
     }
     Ok(())
 }

@@ -44,7 +44,7 @@ pub fn run(ctx: &Ctx, args: SendArgs) -> Result<ExitCode> {
     let payload = read_payload(&args)?;
     match spec.policy {
         Policy::Ephemeral => {
-            if args.when.is_some() || args.wait.is_some() || args.no_enter {
+            if args.when.is_some() || (args.wait.is_some() && !spec.is_pool()) || args.no_enter {
                 bail!(
                     "--when, --wait and --no-enter apply to persistent peers; {id} is ephemeral \
                      (its tasks are queued and run one at a time)"
@@ -241,11 +241,18 @@ fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Re
     // and dead-lettered later.
     dispatch::check_deliverable(&ctx.root, spec, payload)
         .map_err(|m| anyhow::anyhow!("task NOT queued for {id}: {m:#}"))?;
+    if spec.is_pool() {
+        // A pool's task is a prompt, typed into an agent.
+        message_text(id, payload, "task NOT queued")?;
+    }
+    let waits = args.wait.is_some();
     crate::ground::trace::mark("checked");
     let q = Queue::open(&ctx.root, id)?;
     crate::ground::trace::mark("opened");
     let e = q.enqueue(payload, args.dedupe.as_deref())?;
-    if ctx.json {
+    if waits {
+        // One document at the end, with the reply.
+    } else if ctx.json {
         output::json(&json!({
             "queued": true,
             "identity": id,
@@ -282,7 +289,89 @@ fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Re
     }
     crate::ground::trace::mark("kicked");
     crate::ground::trace::flush("send");
-    Ok(ExitCode::SUCCESS)
+    match args.wait {
+        Some(limit) => wait_reply(ctx, &q, id, &e.task, e.depth, limit),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// `send --wait` to an agent pool: wait for the task's end, then print its
+/// reply (exit 0), or say why it failed (exit 1), or that the deadline
+/// passed (75; the task stays queued or running).
+fn wait_reply(
+    ctx: &Ctx,
+    q: &Queue,
+    id: &Identity,
+    task: &str,
+    depth: usize,
+    limit: Duration,
+) -> Result<ExitCode> {
+    let deadline = std::time::Instant::now() + limit;
+    let mut pause = Duration::from_millis(5);
+    // A task committed to done/ has its outcome written right after; a
+    // done task whose outcome never comes (its writer died in between)
+    // has lost its reply.
+    let mut done_without_outcome: Option<std::time::Instant> = None;
+    loop {
+        let shown = q.show(task)?;
+        match shown.stage {
+            "done" => {
+                if let Some(o) = shown.outcome {
+                    let reply = o.reply.unwrap_or_default();
+                    if ctx.json {
+                        output::json(&json!({
+                            "queued": true,
+                            "identity": id,
+                            "task": task,
+                            "depth": depth,
+                            "stage": "done",
+                            "reply": reply,
+                            "duration_ms": o.duration_ms,
+                        }))?;
+                    } else {
+                        output::line(reply.trim_end_matches('\n'))?;
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+                let since = *done_without_outcome.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() > Duration::from_secs(5) {
+                    return failed_reply(ctx, id, task, "done, but its reply was lost");
+                }
+            }
+            "dead" => {
+                let reason = shown.reason.unwrap_or_default();
+                return failed_reply(ctx, id, task, &format!("dead-lettered: {}", reason.trim()));
+            }
+            _ => {}
+        }
+        if std::time::Instant::now() >= deadline {
+            output::warn(format!(
+                "task {task} of {id} has no reply within {}; it stays queued (see `muxvisor \
+                 queue {id} show {task}`)",
+                crate::ground::duration::format(limit)
+            ));
+            if ctx.json {
+                output::json(&json!({
+                    "queued": true, "identity": id, "task": task, "depth": depth,
+                    "stage": shown.stage, "reply": null,
+                }))?;
+            }
+            return Ok(ExitCode::from(crate::ground::exit::Exit::TempFail.code()));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+fn failed_reply(ctx: &Ctx, id: &Identity, task: &str, why: &str) -> Result<ExitCode> {
+    output::warn(format!("task {task} of {id} has no reply: {why}"));
+    if ctx.json {
+        output::json(&json!({
+            "queued": true, "identity": id, "task": task, "stage": "dead", "reply": null,
+            "reason": why,
+        }))?;
+    }
+    Ok(ExitCode::from(crate::ground::exit::Exit::Failure.code()))
 }
 
 /// `--when now`: type the text at once (waking the peer first).

@@ -200,12 +200,24 @@ fn worker_rows(root: &Root, spec: &PeerSpec) -> Result<Vec<WorkerRow>> {
     let live = q.live_slots();
     let row = |slot: u32, pid: Option<i32>| {
         let c = claimed.iter().find(|c| c.slot() == slot);
+        // A pool instance's agent, as its live runner last wrote it.
+        let agent = pid
+            .filter(|_| spec.is_pool())
+            .and_then(|_| crate::model::agent::instance::load(root, &spec.identity, slot))
+            .map(|i| AgentRow {
+                state: i.state,
+                since: Some(i.since),
+                reason: i.reason,
+                session_id: None,
+                session_source: None,
+                source: i.source,
+            });
         WorkerRow {
             slot,
             task: c.map(|c| c.task().to_string()),
             pid,
             since: c.and_then(|c| c.header.started_at),
-            agent: None,
+            agent,
         }
     };
     let mut rows: Vec<WorkerRow> = live.iter().map(|(k, pid)| row(*k, *pid)).collect();
@@ -385,6 +397,9 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<ExitCode> {
         for l in table(&rows) {
             output::line(l)?;
         }
+        for l in instance_lines(&rows) {
+            output::line(l)?;
+        }
     }
     for r in &rows {
         if let Some(e) = &r.error {
@@ -392,6 +407,29 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<ExitCode> {
         }
     }
     Ok(worst.into())
+}
+
+/// One line per agent pool instance, under the table: its state (and why
+/// it is blocked), its task, its runner. Pure.
+pub fn instance_lines(rows: &[Row]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in rows {
+        for w in r.workers.iter().flatten() {
+            let Some(a) = &w.agent else { continue };
+            let why = a.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+            let since =
+                a.since.map(|t| format!(" since {}", t.format("%H:%M:%S"))).unwrap_or_default();
+            out.push(format!(
+                "  {} instance {}: {}{why}{since}, task {}, runner pid {}",
+                r.identity,
+                w.slot,
+                a.state,
+                w.task.as_deref().unwrap_or("-"),
+                w.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            ));
+        }
+    }
+    out
 }
 
 /// The human table, columns aligned. Pure.

@@ -1,0 +1,569 @@
+//! An agent pool's instance (SPEC §10): the runner of worker slot `k` of a
+//! pool keeps one agent program running in its pane, as its own child (so
+//! it sees the agent's death and records it, as it does a task program's),
+//! and hands it one task at a time:
+//!
+//! ```text
+//! start the agent (argv with a fresh conversation id, MUXVISOR_SLOT=k)
+//! loop, a few looks a second (screen + this instance's hook marks,
+//!   classified by the agent state code, as a persistent agent's):
+//!   agent died         -> its task (if any) fails (queue's retry policy),
+//!                         ev=session-exit; a new agent is started in place
+//!   ready, a task runs -> the task is done: its reply (the hook's transcript,
+//!                         else the pane) is kept in its outcome; --reset
+//!                         is typed (confirmed) before the next one
+//!   ready, none runs   -> claim the head; type it, confirmed, exactly as
+//!                         the mailbox does (agent::confirm); not taken in:
+//!                         put back at the head uncounted, instance blocked
+//!   ready, nothing     -> idle: past --reuse (after a task) or --idle-ttl,
+//!                         and more instances live than --warm: retire
+//!   busy / starting    -> wait (--task-timeout ends the agent and fails
+//!                         the task); a refill of the warm instances is
+//!                         asked for a few seconds after a task was taken
+//!   blocked            -> takes no task; `status` shows the reason
+//! ```
+//!
+//! Its state goes to `state/<id>.pool-<k>.json` (`model::agent::instance`)
+//! at each change. A runner killed anywhere leaves its task in `cur/` and
+//! its agent dies with it (it dies with its parent): the hand-over or the
+//! tick retries the task and starts a new instance, as for any worker.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+
+use super::{Ended, HANGUP, Runner, TMUX_VARS, die_with_runner, end_child};
+use crate::lifecycle::agent::confirm::{self, Confirmed};
+use crate::lifecycle::dispatch::{self, Finish};
+use crate::model::agent::classify::{self, AgentState, Delivery, Facts, Rules, View};
+use crate::model::agent::instance::{self, Instance};
+use crate::model::agent::presets::Patterns;
+use crate::model::agent::reply;
+use crate::model::logfmt::Event;
+use crate::model::peer::{self, PeerSpec, Policy};
+use crate::model::queue::{Claim, TaskOutcome};
+use crate::tmux::paste::{self, Pane};
+use crate::tmux::{Cmd, Tmux, TmuxError};
+
+/// How often an instance looks at its agent.
+const LOOK_EVERY: Duration = Duration::from_millis(50);
+/// A refill of the warm instances is asked for this long after one of
+/// them took a task (SPEC §10: "a few seconds").
+const REFILL_AFTER: Duration = Duration::from_secs(2);
+/// After a turn ended on the screen, how long a reply from the agent's own
+/// hook is waited for, once its hooks were seen to speak.
+const HOOK_REPLY_WAIT: Duration = Duration::from_secs(3);
+/// Lines of scrollback read for a reply from the pane.
+const REPLY_LINES: usize = 2000;
+/// Agent starts in a row that die before they were ever ready, after which
+/// the instance gives up (the tick starts another later).
+const FAILED_STARTS: u32 = 3;
+
+/// The agent program of this instance.
+struct Agent {
+    child: Child,
+    pid: i32,
+    started_at: DateTime<Utc>,
+    ever_ready: bool,
+}
+
+/// The task this instance works on.
+struct Work {
+    task: String,
+    prompt: String,
+    delivery: Delivery,
+    started_at: DateTime<Utc>,
+    /// When the screen first read ready again (a hook's reply may follow).
+    ended_on_screen: Option<Instant>,
+}
+
+impl Runner<'_> {
+    /// Serve the pool as instance `self.slot` until it retires.
+    pub(super) fn serve_pool(mut self, first: PeerSpec) -> Result<Ended> {
+        let pane_id = std::env::var("TMUX_PANE").unwrap_or_default();
+        let id = self.id.clone();
+        let pane = Pane::new(&id, &pane_id)
+            .with_context(|| format!("no tmux pane for instance {} of {id}", self.slot))?;
+        let tmux = Tmux::new(self.root.socket(&id))
+            .map_err(TmuxError::into_anyhow)?
+            .with_timeout(Duration::from_secs(2));
+        let mut spec = first;
+        let mut looks = Looks::default();
+        let mut failed_starts = 0u32;
+        'agent: loop {
+            let mut agent = match self.start_agent(&spec) {
+                Ok(a) => a,
+                Err(e) => {
+                    super::failed(self.root, &id, &e);
+                    self.retire_pool("agent-failed")?;
+                    return Ok(Ended::Failed);
+                }
+            };
+            let mut work: Option<Work> = None;
+            let mut reset_due = false;
+            let mut used = false;
+            let mut idle_since = Instant::now();
+            let mut refill_at: Option<Instant> = None;
+            let mut state =
+                self.note(&agent, None, View::of(AgentState::Starting, classify::Source::Start), 0);
+            let mut done = 0u64;
+            loop {
+                if HANGUP.load(std::sync::atomic::Ordering::SeqCst) {
+                    end_child(&mut agent.child, Duration::from_secs(1));
+                    return self.hand_over_after_hangup();
+                }
+                match peer::load(self.root, &id) {
+                    Ok(Some(s)) if s.policy == Policy::Ephemeral && s.is_pool() => spec = s,
+                    Ok(_) => {
+                        end_child(&mut agent.child, Duration::from_secs(2));
+                        self.retire_pool("unregistered")?;
+                        return Ok(Ended::Done);
+                    }
+                    Err(e) => return Err(e),
+                }
+                let (pats, has_ready) = crate::lifecycle::agent::watch::patterns(&spec)?;
+                // The agent's death: its task fails, and a new one starts.
+                if let Some(st) = agent.child.try_wait()? {
+                    let (code, sig) = {
+                        use std::os::unix::process::ExitStatusExt;
+                        (st.code(), st.signal().map(|s| s.to_string()))
+                    };
+                    let mut ev = crate::lifecycle::hook::session_exit_event(
+                        &id,
+                        &code.map(|c| c.to_string()).unwrap_or_default(),
+                        sig.as_deref().unwrap_or(""),
+                        &agent.pid.to_string(),
+                    )
+                    .kv("slot", self.slot);
+                    if let Some(w) = &work {
+                        ev = ev.kv("task", &w.task);
+                    }
+                    self.log(&self.root.exits_log(), ev);
+                    if let Some(w) = work.take() {
+                        let reason = dispatch::exit_reason(code, sig.as_deref())
+                            .map(|r| format!("agent-died: {r}"))
+                            .unwrap_or_else(|| "agent-died: exit-0".into());
+                        dispatch::finish(
+                            &spec,
+                            &self.q,
+                            &w.task,
+                            &Finish::Failed { reason },
+                            String::new,
+                        )?;
+                    }
+                    failed_starts = if agent.ever_ready { 0 } else { failed_starts + 1 };
+                    if failed_starts >= FAILED_STARTS {
+                        self.note(
+                            &agent,
+                            None,
+                            View::of(AgentState::Unknown, classify::Source::Process),
+                            done,
+                        );
+                        anyhow::bail!(
+                            "the agent of instance {} died {FAILED_STARTS} times before it was ever ready",
+                            self.slot
+                        );
+                    }
+                    instance::remove_mark(self.root, &id, self.slot);
+                    continue 'agent;
+                }
+                let view = looks.look(
+                    self.root,
+                    &tmux,
+                    &pane,
+                    &spec,
+                    &pats,
+                    has_ready,
+                    &agent,
+                    work.as_mut(),
+                    self.slot,
+                )?;
+                if view.state == AgentState::Ready {
+                    agent.ever_ready = true;
+                }
+                if (view.state, view.reason.as_deref()) != (state.0, state.1.as_deref())
+                    || work.as_ref().map(|w| w.task.as_str()) != state.2.as_deref()
+                {
+                    state = self.note(
+                        &agent,
+                        work.as_ref().map(|w| w.task.clone()),
+                        view.clone(),
+                        done,
+                    );
+                }
+                // A task runs.
+                if let Some(w) = work.as_mut() {
+                    if refill_at.is_some_and(|t| Instant::now() >= t) {
+                        refill_at = None;
+                        self.refill(&spec);
+                    }
+                    let timed_out = (Utc::now() - w.started_at).to_std().unwrap_or_default()
+                        > spec.task_timeout;
+                    if timed_out {
+                        self.log(
+                            &self.root.lifecycle_log(),
+                            Event::new("task-timeout")
+                                .id(&id)
+                                .kv("task", &w.task)
+                                .kv("slot", self.slot),
+                        );
+                        let t = w.task.clone();
+                        work = None;
+                        dispatch::finish(
+                            &spec,
+                            &self.q,
+                            &t,
+                            &Finish::Failed { reason: "timeout".into() },
+                            String::new,
+                        )?;
+                        end_child(&mut agent.child, super::TIMEOUT_GRACE);
+                        continue;
+                    }
+                    if view.state != AgentState::Ready {
+                        std::thread::sleep(LOOK_EVERY);
+                        continue;
+                    }
+                    let ended = *w.ended_on_screen.get_or_insert_with(Instant::now);
+                    let hook = instance::load_mark(self.root, &id, self.slot)
+                        .filter(|m| m.mark.at >= w.delivery.typed_at.unwrap_or(w.delivery.at));
+                    let from_hook = hook
+                        .as_ref()
+                        .filter(|m| m.mark.state == AgentState::Ready)
+                        .and_then(|m| m.transcript_path.as_deref())
+                        .and_then(reply::from_transcript);
+                    // Hooks that spoke during this turn will say when it
+                    // ended, with the transcript: wait a little for that.
+                    if from_hook.is_none() && hook.is_some() && ended.elapsed() < HOOK_REPLY_WAIT {
+                        std::thread::sleep(LOOK_EVERY);
+                        continue;
+                    }
+                    let text = from_hook
+                        .unwrap_or_else(|| self.screen_reply(&tmux, &pane, &w.prompt, &pats));
+                    let w = work.take().context("internal: no task")?;
+                    self.finish_with_reply(&w, text)?;
+                    done += 1;
+                    used = true;
+                    reset_due = spec.reset.is_some();
+                    idle_since = Instant::now();
+                    state = self.note(&agent, None, view, done);
+                    continue;
+                }
+                if view.state != AgentState::Ready {
+                    std::thread::sleep(LOOK_EVERY);
+                    continue;
+                }
+                if reset_due {
+                    reset_due = false;
+                    if let Some(text) = spec.reset.clone() {
+                        let _ = self.type_confirmed(&tmux, &pane, &pats, text.as_bytes());
+                        looks.forget();
+                        continue;
+                    }
+                }
+                // Ready and free: the head of the queue, if due.
+                let mark = self.q.change_mark();
+                match self.q.claim_for(Utc::now(), Some(spec.task_ttl), self.slot, spec.workers)? {
+                    Claim::Claimed(c) => {
+                        let task = c.task().to_string();
+                        let prompt = String::from_utf8_lossy(&c.payload).into_owned();
+                        let started_at = c.header.started_at.unwrap_or_else(Utc::now);
+                        let typed_at = Utc::now();
+                        match self.type_confirmed(&tmux, &pane, &pats, &c.payload) {
+                            Ok(Confirmed::Taken { screen, .. }) => {
+                                let at = Utc::now();
+                                self.log(
+                                    &self.root.lifecycle_log(),
+                                    Event::new("task-start")
+                                        .id(&id)
+                                        .kv("task", &task)
+                                        .kv("attempt", c.header.attempt)
+                                        .kv("pid", agent.pid)
+                                        .kv("slot", self.slot),
+                                );
+                                work = Some(Work {
+                                    task,
+                                    prompt,
+                                    delivery: Delivery {
+                                        at,
+                                        typed_at: Some(typed_at),
+                                        task: c.task().to_string(),
+                                        screen_before: classify::fingerprint(&screen),
+                                        changed: false,
+                                    },
+                                    started_at,
+                                    ended_on_screen: None,
+                                });
+                                if spec.warm > 0 {
+                                    refill_at = Some(Instant::now() + REFILL_AFTER);
+                                }
+                            }
+                            Ok(Confirmed::NotTaken { screen }) => {
+                                let lines = confirm::tail_lines(&screen, 4);
+                                self.q.release(&task)?;
+                                self.log(
+                                    &self.root.lifecycle_log(),
+                                    Event::new("msg-undelivered")
+                                        .id(&id)
+                                        .kv("task", &task)
+                                        .kv("slot", self.slot)
+                                        .kv("screen", lines.join(" | ")),
+                                );
+                                looks.undelivered = true;
+                            }
+                            Err(TmuxError::Refused(why)) => {
+                                self.q.dead_letter(&task, "untypable")?;
+                                self.log(
+                                    &self.root.lifecycle_log(),
+                                    Event::new("runner-error")
+                                        .id(&id)
+                                        .kv("task", &task)
+                                        .kv("reason", why),
+                                );
+                            }
+                            Err(e) => {
+                                let reason = format!("deliver-failed: {:#}", e.into_anyhow());
+                                dispatch::finish(
+                                    &spec,
+                                    &self.q,
+                                    &task,
+                                    &Finish::Failed { reason },
+                                    String::new,
+                                )?;
+                            }
+                        }
+                    }
+                    Claim::Empty | Claim::NotBefore(_) | Claim::Full | Claim::Busy => {
+                        let limit = if used { spec.reuse } else { spec.pool_idle_ttl() };
+                        if idle_since.elapsed() >= limit
+                            && self.q.live_slots().len() as u32 > spec.warm
+                        {
+                            if self.retire_pool("idle")? {
+                                end_child(&mut agent.child, Duration::from_secs(2));
+                                instance::remove(self.root, &id, self.slot);
+                                self.log(
+                                    &self.root.lifecycle_log(),
+                                    Event::new("reaped-idle")
+                                        .id(&id)
+                                        .kv("slot", self.slot)
+                                        .kv("idle_s", idle_since.elapsed().as_secs()),
+                                );
+                                return Ok(Ended::Done);
+                            }
+                            idle_since = Instant::now();
+                        }
+                        self.wait_change(mark, Instant::now() + Duration::from_millis(200));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Start the agent program as our child in our pane: the spec's argv
+    /// (with a fresh conversation id where the preset assigns one), its
+    /// environment, and `MUXVISOR_SLOT` (the agent's hooks pass it to
+    /// `mark`). Admission was the starter's.
+    fn start_agent(&self, spec: &PeerSpec) -> Result<Agent> {
+        let env = crate::model::peer_env::resolve(spec, self.root.dir())?;
+        crate::lifecycle::session::check_startable(spec)?;
+        let plan = crate::lifecycle::agent::resume::plan(
+            spec,
+            &Default::default(),
+            true,
+            &crate::lifecycle::agent::resume::new_uuid(),
+        );
+        let argv = plan.argv;
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .current_dir(&spec.cwd)
+            .env_clear()
+            .envs(TMUX_VARS.iter().filter_map(|k| Some((*k, std::env::var_os(k)?))))
+            .envs(env.pairs())
+            .env("MUXVISOR_IDENTITY", spec.identity.as_str())
+            .env("MUXVISOR_SLOT", self.slot.to_string())
+            .stdin(Stdio::inherit())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        die_with_runner(&mut cmd);
+        super::discard_typed_input();
+        let child = cmd.spawn().with_context(|| format!("starting {}", argv[0]))?;
+        let pid = child.id() as i32;
+        instance::remove_mark(self.root, &self.id, self.slot);
+        self.log(
+            &self.root.lifecycle_log(),
+            Event::new("instance-start").id(&self.id).kv("slot", self.slot).kv("pid", pid),
+        );
+        Ok(Agent { child, pid, started_at: Utc::now(), ever_ready: false })
+    }
+
+    /// Write this instance's state for `status`; returns what was written.
+    fn note(
+        &self,
+        agent: &Agent,
+        task: Option<String>,
+        view: View,
+        done: u64,
+    ) -> (AgentState, Option<String>, Option<String>) {
+        let inst = Instance {
+            slot: self.slot,
+            runner_pid: std::process::id() as i32,
+            pid: Some(agent.pid),
+            state: view.state,
+            reason: view.reason.clone(),
+            source: view.source,
+            since: Utc::now(),
+            started_at: agent.started_at,
+            task: task.clone(),
+            tasks_done: done,
+        };
+        if let Err(e) = instance::write(self.root, &self.id, &inst) {
+            super::failed(self.root, &self.id, &e);
+        }
+        (view.state, view.reason, task)
+    }
+
+    /// Type `text` into our agent, confirmed (the mailbox's own delivery,
+    /// with this instance's hook marks as the agent's word).
+    fn type_confirmed(
+        &self,
+        tmux: &Tmux,
+        pane: &Pane,
+        pats: &Patterns,
+        text: &[u8],
+    ) -> Result<Confirmed, TmuxError> {
+        let (root, id, slot) = (self.root, &self.id, self.slot);
+        let marked = |since: DateTime<Utc>| {
+            instance::load_mark(root, id, slot).is_some_and(|m| m.mark.at > since)
+        };
+        confirm::deliver_to(tmux, pane, pats, text, true, &marked)
+    }
+
+    /// The reply as the pane shows it (scrollback included).
+    fn screen_reply(&self, tmux: &Tmux, pane: &Pane, prompt: &str, pats: &Patterns) -> String {
+        use crate::tmux::paste::PaneTarget;
+        let cmd = Cmd::new("capture-pane")
+            .args(["-p", "-J", "-t", pane.target().as_str(), "-S"])
+            .arg(format!("-{REPLY_LINES}"));
+        match tmux.run(&cmd) {
+            Ok(out) => reply::from_screen(&classify::normalize(&out.stdout), prompt, pats),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Acknowledge a pool task with its reply (the outcome holds it).
+    fn finish_with_reply(&self, w: &Work, text: String) -> Result<()> {
+        let duration_ms = (Utc::now() - w.started_at).num_milliseconds().max(0) as u64;
+        let outcome = TaskOutcome {
+            status: Some(0),
+            signal: None,
+            duration_ms,
+            screen_tail: String::new(),
+            delivered_at: Some(w.delivery.at),
+            reply: Some(text),
+        };
+        if let Some(name) = self.q.complete(&w.task, &outcome)? {
+            self.q.write_outcome(&name, &outcome)?;
+        }
+        Ok(())
+    }
+
+    /// Ask for the warm instances to be refilled: fill the free worker
+    /// slots (admission applies), unless someone else is starting them.
+    fn refill(&self, spec: &PeerSpec) {
+        let Ok(Some(held)) = self.q.try_worker_lock() else { return };
+        if let Err(e) = dispatch::fill_slots(self.root, spec, &self.q, &held) {
+            super::failed(self.root, &self.id, &e.context("refilling the warm instances"));
+        }
+    }
+
+    /// Retire this instance (see `retire`): true when it did.
+    fn retire_pool(&mut self, reason: &str) -> Result<bool> {
+        let done = self.retire(reason)?;
+        if done {
+            instance::remove(self.root, &self.id, self.slot);
+        }
+        Ok(done)
+    }
+}
+
+/// What an instance remembers between looks at its agent.
+#[derive(Default)]
+struct Looks {
+    /// Fingerprint of the last screen and since when it has not changed.
+    last: Option<(u64, Instant)>,
+    /// A task was typed and not taken in: blocked until a mark.
+    undelivered: bool,
+}
+
+impl Looks {
+    fn forget(&mut self) {
+        self.last = None;
+    }
+
+    /// One look: the visible screen and this instance's marks, decided as
+    /// a persistent agent's are (`classify::decide`).
+    #[allow(clippy::too_many_arguments)]
+    fn look(
+        &mut self,
+        root: &crate::ground::paths::Root,
+        tmux: &Tmux,
+        pane: &Pane,
+        spec: &PeerSpec,
+        pats: &Patterns,
+        has_ready: bool,
+        agent: &Agent,
+        work: Option<&mut Work>,
+        slot: u32,
+    ) -> Result<View> {
+        let taken_at = Utc::now();
+        let screen = match paste::capture(tmux, pane) {
+            Ok(s) => Some(s),
+            Err(e) if e.is_gone() => None,
+            Err(TmuxError::Timeout { .. }) => None,
+            Err(e) => return Err(e.into_anyhow()),
+        };
+        let fp = screen.as_deref().map(classify::fingerprint);
+        let quiet_for = match (fp, self.last) {
+            (Some(f), Some((g, since))) if f == g => Some(since.elapsed()),
+            _ => {
+                self.last = fp.map(|f| (f, Instant::now()));
+                None
+            }
+        };
+        let mark = instance::load_mark(root, &spec.identity, slot)
+            .map(|m| m.mark)
+            .filter(|m| m.at >= agent.started_at);
+        if self.undelivered && mark.is_some() {
+            self.undelivered = false;
+        }
+        let delivery = work.map(|w| {
+            if let (Some(f), d) = (fp, &mut w.delivery)
+                && d.taken_in_by(f, taken_at)
+            {
+                d.changed = true;
+            }
+            w.delivery.clone()
+        });
+        let undelivered = self.undelivered.then(|| classify::Undelivered {
+            at: agent.started_at,
+            task: String::new(),
+            lines: vec![],
+        });
+        Ok(classify::decide(
+            &Facts {
+                running: true,
+                screen: screen.as_deref(),
+                quiet_for,
+                mark: mark.as_ref(),
+                delivery: delivery.as_ref(),
+                undelivered: undelivered.as_ref(),
+                seen_at: Some(taken_at),
+                ever_ready: agent.ever_ready,
+                parked_until: None,
+                now: Utc::now(),
+            },
+            &Rules { patterns: pats, has_ready, quiet: spec.quiet },
+        ))
+    }
+}
