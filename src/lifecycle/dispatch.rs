@@ -227,6 +227,11 @@ impl Slots {
         (1..self.workers).filter(|k| !self.is_live(*k) && !self.has_task(*k)).take(want).collect()
     }
 
+    /// The live runners without a task (an agent pool's idle instances).
+    pub fn idle(&self) -> usize {
+        self.live.iter().filter(|(k, _)| !self.has_task(*k)).count()
+    }
+
     /// Tasks of worker slots (1..N) whose runner is gone.
     pub fn orphans(&self) -> impl Iterator<Item = &str> {
         self.claimed.iter().filter(|(_, k)| *k > 0 && !self.is_live(*k)).map(|(t, _)| t.as_str())

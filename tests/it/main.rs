@@ -19,6 +19,7 @@ mod lifecycle;
 mod notify;
 mod operations;
 mod peers;
+mod pools;
 mod queue;
 mod readme;
 mod send;

@@ -337,7 +337,7 @@ impl Runner<'_> {
                     Claim::Empty | Claim::NotBefore(_) | Claim::Full | Claim::Busy => {
                         let limit = if used { spec.reuse } else { spec.pool_idle_ttl() };
                         if idle_since.elapsed() >= limit
-                            && self.q.live_slots().len() as u32 > spec.warm
+                            && self.idle_instances(&spec)? > spec.warm as usize
                         {
                             if self.retire_pool("idle")? {
                                 end_child(&mut agent.child, Duration::from_secs(2));
@@ -475,6 +475,12 @@ impl Runner<'_> {
         if let Err(e) = dispatch::fill_slots(self.root, spec, &self.q, &held) {
             super::failed(self.root, &self.id, &e.context("refilling the warm instances"));
         }
+    }
+
+    /// How many instances of the pool (this one included) have no task:
+    /// an idle one stops only while more than `--warm` stand idle.
+    fn idle_instances(&self, spec: &PeerSpec) -> Result<usize> {
+        Ok(dispatch::Slots::read(&self.q, spec.workers)?.idle())
     }
 
     /// Retire this instance (see `retire`): true when it did.

@@ -190,6 +190,9 @@ fn show(ctx: &Ctx, q: &Queue, task: &str) -> Result<ExitCode> {
         if let Some(o) = v.as_object_mut() {
             o.insert("identity".into(), json!(q.identity()));
             o.insert("payload".into(), json!(payload));
+            // An agent pool's task: the agent's reply (SPEC §10).
+            let reply = s.outcome.as_ref().and_then(|o| o.reply.clone());
+            o.insert("reply".into(), json!(reply));
         }
         output::json(&v)?;
         return Ok(ExitCode::SUCCESS);
@@ -216,6 +219,12 @@ fn show(ctx: &Ctx, q: &Queue, task: &str) -> Result<ExitCode> {
         let st = o.status.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
         let sig = o.signal.clone().unwrap_or_else(|| "-".into());
         output::line(format!("outcome:     status {st}, signal {sig}, {} ms", o.duration_ms))?;
+        if let Some(r) = &o.reply {
+            output::line("reply:")?;
+            for l in r.lines() {
+                output::line(format!("  {}", inert_line(l)))?;
+            }
+        }
         if !o.screen_tail.is_empty() {
             output::line("screen:")?;
             for l in o.screen_tail.lines() {

@@ -1,0 +1,206 @@
+//! Agent pools (SPEC §10, issue 22 part 2): an ephemeral peer with
+//! `--agent` runs agent instances (the fake agent, `tests/fake-agent/`,
+//! with `--reply echo`: a finished turn shows `● reply to: <prompt>`), types
+//! each task into a ready one, and keeps the agent's reply as the task's
+//! result. Every wait polls against a deadline; the timings of a warm and a
+//! cold start are measured by `bench/pools.py`, not asserted here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::fixture::*;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn fake() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fake-agent/agent.py")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Register a pool of the fake agent as `id`; its turns go to `log`.
+fn add_pool(env: &Env, id: &str, log: &Path, pool: &[&str], fake_args: &[&str]) {
+    let fake = fake();
+    let log = log.to_string_lossy().into_owned();
+    let mut args = vec!["add", id, "--ephemeral", "--agent", "claude", "--backoff", "100ms"];
+    args.extend_from_slice(pool);
+    args.extend_from_slice(&["--", "python3", &fake, "--reply", "echo", "--log", &log]);
+    args.extend_from_slice(fake_args);
+    env.mv(&args).ok();
+}
+
+/// The texts the fake agents took as turns, with how many times each.
+fn turns(log: &Path) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for l in std::fs::read_to_string(log).unwrap_or_default().lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+        if let Some(t) = v.get("text").and_then(|t| t.as_str()) {
+            *out.entry(t.to_string()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// The pool's instances as `status --json` lists them: (task, agent state).
+fn instances(env: &Env, id: &str) -> Vec<(Option<String>, Option<String>)> {
+    let v = env.mv(&["status", id, "--json"]).json();
+    v[0]["workers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|w| {
+            (
+                w["task"].as_str().map(str::to_string),
+                w["agent"]["state"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+fn ready_count(env: &Env, id: &str) -> usize {
+    instances(env, id).iter().filter(|(_, s)| s.as_deref() == Some("ready")).count()
+}
+
+#[test]
+fn twenty_prompts_from_five_scripts_each_get_their_own_reply() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(&env, "pool", &log, &["--workers", "3", "--warm", "1"], &["--busy", "0.3"]);
+    let threads: Vec<_> = (0..5)
+        .map(|s| {
+            let root: PathBuf = env.root().to_path_buf();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                for n in 0..4 {
+                    let prompt = format!("script {s} asks question {n}");
+                    let mut c = std::process::Command::new(BIN);
+                    c.arg("--root").arg(&root).args(["send", "pool", &prompt, "--wait", "90s"]);
+                    c.env_remove("MUXVISOR_ROOT").env_remove("TMUX").env_remove("TMUX_PANE");
+                    let out = run_deadline(c, None, Duration::from_secs(120));
+                    got.push((prompt, out));
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in threads {
+        all.extend(t.join().expect("a sender thread"));
+    }
+    assert_eq!(all.len(), 20);
+    for (prompt, out) in &all {
+        out.ok();
+        assert_eq!(out.stdout.trim_end(), format!("reply to: {prompt}"), "{out:#?}");
+    }
+    // Each prompt was typed into an agent exactly once.
+    let taken = turns(&log);
+    for (prompt, _) in &all {
+        assert_eq!(taken.get(prompt), Some(&1), "{prompt}: {taken:#?}");
+    }
+    // Never more instances than --workers, and the replies are on record.
+    let listed = env.mv(&["queue", "pool", "list", "--json"]).json();
+    assert_eq!(listed["pending"].as_array().map(Vec::len), Some(0), "{listed}");
+    let starts = env.events("lifecycle", "instance-start");
+    let slots: std::collections::BTreeSet<String> = starts
+        .iter()
+        .filter_map(|l| l.split(' ').find_map(|kv| kv.strip_prefix("slot=")).map(str::to_string))
+        .collect();
+    assert!(slots.len() <= 3, "{starts:#?}");
+    let task = env.events("lifecycle", "task-done")[0]
+        .split(' ')
+        .find_map(|kv| kv.strip_prefix("task="))
+        .expect("a task id")
+        .to_string();
+    let shown = env.mv(&["queue", "pool", "show", &task, "--json"]).json();
+    let reply = shown["reply"].as_str().unwrap_or_default().to_string();
+    assert!(reply.starts_with("reply to: script "), "{shown}");
+}
+
+#[test]
+fn warm_instances_are_started_ahead_refilled_and_idle_ones_stop() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(
+        &env,
+        "warm",
+        &log,
+        &["--workers", "3", "--warm", "1", "--reuse", "2s", "--idle-ttl", "2s"],
+        &["--busy", "4", "--slow-start", "1"],
+    );
+    // The tick starts the warm instance with nothing queued.
+    env.mv(&["supervise", "--once"]).ok();
+    assert!(wait_until(WAIT, || ready_count(&env, "warm") == 1), "{:?}", instances(&env, "warm"));
+    let human = env.mv(&["status", "warm"]).ok().stdout.clone();
+    assert!(human.contains("warm instance 0: ready"), "{human}");
+    // A task taken by the warm one: another is started to stand warm
+    // while it works.
+    let mut c = env.command(&["send", "warm", "first", "--wait", "30s"]);
+    c.stdin(std::process::Stdio::null());
+    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(60)));
+    let refilled = |v: &[(Option<String>, Option<String>)]| {
+        v.iter().any(|(t, _)| t.is_some())
+            && v.iter().any(|(t, s)| t.is_none() && s.as_deref() == Some("ready"))
+    };
+    assert!(
+        wait_until(WAIT, || refilled(&instances(&env, "warm"))),
+        "no refill: {:?}",
+        instances(&env, "warm")
+    );
+    let out = sender.join().expect("the sender");
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: first");
+    // Idle past --reuse / --idle-ttl: back down to --warm.
+    assert!(
+        wait_until(WAIT, || instances(&env, "warm").len() == 1),
+        "{:?}",
+        instances(&env, "warm")
+    );
+    assert!(wait_until(WAIT, || !env.events("lifecycle", "reaped-idle").is_empty()));
+    assert_eq!(ready_count(&env, "warm"), 1);
+}
+
+#[test]
+fn reset_text_is_typed_between_two_tasks() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(&env, "rs", &log, &["--reset", "/clear"], &["--busy", "0.2"]);
+    env.mv(&["send", "rs", "one", "--wait", "30s"]).ok();
+    let out = env.mv(&["send", "rs", "two", "--wait", "30s"]);
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: two");
+    let texts: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.get("text").and_then(|t| t.as_str()).map(str::to_string))
+        .collect();
+    assert_eq!(texts, ["one", "/clear", "two"]);
+}
+
+#[test]
+fn a_dead_instance_is_replaced_and_its_task_follows_the_retry_policy() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    // Every agent dies as its first turn ends: each attempt fails.
+    add_pool(&env, "dies", &log, &["--max-attempts", "2"], &["--busy", "0.2", "--die-after", "1"]);
+    let out = env.mv(&["send", "dies", "doomed", "--wait", "60s"]);
+    out.code(1);
+    assert!(out.stderr.contains("dead-lettered"), "{out:#?}");
+    assert_eq!(turns(&log).get("doomed"), Some(&2), "one typing per attempt");
+    let exits = exits(&env, "session-exit", "dies");
+    assert!(exits.iter().any(|l| l.contains("task=")), "{exits:#?}");
+    assert!(env.events("lifecycle", "instance-start").len() >= 2, "the instance was replaced");
+}
+
+#[test]
+fn send_wait_to_a_pool_exits_75_past_its_deadline() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(&env, "slow", &log, &[], &["--busy", "30"]);
+    let out = env.mv(&["send", "slow", "long one", "--wait", "1s", "--json"]);
+    out.code(75);
+    let v = out.json();
+    assert!(v["task"].is_string() && v["reply"].is_null(), "{v}");
+    env.mv(&["stop", "slow"]).ok();
+}
