@@ -110,7 +110,7 @@ _muxvisor() {
             return 0
             ;;
         muxvisor__subcmd__add)
-            opts="-h --ephemeral --persistent --force --cwd --env --env-file --no-env-file --refresh-env --idle-ttl --max-age --restart --backoff --max-backoff --restart-burst --restart-window --max-attempts --task-ttl --task-timeout --deliver --linger --workers --agent --ready-pattern --busy-pattern --blocked-pattern --quiet --when --fresh-arg --resume-arg --continue-message --root --json --help"
+            opts="-h --ephemeral --persistent --force --cwd --env --env-file --no-env-file --refresh-env --idle-ttl --max-age --restart --backoff --max-backoff --restart-burst --restart-window --max-attempts --task-ttl --task-timeout --deliver --linger --workers --warm --reuse --reset --agent --ready-pattern --busy-pattern --blocked-pattern --quiet --when --fresh-arg --resume-arg --continue-message --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -177,6 +177,18 @@ _muxvisor() {
                     return 0
                     ;;
                 --workers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --warm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reuse)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

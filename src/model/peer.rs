@@ -184,7 +184,11 @@ pub struct PeerSpec {
     pub warm: u32,
     /// An agent pool: how long an instance that finished a task waits for
     /// the next one (`add --reuse DUR`).
-    #[serde(default = "default_reuse", with = "serde_human")]
+    #[serde(
+        default = "default_reuse",
+        with = "serde_human",
+        skip_serializing_if = "is_default_reuse"
+    )]
     pub reuse: Duration,
     /// An agent pool: text typed (confirmed) between two tasks of one
     /// instance (`add --reset TEXT`, for example `/clear`).
@@ -194,6 +198,10 @@ pub struct PeerSpec {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn is_default_reuse(d: &Duration) -> bool {
+    *d == DEFAULT_REUSE
 }
 
 fn default_reuse() -> Duration {

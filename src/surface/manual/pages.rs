@@ -102,6 +102,21 @@ pub const PAGES: &[Page] = &[
                     "integer",
                     "only when above 1: --workers, the most tasks of the queue run at once",
                 ),
+                (
+                    "warm",
+                    "integer",
+                    "only when above 0: --warm, an agent pool's instances kept ready ahead of demand",
+                ),
+                (
+                    "reuse",
+                    "string (duration)",
+                    "only when not 60s: --reuse, how long a pool instance waits for its next task",
+                ),
+                (
+                    "reset",
+                    "string",
+                    "only when set: --reset, typed between two tasks of an instance",
+                ),
                 ("agent", "string", "only when set: the --agent preset"),
                 ("ready_patterns", "array of strings", "only when set: --ready-pattern"),
                 ("busy_patterns", "array of strings", "only when set: --busy-pattern"),
@@ -290,6 +305,15 @@ pub const PAGES: &[Page] = &[
                      and exit 0); typed at once or keys: always true",
                 ),
                 ("keys", "array of strings", "--keys only: the key names sent"),
+                (
+                    "reply",
+                    "string or null",
+                    "--wait to an agent pool: the agent's reply (null past the deadline or when \
+                     the task failed)",
+                ),
+                ("stage", "string", "--wait to an agent pool: done, dead, pending or running"),
+                ("duration_ms", "integer", "--wait to an agent pool: how long the task ran"),
+                ("reason", "string", "--wait to an agent pool, exit 1: why there is no reply"),
             ],
         }),
     },
@@ -423,7 +447,12 @@ pub const PAGES: &[Page] = &[
                 ("[].workers[].task", "string or null", "the task it runs; null between tasks"),
                 ("[].workers[].pid", "integer or null", "its runner's pid; null: it died"),
                 ("[].workers[].since", "string, RFC 3339, or null", "when its task was claimed"),
-                ("[].workers[].agent", "null", "an agent pool instance's agent object (to come)"),
+                (
+                    "[].workers[].agent",
+                    "object or null",
+                    "an agent pool instance's agent object (state, since, reason, source; \
+                     session_id and session_source null); null for a program's worker",
+                ),
                 ("[].error", "string", "only when something is wrong with the peer: what"),
             ],
         }),
@@ -501,7 +530,7 @@ pub const PAGES: &[Page] = &[
                     quarantined entry (named by its entry or its task id) the document is \
                     instead that entry as muxvisor-queue-list(1) lists it, with stage \
                     \"quarantined\" and head (its first 4 KiB as text).",
-            example: r#"{"identity":"worker","task":"01m8p25kww0003qhdf8prsz798","seq":2,"attempt":1,"enqueued_at":"2026-11-22T03:04:05.604Z","not_before":null,"started_at":"2026-11-22T03:04:05.656Z","last_error":null,"dedupe":null,"bytes":3,"stage":"done","position":null,"payload":"two","outcome":{"status":0,"signal":null,"duration_ms":41,"screen_tail":"two"},"reason":null}"#,
+            example: r#"{"identity":"worker","task":"01m8p25kww0003qhdf8prsz798","seq":2,"attempt":1,"enqueued_at":"2026-11-22T03:04:05.604Z","not_before":null,"started_at":"2026-11-22T03:04:05.656Z","last_error":null,"dedupe":null,"bytes":3,"stage":"done","position":null,"payload":"two","outcome":{"status":0,"signal":null,"duration_ms":41,"screen_tail":"two"},"reason":null,"reply":null}"#,
             fields: &[
                 ("identity", "string", "the peer"),
                 ("task", "string", "the task id"),
@@ -525,7 +554,15 @@ pub const PAGES: &[Page] = &[
                 (
                     "outcome.delivered_at",
                     "string, RFC 3339",
-                    "only for a mailbox message: when the agent took it in",
+                    "only for a mailbox message or an agent pool's task: when the agent took it in",
+                ),
+                ("outcome.reply", "string", "only for an agent pool's task: the agent's reply"),
+                (
+                    "reply",
+                    "string or null",
+                    "an agent pool's task, once done: the agent's reply (its Stop hook's \
+                     transcript, else the pane between the prompt and the next ready prompt); \
+                     else null",
                 ),
                 ("reason", "string or null", "why it was dead-lettered (dead)"),
             ],
