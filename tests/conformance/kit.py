@@ -97,7 +97,11 @@ Cases: fresh_start, first_message, ready_after_turn, burst, multiline,
 permission, resume, api_errors, onboarding, usage_limit (all by default),
 ``burst_slow_hook`` (``burst`` with ``--hooks`` whose prompt-submit hook
 takes 1.5 s, as a loaded machine makes it: the ``ready`` mark of the turn
-before must not let a second message in meanwhile) and ``screens`` (only
+before must not let a second message in meanwhile), ``pool`` (with
+``--hooks``: an agent pool of two instances answers concurrent ``send
+--wait`` scripts with the mock's answers, reuses an instance after ``--reset
+/clear``, and takes the reply from the Stop hook's transcript) and
+``screens`` (only
 with ``--capture`` or when named: extra fixtures such as the final error
 displays and a draft).
 """
@@ -121,7 +125,7 @@ sys.path.insert(0, HERE)
 
 DEFAULT_CASES = ["fresh_start", "first_message", "ready_after_turn", "burst", "multiline",
                  "permission", "resume", "api_errors", "onboarding", "usage_limit"]
-ALL_CASES = DEFAULT_CASES + ["burst_slow_hook", "screens"]
+ALL_CASES = DEFAULT_CASES + ["burst_slow_hook", "screens", "pool"]
 PEER = "agent"
 
 
@@ -173,7 +177,8 @@ def read_jsonl(path):
 class Env:
     """One case's world: temp root, HOME, mock, one peer."""
 
-    def __init__(self, kit, seed=True, auth=None, hooks=None, extra_env=None, submit_delay=None):
+    def __init__(self, kit, seed=True, auth=None, hooks=None, extra_env=None, submit_delay=None,
+                 add_args=()):
         self.kit = kit
         self.P = kit.profile
         self.dir = tempfile.mkdtemp(prefix="mvk-", dir="/tmp")
@@ -191,6 +196,7 @@ class Env:
         self.hooks = kit.args.hooks if hooks is None else hooks
         self.extra_env = extra_env or {}
         self.submit_delay = submit_delay
+        self.add_args = list(add_args)
         self.added = False
 
     # -- set-up ----------------------------------------------------------
@@ -218,7 +224,7 @@ class Env:
                 self.P.install_hooks(self.home, self.kit.mv, submit_delay=self.submit_delay)
             else:
                 self.P.install_hooks(self.home, self.kit.mv)
-        args = ["add", PEER, "--agent", self.P.PRESET, "--cwd", self.work]
+        args = ["add", PEER, "--agent", self.P.PRESET, "--cwd", self.work] + self.add_args
         for k, v in sorted(self.penv.items()):
             args += ["--env", "%s=%s" % (k, v)]
         args += ["--"] + list(self.program_argv())
@@ -876,6 +882,88 @@ class Kit:
             ok = bool(blocked) and bool(until) and not leaked
             self.report("usage_limit", "PASS" if ok else "FAIL", det)
         self.with_env(body, auth=auth)
+
+    def case_pool(self):
+        """An agent pool (SPEC section 10): ``--ephemeral --workers 2 --reset
+        /clear`` with the README's hooks. Two prompts sent at once by two
+        scripts (``send --wait``) each print the mock's answer to their own
+        prompt; a third goes to an instance that already answered one (no
+        new instance starts), after ``/clear`` (its model turn carries no
+        earlier prompt), and prints the mock's scripted answer byte for byte,
+        markdown marks included: the reply came from the transcript the
+        ``Stop`` hook named, not from the screen (which shows it rendered)."""
+        if not self.args.hooks:
+            raise Skip("needs --hooks (the Stop hook names the transcript)")
+
+        def body(e):
+            e.add_args = ["--ephemeral", "--workers", "2", "--reset", "/clear"]
+            e.setup()
+            texts = [uniq("pool-a"), uniq("pool-b")]
+            got = {}
+
+            def ask(t):
+                got[t] = e.mv("send", PEER, t, "--wait", "150s", timeout=180)
+            threads = [threading.Thread(target=ask, args=(t,)) for t in texts]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            problems = []
+            for t in texts:
+                r = got[t]
+                want = "ok: " + t  # the mock's answer to a turn with no script
+                if r.returncode != 0 or r.stdout.rstrip("\n") != want:
+                    problems.append("send %s: rc=%d stdout=%r (want %r) stderr=%r" % (
+                        t, r.returncode, r.stdout[-200:], want, r.stderr.strip()[-200:]))
+            starts = len(e.events("instance-start"))
+            marks = []
+            for n in sorted(os.listdir(os.path.join(e.root, "state"))):
+                if n.startswith(PEER + ".pool-") and n.endswith(".mark.json"):
+                    with open(os.path.join(e.root, "state", n)) as f:
+                        marks.append(json.load(f))
+            transcripts = [m.get("transcript_path") for m in marks]
+            if len(marks) != 2 or not all(p and os.path.isfile(p) for p in transcripts):
+                problems.append("instance marks without a transcript: %r" % marks)
+            # The third prompt, to a reused instance, after /clear.
+            third = uniq("pool-c")
+            answer = "**%s** done:\n\n- `one`\n- two" % third
+            e.script(queue=[{"reply": answer}])
+            r = e.mv("send", PEER, third, "--wait", "150s", timeout=180)
+            if r.returncode != 0 or r.stdout.rstrip("\n") != answer:
+                problems.append("third send: rc=%d stdout=%r (want %r) stderr=%r" % (
+                    r.returncode, r.stdout[-200:], answer, r.stderr.strip()[-200:]))
+            # The panes show the answer rendered (no ** marks): a reply with
+            # them came from the transcript.
+            sock = os.path.join(e.root, "run", PEER + ".sock")
+            panes = subprocess.run(["tmux", "-S", sock, "list-panes", "-a", "-F", "#{pane_id}"],
+                                   capture_output=True, text=True, timeout=10).stdout.split()
+            shown = "".join(subprocess.run(
+                ["tmux", "-S", sock, "capture-pane", "-p", "-J", "-S", "-200", "-t", p],
+                capture_output=True, text=True, timeout=10).stdout for p in panes)
+            rendered = third in shown and "**" + third not in shown
+            if not rendered:
+                problems.append("the panes do not show the answer rendered: %r" % [
+                    ln for ln in shown.splitlines() if third in ln])
+            hits = e.turns_with(third)
+            history = (hits[0].get("history") or []) if hits else None
+            if hits and any(t in (h or "") for h in history for t in texts):
+                problems.append("the reused instance's turn carries an earlier prompt (no /clear): %r"
+                                % history)
+            if not hits:
+                problems.append("no model turn for the third prompt")
+            starts_after = len(e.events("instance-start"))
+            if starts_after != starts:
+                problems.append("a new instance started for the third prompt (%d -> %d)" % (
+                    starts, starts_after))
+            det = "2 concurrent replies %s; the panes show the third answer rendered, the reply " \
+                  "has its ** marks (from the transcript); %d instance starts; transcripts %s; third via a reused " \
+                  "instance, history after /clear %r" % (
+                      "match" if not problems else "checked", starts,
+                      [os.path.basename(p or "") for p in transcripts], history)
+            if problems:
+                det += " | " + "; ".join(problems)
+            self.report("pool", "FAIL" if problems else "PASS", det)
+        self.with_env(body, hooks=True)
 
     def case_screens(self):
         """Capture-only: final error displays (no retries) and a draft."""

@@ -2,10 +2,10 @@
 //! the real Claude Code CLI (pinned in `tests/conformance/cli_claude.py`)
 //! talking to a local mock of its vendor's API: first start, the first
 //! message after a start, bursts during turns, a multi-line message, the
-//! permission prompt, resume after kill -9, API errors, first-start screens
-//! and the usage limit, each from a fresh HOME and root. The kit drives the
-//! real muxvisor binary and tmux on private sockets, and ends only what it
-//! started.
+//! permission prompt, resume after kill -9, API errors, first-start screens,
+//! the usage limit and an agent pool, each from a fresh HOME and root. The
+//! kit drives the real muxvisor binary and tmux on private sockets, and ends
+//! only what it started.
 //!
 //! The CLI is installed by `.ci/run` (`kit.py --cli claude --install-only`)
 //! into `MUXVISOR_CONFORMANCE_CACHE` (default `~/.cache/muxvisor-conformance`).
@@ -132,6 +132,25 @@ fn claude_code_with_a_slow_prompt_submit_hook_takes_no_message_mid_turn() {
     if kit("claude", &["--hooks", "--cases", "burst_slow_hook"]).is_none() {
         require_or_skip(
             "claude_code_with_a_slow_prompt_submit_hook_takes_no_message_mid_turn",
+            "claude",
+            "MUXVISOR_REQUIRE_CLAUDE",
+        );
+    }
+}
+
+/// Issue 22's Done-means with the real CLI: an agent pool (`--ephemeral
+/// --workers 2 --reset /clear`) with the README's hooks. Two scripts'
+/// `send --wait` at once each print the mock's answer to their own prompt;
+/// a third prompt is answered by an instance that already answered one,
+/// after `/clear` (its model turn carries no earlier prompt, no instance
+/// starts for it), and prints the mock's answer with its markdown marks,
+/// which the panes show rendered: the reply came from the transcript the
+/// `Stop` hook named.
+#[test]
+fn claude_code_pool_prints_the_mock_s_answer_to_each_script() {
+    if kit("claude", &["--hooks", "--cases", "pool"]).is_none() {
+        require_or_skip(
+            "claude_code_pool_prints_the_mock_s_answer_to_each_script",
             "claude",
             "MUXVISOR_REQUIRE_CLAUDE",
         );
