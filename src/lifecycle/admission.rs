@@ -8,9 +8,10 @@
 //! `supervise --max-starting N --min-mem-available SIZE` (which `service
 //! install` carries into the periodic tick):
 //! - no more than `max_starting` **agents** (persistent peers with an
-//!   `--agent` preset or a ready pattern, whose readiness means something)
-//!   may be `starting` at once: launched and not yet ready, blocked or dead,
-//!   for at most [`START_SLOT`] (5 minutes) each;
+//!   `--agent` preset or a ready pattern, whose readiness means something,
+//!   and the instances of agent pools, SPEC §10) may be `starting` at once:
+//!   launched and not yet ready, blocked or dead, for at most [`START_SLOT`]
+//!   (5 minutes) each;
 //! - no launch while the machine's available memory is under the floor.
 //!
 //! A launch that is held is not an error and uses no restart budget: the
@@ -20,6 +21,14 @@
 //! tick does too, as the safety net. The check and the launch run under `run/admission.lock`,
 //! so that launches racing each other (the tick's threads, a `launch` from
 //! a shell) cannot all see room for one more.
+//!
+//! An agent pool's instance is admitted by its own runner, before each
+//! start of its agent (a warm start, a refill, a replacement after a death:
+//! [`instance_held`]); a held instance waits in its runner, its instance
+//! file says why (`status`), and `ev=admission-held` with its `slot` is
+//! logged once per hold. The runner takes its limits from its environment
+//! (`MUXVISOR_MAX_STARTING`, `MUXVISOR_MIN_MEM_AVAILABLE`, as `launch`
+//! does), which is the environment of whoever started the pool's server.
 
 use std::time::Duration;
 
@@ -185,30 +194,88 @@ pub fn held(root: &Root, spec: &PeerSpec, limits: &Limits) -> Result<Option<Stri
     {
         return Ok(None);
     }
-    if let Some(floor) = limits.min_mem_available
-        && let Some(avail) = crate::ground::proc::mem_available()
-        && avail < floor
-    {
-        return Ok(Some(format!(
-            "available memory {} is under the floor of {} (MUXVISOR_MIN_MEM_AVAILABLE)",
-            format_size(avail),
-            format_size(floor)
-        )));
+    if let Some(why) = under_floor(limits) {
+        return Ok(Some(why));
     }
     if !spec.is_agent() {
         return Ok(None);
     }
-    let busy = starting(root, Some(&spec.identity))?;
-    if busy.len() >= limits.max_starting {
-        let names: Vec<&str> = busy.iter().map(Identity::as_str).collect();
-        return Ok(Some(format!(
+    let mut busy: Vec<String> =
+        starting(root, Some(&spec.identity))?.iter().map(|i| i.to_string()).collect();
+    busy.extend(starting_instances(root, None)?);
+    Ok(too_many(&busy, limits))
+}
+
+/// Why the agent of instance `slot` of pool `spec` may not start now, if
+/// it may not: the memory floor, or `max_starting` agents (persistent ones
+/// and other instances) starting already.
+pub fn instance_held(
+    root: &Root,
+    spec: &PeerSpec,
+    slot: u32,
+    limits: &Limits,
+) -> Result<Option<String>> {
+    if let Some(why) = under_floor(limits) {
+        return Ok(Some(why));
+    }
+    let mut busy: Vec<String> = starting(root, None)?.iter().map(|i| i.to_string()).collect();
+    busy.extend(starting_instances(root, Some((&spec.identity, slot)))?);
+    Ok(too_many(&busy, limits))
+}
+
+fn under_floor(limits: &Limits) -> Option<String> {
+    let floor = limits.min_mem_available?;
+    let avail = crate::ground::proc::mem_available()?;
+    (avail < floor).then(|| {
+        format!(
+            "available memory {} is under the floor of {} (MUXVISOR_MIN_MEM_AVAILABLE)",
+            format_size(avail),
+            format_size(floor)
+        )
+    })
+}
+
+fn too_many(busy: &[String], limits: &Limits) -> Option<String> {
+    (busy.len() >= limits.max_starting).then(|| {
+        format!(
             "{} agents are starting ({}), the most at once (MUXVISOR_MAX_STARTING={})",
             busy.len(),
-            names.join(", "),
+            busy.join(", "),
             limits.max_starting
-        )));
+        )
+    })
+}
+
+/// Agent pool instances (other than `except`) that are starting now: their
+/// runner lives and last wrote `starting` for an agent that runs, started
+/// less than [`START_SLOT`] ago. Named `<id>/<slot>`.
+pub fn starting_instances(root: &Root, except: Option<(&Identity, u32)>) -> Result<Vec<String>> {
+    use crate::model::agent::instance;
+    let mut out = Vec::new();
+    for id in peer::list(root)? {
+        let Ok(Some(spec)) = peer::load(root, &id) else { continue };
+        if !spec.is_pool() {
+            continue;
+        }
+        for slot in instance::slots(root, &id) {
+            if except == Some((&id, slot)) {
+                continue;
+            }
+            let Some(i) = instance::load(root, &id, slot) else { continue };
+            let recent =
+                Utc::now().signed_duration_since(i.started_at).to_std().unwrap_or_default()
+                    < START_SLOT;
+            if i.state == AgentState::Starting
+                && i.held.is_none()
+                && recent
+                && crate::ground::proc::alive(i.runner_pid)
+                && i.pid.is_some_and(crate::ground::proc::alive)
+            {
+                out.push(format!("{id}/{slot}"));
+            }
+        }
     }
-    Ok(None)
+    Ok(out)
 }
 
 /// Record that `id`'s launch is held (the first time: `ev=admission-held`);

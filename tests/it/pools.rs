@@ -204,3 +204,45 @@ fn send_wait_to_a_pool_exits_75_past_its_deadline() {
     assert!(v["task"].is_string() && v["reply"].is_null(), "{v}");
     env.mv(&["stop", "slow"]).ok();
 }
+
+/// The pool's instances as `status --json` lists them, whole.
+fn worker_rows(env: &Env, id: &str) -> Vec<serde_json::Value> {
+    env.mv(&["status", id, "--json"]).json()[0]["workers"].as_array().cloned().unwrap_or_default()
+}
+
+/// Admission (SPEC §9) applies to every instance start: with
+/// `MUXVISOR_MAX_STARTING=1`, a pool that wants two warm instances of an
+/// agent that takes 2 s to start starts the second only once the first is
+/// ready; meanwhile the second says why in `status` and its hold is logged.
+#[test]
+fn admission_holds_a_pool_instance_while_another_starts() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(&env, "adm", &log, &["--workers", "2", "--warm", "2"], &["--slow-start", "2"]);
+    mv_env(&env, &["supervise", "--once"], &[("MUXVISOR_MAX_STARTING", "1")]).ok();
+    let mut seen_held = None;
+    let both_ready = wait_until(WAIT, || {
+        let rows = worker_rows(&env, "adm");
+        let starting = rows
+            .iter()
+            .filter(|w| w["agent"]["state"] == "starting" && w["held"].is_null())
+            .count();
+        assert!(starting <= 1, "two instances starting at once: {rows:#?}");
+        if let Some(h) = rows.iter().find_map(|w| w["held"].as_str()) {
+            assert!(rows.iter().any(|w| w["held"].is_string() && w["pid"].is_null()), "{rows:#?}");
+            seen_held = Some((h.to_string(), env.mv(&["status", "adm"]).ok().stdout.clone()));
+        }
+        rows.len() == 2 && rows.iter().all(|w| w["agent"]["state"] == "ready")
+    });
+    assert!(both_ready, "{:#?}", worker_rows(&env, "adm"));
+    let (why, human) = seen_held.expect("the second instance's start was held a while");
+    assert!(why.contains("MUXVISOR_MAX_STARTING=1"), "{why}");
+    assert!(human.contains("queued (held: "), "{human}");
+    let holds = env.events("lifecycle", "admission-held");
+    assert_eq!(holds.len(), 1, "{holds:#?}");
+    assert!(holds[0].contains("slot="), "{holds:#?}");
+    // The pid of an instance is its agent's, the runner's is apart.
+    let rows = worker_rows(&env, "adm");
+    assert!(rows.iter().all(|w| w["pid"].is_i64() && w["pid"] != w["runner_pid"]), "{rows:#?}");
+    env.mv(&["stop", "adm"]).ok();
+}

@@ -5,6 +5,8 @@
 //!
 //! ```text
 //! start the agent (argv with a fresh conversation id, MUXVISOR_SLOT=k)
+//!   once admission (SPEC §9: max starting, memory floor) lets it; held:
+//!   the instance file says why, ev=admission-held slot=k once
 //! loop, a few looks a second (screen + this instance's hook marks,
 //!   classified by the agent state code, as a persistent agent's):
 //!   agent died         -> its task (if any) fails (queue's retry policy),
@@ -35,6 +37,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use super::{Ended, HANGUP, Runner, TMUX_VARS, die_with_runner, end_child};
+use crate::lifecycle::admission::{self, Limits};
 use crate::lifecycle::agent::confirm::{self, Confirmed};
 use crate::lifecycle::dispatch::{self, Finish};
 use crate::model::agent::classify::{self, AgentState, Delivery, Facts, Rules, View};
@@ -60,6 +63,23 @@ const REPLY_LINES: usize = 2000;
 /// Agent starts in a row that die before they were ever ready, after which
 /// the instance gives up (the tick starts another later).
 const FAILED_STARTS: u32 = 3;
+
+/// How often a held start looks again at the admission limits.
+const ADMIT_POLL: Duration = Duration::from_millis(250);
+
+/// What came of waiting for admission to start an agent.
+enum Admit {
+    Started(Agent, Noted),
+    /// The agent could not be started (its program, its cwd).
+    Failed(anyhow::Error),
+    /// The peer is no longer a pool.
+    Gone,
+    /// The server is going away.
+    Hangup,
+}
+
+/// The state last written for `status`: the agent's, its reason, the task.
+type Noted = (AgentState, Option<String>, Option<String>);
 
 /// The agent program of this instance.
 struct Agent {
@@ -93,21 +113,25 @@ impl Runner<'_> {
         let mut looks = Looks::default();
         let mut failed_starts = 0u32;
         'agent: loop {
-            let mut agent = match self.start_agent(&spec) {
-                Ok(a) => a,
-                Err(e) => {
+            let (mut agent, noted) = match self.admit_and_start(&mut spec)? {
+                Admit::Started(agent, noted) => (agent, noted),
+                Admit::Failed(e) => {
                     super::failed(self.root, &id, &e);
                     self.retire_pool("agent-failed")?;
                     return Ok(Ended::Failed);
                 }
+                Admit::Gone => {
+                    self.retire_pool("unregistered")?;
+                    return Ok(Ended::Done);
+                }
+                Admit::Hangup => return self.hand_over_after_hangup(),
             };
             let mut work: Option<Work> = None;
             let mut reset_due = false;
             let mut used = false;
             let mut idle_since = Instant::now();
             let mut refill_at: Option<Instant> = None;
-            let mut state =
-                self.note(&agent, None, View::of(AgentState::Starting, classify::Source::Start), 0);
+            let mut state = noted;
             let mut done = 0u64;
             loop {
                 if HANGUP.load(std::sync::atomic::Ordering::SeqCst) {
@@ -360,10 +384,87 @@ impl Runner<'_> {
         }
     }
 
+    /// Start our agent once admission (SPEC §9) lets it: while the start
+    /// is held, the instance file says why (`status` shows it), the hold is
+    /// logged once (`ev=admission-held` with `slot`), and we look again a
+    /// few times a second. The check, the start and the `starting` state
+    /// written for it happen under the admission lock, so that instances
+    /// (and launches) starting together cannot all see room for one more.
+    fn admit_and_start(&self, spec: &mut PeerSpec) -> Result<Admit> {
+        let limits =
+            Limits::from_env().and_then(|l| l.with_flags(None, None)).unwrap_or_else(|e| {
+                super::failed(
+                    self.root,
+                    &self.id,
+                    &e.context("admission limits; the defaults apply"),
+                );
+                Limits::default()
+            });
+        let mut held: Option<String> = None;
+        loop {
+            if HANGUP.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(Admit::Hangup);
+            }
+            match peer::load(self.root, &self.id) {
+                Ok(Some(s)) if s.policy == Policy::Ephemeral && s.is_pool() => *spec = s,
+                Ok(_) => return Ok(Admit::Gone),
+                Err(e) => return Err(e),
+            }
+            {
+                let _admission = admission::lock(self.root)?;
+                let Some(why) = admission::instance_held(self.root, spec, self.slot, &limits)?
+                else {
+                    let agent = match self.start_agent(spec) {
+                        Ok(a) => a,
+                        Err(e) => return Ok(Admit::Failed(e)),
+                    };
+                    let view = View::of(AgentState::Starting, classify::Source::Start);
+                    let noted = self.note(&agent, None, view, 0);
+                    return Ok(Admit::Started(agent, noted));
+                };
+                if held.is_none() {
+                    self.log(
+                        &self.root.lifecycle_log(),
+                        Event::new("admission-held")
+                            .id(&self.id)
+                            .kv("slot", self.slot)
+                            .kv("reason", &why),
+                    );
+                }
+                if held.as_deref() != Some(why.as_str()) {
+                    self.note_held(&why);
+                    held = Some(why);
+                }
+            }
+            std::thread::sleep(ADMIT_POLL);
+        }
+    }
+
+    /// Write that this instance's start is held, and why.
+    fn note_held(&self, why: &str) {
+        let now = Utc::now();
+        let inst = Instance {
+            slot: self.slot,
+            runner_pid: std::process::id() as i32,
+            pid: None,
+            state: AgentState::Starting,
+            reason: None,
+            source: classify::Source::Start,
+            since: now,
+            started_at: now,
+            task: None,
+            tasks_done: 0,
+            held: Some(why.to_string()),
+        };
+        if let Err(e) = instance::write(self.root, &self.id, &inst) {
+            super::failed(self.root, &self.id, &e);
+        }
+    }
+
     /// Start the agent program as our child in our pane: the spec's argv
     /// (with a fresh conversation id where the preset assigns one), its
     /// environment, and `MUXVISOR_SLOT` (the agent's hooks pass it to
-    /// `mark`). Admission was the starter's.
+    /// `mark`). The caller admitted it (`admit_and_start`).
     fn start_agent(&self, spec: &PeerSpec) -> Result<Agent> {
         let env = crate::model::peer_env::resolve(spec, self.root.dir())?;
         crate::lifecycle::session::check_startable(spec)?;
@@ -398,13 +499,7 @@ impl Runner<'_> {
     }
 
     /// Write this instance's state for `status`; returns what was written.
-    fn note(
-        &self,
-        agent: &Agent,
-        task: Option<String>,
-        view: View,
-        done: u64,
-    ) -> (AgentState, Option<String>, Option<String>) {
+    fn note(&self, agent: &Agent, task: Option<String>, view: View, done: u64) -> Noted {
         let inst = Instance {
             slot: self.slot,
             runner_pid: std::process::id() as i32,
@@ -416,6 +511,7 @@ impl Runner<'_> {
             started_at: agent.started_at,
             task: task.clone(),
             tasks_done: done,
+            held: None,
         };
         if let Err(e) = instance::write(self.root, &self.id, &inst) {
             super::failed(self.root, &self.id, &e);

@@ -40,6 +40,10 @@ pub struct Instance {
     pub task: Option<String>,
     /// Tasks it finished since it started.
     pub tasks_done: u64,
+    /// Why its agent's start is held by admission (SPEC §9), while it is:
+    /// no agent runs (`pid` is none) and the state is `starting`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }
 
 /// The newest mark of an instance's hooks.
@@ -63,6 +67,23 @@ pub fn mark_path(root: &Root, id: &Identity, slot: u32) -> PathBuf {
 
 fn read<T: for<'de> Deserialize<'de>>(p: &std::path::Path) -> Option<T> {
     fsutil::read_if_exists(p).ok().flatten().and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+/// The slots that have an instance file (live or left by a dead runner),
+/// in order.
+pub fn slots(root: &Root, id: &Identity) -> Vec<u32> {
+    let prefix = format!("{id}.pool-");
+    let mut out: Vec<u32> = std::fs::read_dir(root.state_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_prefix(&prefix)?.strip_suffix(".json")?.parse().ok()
+        })
+        .collect();
+    out.sort_unstable();
+    out
 }
 
 /// The instance of slot `slot` as last written (missing or torn: none).

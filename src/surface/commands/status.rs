@@ -83,12 +83,18 @@ pub struct WorkerRow {
     pub slot: u32,
     /// The task it runs, null while it waits for one.
     pub task: Option<String>,
-    /// Its runner's pid (null: the runner died, the task awaits its retry).
+    /// Its runner's pid, or an agent pool instance's agent's pid (null
+    /// while none runs); null also when the runner died (the task awaits
+    /// its retry).
     pub pid: Option<i32>,
+    /// Its runner's pid (null: the runner died).
+    pub runner_pid: Option<i32>,
     /// When its task was claimed.
     pub since: Option<DateTime<Utc>>,
     /// An agent pool instance's agent object; null for a program's worker.
     pub agent: Option<AgentRow>,
+    /// Why admission holds an agent pool instance's start (SPEC §9).
+    pub held: Option<String>,
 }
 
 /// `status --json`'s `agent` object (SPEC §8); null members where unknown.
@@ -201,23 +207,28 @@ fn worker_rows(root: &Root, spec: &PeerSpec) -> Result<Vec<WorkerRow>> {
     let row = |slot: u32, pid: Option<i32>| {
         let c = claimed.iter().find(|c| c.slot() == slot);
         // A pool instance's agent, as its live runner last wrote it.
-        let agent = pid
+        let inst = pid
             .filter(|_| spec.is_pool())
-            .and_then(|_| crate::model::agent::instance::load(root, &spec.identity, slot))
-            .map(|i| AgentRow {
-                state: i.state,
-                since: Some(i.since),
-                reason: i.reason,
-                session_id: None,
-                session_source: None,
-                source: i.source,
-            });
+            .and_then(|_| crate::model::agent::instance::load(root, &spec.identity, slot));
+        let agent = inst.as_ref().map(|i| AgentRow {
+            state: i.state,
+            since: Some(i.since),
+            reason: i.reason.clone(),
+            session_id: None,
+            session_source: None,
+            source: i.source,
+        });
         WorkerRow {
             slot,
             task: c.map(|c| c.task().to_string()),
-            pid,
+            pid: match &inst {
+                Some(i) => i.pid,
+                None => pid,
+            },
+            runner_pid: pid,
             since: c.and_then(|c| c.header.started_at),
             agent,
+            held: inst.and_then(|i| i.held),
         }
     };
     let mut rows: Vec<WorkerRow> = live.iter().map(|(k, pid)| row(*k, *pid)).collect();
@@ -416,16 +427,23 @@ pub fn instance_lines(rows: &[Row]) -> Vec<String> {
     for r in rows {
         for w in r.workers.iter().flatten() {
             let Some(a) = &w.agent else { continue };
-            let why = a.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+            let (state, why) = match &w.held {
+                Some(h) => ("queued".to_string(), format!(" (held: {h})")),
+                None => (
+                    a.state.to_string(),
+                    a.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
+                ),
+            };
             let since =
                 a.since.map(|t| format!(" since {}", t.format("%H:%M:%S"))).unwrap_or_default();
+            let dash = || "-".to_string();
             out.push(format!(
-                "  {} instance {}: {}{why}{since}, task {}, runner pid {}",
+                "  {} instance {}: {state}{why}{since}, task {}, agent pid {}, runner pid {}",
                 r.identity,
                 w.slot,
-                a.state,
                 w.task.as_deref().unwrap_or("-"),
-                w.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                w.pid.map(|p| p.to_string()).unwrap_or_else(dash),
+                w.runner_pid.map(|p| p.to_string()).unwrap_or_else(dash),
             ));
         }
     }

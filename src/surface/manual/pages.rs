@@ -360,7 +360,7 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "An array, one object per peer, sorted by identity; absent values are null.",
-            example: r#"[{"identity":"claude","policy":"persistent","state":"running","pid":4242,"uptime_s":3600,"idle_s":12,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":0,"running":0,"dead":0,"quarantined":0},"server_pid":4240,"launched_at":"2026-11-22T02:04:05.123Z","restarts":0,"task":null,"reason":null,"env":{"API_KEY":"(from /home/me/.config/claude.env)","HOME":"/home/me","LANG":"en_US.UTF-8","LOGNAME":"me","MUXVISOR_IDENTITY":"claude","MUXVISOR_ROOT":"/home/me/.local/state/muxvisor","PATH":"/usr/local/bin:/usr/bin:/bin","SHELL":"/bin/zsh","USER":"me"},"env_file":"/home/me/.config/claude.env","env_error":null,"agent":{"state":"ready","since":"2026-11-22T03:04:00.000Z","reason":null,"session_id":null,"session_source":null,"source":"screen"},"mailbox":0,"courier":null,"workers":null},{"identity":"worker","policy":"ephemeral","state":"running","pid":4321,"uptime_s":12,"idle_s":0,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":3,"running":2,"dead":0,"quarantined":0},"server_pid":4319,"launched_at":"2026-11-22T03:03:53.000Z","restarts":0,"task":"01m8p25kvm000fjfyxvnjz51z3","reason":null,"env":{"HOME":"/home/me","MUXVISOR_IDENTITY":"worker","MUXVISOR_ROOT":"/home/me/.local/state/muxvisor","PATH":"/usr/local/bin:/usr/bin:/bin"},"env_file":null,"env_error":null,"agent":null,"mailbox":null,"courier":null,"workers":[{"slot":0,"task":"01m8p25kvm000fjfyxvnjz51z3","pid":4321,"since":"2026-11-22T03:04:05.565Z","agent":null},{"slot":1,"task":"01m8p25kww0003qhdf8prsz798","pid":4330,"since":"2026-11-22T03:04:05.604Z","agent":null}]}]"#,
+            example: r#"[{"identity":"claude","policy":"persistent","state":"running","pid":4242,"uptime_s":3600,"idle_s":12,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":0,"running":0,"dead":0,"quarantined":0},"server_pid":4240,"launched_at":"2026-11-22T02:04:05.123Z","restarts":0,"task":null,"reason":null,"env":{"API_KEY":"(from /home/me/.config/claude.env)","HOME":"/home/me","LANG":"en_US.UTF-8","LOGNAME":"me","MUXVISOR_IDENTITY":"claude","MUXVISOR_ROOT":"/home/me/.local/state/muxvisor","PATH":"/usr/local/bin:/usr/bin:/bin","SHELL":"/bin/zsh","USER":"me"},"env_file":"/home/me/.config/claude.env","env_error":null,"agent":{"state":"ready","since":"2026-11-22T03:04:00.000Z","reason":null,"session_id":null,"session_source":null,"source":"screen"},"mailbox":0,"courier":null,"workers":null},{"identity":"worker","policy":"ephemeral","state":"running","pid":4321,"uptime_s":12,"idle_s":0,"exit_status":null,"exit_signal":null,"canary":true,"queue":{"pending":3,"running":2,"dead":0,"quarantined":0},"server_pid":4319,"launched_at":"2026-11-22T03:03:53.000Z","restarts":0,"task":"01m8p25kvm000fjfyxvnjz51z3","reason":null,"env":{"HOME":"/home/me","MUXVISOR_IDENTITY":"worker","MUXVISOR_ROOT":"/home/me/.local/state/muxvisor","PATH":"/usr/local/bin:/usr/bin:/bin"},"env_file":null,"env_error":null,"agent":null,"mailbox":null,"courier":null,"workers":[{"slot":0,"task":"01m8p25kvm000fjfyxvnjz51z3","pid":4321,"runner_pid":4321,"since":"2026-11-22T03:04:05.565Z","agent":null,"held":null},{"slot":1,"task":"01m8p25kww0003qhdf8prsz798","pid":4330,"runner_pid":4330,"since":"2026-11-22T03:04:05.604Z","agent":null,"held":null}]}]"#,
             fields: &[
                 ("[].identity", "string", "the peer"),
                 ("[].policy", "string or null", "persistent, ephemeral; null without a spec"),
@@ -445,13 +445,26 @@ pub const PAGES: &[Page] = &[
                      lowered --workers finishes its task)",
                 ),
                 ("[].workers[].task", "string or null", "the task it runs; null between tasks"),
-                ("[].workers[].pid", "integer or null", "its runner's pid; null: it died"),
+                (
+                    "[].workers[].pid",
+                    "integer or null",
+                    "its runner's pid, or for an agent pool instance its agent's pid (null while \
+                     its start is held or between a death and the replacement); null: its \
+                     runner died",
+                ),
+                ("[].workers[].runner_pid", "integer or null", "its runner's pid; null: it died"),
                 ("[].workers[].since", "string, RFC 3339, or null", "when its task was claimed"),
                 (
                     "[].workers[].agent",
                     "object or null",
                     "an agent pool instance's agent object (state, since, reason, source; \
                      session_id and session_source null); null for a program's worker",
+                ),
+                (
+                    "[].workers[].held",
+                    "string or null",
+                    "why admission holds an agent pool instance's start (SPEC section 9: \
+                     MUXVISOR_MAX_STARTING, MUXVISOR_MIN_MEM_AVAILABLE); null otherwise",
                 ),
                 ("[].error", "string", "only when something is wrong with the peer: what"),
             ],
