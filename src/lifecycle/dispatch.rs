@@ -105,7 +105,7 @@ pub fn fill_slots(
     for dead in crate::tmux::launch::dead_worker_panes(&tmux, id).unwrap_or_default() {
         let _ = crate::tmux::launch::kill_pane(&tmux, &dead.pane);
     }
-    let free = Slots::read(q, spec.workers)?.to_fill(wanted(spec, q.counts()?.pending));
+    let free = Slots::read(root, q, spec)?.to_fill(wanted(spec, q.counts()?.pending));
     let exe = std::env::current_exe().context("finding the muxvisor binary")?;
     let cwd = if spec.cwd.is_dir() { spec.cwd.clone() } else { std::path::PathBuf::from("/") };
     let mut started = Vec::new();
@@ -202,12 +202,29 @@ pub struct Slots {
     pub claimed: Vec<(String, u32)>,
     /// The slots whose runner lives, with the pid it wrote.
     pub live: Vec<(u32, Option<i32>)>,
+    /// Live slots without a task that cannot take one: an agent pool's
+    /// blocked instances (a dialog, a login, a usage limit; SPEC §10).
+    pub blocked: Vec<u32>,
 }
 
 impl Slots {
-    pub fn read(q: &Queue, workers: u32) -> Result<Slots> {
+    pub fn read(root: &Root, q: &Queue, spec: &PeerSpec) -> Result<Slots> {
         let claimed = q.running_all()?.iter().map(|c| (c.header.task.clone(), c.slot())).collect();
-        Ok(Slots { workers, claimed, live: q.live_slots() })
+        let live = q.live_slots();
+        let blocked = if spec.is_pool() {
+            live.iter()
+                .map(|(k, _)| *k)
+                .filter(|k| {
+                    crate::model::agent::instance::load(root, &spec.identity, *k).is_some_and(|i| {
+                        i.state == crate::model::agent::classify::AgentState::Blocked
+                            && i.task.is_none()
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Slots { workers: spec.workers, claimed, live, blocked })
     }
 
     pub fn is_live(&self, slot: u32) -> bool {
@@ -219,17 +236,18 @@ impl Slots {
     }
 
     /// The worker slots (1..N) to start for `pending` tasks: as many as
-    /// the pending tasks outnumber the live runners without a task, among
-    /// the slots with neither a live runner nor a task in `cur/`. Pure.
+    /// the pending tasks outnumber the idle runners ([`Slots::idle`]),
+    /// among the slots with neither a live runner nor a task in `cur/`.
+    /// Pure.
     pub fn to_fill(&self, pending: usize) -> Vec<u32> {
-        let idle = self.live.iter().filter(|(k, _)| !self.has_task(*k)).count();
-        let want = pending.saturating_sub(idle);
+        let want = pending.saturating_sub(self.idle());
         (1..self.workers).filter(|k| !self.is_live(*k) && !self.has_task(*k)).take(want).collect()
     }
 
-    /// The live runners without a task (an agent pool's idle instances).
+    /// The live runners free to take a task: without one, and not a
+    /// blocked pool instance.
     pub fn idle(&self) -> usize {
-        self.live.iter().filter(|(k, _)| !self.has_task(*k)).count()
+        self.live.iter().filter(|(k, _)| !self.has_task(*k) && !self.blocked.contains(k)).count()
     }
 
     /// Tasks of worker slots (1..N) whose runner is gone.
@@ -453,6 +471,7 @@ mod tests {
             workers: 4,
             claimed: claimed.iter().map(|(t, k)| (t.to_string(), *k)).collect(),
             live: live.iter().map(|k| (*k, None)).collect(),
+            blocked: Vec::new(),
         };
         // Only the first runner, busy: three more for three pending.
         assert_eq!(slots(&[("a", 0)], &[0]).to_fill(3), vec![1, 2, 3]);
@@ -467,6 +486,10 @@ mod tests {
         // One worker never fills.
         let one = Slots { workers: 1, ..slots(&[], &[0]) };
         assert!(one.to_fill(9).is_empty());
+        // A blocked pool instance is not free: another starts for the task.
+        let blocked = Slots { blocked: vec![0], ..slots(&[], &[0]) };
+        assert_eq!(blocked.idle(), 0);
+        assert_eq!(blocked.to_fill(1), vec![1]);
     }
 
     fn spec(argv: &[&str], deliver: Deliver) -> PeerSpec {

@@ -116,7 +116,7 @@ fn run_peer(
         early.push(r);
     }
     let facts = match q {
-        Some(q) if spec.policy == Policy::Ephemeral => queue_facts(q, spec)?,
+        Some(q) if spec.policy == Policy::Ephemeral => queue_facts(root, q, spec)?,
         _ => QueueFacts::default(),
     };
     let agent = match spec.policy {
@@ -164,7 +164,7 @@ fn warm_pool(spec: &PeerSpec) -> bool {
     spec.is_pool() && spec.warm > 0
 }
 
-fn queue_facts(q: &Queue, spec: &PeerSpec) -> Result<QueueFacts> {
+fn queue_facts(root: &Root, q: &Queue, spec: &PeerSpec) -> Result<QueueFacts> {
     let workers = spec.workers;
     let task = |c: &crate::model::queue::Claimed| RunningTask {
         task: c.header.task.clone(),
@@ -183,7 +183,7 @@ fn queue_facts(q: &Queue, spec: &PeerSpec) -> Result<QueueFacts> {
         let pending = q.counts()?.pending;
         return Ok(QueueFacts { running, pending, runner, ..QueueFacts::default() });
     }
-    let slots = crate::lifecycle::dispatch::Slots::read(q, workers)?;
+    let slots = crate::lifecycle::dispatch::Slots::read(root, q, spec)?;
     let pending = q.counts()?.pending;
     let orphan: Vec<&str> = slots.orphans().collect();
     Ok(QueueFacts {

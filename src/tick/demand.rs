@@ -38,7 +38,7 @@ const HANDOVER_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// task is durable.
 pub fn kick(root: &Root, spec: &PeerSpec) -> Result<()> {
     let q = Queue::open(root, &spec.identity)?;
-    if q.runner_alive() && !slots_wanted(spec, &q)? {
+    if q.runner_alive() && !slots_wanted(root, spec, &q)? {
         return Ok(());
     }
     let guard = q.worker_lock_within(KICK_LOCK_WAIT)?;
@@ -52,11 +52,11 @@ pub fn kick(root: &Root, spec: &PeerSpec) -> Result<()> {
 /// `--workers N`: a live runner polls the queue, but one runner takes one
 /// task at a time; a worker slot is started when pending tasks outnumber
 /// the live runners free to take them.
-fn slots_wanted(spec: &PeerSpec, q: &Queue) -> Result<bool> {
+fn slots_wanted(root: &Root, spec: &PeerSpec, q: &Queue) -> Result<bool> {
     if spec.workers <= 1 {
         return Ok(false);
     }
-    let slots = crate::lifecycle::dispatch::Slots::read(q, spec.workers)?;
+    let slots = crate::lifecycle::dispatch::Slots::read(root, q, spec)?;
     Ok(!slots.to_fill(crate::lifecycle::dispatch::wanted(spec, q.counts()?.pending)).is_empty())
 }
 

@@ -246,3 +246,41 @@ fn admission_holds_a_pool_instance_while_another_starts() {
     assert!(rows.iter().all(|w| w["pid"].is_i64() && w["pid"] != w["runner_pid"]), "{rows:#?}");
     env.mv(&["stop", "adm"]).ok();
 }
+
+/// A blocked instance (SPEC §10) takes no task and is not counted free:
+/// the pool's first instance stops at Claude Code's trust dialog (the
+/// fake's, for slot 0 only), `status` says why, and a second instance is
+/// started for the pending prompt and answers it, with no tick.
+#[test]
+fn a_blocked_instance_takes_no_task_and_another_starts_for_it() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    let fake = fake();
+    let log_s = log.to_string_lossy().into_owned();
+    // The preset appends its own arguments (a conversation id): "$@".
+    let script = format!(
+        "if [ \"$MUXVISOR_SLOT\" = 0 ]; then set -- --trust-dialog \"$@\"; fi; \
+         exec python3 '{fake}' --reply echo --busy 0.2 --log '{log_s}' \"$@\""
+    );
+    let args = ["add", "bl", "--ephemeral", "--agent", "claude", "--workers", "2"];
+    env.mv(&[&args[..], &["--", "sh", "-c", &script, "sh"]].concat()).ok();
+    let mut c = env.command(&["send", "bl", "the question", "--wait", "60s"]);
+    c.stdin(std::process::Stdio::null());
+    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    let blocked = || {
+        worker_rows(&env, "bl").iter().any(|w| {
+            w["slot"] == 0 && w["agent"]["state"] == "blocked" && w["agent"]["reason"] == "trust"
+        })
+    };
+    assert!(wait_until(WAIT, blocked), "{:#?}", worker_rows(&env, "bl"));
+    let human = env.mv(&["status", "bl"]).ok().stdout.clone();
+    assert!(human.contains("bl instance 0: blocked (trust)"), "{human}");
+    let out = sender.join().expect("the sender");
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: the question");
+    // Typed once, into the other instance; the blocked one still waits.
+    assert_eq!(turns(&log).get("the question"), Some(&1), "{:#?}", turns(&log));
+    let starts = env.events("lifecycle", "task-start");
+    assert!(starts.len() == 1 && starts[0].contains("slot=1"), "{starts:#?}");
+    assert!(blocked(), "{:#?}", worker_rows(&env, "bl"));
+    env.mv(&["stop", "bl"]).ok();
+}

@@ -210,12 +210,20 @@ impl Runner<'_> {
                 if (view.state, view.reason.as_deref()) != (state.0, state.1.as_deref())
                     || work.as_ref().map(|w| w.task.as_str()) != state.2.as_deref()
                 {
+                    let newly_blocked = view.state == AgentState::Blocked
+                        && state.0 != AgentState::Blocked
+                        && work.is_none();
                     state = self.note(
                         &agent,
                         work.as_ref().map(|w| w.task.clone()),
                         view.clone(),
                         done,
                     );
+                    // A blocked instance takes no task and is not free:
+                    // another may start for the pending ones.
+                    if newly_blocked {
+                        self.refill(&spec);
+                    }
                 }
                 // A task runs.
                 if let Some(w) = work.as_mut() {
@@ -564,8 +572,9 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Ask for the warm instances to be refilled: fill the free worker
-    /// slots (admission applies), unless someone else is starting them.
+    /// Fill the free worker slots for the pending tasks and the warm
+    /// instances wanted (each new instance admits itself), unless someone
+    /// else is starting runners now (the tick is the safety net).
     fn refill(&self, spec: &PeerSpec) {
         let Ok(Some(held)) = self.q.try_worker_lock() else { return };
         if let Err(e) = dispatch::fill_slots(self.root, spec, &self.q, &held) {
@@ -576,7 +585,7 @@ impl Runner<'_> {
     /// How many instances of the pool (this one included) have no task:
     /// an idle one stops only while more than `--warm` stand idle.
     fn idle_instances(&self, spec: &PeerSpec) -> Result<usize> {
-        Ok(dispatch::Slots::read(&self.q, spec.workers)?.idle())
+        Ok(dispatch::Slots::read(self.root, &self.q, spec)?.idle())
     }
 
     /// Retire this instance (see `retire`): true when it did.
