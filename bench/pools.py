@@ -78,7 +78,7 @@ def one(binary, warm, start, n):
                 st = json.loads(mv(binary, root, "status", "p", "--json"))[0]
                 ws = st.get("workers") or []
                 if any((w.get("agent") or {}).get("state") == "ready" for w in ws):
-                    mem = sum(rss_kib(w["pid"]) for w in ws if w.get("pid"))
+                    mem = sum(rss_kib(w["runner_pid"]) for w in ws if w.get("runner_pid"))
                     break
                 time.sleep(0.05)
             else:

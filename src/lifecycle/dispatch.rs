@@ -105,7 +105,8 @@ pub fn fill_slots(
     for dead in crate::tmux::launch::dead_worker_panes(&tmux, id).unwrap_or_default() {
         let _ = crate::tmux::launch::kill_pane(&tmux, &dead.pane);
     }
-    let free = Slots::read(root, q, spec)?.to_fill(wanted(spec, q.counts()?.pending));
+    let slots = Slots::read(root, q, spec)?;
+    let free = slots.to_fill(slots.wanted(spec, q.counts()?.pending, Utc::now()));
     let exe = std::env::current_exe().context("finding the muxvisor binary")?;
     let cwd = if spec.cwd.is_dir() { spec.cwd.clone() } else { std::path::PathBuf::from("/") };
     let mut started = Vec::new();
@@ -205,11 +206,15 @@ pub struct Slots {
     /// Live slots without a task that cannot take one: an agent pool's
     /// blocked instances (a dialog, a login, a usage limit; SPEC §10).
     pub blocked: Vec<u32>,
+    /// When the newest of the claimed tasks was claimed.
+    pub last_claim: Option<DateTime<Utc>>,
 }
 
 impl Slots {
     pub fn read(root: &Root, q: &Queue, spec: &PeerSpec) -> Result<Slots> {
-        let claimed = q.running_all()?.iter().map(|c| (c.header.task.clone(), c.slot())).collect();
+        let running = q.running_all()?;
+        let claimed = running.iter().map(|c| (c.header.task.clone(), c.slot())).collect();
+        let last_claim = running.iter().filter_map(|c| c.header.started_at).max();
         let live = q.live_slots();
         let blocked = if spec.is_pool() {
             live.iter()
@@ -224,7 +229,7 @@ impl Slots {
         } else {
             Vec::new()
         };
-        Ok(Slots { workers: spec.workers, claimed, live, blocked })
+        Ok(Slots { workers: spec.workers, claimed, live, blocked, last_claim })
     }
 
     pub fn is_live(&self, slot: u32) -> bool {
@@ -256,11 +261,29 @@ impl Slots {
     }
 }
 
-/// How many free runners `spec` wants for `pending` tasks: one each, and
-/// for an agent pool its `--warm` instances besides, kept ready ahead of
-/// demand (SPEC §10). Pure.
-pub fn wanted(spec: &PeerSpec, pending: usize) -> usize {
-    pending + if spec.is_pool() { spec.warm as usize } else { 0 }
+/// How long after an instance took a task an agent pool's warm instances
+/// are refilled (SPEC §10: "a few seconds"). A refill started at once, by
+/// the `send` that queued the task, competed for the CPU with the instance
+/// taking it: on two cores it pushed the first byte of a warm instance's
+/// work past 300 ms one time in three. The runner that took the task asks
+/// for the refill this long after (`runner::pool`); the kick and the tick
+/// leave the warm part to it until then.
+pub const REFILL_AFTER: Duration = Duration::from_secs(3);
+
+impl Slots {
+    /// How many free runners `spec` wants at `now` for `pending` tasks:
+    /// one each, and for an agent pool its `--warm` instances besides,
+    /// kept ready ahead of demand (SPEC §10), unless a task is about to
+    /// be taken (pending, with an idle instance to take it) or was taken
+    /// less than [`REFILL_AFTER`] ago. Pure.
+    pub fn wanted(&self, spec: &PeerSpec, pending: usize, now: DateTime<Utc>) -> usize {
+        let taking = pending > 0 && self.idle() > 0;
+        let settled = !taking
+            && self.last_claim.is_none_or(|t| {
+                now.signed_duration_since(t).to_std().is_ok_and(|d| d >= REFILL_AFTER)
+            });
+        pending + if spec.is_pool() && settled { spec.warm as usize } else { 0 }
+    }
 }
 
 fn pid(p: i32) -> nix::unistd::Pid {
@@ -472,6 +495,7 @@ mod tests {
             claimed: claimed.iter().map(|(t, k)| (t.to_string(), *k)).collect(),
             live: live.iter().map(|k| (*k, None)).collect(),
             blocked: Vec::new(),
+            last_claim: None,
         };
         // Only the first runner, busy: three more for three pending.
         assert_eq!(slots(&[("a", 0)], &[0]).to_fill(3), vec![1, 2, 3]);
@@ -490,6 +514,34 @@ mod tests {
         let blocked = Slots { blocked: vec![0], ..slots(&[], &[0]) };
         assert_eq!(blocked.idle(), 0);
         assert_eq!(blocked.to_fill(1), vec![1]);
+    }
+
+    #[test]
+    fn warm_instances_are_wanted_a_few_seconds_after_a_task_was_taken() {
+        let mut spec = spec(&["agent"], Deliver::Argv);
+        spec.agent = Some("claude".into());
+        (spec.workers, spec.warm) = (3, 1);
+        let now = Utc::now();
+        let taken = |ago_ms: i64| Slots {
+            workers: 3,
+            claimed: vec![("a".into(), 0)],
+            live: vec![(0, None)],
+            blocked: Vec::new(),
+            last_claim: Some(now - chrono::Duration::milliseconds(ago_ms)),
+        };
+        // About to be taken by an idle instance: no refill yet.
+        let idle = Slots { claimed: Vec::new(), last_claim: None, ..taken(0) };
+        assert_eq!(idle.wanted(&spec, 1, now), 1);
+        assert_eq!(idle.to_fill(idle.wanted(&spec, 1, now)), Vec::<u32>::new());
+        // Just taken: only the pending tasks are wanted, not the refill.
+        assert_eq!(taken(100).wanted(&spec, 0, now), 0);
+        assert_eq!(taken(100).wanted(&spec, 2, now), 2);
+        // A few seconds later, the warm one too.
+        assert_eq!(taken(3_000).wanted(&spec, 0, now), 1);
+        assert_eq!(idle.wanted(&spec, 0, now), 1);
+        // Not a pool: no warm instances.
+        spec.agent = None;
+        assert_eq!(idle.wanted(&spec, 0, now), 0);
     }
 
     fn spec(argv: &[&str], deliver: Deliver) -> PeerSpec {

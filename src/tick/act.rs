@@ -197,7 +197,7 @@ fn queue_facts(root: &Root, q: &Queue, spec: &PeerSpec) -> Result<QueueFacts> {
             .filter(|c| c.slot() > 0 && slots.is_live(c.slot()))
             .map(|c| (c.slot(), task(c)))
             .collect(),
-        slots_wanted: !slots.to_fill(crate::lifecycle::dispatch::wanted(spec, pending)).is_empty(),
+        slots_wanted: !slots.to_fill(slots.wanted(spec, pending, Utc::now())).is_empty(),
     })
 }
 

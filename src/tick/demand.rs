@@ -57,7 +57,8 @@ fn slots_wanted(root: &Root, spec: &PeerSpec, q: &Queue) -> Result<bool> {
         return Ok(false);
     }
     let slots = crate::lifecycle::dispatch::Slots::read(root, q, spec)?;
-    Ok(!slots.to_fill(crate::lifecycle::dispatch::wanted(spec, q.counts()?.pending)).is_empty())
+    let wanted = slots.wanted(spec, q.counts()?.pending, chrono::Utc::now());
+    Ok(!slots.to_fill(wanted).is_empty())
 }
 
 /// The hand-over: the per-peer step for one ephemeral identity, waiting for

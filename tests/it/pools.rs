@@ -128,7 +128,7 @@ fn warm_instances_are_started_ahead_refilled_and_idle_ones_stop() {
         "warm",
         &log,
         &["--workers", "3", "--warm", "1", "--reuse", "2s", "--idle-ttl", "2s"],
-        &["--busy", "4", "--slow-start", "1"],
+        &["--busy", "6", "--slow-start", "1"],
     );
     // The tick starts the warm instance with nothing queued.
     env.mv(&["supervise", "--once"]).ok();
@@ -151,6 +151,18 @@ fn warm_instances_are_started_ahead_refilled_and_idle_ones_stop() {
     );
     let out = sender.join().expect("the sender");
     assert_eq!(out.ok().stdout.trim_end(), "reply to: first");
+    // Refilled a few seconds after the task was taken (REFILL_AFTER, 3 s),
+    // not at once by the send, where it would compete with the instance
+    // taking the task.
+    let ts = |l: &String| -> chrono::DateTime<chrono::Utc> {
+        let t = l.split(' ').find_map(|kv| kv.strip_prefix("ts=")).expect("a ts");
+        t.parse().expect("an RFC 3339 ts")
+    };
+    let taken = ts(&env.events("lifecycle", "task-start")[0]);
+    let starts = env.events("lifecycle", "instance-start");
+    assert_eq!(starts.len(), 2, "{starts:#?}");
+    let after = (ts(&starts[1]) - taken).num_milliseconds();
+    assert!((2_500..10_000).contains(&after), "refilled {after} ms after the take: {starts:#?}");
     // Idle past --reuse / --idle-ttl: back down to --warm.
     assert!(
         wait_until(WAIT, || instances(&env, "warm").len() == 1),

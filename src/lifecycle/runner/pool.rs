@@ -52,9 +52,6 @@ use crate::tmux::{Cmd, Tmux, TmuxError};
 
 /// How often an instance looks at its agent.
 const LOOK_EVERY: Duration = Duration::from_millis(50);
-/// A refill of the warm instances is asked for this long after one of
-/// them took a task (SPEC §10: "a few seconds").
-const REFILL_AFTER: Duration = Duration::from_secs(2);
 /// After a turn ended on the screen, how long a reply from the agent's own
 /// hook is waited for, once its hooks were seen to speak.
 const HOOK_REPLY_WAIT: Duration = Duration::from_secs(3);
@@ -328,7 +325,7 @@ impl Runner<'_> {
                                     ended_on_screen: None,
                                 });
                                 if spec.warm > 0 {
-                                    refill_at = Some(Instant::now() + REFILL_AFTER);
+                                    refill_at = Some(Instant::now() + dispatch::REFILL_AFTER);
                                 }
                             }
                             Ok(Confirmed::NotTaken { screen }) => {
