@@ -42,7 +42,7 @@ complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "screen" -d 'Print
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "logs" -d 'Print a peer\'s pane output log'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "events" -d 'Lifecycle and exit events, merged in time order. With --follow --json, one JSON object per line'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "attach" -d 'Attach your terminal to a peer\'s tmux server'
-complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "clean" -d 'Remove ghosts: stale sockets, orphan canaries, abandoned tmp files, old finished tasks; rotate logs to their caps'
+complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "clean" -d 'Remove ghosts: stale sockets, orphan canaries, abandoned tmp files, old finished tasks, the state of dead agent pool instances; rotate logs to their caps'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "doctor" -d 'Check tmux, the root, sockets, the service and orphans. Exit 1 if anything is wrong'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "service" -d 'Install, remove or inspect the periodic tick (launchd, systemd, cron)'
 complete -c muxvisor -n "__fish_muxvisor_needs_command" -f -a "completions" -d 'Print a shell completion script'

@@ -99,7 +99,8 @@ pub enum Command {
     /// Attach your terminal to a peer's tmux server.
     Attach(IdArgs),
     /// Remove ghosts: stale sockets, orphan canaries, abandoned tmp files,
-    /// old finished tasks; rotate logs to their caps.
+    /// old finished tasks, the state of dead agent pool instances; rotate
+    /// logs to their caps.
     Clean(CleanArgs),
     /// Check tmux, the root, sockets, the service and orphans. Exit 1 if
     /// anything is wrong.

@@ -311,8 +311,13 @@ pub const EVENTS: &[EventDoc] = &[
     EventDoc {
         ev: "reaped-idle",
         file: "lifecycle",
-        when: "a tick stopped a session idle longer than its TTL",
-        keys: &[("idle_s", "seconds without pane output")],
+        when: "a tick stopped a session idle longer than its TTL, or an agent pool's \
+               instance stopped itself, idle past --reuse or --idle-ttl with more than --warm \
+               instances idle",
+        keys: &[
+            ("idle_s", "seconds without pane output (an instance: without a task)"),
+            ("slot", "an agent pool instance's worker slot"),
+        ],
     },
     EventDoc {
         ev: "reaped-age",
@@ -358,8 +363,35 @@ pub const EVENTS: &[EventDoc] = &[
     EventDoc {
         ev: "task-start",
         file: "lifecycle",
-        when: "a runner started the program for a task",
-        keys: &[("task", "the task id"), ("attempt", "from 1"), ("pid", "the program's pid")],
+        when: "a runner started the program for a task (an agent pool: typed the task into \
+               its instance's agent, which took it in)",
+        keys: &[
+            ("task", "the task id"),
+            ("attempt", "from 1"),
+            ("pid", "the program's pid (an agent pool: its instance's agent's)"),
+            ("slot", "the worker slot, 0 to --workers minus 1"),
+        ],
+    },
+    EventDoc {
+        ev: "instance-start",
+        file: "lifecycle",
+        when: "an agent pool's instance started its agent, once admission let it: a warm \
+               start ahead of demand, a start for a pending task, or a replacement after the \
+               agent died or its --reset failed",
+        keys: &[("slot", "the instance's worker slot"), ("pid", "the agent's pid")],
+    },
+    EventDoc {
+        ev: "reset-failed",
+        file: "lifecycle",
+        when: "an agent pool instance's --reset text was not taken in between two tasks: the \
+               instance's agent is ended and replaced (instance-start follows), so the next \
+               task never meets the last one's context",
+        keys: &[
+            ("slot", "the instance's worker slot"),
+            ("pid", "the agent that was ended"),
+            ("reason", "not-taken (with screen), or what failed"),
+            ("screen", "the last lines of its screen, when it did not take the text in"),
+        ],
     },
     EventDoc {
         ev: "task-done",
@@ -452,8 +484,9 @@ pub const EVENTS: &[EventDoc] = &[
         file: "lifecycle",
         when: "a launch waits for admission (too many agents starting, or too little memory); \
                logged once per hold (status shows the current reason), not an error, no \
-               restart budget used",
-        keys: &[("reason", "what holds it")],
+               restart budget used; an agent pool instance's start is held the same way (with \
+               slot)",
+        keys: &[("reason", "what holds it"), ("slot", "an agent pool instance's worker slot")],
     },
     EventDoc {
         ev: "msg-delivered",
@@ -555,6 +588,7 @@ pub const EVENTS: &[EventDoc] = &[
             ("stopped_servers", "servers stopped that no valid spec accounted for"),
             ("tmp_files", "abandoned temp files removed"),
             ("done_tasks", "finished tasks removed"),
+            ("stale_instances", "state files of dead agent pool instances removed"),
             ("rotated", "logs rotated"),
         ],
     },

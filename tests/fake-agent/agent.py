@@ -67,6 +67,9 @@ Lost Enters (what Claude Code 2.1.x and Gemini CLI 0.61 do):
   --drop-enters N            the first N Enters on a non-empty draft are
                              dropped (an agent that never takes the message
                              in); logged {"dropped_enter": "count"}.
+  --ignore TEXT              every Enter on a draft equal to TEXT is
+                             dropped (a command this agent never takes in);
+                             logged {"dropped_enter": "ignored"}.
 
 Lifecycle flags:
   --exit-before-ready CODE   exit at once with CODE (a failing start).
@@ -113,6 +116,7 @@ def parse_args(argv):
     p.add_argument("--busy-jitter", type=float, default=0.0)
     p.add_argument("--drop-enter-after-paste", type=float, default=0.0)
     p.add_argument("--drop-enters", type=int, default=0)
+    p.add_argument("--ignore", default=None)
     p.add_argument("--trust-dialog", action="store_true")
     p.add_argument("--permission-every", type=int, default=0)
     p.add_argument("--usage-limit-after", type=int, default=0)
@@ -342,6 +346,9 @@ class Agent:
         window = self.args.drop_enter_after_paste / 1000.0
         if window and time.monotonic() - self.paste_ended < window:
             self.log.write({"dropped_enter": "paste", "t": time.time()})
+            return
+        if self.args.ignore is not None and self.draft == self.args.ignore:
+            self.log.write({"dropped_enter": "ignored", "t": time.time()})
             return
         if self.drops_left > 0 and self.draft:
             self.drops_left -= 1

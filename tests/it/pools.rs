@@ -296,3 +296,71 @@ fn a_blocked_instance_takes_no_task_and_another_starts_for_it() {
     assert!(blocked(), "{:#?}", worker_rows(&env, "bl"));
     env.mv(&["stop", "bl"]).ok();
 }
+
+/// A `--reset` the agent does not take in is not ignored (the next task
+/// would meet the last one's context): `ev=reset-failed` is logged, the
+/// instance's agent is ended and a new one started in its place, which
+/// answers the next task.
+#[test]
+fn a_reset_not_taken_in_replaces_the_instance() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(&env, "rf", &log, &["--reset", "/clear"], &["--busy", "0.2", "--ignore", "/clear"]);
+    let out = env.mv(&["send", "rf", "one", "--wait", "30s"]);
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: one");
+    let first = env.mv(&["status", "rf", "--json"]).json()[0]["workers"][0]["pid"].clone();
+    assert!(first.is_i64(), "{first}");
+    assert!(wait_until(WAIT, || !env.events("lifecycle", "reset-failed").is_empty()));
+    let failed = &env.events("lifecycle", "reset-failed")[0];
+    assert!(failed.contains("reason=not-taken") && failed.contains("slot=0"), "{failed}");
+    assert!(failed.contains(&format!("pid={first}")), "{failed}");
+    assert!(wait_until(WAIT, || env.events("lifecycle", "instance-start").len() == 2));
+    let out = env.mv(&["send", "rf", "two", "--wait", "30s"]);
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: two");
+    let now = env.mv(&["status", "rf", "--json"]).json()[0]["workers"][0]["pid"].clone();
+    assert!(now.is_i64() && now != first, "{first} -> {now}");
+    assert!(!alive(first.as_i64().unwrap_or_default() as i32), "the old agent was ended");
+    env.mv(&["stop", "rf"]).ok();
+}
+
+/// `clean` removes the state files of a pool instance whose runner is dead
+/// (kill -9 leaves them behind) and keeps those of live instances.
+#[test]
+fn clean_removes_the_state_of_dead_instances_only() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(&env, "cl", &log, &["--workers", "2", "--warm", "2"], &[]);
+    env.mv(&["supervise", "--once"]).ok();
+    assert!(wait_until(WAIT, || ready_count(&env, "cl") == 2), "{:?}", instances(&env, "cl"));
+    let state = env.root().join("state");
+    // A mark from each instance's hook, as Claude Code's would write.
+    for slot in ["0", "1"] {
+        mv_env(&env, &["mark", "cl", "ready"], &[("MUXVISOR_SLOT", slot)]).ok();
+    }
+    // No warm instance wanted any more: nothing refills the slot killed.
+    add_pool(&env, "cl", &log, &["--workers", "2"], &[]);
+    let row = worker_rows(&env, "cl").into_iter().find(|w| w["slot"] == 1).expect("slot 1");
+    let runner = row["runner_pid"].as_i64().expect("its runner") as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(runner), nix::sys::signal::Signal::SIGKILL)
+        .expect("kill -9 the runner of slot 1");
+    assert!(wait_until(WAIT, || !alive(runner)));
+    for f in ["cl.pool-1.json", "cl.pool-1.mark.json"] {
+        assert!(state.join(f).exists(), "{f} is left behind");
+    }
+    let v = env.mv(&["clean", "--json"]).ok().json();
+    let removed: Vec<&str> = v["stale_instances"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert_eq!(removed.len(), 2, "{v}");
+    assert!(removed.iter().all(|p| p.contains("cl.pool-1.")), "{v}");
+    for f in ["cl.pool-1.json", "cl.pool-1.mark.json"] {
+        assert!(!state.join(f).exists(), "{f} removed");
+    }
+    for f in ["cl.pool-0.json", "cl.pool-0.mark.json"] {
+        assert!(state.join(f).exists(), "{f} of a live instance kept");
+    }
+    env.mv(&["stop", "cl"]).ok();
+}

@@ -13,7 +13,9 @@
 //!                         ev=session-exit; a new agent is started in place
 //!   ready, a task runs -> the task is done: its reply (the hook's transcript,
 //!                         else the pane) is kept in its outcome; --reset
-//!                         is typed (confirmed) before the next one
+//!                         is typed (confirmed) before the next one; not
+//!                         taken in: ev=reset-failed, the agent is ended
+//!                         and a new one started in its place
 //!   ready, none runs   -> claim the head; type it, confirmed, exactly as
 //!                         the mailbox does (agent::confirm); not taken in:
 //!                         put back at the head uncounted, instance blocked
@@ -286,8 +288,31 @@ impl Runner<'_> {
                 if reset_due {
                     reset_due = false;
                     if let Some(text) = spec.reset.clone() {
-                        let _ = self.type_confirmed(&tmux, &pane, &pats, text.as_bytes());
+                        let failed = match self.type_confirmed(&tmux, &pane, &pats, text.as_bytes())
+                        {
+                            Ok(Confirmed::Taken { .. }) => None,
+                            Ok(Confirmed::NotTaken { screen }) => {
+                                Some(("not-taken".to_string(), confirm::tail_lines(&screen, 4)))
+                            }
+                            Err(e) => Some((format!("{:#}", e.into_anyhow()), Vec::new())),
+                        };
                         looks.forget();
+                        // Not reset: the next task must not meet this one's
+                        // context, so the agent is replaced.
+                        if let Some((reason, lines)) = failed {
+                            let mut ev = Event::new("reset-failed")
+                                .id(&id)
+                                .kv("slot", self.slot)
+                                .kv("pid", agent.pid)
+                                .kv("reason", reason);
+                            if !lines.is_empty() {
+                                ev = ev.kv("screen", lines.join(" | "));
+                            }
+                            self.log(&self.root.lifecycle_log(), ev);
+                            end_child(&mut agent.child, Duration::from_secs(2));
+                            instance::remove_mark(self.root, &id, self.slot);
+                            continue 'agent;
+                        }
                         continue;
                     }
                 }

@@ -86,6 +86,24 @@ pub fn slots(root: &Root, id: &Identity) -> Vec<u32> {
     out
 }
 
+/// Every instance file and instance mark file of `id`, with its slot.
+pub fn files(root: &Root, id: &Identity) -> Vec<(u32, PathBuf)> {
+    let prefix = format!("{id}.pool-");
+    let mut out: Vec<(u32, PathBuf)> = std::fs::read_dir(root.state_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let rest = name.strip_prefix(&prefix)?;
+            let slot = rest.strip_suffix(".mark.json").or_else(|| rest.strip_suffix(".json"))?;
+            Some((slot.parse().ok()?, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// The instance of slot `slot` as last written (missing or torn: none).
 pub fn load(root: &Root, id: &Identity, slot: u32) -> Option<Instance> {
     read(&path(root, id, slot))

@@ -45,6 +45,9 @@ pub struct Cleaned {
     pub done_tasks: Vec<String>,
     /// Payload files of tasks no longer running.
     pub stale_payloads: Vec<String>,
+    /// An agent pool's instance files (`state/<id>.pool-<k>.json`, and the
+    /// instance's `.mark.json`) whose runner is dead.
+    pub stale_instances: Vec<String>,
     pub rotated: Vec<Rotation>,
     /// Parts that failed; clean goes on with the rest and exits 1.
     pub errors: Vec<String>,
@@ -94,6 +97,7 @@ impl Cleaned {
             + self.tmp_files.len()
             + self.done_tasks.len()
             + self.stale_payloads.len()
+            + self.stale_instances.len()
             + self.rotated.len()
     }
 }
@@ -110,6 +114,7 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<ExitCode> {
             .kv("strays", c.strays.len())
             .kv("tmp_files", c.tmp_files.len())
             .kv("done_tasks", c.done_tasks.len())
+            .kv("stale_instances", c.stale_instances.len())
             .kv("rotated", c.rotated.len());
         if let Err(e) = ev.append_to(&ctx.root.lifecycle_log()) {
             output::warn(format!("could not record the clean in the lifecycle log: {e:#}"));
@@ -237,6 +242,22 @@ fn clean(ctx: &Ctx, args: &CleanArgs) -> Result<Cleaned> {
                 c.orphan_couriers.push(Orphan { identity: id.to_string(), pid: Some(pid), how });
             }
         }
+        // Instance files are written by their runner only while it holds
+        // its slot's lock: a slot without a live runner has none to keep.
+        let live_slots: Vec<u32> = match Queue::open_existing(root, &id) {
+            Ok(Some(q)) => q.live_slots().into_iter().map(|(k, _)| k).collect(),
+            _ => Vec::new(),
+        };
+        for (slot, path) in crate::model::agent::instance::files(root, &id) {
+            if live_slots.contains(&slot) {
+                continue;
+            }
+            if !dry && let Err(e) = crate::ground::fsutil::remove_if_exists(&path) {
+                c.errors.push(format!("{id}: {e:#}"));
+                continue;
+            }
+            c.stale_instances.push(path.display().to_string());
+        }
         match Queue::open_existing(root, &id) {
             Ok(Some(q)) => match q.clean(args.retention, Utc::now(), dry) {
                 Ok(paths) => {
@@ -354,6 +375,9 @@ fn print_human(c: &Cleaned) -> Result<()> {
     }
     for s in &c.stale_payloads {
         output::line(format!("{rm} stale task payload {}", output::inert_line(s)))?;
+    }
+    for s in &c.stale_instances {
+        output::line(format!("{rm} the state of a dead pool instance {}", output::inert_line(s)))?;
     }
     for r in &c.rotated {
         output::line(format!(

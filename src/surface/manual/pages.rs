@@ -291,7 +291,7 @@ pub const PAGES: &[Page] = &[
             shape: "For a queued task or message, the object below; for text typed at once \
                     (--when now), {\"delivered\": true, \"identity\"}; for --keys, also \
                     \"keys\".",
-            example: r#"{"queued":true,"identity":"worker","task":"01m8p25kvm000fjfyxvnjz51z3","depth":1,"deduped":false,"delivered":false,"keys":["Escape"]}"#,
+            example: r#"{"queued":true,"identity":"worker","task":"01m8p25kvm000fjfyxvnjz51z3","depth":1,"deduped":false,"delivered":false,"keys":["Escape"],"stage":"done","reply":"4","duration_ms":2441,"reason":null}"#,
             fields: &[
                 ("identity", "string", "the peer"),
                 ("queued", "boolean", "a task or mailbox message: always true (it is durable)"),
@@ -735,7 +735,7 @@ pub const PAGES: &[Page] = &[
         ],
         json: Some(Json {
             shape: "What was (or, with --dry-run, would be) removed, stopped or rotated.",
-            example: r#"{"dry_run":true,"stale_sockets":["/r/run/w1.sock"],"orphan_canaries":[{"identity":"w1","pid":4100,"how":null}],"unaccounted_servers":[{"identity":"old","server_pid":4000,"reason":"its peer spec /r/peers/old.json does not exist","how":null}],"orphan_waiters":[{"identity":"w2","pid":4200}],"recreated_sockets":[],"orphan_couriers":[{"identity":"claude","pid":4300,"how":null}],"strays":[{"identity":"cx","pid":4400,"argv":"codex app-server --listen unix://","how":null}],"tmp_files":[],"done_tasks":[],"stale_payloads":[],"rotated":[{"path":"/r/logs/lifecycle.log","size":10485800,"cap":10485760}],"errors":[]}"#,
+            example: r#"{"dry_run":true,"stale_sockets":["/r/run/w1.sock"],"orphan_canaries":[{"identity":"w1","pid":4100,"how":null}],"unaccounted_servers":[{"identity":"old","server_pid":4000,"reason":"its peer spec /r/peers/old.json does not exist","how":null}],"orphan_waiters":[{"identity":"w2","pid":4200}],"recreated_sockets":[],"orphan_couriers":[{"identity":"claude","pid":4300,"how":null}],"strays":[{"identity":"cx","pid":4400,"argv":"codex app-server --listen unix://","how":null}],"tmp_files":[],"done_tasks":[],"stale_payloads":[],"stale_instances":[],"rotated":[{"path":"/r/logs/lifecycle.log","size":10485800,"cap":10485760}],"errors":[]}"#,
             fields: &[
                 ("dry_run", "boolean", "nothing was changed"),
                 ("stale_sockets", "array of strings", "sockets no server listens on"),
@@ -781,6 +781,12 @@ pub const PAGES: &[Page] = &[
                 ("tmp_files", "array of strings", "abandoned temp files"),
                 ("done_tasks", "array of strings", "finished tasks past --retention"),
                 ("stale_payloads", "array of strings", "payload copies of finished tasks"),
+                (
+                    "stale_instances",
+                    "array of strings",
+                    "state files (state/<id>.pool-<k>.json and .mark.json) of agent pool \
+                     instances whose runner is dead",
+                ),
                 ("rotated", "array", "logs past their cap"),
                 ("rotated[].path", "string", "the log"),
                 ("rotated[].size", "integer", "its size in bytes"),
