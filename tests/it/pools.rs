@@ -323,6 +323,62 @@ fn a_reset_not_taken_in_replaces_the_instance() {
     env.mv(&["stop", "rf"]).ok();
 }
 
+/// kill -9 of a pool instance's runner while its agent works on a task,
+/// with the `pane-died` hook unable to run (the binary that started the
+/// pool was moved away, as an upgrade does): the agent dies with its
+/// runner, the tick records the death with its task, the task is retried
+/// by the queue's policy and answered, and the instance is replaced.
+#[test]
+fn a_pool_runner_killed_mid_task_leaves_its_task_retried_and_the_instance_replaced() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(&env, "k9", &log, &["--workers", "2"], &["--busy", "3"]);
+    let dir = env.scratch().join("old-bin");
+    std::fs::create_dir_all(&dir).expect("a dir for the old binary");
+    let old = dir.join("muxvisor");
+    if std::fs::hard_link(BIN, &old).is_err() {
+        std::fs::copy(BIN, &old).expect("a copy of the binary");
+    }
+    let mut c = std::process::Command::new(&old);
+    c.arg("--root").arg(env.root()).args(["send", "k9", "survive this", "--wait", "60s"]);
+    c.env_remove("MUXVISOR_ROOT").env_remove("TMUX").env_remove("TMUX_PANE");
+    c.stdin(std::process::Stdio::null());
+    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    let working =
+        || worker_rows(&env, "k9").into_iter().find(|w| w["task"].is_string() && w["pid"].is_i64());
+    assert!(wait_until(WAIT, || working().is_some()), "{:#?}", worker_rows(&env, "k9"));
+    let row = working().expect("an instance at work");
+    let task = row["task"].as_str().expect("its task").to_string();
+    let runner = row["runner_pid"].as_i64().expect("its runner") as i32;
+    let agent = row["pid"].as_i64().expect("its agent") as i32;
+    assert!(wait_until(WAIT, || !env.events("lifecycle", "task-start").is_empty()));
+    std::fs::remove_file(&old).expect("move the old binary away");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(runner), nix::sys::signal::Signal::SIGKILL)
+        .expect("kill -9 the runner");
+    assert!(wait_until(WAIT, || !alive(agent)), "the agent dies with its runner");
+    let answered = wait_until(WAIT, || {
+        env.mv(&["supervise", "--once"]);
+        sender.is_finished()
+    });
+    assert!(answered, "no reply");
+    let out = sender.join().expect("the sender");
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: survive this");
+    let deaths: Vec<String> = exits(&env, "session-exit", "k9")
+        .into_iter()
+        .filter(|l| l.contains(&format!(" pid={runner} ")))
+        .collect();
+    assert_eq!(deaths.len(), 1, "{deaths:#?}");
+    assert!(
+        deaths[0].contains("source=tick") && deaths[0].contains(&format!(" task={task}")),
+        "{deaths:#?}"
+    );
+    let retries = env.events("lifecycle", "task-retry");
+    assert!(retries.iter().any(|l| l.contains(&format!("task={task}"))), "{retries:#?}");
+    assert_eq!(turns(&log).get("survive this"), Some(&2), "typed once per attempt");
+    assert!(env.events("lifecycle", "instance-start").len() >= 2, "the instance was replaced");
+    env.mv(&["stop", "k9"]).ok();
+}
+
 /// `clean` removes the state files of a pool instance whose runner is dead
 /// (kill -9 leaves them behind) and keeps those of live instances.
 #[test]
