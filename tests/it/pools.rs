@@ -232,7 +232,7 @@ fn admission_holds_a_pool_instance_while_another_starts() {
     let log = env.scratch().join("turns.jsonl");
     add_pool(&env, "adm", &log, &["--workers", "2", "--warm", "2"], &["--slow-start", "2"]);
     mv_env(&env, &["supervise", "--once"], &[("MUXVISOR_MAX_STARTING", "1")]).ok();
-    let mut seen_held = None;
+    let (mut seen_held, mut seen_human) = (None, None);
     let both_ready = wait_until(WAIT, || {
         let rows = worker_rows(&env, "adm");
         let starting = rows
@@ -242,14 +242,22 @@ fn admission_holds_a_pool_instance_while_another_starts() {
         assert!(starting <= 1, "two instances starting at once: {rows:#?}");
         if let Some(h) = rows.iter().find_map(|w| w["held"].as_str()) {
             assert!(rows.iter().any(|w| w["held"].is_string() && w["pid"].is_null()), "{rows:#?}");
-            seen_held = Some((h.to_string(), env.mv(&["status", "adm"]).ok().stdout.clone()));
+            seen_held = Some(h.to_string());
+        }
+        let human = env.mv(&["status", "adm"]).ok().stdout.clone();
+        if human.contains("queued (held: ") {
+            seen_human = Some(human);
         }
         rows.len() == 2 && rows.iter().all(|w| w["agent"]["state"] == "ready")
     });
     assert!(both_ready, "{:#?}", worker_rows(&env, "adm"));
-    let (why, human) = seen_held.expect("the second instance's start was held a while");
+    let why = seen_held.expect("the second instance's start was held a while");
     assert!(why.contains("MUXVISOR_MAX_STARTING=1"), "{why}");
-    assert!(human.contains("queued (held: "), "{human}");
+    let human = seen_human.expect("status showed the hold");
+    assert!(
+        human.contains("adm instance ") && human.contains("MUXVISOR_MAX_STARTING=1"),
+        "{human}"
+    );
     let holds = env.events("lifecycle", "admission-held");
     assert_eq!(holds.len(), 1, "{holds:#?}");
     assert!(holds[0].contains("slot="), "{holds:#?}");
