@@ -14,9 +14,9 @@ runner that keeps it, summed over their processes, from /proc).
 
 Usage: python3 bench/pools.py [--runs 5] [--start 3] (builds the release
 binary first). Each run uses a private root under /tmp and ends only what
-it started (`muxvisor stop` on its own root)."""
+it started (`muxvisor stop` on its own root), then removes the root."""
 
-import argparse, json, os, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -93,6 +93,7 @@ def one(binary, warm, start, n):
         return (at - t0) * 1000, (t1 - t0) * 1000, mem
     finally:
         mv(binary, root, "stop", "p", check=False)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def main():
