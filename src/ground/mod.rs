@@ -17,3 +17,4 @@ pub mod tail;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod trace;
+pub mod watch;

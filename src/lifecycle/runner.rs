@@ -70,6 +70,8 @@ const LOCK_WAIT: Duration = Duration::from_secs(60);
 /// How long a foreign task in `cur/` is waited on before the runner ends
 /// and lets the hand-over resolve it.
 const BUSY_GIVE_UP: Duration = Duration::from_secs(2);
+/// The longest a waiting runner goes without looking at its SIGHUP flag.
+const HANGUP_RECHECK: Duration = Duration::from_millis(100);
 /// How often a keys worker's idleness is checked.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
@@ -151,6 +153,8 @@ struct Runner<'a> {
     /// A control-mode client of our own server, for the screen's last
     /// lines after each task without a tmux process per task.
     control: RefCell<Option<Control>>,
+    /// Wakes us when the queue changes (inotify where there is one).
+    watch: crate::ground::watch::DirWatch,
 }
 
 impl<'a> Runner<'a> {
@@ -169,11 +173,12 @@ impl<'a> Runner<'a> {
         Ok(Some(Runner {
             root,
             id: id.clone(),
-            q,
             slot,
             workers: 1,
             lock: Some(lock),
             control: RefCell::new(None),
+            watch: q.change_watch(),
+            q,
         }))
     }
 
@@ -225,8 +230,9 @@ impl<'a> Runner<'a> {
                 }
                 Claim::Full => {
                     // Every worker slot runs a task: wait for one to end
-                    // (an ack does not touch the counter: poll briefly).
-                    self.wait_change(mark, Instant::now() + Duration::from_millis(20));
+                    // (an ack changes `cur/`, not the counter: any change
+                    // wakes us; without a live watch, a short sleep).
+                    self.watch.wait(Instant::now() + Duration::from_millis(20));
                     idle_since = Instant::now();
                 }
                 Claim::Busy => {
@@ -243,16 +249,19 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Sleep until the queue changes or `until`, polling its change mark
-    /// (a stat) every few milliseconds, slower the longer it stays still.
+    /// Sleep until the queue changes or `until`: blocked on the queue's
+    /// watch (woken the moment a sender publishes), its change mark (a
+    /// stat) checked at each wake-up; where there is no live watch, polled
+    /// every few milliseconds, slower the longer it stays still.
     fn wait_change(&self, mark: Option<(u64, i64, i64, u64)>, until: Instant) {
-        let mut pause = Duration::from_millis(2);
+        self.watch.reset();
         while Instant::now() < until && !HANGUP.load(Ordering::SeqCst) {
             if self.q.change_mark() != mark {
                 return;
             }
-            std::thread::sleep(pause.min(until.saturating_duration_since(Instant::now())));
-            pause = (pause * 2).min(Duration::from_millis(50));
+            // A SIGHUP interrupts the wait; one that lands between the
+            // check above and the wait is seen within HANGUP_RECHECK.
+            self.watch.wait(until.min(Instant::now() + HANGUP_RECHECK));
         }
     }
 

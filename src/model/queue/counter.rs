@@ -102,6 +102,13 @@ impl Queue {
         Ok(depth)
     }
 
+    /// A wake-up for a process waiting on this queue: changes of the
+    /// counter (every enqueue, claim and requeue) and of `cur/` (a task
+    /// ending), so a runner blocks instead of polling [`Queue::change_mark`].
+    pub fn change_watch(&self) -> crate::ground::watch::DirWatch {
+        crate::ground::watch::DirWatch::new(&[&self.dir, &self.sub("cur")])
+    }
+
     /// A cheap fingerprint of the queue's last change (the counter file's
     /// size, mtime and inode): every enqueue, claim and requeue rewrites the
     /// counter, so a runner polls this instead of listing `new/`.
