@@ -204,7 +204,7 @@ impl<'a> Runner<'a> {
             let mark = self.q.change_mark();
             let t0 = Instant::now();
             let ttl = Some(spec.task_ttl);
-            match self.q.claim_for(Utc::now(), ttl, self.slot, spec.workers)? {
+            match self.q.claim_to_run(Utc::now(), ttl, self.slot, spec.workers)? {
                 Claim::Claimed(c) => {
                     busy_since = None;
                     fault("run-claimed");
@@ -291,6 +291,14 @@ impl<'a> Runner<'a> {
             }
         };
         let pid = child.id() as i32;
+        // The claim's last sync runs while the program starts (see
+        // `Queue::claim_to_run`); a disk that cannot sync ends the program
+        // and this runner, and the hand-over retries the task.
+        if let Err(e) = self.q.settle() {
+            let mut child = child;
+            end_child(&mut child, Duration::from_secs(2));
+            return Err(e.context(format!("claiming task {task}")));
+        }
         self.log(
             &self.root.lifecycle_log(),
             Event::new("task-start")

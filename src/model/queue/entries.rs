@@ -42,6 +42,13 @@ impl Queue {
             None => format!("{reason}\n"),
         };
         fsutil::atomic_write(&self.sub("dead").join(format!("{name}.reason")), text.as_bytes())?;
+        if stage == "cur" {
+            // The claim that put it in `cur/` may have left its removal
+            // from `new/` unsynced, in this process or in a runner that
+            // died (see the module header): durable before its end is.
+            fsutil::fsync_dir(&self.sub("new"))?;
+            self.unsettled.set(false);
+        }
         self.install(h, payload, "dead")?;
         remove_durably(&self.sub(stage).join(&name))?;
         self.forget_work(&h.task);

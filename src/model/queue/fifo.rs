@@ -137,6 +137,42 @@ impl Queue {
         slot: u32,
         workers: u32,
     ) -> Result<Claim> {
+        self.claim_inner(now, ttl, slot, workers, false)
+    }
+
+    /// [`Queue::claim_for`] for a runner about to start the task's program:
+    /// the head's `new/` entry is removed but `new/` is not synced yet, so
+    /// that the runner can start the program first and sync while it runs
+    /// ([`Queue::settle`]). The module header gives the crash argument;
+    /// the ack and a dead-letter from `cur/` settle first if it has not.
+    pub fn claim_to_run(
+        &self,
+        now: DateTime<Utc>,
+        ttl: Option<Duration>,
+        slot: u32,
+        workers: u32,
+    ) -> Result<Claim> {
+        self.claim_inner(now, ttl, slot, workers, true)
+    }
+
+    /// Make the `new/` removal of our last [`Queue::claim_to_run`] durable
+    /// (a no-op when there is none).
+    pub fn settle(&self) -> Result<()> {
+        if self.unsettled.get() {
+            fsutil::fsync_dir(&self.sub("new"))?;
+            self.unsettled.set(false);
+        }
+        Ok(())
+    }
+
+    fn claim_inner(
+        &self,
+        now: DateTime<Utc>,
+        ttl: Option<Duration>,
+        slot: u32,
+        workers: u32,
+        defer_sync: bool,
+    ) -> Result<Claim> {
         let _lock = self.lock()?;
         let running = self.all_running_locked()?;
         // With one worker, any task in `cur/` is ours (an entry has no slot
@@ -171,7 +207,12 @@ impl Queue {
             self.changing_new(Some(-1), || {
                 self.install(&h, &payload, "cur")?;
                 fault("claim-installed");
-                remove_durably(&self.sub("new").join(&name))?;
+                if defer_sync {
+                    fsutil::remove_if_exists(&self.sub("new").join(&name))?;
+                    self.unsettled.set(true);
+                } else {
+                    remove_durably(&self.sub("new").join(&name))?;
+                }
                 fault("claim-taken");
                 Ok(())
             })?;
@@ -253,6 +294,9 @@ impl Queue {
                 bail!("task {task} of {} is not running; nothing to acknowledge", self.id);
             }
         };
+        // A task's end must never be durable while its claim's removal
+        // from `new/` is not (see the module header).
+        self.settle()?;
         let name = c.header.name();
         let from = self.sub("cur").join(&name);
         fs::rename(&from, self.sub("done").join(&name))

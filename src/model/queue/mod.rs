@@ -61,15 +61,15 @@
 //! writes the depth after it last: a counter left unknown is recounted from
 //! `new/` by its next reader, never trusted one off.
 //!
-//! Claiming (`claim`, the runner's) rewrites the head into `cur/` with
-//! attempt+1 and started_at (through `tmp/`, synced, `cur/` synced: the
-//! attempt counts even if the program never starts), then unlinks the
-//! `new/` copy and syncs `new/`. With one worker only one task is in `cur/`
-//! at a time. With `--workers N` (`claim_for`), a task is claimed for a
-//! worker slot (0..N; the header records a slot above 0, so one worker's
-//! entries are unchanged) while fewer than N are in `cur/` and none is that
-//! slot's: at most one task per slot, and as every claim takes the head
-//! under the lock, tasks start in queue order whatever N. The slot ties a
+//! Claiming (`claim`; a runner's `claim_to_run`, below) rewrites the head
+//! into `cur/` with attempt+1 and started_at (through `tmp/`, synced,
+//! `cur/` synced: the attempt counts even if the program never starts),
+//! then unlinks the `new/` copy and syncs `new/`. With one worker only one
+//! task is in `cur/` at a time. With `--workers N` (`claim_for`), a task
+//! is claimed for a worker slot (0..N; the header records a slot above 0,
+//! so one worker's entries are unchanged) while fewer than N are in `cur/`
+//! and none is that slot's: at most one task per slot, and as every claim
+//! takes the head under the lock, tasks start in queue order whatever N. The slot ties a
 //! task to the runner holding `runner.<k>.lock`: a task whose slot's lock
 //! is free was left by a dead runner (read `cur/` first, the locks after,
 //! so a runner that finished and retired in between is seen as finished:
@@ -87,6 +87,22 @@
 //! and retries it. Acks, nacks and releases name their task, so with N
 //! workers each finishes its own and never another slot's; a requeued task
 //! drops its slot.
+//!
+//! **Why a runner's claim may sync `new/` late.** `claim_to_run` leaves
+//! the last sync of a claim (`new/`, after its unlink) to `settle`, which
+//! the runner calls once the program has been started, so that the sync
+//! overlaps the program's start instead of delaying it. Until `new/` is
+//! synced, a power loss can bring the `new/` copy back next to the `cur/`
+//! one; the twin rule then drops the `cur/` copy, and the task is pending
+//! again with that attempt uncounted, as if the power had failed just
+//! before the claim. The task was not acknowledged, so running it again
+//! is what any crash during its run does; a kill -9 changes nothing (the
+//! unlink is in the page cache, seen by every process). A finished task
+//! must never have such a twin, so every change that makes a task's end
+//! durable syncs `new/` first: the ack (`commit` settles before its
+//! rename) and a dead-letter from `cur/` (which syncs `new/` whoever
+//! claimed the task, a dead runner included); a requeue writes and syncs
+//! `new/` itself.
 //!
 //! A nacked task goes back to `new/` under its old name, so it stays at the
 //! HEAD, with `not_before` set by capped exponential backoff: while it waits,
@@ -302,6 +318,10 @@ pub struct Queue {
     id: Identity,
     dir: PathBuf,
     log: PathBuf,
+    /// A claim of ours removed its `new/` entry without syncing `new/` yet
+    /// ([`Queue::claim_to_run`]); [`Queue::settle`] syncs it, and so does
+    /// any change that makes a task's end durable, first.
+    unsettled: std::cell::Cell<bool>,
 }
 
 const SUBDIRS: [&str; 7] = ["tmp", "new", "cur", "done", "dead", "quarantine", "work"];
@@ -325,7 +345,12 @@ impl Queue {
             fsutil::fsync_dir(&root.queues_dir())?;
             fsutil::fsync_dir(&dir)?;
         }
-        Ok(Queue { id: id.clone(), dir, log: root.lifecycle_log() })
+        Ok(Queue {
+            id: id.clone(),
+            dir,
+            log: root.lifecycle_log(),
+            unsettled: std::cell::Cell::new(false),
+        })
     }
 
     /// Open `id`'s queue only if it exists (the exit hook of a persistent
