@@ -117,13 +117,20 @@ fn check_private_dir_md(dir: &Path, what: &str, md: fs::Metadata) -> Result<()> 
 
 /// Create `dir` 0700 if missing; refuse it if it is not a private directory.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
+    ensure_dir_created(dir).map(|_| ())
+}
+
+/// [`ensure_dir`], saying whether this call created the directory.
+pub fn ensure_dir_created(dir: &Path) -> Result<bool> {
     // The common case, every command: it exists (one `lstat`, no `mkdir`).
     if let Ok(md) = fs::symlink_metadata(dir) {
-        return check_private_dir_md(dir, "directory", md);
+        return check_private_dir_md(dir, "directory", md).map(|()| false);
     }
     match fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => check_private_dir(dir, "directory"),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            check_private_dir(dir, "directory").map(|()| false)
+        }
         Err(e) => Err(e).with_context(|| format!("creating directory {}", dir.display())),
     }
 }

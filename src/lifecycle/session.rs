@@ -218,7 +218,10 @@ pub fn check_startable(spec: &PeerSpec) -> Result<()> {
         );
     }
     let program = spec.command.first().context("peer has no program")?;
-    check_program(program, &spec.cwd, Some(&peer_path(spec)))
+    // The peer's PATH (its environment assembled, the password database
+    // read when the record lacks a base variable) only for a bare name.
+    let path = (!program.contains('/')).then(|| peer_path(spec));
+    check_program(program, &spec.cwd, path.as_deref())
         .with_context(|| format!("cannot launch {id}"))?;
     Ok(())
 }

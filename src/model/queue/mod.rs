@@ -334,9 +334,7 @@ impl Queue {
         chain.extend(SUBDIRS.iter().map(|s| dir.join(s)));
         let mut created = false;
         for d in &chain {
-            let fresh = fs::symlink_metadata(d).is_err();
-            fsutil::ensure_dir(d)?;
-            created |= fresh;
+            created |= fsutil::ensure_dir_created(d)?;
         }
         if created {
             // A new queue's directories must survive a crash as surely as
@@ -403,9 +401,18 @@ pub fn new_task_id() -> String {
     task::task_id(ms, COUNTER.fetch_add(1, Ordering::Relaxed), random_u64())
 }
 
-/// 64 random bits from /dev/urandom, or (if unreadable) a mix of clock and pid.
+/// 64 random bits from the kernel (one `getrandom` call where there is
+/// one, else /dev/urandom), or (if neither answers) a mix of clock and pid.
 pub fn random_u64() -> u64 {
     let mut b = [0u8; 8];
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: writes at most 8 bytes into a buffer of 8.
+        let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), libc::GRND_NONBLOCK) };
+        if n == b.len() as isize {
+            return u64::from_le_bytes(b);
+        }
+    }
     if File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_ok() {
         return u64::from_le_bytes(b);
     }
