@@ -161,6 +161,9 @@ impl<'a> Runner<'a> {
     /// Take our slot's lock; `None` if another runner holds it.
     fn start(root: &'a Root, id: &Identity, slot: u32) -> Result<Option<Runner<'a>>> {
         let q = Queue::open(root, id)?;
+        // Each ack's sync of done/ joins the next claim's (the queue's
+        // module header says why that is safe).
+        q.batch_acks();
         let Some(lock) = q.take_lock(QueueLock::slot(slot))? else { return Ok(None) };
         // The starter holds the worker lock until it sees ours held, and it
         // logs ev=launch before that: wait for it once, so that no event of

@@ -25,7 +25,7 @@ impl Queue {
         let dest = self.sub(stage).join(&name);
         fs::rename(&tmp, &dest)
             .with_context(|| format!("moving {} into {stage}/", tmp.display()))?;
-        fsutil::fsync_dir(&self.sub(stage))
+        self.sync_stage(stage)
     }
 
     pub(super) fn dead_letter_locked(
@@ -50,7 +50,7 @@ impl Queue {
             self.unsettled.set(false);
         }
         self.install(h, payload, "dead")?;
-        remove_durably(&self.sub(stage).join(&name))?;
+        self.remove_durably_in(stage, &name)?;
         self.forget_work(&h.task);
         self.event(
             Event::new("task-dead")
@@ -182,7 +182,7 @@ impl Queue {
             &self.sub("quarantine").join(format!("{dest_name}.reason")),
             text.as_bytes(),
         )?;
-        fsutil::fsync_dir(&self.sub(stage))?;
+        self.sync_stage(stage)?;
         let task = task::parse_entry_name(name).map(|(_, t)| t.to_string()).unwrap_or_default();
         self.event(
             Event::new("task-dead")
@@ -211,7 +211,7 @@ impl Queue {
                 .iter()
                 .any(|s| fs::symlink_metadata(self.sub(s).join(&name)).is_ok());
             if twin {
-                remove_durably(&self.sub("cur").join(&name))?;
+                self.remove_durably_in("cur", &name)?;
                 continue;
             }
             match self.load("cur", &name) {

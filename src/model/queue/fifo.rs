@@ -173,6 +173,23 @@ impl Queue {
         workers: u32,
         defer_sync: bool,
     ) -> Result<Claim> {
+        let claim = self.claim_locked(now, ttl, slot, workers, defer_sync)?;
+        if !matches!(claim, Claim::Claimed(_)) {
+            // Nothing to run now: our batched acks become durable before
+            // the caller waits (see the module header).
+            self.sync_acks()?;
+        }
+        Ok(claim)
+    }
+
+    fn claim_locked(
+        &self,
+        now: DateTime<Utc>,
+        ttl: Option<Duration>,
+        slot: u32,
+        workers: u32,
+        defer_sync: bool,
+    ) -> Result<Claim> {
         let _lock = self.lock()?;
         let running = self.all_running_locked()?;
         // With one worker, any task in `cur/` is ours (an entry has no slot
@@ -307,7 +324,11 @@ impl Queue {
         self.event(event());
         self.forget_work(task);
         fault("ack-renamed");
-        fsutil::fsync_dir_barrier(&self.sub("done"))?;
+        if self.batch_acks.get() {
+            self.acks_unsynced.set(true);
+        } else {
+            fsutil::fsync_dir_barrier(&self.sub("done"))?;
+        }
         fault("acked");
         Ok(Some(name))
     }
@@ -385,7 +406,7 @@ impl Queue {
         let name = h.name();
         self.changing_new(Some(1), || {
             self.install(h, payload, "new")?;
-            remove_durably(&self.sub("cur").join(&name))?;
+            self.remove_durably_in("cur", &name)?;
             self.forget_work(&h.task);
             Ok(())
         })

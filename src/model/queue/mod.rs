@@ -79,7 +79,8 @@
 //! rule "a `cur/` entry with a twin in `new/`, `done/` or `dead/` is stale"
 //! (applied under the lock by `running`) resolves it the only safe way.
 //! An ack (`complete`) is one rename `cur/` -> `done/` and one sync of
-//! `done/`, taken the moment the program's exit is known: a task completes
+//! `done/` (a runner's is batched, below), taken the moment the program's
+//! exit is known: a task completes
 //! once, and the window in which a finished task could still be retried is
 //! that rename. Its outcome file follows, unsynced (informational). A task
 //! whose runner died stays in `cur/`; the next per-peer step (the runner's
@@ -103,6 +104,24 @@
 //! rename) and a dead-letter from `cur/` (which syncs `new/` whoever
 //! claimed the task, a dead runner included); a requeue writes and syncs
 //! `new/` itself.
+//!
+//! **Why a runner's acks may sync `done/` late.** A runner acks and
+//! claims in turn, and each ack's sync of `done/` was a journal commit of
+//! its own. A handle set to `batch_acks` (the runner's) renames the task
+//! into `done/` and leaves the sync for later, at the latest: before its
+//! next sync of `cur/` (its next claim's: by then the claim's own file sync
+//! has usually committed the rename, and the `done/` sync is a cache
+//! flush), before a claim that finds nothing to run returns (the runner
+//! then waits), and when the handle is dropped. Until then a power loss can
+//! undo the rename: the task is back in `cur/` and is retried, which is the
+//! documented exit-to-ack window, made one claim longer (a millisecond or
+//! two on a busy runner) and no longer. It can never end in neither
+//! place: this handle never syncs `cur/` (which would make the task's
+//! removal durable) before `done/`. Another process syncing `cur/` in the
+//! meantime (a second worker's claim) is covered as every ack always was,
+//! between its rename and its sync: the file system keeps a rename whole
+//! (ext4, xfs, btrfs and apfs journal it as one change). A kill -9 changes
+//! nothing: the rename is in the page cache for every process.
 //!
 //! A nacked task goes back to `new/` under its old name, so it stays at the
 //! HEAD, with `not_before` set by capped exponential backoff: while it waits,
@@ -322,6 +341,10 @@ pub struct Queue {
     /// ([`Queue::claim_to_run`]); [`Queue::settle`] syncs it, and so does
     /// any change that makes a task's end durable, first.
     unsettled: std::cell::Cell<bool>,
+    /// Acks of this handle leave `done/` unsynced ([`Queue::batch_acks`]).
+    batch_acks: std::cell::Cell<bool>,
+    /// An ack of ours renamed a task into `done/` and did not sync it yet.
+    acks_unsynced: std::cell::Cell<bool>,
 }
 
 const SUBDIRS: [&str; 7] = ["tmp", "new", "cur", "done", "dead", "quarantine", "work"];
@@ -348,6 +371,8 @@ impl Queue {
             dir,
             log: root.lifecycle_log(),
             unsettled: std::cell::Cell::new(false),
+            batch_acks: std::cell::Cell::new(false),
+            acks_unsynced: std::cell::Cell::new(false),
         })
     }
 
@@ -390,6 +415,48 @@ impl Queue {
 
     pub(super) fn forget_work(&self, task: &str) {
         let _ = fs::remove_file(work_in(&self.dir, task));
+    }
+
+    /// Let this handle's acks leave the sync of `done/` for later: before
+    /// its next sync of `cur/`, when a claim finds nothing to run, or when
+    /// it is dropped (see "Why a runner's acks may sync `done/` late" in
+    /// the module header). For a runner, which acks and claims in turn.
+    pub fn batch_acks(&self) {
+        self.batch_acks.set(true);
+    }
+
+    /// Make the acks this handle left unsynced durable.
+    pub(super) fn sync_acks(&self) -> Result<()> {
+        if self.acks_unsynced.get() {
+            fsutil::fsync_dir_barrier(&self.sub("done"))?;
+            self.acks_unsynced.set(false);
+        }
+        Ok(())
+    }
+
+    /// fsync of a stage directory. `cur/` waits for our unsynced acks: a
+    /// task's removal from `cur/` must never be durable before its arrival
+    /// in `done/`.
+    pub(super) fn sync_stage(&self, stage: &str) -> Result<()> {
+        if stage == "cur" {
+            self.sync_acks()?;
+        }
+        fsutil::fsync_dir(&self.sub(stage))
+    }
+
+    /// Remove entry `name` of `stage` and sync the stage ([`Queue::sync_stage`]).
+    pub(super) fn remove_durably_in(&self, stage: &str, name: &str) -> Result<()> {
+        fsutil::remove_if_exists(&self.sub(stage).join(name))?;
+        self.sync_stage(stage)
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        // An ack left unsynced is synced before the handle goes (a failure
+        // here leaves it to the file system's own commit: the task is done
+        // for every process, and only a power loss could still undo it).
+        let _ = self.sync_acks();
     }
 }
 

@@ -491,3 +491,35 @@ fn live_slots_include_slots_beyond_the_spec() {
     assert_eq!(t.q.live_slots(), [(5, Some(me))]);
     assert_eq!(t.q.live_worker_pids(), [me]);
 }
+
+/// A runner's claim leaves `new/` unsynced until it settles, and its
+/// batched acks leave `done/` unsynced; every step that makes a task's end
+/// durable, or lets the runner wait, syncs what was left first (see the
+/// module header: the crash arguments depend on that order).
+#[test]
+fn a_runners_deferred_syncs_are_made_before_anything_depends_on_them() {
+    let t = setup();
+    let q = &t.q;
+    q.batch_acks();
+    let a = q.enqueue(b"a", None).unwrap().task;
+    let b = q.enqueue(b"b", None).unwrap().task;
+    let Claim::Claimed(c) = q.claim_to_run(now(), None, 0, 1).unwrap() else { panic!() };
+    assert_eq!(c.task(), a);
+    assert!(q.unsettled.get(), "the claim's new/ sync is left to settle");
+    q.settle().unwrap();
+    assert!(!q.unsettled.get());
+    q.ack(&a, &TaskOutcome::default()).unwrap();
+    assert!(q.acks_unsynced.get(), "a batched ack leaves done/ unsynced");
+    // The next claim syncs done/ before cur/, and the ack settles first.
+    let Claim::Claimed(c) = q.claim_to_run(now(), None, 0, 1).unwrap() else { panic!() };
+    assert_eq!(c.task(), b);
+    assert!(!q.acks_unsynced.get(), "a claim's cur/ sync waits for the batched ack");
+    assert!(q.unsettled.get());
+    q.ack(&b, &TaskOutcome::default()).unwrap();
+    assert!(!q.unsettled.get(), "the ack settled the claim first");
+    assert!(q.acks_unsynced.get());
+    // Nothing left: the claim syncs the ack before the runner would wait.
+    assert!(matches!(q.claim_to_run(now(), None, 0, 1).unwrap(), Claim::Empty));
+    assert!(!q.acks_unsynced.get());
+    assert_eq!(q.list().unwrap().pending.len(), 0);
+}
