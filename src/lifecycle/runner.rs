@@ -282,8 +282,8 @@ impl<'a> Runner<'a> {
         let started = crate::model::peer_env::resolve(spec, self.root.dir())
             .with_context(|| format!("cannot start {} for task {task}", spec.command[0]))
             .and_then(|env| {
-                session::check_startable(spec)?;
-                spawn(spec, &env, &task, &file, &c.payload)
+                let program = session::startable_program(spec, env.get("PATH"))?;
+                spawn(spec, &env, &program, &task, &file, &c.payload)
                     .with_context(|| format!("starting {} for task {task}", spec.command[0]))
             });
         let child = match started {
@@ -559,16 +559,24 @@ impl Trace {
 /// the peer's environment (`env`, see `peer_env`) plus the task's, the
 /// spec's cwd, the pane as its terminal. tmux's own variables of the pane
 /// (`TERM`, `TMUX`, ...) are kept, as a persistent peer's program has them.
+///
+/// `program` is `argv[0]` as [`session::startable_program`] found it on the
+/// peer's PATH: exec'd directly, so the child does not search the PATH
+/// again (one failed `execve` per directory before the right one); the
+/// program still sees the name it was given as its `argv[0]`.
 fn spawn(
     spec: &PeerSpec,
     env: &crate::model::peer_env::PeerEnv,
+    program: &std::path::Path,
     task: &str,
     file: &std::path::Path,
     payload: &[u8],
 ) -> Result<Child> {
+    use std::os::unix::process::CommandExt;
     let argv = program_argv(spec, file, payload);
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
+    let mut cmd = Command::new(program);
+    cmd.arg0(&argv[0])
+        .args(&argv[1..])
         .current_dir(&spec.cwd)
         .env_clear()
         .envs(TMUX_VARS.iter().filter_map(|k| Some((*k, std::env::var_os(k)?))))

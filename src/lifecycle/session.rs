@@ -209,6 +209,16 @@ pub fn peer_path(spec: &PeerSpec) -> String {
 /// Refuse to start `spec`'s program when its working directory is missing
 /// or the program cannot be executed (tmux would give a silent dead pane).
 pub fn check_startable(spec: &PeerSpec) -> Result<()> {
+    let program = spec.command.first().context("peer has no program")?;
+    // The peer's PATH (its environment assembled, the password database
+    // read when the record lacks a base variable) only for a bare name.
+    let path = (!program.contains('/')).then(|| peer_path(spec));
+    startable_program(spec, path.as_deref()).map(|_| ())
+}
+
+/// [`check_startable`] with the peer's PATH already known (`path`, from
+/// its resolved environment); returns the program's resolved path.
+pub fn startable_program(spec: &PeerSpec, path: Option<&str>) -> Result<PathBuf> {
     let id = &spec.identity;
     if !spec.cwd.is_dir() {
         bail!(
@@ -218,12 +228,7 @@ pub fn check_startable(spec: &PeerSpec) -> Result<()> {
         );
     }
     let program = spec.command.first().context("peer has no program")?;
-    // The peer's PATH (its environment assembled, the password database
-    // read when the record lacks a base variable) only for a bare name.
-    let path = (!program.contains('/')).then(|| peer_path(spec));
-    check_program(program, &spec.cwd, path.as_deref())
-        .with_context(|| format!("cannot launch {id}"))?;
-    Ok(())
+    check_program(program, &spec.cwd, path).with_context(|| format!("cannot launch {id}"))
 }
 
 /// Check that `program` can be executed by the pane: an absolute path (or one
