@@ -153,10 +153,10 @@ def main():
         f.write(f"Where each task's time goes in the runner ({len(per['claim_us'])} tasks, from "
                 "`MUXVISOR_TRACE`):\n\n| step | median us | p99 us |\n|---|---:|---:|\n")
         names = {
-            "claim_us": "claim (queue lock, head rewritten into cur/ and synced, new/ synced)",
-            "start_us": "start (payload file, program check, fork/exec, ev=task-start)",
+            "claim_us": "claim (queue lock, head rewritten into cur/ and synced, the previous ack's done/ synced)",
+            "start_us": "start (payload file, program check, fork/exec, new/ synced while the program starts, ev=task-start)",
             "run_us": "the program itself (`true`)",
-            "commit_us": "commit (ev=session-exit, rename into done/, done/ synced, ev=task-done)",
+            "commit_us": "commit (ev=session-exit, rename into done/, ev=task-done; done/ is synced by the next claim)",
             "outcome_us": "outcome (screen's last lines through the runner's tmux control client, outcome file)",
         }
         for fld in fields:
@@ -164,7 +164,7 @@ def main():
         f.write(f"\nExit to record ({len(to_commit)} tasks; each program's last act stamps the "
                 "wall clock):\n\n| | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|\n")
         for label, xs in (("exit seen by the runner (waitpid returns)", to_exit),
-                          ("end durable (rename into done/ synced)", to_commit)):
+                          ("end recorded (renamed into done/; synced with the next claim)", to_commit)):
             f.write(f"| {label} | {pct(xs, 50):.3f} | {pct(xs, 99):.3f} | {max(xs):.3f} |\n")
     print(open(a.out).read())
 
