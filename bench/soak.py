@@ -54,6 +54,20 @@ run sleeps 3 s. Their accounts:
      final path;
   8. a timed-out run ends within 2 s of its --task-timeout (ev=task-timeout
      duration) and no 3 s first run of e-slow finishes.
+Issue 22 adds an agent pool, a-pool: the fake agent (tests/fake-agent/agent.py,
+`--reply echo`) with --workers 2 --warm 1 --reuse 5s --idle-ttl 20s
+--reset /clear; one sender waits for each reply (`send --wait 60s`), one
+does not, and both pause 6 to 25 s now and then (idle stops, refills).
+The chaos hits it as any peer (its server, runners, canary, SIGSTOP, stops)
+and kills its agents (an instance's program). Its accounts (9): every
+prompt in its queue or acknowledged ends done with the fake's answer to
+that very prompt as its reply, or dead-lettered with a reason; no prompt
+typed into a busy agent, each typed once per attempt (a typing with no
+task-start is allowed only right before a kill); `send --wait` printed
+only its own reply and exited 0, 1 or 75 as its task ended; every agent
+kill has one ev=session-exit unless its runner or server went first, and
+every agent gone is recorded (its own session-exit, or its instance's end);
+after the settle the live agents are the instances `status` lists.
 A task run twice because a stop ended its runner right after its program
 ended (the same exit-to-ack window) is allowed and counted with the others.
 Prints the figures and exits 1 on any violation (2 if it could not run).
@@ -107,8 +121,23 @@ EPHEMERAL = {
     "e-pool": (["sh", "-c", 't=$1; ' + LOG_START + LOG_END, "{out}", "{task}"],
                ["--workers", "3"]),
 }
+# An agent pool (SPEC section 10, issue 22): the fake agent (tests/fake-agent/)
+# answers each prompt with `reply to: <prompt>`; up to two instances, one
+# kept warm, one reused for 5 s after a task, one never used stopped after
+# 20 s idle, `/clear` typed between two tasks of an instance. Each agent
+# logs its turns to its own file, `a-pool.txt.<its pid>.jsonl` ($0 is the
+# output path, the preset's arguments follow in "$@").
+FAKE = os.path.join(REPO, "tests", "fake-agent", "agent.py")
+EPHEMERAL["a-pool"] = (
+    ["sh", "-c", f"exec python3 '{FAKE}' --reply echo --busy 0.3 --busy-jitter 1.2 "
+     '--log "$0.$$.jsonl" "$@"', "{out}"],
+    ["--agent", "claude", "--workers", "2", "--warm", "1", "--reuse", "5s", "--idle-ttl", "20s",
+     "--reset", "/clear"])
+AGENTS = {"a-pool": dict(workers=2, warm=1, reset="/clear")}
+# How long a `send --wait` to an agent pool waits for its reply.
+WAIT_S = 60
 # Peers that run several workers (`add --workers N`).
-WORKERS = {"e-pool": 3}
+WORKERS = {"e-pool": 3, "a-pool": 2}
 TASK_TIMEOUT = {"e-slow": 1.0}
 # Per peer, the sleeps a sender picks from (seconds; the first run of an
 # e-slow task that sleeps 3 s outlives its 1 s timeout).
@@ -116,7 +145,11 @@ SLEEPS = {"e-slow": ["0.05", "0.1", "3"]}
 # Senders per ephemeral peer (two on e-argv: concurrent enqueues) and the
 # pause between their sends, seconds.
 SENDERS = {"e-argv": [(0.05, 0.6), (0.05, 0.6)], "e-file": [(0.1, 0.8)], "e-keys": [(0.5, 2.0)],
-           "e-slow": [(0.3, 1.5)], "e-pool": [(0.05, 0.4), (0.05, 0.4)]}
+           "e-slow": [(0.3, 1.5)], "e-pool": [(0.05, 0.4), (0.05, 0.4)],
+           # a-pool: the first waits for each reply (`send --wait`), the
+           # second does not; both pause 6 to 25 s now and then, so that idle
+           # instances stop and the warm one is refilled.
+           "a-pool": [(0.05, 1.0), (0.3, 2.5)]}
 CHAOS_WEIGHTS = {
     "server": 10, "pane": 6, "runner": 8, "program": 8, "sender": 6, "tick": 6,
     "canary": 6, "waiter": 5, "handover": 6, "sigstop": 5,
@@ -303,6 +336,7 @@ class Soak:
         self.ops = []                # deliberate operations (stops, inside stops, moves)
         self.oprng = random.Random(a.seed + 1 if a.seed is not None else None)
         self.lost = {}               # (socket path, server pid) -> first sighting of a lost socket
+        self.pool_peak, self.agent_peak = {}, {}
 
     # --- running muxvisor ---
     def run(self, args, timeout=60.0, kind=None):
@@ -415,6 +449,14 @@ class Soak:
             return None
         return rng.choice(pids) if rng else pids[0]
 
+    def agent_pids(self, i):
+        """The live agents of pool `i`: the fake agent's processes under
+        its server (each a child of a runner, a pane's program)."""
+        srv = self.server_pid(i)
+        if not srv:
+            return []
+        return [p for p in descendants(srv) if alive(p) and any(FAKE.encode() == w for w in argv(p))]
+
     def intent(self, i):
         return os.path.exists(os.path.join(self.root, "run", f"{i}.stopping"))
 
@@ -440,6 +482,8 @@ class Soak:
 
     # --- threads ---
     def sender(self, peer, n0, gap):
+        if peer in AGENTS:
+            return self.asender(peer, n0, gap, wait=n0 == 0)
         n = 0
         while not self.stop_senders.is_set():
             sleeps = SLEEPS.get(peer, ['0', '0.05', '0.1', '0.2', '0.3'])
@@ -456,6 +500,33 @@ class Soak:
                                        err=err.strip()[-300:]))
             n += 1
             time.sleep(self.rng.uniform(*gap))
+
+    def asender(self, peer, n0, gap, wait):
+        """Prompts to an agent pool, each text unique: with `--wait`, the
+        printed reply is kept (it must be the fake's answer to this very
+        prompt); without, only the task id."""
+        n = 0
+        while not self.stop_senders.is_set():
+            text = f"{peer}.{n0}.{n:05d} question {self.rng.randrange(10 ** 6)}"
+            args = ["send", peer, text, "--json"] + (["--wait", f"{WAIT_S}s"] if wait else [])
+            rc, out, err, t0, t1 = self.run(args, timeout=WAIT_S + 30, kind="send")
+            task = reply = stage = None
+            if out.strip():
+                try:
+                    d = json.loads(out)
+                    task, reply, stage = d.get("task"), d.get("reply"), d.get("stage")
+                except ValueError:
+                    if rc == 0:
+                        rc = "bad-json"
+            with self.rec_lock:
+                self.sends.append(dict(peer=peer, text=text, rc=rc, task=task, t0=t0, t1=t1,
+                                       wait=wait, reply=reply, stage=stage, out=out[-300:],
+                                       err=err.strip()[-300:]))
+            n += 1
+            if self.rng.random() < 0.06:
+                self.stop_senders.wait(self.rng.uniform(6, 25))
+            else:
+                time.sleep(self.rng.uniform(*gap))
 
     def psender(self):
         n = 0
@@ -495,9 +566,12 @@ class Soak:
             for i in WORKERS:  # how many of a pool's tasks run at once
                 try:
                     n = len(os.listdir(os.path.join(self.root, "queues", i, "cur")))
-                    self.pool_peak = max(getattr(self, "pool_peak", 0), n)
+                    self.pool_peak[i] = max(self.pool_peak.get(i, 0), n)
                 except OSError:
                     pass
+            for i in AGENTS:  # how many agents live at once
+                n = len(self.agent_pids(i))
+                self.agent_peak[i] = max(self.agent_peak.get(i, 0), n)
             by_path = {}
             try:
                 with open("/proc/net/unix") as f:
@@ -658,6 +732,8 @@ class Soak:
     def chaos_program(self):
         i = self.rng.choice(list(EPHEMERAL))
         r = self.runner_pid(i, self.rng)
+        if i in AGENTS:
+            return self.kill_agent(i, r)
         # The program shares the runner's group; its control-mode tmux
         # client does not.
         kids = [c for c in children(r) if alive(c) and (pstat(c) or (0, 0, 0))[2] == r] if r else []
@@ -665,6 +741,35 @@ class Soak:
             return False
         c = self.rng.choice(kids)
         return self.signal(c, pstat(c), signal.SIGKILL) and (self.record("program", i, c) or True)
+
+    def agent_of(self, i, runner):
+        """The agent program of the pool instance that `runner` serves (its
+        instance file names it; it must be the runner's child)."""
+        d = os.path.join(self.root, "state")
+        for name in os.listdir(d) if os.path.isdir(d) else []:
+            if not re.fullmatch(re.escape(i) + r"\.pool-\d+\.json", name):
+                continue
+            try:
+                with open(os.path.join(d, name)) as f:
+                    inst = json.load(f)
+            except (OSError, ValueError):
+                continue
+            pid = inst.get("pid")
+            if inst.get("runner_pid") == runner and pid and (pstat(pid) or (0, 0))[1] == runner:
+                return pid, inst
+        return None, None
+
+    def kill_agent(self, i, r):
+        """kill -9 of a pool instance's agent (the runner's child)."""
+        pid, inst = self.agent_of(i, r) if r else (None, None)
+        if not pid or not alive(pid):
+            return False
+        busy = bool(inst.get("task"))
+        if self.signal(pid, pstat(pid), signal.SIGKILL):
+            self.record("program", i, pid, runner=r, slot=inst.get("slot"), task=inst.get("task"),
+                        busy=busy)
+            return True
+        return False
 
     def kill_live(self, kind):
         end = time.time() + 1.5
@@ -925,6 +1030,13 @@ class Soak:
                 for i in EPHEMERAL:
                     q = rows[i]["queue"]
                     ok = ok and q["pending"] == 0 and q["running"] == 0
+                    if i in AGENTS:
+                        # Its warm instances stay: settled once down to
+                        # --warm, all of them ready and none starting.
+                        ws = rows[i].get("workers") or []
+                        ok = ok and len(ws) == AGENTS[i]["warm"] and all(
+                            (w.get("agent") or {}).get("state") == "ready" for w in ws)
+                        continue
                     ok = ok and rows[i]["state"] != "running"
                 ok = ok and not self.hooks()
             good = good + 1 if ok else 0
@@ -1353,6 +1465,323 @@ def pool_death_accounts(s, life, exits, v):
     return d
 
 
+def agent_turns(s, i):
+    """Per agent pid of pool `i`, the turns its log recorded: (text, state,
+    t). Each fake agent logs to `<peer>.txt.<pid>.jsonl`."""
+    out = {}
+    pre = f"{i}.txt."
+    for name in os.listdir(s.out):
+        m = re.fullmatch(re.escape(pre) + r"(\d+)\.jsonl", name)
+        if not m:
+            continue
+        turns = out.setdefault(int(m.group(1)), [])
+        with open(os.path.join(s.out, name), errors="replace") as f:
+            for line in f:
+                try:
+                    d = json.loads(line)
+                except ValueError:
+                    continue  # the agent killed mid-line
+                if "turn" in d:
+                    turns.append((d.get("text"), d.get("state"), float(d.get("t") or 0)))
+    return out
+
+
+def agent_accounts(s, i, life, exits, v, live):
+    """Issue 22's accounts for the agent pool `i`: every prompt whose task
+    is known (its send printed the task id) or that is in the queue at all
+    (a sender killed after the enqueue) ends done, with the fake's answer
+    to that very prompt as its reply, or dead-lettered with a reason; each
+    prompt is typed into an agent once per attempt (a typing with no
+    task-start after it is allowed only when a kill, of that agent, its
+    runner or its server, explains it), never into a busy agent; `send
+    --wait` printed only its own prompt's reply, and exited 0, 1 or 75 as
+    its task ended; every agent's death is recorded (its own ev=session-exit,
+    or its instance's end: a runner or server death, an idle stop, a
+    failed reset, a stop). Returns the figures; appends violations to `v`.
+    Also returns {task: shown} for the stop accounts."""
+    a = dict(tasks=0, done=0, dead=0, dead_reasons={}, other=0, lost=0, mismatch=0, no_reply=0,
+             typed=0, resets=0, typed_busy=0, extra_typed=0, extra_explained=0,
+             starts_no_turn=0, waits={}, wait_mismatch=0, wait_inconsistent=0, kills=0,
+             kill_recorded=0, kill_superseded=0, kill_unrecorded=0, exits_unexplained=0, exits_hangup=0,
+             agents=0, agents_alive=0, ended_own=0, ended_instance=0, ended_unrecorded=0,
+             reaped=0, reused=0, max_tasks_per_agent=0, reset_failed=0, undelivered=0,
+             leftover_ok=None)
+    qdir = os.path.join(s.root, "queues", i)
+    tasks = set()
+    for stage in ("new", "cur", "done", "dead"):
+        d = os.path.join(qdir, stage)
+        for name in os.listdir(d) if os.path.isdir(d) else []:
+            m = re.fullmatch(r"(\d{20})\.([0-9a-z]+)", name)
+            if m:
+                tasks.add(m.group(2))
+    sends = [x for x in s.sends if x["peer"] == i]
+    for x in sends:
+        if x.get("task"):
+            tasks.add(x["task"])
+    shown, text_of = {}, {}
+    for t in sorted(tasks):
+        rc, out, err, _, _ = s.run(["queue", i, "show", t, "--json"])
+        if rc != 0:
+            a["lost"] += 1
+            v.append(f"LOST: task {t} of {i}: queue show: {err.strip()}")
+            continue
+        shown[t] = json.loads(out)
+        text_of[t] = shown[t].get("payload")
+    by_text = {}
+    for t, x in text_of.items():
+        by_text.setdefault(x, []).append(t)
+    te = task_events(life)
+    done_events = {}
+    for e in life:
+        if e.get("ev") == "task-done" and e.get("identity") == i:
+            done_events[e.get("task")] = done_events.get(e.get("task"), 0) + 1
+    kills = [k for k in s.kills if k.get("id") == i and not k.get("missed")]
+    stops = [iso_epoch(e.get("ts", "")) for e in life if e.get("ev") == "stop"
+             and e.get("identity") == i]
+    stops += [o["t0"] for o in s.ops if o["kind"] == "stop_worker" and o.get("id") == i
+              and o.get("t0")]
+
+    def ended_by(t0, t1, kinds=("runner", "server")):
+        """A kill of `kinds` of this pool, or a stop of it, in [t0, t1]."""
+        return any(k["kind"] in kinds and t0 <= k["t"] <= t1 for k in kills) or any(
+            t0 <= t <= t1 for t in stops)
+
+    # 1. every task ends done with its own reply, or dead with a reason.
+    for t, sh in shown.items():
+        a["tasks"] += 1
+        stage, text = sh.get("stage"), text_of[t]
+        if stage == "done":
+            a["done"] += 1
+            reply = sh.get("reply")
+            if reply is None:
+                a["no_reply"] += 1
+                v.append(f"REPLY LOST: task {t} ({text!r}) of {i} is done with no reply on record: "
+                         + "; ".join(f"{e.get('ts')} {e['ev']} {e.get('reason', '')}"
+                                     for e in te.get(t, [])))
+            elif reply.strip() != f"reply to: {text}":
+                a["mismatch"] += 1
+                v.append(f"MIXUP: task {t} ({text!r}) of {i} is done with the reply {reply!r}")
+            if done_events.get(t, 0) != 1:
+                v.append(f"task {t} ({text!r}) of {i} has {done_events.get(t, 0)} ev=task-done")
+        elif stage == "dead":
+            a["dead"] += 1
+            reason = (sh.get("reason") or "").strip()
+            if not reason:
+                v.append(f"task {t} ({text!r}) of {i} is dead without a reason")
+            key = reason.split("\n")[0][:60] or "(none)"
+            a["dead_reasons"][key] = a["dead_reasons"].get(key, 0) + 1
+        else:
+            a["other"] += 1
+            v.append(f"task {t} ({text!r}) of {i} is still {stage} after settling")
+
+    # 2. typings: never into a busy agent, one per attempt.
+    turns = agent_turns(s, i)
+    typings = {}  # text -> [(pid, t, matched)]
+    for pid, ts_ in turns.items():
+        for text, state, t in ts_:
+            if text == AGENTS[i].get("reset"):
+                a["resets"] += 1
+            else:
+                a["typed"] += 1
+                typings.setdefault(text, []).append([pid, t, False])
+                if text not in by_text:
+                    v.append(f"{i}: agent {pid} took a turn {text!r} that is no task's prompt")
+            if state != "ready":
+                a["typed_busy"] += 1
+                v.append(f"TYPED INTO A {state.upper()} AGENT: {i} agent {pid} at {t:.3f}: {text!r}")
+    for t, text in text_of.items():
+        starts = [e for e in te.get(t, []) if e["ev"] == "task-start"]
+        ty = typings.get(text, [])
+        for e in starts:
+            at, pid = iso_epoch(e.get("ts", "")), int(e.get("pid") or 0)
+            cand = [x for x in ty if x[0] == pid and not x[2] and x[1] <= at + 0.5]
+            if not cand:
+                a["starts_no_turn"] += 1
+                v.append(f"task {t} ({text!r}) of {i}: ev=task-start attempt={e.get('attempt')} "
+                         f"into agent {pid} at {e.get('ts')}, but that agent logged no such turn")
+                continue
+            max(cand, key=lambda x: x[1])[2] = True
+        for pid, at, matched in ty:
+            if matched:
+                continue
+            a["extra_typed"] += 1
+            # Typed, then the agent, its runner or its server killed (or the
+            # pool stopped) before the runner logged the task-start.
+            if any(k["kind"] in ("runner", "server", "program") and at - 0.5 <= k["t"] <= at
+                   + ACK_WINDOW for k in kills) or any(at - 0.5 <= x <= at + ACK_WINDOW
+                                                       for x in stops):
+                a["extra_explained"] += 1
+            else:
+                v.append(f"TYPED TWICE: task {t} ({text!r}) of {i}: typed into agent {pid} at "
+                         f"{at:.3f} with no ev=task-start for it, and no kill explains it; "
+                         f"typings {[(p, round(x, 3)) for p, x, _ in ty]}; events "
+                         + "; ".join(f"{e.get('ts')} {e['ev']} attempt={e.get('attempt', '')} "
+                                     f"pid={e.get('pid', '')} {e.get('reason', '')}"
+                                     for e in te.get(t, [])))
+    for e in life:
+        if e.get("identity") == i and e.get("ev") == "reset-failed":
+            a["reset_failed"] += 1
+        if e.get("identity") == i and e.get("ev") == "msg-undelivered":
+            a["undelivered"] += 1
+
+    # 3. `send --wait`: its own reply, and an exit code its task's end explains.
+    for x in sends:
+        if not x.get("wait"):
+            continue
+        rc = str(x["rc"])
+        a["waits"][rc] = a["waits"].get(rc, 0) + 1
+        t = x.get("task")
+        sh = shown.get(t) if t else None
+        end = [e for e in te.get(t, []) if e["ev"] in ("task-done", "task-dead")] if t else []
+        if x["rc"] == 0:
+            if (x.get("reply") or "").strip() != f"reply to: {x['text']}":
+                a["wait_mismatch"] += 1
+                v.append(f"MIXUP: `send --wait` of {x['text']!r} (task {t}) printed the reply "
+                         f"{x.get('reply')!r}")
+            if not sh or sh.get("stage") != "done":
+                a["wait_inconsistent"] += 1
+                v.append(f"`send --wait` of {x['text']!r} exited 0, but task {t} is "
+                         f"{sh and sh.get('stage')}")
+        elif x["rc"] == 1:
+            if not sh or sh.get("stage") != "dead":
+                a["wait_inconsistent"] += 1
+                v.append(f"`send --wait` of {x['text']!r} exited 1 ({x['err'][-160:]}), but task "
+                         f"{t} is {sh and sh.get('stage')}")
+        elif x["rc"] == 75:
+            early = [e for e in end if iso_epoch(e.get("ts", "")) < x["t1"] - 0.5]
+            if x["t1"] - x["t0"] < WAIT_S - 1 or early:
+                a["wait_inconsistent"] += 1
+                v.append(f"`send --wait` of {x['text']!r} exited 75 after "
+                         f"{x['t1'] - x['t0']:.1f}s, task {t} ended {[e.get('ts') for e in early]}")
+        elif x["rc"] != -9:
+            a["wait_inconsistent"] += 1
+            v.append(f"`send --wait` of {x['text']!r} exited {x['rc']}: {x['err'][-200:]}")
+
+    # 4. agent deaths.
+    starts = [e for e in life if e.get("ev") == "instance-start" and e.get("identity") == i]
+    agent_pids = {int(e.get("pid") or 0) for e in starts}
+    a["agents"] = len(agent_pids)
+    own = {}
+    for e in exits:
+        if e.get("ev") == "session-exit" and e.get("identity") == i \
+                and int(e.get("pid") or 0) in agent_pids:
+            own.setdefault(int(e["pid"]), []).append(e)
+    killed = {}
+    for k in kills:
+        if k["kind"] == "program":
+            killed[k["pid"]] = k
+            a["kills"] += 1
+            n = len(own.get(k["pid"], []))
+            if n == 1:
+                a["kill_recorded"] += 1
+            elif n > 1:
+                v.append(f"agent {k['pid']} of {i}: {n} ev=session-exit: {own[k['pid']]}")
+            elif ended_by(k["t"] - 2, k["t"] + 2):
+                a["kill_superseded"] += 1
+            else:
+                a["kill_unrecorded"] += 1
+                v.append(f"UNRECORDED: agent {k['pid']} of {i} killed at {k['t']:.3f} (runner "
+                         f"{k.get('runner')}, task {k.get('task')}): no ev=session-exit")
+    server_ends = [iso_epoch(e.get("ts", "")) for e in exits + life
+                   if e.get("identity") == i and e.get("ev") in ("server-exit", "gone")]
+    timeouts = {(e.get("slot"), iso_epoch(e.get("ts", ""))) for e in life
+                if e.get("ev") in ("task-timeout", "reset-failed") and e.get("identity") == i}
+    for pid, es in own.items():
+        if pid in killed:
+            continue
+        e = es[0]
+        at = iso_epoch(e.get("ts", ""))
+        if any(sl == e.get("slot") and at - 5 <= x <= at for sl, x in timeouts):
+            continue
+        # Its server died (killed, stopped, crashed): the terminal hung up
+        # and the agent left (the fake exits on EOF or SIGHUP) just before
+        # its runner, which recorded the death.
+        if ended_by(at - 3, at + 0.5) or any(at - 3 <= x <= at + 0.5 for x in server_ends):
+            a["exits_hangup"] += 1
+            continue
+        a["exits_unexplained"] += 1
+        v.append(f"agent {pid} of {i} died and no kill, timeout or failed reset explains it: {e}")
+    live_pids = set(s.agent_pids(i)) if live else set()
+    by_slot = {}
+    for e in starts:
+        by_slot.setdefault(e.get("slot"), []).append(e)
+    reaped = [e for e in life if e.get("ev") == "reaped-idle" and e.get("identity") == i]
+    a["reaped"] = len(reaped)
+    per_agent = {}
+    for e in te.values():
+        for x in e:
+            if x["ev"] == "task-start" and x.get("identity") == i:
+                per_agent[int(x.get("pid") or 0)] = per_agent.get(int(x.get("pid") or 0), 0) + 1
+    a["reused"] = sum(1 for n in per_agent.values() if n > 1)
+    a["max_tasks_per_agent"] = max(per_agent.values() or [0])
+    runner_exits = [iso_epoch(e.get("ts", "")) for e in exits if e.get("ev") == "session-exit"
+                    and e.get("identity") == i and int(e.get("pid") or 0) not in agent_pids]
+    for slot, es in by_slot.items():
+        for n, e in enumerate(es):
+            pid = int(e.get("pid") or 0)
+            if pid in live_pids:
+                a["agents_alive"] += 1
+                continue
+            t0 = iso_epoch(e.get("ts", ""))
+            t1 = iso_epoch(es[n + 1].get("ts", "")) if n + 1 < len(es) else float("inf")
+            if pid in own:
+                a["ended_own"] += 1
+            elif (ended_by(t0, t1) or any(t0 <= x <= t1 + 1 for x in server_ends + runner_exits)
+                  or any(r.get("slot") == slot and t0 <= iso_epoch(r.get("ts", "")) <= t1 + 1
+                         for r in reaped)
+                  or any(x.get("ev") == "reset-failed" and int(x.get("pid") or 0) == pid
+                         for x in life if x.get("identity") == i)):
+                a["ended_instance"] += 1
+            elif not live and t1 == float("inf"):
+                a["agents_alive"] += 1  # a recheck cannot tell: the last of its slot
+            else:
+                a["ended_unrecorded"] += 1
+                v.append(f"UNRECORDED: agent {pid} of {i} (slot {slot}, started {e.get('ts')}) "
+                         f"is gone with no record of its death or of its instance's end")
+
+    # 5. after the settle: the agents alive are the instances `status` lists.
+    if live:
+        rc, out, _, _, _ = s.run(["status", i, "--json"])
+        try:
+            ws = json.loads(out)[0].get("workers") or []
+        except (ValueError, IndexError):
+            ws = []
+        listed = {w.get("pid") for w in ws if w.get("pid")}
+        srv = s.server_pid(i)
+        bad = [p for p in live_pids if (pstat((pstat(p) or (0, 0))[1]) or (0, 0))[1] != srv]
+        a["leftover_ok"] = (listed == live_pids and len(live_pids) <= AGENTS[i]["workers"]
+                            and not bad)
+        if not a["leftover_ok"]:
+            v.append(f"{i}: after the settle, agents alive {sorted(live_pids)}, instances listed "
+                     f"{sorted(listed)} (at most {AGENTS[i]['workers']}); not a runner's child "
+                     f"under its server: {bad}")
+    return a, shown
+
+
+def print_agents(s, a, i):
+    print(f"agent pool {i} (--workers {AGENTS[i]['workers']} --warm {AGENTS[i]['warm']} --reuse "
+          f"5s --idle-ttl 20s --reset {AGENTS[i]['reset']}): prompts {a['tasks']} (every task "
+          f"in its queue): done {a['done']} (reply not the fake's answer to its own prompt "
+          f"{a['mismatch']}, no reply on record {a['no_reply']}), dead {a['dead']} "
+          f"{a['dead_reasons'] or ''}, other {a['other']}, lost {a['lost']}")
+    print(f"   typed {a['typed']} prompts and {a['resets']} resets; into a busy agent "
+          f"{a['typed_busy']}; typed with no task-start after it {a['extra_typed']} (a kill right "
+          f"after: {a['extra_explained']}); task-start without the turn {a['starts_no_turn']}; "
+          f"not taken in {a['undelivered']}; failed resets {a['reset_failed']}")
+    print(f"   send --wait exits {a['waits']}: printed another prompt's reply {a['wait_mismatch']}, "
+          f"exit code inconsistent with the task's end {a['wait_inconsistent']}")
+    print(f"   agents started {a['agents']} (alive at the end {a['agents_alive']}, most at once "
+          f"{s.agent_peak.get(i, '-')}); agent kills {a['kills']} (own ev=session-exit "
+          f"{a['kill_recorded']}, runner or server gone first {a['kill_superseded']}, unrecorded "
+          f"{a['kill_unrecorded']}); deaths recorded by their own ev=session-exit {a['ended_own']}, "
+          f"with their instance (runner or server death, idle stop, stop) {a['ended_instance']}, "
+          f"unrecorded {a['ended_unrecorded']}; agent exits as their server died "
+          f"{a['exits_hangup']}, that nothing explains {a['exits_unexplained']}")
+    print(f"   idle stops (ev=reaped-idle) {a['reaped']}; agents that took 2+ tasks {a['reused']} "
+          f"(most by one {a['max_tasks_per_agent']}); after the settle the live agents are the "
+          f"listed instances: {a['leftover_ok']}")
+
+
 def hook_accounts(s, v):
     """After the settle every live server's pane-died hook, and the binary
     its state records, name the binary's current path."""
@@ -1434,7 +1863,7 @@ def report(s, chaos_s, settled, load0, live):
                     continue
                 r = runs.setdefault(w[1], {"start": [], "end": [], "peer": i, "text": w[2]})
                 r[w[0]].append((n, int(w[3])) if w[0] == "start" else (float(w[4]), int(w[3])))
-    acked = [x for x in s.sends if x["rc"] == 0]
+    acked = [x for x in s.sends if x["rc"] == 0 and x["peer"] not in AGENTS]
     stages, dead_reasons, shown_all = {}, {}, {}
     rerun, twice, window, window_stopped = [], [], [], []
     for x in acked:
@@ -1480,6 +1909,12 @@ def report(s, chaos_s, settled, load0, live):
                      + "; ".join(f"{e.get('ts')} {e.get('ev')} {e.get('reason', e.get('status', ''))}"
                                  for e in life if e.get("task") == t))
     unacked_runs = sum(1 for t, r in runs.items() if t not in {x["task"] for x in acked})
+
+    # 1a. agent pools (issue 22).
+    agents = {}
+    for i in AGENTS:
+        agents[i], shown = agent_accounts(s, i, life, exits, v, live)
+        shown_all.update(shown)
 
     # 1b. deliberate stops, task timeouts (issue 19).
     acct = stop_and_timeout_accounts(s, life, acked, shown_all, runs, v)
@@ -1637,7 +2072,7 @@ def report(s, chaos_s, settled, load0, live):
         from datetime import datetime
         return datetime.fromisoformat(x.replace("Z", "+00:00")).timestamp()
     lat = [ts(starts[t]) - ts(enq[t]) for t in starts if t in enq]
-    send_ms = [(x["t1"] - x["t0"]) * 1000 for x in s.sends if x["rc"] == 0]
+    send_ms = [(x["t1"] - x["t0"]) * 1000 for x in s.sends if x["rc"] == 0 and not x.get("wait")]
     tick_ms = [(x["t1"] - x["t0"]) * 1000 for x in s.ticks if x["rc"] == 0]
     tick_rcs = {}
     for x in s.ticks:
@@ -1686,7 +2121,7 @@ def report(s, chaos_s, settled, load0, live):
         print(f"failed sends to p-echo (not killed by the chaos): {len(pfails)}, e.g.")
         for x in pfails[:3]:
             print(f"   rc={x['rc']}: {x['err'][-200:]}")
-    fails = [x for x in s.sends if x["rc"] not in (0, -9)]
+    fails = [x for x in s.sends if x["rc"] not in (0, -9) and not x.get("wait")]
     if fails:
         print(f"failed sends (not killed by the chaos): {len(fails)}, e.g.")
         for x in fails[:5]:
@@ -1695,15 +2130,20 @@ def report(s, chaos_s, settled, load0, live):
     print(f"pool {', '.join(f'{i} --workers {n}' for i, n in WORKERS.items())}: runner kills "
           f"{pool['kills']} (recorded by the hook {pool['hook']}, by a tick {pool['tick']}, naming "
           f"a task {pool['with_task']}; none as the server ended first {pool['superseded']}); "
-          f"most tasks running at once (sampled) {getattr(s, 'pool_peak', '-')}")
+          f"most tasks running at once (sampled) {s.pool_peak or '-'}")
+    for i, a_ in agents.items():
+        print_agents(s, a_, i)
     unrecorded = (unwatched_lost + sum(1 for x in v if x.startswith("MISSED"))
                   + deaths["unrecorded"] + pool["unrecorded"])
     lost = sum(1 for x in v if x.startswith("LOST:")) + sum(
-        1 for x in v if "after settling" in x)
+        1 for x in v if "after settling" in x) + sum(1 for x in v if x.startswith("REPLY LOST"))
+    unrecorded += sum(a_["kill_unrecorded"] + a_["ended_unrecorded"] for a_ in agents.values())
     print(f"ACCOUNTS: lost {lost}; finished twice outside the exit-to-ack window {len(twice)}; "
           f"unrecorded deaths {unrecorded}; tasks charged an attempt for a deliberate stop "
           f"{acct['charged']}; dead-lettered `stopped` by stop --fail-task (counted apart, not "
-          f"lost) {acct['failtask_dead']}")
+          f"lost) {acct['failtask_dead']}; agent pools: prompts typed twice outside a kill "
+          f"{sum(1 for x in v if x.startswith('TYPED TWICE'))}, replies mixed up "
+          f"{sum(1 for x in v if x.startswith('MIXUP'))}")
     print(f"\nVIOLATIONS: {len(v)}")
     for x in v:
         print(f" - {x}")
