@@ -77,6 +77,10 @@ Lifecycle flags:
                              `No conversation found with session ID: ID` and
                              exit 1 before ever being ready.
   --die-after N              exit 3 when the Nth turn has finished.
+  --die-on-paste TEXT        kill -9 itself once a paste of exactly TEXT
+                             is drawn in the draft, before its Enter (an
+                             agent killed while muxvisor types, e.g. a
+                             pool's --reset between two tasks).
   --reply echo               a finished turn shows `● reply to: <text>`
                              (agent pools: each prompt's own reply); a
                              `/clear` turn empties the history, as Claude's.
@@ -130,6 +134,7 @@ def parse_args(argv):
     # so a test can tell each prompt's reply.
     p.add_argument("--reply", choices=["done", "echo"], default="done")
     p.add_argument("--die-after", type=int, default=0)
+    p.add_argument("--die-on-paste", default=None)
     p.add_argument("--exit-before-ready", type=int, default=None)
     p.add_argument("--log", default=None)
     p.add_argument("--session-id", default=None)
@@ -266,6 +271,8 @@ class Agent:
             self.paste_ended = time.monotonic()
             text = self.paste.decode("utf-8", errors="replace")
             self.paste = b""
+            if self.args.die_on_paste is not None and text == self.args.die_on_paste:
+                self.die_when_drawn = True
             self.on_text(text.replace("\r\n", "\n").replace("\r", "\n"))
             return True
         b = buf[0]
@@ -464,6 +471,8 @@ class Agent:
         while True:
             if self.dirty:
                 self.draw()
+                if getattr(self, "die_when_drawn", False):
+                    os.kill(os.getpid(), signal.SIGKILL)
                 if getattr(self, "ready_pending", False) and self.state == "ready":
                     # The ready prompt is on the screen now: log when, and
                     # run the --on-ready command (the benchmark's Stop hook).

@@ -331,6 +331,50 @@ fn a_reset_not_taken_in_replaces_the_instance() {
     env.mv(&["stop", "rf"]).ok();
 }
 
+/// An agent that dies while the `--reset` is typed into it (the soak
+/// killed one there) is recorded as a death, with its exit, not as a reset
+/// it did not take in: one `ev=session-exit` for its pid (`signal=9`), no
+/// `ev=reset-failed`; the instance is replaced and answers the next task.
+#[test]
+fn an_agent_killed_while_its_reset_is_typed_is_recorded_as_a_death() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(
+        &env,
+        "rk",
+        &log,
+        &["--reset", "/clear"],
+        &["--busy", "0.2", "--die-on-paste", "/clear"],
+    );
+    let out = env.mv(&["send", "rk", "one", "--wait", "30s"]);
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: one");
+    let first = env.events("lifecycle", "instance-start")[0]
+        .split(' ')
+        .find_map(|kv| kv.strip_prefix("pid="))
+        .expect("the first agent's pid")
+        .to_string();
+    let deaths = || -> Vec<String> {
+        exits(&env, "session-exit", "rk")
+            .into_iter()
+            .filter(|l| l.contains(&format!(" pid={first} ")))
+            .collect()
+    };
+    assert!(
+        wait_until(WAIT, || !deaths().is_empty()
+            || !env.events("lifecycle", "reset-failed").is_empty()),
+        "neither a death nor a failed reset was recorded"
+    );
+    let failed = env.events("lifecycle", "reset-failed");
+    assert!(failed.is_empty(), "the agent's death was taken for a reset not taken in: {failed:#?}");
+    let d = deaths();
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert!(d[0].contains("signal=9") && !d[0].contains("task="), "{d:#?}");
+    let out = env.mv(&["send", "rk", "two", "--wait", "30s"]);
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: two");
+    assert!(env.events("lifecycle", "instance-start").len() >= 2, "the instance was replaced");
+    env.mv(&["stop", "rk"]).ok();
+}
+
 /// kill -9 of a pool instance's runner while its agent works on a task,
 /// with the `pane-died` hook unable to run (the binary that started the
 /// pool was moved away, as an upgrade does): the agent dies with its

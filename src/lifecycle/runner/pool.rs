@@ -297,6 +297,13 @@ impl Runner<'_> {
                             Err(e) => Some((format!("{:#}", e.into_anyhow()), Vec::new())),
                         };
                         looks.forget();
+                        // The agent died while the reset was typed (killed,
+                        // crashed): not a reset it ignored, but its death,
+                        // recorded as any (ev=session-exit, with its exit)
+                        // at the top of the loop, which replaces it.
+                        if failed.is_some() && agent.child.try_wait()?.is_some() {
+                            continue;
+                        }
                         // Not reset: the next task must not meet this one's
                         // context, so the agent is replaced.
                         if let Some((reason, lines)) = failed {
