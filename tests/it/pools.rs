@@ -375,6 +375,40 @@ fn an_agent_killed_while_its_reset_is_typed_is_recorded_as_a_death() {
     env.mv(&["stop", "rk"]).ok();
 }
 
+/// A replaced agent's screen is not the new agent's: the soak killed an
+/// idle agent, and its runner read the dead agent's ready prompt, still on
+/// the pane, as the new agent's, typed the next prompt into an agent still
+/// starting (which lost it and took the Enter as an empty turn), and kept
+/// a screen with another prompt's text as the reply. Here every agent but
+/// the first takes 2 s before it draws anything.
+#[test]
+fn a_new_agent_takes_no_prompt_before_it_drew_its_own_screen() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    let mark = env.scratch().join("started-once");
+    let fake = fake();
+    let (log_s, mark_s) = (log.to_string_lossy(), mark.to_string_lossy());
+    let script = format!(
+        "if [ -e '{mark_s}' ]; then sleep 2; fi; touch '{mark_s}'; \
+         exec python3 '{fake}' --reply echo --busy 0.2 --log '{log_s}' \"$@\""
+    );
+    let args = ["add", "nd", "--ephemeral", "--agent", "claude", "--backoff", "100ms"];
+    env.mv(&[&args[..], &["--", "sh", "-c", &script, "sh"]].concat()).ok();
+    let out = env.mv(&["send", "nd", "one", "--wait", "30s"]);
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: one");
+    let row = worker_rows(&env, "nd").into_iter().next().expect("the instance");
+    let agent = row["pid"].as_i64().expect("its agent") as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(agent), nix::sys::signal::Signal::SIGKILL)
+        .expect("kill -9 the idle agent");
+    assert!(wait_until(WAIT, || !alive(agent)));
+    let out = env.mv(&["send", "nd", "two", "--wait", "30s"]);
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: two", "{out:#?}");
+    let taken = turns(&log);
+    assert_eq!(taken.get("two"), Some(&1), "{taken:#?}");
+    assert_eq!(taken.get(""), None, "an empty turn: {taken:#?}");
+    env.mv(&["stop", "nd"]).ok();
+}
+
 /// kill -9 of a pool instance's runner while its agent works on a task,
 /// with the `pane-died` hook unable to run (the binary that started the
 /// pool was moved away, as an upgrade does): the agent dies with its

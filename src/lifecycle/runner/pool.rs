@@ -112,6 +112,12 @@ impl Runner<'_> {
         let mut looks = Looks::default();
         let mut failed_starts = 0u32;
         'agent: loop {
+            // A fresh terminal for each agent: a replaced agent's last
+            // screen (its ready prompt) and its scrollback stay on the pane
+            // until the new agent draws, and would be read as the new one's
+            // (a prompt typed into an agent still starting, a reply with
+            // another prompt's text in it).
+            clear_terminal();
             let (mut agent, noted) = match self.admit_and_start(&mut spec)? {
                 Admit::Started(agent, noted) => (agent, noted),
                 Admit::Failed(e) => {
@@ -625,6 +631,15 @@ impl Runner<'_> {
         }
         Ok(done)
     }
+}
+
+/// Reset our terminal (the pane: our stdout) and clear its screen and
+/// scrollback (RIS, ED 2, ED 3), in the order the pane reads them.
+fn clear_terminal() {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = out.write_all(b"\x1bc\x1b[H\x1b[2J\x1b[3J");
+    let _ = out.flush();
 }
 
 /// What an instance remembers between looks at its agent.
