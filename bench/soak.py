@@ -1446,7 +1446,9 @@ def pool_death_accounts(s, life, exits, v):
         if k["kind"] != "runner" or k.get("missed") or k.get("id") not in WORKERS:
             continue
         d["kills"] += 1
-        es = by_pid.get((k["id"], k["pid"]), [])
+        # Pids wrap: a record minutes later is another process's.
+        es = [e for e in by_pid.get((k["id"], k["pid"]), [])
+              if k["t"] - 1 <= iso_epoch(e.get("ts", "")) <= k["t"] + 60]
         if len(es) > 1:
             v.append(f"runner {k['pid']} of {k['id']}: {len(es)} ev=session-exit: {es}")
         elif len(es) == 1:
@@ -1500,7 +1502,8 @@ def agent_accounts(s, i, life, exits, v, live):
     failed reset, a stop). Returns the figures; appends violations to `v`.
     Also returns {task: shown} for the stop accounts."""
     a = dict(tasks=0, done=0, dead=0, dead_reasons={}, other=0, lost=0, mismatch=0, no_reply=0,
-             typed=0, resets=0, typed_busy=0, extra_typed=0, extra_explained=0,
+             typed=0, resets=0, typed_busy=0, extra_typed=0, extra_explained=0, extra_sigstop=0,
+             starts_dead_agent=0,
              starts_no_turn=0, waits={}, wait_mismatch=0, wait_inconsistent=0, kills=0,
              kill_recorded=0, kill_superseded=0, kill_unrecorded=0, exits_unexplained=0, exits_hangup=0,
              agents=0, agents_alive=0, ended_own=0, ended_instance=0, ended_unrecorded=0,
@@ -1595,6 +1598,12 @@ def agent_accounts(s, i, life, exits, v, live):
         for e in starts:
             at, pid = iso_epoch(e.get("ts", "")), int(e.get("pid") or 0)
             cand = [x for x in ty if x[0] == pid and not x[2] and x[1] <= at + 0.5]
+            if not cand and any(k["kind"] == "program" and k["pid"] == pid
+                                and at - 3 <= k["t"] <= at for k in kills):
+                # Typed into an agent killed just before: the runner's next
+                # look finds it dead, and the attempt fails (agent-died).
+                a["starts_dead_agent"] += 1
+                continue
             if not cand:
                 a["starts_no_turn"] += 1
                 v.append(f"task {t} ({text!r}) of {i}: ev=task-start attempt={e.get('attempt')} "
@@ -1611,6 +1620,12 @@ def agent_accounts(s, i, life, exits, v, live):
                    + ACK_WINDOW for k in kills) or any(at - 0.5 <= x <= at + ACK_WINDOW
                                                        for x in stops):
                 a["extra_explained"] += 1
+            elif any(k["kind"] == "sigstop" and k["t"] - 0.5 <= at <= k["t"] + k.get("secs", 0)
+                     + 0.5 for k in kills):
+                # Its server was SIGSTOPped while the runner typed: the tmux
+                # command timed out (deliver-failed, a retry), but the server
+                # ran it when continued: typed again on the retry.
+                a["extra_sigstop"] += 1
             else:
                 v.append(f"TYPED TWICE: task {t} ({text!r}) of {i}: typed into agent {pid} at "
                          f"{at:.3f} with no ev=task-start for it, and no kill explains it; "
@@ -1766,7 +1781,9 @@ def print_agents(s, a, i):
           f"{a['dead_reasons'] or ''}, other {a['other']}, lost {a['lost']}")
     print(f"   typed {a['typed']} prompts and {a['resets']} resets; into a busy agent "
           f"{a['typed_busy']}; typed with no task-start after it {a['extra_typed']} (a kill right "
-          f"after: {a['extra_explained']}); task-start without the turn {a['starts_no_turn']}; "
+          f"after: {a['extra_explained']}; its server SIGSTOPped, the delivery timed out and was "
+          f"retried: {a['extra_sigstop']}); task-start without the turn {a['starts_no_turn']} (into an agent just killed: "
+          f"{a['starts_dead_agent']}); "
           f"not taken in {a['undelivered']}; failed resets {a['reset_failed']}")
     print(f"   send --wait exits {a['waits']}: printed another prompt's reply {a['wait_mismatch']}, "
           f"exit code inconsistent with the task's end {a['wait_inconsistent']}")
