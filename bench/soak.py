@@ -1382,7 +1382,9 @@ def death_accounts(s, life, exits, v):
     ends += [(o["id"], o["t0"]) for o in s.ops
              if o["kind"] in ("stop_persistent", "inside_stop", "inside_restart") and o.get("t0")]
     for k in kills:
-        es = by_pid.get((k["id"], k["pid"]), [])
+        # Pids wrap: a record minutes later is another process's.
+        es = [e for e in by_pid.get((k["id"], k["pid"]), [])
+              if k["t"] - 1 <= iso_epoch(e.get("ts", "")) <= k["t"] + 60]
         if len(es) > 1:
             v.append(f"pane {k['pid']} of {k['id']}: {len(es)} ev=session-exit: {es}")
         elif len(es) == 1:
