@@ -1874,7 +1874,10 @@ def report(s, chaos_s, settled, load0, live):
             done_events[e.get("task")] = done_events.get(e.get("task"), 0) + 1
     runs = {}  # task -> {"start": [(idx, pid)], "end": [...]}
     for i in EPHEMERAL:
-        with open(os.path.join(s.out, f"{i}.txt")) as f:
+        path = os.path.join(s.out, f"{i}.txt")
+        if not os.path.exists(path) and not any(x["peer"] == i for x in s.sends):
+            continue  # `--recheck` of a root from before this peer was added
+        with open(path) as f:
             for n, line in enumerate(f):
                 w = line.split()
                 if len(w) != {"start": 4, "end": 5}.get(w[0] if w else "", 0):
