@@ -90,6 +90,26 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
+/// A JSON array of strings.
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect()
+}
+
+/// `queue ID list --json`'s pending tasks with their attempts, in order.
+fn pending_attempts(listed: &serde_json::Value) -> Vec<(String, u64)> {
+    listed["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["task"].as_str().unwrap().to_string(), t["attempt"].as_u64().unwrap()))
+        .collect()
+}
+
+/// `ids` with no attempt charged.
+fn uncharged(ids: &[String]) -> Vec<(String, u64)> {
+    ids.iter().map(|t| (t.clone(), 0)).collect()
+}
+
 fn life(env: &Env, ev: &str, id: &str) -> Vec<String> {
     env.events("lifecycle", ev)
         .into_iter()
@@ -251,19 +271,11 @@ fn a_stop_requeues_every_running_task_uncharged() {
     let out = env.mv(&["--json", "stop", "st"]);
     out.ok();
     let v = out.json();
-    let tasks: Vec<String> =
-        v["tasks"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+    let tasks = strings(&v["tasks"]);
     assert_eq!(tasks, ids[..3], "{v}");
     assert_eq!(v["task_outcome"], "requeued");
     let listed = env.mv(&["--json", "queue", "st", "list"]).json();
-    let pending: Vec<(String, u64)> = listed["pending"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t["task"].as_str().unwrap().to_string(), t["attempt"].as_u64().unwrap()))
-        .collect();
-    let want: Vec<(String, u64)> = ids.iter().map(|t| (t.clone(), 0)).collect();
-    assert_eq!(pending, want, "all back, in order, uncharged");
+    assert_eq!(pending_attempts(&listed), uncharged(&ids), "all back, in order, uncharged");
     assert!(listed["running"].as_array().unwrap().is_empty());
     assert!(wait_until(WAIT, || pids.iter().all(|p| !alive(*p))), "every runner ended");
     assert!(g.done().is_empty(), "nothing finished");
@@ -290,20 +302,12 @@ fn a_stop_of_a_hung_server_requeues_every_running_task_uncharged() {
     unsafe { libc::kill(server, libc::SIGCONT) };
     out.ok();
     let v = out.json();
-    let tasks: Vec<String> =
-        v["tasks"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+    let tasks = strings(&v["tasks"]);
     assert_eq!(tasks, ids, "{v}\n{}", env.read("logs/lifecycle.log"));
     assert!(wait_until(WAIT, || pids.iter().all(|p| !alive(*p))), "every runner ended");
     assert!(wait_until(WAIT, || !alive(server)));
     let listed = env.mv(&["--json", "queue", "hs", "list"]).json();
-    let pending: Vec<(String, u64)> = listed["pending"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| (t["task"].as_str().unwrap().to_string(), t["attempt"].as_u64().unwrap()))
-        .collect();
-    let want: Vec<(String, u64)> = ids.iter().map(|t| (t.clone(), 0)).collect();
-    assert_eq!(pending, want, "all back, in order, uncharged");
+    assert_eq!(pending_attempts(&listed), uncharged(&ids), "all back, in order, uncharged");
     assert!(life(&env, "task-retry", "hs").is_empty(), "{}", env.read("logs/lifecycle.log"));
     assert!(g.done().is_empty(), "nothing finished");
 }
