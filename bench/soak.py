@@ -1382,9 +1382,7 @@ def death_accounts(s, life, exits, v):
     ends += [(o["id"], o["t0"]) for o in s.ops
              if o["kind"] in ("stop_persistent", "inside_stop", "inside_restart") and o.get("t0")]
     for k in kills:
-        # Pids wrap: a record minutes later is another process's.
-        es = [e for e in by_pid.get((k["id"], k["pid"]), [])
-              if k["t"] - 1 <= iso_epoch(e.get("ts", "")) <= k["t"] + 60]
+        es = of_this_life(by_pid.get((k["id"], k["pid"]), []), k["t"])
         if len(es) > 1:
             v.append(f"pane {k['pid']} of {k['id']}: {len(es)} ev=session-exit: {es}")
         elif len(es) == 1:
@@ -1430,6 +1428,14 @@ def death_accounts(s, life, exits, v):
     return d
 
 
+def of_this_life(records, t):
+    """The ev=session-exit records of one pid that belong to the process
+    killed at `t`: its hook writes at once, a tick within seconds. Pids wrap
+    (a soak starts about 100,000 processes against a pid_max of 32,768), so
+    a record minutes later is another process's."""
+    return [e for e in records if t - 1 <= iso_epoch(e.get("ts", "")) <= t + 60]
+
+
 def pool_death_accounts(s, life, exits, v):
     """Every kill -9 of a pool's runner (any worker slot) is recorded once:
     one ev=session-exit for that pid, by its pane-died hook or by a tick
@@ -1448,9 +1454,7 @@ def pool_death_accounts(s, life, exits, v):
         if k["kind"] != "runner" or k.get("missed") or k.get("id") not in WORKERS:
             continue
         d["kills"] += 1
-        # Pids wrap: a record minutes later is another process's.
-        es = [e for e in by_pid.get((k["id"], k["pid"]), [])
-              if k["t"] - 1 <= iso_epoch(e.get("ts", "")) <= k["t"] + 60]
+        es = of_this_life(by_pid.get((k["id"], k["pid"]), []), k["t"])
         if len(es) > 1:
             v.append(f"runner {k['pid']} of {k['id']}: {len(es)} ev=session-exit: {es}")
         elif len(es) == 1:
