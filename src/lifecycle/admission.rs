@@ -26,9 +26,12 @@
 //! start of its agent (a warm start, a refill, a replacement after a death:
 //! [`instance_held`]); a held instance waits in its runner, its instance
 //! file says why (`status`), and `ev=admission-held` with its `slot` is
-//! logged once per hold. The runner takes its limits from its environment
+//! logged once per hold. The runner takes the limits the last `supervise`
+//! ran with ([`record_limits`], `run/admission-limits.json`: its flags laid
+//! over its environment), so that `supervise --max-starting` reaches the
+//! pools of the fleet it supervises; with no tick yet, its own environment
 //! (`MUXVISOR_MAX_STARTING`, `MUXVISOR_MIN_MEM_AVAILABLE`, as `launch`
-//! does), which is the environment of whoever started the pool's server.
+//! does), which is that of whoever started the pool's server.
 
 use std::time::Duration;
 
@@ -51,7 +54,7 @@ pub const START_SLOT: Duration = Duration::from_secs(300);
 pub const DEFAULT_MAX_STARTING: usize = 2;
 
 /// The limits in force.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     pub max_starting: usize,
     /// Bytes of available memory below which nothing is launched.
@@ -114,6 +117,37 @@ impl Limits {
             bail!("{given} would never start an agent; give 1 or more");
         }
         Ok(self)
+    }
+}
+
+fn limits_file(root: &Root) -> std::path::PathBuf {
+    root.run_dir().join("admission-limits.json")
+}
+
+/// Record the limits a `supervise` runs with, for the starts it does not
+/// make itself (an agent pool's instances, whose runners live in the pool's
+/// server): written only when they changed, atomically.
+pub fn record_limits(root: &Root, limits: &Limits) -> Result<()> {
+    if recorded_limits(root).as_ref() == Some(limits) {
+        return Ok(());
+    }
+    let bytes = serde_json::to_vec(limits)?;
+    fsutil::atomic_write(&limits_file(root), &bytes)
+}
+
+/// The limits the last `supervise` recorded, if any (an unreadable record
+/// counts as none: the caller's own limits apply).
+pub fn recorded_limits(root: &Root) -> Option<Limits> {
+    let bytes = fsutil::read_if_exists(&limits_file(root)).ok()??;
+    serde_json::from_slice::<Limits>(&bytes).ok().filter(|l| l.max_starting > 0)
+}
+
+/// The limits for a start that no `supervise` makes (an agent pool's
+/// instance): the last `supervise`'s, else this process's environment.
+pub fn limits_for_pool(root: &Root) -> Result<Limits> {
+    match recorded_limits(root) {
+        Some(l) => Ok(l),
+        None => Limits::from_env()?.with_flags(None, None),
     }
 }
 

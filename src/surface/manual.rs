@@ -796,7 +796,9 @@ pub fn sections() -> Vec<Section> {
              root, alive only while launches are held) launches it as soon as there is room, \
              the tick being the safety net. `stop ID` cancels a held launch. \
              `supervise --max-starting N --min-mem-available SIZE` set both, and `service \
-             install` carries them into the periodic tick; a limit of 0 starting agents is \
+             install` carries them into the periodic tick; each tick records the limits it \
+             runs with (run/admission-limits.json), and an agent pool's instances take those \
+             (before any tick, their own environment's). A limit of 0 starting agents is \
              refused (exit 1) by every command that launches. Restart delays carry jitter.",
         ),
         para(

@@ -267,6 +267,35 @@ fn admission_holds_a_pool_instance_while_another_starts() {
     env.mv(&["stop", "adm"]).ok();
 }
 
+/// `supervise --max-starting 1` reaches a pool's instances, whose runners
+/// live in the pool's server and never see the tick's flags: the tick
+/// records the limits it runs with, and the runners take them (on the old
+/// code they took their environment's default of 2 and started both).
+#[test]
+fn supervise_max_starting_holds_a_pool_instance_too() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(&env, "adm", &log, &["--workers", "2", "--warm", "2"], &["--slow-start", "2"]);
+    env.mv(&["supervise", "--once", "--max-starting", "1"]).ok();
+    let mut seen_held = None;
+    let both_ready = wait_until(WAIT, || {
+        let rows = worker_rows(&env, "adm");
+        let starting = rows
+            .iter()
+            .filter(|w| w["agent"]["state"] == "starting" && w["held"].is_null())
+            .count();
+        assert!(starting <= 1, "two instances starting at once: {rows:#?}");
+        if let Some(h) = rows.iter().find_map(|w| w["held"].as_str()) {
+            seen_held = Some(h.to_string());
+        }
+        rows.len() == 2 && rows.iter().all(|w| w["agent"]["state"] == "ready")
+    });
+    assert!(both_ready, "{:#?}", worker_rows(&env, "adm"));
+    let why = seen_held.expect("the second instance's start was held a while");
+    assert!(why.contains("agents are starting"), "{why}");
+    env.mv(&["stop", "adm"]).ok();
+}
+
 /// A blocked instance (SPEC §10) takes no task and is not counted free:
 /// the pool's first instance stops at Claude Code's trust dialog (the
 /// fake's, for slot 0 only), `status` says why, and a second instance is

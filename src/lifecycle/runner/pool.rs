@@ -434,17 +434,17 @@ impl Runner<'_> {
     /// written for it happen under the admission lock, so that instances
     /// (and launches) starting together cannot all see room for one more.
     fn admit_and_start(&self, spec: &mut PeerSpec) -> Result<Admit> {
-        let limits =
-            Limits::from_env().and_then(|l| l.with_flags(None, None)).unwrap_or_else(|e| {
-                super::failed(
-                    self.root,
-                    &self.id,
-                    &e.context("admission limits; the defaults apply"),
-                );
+        let mut held: Option<String> = None;
+        let mut said_bad_limits = false;
+        loop {
+            // Read each time: a tick may have changed them meanwhile.
+            let limits = admission::limits_for_pool(self.root).unwrap_or_else(|e| {
+                if !std::mem::replace(&mut said_bad_limits, true) {
+                    let e = e.context("admission limits; the defaults apply");
+                    super::failed(self.root, &self.id, &e);
+                }
                 Limits::default()
             });
-        let mut held: Option<String> = None;
-        loop {
             if HANGUP.load(std::sync::atomic::Ordering::SeqCst) {
                 return Ok(Admit::Hangup);
             }

@@ -34,6 +34,10 @@ pub fn run(ctx: &Ctx, args: SuperviseArgs) -> Result<ExitCode> {
     crate::tmux::tmux_path().map_err(crate::tmux::TmuxError::into_anyhow)?;
     let admission = crate::lifecycle::admission::Limits::from_env()?
         .with_flags(args.max_starting, args.min_mem_available.as_deref())?;
+    if let Err(e) = crate::lifecycle::admission::record_limits(&ctx.root, &admission) {
+        // The pools then keep the limits of their own environment.
+        output::warn(format!("recording the admission limits for agent pools: {e:#}"));
+    }
     let cfg = TickConfig {
         admission,
         retention: args.retention,
