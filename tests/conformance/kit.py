@@ -149,6 +149,37 @@ def poll(cond, timeout, step=0.1):
         time.sleep(step)
 
 
+def tree_memory_kib(pid):
+    """(PSS, RSS) in KiB of ``pid`` and every descendant, from
+    ``/proc/<pid>/smaps_rollup`` (Linux); (0, 0) where it cannot be read."""
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    pss = rss = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        try:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                for line in f:
+                    k, _, v = line.partition(":")
+                    if k == "Pss":
+                        pss += int(v.split()[0])
+                    elif k == "Rss":
+                        rss += int(v.split()[0])
+        except (OSError, ValueError):
+            pass
+    return pss, rss
+
+
 def iso_ts(text):
     """Seconds since the epoch of muxvisor's RFC 3339 time (``...Z``)."""
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
@@ -916,6 +947,12 @@ class Kit:
                     problems.append("send %s: rc=%d stdout=%r (want %r) stderr=%r" % (
                         t, r.returncode, r.stdout[-200:], want, r.stderr.strip()[-200:]))
             starts = len(e.events("instance-start"))
+            # What a warm instance costs: its runner, the agent and the
+            # agent's children (PSS shares libraries fairly between them).
+            mem = []
+            for w in (e.status().get("workers") or []):
+                if w.get("runner_pid"):
+                    mem.append(tree_memory_kib(w["runner_pid"]))
             marks = []
             for n in sorted(os.listdir(os.path.join(e.root, "state"))):
                 if n.startswith(PEER + ".pool-") and n.endswith(".mark.json"):
@@ -960,9 +997,14 @@ class Kit:
                   "instance, history after /clear %r" % (
                       "match" if not problems else "checked", starts,
                       [os.path.basename(p or "") for p in transcripts], history)
+            if mem:
+                det += "; memory per idle instance (runner + agent tree): PSS %s MiB, RSS %s MiB" % (
+                    "/".join("%.0f" % (p / 1024) for p, _ in mem),
+                    "/".join("%.0f" % (r / 1024) for _, r in mem))
             if problems:
                 det += " | " + "; ".join(problems)
-            self.report("pool", "FAIL" if problems else "PASS", det)
+            self.report("pool", "FAIL" if problems else "PASS", det,
+                        instance_pss_kib=[p for p, _ in mem], instance_rss_kib=[r for _, r in mem])
         self.with_env(body, hooks=True)
 
     def case_screens(self):
