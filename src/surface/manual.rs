@@ -447,7 +447,10 @@ pub const EVENTS: &[EventDoc] = &[
         when: "a task was dead-lettered (or a corrupt entry quarantined)",
         keys: &[
             ("task", "the task id (empty for an entry whose name is unreadable)"),
-            ("reason", "max-attempts, ttl, corrupt, stopped (`stop --fail-task`), ..."),
+            (
+                "reason",
+                "max-attempts, ttl, corrupt, stopped (`stop --fail-task`), delivery-unknown, ...",
+            ),
             ("attempt", "attempts made"),
             ("entry", "corrupt only: the queue entry, stage/name"),
             ("detail", "corrupt only: what is wrong with it"),
@@ -502,6 +505,23 @@ pub const EVENTS: &[EventDoc] = &[
                it stays at the head of the mailbox and the agent is blocked (reason \
                undelivered) until a mark",
         keys: &[("task", "the message's id"), ("screen", "the last screen lines, joined by |")],
+    },
+    EventDoc {
+        ev: "delivery-unknown",
+        file: "lifecycle",
+        when: "the tmux server did not answer while a mailbox message or an agent pool's task \
+               (or --reset) was typed (stopped or wedged: it may still run what it received \
+               once it answers). The task stays claimed, not typed again, while muxvisor waits \
+               for the server (at most 2 minutes, and a pool's task at most until its \
+               --task-timeout), then decides from the screen: taken in (it runs, or is \
+               delivered, as usual), typed but not submitted (Enter, confirmed), nothing typed \
+               (back at the head, no attempt charged), or undecidable: dead-lettered with \
+               reason delivery-unknown (`queue retry` sends it again)",
+        keys: &[
+            ("task", "the task or message id (none for a --reset)"),
+            ("slot", "an agent pool instance's worker slot"),
+            ("reason", "the step the server did not answer (screen, load, paste, enter) and why"),
+        ],
     },
     EventDoc {
         ev: "admitter-error",

@@ -22,7 +22,13 @@
 //! `delivered_at` in its outcome). Not taken in: put it back at the head
 //! uncounted, log `ev=msg-undelivered` with the screen quoted, and note it
 //! in the record, which makes the agent `blocked` (reason `undelivered`)
-//! until a person or a hook marks it. Only an entry queued as a message is
+//! until a person or a hook marks it. The server hung while it was typed
+//! (a tmux command timed out; it may still run it): logged
+//! `ev=delivery-unknown`, and settled once the server answers
+//! (`confirm::Unsure::settle`): taken in -> delivered as above; nothing
+//! typed -> back at the head uncounted; undecidable -> dead-lettered
+//! `delivery-unknown`, never typed again by itself (a hung server's late
+//! Enter would make a retry a second message). Only an entry queued as a message is
 //! ever typed, and only text that `tmux::paste::typable` allows; anything
 //! else is dead-lettered (`not-a-message`, `untypable`), never typed.
 //! A message left claimed by a deliverer that died is retried (counted,
@@ -65,6 +71,13 @@ pub enum DeliveryOutcome {
     Undelivered { task: String },
     /// The head entry may never be typed; it was dead-lettered.
     Refused { task: String, reason: String },
+    /// The server hung while the head message was typed, and showed none
+    /// of it once it answered: it is back at the head, uncounted.
+    NotTyped { task: String },
+    /// The server hung while the head message was typed, and whether the
+    /// agent took it in cannot be told: dead-lettered (`delivery-unknown`),
+    /// neither typed again nor receipted.
+    Unknown { task: String, reason: String },
     /// The agent is not ready (its view says why).
     NotReady(View),
     /// Nothing to deliver (empty, or the head backs off).
@@ -125,6 +138,14 @@ pub fn deliver_next(
     let (patterns, _) = looker.patterns(spec)?;
     let typed_at = Utc::now();
     let confirmed = match confirm::deliver(root, id, &patterns, &c.payload, !c.header.no_enter) {
+        Ok(Confirmed::Unsure(u)) => {
+            let _ = crate::model::logfmt::Event::new("delivery-unknown")
+                .id(id)
+                .kv("task", &task)
+                .kv("reason", u.reason())
+                .append_to(&root.lifecycle_log());
+            confirm::settle(root, id, &patterns, u)
+        }
         Ok(c) => c,
         Err(TmuxError::Refused(why)) => {
             q.dead_letter(&task, "untypable")?;
@@ -165,6 +186,19 @@ pub fn deliver_next(
                 .kv("screen", lines.join(" | "))
                 .append_to(&root.lifecycle_log());
             Ok(DeliveryOutcome::Undelivered { task })
+        }
+        Confirmed::NotTyped => {
+            q.release(&task)?;
+            Ok(DeliveryOutcome::NotTyped { task })
+        }
+        Confirmed::Unknown { reason } => {
+            q.dead_letter_because(&task, "delivery-unknown", &reason)?;
+            Ok(DeliveryOutcome::Unknown { task, reason })
+        }
+        Confirmed::Unsure(u) => {
+            let reason = u.reason();
+            q.dead_letter_because(&task, "delivery-unknown", &reason)?;
+            Ok(DeliveryOutcome::Unknown { task, reason })
         }
     }
 }
@@ -229,10 +263,14 @@ fn courier(root: &Root, id: &Identity) -> Result<()> {
             lock = Some(again);
         }
         let state = match deliver_next(root, &spec, &q, &mut looker)? {
-            DeliveryOutcome::Delivered { .. } | DeliveryOutcome::Refused { .. } => continue,
+            DeliveryOutcome::Delivered { .. }
+            | DeliveryOutcome::Refused { .. }
+            | DeliveryOutcome::Unknown { .. } => continue,
             DeliveryOutcome::Undelivered { .. } => Some(AgentState::Blocked),
             DeliveryOutcome::NotReady(v) => Some(v.state),
-            DeliveryOutcome::Empty | DeliveryOutcome::Busy => None,
+            DeliveryOutcome::NotTyped { .. } | DeliveryOutcome::Empty | DeliveryOutcome::Busy => {
+                None
+            }
         };
         if state == Some(AgentState::Unknown) {
             let since = *not_running.get_or_insert_with(Instant::now);
