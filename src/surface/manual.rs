@@ -415,7 +415,7 @@ pub const EVENTS: &[EventDoc] = &[
             (
                 "reason",
                 "exit-N, signal-N, timeout, server-dead, launch-failed, runner-died: ..., \
-                 keys-failed: ...",
+                 keys-failed: ..., agent-died: ..., agent-blocked: ...",
             ),
         ],
     },
@@ -428,6 +428,19 @@ pub const EVENTS: &[EventDoc] = &[
             ("task", "the task id"),
             ("duration_ms", "from claim to the program's end"),
             ("timeout_ms", "its --task-timeout"),
+        ],
+    },
+    EventDoc {
+        ev: "task-blocked",
+        file: "lifecycle",
+        when: "an agent pool instance's agent read blocked (a usage limit, a permission prompt) \
+               for a second while it worked a task: the task fails as `agent-blocked: REASON` \
+               (task-retry or task-dead follow, by the queue's retry policy); the instance keeps \
+               its agent, which takes no task while blocked (status says why)",
+        keys: &[
+            ("task", "the task id"),
+            ("slot", "the instance's worker slot"),
+            ("reason", "why the agent is blocked (usage-limit, permission, ...)"),
         ],
     },
     EventDoc {

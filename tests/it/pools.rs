@@ -612,3 +612,50 @@ fn a_prompt_still_unanswered_at_its_task_timeout_is_dead_lettered_not_retyped() 
     assert!(wait_until(WAIT, || env.events("lifecycle", "instance-start").len() == 2));
     env.mv(&["stop", "hangt"]).ok();
 }
+
+/// An instance whose agent goes blocked while it works a task (here the
+/// fake's usage-limit notice as its turn ends, for slot 0 only) no longer
+/// keeps the task until --task-timeout: after a short grace the task fails
+/// as `agent-blocked: usage-limit` (`ev=task-blocked`), the queue's retry
+/// policy sends it to another instance, which answers it; the blocked
+/// instance keeps its agent, takes no task, and says why in `status`.
+#[test]
+fn a_task_whose_agent_goes_blocked_fails_and_is_retried_on_another_instance() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    let fake = fake();
+    let log_s = log.to_string_lossy().into_owned();
+    let script = format!(
+        "if [ \"$MUXVISOR_SLOT\" = 0 ]; then set -- --usage-limit-after 1 \"$@\"; fi; \
+         exec python3 '{fake}' --reply echo --busy 0.3 --log '{log_s}' \"$@\""
+    );
+    let args = ["add", "lim", "--ephemeral", "--agent", "claude", "--workers", "2"];
+    let args = [&args[..], &["--backoff", "100ms", "--", "sh", "-c", &script, "sh"]].concat();
+    env.mv(&args).ok();
+    let out = env.mv(&["send", "lim", "the question", "--wait", "45s"]);
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: the question");
+    let blocked = env.events("lifecycle", "task-blocked");
+    assert!(
+        blocked.len() == 1 && blocked[0].contains("slot=0") && blocked[0].contains("usage-limit"),
+        "{blocked:#?}"
+    );
+    let retries = env.events("lifecycle", "task-retry");
+    assert!(
+        retries.len() == 1 && retries[0].contains("reason=\"agent-blocked: usage-limit\""),
+        "{retries:#?}"
+    );
+    let starts = env.events("lifecycle", "task-start");
+    assert!(starts.len() == 2 && starts[1].contains("slot=1"), "{starts:#?}");
+    assert_eq!(turns(&log).get("the question"), Some(&2), "typed once per attempt");
+    // The blocked instance keeps its agent and says why.
+    let row = worker_rows(&env, "lim").into_iter().find(|w| w["slot"] == 0).expect("slot 0");
+    assert!(
+        row["agent"]["state"] == "blocked"
+            && row["agent"]["reason"] == "usage-limit"
+            && row["task"].is_null(),
+        "{row:#?}"
+    );
+    let human = env.mv(&["status", "lim"]).ok().stdout.clone();
+    assert!(human.contains("lim instance 0: blocked (usage-limit"), "{human}");
+    env.mv(&["stop", "lim"]).ok();
+}

@@ -30,6 +30,10 @@
 //!   busy / starting    -> wait (--task-timeout ends the agent and fails
 //!                         the task); a refill of the warm instances is
 //!                         asked for a few seconds after a task was taken
+//!   blocked, a task    -> after a grace (BLOCKED_GRACE, a few looks in a
+//!                         row): the task fails `agent-blocked: <reason>`
+//!                         (queue's retry policy; ev=task-blocked), the
+//!                         agent stays, and others may start for the retry
 //!   blocked            -> takes no task; `status` shows the reason
 //! ```
 //!
@@ -142,6 +146,7 @@ impl Runner<'_> {
             let mut used = false;
             let mut idle_since = Instant::now();
             let mut refill_at: Option<Instant> = None;
+            let mut blocked_at_work: Option<Blocked> = None;
             let mut state = noted;
             let mut done = 0u64;
             loop {
@@ -262,6 +267,42 @@ impl Runner<'_> {
                             String::new,
                         )?;
                         end_child(&mut agent.child, super::TIMEOUT_GRACE);
+                        continue;
+                    }
+                    // Blocked at work (a usage limit, a permission prompt):
+                    // the task fails after a grace, not at --task-timeout.
+                    let looked_blocked = view.state == AgentState::Blocked;
+                    if !looked_blocked {
+                        blocked_at_work = None;
+                    } else if blocked_at_work.get_or_insert_with(Blocked::default).looked() {
+                        let why = view.reason.clone().unwrap_or_else(|| "blocked".into());
+                        self.log(
+                            &self.root.lifecycle_log(),
+                            Event::new("task-blocked")
+                                .id(&id)
+                                .kv("task", &w.task)
+                                .kv("slot", self.slot)
+                                .kv("reason", &why),
+                        );
+                        let t = w.task.clone();
+                        work = None;
+                        blocked_at_work = None;
+                        dispatch::finish(
+                            &spec,
+                            &self.q,
+                            &t,
+                            &Finish::Failed { reason: format!("agent-blocked: {why}") },
+                            String::new,
+                        )?;
+                        // The agent stays (a person may unblock it), but
+                        // its next task must not meet this one's context.
+                        used = true;
+                        reset_due = spec.reset.is_some();
+                        idle_since = Instant::now();
+                        state = self.note(&agent, None, view, done);
+                        // Blocked and not free: another instance may start
+                        // for the retry.
+                        self.refill(&spec);
                         continue;
                     }
                     if view.state != AgentState::Ready {
@@ -739,6 +780,32 @@ fn clear_terminal() {
     let mut out = std::io::stdout();
     let _ = out.write_all(b"\x1bc\x1b[H\x1b[2J\x1b[3J");
     let _ = out.flush();
+}
+
+/// How long, and for how many looks in a row, an agent at work must read
+/// blocked before its task fails: a blocked screen can flicker by (a
+/// permission prompt answered at once, a redraw).
+const BLOCKED_GRACE: Duration = Duration::from_secs(1);
+const BLOCKED_LOOKS: u32 = 5;
+
+/// An agent at work seen blocked: since when, and in how many looks in a row.
+struct Blocked {
+    since: Instant,
+    looks: u32,
+}
+
+impl Default for Blocked {
+    fn default() -> Blocked {
+        Blocked { since: Instant::now(), looks: 0 }
+    }
+}
+
+impl Blocked {
+    /// One more look that read blocked: true once the grace has passed.
+    fn looked(&mut self) -> bool {
+        self.looks += 1;
+        self.looks >= BLOCKED_LOOKS && self.since.elapsed() >= BLOCKED_GRACE
+    }
 }
 
 /// What an instance remembers between looks at its agent.
