@@ -9,7 +9,9 @@
 //! the process wait at that step instead: it creates the file and goes on
 //! once the test removed it (at most [`HOLD_MAX`]), so that a test can act
 //! at that exact moment (stop a tmux server between two commands of a
-//! delivery).
+//! delivery; the hold points are in `tmux::paste`, and
+//! `MUXVISOR_FAULT_SETTLE_MAX_MS` shortens how long such a delivery is
+//! then settled for, in `agent::confirm`).
 //! Without the feature, every function here is an empty inline stub.
 
 /// Crash here if `MUXVISOR_FAULT` names `step`.

@@ -625,3 +625,44 @@ fn a_message_whose_enter_a_stopped_server_did_not_answer_is_delivered_once() {
     );
     assert_eq!(life(&env, "msg-delivered").len(), 1, "one receipt");
 }
+
+/// The mailbox's side of a server that stays stopped too long (here the
+/// test-only build shortens the wait to 3 s): whether the agent took the
+/// message in cannot be told, so it is dead-lettered `delivery-unknown`
+/// (`send --wait` exits 1 and says so), never typed again, and the agent
+/// reads blocked (`undelivered`) until a mark. Before the fix it was put
+/// back, typed again once the server answered, and taken in twice.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_message_still_unanswered_when_the_wait_ends_is_dead_lettered_not_retyped() {
+    let env = Env::new();
+    let log = env.scratch().join("turns");
+    add_fake(&env, "hu", &log, &["--busy", "0.3"]);
+    ready(&env, "hu");
+    let hold = env.scratch().join("hold");
+    let mut c = env.command(&["send", "hu", "at most once", "--wait", "60s"]);
+    c.env("MUXVISOR_FAULT", "hold:typing-pasted")
+        .env("MUXVISOR_FAULT_HOLD", &hold)
+        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
+        .env("MUXVISOR_FAULT_SETTLE_MAX_MS", "3000")
+        .stdin(std::process::Stdio::null());
+    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    // The server stays stopped until the message has ended one way or another.
+    let ended = stop_server_while_held(&env, WAIT, "hu", &hold, || {
+        !life(&env, "task-dead").is_empty() || !life(&env, "task-retry").is_empty()
+    });
+    assert!(ended, "{}", env.read("logs/lifecycle.log"));
+    let out = sender.join().expect("the sender");
+    out.code(1);
+    assert!(out.stderr.contains("delivery-unknown"), "{out:#?}");
+    assert!(life(&env, "task-retry").is_empty(), "never put back");
+    assert!(life(&env, "msg-delivered").is_empty(), "no receipt");
+    let blocked = || {
+        let v = env.mv(&["status", "hu", "--json"]).json();
+        v[0]["agent"]["state"] == "blocked" && v[0]["agent"]["reason"] == "undelivered"
+    };
+    assert!(wait_until(WAIT, blocked), "{}", env.mv(&["status", "hu", "--json"]).stdout);
+    // The Enter the server ran late gave the agent the message at most once.
+    let texts: Vec<String> = turns(&log).into_iter().map(|t| t.0).collect();
+    assert!(texts.len() <= 1 && texts.iter().all(|t| t == "at most once"), "{texts:?}");
+}

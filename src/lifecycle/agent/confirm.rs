@@ -137,8 +137,20 @@ pub fn settle(root: &Root, id: &Identity, patterns: &Patterns, unsure: Unsure) -
         Err(e) => return Confirmed::Unknown { reason: e.to_string() },
     };
     let marked = |since: DateTime<Utc>| record::load(root, id).mark.is_some_and(|m| m.at > since);
-    let give_up = Instant::now() + SETTLE_MAX;
+    let give_up = Instant::now() + settle_max();
     unsure.settle(&tmux, id, patterns, &marked, &mut || true, give_up)
+}
+
+/// [`SETTLE_MAX`], which a test-only build lets a test shorten
+/// (`MUXVISOR_FAULT_SETTLE_MAX_MS`) to see a delivery left unknown.
+fn settle_max() -> Duration {
+    #[cfg(feature = "fault-injection")]
+    if let Some(ms) =
+        std::env::var("MUXVISOR_FAULT_SETTLE_MAX_MS").ok().and_then(|v| v.parse().ok())
+    {
+        return Duration::from_millis(ms);
+    }
+    SETTLE_MAX
 }
 
 /// [`deliver`] into any pane of a server (an agent pool's instance), with

@@ -28,7 +28,8 @@
 //! (`confirm::Unsure::settle`): taken in -> delivered as above; nothing
 //! typed -> back at the head uncounted; undecidable -> dead-lettered
 //! `delivery-unknown`, never typed again by itself (a hung server's late
-//! Enter would make a retry a second message). Only an entry queued as a message is
+//! Enter would make a retry a second message), and the agent blocked
+//! (`undelivered`) as for a message not taken in. Only an entry queued as a message is
 //! ever typed, and only text that `tmux::paste::typable` allows; anything
 //! else is dead-lettered (`not-a-message`, `untypable`), never typed.
 //! A message left claimed by a deliverer that died is retried (counted,
@@ -42,7 +43,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::confirm::{self, Confirmed};
 use super::watch::Looker;
@@ -191,16 +192,29 @@ pub fn deliver_next(
             q.release(&task)?;
             Ok(DeliveryOutcome::NotTyped { task })
         }
-        Confirmed::Unknown { reason } => {
-            q.dead_letter_because(&task, "delivery-unknown", &reason)?;
-            Ok(DeliveryOutcome::Unknown { task, reason })
-        }
-        Confirmed::Unsure(u) => {
-            let reason = u.reason();
-            q.dead_letter_because(&task, "delivery-unknown", &reason)?;
-            Ok(DeliveryOutcome::Unknown { task, reason })
-        }
+        Confirmed::Unknown { reason } => unknown(root, id, q, launched_at, task, reason),
+        Confirmed::Unsure(u) => unknown(root, id, q, launched_at, task, u.reason()),
     }
+}
+
+/// A message whose delivery could not be settled: dead-lettered
+/// (`delivery-unknown`), and the agent reads blocked (`undelivered`) until
+/// a person or a hook marks it, as for a message not taken in: what is
+/// left of it (its text in the prompt, a turn) must not meet the next one.
+fn unknown(
+    root: &Root,
+    id: &Identity,
+    q: &Queue,
+    launched_at: Option<DateTime<Utc>>,
+    task: String,
+    reason: String,
+) -> Result<DeliveryOutcome> {
+    q.dead_letter_because(&task, "delivery-unknown", &reason)?;
+    let lines = vec![format!("delivery-unknown: {reason}")];
+    record::update(root, id, launched_at, |rec| {
+        rec.undelivered = Some(Undelivered { at: Utc::now(), task: task.clone(), lines });
+    })?;
+    Ok(DeliveryOutcome::Unknown { task, reason })
 }
 
 /// True while a courier serves `q` (it holds `courier.lock`).

@@ -141,8 +141,9 @@ fn mail(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Result<E
             Ok(DeliveryOutcome::Unknown { task, reason }) => output::warn(format!(
                 "message {task}: {id}'s tmux server did not answer while it was typed, and \
                  whether {id} took it in cannot be told ({reason}); it was dead-lettered \
-                 (delivery-unknown), not typed again: see `muxvisor screen {id}`, then \
-                 `muxvisor queue {id} retry {task}` to send it again"
+                 (delivery-unknown), not typed again, and {id} reads blocked (undelivered): see \
+                 `muxvisor screen {id}`, then `muxvisor mark {id} ready`, and `muxvisor queue {id} \
+                 retry {task}` to send it again"
             )),
             Ok(_) => {}
             Err(err) => output::warn(format!("delivering to {id}: {err:#}")),
