@@ -73,6 +73,12 @@ const REPLY_LINES: usize = 2000;
 /// the instance gives up (the tick starts another later).
 const FAILED_STARTS: u32 = 3;
 
+/// How long, and for how many looks in a row, an agent at work must read
+/// blocked before its task fails: a blocked screen can flicker by (a
+/// permission prompt answered at once, a redraw).
+const BLOCKED_GRACE: Duration = Duration::from_secs(1);
+const BLOCKED_LOOKS: u32 = 5;
+
 /// How often a held start looks again at the admission limits.
 const ADMIT_POLL: Duration = Duration::from_millis(250);
 
@@ -271,8 +277,7 @@ impl Runner<'_> {
                     }
                     // Blocked at work (a usage limit, a permission prompt):
                     // the task fails after a grace, not at --task-timeout.
-                    let looked_blocked = view.state == AgentState::Blocked;
-                    if !looked_blocked {
+                    if view.state != AgentState::Blocked {
                         blocked_at_work = None;
                     } else if blocked_at_work.get_or_insert_with(Blocked::default).looked() {
                         let why = view.reason.clone().unwrap_or_else(|| "blocked".into());
@@ -781,12 +786,6 @@ fn clear_terminal() {
     let _ = out.write_all(b"\x1bc\x1b[H\x1b[2J\x1b[3J");
     let _ = out.flush();
 }
-
-/// How long, and for how many looks in a row, an agent at work must read
-/// blocked before its task fails: a blocked screen can flicker by (a
-/// permission prompt answered at once, a redraw).
-const BLOCKED_GRACE: Duration = Duration::from_secs(1);
-const BLOCKED_LOOKS: u32 = 5;
 
 /// An agent at work seen blocked: since when, and in how many looks in a row.
 struct Blocked {
