@@ -269,6 +269,8 @@ pub fn type_tracked(
     typable(text).map_err(TmuxError::Refused)?;
     let before = capture(tmux, id)?;
     progress.before = Some(before.clone());
+    // Test-only: a test stops the server here, before anything is sent.
+    crate::ground::fault::hold("typing-read");
     let pasted = if text.is_empty() {
         before.clone()
     } else {
@@ -340,6 +342,23 @@ pub fn pane_alive(tmux: &Tmux, id: &impl PaneTarget) -> Result<Option<bool>, Tmu
         "1" => Some(false),
         _ => None,
     })
+}
+
+/// Whether `id`'s screen differs from `screen` at some look within `within`.
+pub fn changed_within(
+    tmux: &Tmux,
+    id: &impl PaneTarget,
+    screen: &str,
+    within: Duration,
+) -> Result<bool, TmuxError> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        thread::sleep(POLL);
+        if capture(tmux, id)? != screen {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The screen of `id`'s pane once it has not changed for [`SETTLE`] (at

@@ -659,3 +659,36 @@ fn a_task_whose_agent_goes_blocked_fails_and_is_retried_on_another_instance() {
     assert!(human.contains("lim instance 0: blocked (usage-limit"), "{human}");
     env.mv(&["stop", "lim"]).ok();
 }
+
+/// The same, stopped before the text was loaded: the load times out, so
+/// nothing can have been pasted. The task goes back to the head with no
+/// attempt charged (before the fix: failed as `deliver-failed`, attempt
+/// 1 spent) and is typed once when the server answers.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_prompt_whose_load_a_stopped_server_did_not_answer_is_typed_once_uncharged() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(&env, "hangl", &log, &[], &["--busy", "0.3"]);
+    let hold = env.scratch().join("hold");
+    let mut c = env.command(&["send", "hangl", "loaded once", "--wait", "60s"]);
+    c.env("MUXVISOR_FAULT", "hold:typing-read")
+        .env("MUXVISOR_FAULT_HOLD", &hold)
+        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
+        .stdin(std::process::Stdio::null());
+    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    let timed_out = stop_server_while_held(&env, WAIT, "hangl", &hold, || {
+        !env.events("lifecycle", "delivery-unknown").is_empty()
+            || !env.events("lifecycle", "task-retry").is_empty()
+    });
+    assert!(timed_out, "the load never timed out: {}", env.read("logs/lifecycle.log"));
+    let out = sender.join().expect("the sender");
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: loaded once");
+    assert_eq!(turns(&log).get("loaded once"), Some(&1), "typed once: {:#?}", turns(&log));
+    let unknown = env.events("lifecycle", "delivery-unknown");
+    assert!(unknown.len() == 1 && unknown[0].contains("reason=\"load: "), "{unknown:#?}");
+    assert!(env.events("lifecycle", "task-retry").is_empty(), "no attempt charged");
+    let starts = env.events("lifecycle", "task-start");
+    assert!(starts.len() == 1 && starts[0].contains("attempt=1"), "{starts:#?}");
+    env.mv(&["stop", "hangl"]).ok();
+}

@@ -62,6 +62,9 @@ use crate::tmux::{Tmux, TmuxError};
 pub const CONFIRM_WAIT: Duration = Duration::from_secs(3);
 /// How often the screen is read meanwhile.
 const POLL: Duration = Duration::from_millis(25);
+/// How long the screen must stay as it was before a paste the server did
+/// not answer, for nothing to count as typed (a slow program draws late).
+const NOT_TYPED_QUIET: Duration = Duration::from_millis(1500);
 /// The longest a delivery the server did not answer is settled for (a
 /// pool's task: at most until its --task-timeout), after which it is
 /// [`Confirmed::Unknown`].
@@ -293,18 +296,31 @@ impl Unsure {
             // Loaded and never pasted: the buffer is not needed again.
             paste::drop_buffer(&quick, name);
         }
-        let screen = match paste::settled(tmux, id) {
+        let mut screen = match paste::settled(tmux, id) {
             Ok(s) => s,
             Err(e) => return unknown(format!("reading the screen: {e}")),
         };
-        let decided = after_hang(
-            &self.progress,
-            self.enter,
-            self.empty,
-            patterns,
-            &screen,
-            marked(self.started),
-        );
+        let decide = |screen: &str| {
+            let p = &self.progress;
+            after_hang(p, self.enter, self.empty, patterns, screen, marked(self.started))
+        };
+        let mut decided = decide(&screen);
+        if decided == After::NotTyped && self.progress.paste == Sent::Unanswered {
+            // The server sent the paste on its way, or dropped it: a
+            // program slow to draw it shows the old screen a while. Only
+            // a screen that stays unchanged says nothing was typed.
+            match paste::changed_within(tmux, id, &screen, NOT_TYPED_QUIET) {
+                Ok(false) => {}
+                Ok(true) => {
+                    screen = match paste::settled(tmux, id) {
+                        Ok(s) => s,
+                        Err(e) => return unknown(format!("reading the screen: {e}")),
+                    };
+                    decided = decide(&screen);
+                }
+                Err(e) => return unknown(format!("reading the screen: {e}")),
+            }
+        }
         let enters = self.progress.enters;
         match decided {
             After::Taken => Confirmed::Taken { screen, enters },
