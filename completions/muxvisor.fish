@@ -111,7 +111,7 @@ complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l file -d 'Read
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l dedupe -d 'Acknowledge without queueing again while a task with this key is pending or running' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l when -d 'Persistent peer: now (type at once) or idle (durable mailbox; pasted when the agent is ready, in FIFO order, one message per turn) [default: the peer\'s --when]' -r -f -a "now\t'Type the text at once'
 idle\t'Make it durable; paste it when the agent is ready, one message per turn'"
-complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l wait -d 'With --when idle: return only once this message was delivered; exit 75 if the deadline passes first (the message stays queued) [default: 120s when given without a value]' -r
+complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l wait -d 'With --when idle: return only once this message was delivered; exit 1 if it was dead-lettered instead (the reason is printed), 75 if the deadline passes first (the message stays queued) [default: 120s when given without a value]' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l keys -d 'Persistent peer: send these tmux key names at once (Escape, C-c, Enter, Up, F5, ...) instead of text' -r
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l root -d 'State directory (created 0700). Beats MUXVISOR_ROOT, which beats $XDG_STATE_HOME/muxvisor, which beats ~/.local/state/muxvisor' -r -F
 complete -c muxvisor -n "__fish_muxvisor_using_subcommand send" -l no-kick -d 'Only make the task durable; do not start a runner now (a live runner still picks it up; otherwise the next send or tick starts one)'

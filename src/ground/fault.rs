@@ -5,6 +5,13 @@
 //! only in the first process that gets there (it creates that file), for
 //! steps that every later process would otherwise reach again (a runner
 //! started by the recovery of the crash inherits the environment).
+//! `MUXVISOR_FAULT=hold:<step>` with `MUXVISOR_FAULT_HOLD=<path>` makes
+//! the process wait at that step instead: it creates the file and goes on
+//! once the test removed it (at most [`HOLD_MAX`]), so that a test can act
+//! at that exact moment (stop a tmux server between two commands of a
+//! delivery; the hold points are in `tmux::paste`, and
+//! `MUXVISOR_FAULT_SETTLE_MAX_MS` shortens how long such a delivery is
+//! then settled for, in `agent::confirm`).
 //! Without the feature, every function here is an empty inline stub.
 
 /// Crash here if `MUXVISOR_FAULT` names `step`.
@@ -19,6 +26,33 @@ pub fn point(step: &str) {
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
 pub fn point(_step: &str) {}
+
+/// The longest a hold waits for its file to go.
+#[cfg(feature = "fault-injection")]
+pub const HOLD_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Wait here if `MUXVISOR_FAULT` is `hold:<step>`: create the file named by
+/// `MUXVISOR_FAULT_HOLD`, then wait until it is gone (bounded by
+/// [`HOLD_MAX`]).
+#[cfg(feature = "fault-injection")]
+pub fn hold(step: &str) {
+    if !armed(&format!("hold:{step}")) {
+        return;
+    }
+    let Some(file) = std::env::var_os("MUXVISOR_FAULT_HOLD") else { return };
+    let file = std::path::PathBuf::from(file);
+    if std::fs::write(&file, b"held\n").is_err() {
+        return;
+    }
+    let deadline = std::time::Instant::now() + HOLD_MAX;
+    while file.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn hold(_step: &str) {}
 
 /// An `EIO` in place of the operation named `step` (`eio-file-fsync`,
 /// `eio-dir-fsync`), to prove a failed fsync is reported, not retried.

@@ -385,8 +385,9 @@ pub struct SendArgs {
     /// ready, in FIFO order, one message per turn) [default: the peer's --when].
     #[arg(long, value_enum, value_name = "WHEN")]
     pub when: Option<When>,
-    /// With --when idle: return only once this message was delivered; exit 75 if the deadline
-    /// passes first (the message stays queued) [default: 120s when given without a value].
+    /// With --when idle: return only once this message was delivered; exit 1 if it was
+    /// dead-lettered instead (the reason is printed), 75 if the deadline passes first (the
+    /// message stays queued) [default: 120s when given without a value].
     #[arg(long, value_parser = dur, num_args = 0..=1, default_missing_value = "120s", value_name = "DUR")]
     pub wait: Option<Duration>,
     /// Persistent peer: paste the text without pressing Enter (it stays a draft).

@@ -415,7 +415,7 @@ pub const EVENTS: &[EventDoc] = &[
             (
                 "reason",
                 "exit-N, signal-N, timeout, server-dead, launch-failed, runner-died: ..., \
-                 keys-failed: ...",
+                 keys-failed: ..., agent-died: ..., agent-blocked: ...",
             ),
         ],
     },
@@ -428,6 +428,19 @@ pub const EVENTS: &[EventDoc] = &[
             ("task", "the task id"),
             ("duration_ms", "from claim to the program's end"),
             ("timeout_ms", "its --task-timeout"),
+        ],
+    },
+    EventDoc {
+        ev: "task-blocked",
+        file: "lifecycle",
+        when: "an agent pool instance's agent read blocked (a usage limit, a permission prompt) \
+               for a second while it worked a task: the task fails as `agent-blocked: REASON` \
+               (task-retry or task-dead follow, by the queue's retry policy); the instance keeps \
+               its agent, which takes no task while blocked (status says why)",
+        keys: &[
+            ("task", "the task id"),
+            ("slot", "the instance's worker slot"),
+            ("reason", "why the agent is blocked (usage-limit, permission, ...)"),
         ],
     },
     EventDoc {
@@ -447,7 +460,10 @@ pub const EVENTS: &[EventDoc] = &[
         when: "a task was dead-lettered (or a corrupt entry quarantined)",
         keys: &[
             ("task", "the task id (empty for an entry whose name is unreadable)"),
-            ("reason", "max-attempts, ttl, corrupt, stopped (`stop --fail-task`), ..."),
+            (
+                "reason",
+                "max-attempts, ttl, corrupt, stopped (`stop --fail-task`), delivery-unknown, ...",
+            ),
             ("attempt", "attempts made"),
             ("entry", "corrupt only: the queue entry, stage/name"),
             ("detail", "corrupt only: what is wrong with it"),
@@ -502,6 +518,23 @@ pub const EVENTS: &[EventDoc] = &[
                it stays at the head of the mailbox and the agent is blocked (reason \
                undelivered) until a mark",
         keys: &[("task", "the message's id"), ("screen", "the last screen lines, joined by |")],
+    },
+    EventDoc {
+        ev: "delivery-unknown",
+        file: "lifecycle",
+        when: "the tmux server did not answer while a mailbox message or an agent pool's task \
+               (or --reset) was typed (stopped or wedged: it may still run what it received \
+               once it answers). The task stays claimed, not typed again, while muxvisor waits \
+               for the server (at most 2 minutes, and a pool's task at most until its \
+               --task-timeout), then decides from the screen: taken in (it runs, or is \
+               delivered, as usual), typed but not submitted (Enter, confirmed), nothing typed \
+               (back at the head, no attempt charged), or undecidable: dead-lettered with \
+               reason delivery-unknown (`queue retry` sends it again)",
+        keys: &[
+            ("task", "the task or message id (none for a --reset)"),
+            ("slot", "an agent pool instance's worker slot"),
+            ("reason", "the step the server did not answer (screen, load, paste, enter) and why"),
+        ],
     },
     EventDoc {
         ev: "admitter-error",

@@ -214,6 +214,36 @@ pub struct Typed {
     pub pasted: String,
 }
 
+/// Whether a tmux command that types was sent, and what came of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sent {
+    /// Not sent: it cannot run.
+    #[default]
+    No,
+    /// Sent, and the server did not answer (a timeout): it may yet run,
+    /// when a hung server is continued.
+    Unanswered,
+    /// Sent and answered.
+    Done,
+}
+
+/// How far a typing got, kept up to date step by step ([`type_tracked`]),
+/// so that a caller whose typing failed half-way (a stopped server: a
+/// timeout) can tell what the server may still do with what it received.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The screen before anything was typed, once read.
+    pub before: Option<String>,
+    /// The buffer the text was loaded into (the paste deletes it).
+    pub buffer: Option<String>,
+    /// The paste command.
+    pub paste: Sent,
+    /// The screen once the paste had landed, before any Enter.
+    pub pasted: Option<String>,
+    /// Enters sent (answered or not).
+    pub enters: u8,
+}
+
 /// Type `text` into `id`'s pane the safe way: paste it (checked by
 /// [`typable`]), wait until it shows and the screen settles, then press
 /// Enter as its own step when `enter`. Empty text with `enter` is Enter
@@ -225,15 +255,33 @@ pub fn type_text(
     text: &[u8],
     enter: bool,
 ) -> Result<Typed, TmuxError> {
+    type_tracked(tmux, id, text, enter, &mut Progress::default())
+}
+
+/// [`type_text`], noting each step in `progress` as it goes.
+pub fn type_tracked(
+    tmux: &Tmux,
+    id: &impl PaneTarget,
+    text: &[u8],
+    enter: bool,
+    progress: &mut Progress,
+) -> Result<Typed, TmuxError> {
     typable(text).map_err(TmuxError::Refused)?;
     let before = capture(tmux, id)?;
+    progress.before = Some(before.clone());
+    // Test-only: a test stops the server here, before anything is sent.
+    crate::ground::fault::hold("typing-read");
     let pasted = if text.is_empty() {
         before.clone()
     } else {
-        paste(tmux, id, text)?;
+        paste(tmux, id, text, progress)?;
         wait_landed(tmux, id, &before)?
     };
+    progress.pasted = Some(pasted.clone());
+    // Test-only: a test stops the server here, between paste and Enter.
+    crate::ground::fault::hold("typing-pasted");
     if enter {
+        progress.enters += 1;
         submit(tmux, id)?;
     }
     Ok(Typed { before, pasted })
@@ -241,17 +289,96 @@ pub fn type_text(
 
 /// Paste non-empty `text` into `id`'s pane (no Enter). A dead pane is an
 /// error (nothing is typed), and so is text that [`typable`] refuses.
-fn paste(tmux: &Tmux, id: &impl PaneTarget, text: &[u8]) -> Result<(), TmuxError> {
+fn paste(
+    tmux: &Tmux,
+    id: &impl PaneTarget,
+    text: &[u8],
+    progress: &mut Progress,
+) -> Result<(), TmuxError> {
     typable(text).map_err(TmuxError::Refused)?;
     let name = buffer_name();
+    progress.buffer = Some(name.clone());
     tmux.run_with_stdin(&Cmd::new("load-buffer").arg("-b").arg(&name).arg("-"), Some(text))?;
+    // Test-only: a test stops the server here, between load and paste.
+    crate::ground::fault::hold("typing-loaded");
+    progress.paste = Sent::Unanswered;
     let r = tmux.run(&guarded_paste(&name, id));
     match r {
-        Ok(out) if out.stdout.contains(DEAD_MARK) => Err(dead_pane(tmux, id)),
-        Ok(_) => Ok(()),
+        Ok(out) if out.stdout.contains(DEAD_MARK) => {
+            progress.paste = Sent::No;
+            Err(dead_pane(tmux, id))
+        }
+        Ok(_) => {
+            progress.paste = Sent::Done;
+            Ok(())
+        }
+        // Unanswered: the server may still paste it, so the buffer stays
+        // (the caller settles that; see `agent::confirm`).
+        Err(e @ (TmuxError::Timeout { .. } | TmuxError::Io { .. })) => Err(e),
         Err(e) => {
+            progress.paste = Sent::No;
             let _ = tmux.run(&Cmd::new("delete-buffer").arg("-b").arg(&name));
             Err(e)
+        }
+    }
+}
+
+/// Delete the buffer `name` if it is there (a paste that never ran).
+pub fn drop_buffer(tmux: &Tmux, name: &str) {
+    let _ = tmux.run(&Cmd::new("delete-buffer").arg("-b").arg(name));
+}
+
+/// What the server says of `id`'s pane: `Some(true)` while its program
+/// runs, `Some(false)` once it exited, `None` when the pane is gone (a
+/// missing target prints nothing and still exits 0). Also a round trip:
+/// an answer means the server processes commands again.
+pub fn pane_alive(tmux: &Tmux, id: &impl PaneTarget) -> Result<Option<bool>, TmuxError> {
+    let target = id.target();
+    let out = tmux.run(
+        &Cmd::new("display-message").args(["-p", "-t", target.as_str()]).arg("#{pane_dead}"),
+    )?;
+    Ok(match out.stdout.trim() {
+        "0" => Some(true),
+        "1" => Some(false),
+        _ => None,
+    })
+}
+
+/// Whether `id`'s screen differs from `screen` at some look within `within`.
+pub fn changed_within(
+    tmux: &Tmux,
+    id: &impl PaneTarget,
+    screen: &str,
+    within: Duration,
+) -> Result<bool, TmuxError> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        thread::sleep(POLL);
+        if capture(tmux, id)? != screen {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The screen of `id`'s pane once it has not changed for [`SETTLE`] (at
+/// most [`LAND_MAX`]: a spinner never settles; the last screen is taken).
+pub fn settled(tmux: &Tmux, id: &impl PaneTarget) -> Result<String, TmuxError> {
+    let start = Instant::now();
+    let mut last = capture(tmux, id)?;
+    let mut since = start;
+    loop {
+        thread::sleep(POLL);
+        let now_screen = capture(tmux, id)?;
+        let now = Instant::now();
+        if now_screen != last {
+            last = now_screen;
+            since = now;
+        } else if now.duration_since(since) >= SETTLE {
+            return Ok(last);
+        }
+        if now.duration_since(start) >= LAND_MAX {
+            return Ok(last);
         }
     }
 }

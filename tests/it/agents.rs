@@ -582,3 +582,87 @@ fn a_message_with_control_bytes_is_never_typed_whatever_queued_it() {
     assert!(turns(&log).is_empty(), "{:?}", turns(&log));
     assert!(!screen(&env, "esc").contains("INJECTED"), "{}", screen(&env, "esc"));
 }
+
+/// Soak regression (a prompt typed twice after a hung server), the
+/// mailbox's side: the agent's tmux server was SIGSTOPped between the
+/// paste of a message and its Enter. The Enter timed out, the message was
+/// put back and typed again later, but the server ran the Enter once it
+/// was continued: the agent took the message twice. Now the delivery is
+/// unknown, not failed (`ev=delivery-unknown`): the deliverer waits for the
+/// server, sees the agent took the message in, and writes its receipt.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_message_whose_enter_a_stopped_server_did_not_answer_is_delivered_once() {
+    let env = Env::new();
+    let log = env.scratch().join("turns");
+    add_fake(&env, "hm", &log, &["--busy", "0.3"]);
+    ready(&env, "hm");
+    let hold = env.scratch().join("hold");
+    let mut c = env.command(&["send", "hm", "only once", "--wait", "60s"]);
+    c.env("MUXVISOR_FAULT", "hold:typing-pasted")
+        .env("MUXVISOR_FAULT_HOLD", &hold)
+        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
+        .stdin(std::process::Stdio::null());
+    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    // Before the fix the timeout put the message back (task-retry).
+    let timed_out = stop_server_while_held(&env, WAIT, "hm", &hold, || {
+        !life(&env, "delivery-unknown").is_empty() || !life(&env, "task-retry").is_empty()
+    });
+    assert!(timed_out, "the Enter never timed out: {}", env.read("logs/lifecycle.log"));
+    let out = sender.join().expect("the sender");
+    out.ok();
+    assert!(out.stdout.contains("delivered message"), "{out:#?}");
+    let listed = env.mv(&["queue", "hm", "list", "--json"]).json();
+    assert_eq!(listed["pending"].as_array().map(Vec::len), Some(0), "{listed}");
+    let texts: Vec<String> = turns(&log).into_iter().map(|t| t.0).collect();
+    assert_eq!(texts, ["only once"], "taken in once");
+    let unknown = life(&env, "delivery-unknown");
+    assert!(
+        unknown.len() == 1
+            && unknown[0].contains("task=")
+            && unknown[0].contains("reason=\"enter: "),
+        "{unknown:#?}"
+    );
+    assert_eq!(life(&env, "msg-delivered").len(), 1, "one receipt");
+}
+
+/// The mailbox's side of a server that stays stopped too long (here the
+/// test-only build shortens the wait to 3 s): whether the agent took the
+/// message in cannot be told, so it is dead-lettered `delivery-unknown`
+/// (`send --wait` exits 1 and says so), never typed again, and the agent
+/// reads blocked (`undelivered`) until a mark. Before the fix it was put
+/// back, typed again once the server answered, and taken in twice.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_message_still_unanswered_when_the_wait_ends_is_dead_lettered_not_retyped() {
+    let env = Env::new();
+    let log = env.scratch().join("turns");
+    add_fake(&env, "hu", &log, &["--busy", "0.3"]);
+    ready(&env, "hu");
+    let hold = env.scratch().join("hold");
+    let mut c = env.command(&["send", "hu", "at most once", "--wait", "60s"]);
+    c.env("MUXVISOR_FAULT", "hold:typing-pasted")
+        .env("MUXVISOR_FAULT_HOLD", &hold)
+        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
+        .env("MUXVISOR_FAULT_SETTLE_MAX_MS", "3000")
+        .stdin(std::process::Stdio::null());
+    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    // The server stays stopped until the message has ended one way or another.
+    let ended = stop_server_while_held(&env, WAIT, "hu", &hold, || {
+        !life(&env, "task-dead").is_empty() || !life(&env, "task-retry").is_empty()
+    });
+    assert!(ended, "{}", env.read("logs/lifecycle.log"));
+    let out = sender.join().expect("the sender");
+    out.code(1);
+    assert!(out.stderr.contains("delivery-unknown"), "{out:#?}");
+    assert!(life(&env, "task-retry").is_empty(), "never put back");
+    assert!(life(&env, "msg-delivered").is_empty(), "no receipt");
+    let blocked = || {
+        let v = env.mv(&["status", "hu", "--json"]).json();
+        v[0]["agent"]["state"] == "blocked" && v[0]["agent"]["reason"] == "undelivered"
+    };
+    assert!(wait_until(WAIT, blocked), "{}", env.mv(&["status", "hu", "--json"]).stdout);
+    // The Enter the server ran late gave the agent the message at most once.
+    let texts: Vec<String> = turns(&log).into_iter().map(|t| t.0).collect();
+    assert!(texts.len() <= 1 && texts.iter().all(|t| t == "at most once"), "{texts:?}");
+}

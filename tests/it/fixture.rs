@@ -338,3 +338,29 @@ impl QueueShortcuts for Queue {
         Ok(())
     }
 }
+
+/// Stop `id`'s tmux server (found by its recorded pid, checked to be the
+/// server of that socket) once a delivery is held at `hold` (the runner
+/// or sender created the file), let the delivery go on against the
+/// stopped server, and continue the server once `timed_out` holds.
+/// (Test-only hold points: `--features fault-injection`.)
+#[cfg(feature = "fault-injection")]
+pub fn stop_server_while_held(
+    env: &Env,
+    wait: Duration,
+    id: &str,
+    hold: &Path,
+    timed_out: impl Fn() -> bool,
+) -> bool {
+    use nix::sys::signal::{Signal, kill};
+    assert!(wait_until(wait, || hold.exists()), "the delivery never reached its hold point");
+    let server = env.server_pid(id).expect("the state names the server");
+    let sock = env.root().join(format!("run/{id}.sock"));
+    assert!(muxvisor::ground::proc::is_tmux_server(server, &sock, None), "not {id}'s server");
+    let pid = nix::unistd::Pid::from_raw(server);
+    kill(pid, Signal::SIGSTOP).expect("SIGSTOP the server");
+    std::fs::remove_file(hold).expect("release the delivery");
+    let seen = wait_until(wait, timed_out);
+    kill(pid, Signal::SIGCONT).expect("SIGCONT the server");
+    seen
+}

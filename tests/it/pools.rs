@@ -535,3 +535,189 @@ fn clean_removes_the_state_of_dead_instances_only() {
     }
     env.mv(&["stop", "cl"]).ok();
 }
+
+/// Soak regression (a prompt typed twice after a hung server): the pool's
+/// tmux server was SIGSTOPped between the paste of a task and its Enter.
+/// The Enter timed out and the task was failed and retried, but the server
+/// ran the Enter once it was continued: the agent took the prompt in, and
+/// the retry typed it a second time. Now the typing is unknown, not failed
+/// (`ev=delivery-unknown`): the runner waits for the server, sees the agent
+/// took the prompt in, and the task runs once, with its reply.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_prompt_whose_enter_a_stopped_server_did_not_answer_runs_once() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(&env, "hang", &log, &[], &["--busy", "0.3"]);
+    let hold = env.scratch().join("hold");
+    let mut c = env.command(&["send", "hang", "only once", "--wait", "90s"]);
+    c.env("MUXVISOR_FAULT", "hold:typing-pasted")
+        .env("MUXVISOR_FAULT_HOLD", &hold)
+        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
+        .stdin(std::process::Stdio::null());
+    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(120)));
+    // Before the fix the timeout failed the attempt (task-retry).
+    let timed_out = stop_server_while_held(&env, WAIT, "hang", &hold, || {
+        !env.events("lifecycle", "delivery-unknown").is_empty()
+            || !env.events("lifecycle", "task-retry").is_empty()
+    });
+    assert!(timed_out, "the Enter never timed out: {}", env.read("logs/lifecycle.log"));
+    let out = sender.join().expect("the sender");
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: only once");
+    assert_eq!(turns(&log).get("only once"), Some(&1), "typed once: {:#?}", turns(&log));
+    let unknown = env.events("lifecycle", "delivery-unknown");
+    assert_eq!(unknown.len(), 1, "{unknown:#?}");
+    assert!(unknown[0].contains("task=") && unknown[0].contains("slot=0"), "{unknown:#?}");
+    assert!(unknown[0].contains("reason=\"enter: "), "{unknown:#?}");
+    assert!(env.events("lifecycle", "task-retry").is_empty(), "no attempt failed");
+    env.mv(&["stop", "hang"]).ok();
+}
+
+/// The same, stopped between the load of the text and its paste: the
+/// paste times out and lands once the server is continued, with no Enter.
+/// Before the fix the task was retried and the paste left its text in the
+/// agent's prompt; the instance never read ready again. Now the text is
+/// seen in the prompt and submitted, once.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_prompt_whose_paste_a_stopped_server_did_not_answer_is_submitted_once() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(&env, "hangp", &log, &[], &["--busy", "0.3"]);
+    let hold = env.scratch().join("hold");
+    let mut c = env.command(&["send", "hangp", "pasted once", "--wait", "60s"]);
+    c.env("MUXVISOR_FAULT", "hold:typing-loaded")
+        .env("MUXVISOR_FAULT_HOLD", &hold)
+        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
+        .stdin(std::process::Stdio::null());
+    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    let timed_out = stop_server_while_held(&env, WAIT, "hangp", &hold, || {
+        !env.events("lifecycle", "delivery-unknown").is_empty()
+            || !env.events("lifecycle", "task-retry").is_empty()
+    });
+    assert!(timed_out, "the paste never timed out: {}", env.read("logs/lifecycle.log"));
+    let out = sender.join().expect("the sender");
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: pasted once");
+    assert_eq!(turns(&log).get("pasted once"), Some(&1), "typed once: {:#?}", turns(&log));
+    let unknown = env.events("lifecycle", "delivery-unknown");
+    assert!(unknown.len() == 1 && unknown[0].contains("reason=\"paste: "), "{unknown:#?}");
+    env.mv(&["stop", "hangp"]).ok();
+}
+
+/// A server that stays stopped past the task's --task-timeout: whether
+/// the agent took the prompt in cannot be told, so the task is neither
+/// typed again nor given a reply: it is dead-lettered `delivery-unknown`
+/// (`send --wait` exits 1 and says so), and the instance's agent is
+/// replaced. Before the fix the task was retried, typed again once the
+/// server answered, and run twice.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_prompt_still_unanswered_at_its_task_timeout_is_dead_lettered_not_retyped() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(&env, "hangt", &log, &["--task-timeout", "5s"], &["--busy", "0.3"]);
+    let hold = env.scratch().join("hold");
+    let mut c = env.command(&["send", "hangt", "at most once", "--wait", "60s"]);
+    c.env("MUXVISOR_FAULT", "hold:typing-pasted")
+        .env("MUXVISOR_FAULT_HOLD", &hold)
+        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
+        .stdin(std::process::Stdio::null());
+    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    // The server stays stopped until the task has ended one way or another.
+    let ended = stop_server_while_held(&env, WAIT, "hangt", &hold, || {
+        !env.events("lifecycle", "task-dead").is_empty()
+            || !env.events("lifecycle", "task-retry").is_empty()
+    });
+    assert!(ended, "{}", env.read("logs/lifecycle.log"));
+    let out = sender.join().expect("the sender");
+    out.code(1);
+    assert!(out.stderr.contains("dead-lettered: delivery-unknown"), "{out:#?}");
+    let dead = env.events("lifecycle", "task-dead");
+    assert!(dead.len() == 1 && dead[0].contains("reason=delivery-unknown"), "{dead:#?}");
+    assert!(env.events("lifecycle", "task-retry").is_empty(), "never retried");
+    // The Enter the server ran late may reach the old agent or none; the
+    // prompt is never typed a second time.
+    assert!(turns(&log).get("at most once").is_none_or(|n| *n <= 1), "{:#?}", turns(&log));
+    assert!(wait_until(WAIT, || env.events("lifecycle", "instance-start").len() == 2));
+    env.mv(&["stop", "hangt"]).ok();
+}
+
+/// An instance whose agent goes blocked while it works a task (here the
+/// fake's usage-limit notice as its turn ends, for slot 0 only) no longer
+/// keeps the task until --task-timeout: after a short grace the task fails
+/// as `agent-blocked: usage-limit` (`ev=task-blocked`), the queue's retry
+/// policy sends it to another instance, which answers it; the blocked
+/// instance keeps its agent, takes no task, and says why in `status`.
+#[test]
+fn a_task_whose_agent_goes_blocked_fails_and_is_retried_on_another_instance() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    let fake = fake();
+    let log_s = log.to_string_lossy().into_owned();
+    let script = format!(
+        "if [ \"$MUXVISOR_SLOT\" = 0 ]; then set -- --usage-limit-after 1 \"$@\"; fi; \
+         exec python3 '{fake}' --reply echo --busy 0.3 --log '{log_s}' \"$@\""
+    );
+    let args = ["add", "lim", "--ephemeral", "--agent", "claude", "--workers", "2"];
+    let args = [&args[..], &["--backoff", "100ms", "--", "sh", "-c", &script, "sh"]].concat();
+    env.mv(&args).ok();
+    let out = env.mv(&["send", "lim", "the question", "--wait", "45s"]);
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: the question");
+    let blocked = env.events("lifecycle", "task-blocked");
+    assert!(
+        blocked.len() == 1 && blocked[0].contains("slot=0") && blocked[0].contains("usage-limit"),
+        "{blocked:#?}"
+    );
+    let retries = env.events("lifecycle", "task-retry");
+    assert!(
+        retries.len() == 1 && retries[0].contains("reason=\"agent-blocked: usage-limit\""),
+        "{retries:#?}"
+    );
+    let starts = env.events("lifecycle", "task-start");
+    assert!(starts.len() == 2 && starts[1].contains("slot=1"), "{starts:#?}");
+    assert_eq!(turns(&log).get("the question"), Some(&2), "typed once per attempt");
+    // The blocked instance keeps its agent and says why.
+    let row = worker_rows(&env, "lim").into_iter().find(|w| w["slot"] == 0).expect("slot 0");
+    assert!(
+        row["agent"]["state"] == "blocked"
+            && row["agent"]["reason"] == "usage-limit"
+            && row["task"].is_null(),
+        "{row:#?}"
+    );
+    let human = env.mv(&["status", "lim"]).ok().stdout.clone();
+    assert!(human.contains("lim instance 0: blocked (usage-limit"), "{human}");
+    env.mv(&["stop", "lim"]).ok();
+}
+
+/// The same, stopped before the text was loaded: the load times out, so
+/// nothing can have been pasted. The task goes back to the head with no
+/// attempt charged (before the fix: failed as `deliver-failed`, attempt
+/// 1 spent) and is typed once when the server answers.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_prompt_whose_load_a_stopped_server_did_not_answer_is_typed_once_uncharged() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(&env, "hangl", &log, &[], &["--busy", "0.3"]);
+    let hold = env.scratch().join("hold");
+    let mut c = env.command(&["send", "hangl", "loaded once", "--wait", "60s"]);
+    c.env("MUXVISOR_FAULT", "hold:typing-read")
+        .env("MUXVISOR_FAULT_HOLD", &hold)
+        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
+        .stdin(std::process::Stdio::null());
+    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    let timed_out = stop_server_while_held(&env, WAIT, "hangl", &hold, || {
+        !env.events("lifecycle", "delivery-unknown").is_empty()
+            || !env.events("lifecycle", "task-retry").is_empty()
+    });
+    assert!(timed_out, "the load never timed out: {}", env.read("logs/lifecycle.log"));
+    let out = sender.join().expect("the sender");
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: loaded once");
+    assert_eq!(turns(&log).get("loaded once"), Some(&1), "typed once: {:#?}", turns(&log));
+    let unknown = env.events("lifecycle", "delivery-unknown");
+    assert!(unknown.len() == 1 && unknown[0].contains("reason=\"load: "), "{unknown:#?}");
+    assert!(env.events("lifecycle", "task-retry").is_empty(), "no attempt charged");
+    let starts = env.events("lifecycle", "task-start");
+    assert!(starts.len() == 1 && starts[0].contains("attempt=1"), "{starts:#?}");
+    env.mv(&["stop", "hangl"]).ok();
+}

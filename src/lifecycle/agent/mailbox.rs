@@ -22,7 +22,14 @@
 //! `delivered_at` in its outcome). Not taken in: put it back at the head
 //! uncounted, log `ev=msg-undelivered` with the screen quoted, and note it
 //! in the record, which makes the agent `blocked` (reason `undelivered`)
-//! until a person or a hook marks it. Only an entry queued as a message is
+//! until a person or a hook marks it. The server hung while it was typed
+//! (a tmux command timed out; it may still run it): logged
+//! `ev=delivery-unknown`, and settled once the server answers
+//! (`confirm::Unsure::settle`): taken in -> delivered as above; nothing
+//! typed -> back at the head uncounted; undecidable -> dead-lettered
+//! `delivery-unknown`, never typed again by itself (a hung server's late
+//! Enter would make a retry a second message), and the agent blocked
+//! (`undelivered`) as for a message not taken in. Only an entry queued as a message is
 //! ever typed, and only text that `tmux::paste::typable` allows; anything
 //! else is dead-lettered (`not-a-message`, `untypable`), never typed.
 //! A message left claimed by a deliverer that died is retried (counted,
@@ -36,7 +43,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::confirm::{self, Confirmed};
 use super::watch::Looker;
@@ -65,6 +72,13 @@ pub enum DeliveryOutcome {
     Undelivered { task: String },
     /// The head entry may never be typed; it was dead-lettered.
     Refused { task: String, reason: String },
+    /// The server hung while the head message was typed, and showed none
+    /// of it once it answered: it is back at the head, uncounted.
+    NotTyped { task: String },
+    /// The server hung while the head message was typed, and whether the
+    /// agent took it in cannot be told: dead-lettered (`delivery-unknown`),
+    /// neither typed again nor receipted.
+    Unknown { task: String, reason: String },
     /// The agent is not ready (its view says why).
     NotReady(View),
     /// Nothing to deliver (empty, or the head backs off).
@@ -125,6 +139,14 @@ pub fn deliver_next(
     let (patterns, _) = looker.patterns(spec)?;
     let typed_at = Utc::now();
     let confirmed = match confirm::deliver(root, id, &patterns, &c.payload, !c.header.no_enter) {
+        Ok(Confirmed::Unsure(u)) => {
+            let _ = crate::model::logfmt::Event::new("delivery-unknown")
+                .id(id)
+                .kv("task", &task)
+                .kv("reason", u.reason())
+                .append_to(&root.lifecycle_log());
+            confirm::settle(root, id, &patterns, u)
+        }
         Ok(c) => c,
         Err(TmuxError::Refused(why)) => {
             q.dead_letter(&task, "untypable")?;
@@ -166,7 +188,33 @@ pub fn deliver_next(
                 .append_to(&root.lifecycle_log());
             Ok(DeliveryOutcome::Undelivered { task })
         }
+        Confirmed::NotTyped => {
+            q.release(&task)?;
+            Ok(DeliveryOutcome::NotTyped { task })
+        }
+        Confirmed::Unknown { reason } => unknown(root, id, q, launched_at, task, reason),
+        Confirmed::Unsure(u) => unknown(root, id, q, launched_at, task, u.reason()),
     }
+}
+
+/// A message whose delivery could not be settled: dead-lettered
+/// (`delivery-unknown`), and the agent reads blocked (`undelivered`) until
+/// a person or a hook marks it, as for a message not taken in: what is
+/// left of it (its text in the prompt, a turn) must not meet the next one.
+fn unknown(
+    root: &Root,
+    id: &Identity,
+    q: &Queue,
+    launched_at: Option<DateTime<Utc>>,
+    task: String,
+    reason: String,
+) -> Result<DeliveryOutcome> {
+    q.dead_letter_because(&task, "delivery-unknown", &reason)?;
+    let lines = vec![format!("delivery-unknown: {reason}")];
+    record::update(root, id, launched_at, |rec| {
+        rec.undelivered = Some(Undelivered { at: Utc::now(), task: task.clone(), lines });
+    })?;
+    Ok(DeliveryOutcome::Unknown { task, reason })
 }
 
 /// True while a courier serves `q` (it holds `courier.lock`).
@@ -229,10 +277,14 @@ fn courier(root: &Root, id: &Identity) -> Result<()> {
             lock = Some(again);
         }
         let state = match deliver_next(root, &spec, &q, &mut looker)? {
-            DeliveryOutcome::Delivered { .. } | DeliveryOutcome::Refused { .. } => continue,
+            DeliveryOutcome::Delivered { .. }
+            | DeliveryOutcome::Refused { .. }
+            | DeliveryOutcome::Unknown { .. } => continue,
             DeliveryOutcome::Undelivered { .. } => Some(AgentState::Blocked),
             DeliveryOutcome::NotReady(v) => Some(v.state),
-            DeliveryOutcome::Empty | DeliveryOutcome::Busy => None,
+            DeliveryOutcome::NotTyped { .. } | DeliveryOutcome::Empty | DeliveryOutcome::Busy => {
+                None
+            }
         };
         if state == Some(AgentState::Unknown) {
             let since = *not_running.get_or_insert_with(Instant::now);

@@ -18,12 +18,22 @@
 //!                         and a new one started in its place
 //!   ready, none runs   -> claim the head; type it, confirmed, exactly as
 //!                         the mailbox does (agent::confirm); not taken in:
-//!                         put back at the head uncounted, instance blocked
+//!                         put back at the head uncounted, instance blocked;
+//!                         the server hung while it was typed: not failed
+//!                         but unknown (ev=delivery-unknown), settled once
+//!                         it answers (confirm::Unsure::settle): taken ->
+//!                         runs; nothing typed -> back at the head
+//!                         uncounted; undecidable -> dead letter
+//!                         delivery-unknown, the agent replaced
 //!   ready, nothing     -> idle: past --reuse (after a task) or --idle-ttl,
 //!                         and more instances live than --warm: retire
 //!   busy / starting    -> wait (--task-timeout ends the agent and fails
 //!                         the task); a refill of the warm instances is
 //!                         asked for a few seconds after a task was taken
+//!   blocked, a task    -> after a grace (BLOCKED_GRACE, a few looks in a
+//!                         row): the task fails `agent-blocked: <reason>`
+//!                         (queue's retry policy; ev=task-blocked), the
+//!                         agent stays, and others may start for the retry
 //!   blocked            -> takes no task; `status` shows the reason
 //! ```
 //!
@@ -62,6 +72,12 @@ const REPLY_LINES: usize = 2000;
 /// Agent starts in a row that die before they were ever ready, after which
 /// the instance gives up (the tick starts another later).
 const FAILED_STARTS: u32 = 3;
+
+/// How long, and for how many looks in a row, an agent at work must read
+/// blocked before its task fails: a blocked screen can flicker by (a
+/// permission prompt answered at once, a redraw).
+const BLOCKED_GRACE: Duration = Duration::from_secs(1);
+const BLOCKED_LOOKS: u32 = 5;
 
 /// How often a held start looks again at the admission limits.
 const ADMIT_POLL: Duration = Duration::from_millis(250);
@@ -136,6 +152,7 @@ impl Runner<'_> {
             let mut used = false;
             let mut idle_since = Instant::now();
             let mut refill_at: Option<Instant> = None;
+            let mut blocked_at_work: Option<Blocked> = None;
             let mut state = noted;
             let mut done = 0u64;
             loop {
@@ -258,6 +275,41 @@ impl Runner<'_> {
                         end_child(&mut agent.child, super::TIMEOUT_GRACE);
                         continue;
                     }
+                    // Blocked at work (a usage limit, a permission prompt):
+                    // the task fails after a grace, not at --task-timeout.
+                    if view.state != AgentState::Blocked {
+                        blocked_at_work = None;
+                    } else if blocked_at_work.get_or_insert_with(Blocked::default).looked() {
+                        let why = view.reason.clone().unwrap_or_else(|| "blocked".into());
+                        self.log(
+                            &self.root.lifecycle_log(),
+                            Event::new("task-blocked")
+                                .id(&id)
+                                .kv("task", &w.task)
+                                .kv("slot", self.slot)
+                                .kv("reason", &why),
+                        );
+                        let t = w.task.clone();
+                        work = None;
+                        blocked_at_work = None;
+                        dispatch::finish(
+                            &spec,
+                            &self.q,
+                            &t,
+                            &Finish::Failed { reason: format!("agent-blocked: {why}") },
+                            String::new,
+                        )?;
+                        // The agent stays (a person may unblock it), but
+                        // its next task must not meet this one's context.
+                        used = true;
+                        reset_due = spec.reset.is_some();
+                        idle_since = Instant::now();
+                        state = self.note(&agent, None, view, done);
+                        // Blocked and not free: another instance may start
+                        // for the retry.
+                        self.refill(&spec);
+                        continue;
+                    }
                     if view.state != AgentState::Ready {
                         std::thread::sleep(LOOK_EVERY);
                         continue;
@@ -294,11 +346,30 @@ impl Runner<'_> {
                 if reset_due {
                     reset_due = false;
                     if let Some(text) = spec.reset.clone() {
-                        let failed = match self.type_confirmed(&tmux, &pane, &pats, text.as_bytes())
-                        {
+                        // A hung server is settled before the agent is
+                        // replaced: a late paste or Enter would land in
+                        // the next agent of this pane.
+                        let give_up = Instant::now() + confirm::SETTLE_MAX;
+                        let typed = self.type_confirmed(
+                            &tmux,
+                            &pane,
+                            &pats,
+                            text.as_bytes(),
+                            &mut agent,
+                            None,
+                            give_up,
+                        );
+                        let failed = match typed {
                             Ok(Confirmed::Taken { .. }) => None,
                             Ok(Confirmed::NotTaken { screen }) => {
                                 Some(("not-taken".to_string(), confirm::tail_lines(&screen, 4)))
+                            }
+                            Ok(Confirmed::NotTyped) => Some(("not-typed".to_string(), Vec::new())),
+                            Ok(Confirmed::Unknown { reason }) => {
+                                Some((format!("delivery-unknown: {reason}"), Vec::new()))
+                            }
+                            Ok(Confirmed::Unsure(u)) => {
+                                Some((format!("delivery-unknown: {}", u.reason()), Vec::new()))
                             }
                             Err(e) => Some((format!("{:#}", e.into_anyhow()), Vec::new())),
                         };
@@ -337,7 +408,18 @@ impl Runner<'_> {
                         let prompt = String::from_utf8_lossy(&c.payload).into_owned();
                         let started_at = c.header.started_at.unwrap_or_else(Utc::now);
                         let typed_at = Utc::now();
-                        match self.type_confirmed(&tmux, &pane, &pats, &c.payload) {
+                        let give_up = task_deadline(started_at, spec.task_timeout)
+                            .min(Instant::now() + confirm::SETTLE_MAX);
+                        let typed = self.type_confirmed(
+                            &tmux,
+                            &pane,
+                            &pats,
+                            &c.payload,
+                            &mut agent,
+                            Some(&task),
+                            give_up,
+                        );
+                        match typed {
                             Ok(Confirmed::Taken { screen, .. }) => {
                                 let at = Utc::now();
                                 self.log(
@@ -378,6 +460,20 @@ impl Runner<'_> {
                                         .kv("screen", lines.join(" | ")),
                                 );
                                 looks.undelivered = true;
+                            }
+                            // The server hung while it was typed, and once
+                            // it answered again the screen showed none of
+                            // it: typed again, no attempt charged.
+                            Ok(Confirmed::NotTyped) => self.q.release(&task)?,
+                            Ok(Confirmed::Unknown { reason }) => {
+                                if self.unknown_delivery(&spec, &task, &mut agent, &reason)? {
+                                    continue 'agent;
+                                }
+                            }
+                            Ok(Confirmed::Unsure(u)) => {
+                                if self.unknown_delivery(&spec, &task, &mut agent, &u.reason())? {
+                                    continue 'agent;
+                                }
                             }
                             Err(TmuxError::Refused(why)) => {
                                 self.q.dead_letter(&task, "untypable")?;
@@ -563,19 +659,62 @@ impl Runner<'_> {
     }
 
     /// Type `text` into our agent, confirmed (the mailbox's own delivery,
-    /// with this instance's hook marks as the agent's word).
+    /// with this instance's hook marks as the agent's word). A typing the
+    /// server did not answer is logged (`ev=delivery-unknown`) and settled
+    /// (`confirm::Unsure::settle`) while the agent lives, until `give_up`.
+    #[allow(clippy::too_many_arguments)]
     fn type_confirmed(
         &self,
         tmux: &Tmux,
         pane: &Pane,
         pats: &Patterns,
         text: &[u8],
+        agent: &mut Agent,
+        task: Option<&str>,
+        give_up: Instant,
     ) -> Result<Confirmed, TmuxError> {
         let (root, id, slot) = (self.root, &self.id, self.slot);
         let marked = |since: DateTime<Utc>| {
             instance::load_mark(root, id, slot).is_some_and(|m| m.mark.at > since)
         };
-        confirm::deliver_to(tmux, pane, pats, text, true, &marked)
+        match confirm::deliver_to(tmux, pane, pats, text, true, &marked)? {
+            Confirmed::Unsure(u) => {
+                let mut ev = Event::new("delivery-unknown").id(id).kv("slot", slot);
+                if let Some(t) = task {
+                    ev = ev.kv("task", t);
+                }
+                self.log(&root.lifecycle_log(), ev.kv("reason", u.reason()));
+                let child = &mut agent.child;
+                let mut alive = || matches!(child.try_wait(), Ok(None));
+                Ok(u.settle(tmux, pane, pats, &marked, &mut alive, give_up))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// A claimed task whose delivery could not be settled: dead-lettered
+    /// (`delivery-unknown`; `queue retry` sends it again), never typed
+    /// twice and never receipted, and the agent is replaced (true: start
+    /// the next one), so that the next task never meets what is left of
+    /// this one (a text in its prompt, a turn of it). If the agent died
+    /// meanwhile, its task fails as any dying agent's does (the queue's
+    /// retry policy), and the death is recorded as any (false).
+    fn unknown_delivery(
+        &self,
+        spec: &PeerSpec,
+        task: &str,
+        agent: &mut Agent,
+        reason: &str,
+    ) -> Result<bool> {
+        if agent.child.try_wait()?.is_some() {
+            let reason = format!("agent-died: while its delivery was unknown ({reason})");
+            dispatch::finish(spec, &self.q, task, &Finish::Failed { reason }, String::new)?;
+            return Ok(false);
+        }
+        self.q.dead_letter_because(task, "delivery-unknown", reason)?;
+        end_child(&mut agent.child, Duration::from_secs(2));
+        instance::remove_mark(self.root, &self.id, self.slot);
+        Ok(true)
     }
 
     /// The reply as the pane shows it (scrollback included).
@@ -633,6 +772,12 @@ impl Runner<'_> {
     }
 }
 
+/// When a task claimed at `started_at` passes its `--task-timeout`.
+fn task_deadline(started_at: DateTime<Utc>, timeout: Duration) -> Instant {
+    let spent = (Utc::now() - started_at).to_std().unwrap_or_default();
+    Instant::now() + timeout.saturating_sub(spent)
+}
+
 /// Reset our terminal (the pane: our stdout) and clear its screen and
 /// scrollback (RIS, ED 2, ED 3), in the order the pane reads them.
 fn clear_terminal() {
@@ -640,6 +785,26 @@ fn clear_terminal() {
     let mut out = std::io::stdout();
     let _ = out.write_all(b"\x1bc\x1b[H\x1b[2J\x1b[3J");
     let _ = out.flush();
+}
+
+/// An agent at work seen blocked: since when, and in how many looks in a row.
+struct Blocked {
+    since: Instant,
+    looks: u32,
+}
+
+impl Default for Blocked {
+    fn default() -> Blocked {
+        Blocked { since: Instant::now(), looks: 0 }
+    }
+}
+
+impl Blocked {
+    /// One more look that read blocked: true once the grace has passed.
+    fn looked(&mut self) -> bool {
+        self.looks += 1;
+        self.looks >= BLOCKED_LOOKS && self.since.elapsed() >= BLOCKED_GRACE
+    }
 }
 
 /// What an instance remembers between looks at its agent.

@@ -414,13 +414,22 @@ impl Queue {
 
     /// Dead-letter a pending or running task with `reason`.
     pub fn dead_letter(&self, task: &str, reason: &str) -> Result<()> {
+        self.dead_letter_with(task, reason, None)
+    }
+
+    /// [`Queue::dead_letter`], with a line of `detail` under the reason.
+    pub fn dead_letter_because(&self, task: &str, reason: &str, detail: &str) -> Result<()> {
+        self.dead_letter_with(task, reason, Some(detail))
+    }
+
+    fn dead_letter_with(&self, task: &str, reason: &str, detail: Option<&str>) -> Result<()> {
         let _lock = self.lock()?;
         let _ = self.all_running_locked()?;
         for stage in ["cur", "new"] {
             if let Some(name) = self.find_in(stage, task)? {
                 let (h, payload) = self.load(stage, &name)?;
                 self.changing_new(None, || {
-                    self.dead_letter_locked(stage, &h, &payload, reason, None)
+                    self.dead_letter_locked(stage, &h, &payload, reason, detail)
                 })?;
                 return Ok(());
             }

@@ -138,6 +138,13 @@ fn mail(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Result<E
             Ok(DeliveryOutcome::Refused { task, reason }) => {
                 output::warn(format!("message {task} was dead-lettered, never typed: {reason}"))
             }
+            Ok(DeliveryOutcome::Unknown { task, reason }) => output::warn(format!(
+                "message {task}: {id}'s tmux server did not answer while it was typed, and \
+                 whether {id} took it in cannot be told ({reason}); it was dead-lettered \
+                 (delivery-unknown), not typed again, and {id} reads blocked (undelivered): see \
+                 `muxvisor screen {id}`, then `muxvisor mark {id} ready`, and `muxvisor queue {id} \
+                 retry {task}` to send it again"
+            )),
             Ok(_) => {}
             Err(err) => output::warn(format!("delivering to {id}: {err:#}")),
         }
@@ -151,6 +158,7 @@ fn mail(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Result<E
         }
     }
     let mut code = ExitCode::SUCCESS;
+    let mut dead = None;
     if let Some(limit) = args.wait
         && !delivered
     {
@@ -162,6 +170,7 @@ fn mail(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Result<E
                 break;
             }
             if shown.stage == "dead" {
+                dead = Some(shown.reason.unwrap_or_default());
                 break;
             }
             if std::time::Instant::now() >= deadline {
@@ -169,7 +178,17 @@ fn mail(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Result<E
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        if !delivered {
+        if let Some(reason) = &dead {
+            output::warn(format!(
+                "message {} for {id} was dead-lettered, not delivered: {} (see `muxvisor queue \
+                 {id} show {}`; `muxvisor queue {id} retry {}` sends it again)",
+                e.task,
+                reason.trim().replace('\n', ": "),
+                e.task,
+                e.task
+            ));
+            code = ExitCode::from(crate::ground::exit::Exit::Failure.code());
+        } else if !delivered {
             output::warn(format!(
                 "message {} for {id} was not delivered within {}; it stays queued (see \
                  `muxvisor queue {id} show {}` and `muxvisor status {id}`)",
