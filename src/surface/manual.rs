@@ -433,8 +433,9 @@ pub const EVENTS: &[EventDoc] = &[
     EventDoc {
         ev: "task-blocked",
         file: "lifecycle",
-        when: "an agent pool instance's agent read blocked (a usage limit, a permission prompt) \
-               for a second while it worked a task: the task fails as `agent-blocked: REASON` \
+        when: "an agent pool instance's agent read blocked (a usage limit, a login; not a \
+               permission prompt, which waits for a person up to --task-timeout) for a second \
+               while it worked a task: the task fails as `agent-blocked: REASON` \
                (task-retry or task-dead follow, by the queue's retry policy); the instance keeps \
                its agent, which takes no task while blocked (status says why)",
         keys: &[

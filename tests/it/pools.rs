@@ -689,6 +689,57 @@ fn a_task_whose_agent_goes_blocked_fails_and_is_retried_on_another_instance() {
     env.mv(&["stop", "lim"]).ok();
 }
 
+/// A permission prompt mid-task is the exception: the turn goes on once a
+/// person answers it, so the task keeps its instance (past the blocked
+/// grace, which fails a usage-limited task after a second) and, answered,
+/// ends with its reply, typed once (before this rule: failed as
+/// `agent-blocked: permission` and typed again into another instance).
+#[test]
+fn a_permission_prompt_mid_task_waits_for_a_person_and_the_task_goes_on() {
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(&env, "ask", &log, &["--workers", "2"], &["--permission-every", "1", "--busy", "0.4"]);
+    env.mv(&["send", "ask", "may I"]).ok();
+    // The instance at work shows the prompt, with its task.
+    let mut asked: Option<(std::time::Instant, i64)> = None;
+    let waited = wait_until(WAIT, || {
+        let rows = worker_rows(&env, "ask");
+        let row = rows.iter().find(|w| {
+            w["agent"]["state"] == "blocked"
+                && w["agent"]["reason"] == "permission"
+                && w["task"].is_string()
+        });
+        match (row, asked) {
+            (Some(w), None) => {
+                asked = Some((std::time::Instant::now(), w["runner_pid"].as_i64().unwrap_or(0)));
+                false
+            }
+            // Still blocked with its task well past the one-second grace.
+            (Some(_), Some((t, _))) => t.elapsed() >= Duration::from_secs(3),
+            (None, Some(_)) => panic!("the task left the blocked instance: {rows:#?}"),
+            (None, None) => false,
+        }
+    });
+    assert!(waited, "{:#?}", worker_rows(&env, "ask"));
+    assert!(env.events("lifecycle", "task-blocked").is_empty());
+    // A person answers (Enter on "1. Yes") in that instance's pane.
+    let runner = asked.expect("seen blocked").1;
+    let panes =
+        env.tmux("ask", &["list-panes", "-a", "-F", "#{pane_pid} #{pane_id}"]).ok().stdout.clone();
+    let pane = panes
+        .lines()
+        .find_map(|l| l.split_once(' ').filter(|(pid, _)| *pid == runner.to_string()))
+        .map(|(_, p)| p.to_string())
+        .unwrap_or_else(|| panic!("no pane runs the runner {runner}: {panes}"));
+    env.tmux("ask", &["send-keys", "-t", &pane, "Enter"]).ok();
+    let done = wait_until(WAIT, || !env.events("lifecycle", "task-done").is_empty());
+    assert!(done, "{}", env.mv(&["queue", "ask", "list"]).stdout);
+    assert!(env.events("lifecycle", "task-blocked").is_empty());
+    assert!(env.events("lifecycle", "task-retry").is_empty());
+    assert_eq!(turns(&log).get("may I"), Some(&1), "typed once");
+    env.mv(&["stop", "ask"]).ok();
+}
+
 /// The same, stopped before the text was loaded: the load times out, so
 /// nothing can have been pasted. The task goes back to the head with no
 /// attempt charged (before the fix: failed as `deliver-failed`, attempt

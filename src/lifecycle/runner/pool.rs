@@ -33,7 +33,9 @@
 //!   blocked, a task    -> after a grace (BLOCKED_GRACE, a few looks in a
 //!                         row): the task fails `agent-blocked: <reason>`
 //!                         (queue's retry policy; ev=task-blocked), the
-//!                         agent stays, and others may start for the retry
+//!                         agent stays, and others may start for the retry;
+//!                         but a permission prompt waits for a person, up
+//!                         to --task-timeout (the turn goes on once answered)
 //!   blocked            -> takes no task; `status` shows the reason
 //! ```
 //!
@@ -54,7 +56,7 @@ use crate::lifecycle::agent::confirm::{self, Confirmed};
 use crate::lifecycle::dispatch::{self, Finish};
 use crate::model::agent::classify::{self, AgentState, Delivery, Facts, Rules, View};
 use crate::model::agent::instance::{self, Instance};
-use crate::model::agent::presets::Patterns;
+use crate::model::agent::presets::{Patterns, reason};
 use crate::model::agent::reply;
 use crate::model::logfmt::Event;
 use crate::model::peer::{self, PeerSpec, Policy};
@@ -275,9 +277,15 @@ impl Runner<'_> {
                         end_child(&mut agent.child, super::TIMEOUT_GRACE);
                         continue;
                     }
-                    // Blocked at work (a usage limit, a permission prompt):
-                    // the task fails after a grace, not at --task-timeout.
-                    if view.state != AgentState::Blocked {
+                    // Blocked at work (a usage limit, a login): the turn
+                    // cannot go on, so the task fails after a grace, not at
+                    // --task-timeout. A permission prompt is the exception:
+                    // the turn goes on once a person answers it (`attach`,
+                    // `send --keys`), and a retry elsewhere would run the
+                    // turn's earlier steps again; it waits, up to
+                    // --task-timeout, with `status` saying why.
+                    let mid_turn_question = view.reason.as_deref() == Some(reason::PERMISSION);
+                    if view.state != AgentState::Blocked || mid_turn_question {
                         blocked_at_work = None;
                     } else if blocked_at_work.get_or_insert_with(Blocked::default).looked() {
                         let why = view.reason.clone().unwrap_or_else(|| "blocked".into());
