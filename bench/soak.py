@@ -1627,10 +1627,13 @@ def agent_accounts(s, i, life, exits, v, live):
                                                        for x in stops):
                 a["extra_explained"] += 1
             elif any(k["kind"] == "sigstop" and k["t"] - 0.5 <= at <= k["t"] + k.get("secs", 0)
-                     + 0.5 for k in kills):
-                # Its server was SIGSTOPped while the runner typed: the tmux
-                # command timed out (deliver-failed, a retry), but the server
-                # ran it when continued: typed again on the retry.
+                     + 0.5 for k in kills) and len(ty) == 1:
+                # Its server was SIGSTOPped while the runner typed: the
+                # delivery is unknown (ev=delivery-unknown) and settled once
+                # the server answers; one that cannot be told is
+                # dead-lettered, never typed again. Typed once: no violation.
+                # (Before that rule it was retried and typed twice, which
+                # the branch below now reports.)
                 a["extra_sigstop"] += 1
             else:
                 v.append(f"TYPED TWICE: task {t} ({text!r}) of {i}: typed into agent {pid} at "
@@ -1787,8 +1790,8 @@ def print_agents(s, a, i):
           f"{a['dead_reasons'] or ''}, other {a['other']}, lost {a['lost']}")
     print(f"   typed {a['typed']} prompts and {a['resets']} resets; into a busy agent "
           f"{a['typed_busy']}; typed with no task-start after it {a['extra_typed']} (a kill right "
-          f"after: {a['extra_explained']}; its server SIGSTOPped, the delivery timed out and was "
-          f"retried: {a['extra_sigstop']}); task-start without the turn {a['starts_no_turn']} (into an agent just killed: "
+          f"after: {a['extra_explained']}; its server SIGSTOPped, the delivery unknown, typed once: "
+          f"{a['extra_sigstop']}); task-start without the turn {a['starts_no_turn']} (into an agent just killed: "
           f"{a['starts_dead_agent']}); "
           f"not taken in {a['undelivered']}; failed resets {a['reset_failed']}")
     print(f"   send --wait exits {a['waits']}: printed another prompt's reply {a['wait_mismatch']}, "
