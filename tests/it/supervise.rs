@@ -748,3 +748,27 @@ fn a_stopped_server_is_reported_hung_despite_the_kernel_look() {
     let (_, calls) = tick_logged(&env, &id);
     assert!(calls.is_empty(), "{calls:?}");
 }
+
+/// A record written before pane start times were kept: the tick asks tmux
+/// (the kernel cannot tell a reused pid without it), records the start
+/// time of the pane tmux shows alive, and takes the kernel's word after.
+#[test]
+fn a_record_without_the_pane_start_gets_it_from_a_tick() {
+    let env = Env::new();
+    let id = no_tmux_look_soon("kr");
+    add_peer(&env, &id, &["sleep", "1000"]);
+    env.mv(&["launch", &id]).ok();
+    let recorded = state(&env, &id)["pane_start"].clone();
+    assert!(recorded.is_u64(), "launch records it: {recorded}");
+    let mut st = state(&env, &id);
+    st["pane_start"] = serde_json::Value::Null;
+    st["last_observed"] = serde_json::json!("running");
+    fs::write(env.root().join(format!("state/{id}.json")), serde_json::to_vec(&st).unwrap())
+        .unwrap();
+    let (_, calls) = tick_logged(&env, &id);
+    assert!(!calls.is_empty(), "without it, tmux is asked");
+    assert_eq!(state(&env, &id)["pane_start"], recorded);
+    let (v, calls) = tick_logged(&env, &id);
+    assert!(calls.is_empty(), "then the kernel's word: {calls:?}");
+    assert!(v.iter().all(|a| a["identity"] != id.as_str()), "{v:?}");
+}
