@@ -181,7 +181,10 @@ pub fn respawn_runner_locked(
         .map_err(TmuxError::into_anyhow)
         .with_context(|| format!("starting the first runner of {id} again"))?;
     let pane = out.stdout.trim().parse::<i32>().ok();
-    crate::model::peer_state::update(root, id, |st| st.pane_pid = pane)?;
+    crate::model::peer_state::update(root, id, |st| {
+        st.pane_pid = pane;
+        st.pane_start = session::pane_start(pane, st.server_pid);
+    })?;
     drop(_lock);
     let deadline = Instant::now() + RUNNER_START_WAIT;
     while !q.runner_alive() && Instant::now() < deadline {

@@ -22,6 +22,20 @@
 //! socket; the re-creation is logged (`ev=socket-recreated`). A server that
 //! does not re-create it is observed as [`Seen::Hung`] with its pid: it is
 //! there but cannot be reached, and nothing starts a duplicate of it.
+//!
+//! The kernel's word ([`kernel_look`], decided by the pure [`vouch`]): for
+//! a peer the tick only needs to know is still running, the OS can say so
+//! without a tmux round trip, whose cost grows with the number of servers
+//! on the machine. It vouches only when the recorded server is still OUR
+//! tmux server (pid, start time, session leader, socket in its argv), the
+//! socket file is there, neither process is stopped (a SIGSTOPped server
+//! answers nobody: tmux must time out on it and report it hung) and the
+//! recorded pane program is still that server's live child with the
+//! recorded start time (a dead pane's program is a zombie or gone; a reused
+//! pid has another start time). Anything else, or anything the OS does not
+//! tell (macOS's stop status), is no answer: the caller asks tmux as before.
+//! What the kernel cannot see (the session's name, a server that runs but
+//! does not answer) is why the tick still asks tmux now and then.
 
 use std::time::{Duration, Instant};
 
@@ -229,6 +243,69 @@ pub fn observe(root: &Root, id: &Identity, timeout: Duration) -> Result<Observed
     }
 }
 
+/// What the OS says about a recorded incarnation's two processes, gathered
+/// by [`kernel_look`] and judged by [`vouch`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelFacts {
+    /// The socket file is there.
+    pub socket: bool,
+    /// The process that now has the recorded server pid.
+    pub server: Option<proc::Process>,
+    /// Its argv names the socket (a tmux server keeps the argv of the
+    /// client that started it).
+    pub serves_socket: bool,
+    /// The process that now has the recorded pane pid.
+    pub pane: Option<proc::Process>,
+}
+
+/// The observation tmux would give of `st`'s incarnation, if the kernel's
+/// facts `k` prove its program runs (see the module header): `Alive`, with
+/// the recorded pids and no output time (tmux alone knows it; a caller that
+/// needs it asks tmux). `None` as soon as anything is off or unknown. Pure.
+pub fn vouch(st: &State, k: &KernelFacts) -> Option<Observed> {
+    let (server_pid, server_start) = (st.server_pid?, st.server_start?);
+    let (pane_pid, pane_start) = (st.pane_pid?, st.pane_start?);
+    let server = k.server.as_ref()?;
+    let pane = k.pane.as_ref()?;
+    let running = |p: &proc::Process| !p.zombie && p.stopped == Some(false);
+    let server_ok = server.pid == server_pid
+        && server.start == server_start
+        && running(server)
+        && server.sid == server_pid
+        && server.name.starts_with("tmux")
+        && k.serves_socket;
+    let pane_ok = pane.pid == pane_pid
+        && pane.start == pane_start
+        && running(pane)
+        && pane.ppid == server_pid
+        && pane.pgid == pane_pid;
+    (k.socket && server_ok && pane_ok).then_some(Observed {
+        seen: Seen::Alive,
+        pane_pid: Some(pane_pid),
+        server_pid: Some(server_pid),
+        last_output: None,
+        dead_at: None,
+    })
+}
+
+/// Ask the OS (never tmux) about `st`'s recorded server and pane; see
+/// [`vouch`]. A handful of small reads of `/proc` on Linux.
+pub fn kernel_look(root: &Root, id: &Identity, st: &State) -> Option<Observed> {
+    let socket = root.socket(id);
+    let server = proc::info(st.server_pid?);
+    // The argv is read only for a server that passes the cheaper checks.
+    let serves_socket = server.as_ref().is_some_and(|p| !p.zombie && p.stopped == Some(false))
+        && proc::argv(st.server_pid?)
+            .is_some_and(|a| proc::argv_has(&a, socket.as_os_str().as_encoded_bytes()));
+    let k = KernelFacts {
+        socket: socket_exists(&socket),
+        server,
+        serves_socket,
+        pane: proc::info(st.pane_pid?),
+    };
+    vouch(st, &k)
+}
+
 /// How long to wait for a server to re-create its socket after SIGUSR1
 /// (tmux does it at once; this bounds a busy machine).
 const SOCKET_WAIT: Duration = Duration::from_secs(1);
@@ -367,6 +444,88 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{want}\""));
             assert_eq!(s.as_str(), want);
+        }
+    }
+
+    /// A record of server 100 (started at tick 5000) and its pane 200
+    /// (started at 5001), and what the OS says when both still run.
+    fn recorded_and_running() -> (State, KernelFacts) {
+        let st = State {
+            launched_at: Some(Utc::now()),
+            server_pid: Some(100),
+            server_start: Some(proc::StartTime(5000)),
+            pane_pid: Some(200),
+            pane_start: Some(proc::StartTime(5001)),
+            ..State::default()
+        };
+        let process = |pid, ppid, pgid, sid, start, name: &str| proc::Process {
+            pid,
+            ppid,
+            pgid,
+            sid,
+            zombie: false,
+            stopped: Some(false),
+            start: proc::StartTime(start),
+            name: name.into(),
+        };
+        let k = KernelFacts {
+            socket: true,
+            server: Some(process(100, 1, 100, 100, 5000, "tmux: server")),
+            serves_socket: true,
+            pane: Some(process(200, 100, 200, 200, 5001, "sleep")),
+        };
+        (st, k)
+    }
+
+    #[test]
+    fn the_kernel_vouches_only_for_the_recorded_processes_running() {
+        let (st, k) = recorded_and_running();
+        let alive = vouch(&st, &k).expect("both run as recorded");
+        assert_eq!(alive.seen, Seen::Alive);
+        assert_eq!((alive.server_pid, alive.pane_pid), (Some(100), Some(200)));
+        assert_eq!(alive.last_output, None, "only tmux knows the last output");
+
+        type Change = fn(&mut State, &mut KernelFacts);
+        let doubts: Vec<(&str, Change)> = vec![
+            ("the pane's pid reused by another program", |_, k| {
+                k.pane.as_mut().unwrap().start = proc::StartTime(9999)
+            }),
+            ("the server's pid reused", |_, k| {
+                k.server.as_mut().unwrap().start = proc::StartTime(9999)
+            }),
+            ("the pane's program gone", |_, k| k.pane = None),
+            ("the server gone", |_, k| k.server = None),
+            ("the pane's program a zombie (dead, unreaped)", |_, k| {
+                k.pane.as_mut().unwrap().zombie = true
+            }),
+            ("the server a zombie", |_, k| k.server.as_mut().unwrap().zombie = true),
+            ("the server stopped (it answers nobody)", |_, k| {
+                k.server.as_mut().unwrap().stopped = Some(true)
+            }),
+            ("the pane's program stopped", |_, k| k.pane.as_mut().unwrap().stopped = Some(true)),
+            ("the OS does not say whether the server is stopped", |_, k| {
+                k.server.as_mut().unwrap().stopped = None
+            }),
+            ("the pane's program orphaned (its server killed, SIGHUP ignored)", |_, k| {
+                k.pane.as_mut().unwrap().ppid = 1
+            }),
+            ("the pane's program not leading its group", |_, k| k.pane.as_mut().unwrap().pgid = 7),
+            ("the socket file missing", |_, k| k.socket = false),
+            ("the server serving another socket", |_, k| k.serves_socket = false),
+            ("the server no session leader (a tmux client)", |_, k| {
+                k.server.as_mut().unwrap().sid = 1
+            }),
+            ("the server not tmux", |_, k| k.server.as_mut().unwrap().name = "sleep".into()),
+            ("no pane start on record", |st, _| st.pane_start = None),
+            ("no server start on record", |st, _| st.server_start = None),
+            ("no pane on record", |st, _| st.pane_pid = None),
+            ("no server on record", |st, _| st.server_pid = None),
+            ("another pid described", |_, k| k.pane.as_mut().unwrap().pid = 201),
+        ];
+        for (why, change) in doubts {
+            let (mut st, mut k) = recorded_and_running();
+            change(&mut st, &mut k);
+            assert_eq!(vouch(&st, &k), None, "{why}");
         }
     }
 

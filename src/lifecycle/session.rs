@@ -342,6 +342,7 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
     peer_state::update(root, id, |st| {
         st.launched_at = Some(launched_at);
         st.pane_pid = None;
+        st.pane_start = None;
         st.server_pid = None;
         st.server_start = None;
         st.stopped = false;
@@ -371,6 +372,7 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
 
     peer_state::update(root, id, |st| {
         st.pane_pid = pane_pid;
+        st.pane_start = pane_start(pane_pid, server_pid);
         st.server_pid = server_pid;
         st.server_start = server_pid.and_then(proc::start_time);
     })?;
@@ -392,6 +394,16 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
     }
     logged?;
     Ok(Launched { started: true, already: false, pane_pid })
+}
+
+/// The start time of the pane's program `pane`, to record next to its pid:
+/// only while it still is the live child of `server` that leads its own
+/// group (a program that already ended left nothing to name, and its pid
+/// may already be someone else's).
+pub fn pane_start(pane: Option<i32>, server: Option<i32>) -> Option<proc::StartTime> {
+    let (pane, server) = (pane?, server?);
+    let p = proc::info(pane)?;
+    (!p.zombie && p.ppid == server && p.pgid == pane).then_some(p.start)
 }
 
 /// Start the agent record of a new incarnation: how it was started, the

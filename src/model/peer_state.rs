@@ -1,5 +1,5 @@
 //! `state/<id>.json`: what muxvisor last knew about one identity — the current
-//! incarnation (when launched, pane and server pids), whether it was stopped
+//! incarnation (when launched, pane and server pids and start times), whether it was stopped
 //! on purpose, the tick's restart bookkeeping, and the running task.
 //!
 //! Writers hold the identity's lock (`run/<id>.lock`); the file is replaced
@@ -23,6 +23,12 @@ pub struct State {
     pub launched_at: Option<DateTime<Utc>>,
     /// The pane's pid (leader of the program's process group).
     pub pane_pid: Option<i32>,
+    /// When that pane's program started, as the OS records it: with the
+    /// pid it names the process, so the tick can take the kernel's word
+    /// that the program still runs (`observe::vouch`) and never mistake a
+    /// reused pid for it. `None` when unknown (a state written before this
+    /// was recorded, or a pane that was already gone): the tick asks tmux.
+    pub pane_start: Option<StartTime>,
     /// The tmux server's pid.
     pub server_pid: Option<i32>,
     /// When that server started, as the OS records it: with the pid, it

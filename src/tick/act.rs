@@ -109,8 +109,16 @@ fn run_peer(
     worker_guard: Option<LockGuard>,
 ) -> Result<Step> {
     let id = &spec.identity;
-    let obs = observe::observe(root, id, cfg.call_timeout)?;
-    let recorded = adopt(root, spec, &obs, peer_state::load(root, id)?)?;
+    let mailbox = match q {
+        Some(q) if spec.policy == Policy::Persistent => {
+            let c = q.counts()?;
+            c.pending + c.running
+        }
+        _ => 0,
+    };
+    let (obs, recorded) = look(root, spec, cfg, mailbox)?;
+    let recorded = adopt(root, spec, &obs, recorded)?;
+    let recorded = note_pane_start(root, spec, &obs, recorded)?;
     let mut early = Vec::new();
     if let Some(r) = repoint_hook(root, spec, &obs, &recorded, cfg)? {
         early.push(r);
@@ -120,7 +128,7 @@ fn run_peer(
         _ => QueueFacts::default(),
     };
     let agent = match spec.policy {
-        Policy::Persistent => Some(agent_facts(root, spec, &obs, q)?),
+        Policy::Persistent => Some(agent_facts(root, spec, &obs, q, mailbox)?),
         Policy::Ephemeral => None,
     };
     let now = Utc::now();
@@ -156,6 +164,64 @@ fn run_peer(
         }
     }
     Ok(Step::Done(ctx.reports))
+}
+
+/// What the peer looks like and what its record says. When the decision
+/// needs no more than "still running" (`decide::kernel_may_answer`) and
+/// the OS vouches for the recorded server and pane (`observe::kernel_look`),
+/// that is the observation: no tmux call. Otherwise, and whenever the
+/// kernel is not sure, tmux's look, then the record read after it, as ever
+/// (a stop or launch that ends meanwhile is seen in the record).
+fn look(
+    root: &Root,
+    spec: &PeerSpec,
+    cfg: &TickConfig,
+    mailbox: usize,
+) -> Result<(observe::Observed, State)> {
+    let id = &spec.identity;
+    let st = peer_state::load(root, id)?;
+    if decide::kernel_may_answer(spec, &st, mailbox, Utc::now())
+        && let Some(obs) = observe::kernel_look(root, id, &st)
+    {
+        return Ok((obs, st));
+    }
+    let obs = observe::observe(root, id, cfg.call_timeout)?;
+    Ok((obs, peer_state::load(root, id)?))
+}
+
+/// A record without the pane's start time (written before it was kept, or
+/// by an adoption that could not read it) while tmux shows that pane alive:
+/// record it once, so that later ticks can take the kernel's word for the
+/// peer. Only when nobody holds the identity lock, and only for the
+/// incarnation and pids just seen. Returns the state to decide from.
+fn note_pane_start(
+    root: &Root,
+    spec: &PeerSpec,
+    obs: &observe::Observed,
+    recorded: State,
+) -> Result<State> {
+    let id = &spec.identity;
+    let seen_is_recorded = obs.pane_pid.is_some()
+        && obs.pane_pid == recorded.pane_pid
+        && obs.server_pid == recorded.server_pid;
+    if spec.policy != Policy::Persistent
+        || obs.seen != observe::Seen::Alive
+        || recorded.pane_start.is_some()
+        || decide::Phase::of(&recorded) != decide::Phase::Live
+        || !seen_is_recorded
+    {
+        return Ok(recorded);
+    }
+    let Some(_lock) = fsutil::try_lock(&root.id_lock(id))? else { return Ok(recorded) };
+    let cur = peer_state::load(root, id)?;
+    let same = cur.launched_at == recorded.launched_at
+        && cur.pane_pid == obs.pane_pid
+        && cur.server_pid == obs.server_pid
+        && cur.pane_start.is_none();
+    let Some(start) = session::pane_start(obs.pane_pid, obs.server_pid).filter(|_| same) else {
+        return Ok(recorded);
+    };
+    peer_state::update(root, id, |st| st.pane_start = Some(start))
 }
 
 /// An agent pool that keeps instances warm: its first runner starts with
@@ -202,25 +268,21 @@ fn queue_facts(root: &Root, q: &Queue, spec: &PeerSpec) -> Result<QueueFacts> {
 }
 
 /// A persistent peer's agent: one look (which logs a state change) while
-/// its program runs, and its mailbox. A peer that is not an agent (no
-/// preset, no ready pattern) and has nothing to deliver needs no look: the
-/// tick would decide nothing from its screen (idleness comes from the
-/// observation's last output), so it costs one tmux call, not two. `status`
-/// and a courier still look at it when asked.
+/// its program runs, and its mailbox (`mailbox` messages pending or in
+/// delivery). A peer that is not an agent (no preset, no ready pattern) and
+/// has nothing to deliver needs no look: the tick would decide nothing from
+/// its screen (idleness comes from the observation's last output), so it
+/// costs at most one tmux call, not two (none when the kernel vouches for
+/// it, see [`look`]). `status` and a courier still look at it when asked.
 fn agent_facts(
     root: &Root,
     spec: &PeerSpec,
     obs: &observe::Observed,
     q: Option<&Queue>,
+    mailbox: usize,
 ) -> Result<decide::AgentFacts> {
     let tracked = spec.is_agent();
-    let (mailbox, courier) = match q {
-        Some(q) => {
-            let c = q.counts()?;
-            (c.pending + c.running, crate::lifecycle::agent::mailbox::courier_alive(q))
-        }
-        None => (0, false),
-    };
+    let courier = q.is_some_and(crate::lifecycle::agent::mailbox::courier_alive);
     let needs_look = tracked || mailbox > 0 || spec.continue_message.is_some();
     let look = if obs.seen == observe::Seen::Alive && needs_look {
         Some(crate::lifecycle::agent::watch::Looker::once().look_and_record(root, spec)?)
@@ -285,6 +347,7 @@ fn adopt(root: &Root, spec: &PeerSpec, obs: &observe::Observed, recorded: State)
         st.server_pid = Some(pid);
         st.server_start = start;
         st.pane_pid = obs.pane_pid;
+        st.pane_start = session::pane_start(obs.pane_pid, Some(pid));
         st.stopped = false;
         st.stop_reason = None;
         st.held = None;

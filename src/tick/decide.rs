@@ -37,6 +37,14 @@
 //! is remembered (`next_restart_at`), reported by every tick until then with
 //! the time left (`RestartPending`), and taken by the first tick past it.
 //!
+//! Which look: a healthy persistent peer that is neither an agent nor reaped
+//! for idleness, with nothing in its mailbox, needs to be known alive and
+//! nothing more, so [`kernel_may_answer`] lets the OS vouch for it
+//! (`observe::vouch`) instead of a tmux round trip; every other peer, any
+//! doubt of the kernel's, and each peer once every [`TMUX_LOOK_EVERY`]
+//! minutes ([`tmux_look_due`]) gets tmux's look as before. The table above
+//! reads the same either way: the kernel only ever answers `Alive`.
+//!
 //! Ephemeral peers: their pane runs a runner (see `dispatch` and `runner`)
 //! that finishes its own tasks and claims the next; the tick only starts
 //! one when none lives, finishes what a dead runner left in `cur/`, and
@@ -278,6 +286,53 @@ fn since(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
 
 fn add(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     t + TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+/// Each peer's tmux server is asked at least once in this many minutes,
+/// even while the kernel vouches for it: the OS cannot see the session's
+/// name, nor a server that runs but does not answer.
+pub const TMUX_LOOK_EVERY: i64 = 10;
+
+/// True when `id`'s periodic tmux look falls in the minute of `now`: one
+/// minute in [`TMUX_LOOK_EVERY`], a different one for different peers (so
+/// that a tick asks tmux about a tenth of a healthy fleet, not all of it at
+/// once every ten minutes). Pure.
+pub fn tmux_look_due(id: &crate::model::peer::Identity, now: DateTime<Utc>) -> bool {
+    // FNV-1a: stable across processes and versions (not `DefaultHasher`).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.as_str().bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    let offset = (h % TMUX_LOOK_EVERY as u64) as i64;
+    (now.timestamp().div_euclid(60) + offset).rem_euclid(TMUX_LOOK_EVERY) == 0
+}
+
+/// True when the kernel's word that the recorded incarnation still runs
+/// (`observe::kernel_look`) is all the decision needs, so the tick may
+/// skip tmux when the kernel gives it: a persistent peer that is not an
+/// agent (its state needs its screen), has no idle TTL (idleness needs
+/// tmux's last-output time), no continue message and an empty `mailbox`
+/// (messages pending or in delivery), is live on record, was seen
+/// `running` by the last tick and has no death on record, and whose
+/// periodic tmux look is not due. The decision is then the one tmux's
+/// `Alive` would give. Pure.
+pub fn kernel_may_answer(
+    spec: &PeerSpec,
+    recorded: &State,
+    mailbox: usize,
+    now: DateTime<Utc>,
+) -> bool {
+    spec.policy == Policy::Persistent
+        && !spec.is_agent()
+        && spec.idle_ttl.is_none()
+        && spec.continue_message.is_none()
+        && mailbox == 0
+        && Phase::of(recorded) == Phase::Live
+        && recorded.held.is_none()
+        && recorded.last_observed.as_deref() == Some("running")
+        && recorded.next_restart_at.is_none()
+        && recorded.dead_incarnation != recorded.launched_at
+        && !tmux_look_due(&spec.identity, now)
 }
 
 /// The whole decision for one peer.

@@ -1,4 +1,6 @@
-//! The tick: for every registered peer, observe (one tmux round trip),
+//! The tick: for every registered peer, observe (one tmux round trip; for
+//! a healthy plain peer, the kernel's word that its recorded server and
+//! program still run, with tmux asked every ten minutes or at any doubt),
 //! decide (the pure table in [`decide`]), act (the thin edge in [`act`]),
 //! and log; then one `ev=tick` line. Run every 60 s by launchd, systemd or
 //! cron, so it must be idempotent, bounded in time, and cheap.

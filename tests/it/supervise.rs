@@ -600,3 +600,175 @@ fn a_tick_adopts_a_server_whose_launch_was_never_recorded() {
     let gone = life(&env, "gone", "adopt");
     assert_eq!(gone.len(), 1, "{gone:?}");
 }
+
+// ---------------------------------------------------------------------------
+// The kernel's word: a healthy plain peer is looked at through the OS, not
+// tmux (issue 21); every death and every hung server is still found.
+
+/// A tmux that logs each call (one line of arguments) to `log`, then runs
+/// the real one: `MUXVISOR_TMUX` for a tick proves which peers it asked.
+fn logging_tmux(env: &Env, log: &std::path::Path) -> std::path::PathBuf {
+    let real = String::from_utf8(
+        std::process::Command::new("sh").args(["-c", "command -v tmux"]).output().unwrap().stdout,
+    )
+    .unwrap();
+    let script = env.scratch().join("logging-tmux");
+    fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n", log.display(), real.trim()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// One tick through [`logging_tmux`]: its actions, and the tmux calls it
+/// made that name `id`'s socket.
+fn tick_logged(env: &Env, id: &str) -> (Vec<serde_json::Value>, Vec<String>) {
+    let log = env.scratch().join("tmux-calls");
+    let _ = fs::remove_file(&log);
+    let tmux = logging_tmux(env, &log);
+    let out = mv_env(
+        env,
+        &["--json", "supervise", "--once"],
+        &[("MUXVISOR_TMUX", tmux.to_str().unwrap())],
+    );
+    out.ok();
+    let sock = format!("run/{id}.sock");
+    let calls = lines(&log).into_iter().filter(|l| l.contains(&sock)).collect();
+    (out.json().as_array().cloned().unwrap_or_default(), calls)
+}
+
+/// An identity `prefix<n>` whose periodic tmux look is not due in the next
+/// few minutes, so that a test sees the kernel's word and not that look.
+fn no_tmux_look_soon(prefix: &str) -> String {
+    let now = Utc::now();
+    (0..)
+        .map(|n| format!("{prefix}{n}"))
+        .find(|id| {
+            (0..4).all(|m| {
+                !muxvisor::tick::decide::tmux_look_due(
+                    &ident(id),
+                    now + chrono::Duration::minutes(m),
+                )
+            })
+        })
+        .unwrap()
+}
+
+/// A launched plain peer whose `pane-died` hook is removed (a hook can
+/// fail: the tick is the witness of last resort), seen running by one
+/// tick, and then taken on the kernel's word: a tick asks tmux nothing
+/// about it.
+fn healthy_without_hook(env: &Env, id: &str, argv: &[&str]) {
+    add_peer_with(env, id, argv, |s| s.restart = Restart::Never);
+    env.mv(&["launch", id]).ok();
+    assert!(wait_until(Duration::from_secs(10), || canary_watching(env, id)));
+    env.tmux(id, &["set-hook", "-gu", "pane-died"]).ok();
+    tick(env);
+    assert_eq!(state(env, id)["last_observed"], "running");
+    let (v, calls) = tick_logged(env, id);
+    assert!(v.iter().all(|a| a["identity"] != id), "a healthy peer has no actions: {v:?}");
+    assert!(calls.is_empty(), "the kernel vouched for {id}, no tmux call: {calls:?}");
+}
+
+/// The pane's program SIGKILLed with no hook to record it: the kernel no
+/// longer vouches (its pid is gone or a zombie), tmux is asked, and the
+/// tick records the death (`source=tick`).
+#[test]
+fn a_pane_death_no_hook_recorded_is_found_by_the_tick_despite_the_kernel_look() {
+    let env = Env::new();
+    let id = no_tmux_look_soon("kp");
+    healthy_without_hook(&env, &id, &["sleep", "1000"]);
+    let pid = pane_pid(&env, &id);
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert!(wait_until(Duration::from_secs(5), || !alive(pid)));
+    let (_, calls) = tick_logged(&env, &id);
+    assert!(!calls.is_empty(), "tmux is asked about a peer the kernel cannot vouch for");
+    assert!(
+        ticks_until(&env, Duration::from_secs(10), || !exits(&env, "session-exit", &id).is_empty()),
+        "the death was never recorded: {}",
+        env.read("logs/lifecycle.log")
+    );
+    let died = exits(&env, "session-exit", &id);
+    assert_eq!(died.len(), 1, "{died:?}");
+    assert!(died[0].contains("source=tick") && died[0].contains("signal=9"), "{died:?}");
+    assert_eq!(state(&env, &id)["last_observed"], "exited");
+}
+
+/// The server SIGKILLed after its canary (so the tick is the only witness),
+/// while the pane's program ignores SIGHUP and outlives it as an orphan:
+/// the kernel does not vouch for an orphan, and the tick records the
+/// server's death.
+#[test]
+fn a_server_death_no_canary_saw_is_found_by_the_tick_despite_the_kernel_look() {
+    let env = Env::new();
+    let id = no_tmux_look_soon("ks");
+    healthy_without_hook(&env, &id, &["sh", "-c", "trap '' HUP; exec sleep 1000"]);
+    let pane = pane_pid(&env, &id);
+    let server = env.server_pid(&id).unwrap();
+    let canary = muxvisor::lifecycle::canary::pid(&root(&env), &ident(&id)).unwrap();
+    unsafe { libc::kill(canary, libc::SIGKILL) };
+    assert!(wait_until(Duration::from_secs(5), || !canary_watching(&env, &id)));
+    unsafe { libc::kill(server, libc::SIGKILL) };
+    assert!(wait_until(Duration::from_secs(5), || !alive(server)));
+    let orphan = alive(pane);
+    let v = tick(&env);
+    unsafe { libc::kill(pane, libc::SIGKILL) };
+    assert!(orphan, "the program outlived its server (it ignores SIGHUP)");
+    assert!(has(&v, &id, "gone"), "{v:?}");
+    let gone = life(&env, "gone", &id);
+    assert_eq!(gone.len(), 1, "{gone:?}");
+    assert_eq!(field(&gone[0], "death"), "server-dead");
+    assert!(exits(&env, "server-exit", &id).is_empty(), "no canary recorded it: the tick did");
+}
+
+/// A SIGSTOPped server answers nobody: the kernel sees it stopped and does
+/// not vouch, so the tick asks tmux, times out and reports it hung.
+#[test]
+fn a_stopped_server_is_reported_hung_despite_the_kernel_look() {
+    let env = Env::new();
+    let id = no_tmux_look_soon("kh");
+    healthy_without_hook(&env, &id, &["sleep", "1000"]);
+    let server = env.server_pid(&id).unwrap();
+    unsafe { libc::kill(server, libc::SIGSTOP) };
+    let stopped = wait_until(Duration::from_secs(5), || {
+        muxvisor::ground::proc::info(server).is_some_and(|p| p.stopped == Some(true))
+    });
+    let v = tick(&env);
+    unsafe { libc::kill(server, libc::SIGCONT) };
+    assert!(stopped);
+    assert!(has(&v, &id, "hung"), "{v:?}");
+    assert_eq!(life(&env, "hung", &id).len(), 1);
+    // Continued, it is running again and the kernel's again once tmux said so.
+    assert!(ticks_until(&env, Duration::from_secs(10), || {
+        state(&env, &id)["last_observed"] == "running"
+    }));
+    let (_, calls) = tick_logged(&env, &id);
+    assert!(calls.is_empty(), "{calls:?}");
+}
+
+/// A record written before pane start times were kept: the tick asks tmux
+/// (the kernel cannot tell a reused pid without it), records the start
+/// time of the pane tmux shows alive, and takes the kernel's word after.
+#[test]
+fn a_record_without_the_pane_start_gets_it_from_a_tick() {
+    let env = Env::new();
+    let id = no_tmux_look_soon("kr");
+    add_peer(&env, &id, &["sleep", "1000"]);
+    env.mv(&["launch", &id]).ok();
+    let recorded = state(&env, &id)["pane_start"].clone();
+    assert!(recorded.is_u64(), "launch records it: {recorded}");
+    let mut st = state(&env, &id);
+    st["pane_start"] = serde_json::Value::Null;
+    st["last_observed"] = serde_json::json!("running");
+    fs::write(env.root().join(format!("state/{id}.json")), serde_json::to_vec(&st).unwrap())
+        .unwrap();
+    let (_, calls) = tick_logged(&env, &id);
+    assert!(!calls.is_empty(), "without it, tmux is asked");
+    assert_eq!(state(&env, &id)["pane_start"], recorded);
+    let (v, calls) = tick_logged(&env, &id);
+    assert!(calls.is_empty(), "then the kernel's word: {calls:?}");
+    assert!(v.iter().all(|a| a["identity"] != id.as_str()), "{v:?}");
+}

@@ -94,6 +94,8 @@ pub fn info(pid: i32) -> Option<Process> {
         sid: st.session,
         // `X` (dead) is only ever seen for an instant; it is no more alive.
         zombie: matches!(st.state, 'Z' | 'X'),
+        // `T`: stopped by a signal; `t`: stopped by a tracer.
+        stopped: Some(matches!(st.state, 'T' | 't')),
         start: StartTime(st.starttime),
         name: st.name,
     })

@@ -192,6 +192,7 @@ mod kernel {
             pgid: b.pbi_pgid as i32,
             sid: sid.max(0),
             zombie: b.pbi_status == libc::SZOMB,
+            stopped: None,
             start: StartTime(
                 b.pbi_start_tvsec.saturating_mul(1_000_000).saturating_add(b.pbi_start_tvusec),
             ),

@@ -63,6 +63,12 @@ pub struct Process {
     /// nothing (where no init reaps orphans, as in some containers, a
     /// zombie can stay forever).
     pub zombie: bool,
+    /// Stopped by a signal (SIGSTOP, SIGTSTP...) or a debugger: it runs no
+    /// code until continued, so a stopped tmux server answers nobody.
+    /// `None` where the OS does not say (macOS here: its BSD info has a
+    /// stop status, but it has not been checked against real stops), so a
+    /// caller that must know falls back to asking the process itself.
+    pub stopped: Option<bool>,
     pub start: StartTime,
     /// The short name the kernel keeps (Linux `comm`, at most 15 bytes;
     /// macOS `p_comm`/`p_name`). A tmux server on Linux calls itself
@@ -440,6 +446,14 @@ mod conformance {
             assert_eq!(ignores(pid, libc::SIGTERM), None, "macOS does not tell");
         }
         assert!(!leads_group_under(pid, pid));
+        // Stopped and continued: Linux says so; macOS does not tell.
+        let told = if cfg!(target_os = "linux") { Some(false) } else { None };
+        assert_eq!(p.stopped, told);
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        assert!(poll(|| info(pid).unwrap().stopped == told.map(|_| true)), "{:?}", info(pid));
+        assert!(alive(pid), "a stopped process is alive");
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        assert!(poll(|| info(pid).unwrap().stopped == told), "{:?}", info(pid));
         assert_eq!(argv(pid).unwrap(), vec![b"sleep".to_vec(), b"30".to_vec()]);
         assert!(argv_has(&argv(pid).unwrap(), b"30"));
         assert!(find_by_argv(|a| a.len() == 2 && a[0] == b"sleep" && a[1] == b"30").contains(&pid));

@@ -789,3 +789,103 @@ fn a_retired_runner_s_missing_server_is_no_death() {
         assert!(kinds(&p).contains(&"start-next"), "{name}: {:?}", kinds(&p));
     }
 }
+
+/// A time in a minute when `s`'s periodic tmux look is not due.
+fn no_tmux_look_due(s: &PeerSpec) -> DateTime<Utc> {
+    (0..TMUX_LOOK_EVERY)
+        .map(|m| at(600 + m * 60))
+        .find(|t| !tmux_look_due(&s.identity, *t))
+        .expect("nine minutes in ten are not due")
+}
+
+/// The kernel's word is enough only for a healthy, plain, persistent peer
+/// that the last tick saw running; anything else is asked of tmux.
+#[test]
+fn the_kernel_may_answer_only_for_a_healthy_plain_peer() {
+    let plain = spec(Policy::Persistent);
+    let now = no_tmux_look_due(&plain);
+    let running = State { last_observed: Some("running".into()), ..state(Phase::Live) };
+    assert!(kernel_may_answer(&plain, &running, 0, now));
+    // max-age needs only the launch time: still the kernel's.
+    let old = PeerSpec { max_age: Some(Duration::from_secs(5)), ..plain.clone() };
+    assert!(kernel_may_answer(&old, &running, 0, now));
+
+    type Spec = fn(&mut PeerSpec);
+    let specs: Vec<(&str, Spec)> = vec![
+        ("ephemeral", |s| s.policy = Policy::Ephemeral),
+        ("an agent (its state needs its screen)", |s| s.ready_patterns = vec!["> ".into()]),
+        ("an idle TTL (needs tmux's last output)", |s| s.idle_ttl = Some(Duration::from_secs(9))),
+        ("a continue message", |s| s.continue_message = Some("go on".into())),
+    ];
+    for (why, change) in specs {
+        let mut s = plain.clone();
+        change(&mut s);
+        assert!(!kernel_may_answer(&s, &running, 0, now), "{why}");
+    }
+    assert!(!kernel_may_answer(&plain, &running, 1, now), "messages wait in its mailbox");
+
+    type Record = fn(&mut State);
+    let records: Vec<(&str, Record)> = vec![
+        ("never launched", |st| st.launched_at = None),
+        ("stopped", |st| st.stopped = true),
+        ("failed", |st| st.failed = true),
+        ("held by admission", |st| {
+            st.held = Some(crate::model::peer_state::Held {
+                reason: "capacity".into(),
+                since: at(0),
+                fresh: false,
+            })
+        }),
+        ("not seen running by the last tick", |st| st.last_observed = Some("hung".into())),
+        ("not looked at since its launch", |st| st.last_observed = None),
+        ("a restart scheduled", |st| st.next_restart_at = Some(at(5))),
+        ("its death on record", |st| st.dead_incarnation = st.launched_at),
+    ];
+    for (why, change) in records {
+        let mut st = running.clone();
+        change(&mut st);
+        assert!(!kernel_may_answer(&plain, &st, 0, now), "{why}");
+    }
+    let due = (0..TMUX_LOOK_EVERY)
+        .map(|m| at(600 + m * 60))
+        .find(|t| tmux_look_due(&plain.identity, *t))
+        .unwrap();
+    assert!(!kernel_may_answer(&plain, &running, 0, due), "its periodic tmux look");
+}
+
+/// Each peer is asked of tmux in one minute of every ten, and a fleet's
+/// peers in different minutes.
+#[test]
+fn the_periodic_tmux_look_is_once_in_ten_minutes_spread_over_peers() {
+    let ids: Vec<Identity> = (0..200).map(|n| Identity::parse(&format!("p{n}")).unwrap()).collect();
+    let minutes: Vec<DateTime<Utc>> = (0..3 * TMUX_LOOK_EVERY).map(|m| at(m * 60 + 7)).collect();
+    for id in &ids {
+        let due: Vec<i64> =
+            (0..minutes.len() as i64).filter(|m| tmux_look_due(id, minutes[*m as usize])).collect();
+        assert_eq!(due.len(), 3, "{id}: {due:?}");
+        assert!(due.windows(2).all(|w| w[1] - w[0] == TMUX_LOOK_EVERY), "{id}: {due:?}");
+        // Within the minute, every second agrees.
+        assert_eq!(tmux_look_due(id, at(due[0] * 60)), tmux_look_due(id, at(due[0] * 60 + 59)));
+    }
+    for t in &minutes {
+        let n = ids.iter().filter(|id| tmux_look_due(id, *t)).count();
+        assert!((5..=40).contains(&n), "{n} of 200 due at {t}");
+    }
+}
+
+/// The kernel's `Alive` (no last output) decides what tmux's would for the
+/// peers it may answer for: the same actions, the same record.
+#[test]
+fn the_kernel_s_alive_decides_as_tmux_s() {
+    let running = State { last_observed: Some("running".into()), ..state(Phase::Live) };
+    let kernel = Observed { last_output: None, ..obs(Seen::Alive) };
+    for max_age in [None, Some(Duration::from_secs(5)), Some(Duration::from_secs(5000))] {
+        let s = PeerSpec { max_age, ..spec(Policy::Persistent) };
+        let now = no_tmux_look_due(&s);
+        assert!(kernel_may_answer(&s, &running, 0, now));
+        let facts = AgentFacts::default();
+        let by_tmux = with_agent(&obs(Seen::Alive), &running, &s, facts, now);
+        let by_kernel = with_agent(&kernel, &running, &s, facts, now);
+        assert_eq!(by_kernel, by_tmux, "max-age {max_age:?}");
+    }
+}
