@@ -132,12 +132,26 @@ pub fn record_missed_exit(
     pid: Option<i32>,
 ) -> Result<bool> {
     let _lock = fsutil::lock_within(&root.id_lock(id), session::LOCK_WAIT, "recording a death")?;
+    record_missed_exit_locked(root, id, status, signal, pid, "tick")
+}
+
+/// [`record_missed_exit`] for a caller that holds the identity lock
+/// already, naming who found the dead pane (`source`: `tick`, or `launch`
+/// for a launch that replaces it: a `send` that wakes its peer, `launch`).
+pub fn record_missed_exit_locked(
+    root: &Root,
+    id: &Identity,
+    status: Option<i32>,
+    signal: Option<&str>,
+    pid: Option<i32>,
+    source: &str,
+) -> Result<bool> {
     let pid = pid.map(|p| p.to_string()).unwrap_or_default();
     if root.stop_intent(id).exists() || exit_recorded(root, id, &pid) {
         return Ok(false);
     }
     let status = status.map(|s| s.to_string()).unwrap_or_default();
-    let mut ev = session_exit_event(id, &status, signal.unwrap_or(""), &pid).kv("source", "tick");
+    let mut ev = session_exit_event(id, &status, signal.unwrap_or(""), &pid).kv("source", source);
     if let Some(task) = runner_task(root, id, &pid) {
         ev = ev.kv("task", task);
     }

@@ -315,6 +315,20 @@ pub fn launch(root: &Root, spec: &PeerSpec, start: Start) -> Result<Launched> {
     // its programs die with their runner, and `stop` and `clean` still
     // sweep; an agent's launch pays it (a daemon its last incarnation left).
     let when = if start == Start::Runner { None } else { Some("launch") };
+    // The incarnation this launch replaces died, and nobody recorded it
+    // (its pane-died hook was killed or never ran, and no tick looked yet):
+    // record it now, before its pane and its status go with its server.
+    // Every death has a recorded cause, whoever launches next.
+    if let Seen::PaneDead { status, signal } = &obs.seen {
+        crate::lifecycle::hook::record_missed_exit_locked(
+            root,
+            id,
+            *status,
+            signal.as_deref(),
+            obs.pane_pid,
+            "launch",
+        )?;
+    }
     teardown_leftovers(root, id, &obs, when)?;
     // A canary of the previous incarnation may still be about to read the
     // intent (a quick stop-then-launch): let it go before removing it.

@@ -274,8 +274,9 @@ pub const EVENTS: &[EventDoc] = &[
             ("task", "the task the program ran (ephemeral peers)"),
             (
                 "source",
-                "tick when a tick recorded a death the hook missed (its binary moved); absent \
-                 otherwise",
+                "tick when a tick recorded a death the hook missed (its binary moved, or it was \
+                 killed); launch when a launch (a `send` waking its peer, `launch`) found the pane \
+                 dead and unrecorded before it replaced it; absent otherwise",
             ),
         ],
     },

@@ -772,3 +772,38 @@ fn a_record_without_the_pane_start_gets_it_from_a_tick() {
     assert!(calls.is_empty(), "then the kernel's word: {calls:?}");
     assert!(v.iter().all(|a| a["identity"] != id.as_str()), "{v:?}");
 }
+
+/// A launch that replaces an incarnation whose pane died unrecorded (its
+/// `pane-died` hook removed here; in the soak, the hook was killed by
+/// pid before it wrote, and a `send` woke the peer before any tick
+/// looked) records that death first, `source=launch`, with its signal:
+/// the old server, and the pane's status with it, are gone a moment later.
+/// Before, the launch tore the server down and the death had no record.
+#[test]
+fn a_launch_over_a_dead_pane_nobody_recorded_records_the_death_first() {
+    let env = Env::new();
+    let id = "lp";
+    add_peer_with(&env, id, &["sleep", "1000"], |s| s.restart = Restart::Never);
+    env.mv(&["launch", id]).ok();
+    assert!(wait_until(Duration::from_secs(10), || canary_watching(&env, id)));
+    env.tmux(id, &["set-hook", "-gu", "pane-died"]).ok();
+    let pid = pane_pid(&env, id);
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let dead = wait_until(Duration::from_secs(10), || {
+        env.tmux(id, &["list-panes", "-F", "#{pane_dead}"]).stdout.trim() == "1"
+    });
+    assert!(dead, "tmux never showed the pane dead");
+    assert!(exits(&env, "session-exit", id).is_empty(), "nothing recorded it yet");
+    env.mv(&["launch", id]).ok();
+    let died = exits(&env, "session-exit", id);
+    assert_eq!(died.len(), 1, "{died:?}");
+    let pid_kv = format!(" pid={pid} ");
+    assert!(
+        died[0].contains("source=launch")
+            && died[0].contains("signal=9")
+            && format!("{} ", died[0]).contains(&pid_kv),
+        "{died:?}"
+    );
+    assert_ne!(pane_pid(&env, id), pid, "a new incarnation runs");
+    env.mv(&["stop", id]).ok();
+}
