@@ -367,6 +367,13 @@ impl Runner<'_> {
                             None,
                             give_up,
                         );
+                        // The server died meanwhile (its canary records
+                        // that): no reset it ignored, but the end of this
+                        // pane, as a hang-up.
+                        if matches!(typed, Err(TmuxError::NoServer { .. })) {
+                            end_child(&mut agent.child, Duration::from_secs(1));
+                            return self.hand_over_after_hangup();
+                        }
                         let failed = match typed {
                             Ok(Confirmed::Taken { .. }) => None,
                             Ok(Confirmed::NotTaken { screen }) => {
