@@ -25,6 +25,11 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a command waits for another muxvisor holding an identity's
+/// lock ([`Root::id_lock`]): a launch, a stop, the exit hook.
+pub const ID_LOCK_WAIT: Duration = Duration::from_secs(20);
 
 /// Longest socket path the platform's `sun_path` accepts (with its NUL).
 #[cfg(target_os = "macos")]

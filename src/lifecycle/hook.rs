@@ -25,8 +25,7 @@
 use anyhow::Result;
 
 use crate::ground::fsutil;
-use crate::ground::paths::Root;
-use crate::lifecycle::session;
+use crate::ground::paths::{ID_LOCK_WAIT, Root};
 use crate::model::logfmt::Event;
 use crate::model::peer::{self, Identity, Policy};
 
@@ -62,8 +61,7 @@ pub fn pane_died(
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
     {
-        let _launch_done =
-            fsutil::lock_within(&root.id_lock(id), session::LOCK_WAIT, "the exit hook")?;
+        let _launch_done = fsutil::lock_within(&root.id_lock(id), ID_LOCK_WAIT, "the exit hook")?;
         if root.stop_intent(id).exists() {
             return Ok(AfterDeath::Nothing);
         }
@@ -131,7 +129,7 @@ pub fn record_missed_exit(
     signal: Option<&str>,
     pid: Option<i32>,
 ) -> Result<bool> {
-    let _lock = fsutil::lock_within(&root.id_lock(id), session::LOCK_WAIT, "recording a death")?;
+    let _lock = fsutil::lock_within(&root.id_lock(id), ID_LOCK_WAIT, "recording a death")?;
     record_missed_exit_locked(root, id, status, signal, pid, "tick")
 }
 

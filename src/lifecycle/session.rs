@@ -49,7 +49,7 @@ use crate::tmux::launch::{self as tl, LaunchPlan};
 use crate::tmux::{Tmux, TmuxError};
 
 /// How long launch/stop wait for another muxvisor holding the identity lock.
-pub const LOCK_WAIT: Duration = Duration::from_secs(20);
+pub const LOCK_WAIT: Duration = crate::ground::paths::ID_LOCK_WAIT;
 
 /// The deadline for observations made by launch and stop.
 const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
