@@ -186,8 +186,20 @@ pub fn capture(tmux: &Tmux, id: &impl PaneTarget) -> Result<String, TmuxError> {
 /// Wait (bounded by [`LAND_MAX`]) until the screen differs from `before`
 /// and then stays unchanged for [`SETTLE`]; return the last screen read.
 fn wait_landed(tmux: &Tmux, id: &impl PaneTarget, before: &str) -> Result<String, TmuxError> {
+    still_after(tmux, id, before.to_string(), Some(before))
+}
+
+/// Watch `id`'s screen from `first` until it has stayed unchanged for
+/// [`SETTLE`] (and, with `changed_from`, differs from that screen), at most
+/// [`LAND_MAX`] (then the last screen read is taken).
+fn still_after(
+    tmux: &Tmux,
+    id: &impl PaneTarget,
+    first: String,
+    changed_from: Option<&str>,
+) -> Result<String, TmuxError> {
     let start = Instant::now();
-    let mut last = before.to_string();
+    let mut last = first;
     let mut since = start;
     loop {
         thread::sleep(POLL);
@@ -196,7 +208,7 @@ fn wait_landed(tmux: &Tmux, id: &impl PaneTarget, before: &str) -> Result<String
         if now_screen != last {
             last = now_screen;
             since = now;
-        } else if last != before && now.duration_since(since) >= SETTLE {
+        } else if changed_from.is_none_or(|b| last != b) && now.duration_since(since) >= SETTLE {
             return Ok(last);
         }
         if now.duration_since(start) >= LAND_MAX {
@@ -364,23 +376,8 @@ pub fn changed_within(
 /// The screen of `id`'s pane once it has not changed for [`SETTLE`] (at
 /// most [`LAND_MAX`]: a spinner never settles; the last screen is taken).
 pub fn settled(tmux: &Tmux, id: &impl PaneTarget) -> Result<String, TmuxError> {
-    let start = Instant::now();
-    let mut last = capture(tmux, id)?;
-    let mut since = start;
-    loop {
-        thread::sleep(POLL);
-        let now_screen = capture(tmux, id)?;
-        let now = Instant::now();
-        if now_screen != last {
-            last = now_screen;
-            since = now;
-        } else if now.duration_since(since) >= SETTLE {
-            return Ok(last);
-        }
-        if now.duration_since(start) >= LAND_MAX {
-            return Ok(last);
-        }
-    }
+    let first = capture(tmux, id)?;
+    still_after(tmux, id, first, None)
 }
 
 /// Poll the pane until its visible content has not changed for `quiet`, for

@@ -597,13 +597,13 @@ fn a_message_whose_enter_a_stopped_server_did_not_answer_is_delivered_once() {
     let log = env.scratch().join("turns");
     add_fake(&env, "hm", &log, &["--busy", "0.3"]);
     ready(&env, "hm");
-    let hold = env.scratch().join("hold");
-    let mut c = env.command(&["send", "hm", "only once", "--wait", "60s"]);
-    c.env("MUXVISOR_FAULT", "hold:typing-pasted")
-        .env("MUXVISOR_FAULT_HOLD", &hold)
-        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
-        .stdin(std::process::Stdio::null());
-    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    let (sender, hold) = send_held(
+        &env,
+        &["send", "hm", "only once", "--wait", "60s"],
+        "typing-pasted",
+        &[],
+        Duration::from_secs(90),
+    );
     // Before the fix the timeout put the message back (task-retry).
     let timed_out = stop_server_while_held(&env, WAIT, "hm", &hold, || {
         !life(&env, "delivery-unknown").is_empty() || !life(&env, "task-retry").is_empty()
@@ -639,14 +639,13 @@ fn a_message_still_unanswered_when_the_wait_ends_is_dead_lettered_not_retyped() 
     let log = env.scratch().join("turns");
     add_fake(&env, "hu", &log, &["--busy", "0.3"]);
     ready(&env, "hu");
-    let hold = env.scratch().join("hold");
-    let mut c = env.command(&["send", "hu", "at most once", "--wait", "60s"]);
-    c.env("MUXVISOR_FAULT", "hold:typing-pasted")
-        .env("MUXVISOR_FAULT_HOLD", &hold)
-        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
-        .env("MUXVISOR_FAULT_SETTLE_MAX_MS", "3000")
-        .stdin(std::process::Stdio::null());
-    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    let (sender, hold) = send_held(
+        &env,
+        &["send", "hu", "at most once", "--wait", "60s"],
+        "typing-pasted",
+        &[("MUXVISOR_FAULT_SETTLE_MAX_MS", "3000")],
+        Duration::from_secs(90),
+    );
     // The server stays stopped until the message has ended one way or another.
     let ended = stop_server_while_held(&env, WAIT, "hu", &hold, || {
         !life(&env, "task-dead").is_empty() || !life(&env, "task-retry").is_empty()

@@ -339,6 +339,29 @@ impl QueueShortcuts for Queue {
     }
 }
 
+/// `muxvisor ARGS` (a `send`) run in a thread with deadline `limit`, its
+/// typing held once at the test-only hold point `point` (`typing-read`,
+/// `typing-loaded`, `typing-pasted`) until [`stop_server_while_held`]
+/// releases it; `extra` is more environment. Returns the thread and the
+/// hold file. (`--features fault-injection`.)
+#[cfg(feature = "fault-injection")]
+pub fn send_held(
+    env: &Env,
+    args: &[&str],
+    point: &str,
+    extra: &[(&str, &str)],
+    limit: Duration,
+) -> (thread::JoinHandle<Out>, PathBuf) {
+    let hold = env.scratch().join("hold");
+    let mut c = env.command(args);
+    c.env("MUXVISOR_FAULT", format!("hold:{point}"))
+        .env("MUXVISOR_FAULT_HOLD", &hold)
+        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
+        .envs(extra.iter().copied())
+        .stdin(Stdio::null());
+    (thread::spawn(move || run_deadline(c, None, limit)), hold)
+}
+
 /// Stop `id`'s tmux server (found by its recorded pid, checked to be the
 /// server of that socket) once a delivery is held at `hold` (the runner
 /// or sender created the file), let the delivery go on against the

@@ -549,13 +549,13 @@ fn a_prompt_whose_enter_a_stopped_server_did_not_answer_runs_once() {
     let env = Env::new();
     let log = env.scratch().join("turns.jsonl");
     add_pool(&env, "hang", &log, &[], &["--busy", "0.3"]);
-    let hold = env.scratch().join("hold");
-    let mut c = env.command(&["send", "hang", "only once", "--wait", "90s"]);
-    c.env("MUXVISOR_FAULT", "hold:typing-pasted")
-        .env("MUXVISOR_FAULT_HOLD", &hold)
-        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
-        .stdin(std::process::Stdio::null());
-    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(120)));
+    let (sender, hold) = send_held(
+        &env,
+        &["send", "hang", "only once", "--wait", "90s"],
+        "typing-pasted",
+        &[],
+        Duration::from_secs(120),
+    );
     // Before the fix the timeout failed the attempt (task-retry).
     let timed_out = stop_server_while_held(&env, WAIT, "hang", &hold, || {
         !env.events("lifecycle", "delivery-unknown").is_empty()
@@ -584,13 +584,13 @@ fn a_prompt_whose_paste_a_stopped_server_did_not_answer_is_submitted_once() {
     let env = Env::new();
     let log = env.scratch().join("turns.jsonl");
     add_pool(&env, "hangp", &log, &[], &["--busy", "0.3"]);
-    let hold = env.scratch().join("hold");
-    let mut c = env.command(&["send", "hangp", "pasted once", "--wait", "60s"]);
-    c.env("MUXVISOR_FAULT", "hold:typing-loaded")
-        .env("MUXVISOR_FAULT_HOLD", &hold)
-        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
-        .stdin(std::process::Stdio::null());
-    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    let (sender, hold) = send_held(
+        &env,
+        &["send", "hangp", "pasted once", "--wait", "60s"],
+        "typing-loaded",
+        &[],
+        Duration::from_secs(90),
+    );
     let timed_out = stop_server_while_held(&env, WAIT, "hangp", &hold, || {
         !env.events("lifecycle", "delivery-unknown").is_empty()
             || !env.events("lifecycle", "task-retry").is_empty()
@@ -616,13 +616,13 @@ fn a_prompt_still_unanswered_at_its_task_timeout_is_dead_lettered_not_retyped() 
     let env = Env::new();
     let log = env.scratch().join("turns.jsonl");
     add_pool(&env, "hangt", &log, &["--task-timeout", "5s"], &["--busy", "0.3"]);
-    let hold = env.scratch().join("hold");
-    let mut c = env.command(&["send", "hangt", "at most once", "--wait", "60s"]);
-    c.env("MUXVISOR_FAULT", "hold:typing-pasted")
-        .env("MUXVISOR_FAULT_HOLD", &hold)
-        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
-        .stdin(std::process::Stdio::null());
-    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    let (sender, hold) = send_held(
+        &env,
+        &["send", "hangt", "at most once", "--wait", "60s"],
+        "typing-pasted",
+        &[],
+        Duration::from_secs(90),
+    );
     // The server stays stopped until the task has ended one way or another.
     let ended = stop_server_while_held(&env, WAIT, "hangt", &hold, || {
         !env.events("lifecycle", "task-dead").is_empty()
@@ -750,13 +750,13 @@ fn a_prompt_whose_load_a_stopped_server_did_not_answer_is_typed_once_uncharged()
     let env = Env::new();
     let log = env.scratch().join("turns.jsonl");
     add_pool(&env, "hangl", &log, &[], &["--busy", "0.3"]);
-    let hold = env.scratch().join("hold");
-    let mut c = env.command(&["send", "hangl", "loaded once", "--wait", "60s"]);
-    c.env("MUXVISOR_FAULT", "hold:typing-read")
-        .env("MUXVISOR_FAULT_HOLD", &hold)
-        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
-        .stdin(std::process::Stdio::null());
-    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    let (sender, hold) = send_held(
+        &env,
+        &["send", "hangl", "loaded once", "--wait", "60s"],
+        "typing-read",
+        &[],
+        Duration::from_secs(90),
+    );
     let timed_out = stop_server_while_held(&env, WAIT, "hangl", &hold, || {
         !env.events("lifecycle", "delivery-unknown").is_empty()
             || !env.events("lifecycle", "task-retry").is_empty()

@@ -127,7 +127,7 @@ pub fn deliver(
     enter: bool,
 ) -> Result<Confirmed, TmuxError> {
     let tmux = Tmux::new(root.socket(id))?;
-    let marked = |since: DateTime<Utc>| record::load(root, id).mark.is_some_and(|m| m.at > since);
+    let marked = |since| marked_since(root, id, since);
     deliver_to(&tmux, id, patterns, text, enter, &marked)
 }
 
@@ -139,9 +139,14 @@ pub fn settle(root: &Root, id: &Identity, patterns: &Patterns, unsure: Unsure) -
         Ok(t) => t,
         Err(e) => return Confirmed::Unknown { reason: e.to_string() },
     };
-    let marked = |since: DateTime<Utc>| record::load(root, id).mark.is_some_and(|m| m.at > since);
+    let marked = |since| marked_since(root, id, since);
     let give_up = Instant::now() + settle_max();
     unsure.settle(&tmux, id, patterns, &marked, &mut || true, give_up)
+}
+
+/// True when `id`'s record holds a mark (a hook's word) newer than `since`.
+fn marked_since(root: &Root, id: &Identity, since: DateTime<Utc>) -> bool {
+    record::load(root, id).mark.is_some_and(|m| m.at > since)
 }
 
 /// [`SETTLE_MAX`], which a test-only build lets a test shorten
