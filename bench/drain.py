@@ -6,9 +6,13 @@ to nq (N x `nq -q true`, then `nq -w`) and tsp (N x `tsp true`, then
 runner's own trace (MUXVISOR_TRACE), where each task's time goes; and the
 latency from a program's exit to the durable record of its end.
 
-Usage: python3 bench/drain.py [--tasks N] [--runs R] [--out FILE]
-(builds the release binary first; installs nq and task-spooler with apt-get
-if they are missing). Uses private directories under /tmp and tears down
+Also the --no-kick variant: N x `send --no-kick` (durable only, no runner
+started), then one `supervise --once` (the tick) starts the drain; timed
+from the first send to the last acknowledgement, and from the tick alone.
+
+Usage: python3 bench/drain.py [--tasks N] [--runs R] [--out FILE] [--bin PATH]
+(builds the release binary first unless --bin names one; installs nq and
+task-spooler with apt-get if they are missing). Uses private directories under /tmp and tears down
 only what it started: the muxvisor servers by socket (`muxvisor stop`), the
 tsp server with `tsp -K` on its own socket."""
 
@@ -52,14 +56,18 @@ def main():
     ap.add_argument("--tasks", type=int, default=100)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--out", default=os.path.join(HERE, "DRAIN-RESULTS.md"))
+    ap.add_argument("--bin", help="a muxvisor binary to time instead of building one")
     a = ap.parse_args()
     n, runs = a.tasks, a.runs
     if not shutil.which("nq") or not shutil.which("tsp"):
         sudo = [] if os.geteuid() == 0 else ["sudo"]
         subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "nq", "task-spooler"],
                        check=True, stdout=DEV, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
-    mv = os.path.join(REPO, "target", "release", "muxvisor")
+    if a.bin:
+        mv = os.path.abspath(a.bin)
+    else:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+        mv = os.path.join(REPO, "target", "release", "muxvisor")
     work = tempfile.mkdtemp(prefix="mvd", dir="/tmp")
     base = dict(os.environ)
     base.pop("TMUX", None)
@@ -81,6 +89,24 @@ def main():
         dt = time.perf_counter() - t
         subprocess.run([mv, "stop", "w", "--grace", "1s"], env=env, stdout=DEV, stderr=DEV)
         return dt
+
+    def mux_nokick_run(k):
+        """n sends with --no-kick, then the tick: (from the first send, from
+        the tick) to the nth ack, seconds."""
+        root = os.path.join(work, f"q{k}")
+        roots.append(root)
+        env = dict(base, MUXVISOR_ROOT=root)
+        run([mv, "add", "w", "--ephemeral", "--cwd", work, "--", "true"], env=env)
+        log = os.path.join(root, "logs", "lifecycle.log")
+        t = time.perf_counter()
+        for i in range(n):
+            run([mv, "send", "w", f"task {i}", "--no-kick"], env=env)
+        t_tick = time.perf_counter()
+        run([mv, "supervise", "--once"], env=env)
+        wait_for(lambda: count_done(log) >= n)
+        end = time.perf_counter()
+        subprocess.run([mv, "stop", "w", "--grace", "1s"], env=env, stdout=DEV, stderr=DEV)
+        return end - t, end - t_tick
 
     def nq_run(k):
         d = os.path.join(work, f"nq{k}")
@@ -105,11 +131,15 @@ def main():
 
     trace = os.path.join(work, "trace")
     samples = {"muxvisor": [], "nq": [], "tsp": []}
+    nokick, nokick_drain = [], []
     try:
         for k in range(runs):
             samples["muxvisor"].append(mux_run(k, ["true"], trace=trace))
             samples["nq"].append(nq_run(k))
             samples["tsp"].append(tsp_run(k))
+            whole, drain = mux_nokick_run(k)
+            nokick.append(whole)
+            nokick_drain.append(drain)
         # Exit -> durable record: each program stamps the wall clock as its
         # very last act (exec'd date), the runner traces its commit.
         stamps = os.path.join(work, "stamps")
@@ -145,6 +175,11 @@ def main():
         f.write(f"| {n} tasks | median s | per task ms | vs nq |\n|---|---:|---:|---:|\n")
         for k in ("muxvisor", "nq", "tsp"):
             f.write(f"| {k} | {med[k]:.3f} | {med[k] / n * 1000:.2f} | {med[k] / med['nq']:.2f}x |\n")
+        nk, nkd = statistics.median(nokick), statistics.median(nokick_drain)
+        f.write(f"| muxvisor, {n} x `send --no-kick`, then `supervise --once` | {nk:.3f} | "
+                f"{nk / n * 1000:.2f} | {nk / med['nq']:.2f}x |\n")
+        f.write(f"| the same, from `supervise --once` to the last ack | {nkd:.3f} | "
+                f"{nkd / n * 1000:.2f} | {nkd / med['nq']:.2f}x |\n")
         f.write("\nmuxvisor: `send` (durable, then a kick) N times back to back to an ephemeral "
                 "peer running `true`, until the Nth `ev=task-done`; the first send starts a "
                 "runner (a tmux server with a canary), which then claims, runs and acknowledges "
@@ -153,8 +188,8 @@ def main():
         f.write(f"Where each task's time goes in the runner ({len(per['claim_us'])} tasks, from "
                 "`MUXVISOR_TRACE`):\n\n| step | median us | p99 us |\n|---|---:|---:|\n")
         names = {
-            "claim_us": "claim (queue lock, head rewritten into cur/ and synced, the previous ack's done/ synced)",
-            "start_us": "start (payload file, program check, fork/exec, new/ synced while the program starts, ev=task-start)",
+            "claim_us": "claim (queue lock, the head moved into cur/, nothing synced yet)",
+            "start_us": "start (payload file, program check, fork/exec; while the program starts, the previous ack's done/, then cur/ and new/ synced; ev=task-start)",
             "run_us": "the program itself (`true`)",
             "commit_us": "commit (ev=session-exit, rename into done/, ev=task-done; done/ is synced by the next claim)",
             "outcome_us": "outcome (screen's last lines through the runner's tmux control client, outcome file)",

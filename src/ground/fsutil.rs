@@ -186,6 +186,22 @@ fn open_dir(dir: &Path) -> Result<File> {
     File::open(dir).with_context(|| format!("opening {} to fsync it", dir.display()))
 }
 
+/// Set the modification time of `path` to `t`, leaving its access time,
+/// and never through a symlink (one `utimensat`; no file is opened).
+pub fn set_modified(path: &Path, t: std::time::SystemTime) -> Result<()> {
+    use nix::sys::stat::{UtimensatFlags, utimensat};
+    use nix::sys::time::TimeSpec;
+    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    utimensat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        &TimeSpec::UTIME_OMIT,
+        &TimeSpec::from_duration(since),
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .with_context(|| format!("setting the modification time of {}", path.display()))
+}
+
 /// fsync a directory so that entries created or renamed in it are durable
 /// (a plain fsync on every OS; see [`fsync_dir_barrier`] for the last one).
 pub fn fsync_dir(dir: &Path) -> Result<()> {

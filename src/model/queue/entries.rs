@@ -10,18 +10,22 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
 
 use super::{Claimed, Header, Queue, fault, fault_eio, task};
 use crate::ground::fsutil;
 use crate::model::logfmt::Event;
 
 impl Queue {
-    /// Write `h`+`payload` via `tmp/` into `stage/<name>`, durably.
+    /// Write `h`+`payload` via `tmp/` into `stage/<name>`, durably. An
+    /// entry written into `new/` is `movable` (a claim may move it as it
+    /// is); one written anywhere else holds its true header and is not.
     pub(super) fn install(&self, h: &Header, payload: &[u8], stage: &str) -> Result<()> {
         let name = h.name();
         let tmp = self.sub("tmp").join(&name);
         let _ = fs::remove_file(&tmp);
-        write_new_file(&tmp, &task::encode(h, payload)?, "install-written")?;
+        let h = Header { movable: stage == "new", ..h.clone() };
+        write_new_file(&tmp, &task::encode(&h, payload)?, "install-written")?;
         let dest = self.sub(stage).join(&name);
         fs::rename(&tmp, &dest)
             .with_context(|| format!("moving {} into {stage}/", tmp.display()))?;
@@ -46,8 +50,8 @@ impl Queue {
             // The claim that put it in `cur/` may have left its removal
             // from `new/` unsynced, in this process or in a runner that
             // died (see the module header): durable before its end is.
+            self.settle()?;
             fsutil::fsync_dir(&self.sub("new"))?;
-            self.unsettled.set(false);
         }
         self.install(h, payload, "dead")?;
         self.remove_durably_in(stage, &name)?;
@@ -86,7 +90,14 @@ impl Queue {
         check_entry(&md2)?;
         let mut bytes = Vec::with_capacity(md2.len() as usize);
         (&mut f).take(task::MAX_FILE + 1).read_to_end(&mut bytes)?;
-        task::decode(name, &bytes)
+        let (h, payload) = task::decode(name, &bytes)?;
+        if stage == "new" || !h.movable {
+            return Ok((h, payload));
+        }
+        // Moved here by a claim, unchanged: its modification time is the
+        // claim's (see `Queue::claim_locked`).
+        let moved_at = md2.modified().map(DateTime::<Utc>::from).unwrap_or_else(|_| Utc::now());
+        Ok((h.claimed_by_move(moved_at), payload))
     }
 
     /// First verified task of `stage` in FIFO order; damaged ones in front

@@ -114,10 +114,10 @@ impl Queue {
         Ok(Enqueued { task, depth: depth as usize, deduped: false })
     }
 
-    /// Claim the head if it is due: it is rewritten into `cur/` with
-    /// attempt+1 and `started_at` (durable before this returns, so an
-    /// attempt is counted even if its worker never starts), then its `new/`
-    /// entry is removed. With `ttl`, heads enqueued longer ago than that are
+    /// Claim the head if it is due: it moves into `cur/` (or, for a slot
+    /// above 0, is rewritten there), attempt+1 and `started_at` recorded,
+    /// durable before this returns, so that an attempt is counted even if
+    /// its worker never starts (the module header has the protocol). With `ttl`, heads enqueued longer ago than that are
     /// dead-lettered (reason `ttl`) on the way instead of being run.
     pub fn claim(&self, now: DateTime<Utc>, ttl: Option<Duration>) -> Result<Claim> {
         self.claim_for(now, ttl, 0, 1)
@@ -155,12 +155,35 @@ impl Queue {
         self.claim_inner(now, ttl, slot, workers, true)
     }
 
-    /// Make the `new/` removal of our last [`Queue::claim_to_run`] durable
-    /// (a no-op when there is none).
+    /// Make our last [`Queue::claim_to_run`] durable: its arrival in `cur/`
+    /// when it moved the entry, then its removal from `new/` (a no-op when
+    /// there is none).
     pub fn settle(&self) -> Result<()> {
+        if self.moved_unsynced.get() {
+            self.sync_stage("cur")?;
+            self.moved_unsynced.set(false);
+        }
         if self.unsettled.get() {
             fsutil::fsync_dir(&self.sub("new"))?;
             self.unsettled.set(false);
+        }
+        Ok(())
+    }
+
+    /// The claim of `new/<name>` by a move: its modification time set to
+    /// the claim's `now` (what its start reads back as), then renamed into
+    /// `cur/` unchanged. Synced at once, or by [`Queue::settle`] when
+    /// `defer_sync`. Hold the queue lock.
+    fn move_claimed(&self, name: &str, now: DateTime<Utc>, defer_sync: bool) -> Result<()> {
+        let from = self.sub("new").join(name);
+        fsutil::set_modified(&from, now.into())?;
+        let to = self.sub("cur").join(name);
+        fs::rename(&from, &to).with_context(|| format!("moving {} into cur/", from.display()))?;
+        fault("claim-installed");
+        self.moved_unsynced.set(true);
+        self.unsettled.set(true);
+        if !defer_sync {
+            self.settle()?;
         }
         Ok(())
     }
@@ -217,18 +240,27 @@ impl Queue {
             if let Some(nb) = h.not_before.filter(|nb| *nb > now) {
                 return Ok(Claim::NotBefore(nb));
             }
+            // Worker slot 0 (every queue's only slot, unless `--workers N`)
+            // moves the entry as it is; see "Why a claim may move" in the
+            // module header. Slots above 0 record theirs in a rewrite.
+            let moves = h.movable && slot == 0;
             h.attempt += 1;
             h.started_at = Some(now);
             h.slot = (slot > 0).then_some(slot);
+            h.movable = false;
             let name = h.name();
             self.changing_new(Some(-1), || {
-                self.install(&h, &payload, "cur")?;
-                fault("claim-installed");
-                if defer_sync {
-                    fsutil::remove_if_exists(&self.sub("new").join(&name))?;
-                    self.unsettled.set(true);
+                if moves {
+                    self.move_claimed(&name, now, defer_sync)?;
                 } else {
-                    remove_durably(&self.sub("new").join(&name))?;
+                    self.install(&h, &payload, "cur")?;
+                    fault("claim-installed");
+                    if defer_sync {
+                        fsutil::remove_if_exists(&self.sub("new").join(&name))?;
+                        self.unsettled.set(true);
+                    } else {
+                        remove_durably(&self.sub("new").join(&name))?;
+                    }
                 }
                 fault("claim-taken");
                 Ok(())
@@ -442,8 +474,35 @@ impl Queue {
     /// crash the task runs again and its payload file is written again.
     pub fn work_file(&self, c: &Claimed) -> Result<PathBuf> {
         let p = super::work_in(&self.dir, c.task());
+        // The file of a finished task is kept as `work/.spare` and reused:
+        // taking it is one rename (of two workers, one gets it), so that a
+        // busy runner creates and deletes no file per task.
+        if fs::rename(super::spare_work(&self.dir), &p).is_ok() && fill_spare(&p, &c.payload) {
+            return Ok(p);
+        }
         let _ = fs::remove_file(&p);
         fsutil::create_private(&p, &c.payload)?;
         Ok(p)
     }
+}
+
+/// Overwrite the taken spare at `path` with `payload`: only a regular file
+/// of ours with one link, never through a symlink. False leaves it to be
+/// replaced by a new file.
+fn fill_spare(path: &std::path::Path, payload: &[u8]) -> bool {
+    use std::io::Write;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let Ok(mut f) = fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return false;
+    };
+    let ours = f.metadata().is_ok_and(|m| {
+        m.file_type().is_file() && m.nlink() == 1 && m.uid() == nix::unistd::geteuid().as_raw()
+    });
+    // Written over in place, then cut to length: a payload no longer than
+    // the last frees and allocates no block.
+    ours && f.write_all(payload).is_ok() && f.set_len(payload.len() as u64).is_ok()
 }

@@ -14,7 +14,8 @@
 //! queues/<id>/done/        finished tasks, + <name>.outcome (status, signal, duration, screen)
 //! queues/<id>/dead/        dead letters, + <name>.reason
 //! queues/<id>/quarantine/  anything foreign or damaged found in new/ or cur/, + <name>.reason
-//! queues/<id>/work/        <task-id>: the payload handed to the running program
+//! queues/<id>/work/        <task-id>: the payload handed to the running program;
+//!                          .spare: the last one's file, rewritten for the next
 //! ```
 //!
 //! A task file is one JSON header line (task id, seq, enqueued_at, attempt,
@@ -61,10 +62,14 @@
 //! writes the depth after it last: a counter left unknown is recounted from
 //! `new/` by its next reader, never trusted one off.
 //!
-//! Claiming (`claim`; a runner's `claim_to_run`, below) rewrites the head
-//! into `cur/` with attempt+1 and started_at (through `tmp/`, synced,
-//! `cur/` synced: the attempt counts even if the program never starts),
-//! then unlinks the `new/` copy and syncs `new/`. With one worker only one
+//! Claiming (`claim`; a runner's `claim_to_run`, below) for worker slot 0
+//! MOVES the head into `cur/` as it is: its modification time set to the
+//! claim's time, one rename, then `cur/` and `new/` synced (see "Why a
+//! claim may move"). A claim for a slot above 0, or of an entry written by
+//! an earlier version, rewrites the head into `cur/` with attempt+1,
+//! started_at and the slot (through `tmp/`, synced, `cur/` synced: the
+//! attempt counts even if the program never starts), then unlinks the
+//! `new/` copy and syncs `new/`. With one worker only one
 //! task is in `cur/` at a time. With `--workers N` (`claim_for`), a task
 //! is claimed for a worker slot (0..N; the header records a slot above 0,
 //! so one worker's entries are unchanged) while fewer than N are in `cur/`
@@ -88,6 +93,25 @@
 //! and retries it. Acks, nacks and releases name their task, so with N
 //! workers each finishes its own and never another slot's; a requeued task
 //! drops its slot.
+//!
+//! **Why a claim may move.** Every entry written into `new/` is marked
+//! `movable`. A claim that moves it leaves its header one claim behind;
+//! whoever reads a movable entry from `cur/`, `done/` or `dead/` counts
+//! that claim (attempt+1) and reads its start from the entry's
+//! modification time, which the claim set just before the rename
+//! (`Header::claimed_by_move`, in `load`). Every header written back from
+//! there (a requeue into `new/`, a dead letter) is the true one. The move
+//! is one rename, so it creates and deletes no file: a rewrite cost a new
+//! file, a deleted one and two syncs before the program could start, and on
+//! a file system without a journal each file created shortly after one was
+//! deleted costs a scan of the recently freed inodes. The rename is atomic
+//! and the file system keeps it whole across a crash, as every ack relies
+//! on (below): the task is in `new/` or in `cur/`, never in neither, never
+//! twice. A power loss before the syncs can undo the claim, which brings
+//! the task back to `new/` with the attempt uncounted, as the late `new/`
+//! sync below can. A kill -9 right after the rename leaves an entry in
+//! `cur/` whose runner is gone, as a kill after a rewrite does. Slots above
+//! 0 keep the rewrite, because the slot is in the header.
 //!
 //! **Why a runner's claim may sync `new/` late.** `claim_to_run` leaves
 //! the last sync of a claim (`new/`, after its unlink) to `settle`, which
@@ -197,6 +221,11 @@ pub fn work_path(root: &Root, id: &Identity, task: &str) -> PathBuf {
 
 fn work_in(dir: &Path, task: &str) -> PathBuf {
     dir.join("work").join(task)
+}
+
+/// The payload file of the last finished task, kept for the next one.
+fn spare_work(dir: &Path) -> PathBuf {
+    dir.join("work").join(".spare")
 }
 
 /// The id of the task in `cur/`, if any (a directory listing, no lock).
@@ -341,6 +370,8 @@ pub struct Queue {
     /// ([`Queue::claim_to_run`]); [`Queue::settle`] syncs it, and so does
     /// any change that makes a task's end durable, first.
     unsettled: std::cell::Cell<bool>,
+    /// A claim moved an entry into `cur/` and `cur/` is not synced yet.
+    moved_unsynced: std::cell::Cell<bool>,
     /// Acks of this handle leave `done/` unsynced ([`Queue::batch_acks`]).
     batch_acks: std::cell::Cell<bool>,
     /// An ack of ours renamed a task into `done/` and did not sync it yet.
@@ -371,6 +402,7 @@ impl Queue {
             dir,
             log: root.lifecycle_log(),
             unsettled: std::cell::Cell::new(false),
+            moved_unsynced: std::cell::Cell::new(false),
             batch_acks: std::cell::Cell::new(false),
             acks_unsynced: std::cell::Cell::new(false),
         })
@@ -414,7 +446,8 @@ impl Queue {
     }
 
     pub(super) fn forget_work(&self, task: &str) {
-        let _ = fs::remove_file(work_in(&self.dir, task));
+        // Kept for the next task's payload (`Queue::work_file`).
+        let _ = fs::rename(work_in(&self.dir, task), spare_work(&self.dir));
     }
 
     /// Let this handle's acks leave the sync of `done/` for later: before

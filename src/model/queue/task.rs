@@ -106,6 +106,15 @@ pub struct Header {
     /// the entries of a one-worker queue are what they always were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot: Option<u32>,
+    /// Set on every entry written into `new/` (by `send` or a requeue): a
+    /// claim for worker slot 0 may then MOVE the entry into `cur/` as it is
+    /// (one rename, no new file, no sync before the program starts) instead
+    /// of rewriting it. While such an entry is claimed or finished its
+    /// header is one claim behind; [`Header::claimed_by_move`] gives the
+    /// true one. Absent in entries written by earlier versions, which are
+    /// claimed by a rewrite as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub movable: bool,
 }
 
 impl Header {
@@ -131,11 +140,27 @@ impl Header {
             no_enter: false,
             message: false,
             slot: None,
+            movable: true,
         }
     }
 
     pub fn name(&self) -> String {
         entry_name(self.seq, &self.task)
+    }
+
+    /// The header of a `movable` entry read from `cur/`, `done/` or
+    /// `dead/`, where a claim moved it unchanged at `moved_at` (the entry's
+    /// modification time, which the claim sets): the claim's attempt
+    /// counted, its start recorded, and no longer movable (a header written
+    /// back from here, into `dead/` say, is the true one). Any other
+    /// header is returned as it is.
+    pub fn claimed_by_move(mut self, moved_at: DateTime<Utc>) -> Header {
+        if self.movable {
+            self.attempt += 1;
+            self.started_at = Some(moved_at);
+            self.movable = false;
+        }
+        self
     }
 }
 

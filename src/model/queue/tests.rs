@@ -510,16 +510,154 @@ fn a_runners_deferred_syncs_are_made_before_anything_depends_on_them() {
     assert!(!q.unsettled.get());
     q.ack(&a, &TaskOutcome::default()).unwrap();
     assert!(q.acks_unsynced.get(), "a batched ack leaves done/ unsynced");
-    // The next claim syncs done/ before cur/, and the ack settles first.
+    // The next claim moves the head and syncs nothing before its program
+    // starts; settling syncs done/ before cur/ (the ack's arrival before
+    // the claim's), and an ack settles first.
     let Claim::Claimed(c) = q.claim_to_run(now(), None, 0, 1).unwrap() else { panic!() };
     assert_eq!(c.task(), b);
+    assert!(q.acks_unsynced.get() && q.moved_unsynced.get() && q.unsettled.get());
+    q.settle().unwrap();
     assert!(!q.acks_unsynced.get(), "a claim's cur/ sync waits for the batched ack");
-    assert!(q.unsettled.get());
+    assert!(!q.moved_unsynced.get() && !q.unsettled.get());
     q.ack(&b, &TaskOutcome::default()).unwrap();
+    assert!(q.acks_unsynced.get());
+    let c = q.enqueue(b"c", None).unwrap().task;
+    let Claim::Claimed(_) = q.claim_to_run(now(), None, 0, 1).unwrap() else { panic!() };
+    assert!(q.unsettled.get());
+    q.ack(&c, &TaskOutcome::default()).unwrap();
     assert!(!q.unsettled.get(), "the ack settled the claim first");
     assert!(q.acks_unsynced.get());
     // Nothing left: the claim syncs the ack before the runner would wait.
     assert!(matches!(q.claim_to_run(now(), None, 0, 1).unwrap(), Claim::Empty));
     assert!(!q.acks_unsynced.get());
     assert_eq!(q.list().unwrap().pending.len(), 0);
+}
+
+fn ino(p: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(p).unwrap().ino()
+}
+
+fn raw_header(p: &std::path::Path) -> Header {
+    let bytes = fs::read(p).unwrap();
+    let nl = bytes.iter().position(|b| *b == b'\n').unwrap();
+    serde_json::from_slice(&bytes[..nl]).unwrap()
+}
+
+/// A slot-0 claim moves the entry as it is (the same file, its header on
+/// disk one claim behind), and every reader still sees the claim: attempt
+/// and start while it runs, when it is done, after a retry and in the dead
+/// letters, never counted twice.
+#[test]
+fn a_claim_moves_the_entry_and_every_reader_counts_the_claim_once() {
+    let t = setup();
+    let q = &t.q;
+    let a = q.enqueue(b"payload a", None).unwrap().task;
+    let name = task_names(&q.dir().join("new")).unwrap().remove(0);
+    let before = ino(&q.dir().join("new").join(&name));
+    assert!(raw_header(&q.dir().join("new").join(&name)).movable);
+    let claimed_at = now() - chrono::Duration::seconds(30);
+    let c = q.claim_head(claimed_at).unwrap().unwrap();
+    assert_eq!((c.header.attempt, c.header.started_at), (1, Some(claimed_at)));
+    let cur = q.dir().join("cur").join(&name);
+    assert_eq!(ino(&cur), before, "the claim moved the file, it wrote no new one");
+    let on_disk = raw_header(&cur);
+    assert_eq!((on_disk.attempt, on_disk.started_at, on_disk.movable), (0, None, true));
+    let shown = q.show(&a).unwrap();
+    assert_eq!(shown.stage, "running");
+    assert_eq!(shown.meta.attempt, 1);
+    let start = shown.meta.started_at.unwrap();
+    assert!((start - claimed_at).num_milliseconds().abs() < 1000, "{start} vs {claimed_at}");
+    // A retry writes the true header back into new/: one attempt made.
+    q.nack(&a, "exit-1", Duration::ZERO, Duration::ZERO, 3, now()).unwrap();
+    let back = raw_header(&q.dir().join("new").join(&name));
+    assert_eq!((back.attempt, back.movable), (1, true));
+    let c = q.claim_head(now()).unwrap().unwrap();
+    assert_eq!(c.header.attempt, 2);
+    assert_eq!(q.show(&a).unwrap().meta.attempt, 2);
+    q.ack(&a, &TaskOutcome::default()).unwrap();
+    let done = q.show(&a).unwrap();
+    assert_eq!((done.stage, done.meta.attempt), ("done", 2));
+    assert!(done.meta.started_at.is_some());
+    // The last attempt's failure dead-letters with the count the header
+    // would have had: max-attempts 2 reached at the second claim.
+    let b = q.enqueue(b"b", None).unwrap().task;
+    q.claim_head(now()).unwrap().unwrap();
+    q.nack(&b, "exit-1", Duration::ZERO, Duration::ZERO, 2, now()).unwrap();
+    q.claim_head(now()).unwrap().unwrap();
+    assert!(matches!(
+        q.nack(&b, "exit-1", Duration::ZERO, Duration::ZERO, 2, now()).unwrap(),
+        Nacked::Dead
+    ));
+    let dead = q.show(&b).unwrap();
+    assert_eq!((dead.stage, dead.meta.attempt), ("dead", 2));
+    // Released (nothing ran): the attempt is not counted.
+    let d = q.enqueue(b"d", None).unwrap().task;
+    q.claim_head(now()).unwrap().unwrap();
+    q.release(&d).unwrap();
+    assert_eq!(q.show(&d).unwrap().meta.attempt, 0);
+    assert_eq!(q.claim_head(now()).unwrap().unwrap().header.attempt, 1);
+}
+
+/// Entries written by an earlier version (not movable) and claims for a
+/// worker slot above 0 are rewritten into cur/ as before: the header on
+/// disk is the true one, counted once.
+#[test]
+fn legacy_entries_and_slots_above_zero_are_claimed_by_a_rewrite() {
+    let t = setup();
+    let q = &t.q;
+    let a = q.enqueue(b"old", None).unwrap().task;
+    let name = task_names(&q.dir().join("new")).unwrap().remove(0);
+    let p = q.dir().join("new").join(&name);
+    let (mut h, payload) = task::decode(&name, &fs::read(&p).unwrap()).unwrap();
+    h.movable = false;
+    fs::write(&p, task::encode(&h, &payload).unwrap()).unwrap();
+    let c = q.claim_head(now()).unwrap().unwrap();
+    assert_eq!(c.header.attempt, 1);
+    let on_disk = raw_header(&q.dir().join("cur").join(&name));
+    assert_eq!((on_disk.attempt, on_disk.movable), (1, false));
+    assert_eq!(q.show(&a).unwrap().meta.attempt, 1);
+    q.ack(&a, &TaskOutcome::default()).unwrap();
+    assert_eq!(q.show(&a).unwrap().meta.attempt, 1);
+    let b = q.enqueue(b"slot", None).unwrap().task;
+    let Claim::Claimed(c) = q.claim_for(now(), None, 1, 2).unwrap() else { panic!() };
+    assert_eq!((c.header.attempt, c.header.slot), (1, Some(1)));
+    let name = task_names(&q.dir().join("cur")).unwrap().remove(0);
+    let on_disk = raw_header(&q.dir().join("cur").join(&name));
+    assert_eq!((on_disk.attempt, on_disk.slot, on_disk.movable), (1, Some(1), false));
+    assert_eq!(q.show(&b).unwrap().meta.attempt, 1);
+}
+
+/// The payload file of a finished task is reused for the next one (no
+/// file created or deleted per task), holding only the new payload.
+#[test]
+fn the_next_task_reuses_the_last_payload_file() {
+    let t = setup();
+    let q = &t.q;
+    let a = q.enqueue(b"a much longer first payload", None).unwrap().task;
+    let b = q.enqueue(b"short", None).unwrap().task;
+    let c = q.claim_head(now()).unwrap().unwrap();
+    let first = q.work_file(&c).unwrap();
+    let first_ino = ino(&first);
+    q.ack(&a, &TaskOutcome::default()).unwrap();
+    assert!(!first.exists());
+    let c = q.claim_head(now()).unwrap().unwrap();
+    let second = q.work_file(&c).unwrap();
+    assert_eq!(second.file_name().unwrap().to_str().unwrap(), b);
+    assert_eq!(ino(&second), first_ino);
+    assert_eq!(fs::read(&second).unwrap(), b"short");
+    q.ack(&b, &TaskOutcome::default()).unwrap();
+    // A spare that is not a plain file of ours is never written through.
+    let spare = q.dir().join("work").join(".spare");
+    fs::remove_file(&spare).unwrap();
+    let target = q.dir().join("elsewhere");
+    fs::write(&target, b"keep").unwrap();
+    symlink(&target, &spare).unwrap();
+    let d = q.enqueue(b"third", None).unwrap().task;
+    let c = q.claim_head(now()).unwrap().unwrap();
+    let third = q.work_file(&c).unwrap();
+    assert_eq!(fs::read(&third).unwrap(), b"third");
+    assert!(!fs::symlink_metadata(&third).unwrap().file_type().is_symlink());
+    assert_eq!(fs::read(&target).unwrap(), b"keep");
+    q.ack(&d, &TaskOutcome::default()).unwrap();
 }

@@ -84,7 +84,8 @@ impl Queue {
             self.all_running_locked()?.into_iter().map(|c| c.header.task).collect();
         for p in fsutil::list_dir(&self.sub("work"))? {
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            if !running.contains(&name) {
+            // `.spare` is kept on purpose (`Queue::work_file`).
+            if !running.contains(&name) && p != super::spare_work(&self.dir) {
                 out.push(p);
             }
         }
