@@ -155,14 +155,11 @@ impl Queue {
         self.claim_inner(now, ttl, slot, workers, true)
     }
 
-    /// Make our last [`Queue::claim_to_run`] durable: its arrival in `cur/`
-    /// when it moved the entry, then its removal from `new/` (a no-op when
-    /// there is none).
+    /// What a runner syncs once its program has started: its batched acks
+    /// (`done/`; this is also the sync that makes a moved claim durable, see
+    /// "Why a claim may move"), then what a rewrite claim left (`new/`).
     pub fn settle(&self) -> Result<()> {
-        if self.moved_unsynced.get() {
-            self.sync_stage("cur")?;
-            self.moved_unsynced.set(false);
-        }
+        self.sync_acks()?;
         if self.unsettled.get() {
             fsutil::fsync_dir(&self.sub("new"))?;
             self.unsettled.set(false);
@@ -172,18 +169,17 @@ impl Queue {
 
     /// The claim of `new/<name>` by a move: its modification time set to
     /// the claim's `now` (what its start reads back as), then renamed into
-    /// `cur/` unchanged. Synced at once, or by [`Queue::settle`] when
-    /// `defer_sync`. Hold the queue lock.
+    /// `cur/` unchanged. Synced at once (`cur/`, then `new/`) unless
+    /// `defer_sync` (a runner's; see the module header). Hold the queue lock.
     fn move_claimed(&self, name: &str, now: DateTime<Utc>, defer_sync: bool) -> Result<()> {
         let from = self.sub("new").join(name);
         fsutil::set_modified(&from, now.into())?;
         let to = self.sub("cur").join(name);
         fs::rename(&from, &to).with_context(|| format!("moving {} into cur/", from.display()))?;
         fault("claim-installed");
-        self.moved_unsynced.set(true);
-        self.unsettled.set(true);
         if !defer_sync {
-            self.settle()?;
+            self.sync_stage("cur")?;
+            fsutil::fsync_dir(&self.sub("new"))?;
         }
         Ok(())
     }

@@ -64,8 +64,8 @@
 //!
 //! Claiming (`claim`; a runner's `claim_to_run`, below) for worker slot 0
 //! MOVES the head into `cur/` as it is: its modification time set to the
-//! claim's time, one rename, then `cur/` and `new/` synced (see "Why a
-//! claim may move"). A claim for a slot above 0, or of an entry written by
+//! claim's time, one rename, then `cur/` and `new/` synced, except by a
+//! runner (see "Why a claim may move"). A claim for a slot above 0, or of an entry written by
 //! an earlier version, rewrites the head into `cur/` with attempt+1,
 //! started_at and the slot (through `tmp/`, synced, `cur/` synced: the
 //! attempt counts even if the program never starts), then unlinks the
@@ -107,14 +107,24 @@
 //! deleted costs a scan of the recently freed inodes. The rename is atomic
 //! and the file system keeps it whole across a crash, as every ack relies
 //! on (below): the task is in `new/` or in `cur/`, never in neither, never
-//! twice. A power loss before the syncs can undo the claim, which brings
-//! the task back to `new/` with the attempt uncounted, as the late `new/`
-//! sync below can. A kill -9 right after the rename leaves an entry in
-//! `cur/` whose runner is gone, as a kill after a rewrite does. Slots above
-//! 0 keep the rewrite, because the slot is in the header.
+//! twice. A runner's move (`claim_to_run`) syncs nothing, so its program
+//! starts at once: the claim becomes durable with the next sync of
+//! `done/`, which that runner makes while the program starts (`settle`,
+//! for its previous ack) or, at the latest, for the task's own ack. A
+//! file system that journals a rename as one change also commits the
+//! changes before it first (ext4, xfs, apfs), so an ack is never durable
+//! while the claim before it is not. Until then a power loss can undo the
+//! claim, which brings the task back to `new/` with the attempt uncounted,
+//! as the late `new/` sync below can. Any other claim syncs `cur/`, then
+//! `new/`, before it returns. A kill -9 right after the rename leaves an
+//! entry in `cur/` whose runner is gone, as a kill after a rewrite does.
+//! Slots above 0 keep the rewrite, because the slot is in the header. On a
+//! file system without a journal (ext4 made without one, say) no rename
+//! is kept whole across a power loss, this one, every ack's and `send`'s
+//! included; only a rewrite claim is safe there.
 //!
-//! **Why a runner's claim may sync `new/` late.** `claim_to_run` leaves
-//! the last sync of a claim (`new/`, after its unlink) to `settle`, which
+//! **Why a runner's claim may sync `new/` late.** For a rewrite,
+//! `claim_to_run` leaves the last sync of a claim (`new/`, after its unlink) to `settle`, which
 //! the runner calls once the program has been started, so that the sync
 //! overlaps the program's start instead of delaying it. Until `new/` is
 //! synced, a power loss can bring the `new/` copy back next to the `cur/`
@@ -132,14 +142,15 @@
 //! **Why a runner's acks may sync `done/` late.** A runner acks and
 //! claims in turn, and each ack's sync of `done/` was a journal commit of
 //! its own. A handle set to `batch_acks` (the runner's) renames the task
-//! into `done/` and leaves the sync for later, at the latest: before its
-//! next sync of `cur/` (its next claim's: by then the claim's own file sync
-//! has usually committed the rename, and the `done/` sync is a cache
-//! flush), before a claim that finds nothing to run returns (the runner
-//! then waits), and when the handle is dropped. Until then a power loss can
-//! undo the rename: the task is back in `cur/` and is retried, which is the
-//! documented exit-to-ack window, made one claim longer (a millisecond or
-//! two on a busy runner) and no longer. It can never end in neither
+//! into `done/` and leaves the sync for later, at the latest: when its
+//! next program has started (`settle`, so the sync overlaps that program
+//! instead of delaying it; it is then the only sync of that task's claim
+//! too), before any sync of `cur/`, before a claim that finds nothing to
+//! run returns (the runner then waits), and when the handle is dropped.
+//! Until then a power loss can undo the rename: the task is back in `cur/`
+//! and is retried, which is the documented exit-to-ack window, made one
+//! claim and one start longer (a millisecond or two on a busy runner) and
+//! no longer. It can never end in neither
 //! place: this handle never syncs `cur/` (which would make the task's
 //! removal durable) before `done/`. Another process syncing `cur/` in the
 //! meantime (a second worker's claim) is covered as every ack always was,
@@ -370,8 +381,6 @@ pub struct Queue {
     /// ([`Queue::claim_to_run`]); [`Queue::settle`] syncs it, and so does
     /// any change that makes a task's end durable, first.
     unsettled: std::cell::Cell<bool>,
-    /// A claim moved an entry into `cur/` and `cur/` is not synced yet.
-    moved_unsynced: std::cell::Cell<bool>,
     /// Acks of this handle leave `done/` unsynced ([`Queue::batch_acks`]).
     batch_acks: std::cell::Cell<bool>,
     /// An ack of ours renamed a task into `done/` and did not sync it yet.
@@ -402,7 +411,6 @@ impl Queue {
             dir,
             log: root.lifecycle_log(),
             unsettled: std::cell::Cell::new(false),
-            moved_unsynced: std::cell::Cell::new(false),
             batch_acks: std::cell::Cell::new(false),
             acks_unsynced: std::cell::Cell::new(false),
         })
