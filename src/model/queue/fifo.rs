@@ -117,8 +117,9 @@ impl Queue {
     /// Claim the head if it is due: it moves into `cur/` (or, for a slot
     /// above 0, is rewritten there), attempt+1 and `started_at` recorded,
     /// durable before this returns, so that an attempt is counted even if
-    /// its worker never starts (the module header has the protocol). With `ttl`, heads enqueued longer ago than that are
-    /// dead-lettered (reason `ttl`) on the way instead of being run.
+    /// its worker never starts (the module header has the protocol). With
+    /// `ttl`, heads enqueued longer ago than that are dead-lettered (reason
+    /// `ttl`) on the way instead of being run.
     pub fn claim(&self, now: DateTime<Utc>, ttl: Option<Duration>) -> Result<Claim> {
         self.claim_for(now, ttl, 0, 1)
     }
