@@ -189,9 +189,9 @@ def main():
                 "`MUXVISOR_TRACE`):\n\n| step | median us | p99 us |\n|---|---:|---:|\n")
         names = {
             "claim_us": "claim (queue lock, the head moved into cur/, nothing synced yet)",
-            "start_us": "start (payload file, program check, fork/exec; while the program starts, the previous ack's done/, then cur/ and new/ synced; ev=task-start)",
+            "start_us": "start (payload file, program check, fork/exec; while the program starts, the previous ack's done/ synced, which is also this claim's one sync; ev=task-start)",
             "run_us": "the program itself (`true`)",
-            "commit_us": "commit (ev=session-exit, rename into done/, ev=task-done; done/ is synced by the next claim)",
+            "commit_us": "commit (ev=session-exit, rename into done/, ev=task-done; done/ is synced once the next program has started)",
             "outcome_us": "outcome (screen's last lines through the runner's tmux control client, outcome file)",
         }
         for fld in fields:
@@ -199,7 +199,7 @@ def main():
         f.write(f"\nExit to record ({len(to_commit)} tasks; each program's last act stamps the "
                 "wall clock):\n\n| | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|\n")
         for label, xs in (("exit seen by the runner (waitpid returns)", to_exit),
-                          ("end recorded (renamed into done/; synced with the next claim)", to_commit)):
+                          ("end recorded (renamed into done/; synced once the next program has started)", to_commit)):
             f.write(f"| {label} | {pct(xs, 50):.3f} | {pct(xs, 99):.3f} | {max(xs):.3f} |\n")
     print(open(a.out).read())
 
