@@ -16,23 +16,10 @@ only what it started, by `muxvisor stop` on its own root."""
 
 import argparse, os, random, shutil, statistics, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from drain import count_done, wait_for  # noqa: E402  (the drain bench's own helpers)
+
 DEV = subprocess.DEVNULL
-
-
-def count_done(log):
-    try:
-        with open(log, "rb") as f:
-            return f.read().count(b" ev=task-done ")
-    except FileNotFoundError:
-        return 0
-
-
-def wait_for(cond, limit=120.0):
-    end = time.monotonic() + limit
-    while not cond():
-        if time.monotonic() > end:
-            sys.exit("drain_ab: timed out waiting")
-        time.sleep(0.0005)
 
 
 def env_for(root):

@@ -50,8 +50,8 @@ impl Queue {
             // The claim that put it in `cur/` may have left its removal
             // from `new/` unsynced, in this process or in a runner that
             // died (see the module header): durable before its end is.
-            self.settle()?;
             fsutil::fsync_dir(&self.sub("new"))?;
+            self.unsettled.set(false);
         }
         self.install(h, payload, "dead")?;
         self.remove_durably_in(stage, &name)?;

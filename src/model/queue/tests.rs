@@ -505,11 +505,7 @@ fn a_runners_deferred_syncs_are_made_before_anything_depends_on_them() {
     let b = q.enqueue(b"b", None).unwrap().task;
     // A rewrite claim (an entry of an earlier version) leaves its new/
     // sync to settle.
-    let name = task_names(&q.dir().join("new")).unwrap().remove(0);
-    let p = q.dir().join("new").join(&name);
-    let (mut h, payload) = task::decode(&name, &fs::read(&p).unwrap()).unwrap();
-    h.movable = false;
-    fs::write(&p, task::encode(&h, &payload).unwrap()).unwrap();
+    make_head_legacy(q);
     let Claim::Claimed(c) = q.claim_to_run(now(), None, 0, 1).unwrap() else { panic!() };
     assert_eq!(c.task(), a);
     assert!(q.unsettled.get(), "the claim's new/ sync is left to settle");
@@ -535,6 +531,17 @@ fn a_runners_deferred_syncs_are_made_before_anything_depends_on_them() {
 fn ino(p: &std::path::Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     fs::symlink_metadata(p).unwrap().ino()
+}
+
+/// Rewrite the head of `new/` as an earlier version wrote it (not
+/// movable); its entry name.
+fn make_head_legacy(q: &Queue) -> String {
+    let name = task_names(&q.dir().join("new")).unwrap().remove(0);
+    let p = q.dir().join("new").join(&name);
+    let (mut h, payload) = task::decode(&name, &fs::read(&p).unwrap()).unwrap();
+    h.movable = false;
+    fs::write(&p, task::encode(&h, &payload).unwrap()).unwrap();
+    name
 }
 
 fn raw_header(p: &std::path::Path) -> Header {
@@ -606,11 +613,7 @@ fn legacy_entries_and_slots_above_zero_are_claimed_by_a_rewrite() {
     let t = setup();
     let q = &t.q;
     let a = q.enqueue(b"old", None).unwrap().task;
-    let name = task_names(&q.dir().join("new")).unwrap().remove(0);
-    let p = q.dir().join("new").join(&name);
-    let (mut h, payload) = task::decode(&name, &fs::read(&p).unwrap()).unwrap();
-    h.movable = false;
-    fs::write(&p, task::encode(&h, &payload).unwrap()).unwrap();
+    let name = make_head_legacy(q);
     let c = q.claim_head(now()).unwrap().unwrap();
     assert_eq!(c.header.attempt, 1);
     let on_disk = raw_header(&q.dir().join("cur").join(&name));
