@@ -39,12 +39,17 @@ fi
 WORK="$(mktemp -d /tmp/mvb.XXXXXX)"
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
+# The floor: bench/floor.c does only the disk work of a durable enqueue.
+cc -O2 -o "$WORK/floor" bench/floor.c
+# BENCH_BASE=<another muxvisor binary> adds its send as a row: a same-run
+# comparison with an earlier build.
+BASE="${BENCH_BASE:-}"
 
-python3 - "$MV" "$WORK" "$N" "$OUT" "$MVS" <<'PY'
+python3 - "$MV" "$WORK" "$N" "$OUT" "$MVS" "$BASE" <<'PY'
 import json, os, platform, random, shutil, statistics, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 
-mv, work, n, out, mvs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+mv, work, n, out, mvs, base = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 DEV = subprocess.DEVNULL
 root = os.path.join(work, "r")
 
@@ -118,6 +123,9 @@ run([mv, "--root", root, "queue", "w0", "purge"])
 assert (depth("w0"), depth("w1k"), depth("w10k")) == (0, 1000, 10000)
 
 nqdir = os.path.join(work, "nq"); os.makedirs(nqdir)
+floordir = os.path.join(work, "floor.d")
+for d in ("tmp", "new"):
+    os.makedirs(os.path.join(floordir, d), mode=0o700)
 nenv = dict(os.environ, NQDIR=nqdir)
 tenv = dict(os.environ, TS_SOCKET=os.path.join(work, "tsp.sock"), TMPDIR=work)
 run(["tsp", "/bin/true"], env=tenv)  # starts its server, untimed
@@ -146,7 +154,13 @@ rows = {
     "muxvisor send (depth 10,000)": (send("w10k"), None, "w10k"),
     "nq /bin/true": (["nq", "-q", "/bin/true"], nenv, None),
     "tsp /bin/true": (["tsp", "/bin/true"], tenv, None),
+    "floor: C, a send's disk work only (file, fdatasync, rename, fsync of new/)":
+        ([os.path.join(work, "floor"), "two", floordir], None, "floor"),
+    "floor: C, one append + fdatasync (the least a durable enqueue can do)":
+        ([os.path.join(work, "floor"), "append", os.path.join(floordir, "log")], None, None),
 }
+if base:
+    rows["muxvisor send (depth 0), the BENCH_BASE build"] = (send("w0", exe=base), None, "w0")
 if shm:
     rows["muxvisor send (depth 0, root on tmpfs: no disk waits)"] = (send("w0", shm_root), None, "w0@shm")
 if mvs:
@@ -166,7 +180,9 @@ try:
             cmd, env, ident = rows[k]
             ms, so = timed(cmd, env=env)
             samples[k].append(ms)
-            if ident:  # keep the depth fixed: remove the task again, untimed
+            if ident == "floor":  # as for the sends: remove it again, untimed
+                os.unlink(so.strip())
+            elif ident:  # keep the depth fixed: remove the task again, untimed
                 at = shm_root if ident.endswith("@shm") else root
                 run([mv, "--root", at, "queue", ident.split("@")[0], "rm", so.strip().rsplit(" ", 1)[-1]])
 finally:
@@ -247,7 +263,12 @@ with open(out, "w") as f:
             "hand the job to a daemon that keeps the queue in memory (pueue saves its state "
             "file without fsync). /bin/true is the cost of spawning any process here; "
             "`muxvisor --version` is muxvisor's own start-up, so the durable enqueue itself "
-            "costs the difference between the send rows and that row.\n")
+            "costs the difference between the send rows and that row. The two floor rows are "
+            "bench/floor.c, a C program that does only the disk work: the first the same "
+            "work as a send (create, write, fdatasync, rename, fsync of new/; the file removed "
+            "again after each call, as the sends' are), the second one append with one "
+            "fdatasync, the least any enqueue that is durable when it answers can do. Neither "
+            "nq nor tsp waits for the disk before it answers.\n")
     f.write(f"\nWhere one durable send's time goes ({n} more sends to the empty peer with "
             f"`MUXVISOR_TRACE`; each step's median, ms; the process notes the wall clock at "
             f"each step, the benchmark before the spawn and after the reap; medians of steps "

@@ -1,8 +1,19 @@
 //! The `muxvisor` binary: parse, run, report. Everything else lives in the library.
+//!
+//! A C `main` rather than a Rust one: std's runtime start-up is skipped, and
+//! `ground::start` does the part of it muxvisor needs (its module doc says
+//! what, and what that saves).
+#![no_main]
 
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    muxvisor::ground::start::init();
+    muxvisor::ground::start::finish(run())
+}
+
+fn run() -> ExitCode {
     muxvisor::ground::trace::mark("main");
     let cli = muxvisor::surface::cli::parse();
     muxvisor::ground::trace::mark("parsed");

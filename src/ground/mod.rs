@@ -13,6 +13,7 @@ pub mod output;
 pub mod paths;
 pub mod proc;
 pub mod rotate;
+pub mod start;
 pub mod tail;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -72,3 +72,47 @@ fn root_too_long_for_sockets_is_refused() {
     assert!(out.stderr.contains("limit of") && out.stderr.contains("shorter root"), "{out:?}");
     assert!(!long.exists(), "nothing is created under a refused root");
 }
+
+/// A caller that starts muxvisor with stdin and stdout closed (`<&- >&-`,
+/// as some service managers do): descriptors 0 and 1 are opened on
+/// /dev/null before any file is, so no file muxvisor opens takes their
+/// number and receives what it prints. The binary skips std's runtime
+/// start-up, which did this; `ground::start` does it now. Watched on a
+/// long-running command (`events --follow`) through /proc, once it has
+/// opened the log it follows.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_closed_stdin_or_stdout_is_reopened_on_dev_null() {
+    use std::os::unix::process::CommandExt;
+    use std::time::Duration;
+
+    let env = Env::new();
+    env.mv(&["add", "w", "--ephemeral", "--", "true"]).ok();
+    env.mv(&["send", "--no-kick", "w", "x"]).ok();
+    let mut c = env.command(&["events", "--follow"]);
+    c.stderr(std::process::Stdio::null());
+    // SAFETY: close(2) is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        c.pre_exec(|| {
+            libc::close(0);
+            libc::close(1);
+            Ok(())
+        });
+    }
+    let mut child = c.spawn().expect("spawn events --follow");
+    let fds = format!("/proc/{}/fd", child.id());
+    let target = |n: &str| std::fs::read_link(format!("{fds}/{n}")).ok();
+    let log = env.root().join("logs/lifecycle.log");
+    let following = wait_until(Duration::from_secs(30), || {
+        std::fs::read_dir(&fds)
+            .map(|d| d.flatten().any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == log)))
+            .unwrap_or(false)
+    });
+    let (stdin, stdout) = (target("0"), target("1"));
+    // SAFETY: our own child, by pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    assert!(following, "events --follow never opened {}", log.display());
+    let null = Some(std::path::PathBuf::from("/dev/null"));
+    assert_eq!((stdin, stdout), (null.clone(), null));
+}
