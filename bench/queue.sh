@@ -203,7 +203,7 @@ assert (depth("w0"), depth("w1k"), depth("w10k")) == (0, 1000, 10000)
 # Where a send's time goes: n more sends to the empty peer with
 # MUXVISOR_TRACE, each step's wall clock noted by the process itself
 # between our own clock readings before the spawn and after the reap.
-STEPS = [("spawn", "main", "fork, exec, dynamic loading, Rust runtime start-up"),
+STEPS = [("spawn", "main", "fork, exec, dynamic loading (libc only; std's runtime start-up is skipped)"),
          ("main", "parsed", "command line parsed (clap, the send-only tree)"),
          ("parsed", "root", "root opened: owner, mode and symlink checks of its directories"),
          ("root", "spec", "peer spec read and parsed (JSON)"),

@@ -1690,16 +1690,26 @@ def agent_accounts(s, i, life, exits, v, live):
         if e.get("ev") == "session-exit" and e.get("identity") == i \
                 and int(e.get("pid") or 0) in agent_pids:
             own.setdefault(int(e["pid"]), []).append(e)
+    def own_of(pid, t):
+        """The session-exits of agent `pid` that belong to its instance alive
+        at t: pids wrap (pid_max is 32768 on the test VM), and a 12-minute
+        soak starts enough processes that two instances can share one."""
+        begins = [iso_epoch(e.get("ts", "")) for e in starts if int(e.get("pid") or 0) == pid]
+        t0 = max([b for b in begins if b <= t], default=float("-inf"))
+        t1 = min([b for b in begins if b > t], default=float("inf"))
+        return [e for e in own.get(pid, []) if t0 <= iso_epoch(e.get("ts", "")) < t1]
+
     killed = {}
     for k in kills:
         if k["kind"] == "program":
             killed[k["pid"]] = k
             a["kills"] += 1
-            n = len(own.get(k["pid"], []))
+            mine = own_of(k["pid"], k["t"])
+            n = len(mine)
             if n == 1:
                 a["kill_recorded"] += 1
             elif n > 1:
-                v.append(f"agent {k['pid']} of {i}: {n} ev=session-exit: {own[k['pid']]}")
+                v.append(f"agent {k['pid']} of {i}: {n} ev=session-exit: {mine}")
             elif ended_by(k["t"] - 2, k["t"] + 2):
                 a["kill_superseded"] += 1
             else:

@@ -573,6 +573,51 @@ fn a_prompt_whose_enter_a_stopped_server_did_not_answer_runs_once() {
     env.mv(&["stop", "hang"]).ok();
 }
 
+/// Soak regression (seed 97): an idle instance's agent was SIGKILLed while
+/// its runner typed the `--reset`, and the pool's server was killed 2 s
+/// later, before the runner looked at its agent again. The hang-up ended
+/// the instance and nothing recorded the agent's death (the server's own
+/// record says nothing of it). Now a death that came before the hang-up is
+/// recorded by it. Held at the paste of the reset: the agent is killed,
+/// then the server, then the typing goes on against no server.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn an_agent_killed_while_its_reset_is_typed_is_recorded_though_its_server_dies_next() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let env = Env::new();
+    let log = env.scratch().join("turns.jsonl");
+    add_pool(&env, "rk", &log, &["--reset", "/clear"], &["--busy", "0.3"]);
+    // Every typing of the runner holds here (no MUXVISOR_FAULT_ONCE): the
+    // task's, let go at once, then the reset's.
+    let hold = env.scratch().join("hold");
+    let mut c = env.command(&["send", "rk", "first", "--wait", "60s"]);
+    c.env("MUXVISOR_FAULT", "hold:typing-pasted").env("MUXVISOR_FAULT_HOLD", &hold);
+    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    assert!(wait_until(WAIT, || hold.exists()), "the task's typing never held");
+    std::fs::remove_file(&hold).expect("let the task's typing go");
+    let out = sender.join().expect("the sender");
+    assert_eq!(out.ok().stdout.trim_end(), "reply to: first");
+    assert!(wait_until(WAIT, || hold.exists()), "the reset's typing never held");
+    let starts = env.events("lifecycle", "instance-start");
+    assert_eq!(starts.len(), 1, "{starts:#?}");
+    let agent: i32 = starts[0].rsplit("pid=").next().and_then(|p| p.trim().parse().ok()).unwrap();
+    kill(Pid::from_raw(agent), Signal::SIGKILL).expect("SIGKILL the agent");
+    let server = env.server_pid("rk").expect("the state names the server");
+    let sock = env.root().join("run/rk.sock");
+    assert!(muxvisor::ground::proc::is_tmux_server(server, &sock, None), "not rk's server");
+    kill(Pid::from_raw(server), Signal::SIGKILL).expect("SIGKILL the server");
+    std::fs::remove_file(&hold).expect("let the reset's typing go");
+    let mine = |l: &String| l.contains(&format!(" pid={agent} "));
+    let recorded = wait_until(WAIT, || env.events("exits", "session-exit").iter().any(mine));
+    assert!(recorded, "the agent's death was not recorded: {}", env.read("logs/exits.log"));
+    let exit: Vec<String> = env.events("exits", "session-exit").into_iter().filter(mine).collect();
+    assert!(
+        exit.len() == 1 && exit[0].contains(" signal=9 ") && exit[0].contains(" slot=0"),
+        "{exit:#?}"
+    );
+}
+
 /// The same, stopped between the load of the text and its paste: the
 /// paste times out and lands once the server is continued, with no Enter.
 /// Before the fix the task was retried and the paste left its text in the

@@ -159,7 +159,7 @@ impl Runner<'_> {
             let mut done = 0u64;
             loop {
                 if HANGUP.load(std::sync::atomic::Ordering::SeqCst) {
-                    end_child(&mut agent.child, Duration::from_secs(1));
+                    self.end_agent_on_hangup(&mut agent, work.as_ref());
                     return self.hand_over_after_hangup();
                 }
                 match peer::load(self.root, &id) {
@@ -174,21 +174,7 @@ impl Runner<'_> {
                 let (pats, has_ready) = crate::lifecycle::agent::watch::patterns(&spec)?;
                 // The agent's death: its task fails, and a new one starts.
                 if let Some(st) = agent.child.try_wait()? {
-                    let (code, sig) = {
-                        use std::os::unix::process::ExitStatusExt;
-                        (st.code(), st.signal().map(|s| s.to_string()))
-                    };
-                    let mut ev = crate::lifecycle::hook::session_exit_event(
-                        &id,
-                        &code.map(|c| c.to_string()).unwrap_or_default(),
-                        sig.as_deref().unwrap_or(""),
-                        &agent.pid.to_string(),
-                    )
-                    .kv("slot", self.slot);
-                    if let Some(w) = &work {
-                        ev = ev.kv("task", &w.task);
-                    }
-                    self.log(&self.root.exits_log(), ev);
+                    let (code, sig) = self.record_death(&agent, st, work.as_ref());
                     if let Some(w) = work.take() {
                         let reason = dispatch::exit_reason(code, sig.as_deref())
                             .map(|r| format!("agent-died: {r}"))
@@ -371,7 +357,7 @@ impl Runner<'_> {
                         // that): no reset it ignored, but the end of this
                         // pane, as a hang-up.
                         if matches!(typed, Err(TmuxError::NoServer { .. })) {
-                            end_child(&mut agent.child, Duration::from_secs(1));
+                            self.end_agent_on_hangup(&mut agent, work.as_ref());
                             return self.hand_over_after_hangup();
                         }
                         let failed = match typed {
@@ -678,6 +664,52 @@ impl Runner<'_> {
     /// server did not answer is logged (`ev=delivery-unknown`) and settled
     /// (`confirm::Unsure::settle`) while the agent lives, until `give_up`.
     #[allow(clippy::too_many_arguments)]
+    /// Record the death of `agent`, which exited with `st`: its
+    /// ev=session-exit, with this slot and `work`'s task if one ran.
+    /// Returns the exit code and the signal.
+    fn record_death(
+        &self,
+        agent: &Agent,
+        st: std::process::ExitStatus,
+        work: Option<&Work>,
+    ) -> (Option<i32>, Option<String>) {
+        use std::os::unix::process::ExitStatusExt;
+        let (code, sig) = (st.code(), st.signal().map(|s| s.to_string()));
+        let mut ev = crate::lifecycle::hook::session_exit_event(
+            &self.id,
+            &code.map(|c| c.to_string()).unwrap_or_default(),
+            sig.as_deref().unwrap_or(""),
+            &agent.pid.to_string(),
+        )
+        .kv("slot", self.slot);
+        if let Some(w) = work {
+            ev = ev.kv("task", &w.task);
+        }
+        self.log(&self.root.exits_log(), ev);
+        (code, sig)
+    }
+
+    /// The hang-up (the server died): the agent ends with this pane. An
+    /// agent that had already died of something else is recorded first.
+    /// The loop looks at its agent only between steps, and a step can take
+    /// seconds (typing a reset, confirmed); a death in that time would
+    /// otherwise go unrecorded, since the server's record says nothing of
+    /// it (soak seed 97: an idle agent SIGKILLed while its reset was
+    /// typed, its server killed 2 s later). Not recorded: the hang-up's own
+    /// SIGHUP, and any death during a deliberate stop.
+    fn end_agent_on_hangup(&self, agent: &mut Agent, work: Option<&Work>) {
+        use std::os::unix::process::ExitStatusExt;
+        match agent.child.try_wait() {
+            Ok(Some(st)) => {
+                let stopping = self.root.stop_intent(&self.id).exists();
+                if st.signal() != Some(libc::SIGHUP) && !stopping {
+                    self.record_death(agent, st, work);
+                }
+            }
+            _ => end_child(&mut agent.child, Duration::from_secs(1)),
+        }
+    }
+
     fn type_confirmed(
         &self,
         tmux: &Tmux,
