@@ -659,11 +659,6 @@ impl Runner<'_> {
         (view.state, view.reason, task)
     }
 
-    /// Type `text` into our agent, confirmed (the mailbox's own delivery,
-    /// with this instance's hook marks as the agent's word). A typing the
-    /// server did not answer is logged (`ev=delivery-unknown`) and settled
-    /// (`confirm::Unsure::settle`) while the agent lives, until `give_up`.
-    #[allow(clippy::too_many_arguments)]
     /// Record the death of `agent`, which exited with `st`: its
     /// ev=session-exit, with this slot and `work`'s task if one ran.
     /// Returns the exit code and the signal.
@@ -710,6 +705,11 @@ impl Runner<'_> {
         }
     }
 
+    /// Type `text` into our agent, confirmed (the mailbox's own delivery,
+    /// with this instance's hook marks as the agent's word). A typing the
+    /// server did not answer is logged (`ev=delivery-unknown`) and settled
+    /// (`confirm::Unsure::settle`) while the agent lives, until `give_up`.
+    #[allow(clippy::too_many_arguments)]
     fn type_confirmed(
         &self,
         tmux: &Tmux,
