@@ -116,3 +116,36 @@ fn a_closed_stdin_or_stdout_is_reopened_on_dev_null() {
     let null = Some(std::path::PathBuf::from("/dev/null"));
     assert_eq!((stdin, stdout), (null.clone(), null));
 }
+
+/// A reader that went away (`muxvisor status | head -1` once head has
+/// exited) ends the listing quietly, exit 0, and is not a death by
+/// SIGPIPE: `ground::start` ignores SIGPIPE, as std's runtime start-up
+/// did, so the write fails with EPIPE and `main` treats that as success.
+#[test]
+fn a_closed_pipe_on_stdout_ends_the_output_with_exit_0_not_sigpipe() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::new();
+    env.mv(&["add", "w", "--ephemeral", "--", "true"]).ok();
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills two new descriptors, each owned once below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    let mut c = env.command(&["status"]);
+    c.stdin(std::process::Stdio::null()).stdout(write).stderr(std::process::Stdio::null());
+    let mut child = c.spawn().expect("run status");
+    let mut status = None;
+    let ended = wait_until(CMD_DEADLINE, || {
+        status = child.try_wait().expect("wait for status");
+        status.is_some()
+    });
+    if !ended {
+        // SAFETY: our own child, by pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+    }
+    let status = status.expect("status did not end within its deadline");
+    assert_eq!(status.signal(), None, "killed by a signal: {status:?}");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
