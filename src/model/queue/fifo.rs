@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 
-use super::entries::{is_temp_io, remove_durably, write_new_file};
+use super::entries::{check_entry, is_temp_io, remove_durably, write_new_file};
 use super::{
     Claim, Claimed, Enqueued, Header, MAX_PAYLOAD, Nacked, Queue, TaskOutcome, fault, fault_eio,
     new_task_id, random_u64, task,
@@ -483,12 +483,13 @@ impl Queue {
     }
 }
 
-/// Overwrite the taken spare at `path` with `payload`: only a regular file
-/// of ours with one link, never through a symlink. False leaves it to be
-/// replaced by a new file.
+/// Overwrite the taken spare at `path` with `payload`: only what the queue
+/// would accept as an entry (`check_entry`: a regular file of ours with one
+/// link), never through a symlink. False leaves it to be replaced by a new
+/// file.
 fn fill_spare(path: &std::path::Path, payload: &[u8]) -> bool {
     use std::io::Write;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     let Ok(mut f) = fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -496,9 +497,7 @@ fn fill_spare(path: &std::path::Path, payload: &[u8]) -> bool {
     else {
         return false;
     };
-    let ours = f.metadata().is_ok_and(|m| {
-        m.file_type().is_file() && m.nlink() == 1 && m.uid() == nix::unistd::geteuid().as_raw()
-    });
+    let ours = f.metadata().is_ok_and(|m| check_entry(&m).is_ok());
     // Written over in place, then cut to length: a payload no longer than
     // the last frees and allocates no block.
     ours && f.write_all(payload).is_ok() && f.set_len(payload.len() as u64).is_ok()
