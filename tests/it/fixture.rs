@@ -299,6 +299,15 @@ pub fn exits(env: &Env, ev: &str, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// The value of `key=` in a logfmt line (empty when it has none).
+pub fn field(line: &str, key: &str) -> String {
+    muxvisor::model::logfmt::parse(line)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
 /// True while a canary holds `id`'s lock.
 pub fn canary_watching(env: &Env, id: &str) -> bool {
     let root = Root::new(env.root().to_path_buf());
@@ -352,14 +361,40 @@ pub fn send_held(
     extra: &[(&str, &str)],
     limit: Duration,
 ) -> (thread::JoinHandle<Out>, PathBuf) {
+    let once = env.scratch().join("once");
+    let once = once.to_str().expect("a UTF-8 scratch path");
+    let mut vars = vec![("MUXVISOR_FAULT_ONCE", once)];
+    vars.extend_from_slice(extra);
+    send_held_each_time(env, args, point, &vars, limit)
+}
+
+/// [`send_held`], but every process that reaches `point` holds there (no
+/// `MUXVISOR_FAULT_ONCE`): a runner that types twice holds twice, each
+/// time until the test removes the hold file it made.
+#[cfg(feature = "fault-injection")]
+pub fn send_held_each_time(
+    env: &Env,
+    args: &[&str],
+    point: &str,
+    extra: &[(&str, &str)],
+    limit: Duration,
+) -> (thread::JoinHandle<Out>, PathBuf) {
     let hold = env.scratch().join("hold");
     let mut c = env.command(args);
     c.env("MUXVISOR_FAULT", format!("hold:{point}"))
         .env("MUXVISOR_FAULT_HOLD", &hold)
-        .env("MUXVISOR_FAULT_ONCE", env.scratch().join("once"))
         .envs(extra.iter().copied())
         .stdin(Stdio::null());
     (thread::spawn(move || run_deadline(c, None, limit)), hold)
+}
+
+/// `id`'s tmux server, by its recorded pid, checked to be the server of
+/// that socket (so that a test signals only what it started).
+pub fn checked_server_pid(env: &Env, id: &str) -> nix::unistd::Pid {
+    let server = env.server_pid(id).expect("the state names the server");
+    let sock = env.root().join(format!("run/{id}.sock"));
+    assert!(muxvisor::ground::proc::is_tmux_server(server, &sock, None), "not {id}'s server");
+    nix::unistd::Pid::from_raw(server)
 }
 
 /// Stop `id`'s tmux server (found by its recorded pid, checked to be the
@@ -377,10 +412,7 @@ pub fn stop_server_while_held(
 ) -> bool {
     use nix::sys::signal::{Signal, kill};
     assert!(wait_until(wait, || hold.exists()), "the delivery never reached its hold point");
-    let server = env.server_pid(id).expect("the state names the server");
-    let sock = env.root().join(format!("run/{id}.sock"));
-    assert!(muxvisor::ground::proc::is_tmux_server(server, &sock, None), "not {id}'s server");
-    let pid = nix::unistd::Pid::from_raw(server);
+    let pid = checked_server_pid(env, id);
     kill(pid, Signal::SIGSTOP).expect("SIGSTOP the server");
     std::fs::remove_file(hold).expect("release the delivery");
     let seen = wait_until(wait, timed_out);

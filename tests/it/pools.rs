@@ -377,11 +377,8 @@ fn an_agent_killed_while_its_reset_is_typed_is_recorded_as_a_death() {
     );
     let out = env.mv(&["send", "rk", "one", "--wait", "30s"]);
     assert_eq!(out.ok().stdout.trim_end(), "reply to: one");
-    let first = env.events("lifecycle", "instance-start")[0]
-        .split(' ')
-        .find_map(|kv| kv.strip_prefix("pid="))
-        .expect("the first agent's pid")
-        .to_string();
+    let first = field(&env.events("lifecycle", "instance-start")[0], "pid");
+    assert!(!first.is_empty(), "the first agent's pid");
     let deaths = || -> Vec<String> {
         exits(&env, "session-exit", "rk")
             .into_iter()
@@ -588,12 +585,11 @@ fn an_agent_killed_while_its_reset_is_typed_is_recorded_though_its_server_dies_n
     let env = Env::new();
     let log = env.scratch().join("turns.jsonl");
     add_pool(&env, "rk", &log, &["--reset", "/clear"], &["--busy", "0.3"]);
-    // Every typing of the runner holds here (no MUXVISOR_FAULT_ONCE): the
-    // task's, let go at once, then the reset's.
-    let hold = env.scratch().join("hold");
-    let mut c = env.command(&["send", "rk", "first", "--wait", "60s"]);
-    c.env("MUXVISOR_FAULT", "hold:typing-pasted").env("MUXVISOR_FAULT_HOLD", &hold);
-    let sender = std::thread::spawn(move || run_deadline(c, None, Duration::from_secs(90)));
+    // Every typing of the runner holds here: the task's, let go at once,
+    // then the reset's.
+    let args = ["send", "rk", "first", "--wait", "60s"];
+    let (sender, hold) =
+        send_held_each_time(&env, &args, "typing-pasted", &[], Duration::from_secs(90));
     assert!(wait_until(WAIT, || hold.exists()), "the task's typing never held");
     std::fs::remove_file(&hold).expect("let the task's typing go");
     let out = sender.join().expect("the sender");
@@ -601,17 +597,14 @@ fn an_agent_killed_while_its_reset_is_typed_is_recorded_though_its_server_dies_n
     assert!(wait_until(WAIT, || hold.exists()), "the reset's typing never held");
     let starts = env.events("lifecycle", "instance-start");
     assert_eq!(starts.len(), 1, "{starts:#?}");
-    let agent: i32 = starts[0].rsplit("pid=").next().and_then(|p| p.trim().parse().ok()).unwrap();
+    let agent: i32 = field(&starts[0], "pid").parse().expect("the agent's pid");
     kill(Pid::from_raw(agent), Signal::SIGKILL).expect("SIGKILL the agent");
-    let server = env.server_pid("rk").expect("the state names the server");
-    let sock = env.root().join("run/rk.sock");
-    assert!(muxvisor::ground::proc::is_tmux_server(server, &sock, None), "not rk's server");
-    kill(Pid::from_raw(server), Signal::SIGKILL).expect("SIGKILL the server");
+    kill(checked_server_pid(&env, "rk"), Signal::SIGKILL).expect("SIGKILL the server");
     std::fs::remove_file(&hold).expect("let the reset's typing go");
     let mine = |l: &String| l.contains(&format!(" pid={agent} "));
-    let recorded = wait_until(WAIT, || env.events("exits", "session-exit").iter().any(mine));
+    let recorded = wait_until(WAIT, || exits(&env, "session-exit", "rk").iter().any(mine));
     assert!(recorded, "the agent's death was not recorded: {}", env.read("logs/exits.log"));
-    let exit: Vec<String> = env.events("exits", "session-exit").into_iter().filter(mine).collect();
+    let exit: Vec<String> = exits(&env, "session-exit", "rk").into_iter().filter(mine).collect();
     assert!(
         exit.len() == 1 && exit[0].contains(" signal=9 ") && exit[0].contains(" slot=0"),
         "{exit:#?}"

@@ -48,15 +48,6 @@ fn life(env: &Env, ev: &str, id: &str) -> Vec<String> {
         .collect()
 }
 
-/// The value of `key=` in a logfmt line.
-fn field(line: &str, key: &str) -> String {
-    muxvisor::model::logfmt::parse(line)
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v)
-        .unwrap_or_default()
-}
-
 fn has(actions: &[serde_json::Value], id: &str, action: &str) -> bool {
     actions.iter().any(|a| a["identity"] == id && a["action"] == action)
 }
