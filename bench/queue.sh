@@ -209,11 +209,10 @@ STEPS = [("spawn", "main", "fork, exec, dynamic loading (libc only; std's runtim
          ("root", "spec", "peer spec read and parsed (JSON)"),
          ("spec", "opened", "payload checks; queue directories checked"),
          ("opened", "locked", "queue lock taken, counter read"),
-         ("locked", "written", "task id, header encoded, file created and written"),
-         ("written", "file-synced", "fdatasync of the task file (disk)"),
-         ("file-synced", "renamed", "counter written, task renamed into new/"),
-         ("renamed", "dir-synced", "fsync of new/ (disk)"),
-         ("dir-synced", "logged", "ev=enqueue appended to lifecycle.log"),
+         ("locked", "written", "task id, header encoded, appended to the inbox"),
+         ("written", "file-synced", "fdatasync of the inbox (disk)"),
+         ("file-synced", "published", "counter written (the task published)"),
+         ("published", "logged", "ev=enqueue appended to lifecycle.log"),
          ("logged", "printed", "lock released, answer printed"),
          ("printed", "kicked", "program checked on the peer's PATH"),
          ("kicked", "reaped", "exit, process teardown, reaped by the caller")]
@@ -256,7 +255,7 @@ with open(out, "w") as f:
     f.write(f"\nThroughput, 8 concurrent `muxvisor send --no-kick` processes (filling "
             f"an empty queue to 10,000): **{throughput:.0f} tasks/s** ({count} tasks in {secs:.2f} s).\n\n")
     f.write("Notes: every `muxvisor send` above is durable before it returns (the task file "
-            "fdatasynced, then its new/ entry fsynced; see src/model/queue/mod.rs for why that is enough); the depth stays fixed during a row "
+            "appended to the queue's inbox and fdatasynced; see src/model/queue/inbox.rs for why that is enough); the depth stays fixed during a row "
             "because each timed task is removed again, untimed. nq returns as soon as it has "
             "forked: its child publishes the job (rename, then fsync of the directory) after "
             "nq has exited, so an nq exit does not mean the job is on disk. tsp and pueue "

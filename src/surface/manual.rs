@@ -467,8 +467,23 @@ pub const EVENTS: &[EventDoc] = &[
                 "max-attempts, ttl, corrupt, stopped (`stop --fail-task`), delivery-unknown, ...",
             ),
             ("attempt", "attempts made"),
-            ("entry", "corrupt only: the queue entry, stage/name"),
+            (
+                "entry",
+                "corrupt only: the queue entry, stage/name (quarantine/inbox-... for bytes at the \
+                 end of the inbox that a crash cut short: a send that was never acknowledged)",
+            ),
             ("detail", "corrupt only: what is wrong with it"),
+        ],
+    },
+    EventDoc {
+        ev: "task-restored",
+        file: "lifecycle",
+        when: "after a crash of the machine, an acknowledged task whose queue entry the crash lost \
+               or damaged was written again from the queue's inbox (see README, \"What a power cut \
+               can undo\")",
+        keys: &[
+            ("task", "the task id"),
+            ("stage", "where it was written: new (pending again), cur, done or dead"),
         ],
     },
     EventDoc {

@@ -11,6 +11,7 @@ use anyhow::{Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::counter::Counter;
 use super::entries::{name_task, remove_any, remove_durably, task_names};
 use super::{Header, Queue, TaskMeta, TaskOutcome, task};
 use crate::ground::fsutil;
@@ -211,11 +212,11 @@ impl Queue {
             return self.recount();
         }
         let (old, payload) = self.load("dead", &name)?;
-        let (seq, _) = self.read_counter()?;
+        let c = self.read_counter()?;
         // A fresh enqueue time: the TTL that may have killed it restarts.
-        let mut h = Header::new(task, seq + 1, Utc::now(), old.dedupe.as_deref(), &payload);
+        let mut h = Header::new(task, c.seq + 1, Utc::now(), old.dedupe.as_deref(), &payload);
         h.last_error = old.last_error;
-        self.write_counter(seq + 1, None)?;
+        self.write_counter(&Counter { seq: c.seq + 1, depth: None, ..c })?;
         self.install(&h, &payload, "new")?;
         fsutil::remove_if_exists(&self.sub("dead").join(format!("{name}.reason")))?;
         remove_durably(&self.sub("dead").join(&name))?;
@@ -238,6 +239,8 @@ impl Queue {
         }
         for stage in ["new", "dead"] {
             if let Some(name) = self.find_in(stage, task)? {
+                // A removed entry must not come back from the inbox.
+                self.compact()?;
                 if stage == "dead" {
                     fsutil::remove_if_exists(&self.sub("dead").join(format!("{name}.reason")))?;
                 }
@@ -252,6 +255,8 @@ impl Queue {
     /// how many.
     pub fn purge(&self) -> Result<usize> {
         let _lock = self.lock()?;
+        // What is removed must not come back from the inbox.
+        self.compact()?;
         self.mark_depth_unknown()?;
         let mut n = 0;
         for stage in ["new", "dead"] {

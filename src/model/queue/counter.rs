@@ -14,28 +14,46 @@ use super::entries::task_names;
 use super::{Queue, SUBDIRS, task};
 use crate::ground::fsutil;
 
+/// What `counter` holds: the last sequence handed out, the pending count
+/// (`None`: unknown, recounted by the next reader), and the inbox's extent
+/// (see `inbox`): `end`, where its last published record ends, and
+/// `absorbed`, how much of it has been copied into `new/`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Counter {
+    pub seq: u64,
+    pub depth: Option<u64>,
+    pub end: u64,
+    pub absorbed: u64,
+}
+
+impl Counter {
+    /// The pending count ([`Queue::read_counter`] always knows it).
+    pub fn pending(&self) -> u64 {
+        self.depth.unwrap_or(0)
+    }
+}
+
 impl Queue {
     pub(super) fn counter_path(&self) -> PathBuf {
         self.dir.join("counter")
     }
 
-    /// `(last seq, depth)`. A depth marked unknown (a change of `new/` was
-    /// interrupted) is recounted from `new/`. A counter that is missing, torn, or written
+    /// The counter, its depth known. A depth marked unknown (a change of
+    /// `new/` was interrupted) is recounted: `new/` and the records of the
+    /// inbox not yet absorbed. A counter that is missing, torn, written
     /// during an earlier boot (its writes were not synced, so a crash may
-    /// have lost the newest ones) is rebuilt from the directories: the
-    /// highest sequence anywhere, the count of `new/`.
-    pub(super) fn read_counter(&self) -> Result<(u64, u64)> {
-        let path = self.counter_path();
-        if let Some(bytes) = fsutil::read_if_exists(&path)?
-            && let Some((seq, depth, boot)) = parse_counter(&bytes)
-            && boot.is_none_or(|b| Some(b) == crate::ground::proc::boot_id())
-        {
-            let depth = match depth {
-                Some(d) => d,
-                None => task_names(&self.sub("new"))?.len() as u64,
-            };
-            return Ok((seq, depth));
+    /// have lost the newest ones), or without the inbox's extent while the
+    /// inbox holds records (written by an earlier version), is rebuilt: the
+    /// inbox reconciled with the stages first ([`Queue::reconcile_inbox`]),
+    /// then the highest sequence anywhere and the count of `new/`.
+    pub(super) fn read_counter(&self) -> Result<Counter> {
+        if let Some(mut c) = self.peek_counter()? {
+            if c.depth.is_none() {
+                c.depth = Some(self.pending_count(&c)?);
+            }
+            return Ok(c);
         }
+        self.reconcile_inbox()?;
         let mut max = 0;
         for stage in SUBDIRS {
             for p in fsutil::list_dir(&self.sub(stage))? {
@@ -47,18 +65,31 @@ impl Queue {
                 }
             }
         }
-        Ok((max, task_names(&self.sub("new"))?.len() as u64))
+        let depth = task_names(&self.sub("new"))?.len() as u64;
+        Ok(Counter { seq: max, depth: Some(depth), end: 0, absorbed: 0 })
+    }
+
+    /// The counter as written, if it can be trusted as it is (this boot's,
+    /// whole, with the inbox's extent or an empty inbox); `None` if it
+    /// must be rebuilt. Its depth may be unknown. No lock needed to read.
+    pub(super) fn peek_counter(&self) -> Result<Option<Counter>> {
+        let Some(bytes) = fsutil::read_if_exists(&self.counter_path())? else { return Ok(None) };
+        let Some((c, extent)) = trusted(&bytes) else { return Ok(None) };
+        if !extent && self.inbox_len()? > 0 {
+            return Ok(None);
+        }
+        Ok(Some(c))
     }
 
     /// Write the counter in place (one small pwrite), tagged with this
     /// boot's id and NOT synced: only a crash of the whole machine can lose
     /// it, and that means a new boot id, so the next reader rebuilds it
     /// (see the module header). Where no boot id can be read it is synced.
-    pub(super) fn write_counter(&self, seq: u64, depth: Option<u64>) -> Result<()> {
+    pub(super) fn write_counter(&self, c: &Counter) -> Result<()> {
         let path = self.counter_path();
         let f = fsutil::open_private_rw(&path)?;
         let boot = crate::ground::proc::boot_id();
-        f.write_all_at(&encode_counter(seq, depth, boot.as_deref()), 0)
+        f.write_all_at(&encode_counter(c, boot.as_deref()), 0)
             .with_context(|| format!("writing {}", path.display()))?;
         if boot.is_none() {
             fsutil::sync_file_data(&f).with_context(|| format!("fsync of {}", path.display()))?;
@@ -76,11 +107,15 @@ impl Queue {
         delta: Option<i64>,
         change: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
-        let (seq, depth) = self.read_counter()?;
-        self.write_counter(seq, None)?;
+        let c = self.read_counter()?;
+        self.write_counter(&Counter { depth: None, ..c })?;
         let out = change()?;
         match delta {
-            Some(d) => self.write_counter(seq, Some(depth.saturating_add_signed(d)))?,
+            Some(d) => {
+                // (A change of `new/` never touches the inbox.)
+                let depth = c.pending().saturating_add_signed(d);
+                self.write_counter(&Counter { depth: Some(depth), ..c })?;
+            }
             None => {
                 self.recount()?;
             }
@@ -88,18 +123,19 @@ impl Queue {
         Ok(out)
     }
 
-    /// Mark the depth unknown (its next reader recounts `new/`).
+    /// Mark the depth unknown (its next reader recounts it).
     pub(super) fn mark_depth_unknown(&self) -> Result<()> {
-        let (seq, _) = self.read_counter()?;
-        self.write_counter(seq, None)
+        let c = self.read_counter()?;
+        self.write_counter(&Counter { depth: None, ..c })
     }
 
-    /// Recount `new/` into the counter; returns the depth.
+    /// Recount the pending tasks into the counter; returns the depth.
     pub(super) fn recount(&self) -> Result<usize> {
-        let (seq, _) = self.read_counter()?;
-        let depth = task_names(&self.sub("new"))?.len();
-        self.write_counter(seq, Some(depth as u64))?;
-        Ok(depth)
+        let mut c = self.read_counter()?;
+        let depth = self.pending_count(&c)?;
+        c.depth = Some(depth);
+        self.write_counter(&c)?;
+        Ok(depth as usize)
     }
 
     /// A wake-up for a process waiting on this queue: changes of the
@@ -118,19 +154,35 @@ impl Queue {
     }
 }
 
-/// `<seq> <depth or -> <boot id or -> <fnv>`: a depth of `-` is unknown
-/// (see [`Queue::changing_new`]); the boot id says which boot wrote it (see
-/// `read_counter`), `-` that it was synced. Every record has one length.
-pub(super) fn encode_counter(seq: u64, depth: Option<u64>, boot: Option<&str>) -> Vec<u8> {
-    let depth = depth.map_or_else(|| "-".repeat(20), |d| format!("{d:020}"));
-    let body = format!("{seq:020} {depth} {}", boot.unwrap_or("-"));
+/// `dir`'s counter as written, if it can be trusted as it is (this boot's,
+/// whole): for readers without the lock.
+pub(super) fn peek(dir: &std::path::Path) -> Option<Counter> {
+    trusted(&fsutil::read_if_exists(&dir.join("counter")).ok()??).map(|(c, _)| c)
+}
+
+/// A counter record that is whole and was written during this boot (or
+/// synced), with whether it holds the inbox's extent.
+fn trusted(bytes: &[u8]) -> Option<(Counter, bool)> {
+    let (c, boot, extent) = parse_counter(bytes)?;
+    boot.is_none_or(|b| Some(b) == crate::ground::proc::boot_id()).then_some((c, extent))
+}
+
+/// `<seq> <depth or -> <boot id or -> <inbox end> <absorbed> <fnv>`: a depth
+/// of `-` is unknown (see [`Queue::changing_new`]); the boot id says which
+/// boot wrote it (see `read_counter`), `-` that it was synced. Every record
+/// has one length. Earlier versions read the first three fields and ignore
+/// the rest.
+pub(super) fn encode_counter(c: &Counter, boot: Option<&str>) -> Vec<u8> {
+    let depth = c.depth.map_or_else(|| "-".repeat(20), |d| format!("{d:020}"));
+    let body =
+        format!("{:020} {depth} {} {:020} {:020}", c.seq, boot.unwrap_or("-"), c.end, c.absorbed);
     format!("{body} {:016x}\n", task::fnv1a64(body.as_bytes())).into_bytes()
 }
 
-/// `(seq, depth (None: unknown), boot id)`; `None` for a torn or foreign
-/// record. The two-field form of earlier versions was always synced: no
-/// boot id.
-pub(super) fn parse_counter(bytes: &[u8]) -> Option<(u64, Option<u64>, Option<String>)> {
+/// `(counter, boot id, whether it holds the inbox's extent)`; `None` for a
+/// torn or foreign record. The two-field form of earlier versions was
+/// always synced: no boot id; theirs hold no inbox extent.
+pub(super) fn parse_counter(bytes: &[u8]) -> Option<(Counter, Option<String>, bool)> {
     let s = std::str::from_utf8(bytes).ok()?;
     let line = s.lines().next()?;
     let (body, sum) = line.rsplit_once(' ')?;
@@ -147,5 +199,12 @@ pub(super) fn parse_counter(bytes: &[u8]) -> Option<(u64, Option<u64>, Option<St
         None | Some("-") => None,
         Some(b) => Some(b.to_string()),
     };
-    Some((seq, depth, boot))
+    let (end, absorbed, extent) = match (f.next(), f.next()) {
+        (Some(e), Some(a)) => (e.parse().ok()?, a.parse().ok()?, true),
+        _ => (0, 0, false),
+    };
+    if absorbed > end {
+        return None;
+    }
+    Some((Counter { seq, depth, end, absorbed }, boot, extent))
 }

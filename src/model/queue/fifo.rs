@@ -13,10 +13,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 
-use super::entries::{check_entry, is_temp_io, remove_durably, write_new_file};
+use super::entries::{check_entry, is_temp_io, remove_durably};
 use super::{
-    Claim, Claimed, Enqueued, Header, MAX_PAYLOAD, Nacked, Queue, TaskOutcome, fault, fault_eio,
-    new_task_id, random_u64, task,
+    Claim, Claimed, Enqueued, Header, MAX_PAYLOAD, Nacked, Queue, TaskOutcome, fault, new_task_id,
+    random_u64, task,
 };
 use crate::ground::exit::{Exit, fail};
 use crate::ground::fsutil;
@@ -60,51 +60,38 @@ impl Queue {
         if let Some(k) = dedupe {
             task::check_dedupe(k)?;
         }
-        let _lock = self.lock().context("task NOT queued")?;
-        if let Some(k) = dedupe
-            && let Some(existing) = self.find_dedupe(k)?
-        {
-            let depth = self.read_counter()?.1;
-            return Ok(Enqueued { task: existing, depth: depth as usize, deduped: true });
+        let _lock = self.lock_for_append().context("task NOT queued")?;
+        if let Some(k) = dedupe {
+            // The inbox's tasks must be seen: moved into new/ first.
+            self.absorb().context("task NOT queued")?;
+            if let Some(existing) = self.find_dedupe(k)? {
+                let depth = self.read_counter()?.pending();
+                return Ok(Enqueued { task: existing, depth: depth as usize, deduped: true });
+            }
         }
-        let (seq, depth) = self.read_counter()?;
+        let mut c = self.read_counter().context("task NOT queued")?;
         crate::ground::trace::mark("locked");
-        let (seq, depth) = (seq + 1, depth + 1);
+        let published = c.end;
+        c.seq += 1;
+        let depth = c.pending() + 1;
+        c.depth = Some(depth);
         let task = new_task_id();
-        let mut h = Header::new(&task, seq, Utc::now(), dedupe, payload);
+        let mut h = Header::new(&task, c.seq, Utc::now(), dedupe, payload);
         h.message = message.is_some();
         h.no_enter = message.unwrap_or(false);
-        let name = h.name();
-        let bytes = task::encode(&h, payload)?;
-        let tmp = self.sub("tmp").join(&name);
-        let dest = self.sub("new").join(&name);
-        let mut published = false;
         let result = (|| -> Result<()> {
-            write_new_file(&tmp, &bytes, "tmp-written")?;
-            crate::ground::trace::mark("file-synced");
-            fault("tmp-synced");
-            // The sequence is taken; the depth is unknown until published.
-            self.write_counter(seq, None)?;
-            fault("counter-persisted");
-            fs::rename(&tmp, &dest).with_context(|| format!("publishing {}", dest.display()))?;
-            crate::ground::trace::mark("renamed");
-            published = true;
+            self.append(&mut c, &task::encode(&h, payload)?)?;
+            // Published (and acknowledged once this returns) by the
+            // counter that covers it.
+            if let Err(e) = self.write_counter(&c) {
+                self.unappend(published);
+                return Err(e);
+            }
+            crate::ground::trace::mark("published");
             fault("published");
-            fault_eio("eio-dir-fsync").context("fsync of new/")?;
-            // The acknowledgement point: on macOS also the one full flush.
-            fsutil::fsync_dir_barrier(&self.sub("new"))?;
-            crate::ground::trace::mark("dir-synced");
-            fault("synced");
-            self.write_counter(seq, Some(depth))
+            Ok(())
         })();
         if let Err(e) = result {
-            let _ = fs::remove_file(&tmp);
-            if published {
-                // Not durable for sure: take it back rather than run a task
-                // whose sender was told it was not queued.
-                let _ = fs::remove_file(&dest);
-                let _ = fsutil::fsync_dir(&self.sub("new"));
-            }
             let code = if is_temp_io(&e) { Exit::TempFail } else { Exit::Failure };
             let msg = format!("task NOT queued for {}: {e:#}", self.id);
             return Err(fail(code, msg));

@@ -53,8 +53,27 @@ impl QueueLock {
 }
 
 impl Queue {
-    /// `queue.lock`, waiting at most [`LOCK_WAIT`]: held for every change.
+    /// `queue.lock`, waiting at most [`LOCK_WAIT`]: held for every change
+    /// and every read of the stages. Taken here, the tasks still in the
+    /// inbox are first moved into `new/` (see `inbox`), so that whoever
+    /// holds the lock sees every pending task there. That move failing (a
+    /// full disk, say) is a warning: they wait in the inbox, durable, and
+    /// what holds the lock (an ack, a nack) still works.
     pub(super) fn lock(&self) -> Result<LockGuard> {
+        let guard = self.lock_for_append()?;
+        if let Err(e) = self.absorb() {
+            crate::ground::output::warn(format!(
+                "could not move the newest tasks of {} from {} into new/: {e:#}; they stay \
+                 queued there and are moved by the next command that succeeds",
+                self.id,
+                self.dir.join("inbox").display()
+            ));
+        }
+        Ok(guard)
+    }
+
+    /// `queue.lock` as a sender takes it: the inbox is left as it is.
+    pub(super) fn lock_for_append(&self) -> Result<LockGuard> {
         fsutil::lock_within(
             &self.dir.join("queue.lock"),
             LOCK_WAIT,

@@ -7,7 +7,9 @@
 //! queues/<id>/runner.lock  held by the live runner (its pid inside); of worker slot 0
 //! queues/<id>/runner.<k>.lock  held by the live runner of worker slot k (`--workers N`, k in 1..N)
 //! queues/<id>/courier.lock held by the live courier of a mailbox (its pid inside)
-//! queues/<id>/counter      "<seq> <depth> <boot-id> <fnv>": last sequence handed out, pending count
+//! queues/<id>/counter      "<seq> <depth> <boot-id> <end> <absorbed> <fnv>": last sequence handed
+//!                          out, pending count, how far the inbox is published and copied into new/
+//! queues/<id>/inbox        tasks as `send` makes them durable: one record each, appended (see `inbox`)
 //! queues/<id>/tmp/         files being written (complete only once renamed out)
 //! queues/<id>/new/         pending tasks, <seq:020>.<task-id>; byte order = FIFO order
 //! queues/<id>/cur/         the claimed (running) tasks: at most one per worker slot
@@ -21,36 +23,40 @@
 //! A task file is one JSON header line (task id, seq, enqueued_at, attempt,
 //! not_before, dedupe key, payload length and FNV-1a 64 checksum) and then the
 //! payload bytes. To enqueue, a sender takes `queue.lock`, reads `counter`,
-//! writes `tmp/<name>` (create-exclusive, O_NOFOLLOW, 0600) and fdatasyncs
-//! it, writes the incremented counter, renames the file into `new/`, fsyncs
-//! `new/`, and only then releases the lock and reports success. Because
-//! sequence numbers are assigned and published under the one lock, and
-//! names sort by sequence, `new/` read in byte order is exactly the order in
-//! which sends became durable, whatever the number of concurrent senders.
+//! appends the task file's bytes to `inbox` at its published end and
+//! fdatasyncs it, writes the counter with the next sequence and the new end
+//! (which publishes the task), and only then releases the lock and reports
+//! success. Every other holder of the lock first copies the inbox's new
+//! records into `new/` as task files (`inbox` has the protocol and its
+//! crash argument), so that `new/` read in byte order is exactly the order
+//! in which sends became durable: sequence numbers are assigned and
+//! published under the one lock, and names sort by sequence.
 //!
-//! **Why two syncs are enough.** Exit 0 promises that the task survives
-//! power loss: its bytes (the file's fdatasync) and its name in `new/` (the
-//! directory's fsync, after the rename) must be on disk, and they are.
-//! - `tmp/` is not synced: the rename is atomic, and if a crash resurrects
-//!   the `tmp/` name, that is a stray file nobody reads (`clean` removes
-//!   it), never a second copy in `new/`.
+//! **Why one sync is enough.** Exit 0 promises that the task survives
+//! power loss: its bytes and the inbox's size (the fdatasync) must be on
+//! disk, and the inbox's name, which has been since it was created.
 //! - `counter` is written but not synced. Within one boot every writer sees
 //!   the page cache, so sequences never repeat; only a crash of the whole
 //!   machine can lose a write, and a crash means a new boot. The counter
 //!   carries the id of the boot that wrote it (Linux
 //!   `/proc/sys/kernel/random/boot_id`, macOS `kern.bootsessionuuid`), and
 //!   one written during another boot (or torn: it has a checksum) is
-//!   rebuilt from the directories, the highest sequence anywhere. Where the
-//!   OS gives no boot id, the counter is synced as before.
+//!   rebuilt: the inbox reconciled with the stages, then the highest
+//!   sequence anywhere. Where the OS gives no boot id, the counter is
+//!   synced as before.
+//! - The copy of a record into `new/` is not synced: the record stays in
+//!   the inbox until a compaction has synced every copy, and reconciling
+//!   after a crash of the machine rewrites a copy the crash lost or
+//!   damaged.
 //!
-//! A crash (kill -9, power loss) at each step leaves: before the rename, at
-//! most a stray `tmp/` file (every `tmp/` file seen by a lock holder is
-//! abandoned; `clean` removes old ones) and possibly a consumed sequence
-//! number, i.e. a gap, never a duplicate; after the rename, a complete,
-//! checksummed task, whose send may not have said so (it was not
-//! acknowledged, so either outcome is allowed). A torn file cannot be
-//! published, and one damaged later fails its checksum and is quarantined.
-//! A failed write or fsync is never retried: the partial file is removed
+//! A crash (kill -9, power loss) of a sender leaves: before the counter is
+//! written, bytes beyond the inbox's published end, which the next sender
+//! cuts off (within the boot) or reconciling keeps if they form a whole,
+//! checksummed record (after a crash of the machine); either way the send
+//! was not acknowledged, so either outcome is allowed, and a sequence
+//! number is never handed out twice. A torn record is never published, and
+//! one damaged later fails its checksum and is quarantined. A failed write
+//! or fsync is never retried: the inbox is cut back to its published end
 //! and the send fails with exit 75, "NOT queued".
 //!
 //! `counter` also carries the pending count, so that `send` can report the
@@ -172,7 +178,8 @@
 //! A logging failure never undoes a durable change; it is a warning.
 //!
 //! The rooms: [`task`] the task file format; `fifo` the protocol above
-//! (enqueue, claim, ack, nack, release); `entries` reading, verifying,
+//! (enqueue, claim, ack, nack, release); `inbox` where a send appends and
+//! how its records reach `new/`; `entries` reading, verifying,
 //! moving and quarantining one entry; `counter` the counter; `lock` the
 //! lock files ([`QueueLock`]); `admin` the verbs of `muxvisor queue`;
 //! `upkeep` what the tick and `clean` remove.
@@ -181,6 +188,7 @@ mod admin;
 mod counter;
 mod entries;
 mod fifo;
+mod inbox;
 mod lock;
 pub mod task;
 mod upkeep;
@@ -256,7 +264,11 @@ fn counts_in(dir: &Path) -> Result<Counts> {
         .iter()
         .filter(|p| p.extension().is_none_or(|e| e != "reason"))
         .count();
-    Ok(Counts { pending: n("new")?, running: n("cur")?, dead: n("dead")?, quarantined })
+    // Pending: `new/` and the inbox's tasks not moved there yet.
+    let new = task_names(&dir.join("new"))?;
+    let inbox = inbox::unabsorbed_names(dir);
+    let pending = new.len() + inbox.iter().filter(|n| new.binary_search(n).is_err()).count();
+    Ok(Counts { pending, running: n("cur")?, dead: n("dead")?, quarantined })
 }
 
 /// What `enqueue` did.
@@ -530,9 +542,10 @@ pub fn random_u64() -> u64 {
 
 use crate::ground::fault::{eio as fault_eio, point as fault};
 
-/// The crash points `MUXVISOR_FAULT` accepts, in protocol order.
-pub const FAULT_STEPS: [&str; 5] =
-    ["tmp-written", "tmp-synced", "counter-persisted", "published", "synced"];
+/// The crash points of `send` that `MUXVISOR_FAULT` accepts, in protocol
+/// order: the record written into the inbox, synced, published by the
+/// counter (the last one leaves the task queued).
+pub const FAULT_STEPS: [&str; 3] = ["appended", "appended-synced", "published"];
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
 //! Unit tests of the queue protocol on a real filesystem (no tmux).
 
-use super::counter::{encode_counter, parse_counter};
+use super::counter::{Counter, encode_counter, parse_counter};
 use super::*;
 use std::os::unix::fs::symlink;
 
@@ -230,7 +230,8 @@ fn a_counter_from_an_earlier_boot_is_rebuilt() {
         t.q.enqueue(b"x", None).unwrap();
     }
     // Unsynced counter writes of a boot that ended in a crash: stale.
-    fs::write(t.q.dir().join("counter"), encode_counter(1, Some(1), Some("another-boot"))).unwrap();
+    let stale = Counter { seq: 1, depth: Some(1), end: 0, absorbed: 0 };
+    fs::write(t.q.dir().join("counter"), encode_counter(&stale, Some("another-boot"))).unwrap();
     let e = t.q.enqueue(b"y", None).unwrap();
     assert_eq!(e.depth, 4);
     let seqs: Vec<u64> = t.q.list().unwrap().pending.iter().map(|m| m.seq).collect();
@@ -358,16 +359,25 @@ fn clean_removes_old_tmp_and_done_only() {
 
 #[test]
 fn counter_format_detects_torn_records() {
-    let b = encode_counter(7, Some(3), Some("b00t"));
-    assert_eq!(parse_counter(&b), Some((7, Some(3), Some("b00t".to_string()))));
-    assert_eq!(parse_counter(&encode_counter(7, Some(3), None)), Some((7, Some(3), None)));
-    let unknown = encode_counter(7, None, Some("b00t"));
+    let c = Counter { seq: 7, depth: Some(3), end: 600, absorbed: 300 };
+    let b = encode_counter(&c, Some("b00t"));
+    assert_eq!(parse_counter(&b), Some((c, Some("b00t".to_string()), true)));
+    assert_eq!(parse_counter(&encode_counter(&c, None)), Some((c, None, true)));
+    let unknown = encode_counter(&Counter { depth: None, ..c }, Some("b00t"));
     assert_eq!(unknown.len(), b.len(), "one length for every record");
-    assert_eq!(parse_counter(&unknown), Some((7, None, Some("b00t".to_string()))));
+    assert_eq!(
+        parse_counter(&unknown),
+        Some((Counter { depth: None, ..c }, Some("b00t".into()), true))
+    );
     let mut torn = b.clone();
     torn[5] = b'9';
     assert_eq!(parse_counter(&torn), None);
     assert_eq!(parse_counter(b""), None);
+    // An earlier version's record: no inbox extent.
+    let body = format!("{:020} {:020} b00t", 7, 3);
+    let old = format!("{body} {:016x}\n", task::fnv1a64(body.as_bytes()));
+    let plain = Counter { end: 0, absorbed: 0, ..c };
+    assert_eq!(parse_counter(old.as_bytes()), Some((plain, Some("b00t".into()), false)));
 }
 
 /// Issue 18, item 6: a change of new/ interrupted between its steps (a
@@ -383,9 +393,9 @@ fn an_interrupted_change_leaves_the_depth_unknown_and_it_is_recounted() {
     let boot = crate::ground::proc::boot_id();
     // What a claim killed after it took the head out of new/ and before it
     // wrote the depth leaves behind: the head in cur/, the depth unknown.
-    let (seq, _) = t.q.read_counter().unwrap();
-    t.q.write_counter(seq, None).unwrap();
     let head = t.q.list().unwrap().pending[0].task.clone();
+    let c = t.q.read_counter().unwrap();
+    t.q.write_counter(&Counter { depth: None, ..c }).unwrap();
     let name = fs::read_dir(t.q.dir().join("new"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -398,7 +408,7 @@ fn an_interrupted_change_leaves_the_depth_unknown_and_it_is_recounted() {
     t.q.nack(c.task(), "delivery-interrupted", d, d, 3, now()).unwrap();
     assert_eq!(t.q.enqueue(b"y", None).unwrap().depth, 5, "+1 requeued, +1 new");
     let bytes = fs::read(t.q.dir().join("counter")).unwrap();
-    assert_eq!(parse_counter(&bytes).unwrap().1, Some(5), "written exact again ({boot:?})");
+    assert_eq!(parse_counter(&bytes).unwrap().0.depth, Some(5), "written exact again ({boot:?})");
 }
 
 /// `--workers N`: up to N tasks claimed at once, one per slot, in queue
@@ -536,6 +546,7 @@ fn ino(p: &std::path::Path) -> u64 {
 /// Rewrite the head of `new/` as an earlier version wrote it (not
 /// movable); its entry name.
 fn make_head_legacy(q: &Queue) -> String {
+    q.list().unwrap(); // the inbox moved into new/
     let name = task_names(&q.dir().join("new")).unwrap().remove(0);
     let p = q.dir().join("new").join(&name);
     let (mut h, payload) = task::decode(&name, &fs::read(&p).unwrap()).unwrap();
@@ -559,6 +570,7 @@ fn a_claim_moves_the_entry_and_every_reader_counts_the_claim_once() {
     let t = setup();
     let q = &t.q;
     let a = q.enqueue(b"payload a", None).unwrap().task;
+    q.list().unwrap(); // the inbox moved into new/
     let name = task_names(&q.dir().join("new")).unwrap().remove(0);
     let before = ino(&q.dir().join("new").join(&name));
     assert!(raw_header(&q.dir().join("new").join(&name)).movable);
@@ -662,4 +674,158 @@ fn the_next_task_reuses_the_last_payload_file() {
     assert!(!fs::symlink_metadata(&third).unwrap().file_type().is_symlink());
     assert_eq!(fs::read(&target).unwrap(), b"keep");
     q.ack(&d, &TaskOutcome::default()).unwrap();
+}
+
+// ----- the inbox (see `inbox`) -----
+
+fn names_in(q: &Queue, stage: &str) -> Vec<String> {
+    task_names(&q.dir().join(stage)).unwrap()
+}
+
+fn inbox_len(q: &Queue) -> u64 {
+    fs::metadata(q.dir().join("inbox")).map(|m| m.len()).unwrap_or(0)
+}
+
+/// What a crash of the whole machine leaves for the counter: one written
+/// during another boot, which cannot be trusted.
+fn counter_from_another_boot(q: &Queue) {
+    let c = Counter { seq: 1, depth: Some(0), end: 0, absorbed: 0 };
+    fs::write(q.dir().join("counter"), encode_counter(&c, Some("another-boot"))).unwrap();
+}
+
+/// A send writes one record into the inbox and nothing into new/; the
+/// next holder of the lock moves it there; the record stays in the inbox
+/// (durable) until a compaction, and is never moved twice.
+#[test]
+fn a_send_appends_to_the_inbox_and_the_next_reader_moves_it_into_new() {
+    let t = setup();
+    let a = t.q.enqueue(b"first", None).unwrap();
+    let b = t.q.enqueue(b"second", None).unwrap();
+    assert_eq!((a.depth, b.depth), (1, 2));
+    assert!(names_in(&t.q, "new").is_empty(), "a send writes no file into new/");
+    let len = inbox_len(&t.q);
+    assert!(len > 0);
+    assert_eq!(counts(&t.root, t.q.identity()).unwrap().pending, 2, "counted without the lock");
+    assert_eq!(pending(&t.q), [a.task.clone(), b.task.clone()]);
+    assert_eq!(names_in(&t.q, "new").len(), 2);
+    assert_eq!(inbox_len(&t.q), len, "kept until a compaction");
+    // Read again: nothing is moved twice.
+    assert_eq!(pending(&t.q), [a.task.clone(), b.task.clone()]);
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    assert_eq!(c.task(), a.task);
+    t.q.ack(c.task(), &TaskOutcome::default()).unwrap();
+    assert_eq!(pending(&t.q), [b.task]);
+    // A removal compacts first: the inbox is empty, the entries durable.
+    t.q.purge().unwrap();
+    assert_eq!(inbox_len(&t.q), 0);
+    assert!(pending(&t.q).is_empty());
+}
+
+/// A send killed between its write and its counter was never
+/// acknowledged: the next send cuts its record off, so it never runs.
+#[test]
+fn a_record_beyond_the_published_end_is_cut_off() {
+    let t = setup();
+    let a = t.q.enqueue(b"acknowledged", None).unwrap().task;
+    let published = inbox_len(&t.q);
+    // The half-written record of a sender that died.
+    let mut f = fs::OpenOptions::new().append(true).open(t.q.dir().join("inbox")).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"v\":1,\"task\":\"never acknowl").unwrap();
+    let b = t.q.enqueue(b"next", None).unwrap().task;
+    assert_eq!(pending(&t.q), [a, b]);
+    assert!(quarantined(&t.q).is_empty());
+    assert!(inbox_len(&t.q) > published);
+}
+
+/// After a crash of the machine (the counter from another boot), the inbox
+/// is reconciled with the stages: a record whose entry was lost is
+/// restored, one whose entry is damaged (its data never synced) is
+/// rewritten, one that finished is left alone, and the end a crash cut
+/// short is quarantined, never run. Nothing runs twice, nothing is lost.
+#[test]
+fn after_a_crash_of_the_machine_the_inbox_is_reconciled_with_the_stages() {
+    let t = setup();
+    let ids: Vec<String> =
+        (0..4).map(|i| t.q.enqueue(format!("task {i}").as_bytes(), None).unwrap().task).collect();
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    t.q.ack(c.task(), &TaskOutcome::default()).unwrap();
+    let new = names_in(&t.q, "new");
+    assert_eq!(new.len(), 3);
+    // What the power loss took: the data of one entry, the name of the
+    // last; and the end of the inbox was being written.
+    fs::write(t.q.dir().join("new").join(&new[0]), b"").unwrap();
+    fs::remove_file(t.q.dir().join("new").join(&new[2])).unwrap();
+    let mut f = fs::OpenOptions::new().append(true).open(t.q.dir().join("inbox")).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"v\":1,\"task\":\"cut sh").unwrap();
+    counter_from_another_boot(&t.q);
+    assert_eq!(pending(&t.q), ids[1..]);
+    assert_eq!(names_in(&t.q, "done").len(), 1, "the finished task is not back");
+    assert_eq!(inbox_len(&t.q), 0, "emptied once everything is in place");
+    let q = quarantined(&t.q);
+    assert_eq!(q.len(), 2, "the cut-short end and its reason: {q:?}");
+    assert!(fs::read(t.q.dir().join("quarantine").join(&q[0])).unwrap().starts_with(b"{\"v\":1"));
+    // Sequences go on from the highest.
+    let e = t.q.enqueue(b"after", None).unwrap();
+    assert_eq!(e.depth, 4);
+    assert_eq!(t.q.list().unwrap().pending.last().unwrap().seq, 5);
+}
+
+/// A task removed while its record is still in the inbox (`rm`, or a
+/// finished one pruned) must not come back after a crash of the machine:
+/// the removal compacts the inbox first.
+#[test]
+fn a_removed_task_does_not_come_back_from_the_inbox() {
+    let t = setup();
+    let a = t.q.enqueue(b"a", None).unwrap().task;
+    let b = t.q.enqueue(b"b", None).unwrap().task;
+    assert_eq!(t.q.rm(&b).unwrap(), "pending");
+    counter_from_another_boot(&t.q);
+    assert_eq!(pending(&t.q), std::slice::from_ref(&a));
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    t.q.ack(c.task(), &TaskOutcome::default()).unwrap();
+    let d = t.q.enqueue(b"d", None).unwrap().task;
+    let c = t.q.claim_head(now()).unwrap().unwrap();
+    assert_eq!(c.task(), d);
+    t.q.ack(c.task(), &TaskOutcome::default()).unwrap();
+    assert_eq!(t.q.prune_done(Duration::from_secs(3600), 0, now()).unwrap(), 2);
+    counter_from_another_boot(&t.q);
+    assert!(pending(&t.q).is_empty(), "pruned tasks stay gone");
+}
+
+/// An absorb killed after it renamed a record into new/ and before it
+/// wrote the counter: the next one finds the entry in place, copies
+/// nothing twice, and the depth is recounted right.
+#[test]
+fn an_interrupted_absorb_copies_nothing_twice() {
+    let t = setup();
+    let a = t.q.enqueue(b"a", None).unwrap().task;
+    let before = t.q.read_counter().unwrap();
+    assert_eq!(pending(&t.q), std::slice::from_ref(&a));
+    // Put the counter back as it was before that absorb, depth unknown.
+    t.q.write_counter(&Counter { depth: None, ..before }).unwrap();
+    let b = t.q.enqueue(b"b", None).unwrap();
+    assert_eq!(b.depth, 2, "the task in new/ and its record counted once");
+    assert_eq!(pending(&t.q), [a, b.task]);
+}
+
+/// The inbox is never followed through a symlink nor used when it is not
+/// our own regular file: the send fails, says what and where, and
+/// nothing is written through it.
+#[test]
+fn a_foreign_inbox_is_refused_not_followed() {
+    let t = setup();
+    let target = t._dir.path().join("target");
+    fs::write(&target, b"").unwrap();
+    symlink(&target, t.q.dir().join("inbox")).unwrap();
+    let err = format!("{:#}", t.q.enqueue(b"x", None).unwrap_err());
+    assert!(
+        err.contains("NOT queued") && err.contains("inbox") && err.contains("symlink"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&target).unwrap(), b"");
+    fs::remove_file(t.q.dir().join("inbox")).unwrap();
+    fs::hard_link(&target, t.q.dir().join("inbox")).unwrap();
+    let err = format!("{:#}", t.q.enqueue(b"x", None).unwrap_err());
+    assert!(err.contains("not a regular file of ours"), "{err}");
+    assert_eq!(fs::read(&target).unwrap(), b"");
 }

@@ -90,6 +90,10 @@ impl Queue {
             }
         }
         if !dry_run {
+            if out.iter().any(|p| p.starts_with(self.sub("done"))) {
+                // A removed entry must not come back from the inbox.
+                self.compact()?;
+            }
             for p in &out {
                 remove_any(p)?;
             }
@@ -116,19 +120,28 @@ impl Queue {
         let names = task_names(&done)?;
         let excess = names.len().saturating_sub(max_count);
         let age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
-        let mut gone = 0;
-        for (i, name) in names.iter().enumerate() {
-            let p = done.join(name);
-            let old = fs::symlink_metadata(&p)
+        let old = |name: &String| {
+            fs::symlink_metadata(done.join(name))
                 .ok()
                 .and_then(|m| m.modified().ok())
                 .map(DateTime::<Utc>::from)
-                .is_some_and(|t| now - t > age);
-            if i < excess || old {
-                remove_any(&done.join(format!("{name}.outcome")))?;
-                remove_any(&p)?;
-                gone += 1;
-            }
+                .is_some_and(|t| now - t > age)
+        };
+        let going: Vec<&String> = names
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| *i < excess || old(n))
+            .map(|(_, n)| n)
+            .collect();
+        if !going.is_empty() {
+            // A removed entry must not come back from the inbox.
+            self.compact()?;
+        }
+        let mut gone = 0;
+        for name in going {
+            remove_any(&done.join(format!("{name}.outcome")))?;
+            remove_any(&done.join(name))?;
+            gone += 1;
         }
         if gone > 0 {
             fsutil::fsync_dir(&done)?;
