@@ -96,7 +96,7 @@ fn check_private_dir_md(dir: &Path, what: &str, md: fs::Metadata) -> Result<()> 
     if !md.is_dir() {
         bail!("{what} {} is not a directory; remove it or choose another --root", dir.display());
     }
-    let euid = nix::unistd::geteuid().as_raw();
+    let euid = euid();
     if md.uid() != euid {
         bail!(
             "{what} {} is owned by uid {}, not by you (uid {euid}); use a root you own",
@@ -113,6 +113,14 @@ fn check_private_dir_md(dir: &Path, what: &str, md: fs::Metadata) -> Result<()> 
         );
     }
     Ok(())
+}
+
+/// This process's effective uid, asked of the kernel once: muxvisor never
+/// changes it, and every ownership check (each directory of the root, each
+/// queue entry) compares with it.
+pub fn euid() -> u32 {
+    static EUID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *EUID.get_or_init(|| nix::unistd::geteuid().as_raw())
 }
 
 /// Create `dir` 0700 if missing; refuse it if it is not a private directory.

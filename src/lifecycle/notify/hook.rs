@@ -84,7 +84,7 @@ pub(super) fn untrusted(path: &Path, md: &std::fs::Metadata, dir: bool) -> Optio
     if !dir && !md.is_file() {
         return Some(refused(format!("{p} is not a regular file"), format!("remove {p}")));
     }
-    let euid = nix::unistd::geteuid().as_raw();
+    let euid = fsutil::euid();
     if md.uid() != euid {
         return Some(refused(
             format!("{p} is owned by uid {}, not by you (uid {euid})", md.uid()),

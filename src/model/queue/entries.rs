@@ -265,7 +265,7 @@ pub(super) fn check_entry(md: &fs::Metadata) -> Result<()> {
     if md.nlink() > 1 {
         bail!("entry has {} hard links (a foreign link into the queue?)", md.nlink());
     }
-    let euid = nix::unistd::geteuid().as_raw();
+    let euid = fsutil::euid();
     if md.uid() != euid {
         bail!("entry is owned by uid {}, not by us (uid {euid})", md.uid());
     }

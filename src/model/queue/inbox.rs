@@ -50,7 +50,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::ops::Range;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -64,6 +64,10 @@ use crate::model::logfmt::Event;
 /// The stages an absorbed record can be found in, arrivals first (the
 /// order in which their directories are synced).
 const STAGES: [&str; 4] = ["done", "dead", "cur", "new"];
+
+/// The mode of an inbox whose name is not known to be durable yet (the
+/// sticky bit, meaningless on a file, as the mark; see `open_inbox`).
+const NOT_SYNCED: u32 = 0o1600;
 
 /// A compaction runs once the inbox holds this many bytes.
 pub const COMPACT_AT: u64 = 256 * 1024;
@@ -86,7 +90,8 @@ impl Queue {
     }
 
     /// Open the inbox read-write. With `create`, a missing inbox is
-    /// created and its name made durable (the queue's directory synced).
+    /// created and its name made durable (the queue's directory synced),
+    /// whoever created it: a lock holder that finds it marked syncs first.
     /// Never follows a symlink; refuses anything but our own regular,
     /// singly linked file.
     fn open_inbox(&self, create: bool) -> Result<Option<(File, u64)>> {
@@ -104,7 +109,9 @@ impl Queue {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
                 let f = open(true).with_context(|| format!("creating {}", path.display()))?;
-                fsutil::fsync_dir(&self.dir)?;
+                // Not known durable yet: marked until the directory is synced.
+                f.set_permissions(fs::Permissions::from_mode(NOT_SYNCED))
+                    .with_context(|| format!("marking {}", path.display()))?;
                 f
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -117,6 +124,15 @@ impl Queue {
         };
         let md = f.metadata()?;
         check_inbox(&md, &path)?;
+        if md.mode() & 0o7777 != 0o600 {
+            // Created by a process that may have died before it synced the
+            // queue's directory (the mark), or given another mode: its name
+            // made durable now, then 0600. A holder of the lock that sees
+            // 0600 knows the name is on disk.
+            fsutil::fsync_dir(&self.dir)?;
+            f.set_permissions(fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("setting the mode of {}", path.display()))?;
+        }
         Ok(Some((f, md.len())))
     }
 
@@ -437,7 +453,7 @@ pub(super) fn parse_records(bytes: &[u8]) -> (Vec<Record>, usize) {
 
 /// Refuse an inbox that is not our own regular, singly linked file.
 fn check_inbox(md: &fs::Metadata, path: &std::path::Path) -> Result<()> {
-    let euid = nix::unistd::geteuid().as_raw();
+    let euid = fsutil::euid();
     if md.file_type().is_symlink() {
         bail!("{} is a symlink; muxvisor refuses to follow it. Move it away", path.display());
     }

@@ -829,3 +829,21 @@ fn a_foreign_inbox_is_refused_not_followed() {
     assert!(err.contains("not a regular file of ours"), "{err}");
     assert_eq!(fs::read(&target).unwrap(), b"");
 }
+
+/// The inbox's name must be on disk before the first task in it is
+/// acknowledged, even if the sender that created it died before it synced
+/// the queue's directory: the inbox carries a mark until then, and the
+/// next holder of the lock syncs and clears it.
+#[test]
+fn an_inbox_whose_creator_died_before_syncing_its_name_is_synced_by_the_next_sender() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = setup();
+    let a = t.q.enqueue(b"a", None).unwrap().task;
+    let inbox = t.q.dir().join("inbox");
+    assert_eq!(fs::metadata(&inbox).unwrap().permissions().mode() & 0o7777, 0o600);
+    // What a creator killed between its create and its sync leaves.
+    fs::set_permissions(&inbox, fs::Permissions::from_mode(0o1600)).unwrap();
+    let b = t.q.enqueue(b"b", None).unwrap().task;
+    assert_eq!(fs::metadata(&inbox).unwrap().permissions().mode() & 0o7777, 0o600);
+    assert_eq!(pending(&t.q), [a, b]);
+}
