@@ -530,3 +530,29 @@ fn send_depth_stays_true_after_a_deliverer_died_between_taking_a_message_and_not
     let third = env.mv(&["send", "bob", "third", "--no-kick", "--json"]).ok().json();
     assert_eq!(third["depth"], 2, "{third}");
 }
+
+/// A reader killed while it moved the inbox's tasks into new/ (after the
+/// first was renamed there, before its counter was written) leaves every
+/// task once, in order, with the depth right, whoever reads next.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_reader_killed_while_it_moves_the_inbox_into_new_loses_and_doubles_nothing() {
+    let env = Env::new();
+    ephemeral(&env, "w");
+    let acked: Vec<String> = (0..3)
+        .map(|i| task_of(env.mv(&["send", "w", &format!("task {i}"), "--no-kick"]).ok()))
+        .collect();
+    let mut c = env.command(&["queue", "w", "list"]);
+    c.env("MUXVISOR_FAULT", "absorb-renamed");
+    let out = run_deadline(c, None, CMD_DEADLINE);
+    assert_eq!(out.code, 86, "{out:#?}");
+    // The next send sees the depth of three pending tasks plus its own.
+    let out = env.mv(&["--json", "send", "w", "after", "--no-kick"]).ok().json();
+    assert_eq!(out["depth"], 4, "{out}");
+    let mut all = acked.clone();
+    all.push(out["task"].as_str().unwrap().to_string());
+    assert_eq!(pending_ids(&env, "w"), all);
+    assert_intact(&env, "w", &all);
+    let st = env.mv(&["--json", "status", "w"]).ok().json();
+    assert_eq!(st[0]["queue"]["pending"], 4, "{st}");
+}

@@ -249,9 +249,9 @@ impl Queue {
                     let _ = fs::remove_file(&tmp);
                     drop(fsutil::create_private(&tmp, record)?);
                 }
-                fault("absorb-written");
                 fs::rename(&tmp, self.sub("new").join(&name))
                     .with_context(|| format!("moving {} into new/", tmp.display()))?;
+                fault("absorb-renamed");
             }
             if whole < bytes.len() {
                 // Published records that no longer verify: the disk
