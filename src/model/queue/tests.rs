@@ -847,3 +847,19 @@ fn an_inbox_whose_creator_died_before_syncing_its_name_is_synced_by_the_next_sen
     assert_eq!(fs::metadata(&inbox).unwrap().permissions().mode() & 0o7777, 0o600);
     assert_eq!(pending(&t.q), [a, b]);
 }
+
+/// The inbox does not grow without bound: once it passes COMPACT_AT, the
+/// next reader compacts it, and every task is still pending, in order.
+#[test]
+fn an_inbox_past_its_bound_is_compacted_by_the_next_reader() {
+    let t = setup();
+    let big = vec![b'x'; (super::inbox::COMPACT_AT / 2) as usize];
+    let ids: Vec<String> = (0..3).map(|_| t.q.enqueue(&big, None).unwrap().task).collect();
+    assert!(inbox_len(&t.q) >= super::inbox::COMPACT_AT);
+    assert_eq!(pending(&t.q), ids);
+    assert_eq!(inbox_len(&t.q), 0, "compacted");
+    let c = t.q.read_counter().unwrap();
+    assert_eq!((c.end, c.absorbed, c.pending()), (0, 0, 3));
+    counter_from_another_boot(&t.q);
+    assert_eq!(pending(&t.q), ids, "nothing to reconcile, nothing lost");
+}
