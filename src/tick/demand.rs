@@ -32,18 +32,17 @@ pub const KICK_LOCK_WAIT: Duration = Duration::from_secs(5);
 /// or what is left.
 const HANDOVER_LOCK_WAIT: Duration = Duration::from_secs(60);
 
-/// Make sure a runner works on `spec`'s queue: nothing to do while one
+/// Make sure a runner works on `spec`'s queue `q` (open already): nothing to do while one
 /// lives (it polls the queue) and, with `--workers N`, no worker slot is
 /// wanted; otherwise the per-peer step under the worker lock. A failed action is this call's error. Called by `send` once the
 /// task is durable.
-pub fn kick(root: &Root, spec: &PeerSpec) -> Result<()> {
-    let q = Queue::open(root, &spec.identity)?;
-    if q.runner_alive() && !slots_wanted(root, spec, &q)? {
+pub fn kick(root: &Root, spec: &PeerSpec, q: &Queue) -> Result<()> {
+    if q.runner_alive() && !slots_wanted(root, spec, q)? {
         return Ok(());
     }
     let guard = q.worker_lock_within(KICK_LOCK_WAIT)?;
     let cfg = TickConfig::on_demand();
-    match act::handle_ephemeral(root, spec, &q, guard, &cfg)? {
+    match act::handle_ephemeral(root, spec, q, guard, &cfg)? {
         Step::Failed { action, error, .. } => anyhow::bail!("{action}: {error:#}"),
         Step::Skipped | Step::Done(_) => Ok(()),
     }

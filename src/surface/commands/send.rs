@@ -299,7 +299,7 @@ fn queue_task(ctx: &Ctx, spec: &PeerSpec, payload: &[u8], args: &SendArgs) -> Re
         ));
     }
     if !args.no_kick
-        && let Err(err) = crate::tick::demand::kick(&ctx.root, spec)
+        && let Err(err) = crate::tick::demand::kick(&ctx.root, spec, &q)
     {
         output::warn(format!(
             "the task is queued, but starting a worker for {id} failed: {err:#}; the next tick \
