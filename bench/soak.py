@@ -2153,7 +2153,7 @@ def report(s, chaos_s, settled, load0, live):
           f"max {max(send_ms or [0]):.0f}")
     print(f"enqueue -> first task-start s: median {statistics.median(lat or [0]):.2f}, "
           f"p95 {pct(lat, 95):.2f}, max {max(lat or [0]):.2f} (includes backoff behind retried heads)")
-    print(f"clean --dry-run: {tmp_files} abandoned tmp/ file(s) (senders killed mid-write)")
+    print(f"clean --dry-run: {tmp_files} abandoned tmp/ file(s) (writers killed mid-write: an absorb, a requeue or a dead letter)")
     print(f"FIFO inversions: {inversions}")
     pfails = [x for x in s.psends if x["rc"] not in (0, -9)]
     if pfails:
