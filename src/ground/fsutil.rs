@@ -381,26 +381,86 @@ pub fn try_lock(path: &Path) -> Result<Option<LockGuard>> {
 
 /// Take the lock, waiting at most `wait`; past that, exit 75 (try again).
 pub fn lock_within(path: &Path, wait: Duration, what: &str) -> Result<LockGuard> {
+    let file = open_lock_file(path)?;
     let deadline = Instant::now() + wait;
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Some(g) = try_lock(path)? {
-            return Ok(g);
+    let ours = match file.try_lock() {
+        Ok(()) => true,
+        Err(fs::TryLockError::WouldBlock) => flock_until(&file, deadline)
+            .with_context(|| format!("waiting for the lock {}", path.display()))?,
+        Err(fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+    };
+    if ours {
+        return Ok(LockGuard { file });
+    }
+    Err(fail(
+        Exit::TempFail,
+        format!(
+            "{what}: lock {} is still held after {}; another muxvisor is working on it, try again",
+            path.display(),
+            crate::ground::duration::format(wait)
+        ),
+    ))
+}
+
+/// Wait in `flock(LOCK_EX)` on `file` until it is ours (`Ok(true)`) or
+/// `deadline` has passed (`Ok(false)`): the kernel wakes us the moment the
+/// holder lets go, where a poll would sleep past it. The deadline is kept by
+/// a watchdog thread that, once it passes, interrupts the wait with SIGALRM
+/// (its handler does nothing and is installed without `SA_RESTART`, so the
+/// call returns `EINTR`), again every 10 ms until the wait has ended, in
+/// case a signal came before the call was in the kernel.
+fn flock_until(file: &File, deadline: Instant) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    use std::sync::{Arc, Condvar, Mutex, Once};
+    extern "C" fn interrupt(_: libc::c_int) {}
+    static HANDLER: Once = Once::new();
+    HANDLER.call_once(|| {
+        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+        let action =
+            SigAction::new(SigHandler::Handler(interrupt), SaFlags::empty(), SigSet::empty());
+        // SAFETY: the handler does nothing, so it is async-signal-safe.
+        let _ = unsafe { sigaction(Signal::SIGALRM, &action) };
+    });
+    // SAFETY: the id of the calling thread, which outlives the watchdog
+    // (it joins it before returning).
+    let me = unsafe { libc::pthread_self() };
+    let state = Arc::new((Mutex::new(false), Condvar::new()));
+    let watch = Arc::clone(&state);
+    let watchdog = thread::spawn(move || {
+        let (ended, cv) = &*watch;
+        let mut over = ended.lock().unwrap_or_else(|e| e.into_inner());
+        while !*over {
+            let now = Instant::now();
+            let pause = if now >= deadline {
+                // SAFETY: `me` is alive: it joins this thread before it returns.
+                unsafe { libc::pthread_kill(me, libc::SIGALRM) };
+                Duration::from_millis(10)
+            } else {
+                deadline - now
+            };
+            over = cv.wait_timeout(over, pause).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    });
+    let result = loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            break Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            break Err(e);
         }
         if Instant::now() >= deadline {
-            return Err(fail(
-                Exit::TempFail,
-                format!(
-                    "{what}: lock {} is still held after {}; another muxvisor is working on it, \
-                     try again",
-                    path.display(),
-                    crate::ground::duration::format(wait)
-                ),
-            ));
+            break Ok(false);
         }
-        thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
+    };
+    let (ended, cv) = &*state;
+    *ended.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    cv.notify_all();
+    let _ = watchdog.join();
+    result
 }
 
 /// True when someone holds `path`'s flock right now. Probes with a shared
@@ -518,6 +578,36 @@ mod tests {
         assert!(open_append(&link).is_err());
         assert!(read_if_exists(&link).is_err());
         assert_eq!(read_if_exists(&t.path().join("missing")).unwrap(), None);
+    }
+
+    /// A waiter blocks in the kernel until the holder lets go, and gets
+    /// the lock then; the wait past its deadline is covered below.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_waiter_blocked_in_the_kernel_gets_the_lock_when_it_is_let_go() {
+        let t = tmp();
+        let p = t.path().join("q.lock");
+        let held = try_lock(&p).unwrap().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let p = p.clone();
+            thread::spawn(move || {
+                tx.send(nix::unistd::gettid().as_raw()).unwrap();
+                lock_within(&p, Duration::from_secs(60), "queue of w").map(|_| ())
+            })
+        };
+        let tid = rx.recv().unwrap();
+        // Let go once the waiter sleeps (state S: in flock, the only place
+        // it can block), polled with a deadline.
+        let stat = format!("/proc/self/task/{tid}/stat");
+        let until = Instant::now() + Duration::from_secs(30);
+        while !fs::read_to_string(&stat).unwrap().rsplit(") ").next().unwrap().starts_with('S') {
+            assert!(Instant::now() < until, "the waiter never blocked");
+            thread::yield_now();
+        }
+        assert!(!waiter.is_finished());
+        drop(held);
+        waiter.join().unwrap().unwrap();
     }
 
     #[test]
