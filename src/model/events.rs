@@ -102,6 +102,7 @@ pub const KEY_TYPES: &[(&str, JsonType)] = &[
     ("timeout_ms", JsonType::Integer),
     ("started_as", JsonType::String),
     ("state", JsonType::String),
+    ("stage", JsonType::String),
     ("stale_instances", JsonType::Integer),
     ("stale_sockets", JsonType::Integer),
     ("status", JsonType::Integer),
