@@ -731,10 +731,12 @@ fn a_record_beyond_the_published_end_is_cut_off() {
     // The half-written record of a sender that died.
     let mut f = fs::OpenOptions::new().append(true).open(t.q.dir().join("inbox")).unwrap();
     std::io::Write::write_all(&mut f, b"{\"v\":1,\"task\":\"never acknowl").unwrap();
+    std::io::Write::write_all(&mut f, &[b'x'; 4000]).unwrap();
     let b = t.q.enqueue(b"next", None).unwrap().task;
+    assert_eq!(inbox_len(&t.q), t.q.read_counter().unwrap().end, "the torn write is gone");
+    assert!(inbox_len(&t.q) > published);
     assert_eq!(pending(&t.q), [a, b]);
     assert!(quarantined(&t.q).is_empty());
-    assert!(inbox_len(&t.q) > published);
 }
 
 /// After a crash of the machine (the counter from another boot), the inbox
