@@ -370,9 +370,15 @@ fn open_lock_file(path: &Path) -> Result<File> {
 /// Take the lock without waiting; `Ok(None)` if someone else holds it.
 pub fn try_lock(path: &Path) -> Result<Option<LockGuard>> {
     let file = open_lock_file(path)?;
+    Ok(try_flock(&file, path)?.then_some(LockGuard { file }))
+}
+
+/// One non-blocking try for `file`'s exclusive flock (of lock file `path`):
+/// true if it is ours now, false if someone else holds it.
+fn try_flock(file: &File, path: &Path) -> Result<bool> {
     match file.try_lock() {
-        Ok(()) => Ok(Some(LockGuard { file })),
-        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Ok(()) => Ok(true),
+        Err(fs::TryLockError::WouldBlock) => Ok(false),
         Err(fs::TryLockError::Error(e)) => {
             Err(e).with_context(|| format!("locking {}", path.display()))
         }
@@ -383,14 +389,9 @@ pub fn try_lock(path: &Path) -> Result<Option<LockGuard>> {
 pub fn lock_within(path: &Path, wait: Duration, what: &str) -> Result<LockGuard> {
     let file = open_lock_file(path)?;
     let deadline = Instant::now() + wait;
-    let ours = match file.try_lock() {
-        Ok(()) => true,
-        Err(fs::TryLockError::WouldBlock) => flock_until(&file, deadline)
-            .with_context(|| format!("waiting for the lock {}", path.display()))?,
-        Err(fs::TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("locking {}", path.display()));
-        }
-    };
+    let ours = try_flock(&file, path)?
+        || flock_until(&file, deadline)
+            .with_context(|| format!("waiting for the lock {}", path.display()))?;
     if ours {
         return Ok(LockGuard { file });
     }
