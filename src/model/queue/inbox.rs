@@ -272,14 +272,13 @@ impl Queue {
             }
             // The depth is unchanged: it counted these records already
             // (marked unknown meanwhile, so that a kill in between is
-            // recounted, never counted twice). Damaged records leave it.
+            // recounted, never counted twice). Damaged records leave it:
+            // then it is recounted.
             c.absorbed = c.end;
-            if !records.is_empty() && whole == bytes.len() {
-                self.write_counter(&c)?;
-            } else {
+            if records.is_empty() || whole < bytes.len() {
                 c.depth = Some(task_names(&self.sub("new"))?.len() as u64);
-                self.write_counter(&c)?;
             }
+            self.write_counter(&c)?;
         }
         Ok(c.end)
     }
