@@ -188,19 +188,39 @@ impl Queue {
                 });
             }
         }
-        let text = format!("from {stage}/{name:?}\nreason: {reason}\n");
+        self.sync_stage(stage)?;
+        self.note_quarantined(
+            &dest_name,
+            &format!("{stage}/{name:?}"),
+            &format!("{stage}/{name}"),
+            reason,
+        )
+    }
+
+    /// What `quarantine/<dest_name>` is: its reason file (`from FROM`,
+    /// `reason: REASON`, the form `queue list` reads back), then
+    /// `ev=task-dead reason=corrupt` naming `entry` (and its task, if the
+    /// entry's name is a task's).
+    pub(super) fn note_quarantined(
+        &self,
+        dest_name: &str,
+        from: &str,
+        entry: &str,
+        reason: &str,
+    ) -> Result<()> {
+        let text = format!("from {from}\nreason: {reason}\n");
         fsutil::atomic_write(
             &self.sub("quarantine").join(format!("{dest_name}.reason")),
             text.as_bytes(),
         )?;
-        self.sync_stage(stage)?;
+        let name = entry.rsplit('/').next().unwrap_or_default();
         let task = task::parse_entry_name(name).map(|(_, t)| t.to_string()).unwrap_or_default();
         self.event(
             Event::new("task-dead")
                 .id(&self.id)
                 .kv("task", task)
                 .kv("reason", "corrupt")
-                .kv("entry", format!("{stage}/{name}"))
+                .kv("entry", entry)
                 .kv("detail", reason),
         );
         Ok(())

@@ -377,20 +377,8 @@ impl Queue {
         let name = format!("inbox-{}", fsutil::unique_suffix());
         let dest = self.sub("quarantine").join(&name);
         write_new_file(&dest, bytes, "quarantine-written")?;
-        let text = format!("from the inbox\nreason: {reason}\n");
-        fsutil::atomic_write(
-            &self.sub("quarantine").join(format!("{name}.reason")),
-            text.as_bytes(),
-        )?;
         fsutil::fsync_dir(&self.sub("quarantine"))?;
-        self.event(
-            Event::new("task-dead")
-                .id(&self.id)
-                .kv("reason", "corrupt")
-                .kv("entry", format!("quarantine/{name}"))
-                .kv("detail", reason),
-        );
-        Ok(())
+        self.note_quarantined(&name, "the inbox", &format!("quarantine/{name}"), reason)
     }
 }
 
