@@ -115,6 +115,12 @@ fn eight_concurrent_senders_2000_tasks_exactly_once_in_order() {
         .filter_map(|l| l.split(' ').find_map(|kv| kv.strip_prefix("task=")).map(str::to_string))
         .collect();
     assert_eq!(logged, pending);
+    // Task ids sort in the queue's order too, though senders share
+    // milliseconds.
+    let mut sorted = pending.clone();
+    sorted.sort();
+    let first = sorted.iter().zip(&pending).position(|(a, b)| a != b);
+    assert!(first.is_none(), "task ids do not sort in queue order from position {first:?}");
     // Payloads arrived intact.
     let show = env.mv(&["--json", "queue", "w", "show", &pending[0]]).ok().json();
     let (k, i) = who[&pending[0]];

@@ -157,7 +157,15 @@ impl Queue {
 /// `dir`'s counter as written, if it can be trusted as it is (this boot's,
 /// whole): for readers without the lock.
 pub(super) fn peek(dir: &std::path::Path) -> Option<Counter> {
-    trusted(&fsutil::read_if_exists(&dir.join("counter")).ok()??).map(|(c, _)| c)
+    // The counter is rewritten in place, so a read without the lock may
+    // see half of a write: read again rather than take it for untrusted.
+    for _ in 0..3 {
+        let bytes = fsutil::read_if_exists(&dir.join("counter")).ok()??;
+        if parse_counter(&bytes).is_some() {
+            return trusted(&bytes).map(|(c, _)| c);
+        }
+    }
+    None
 }
 
 /// A counter record that is whole and was written during this boot (or

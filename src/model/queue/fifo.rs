@@ -75,7 +75,7 @@ impl Queue {
         c.seq += 1;
         let depth = c.pending() + 1;
         c.depth = Some(depth);
-        let task = new_task_id();
+        let task = new_task_id(c.seq);
         let mut h = Header::new(&task, c.seq, Utc::now(), dedupe, payload);
         h.message = message.is_some();
         h.no_enter = message.unwrap_or(false);

@@ -258,17 +258,24 @@ pub fn running_tasks(root: &Root, id: &Identity) -> Result<Vec<String>> {
     Ok(names.iter().filter_map(|n| name_task(n)).map(str::to_string).collect())
 }
 
+/// Without the lock, a task may move while it is counted. The stages are
+/// read in the order tasks flow (the inbox, `new/`, `cur/`), so a task that
+/// moves on between two reads is seen in both, never in neither: a count
+/// may be one high, never low. Those who retire when nothing is pending
+/// (the courier, the runner) rely on that: a message published before
+/// their look is counted, whoever moves it meanwhile.
 fn counts_in(dir: &Path) -> Result<Counts> {
     let n = |sub: &str| -> Result<usize> { Ok(task_names(&dir.join(sub))?.len()) };
+    // Pending: the inbox's tasks not moved into `new/` yet, then `new/`.
+    let inbox = inbox::unabsorbed_names(dir);
+    let new = task_names(&dir.join("new"))?;
+    let pending = new.len() + inbox.iter().filter(|n| new.binary_search(n).is_err()).count();
+    let running = n("cur")?;
     let quarantined = fsutil::list_dir(&dir.join("quarantine"))?
         .iter()
         .filter(|p| p.extension().is_none_or(|e| e != "reason"))
         .count();
-    // Pending: `new/` and the inbox's tasks not moved there yet.
-    let new = task_names(&dir.join("new"))?;
-    let inbox = inbox::unabsorbed_names(dir);
-    let pending = new.len() + inbox.iter().filter(|n| new.binary_search(n).is_err()).count();
-    Ok(Counts { pending, running: n("cur")?, dead: n("dead")?, quarantined })
+    Ok(Counts { pending, running, dead: n("dead")?, quarantined })
 }
 
 /// What `enqueue` did.
@@ -513,12 +520,16 @@ impl Drop for Queue {
     }
 }
 
-/// A fresh task id (time, process counter, 64 random bits).
-pub fn new_task_id() -> String {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static COUNTER: AtomicU16 = AtomicU16::new(0);
+/// The id of the task a queue numbers `seq`: the time, the low 16 bits of
+/// `seq`, 64 random bits. Enqueues of one queue are serialized by its lock,
+/// so its ids sort in its order even when two fall in one millisecond
+/// (before, a process-local counter took that place, and two senders in
+/// one millisecond sorted by their random bits). Only a clock set back can
+/// make a later task's id sort first; the entry's sequence number stays
+/// the queue's order.
+pub fn new_task_id(seq: u64) -> String {
     let ms = Utc::now().timestamp_millis().max(0) as u64;
-    task::task_id(ms, COUNTER.fetch_add(1, Ordering::Relaxed), random_u64())
+    task::task_id(ms, (seq & 0xffff) as u16, random_u64())
 }
 
 /// 64 random bits from the kernel (one `getrandom` call where there is

@@ -34,10 +34,11 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 
 const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
-/// A ULID-like task id: 48 bits of milliseconds, 16 bits of a process-local
-/// counter, 64 random bits, in 26 lowercase Crockford base32 characters. Ids
-/// sort by creation time; the counter keeps one process's ids distinct and
-/// ordered within a millisecond, the random part keeps processes apart.
+/// A ULID-like task id: 48 bits of milliseconds, 16 bits of a counter (the
+/// queue's sequence number, see `new_task_id`), 64 random bits, in 26
+/// lowercase Crockford base32 characters. Ids sort by creation time; the
+/// counter keeps one queue's ids ordered within a millisecond, the random
+/// part keeps queues apart.
 pub fn task_id(unix_ms: u64, counter: u16, random: u64) -> String {
     let hi: u128 = (u128::from(unix_ms & 0xffff_ffff_ffff) << 80)
         | (u128::from(counter) << 64)

@@ -865,3 +865,64 @@ fn an_inbox_past_its_bound_is_compacted_by_the_next_reader() {
     counter_from_another_boot(&t.q);
     assert_eq!(pending(&t.q), ids, "nothing to reconcile, nothing lost");
 }
+
+/// A count without the lock reads the stages in the order tasks flow, so a
+/// task that moves meanwhile (inbox -> new/ -> cur/) is never missed: the
+/// courier and the runner retire on a count of zero, and one that missed a
+/// published message would strand it until the next tick.
+#[test]
+fn a_count_without_the_lock_never_misses_a_task_that_moves_meanwhile() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+    let t = setup();
+    let (root, id) = (&t.root, t.q.identity().clone());
+    // Odd while the mover's one task is published and not yet finished.
+    let generation = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let (checked, misses) = std::thread::scope(|s| {
+        s.spawn(|| {
+            let q = Queue::open(root, &id).unwrap();
+            for i in 0..300 {
+                q.enqueue(format!("task {i}").as_bytes(), None).unwrap();
+                generation.fetch_add(1, SeqCst);
+                drop(q.lock().unwrap()); // the inbox into new/
+                let c = q.claim_head(now()).unwrap().unwrap(); // new/ into cur/
+                generation.fetch_add(1, SeqCst);
+                q.ack(c.task(), &TaskOutcome::default()).unwrap();
+            }
+            done.store(true, SeqCst);
+        });
+        let (mut checked, mut misses) = (0u64, Vec::new());
+        while !done.load(SeqCst) {
+            let before = generation.load(SeqCst);
+            if before.is_multiple_of(2) {
+                continue;
+            }
+            let c = counts(root, &id).unwrap();
+            if generation.load(SeqCst) == before {
+                checked += 1;
+                if c.pending + c.running == 0 {
+                    misses.push(before / 2);
+                }
+            }
+        }
+        (checked, misses)
+    });
+    assert!(checked > 0, "the reader never counted while a task was in flight");
+    assert!(misses.is_empty(), "{} of {checked} counts missed the task: {misses:?}", misses.len());
+}
+
+/// Two sends of one queue in one millisecond: their ids still sort in the
+/// queue's order (the counter part is the sequence number, not a
+/// process's own counter that every new `send` process starts at 0).
+#[test]
+fn task_ids_of_one_queue_sort_in_its_order_within_a_millisecond() {
+    let ids: Vec<String> = (1..=2000u64).map(new_task_id).collect();
+    let ms = |id: &str| id[..10].to_string();
+    assert!(
+        ids.windows(2).any(|w| ms(&w[0]) == ms(&w[1])),
+        "no two ids fell in one millisecond: the test proves nothing"
+    );
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(sorted, ids, "ids sort in sequence order");
+}

@@ -295,7 +295,11 @@ pub const PAGES: &[Page] = &[
             fields: &[
                 ("identity", "string", "the peer"),
                 ("queued", "boolean", "a task or mailbox message: always true (it is durable)"),
-                ("task", "string", "its id (queue show TASK)"),
+                (
+                    "task",
+                    "string",
+                    "its id (queue show TASK); the ids of one queue sort in its order",
+                ),
                 ("depth", "integer", "pending tasks or messages, this one included"),
                 ("deduped", "boolean", "--dedupe found it already queued"),
                 (
