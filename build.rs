@@ -30,10 +30,17 @@ fn main() {
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     let linux = os == "linux";
     let pie = std::env::var_os("MUXVISOR_PIE").is_some_and(|v| v == "1");
-    if linux && !pie {
+    // A static build (`-C target-feature=+crt-static`) is rustc's to link:
+    // `-no-pie` on top of its `-static-pie` makes a binary that crashes at
+    // once. rustc links it without PIE itself under `-C relocation-model=static`.
+    let crt_static = std::env::var("CARGO_CFG_TARGET_FEATURE")
+        .unwrap_or_default()
+        .split(',')
+        .any(|f| f == "crt-static");
+    if linux && !pie && !crt_static {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
-    if linux && env == "gnu" && has_static_unwinder() {
+    if linux && env == "gnu" && !crt_static && has_static_unwinder() {
         println!("cargo:rustc-link-lib=static:-bundle=gcc_eh");
     }
 }
