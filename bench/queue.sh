@@ -26,12 +26,12 @@ fi
 
 cargo build --release --quiet
 MV="$PWD/target/release/muxvisor"
-# The same code linked statically (static-pie, glibc): the build a packager
+# The same code linked statically and without PIE (glibc): the build a packager
 # can choose. Its own target directory; BENCH_NO_STATIC=1 skips it.
 MVS=""
 if [ -z "${BENCH_NO_STATIC:-}" ] && [ "$(uname -s)" = Linux ]; then
   HOST="$(rustc -vV | sed -n 's/^host: //p')"
-  if RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet \
+  if RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release --quiet \
       --target "$HOST" --target-dir target/bench-static; then
     MVS="$PWD/target/bench-static/$HOST/release/muxvisor"
   fi
