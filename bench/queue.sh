@@ -164,9 +164,9 @@ if base:
 if shm:
     rows["muxvisor send (depth 0, root on tmpfs: no disk waits)"] = (send("w0", shm_root), None, "w0@shm")
 if mvs:
-    rows["muxvisor send (depth 0), static-pie build"] = (send("w0", exe=mvs), None, "w0")
+    rows["muxvisor send (depth 0), static build (no PIE)"] = (send("w0", exe=mvs), None, "w0")
     if shm:
-        rows["muxvisor send (depth 0, root on tmpfs), static-pie build"] = (
+        rows["muxvisor send (depth 0, root on tmpfs), static build (no PIE)"] = (
             send("w0", shm_root, mvs), None, "w0@shm")
 if daemon is not None:
     rows["pueue add /bin/true"] = (["pueue", "add", "--", "/bin/true"], penv, None)
