@@ -519,15 +519,20 @@ pub fn stop(root: &Root, id: &Identity, grace: Duration, reason: &str) -> Result
     let grace_ms = grace.as_millis();
     let hung = obs.seen == Seen::Hung;
     if !obs.is_alive() && !hung {
-        // A dead first pane may leave worker slots' runners at work
-        // (`--workers N`): they end too, without a hook to record them.
+        // Runners may outlive what is dead: worker slots' runners after a
+        // dead first pane (`--workers N`), and the first runner itself after
+        // its server died (it waits for a program that ignores the
+        // hang-up). They end first, with their programs and without a hook
+        // to record them, as a stop of a live server ends them: a runner
+        // left alive would see its program die of the teardown's signals
+        // and charge its task an attempt behind the caller's back.
         if let Ok(Some(q)) = crate::model::queue::Queue::open_existing(root, id)
-            && !q.live_worker_pids().is_empty()
+            && !q.live_slots().is_empty()
         {
             if let Ok(tmux) = Tmux::new(root.socket(id)) {
                 let _ = tl::unhook_pane_died(&tmux.with_timeout(Duration::from_secs(1)));
             }
-            end_worker_slots(root, id, grace);
+            end_slots(root, id, grace, |_| true);
         }
         teardown_leftovers(root, id, &obs, Some("stop"))?;
         peer_state::update(root, id, |st| {

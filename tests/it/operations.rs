@@ -116,6 +116,49 @@ fn a_deliberate_stop_puts_the_running_task_back_uncharged() {
     assert_eq!(q["dead"][0]["reason"], "stopped", "{q}");
 }
 
+/// The pid a live runner wrote into `queues/<id>/runner.lock`.
+fn runner_pid(env: &Env, id: &str) -> Option<i32> {
+    fs::read_to_string(env.root().join(format!("queues/{id}/runner.lock")))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A stop of a worker whose tmux server died while its runner lived on
+/// (its program ignores the hang-up, so the runner waits for it): the stop
+/// ends the runner with its program, so nothing charges the task an
+/// attempt behind the stop's back; it is back at the head uncharged, as a
+/// stop of a live worker leaves it.
+#[test]
+fn a_stop_after_the_server_died_puts_the_running_task_back_uncharged() {
+    let env = Env::new();
+    // One attempt: any charged attempt would dead-letter the task.
+    let script = "trap '' HUP; sleep 60";
+    env.mv(&["add", "w", "--ephemeral", "--max-attempts", "1", "--", "sh", "-c", script]).ok();
+    let task =
+        env.mv(&["send", "w", "x", "--json"]).ok().json()["task"].as_str().unwrap().to_string();
+    assert!(wait_until(Duration::from_secs(20), || {
+        lines(&env, "lifecycle", "task-start", "w").len() == 1
+    }));
+    let runner = runner_pid(&env, "w").expect("the runner wrote its pid");
+    let alive = |pid: i32| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+    let server = checked_server_pid(&env, "w");
+    nix::sys::signal::kill(server, nix::sys::signal::Signal::SIGKILL).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || !alive(server.as_raw())), "server lives");
+    assert!(alive(runner), "the runner outlives its server while its program runs");
+    let v = env.mv(&["stop", "w", "--grace", "2s", "--json"]).ok().json();
+    assert_eq!(v["task"], task.as_str(), "{v}");
+    assert_eq!(v["task_outcome"], "requeued", "{v}");
+    assert!(wait_until(Duration::from_secs(10), || !alive(runner)), "the runner outlived the stop");
+    let q = queue(&env, "w");
+    assert_eq!(q["pending"][0]["task"], task.as_str(), "{q}");
+    assert_eq!(q["pending"][0]["attempt"], 0, "no attempt charged: {q}");
+    assert_eq!(q["dead"].as_array().map(Vec::len), Some(0), "{q}");
+    assert!(lines(&env, "lifecycle", "task-retry", "w").is_empty());
+    assert!(lines(&env, "lifecycle", "task-dead", "w").is_empty());
+}
+
 /// A persistent peer whose program runs `muxvisor CMD "$MUXVISOR_IDENTITY"`
 /// in its own pane once `flag` exists (output to `out`), then sleeps.
 fn self_stopper(env: &Env, id: &str, cmd: &str, flag: &std::path::Path) {
