@@ -161,8 +161,8 @@ pub(super) fn peek(dir: &std::path::Path) -> Option<Counter> {
     // see half of a write: read again rather than take it for untrusted.
     for _ in 0..3 {
         let bytes = fsutil::read_if_exists(&dir.join("counter")).ok()??;
-        if parse_counter(&bytes).is_some() {
-            return trusted(&bytes).map(|(c, _)| c);
+        if let Some(parsed) = parse_counter(&bytes) {
+            return of_this_boot(parsed).map(|(c, _)| c);
         }
     }
     None
@@ -171,7 +171,11 @@ pub(super) fn peek(dir: &std::path::Path) -> Option<Counter> {
 /// A counter record that is whole and was written during this boot (or
 /// synced), with whether it holds the inbox's extent.
 fn trusted(bytes: &[u8]) -> Option<(Counter, bool)> {
-    let (c, boot, extent) = parse_counter(bytes)?;
+    of_this_boot(parse_counter(bytes)?)
+}
+
+/// A parsed counter if this boot wrote it (or it was synced).
+fn of_this_boot((c, boot, extent): (Counter, Option<String>, bool)) -> Option<(Counter, bool)> {
     boot.is_none_or(|b| Some(b) == crate::ground::proc::boot_id()).then_some((c, extent))
 }
 
