@@ -192,25 +192,28 @@ impl Queue {
     /// The bytes of `range` of the inbox; an inbox shorter than `range`
     /// is an error.
     fn read_inbox(&self, f: &File, range: Range<u64>) -> Result<Vec<u8>> {
-        let mut bytes = vec![0u8; (range.end - range.start) as usize];
-        f.read_exact_at(&mut bytes, range.start)
-            .with_context(|| format!("reading {}", self.inbox_path().display()))?;
-        Ok(bytes)
+        read_range(f, range).with_context(|| format!("reading {}", self.inbox_path().display()))
+    }
+
+    /// Empty the inbox, durably (its records' entries are durable by now).
+    fn truncate_inbox(&self, f: &File) -> Result<()> {
+        f.set_len(0).with_context(|| format!("truncating {}", self.inbox_path().display()))?;
+        fsutil::sync_file_data(f)
+            .with_context(|| format!("fsync of {}", self.inbox_path().display()))
     }
 
     /// Pending tasks: `new/` and the records not absorbed yet (an absorb
     /// interrupted after a rename has its record in both: counted once).
     pub(super) fn pending_count(&self, c: &Counter) -> Result<u64> {
         let new = task_names(&self.sub("new"))?;
-        let mut n = new.len() as u64;
+        let mut unabsorbed = Vec::new();
         if c.absorbed < c.end
             && let Some((f, _)) = self.open_inbox(false)?
         {
             let (records, _) = parse_records(&self.read_inbox(&f, c.absorbed..c.end)?);
-            n += records.iter().filter(|r| new.binary_search(&r.header.name()).is_err()).count()
-                as u64;
+            unabsorbed = records.iter().map(|r| r.header.name()).collect();
         }
-        Ok(n)
+        Ok(pending(&new, &unabsorbed) as u64)
     }
 
     /// Copy the records not absorbed yet into `new/` (see the module
@@ -305,9 +308,7 @@ impl Queue {
             self.write_counter(&c)?;
         }
         if len > 0 {
-            f.set_len(0).with_context(|| format!("truncating {}", self.inbox_path().display()))?;
-            fsutil::sync_file_data(&f)
-                .with_context(|| format!("fsync of {}", self.inbox_path().display()))?;
+            self.truncate_inbox(&f)?;
         }
         Ok(())
     }
@@ -360,10 +361,7 @@ impl Queue {
         for stage in STAGES {
             self.sync_stage(stage)?;
         }
-        f.set_len(0).with_context(|| format!("truncating {}", self.inbox_path().display()))?;
-        fsutil::sync_file_data(&f)
-            .with_context(|| format!("fsync of {}", self.inbox_path().display()))?;
-        Ok(())
+        self.truncate_inbox(&f)
     }
 
     /// The stage whose directory holds an entry named `name`, if any.
@@ -390,21 +388,38 @@ pub(super) fn unabsorbed_names(dir: &std::path::Path) -> Vec<String> {
     if c.absorbed >= c.end {
         return Vec::new();
     }
-    let Ok(f) = OpenOptions::new()
+    let Ok(Some(f)) = open_regular(&dir.join("inbox")) else { return Vec::new() };
+    let Ok(bytes) = read_range(&f, c.absorbed..c.end) else { return Vec::new() };
+    parse_records(&bytes).0.iter().map(|r| r.header.name()).collect()
+}
+
+/// How many tasks are pending: `new/`'s entries (`new`, sorted) and the
+/// inbox's records not absorbed yet (`unabsorbed`), each counted once (an
+/// absorb interrupted after a rename has its record in both).
+pub(super) fn pending(new: &[String], unabsorbed: &[String]) -> usize {
+    new.len() + unabsorbed.iter().filter(|n| new.binary_search(n).is_err()).count()
+}
+
+/// The bytes of `range` of `f`; a file shorter than `range` is an error.
+fn read_range(f: &File, range: Range<u64>) -> io::Result<Vec<u8>> {
+    let mut bytes = vec![0u8; (range.end - range.start) as usize];
+    f.read_exact_at(&mut bytes, range.start)?;
+    Ok(bytes)
+}
+
+/// Open `path` for reading, never following a symlink nor waiting on a
+/// FIFO; `None` if it is missing or is not a regular file.
+fn open_regular(path: &std::path::Path) -> io::Result<Option<File>> {
+    let f = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(dir.join("inbox"))
-    else {
-        return Vec::new();
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
     };
-    if f.metadata().map(|m| !m.is_file()).unwrap_or(true) {
-        return Vec::new();
-    }
-    let mut bytes = vec![0u8; (c.end - c.absorbed) as usize];
-    if f.read_exact_at(&mut bytes, c.absorbed).is_err() {
-        return Vec::new();
-    }
-    parse_records(&bytes).0.iter().map(|r| r.header.name()).collect()
+    Ok(f.metadata()?.is_file().then_some(f))
 }
 
 /// One record of the inbox: its header and where its bytes are in what
@@ -459,17 +474,8 @@ fn check_inbox(md: &fs::Metadata, path: &std::path::Path) -> Result<()> {
 
 /// fdatasync the entry at `path` (a regular file of ours, never followed).
 fn sync_entry(path: &std::path::Path) -> Result<()> {
-    let f = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
-    };
-    if !f.metadata()?.is_file() {
+    let Some(f) = open_regular(path).with_context(|| format!("opening {}", path.display()))? else {
         return Ok(());
-    }
+    };
     fsutil::sync_file_data(&f).with_context(|| format!("fsync of {}", path.display()))
 }

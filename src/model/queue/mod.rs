@@ -269,7 +269,7 @@ fn counts_in(dir: &Path) -> Result<Counts> {
     // Pending: the inbox's tasks not moved into `new/` yet, then `new/`.
     let inbox = inbox::unabsorbed_names(dir);
     let new = task_names(&dir.join("new"))?;
-    let pending = new.len() + inbox.iter().filter(|n| new.binary_search(n).is_err()).count();
+    let pending = inbox::pending(&new, &inbox);
     let running = n("cur")?;
     let quarantined = fsutil::list_dir(&dir.join("quarantine"))?
         .iter()
