@@ -128,6 +128,16 @@ fn eight_concurrent_senders_2000_tasks_exactly_once_in_order() {
     assert_eq!(show["position"], 1);
 }
 
+/// Run muxvisor with `args`, crashing at fault point `step` (exit 86, the
+/// fault's exit). (Test-only points: `--features fault-injection`.)
+#[cfg(feature = "fault-injection")]
+fn crash_at(env: &Env, args: &[&str], step: &str) {
+    let mut c = env.command(args);
+    c.env("MUXVISOR_FAULT", step);
+    let out = run_deadline(c, None, CMD_DEADLINE);
+    assert_eq!(out.code, 86, "step {step}: {out:#?}");
+}
+
 /// Tiny deterministic PRNG for kill timings (no new crate).
 struct Rng(u64);
 impl Rng {
@@ -237,10 +247,7 @@ fn fault_injection_at_every_enqueue_step() {
     let mut acked = vec![task_of(env.mv(&["send", "w", "first", "--no-kick"]).ok())];
     for step in muxvisor::model::queue::FAULT_STEPS {
         let before = pending_ids(&env, "w").len();
-        let mut c = env.command(&["send", "w", &format!("fault at {step}"), "--no-kick"]);
-        c.env("MUXVISOR_FAULT", step);
-        let out = run_deadline(c, None, CMD_DEADLINE);
-        assert_eq!(out.code, 86, "step {step}: {out:#?}");
+        crash_at(&env, &["send", "w", &format!("fault at {step}"), "--no-kick"], step);
         let after = pending_ids(&env, "w").len();
         let published = step == "published";
         assert_eq!(after, before + usize::from(published), "step {step}");
@@ -526,10 +533,7 @@ fn send_depth_stays_true_after_a_deliverer_died_between_taking_a_message_and_not
     env.mv(&["add", "bob", "--when", "idle", "--ready-pattern", ready, "--", "bash", "-c", prompt])
         .ok();
     env.mv(&["launch", "bob", "--wait-ready", "30s"]).ok();
-    let mut c = env.command(&["send", "bob", "first"]);
-    c.env("MUXVISOR_FAULT", "claim-taken");
-    let out = run_deadline(c, None, CMD_DEADLINE);
-    assert_eq!(out.code, 86, "{out:#?}");
+    crash_at(&env, &["send", "bob", "first"], "claim-taken");
     // `first` is taken (in cur/), never delivered: nothing is pending.
     let second = env.mv(&["send", "bob", "second", "--no-kick", "--json"]).ok().json();
     assert_eq!(second["depth"], 1, "{second}");
@@ -548,10 +552,7 @@ fn a_reader_killed_while_it_moves_the_inbox_into_new_loses_and_doubles_nothing()
     let acked: Vec<String> = (0..3)
         .map(|i| task_of(env.mv(&["send", "w", &format!("task {i}"), "--no-kick"]).ok()))
         .collect();
-    let mut c = env.command(&["queue", "w", "list"]);
-    c.env("MUXVISOR_FAULT", "absorb-renamed");
-    let out = run_deadline(c, None, CMD_DEADLINE);
-    assert_eq!(out.code, 86, "{out:#?}");
+    crash_at(&env, &["queue", "w", "list"], "absorb-renamed");
     // The next send sees the depth of three pending tasks plus its own.
     let out = env.mv(&["--json", "send", "w", "after", "--no-kick"]).ok().json();
     assert_eq!(out["depth"], 4, "{out}");
