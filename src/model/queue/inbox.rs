@@ -220,15 +220,15 @@ impl Queue {
     /// header), then compact if the inbox has grown past [`COMPACT_AT`].
     /// Hold the lock.
     pub(super) fn absorb(&self) -> Result<()> {
-        if self.absorb_records()? >= COMPACT_AT {
+        if self.absorb_records()?.end >= COMPACT_AT {
             self.compact()?;
         }
         Ok(())
     }
 
-    /// [`Queue::absorb`] without the compaction; returns the inbox's
-    /// published end.
-    fn absorb_records(&self) -> Result<u64> {
+    /// [`Queue::absorb`] without the compaction; returns the counter as it
+    /// left it (its depth known).
+    fn absorb_records(&self) -> Result<Counter> {
         // A depth left unknown may be an absorb interrupted after a rename:
         // then, and only then, a record's entry may already be in a stage.
         let peeked = self.peek_counter()?;
@@ -283,15 +283,14 @@ impl Queue {
             }
             self.write_counter(&c)?;
         }
-        Ok(c.end)
+        Ok(c)
     }
 
     /// Make every record's entry durable where it is and empty the inbox
     /// (see the module header). Before anything removes entries. Hold the
     /// lock.
     pub(super) fn compact(&self) -> Result<()> {
-        self.absorb_records()?;
-        let mut c = self.read_counter()?;
+        let mut c = self.absorb_records()?;
         let Some((f, len)) = self.open_inbox(false)? else { return Ok(()) };
         if c.end > 0 {
             let (records, _) = parse_records(&self.read_inbox(&f, 0..c.end)?);
